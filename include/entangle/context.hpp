@@ -1,0 +1,124 @@
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "entangle/fwd.hpp"
+#include "entangle/message_port.hpp"
+#include "entangle/transfer.hpp"
+
+namespace entangle {
+
+/// A context's init function: runs once, inside the new context, before any
+/// event is dispatched to it (the web's "top-level script").
+using init_function = std::function<void(context&)>;
+
+/// A browsing context (or worker): one CAF actor with one single-threaded
+/// event loop. User code runs only in its init function and its handlers,
+/// never concurrently with itself.
+///
+/// A `context&` is valid only inside that context's own code; store
+/// `this_context()` nowhere else.
+///
+/// Life cycle: a context ends
+/// - normally, when it calls `close()`, or when nothing can reach it any
+///   more: it owns no started port still waiting for messages, has no
+///   queued task, and is not a parent of a live worker it talks to;
+/// - by an exception escaping its init function or a handler;
+/// - by being terminated from outside (`worker::terminate`,
+///   `runtime::terminate`).
+/// In every case each port it owns is closed as by `close()`, so peers get
+/// everything it posted and then `close`.
+class context {
+public:
+  /// Returns the name given at spawn.
+  const std::string& name() const noexcept;
+
+  /// Returns a process-unique id (for logs; not a capability).
+  std::uint64_t id() const noexcept;
+
+  /// Spawns a dedicated worker: a child context running `init`, connected to
+  /// this one by an implicit port pair. Messages posted to the worker before
+  /// its init finished are delivered after it.
+  worker spawn(std::string name, init_function init);
+
+  // -- the implicit port to the parent (DedicatedWorkerGlobalScope) ----------
+
+  /// Returns whether this context was spawned by another context.
+  bool has_parent() const noexcept;
+
+  /// Posts to the parent's `worker` object. No-op (counted) without parent.
+  void post_message(value message) const;
+  void post_message(value message, transfer_list transfer) const;
+
+  /// Handlers for messages the parent posted to this worker.
+  void on_message(event_handler fn) const;
+  void on_messageerror(event_handler fn) const;
+  listener_id add_event_listener(std::string_view type, event_handler fn) const;
+  void remove_event_listener(std::string_view type, listener_id id) const;
+
+  // -- event loop ------------------------------------------------------------
+
+  /// Queues `fn` as a task on this event loop (runs after the current one).
+  void queue_task(std::function<void()> fn);
+
+  /// Ends this context once the current task returns: no further tasks run,
+  /// every owned port is closed (peers get close).
+  void close();
+
+  /// @private
+  explicit context(detail::context_core* core) noexcept : core_(core) {
+  }
+
+  /// @private
+  detail::context_core& core() const noexcept {
+    return *core_;
+  }
+
+private:
+  detail::context_core* core_;
+};
+
+/// Returns the context whose code is running on this thread.
+/// @throws dom_exception `InvalidStateError` outside any context.
+context& this_context();
+
+/// Returns the running context, or nullptr outside any context.
+context* current_context() noexcept;
+
+/// The parent's handle on a dedicated worker (the web's `Worker` object).
+/// Like ports, it may only be used from the context that spawned the worker.
+class worker {
+public:
+  worker() = default;
+
+  void post_message(value message) const;
+  void post_message(value message, transfer_list transfer) const;
+
+  void on_message(event_handler fn) const;
+  void on_messageerror(event_handler fn) const;
+  listener_id add_event_listener(std::string_view type, event_handler fn) const;
+  void remove_event_listener(std::string_view type, listener_id id) const;
+
+  /// Ends the worker from outside: its queued tasks are discarded, messages
+  /// it posted that this side has not dispatched yet are dropped, its ports
+  /// are closed. Idempotent.
+  void terminate() const;
+
+  /// Returns the worker's context id.
+  std::uint64_t id() const noexcept;
+
+  /// @private
+  worker(message_port outside, std::shared_ptr<void> control)
+    : outside_(std::move(outside)), control_(std::move(control)) {
+  }
+
+private:
+  message_port outside_;
+  std::shared_ptr<void> control_;
+};
+
+} // namespace entangle

@@ -1,0 +1,53 @@
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+namespace entangle {
+
+/// Why a message was not delivered. Every drop is counted by reason
+/// (`runtime::drops()`); nothing is lost silently.
+enum class drop_reason : std::uint8_t {
+  /// Posted from or to a closed port, or still queued on a port when it was
+  /// closed.
+  closed,
+  /// Posted with its own target port in the transfer list (SEMANTICS §4.3).
+  doomed,
+  /// Posted on a port that is not entangled (its pairing was lost before it
+  /// arrived, e.g. in a doomed message).
+  unentangled,
+  /// Queued on, or posted to, a port whose owning context ended.
+  context_gone,
+  /// Posted on a handle whose port was transferred away.
+  detached,
+  /// Posted through a handle from a context that does not own the port.
+  foreign_context,
+  /// The receiver could not deserialize it (a `messageerror` fired instead).
+  messageerror,
+};
+
+inline constexpr std::size_t drop_reason_count = 7;
+
+/// Returns the reason's name, e.g. "context_gone".
+std::string_view to_string(drop_reason r) noexcept;
+
+/// A snapshot of the drop counters.
+struct drop_counts {
+  std::array<std::uint64_t, drop_reason_count> by_reason{};
+
+  std::uint64_t operator[](drop_reason r) const noexcept {
+    return by_reason[static_cast<std::size_t>(r)];
+  }
+
+  std::uint64_t total() const noexcept {
+    std::uint64_t n = 0;
+    for (auto x : by_reason)
+      n += x;
+    return n;
+  }
+};
+
+} // namespace entangle

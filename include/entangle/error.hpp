@@ -1,0 +1,43 @@
+#pragma once
+
+#include <stdexcept>
+#include <string>
+#include <string_view>
+
+namespace entangle {
+
+/// The exception the web platform calls a `DOMException`: a spec-defined
+/// error name (`DataCloneError`, `InvalidStateError`, `SyntaxError`, ...)
+/// plus a human-readable message. Thrown synchronously by the operations the
+/// HTML standard says throw; never thrown across a context boundary.
+///
+/// Invariant: a call that throws a `dom_exception` changed nothing (no port
+/// shipped, no buffer detached, no message queued).
+class dom_exception : public std::runtime_error {
+public:
+  dom_exception(std::string name, const std::string& message);
+
+  /// The spec's error name, e.g. "DataCloneError".
+  const std::string& name() const noexcept {
+    return name_;
+  }
+
+private:
+  std::string name_;
+};
+
+/// WebIDL's `TypeError` (wrong argument shape, e.g. a null transfer item).
+/// Distinct from `dom_exception` as in JavaScript; `name()` is "TypeError".
+class type_error : public dom_exception {
+public:
+  explicit type_error(const std::string& message);
+};
+
+namespace error_name {
+inline constexpr std::string_view data_clone = "DataCloneError";
+inline constexpr std::string_view invalid_state = "InvalidStateError";
+inline constexpr std::string_view syntax = "SyntaxError";
+inline constexpr std::string_view type = "TypeError";
+} // namespace error_name
+
+} // namespace entangle

@@ -1,0 +1,38 @@
+#pragma once
+
+// Forward declarations of entangle's public types.
+
+#include <cstdint>
+#include <functional>
+
+namespace entangle {
+
+class array_buffer;
+class context;
+class dom_exception;
+class message_channel;
+class message_port;
+class runtime;
+class transferable;
+class value;
+class worker;
+struct message_event;
+struct runtime_config;
+struct structured_serialize_options;
+
+/// Handler for `message`, `messageerror` and `close` events. A `close` event
+/// is a `message_event` whose `type` is "close" and whose other fields are
+/// empty. The event may be modified (e.g. its data moved out).
+using event_handler = std::function<void(message_event&)>;
+
+/// Returned by `add_event_listener`; pass it to `remove_event_listener`.
+using listener_id = std::uint64_t;
+
+namespace detail {
+class context_core;
+class port_object;
+class port_scheduler;
+struct port_record;
+} // namespace detail
+
+} // namespace entangle

@@ -1,0 +1,125 @@
+#pragma once
+
+#include <memory>
+#include <string_view>
+#include <vector>
+
+#include "entangle/fwd.hpp"
+
+namespace entangle {
+
+/// One end of a channel: the C++ face of the web's `MessagePort`.
+///
+/// A `message_port` is a *reference* to a port object that lives in exactly
+/// one context (copies refer to the same port, like two JS variables holding
+/// one MessagePort). It is also a *capability*: only code running in the
+/// owning context may post, start, close or transfer it; used from anywhere
+/// else the handle is inert, the operation is counted as a
+/// `drop_reason::foreign_context` drop and a warning says why.
+///
+/// Lifetime and ownership:
+/// - A port is created by `message_channel` (there is no public constructor
+///   for a live port) or received in a `message_event`'s `ports`.
+/// - Posting the port in a transfer list *moves* it: every handle to it in
+///   the sending context is detached at once (`detached()`), further calls
+///   on it are no-ops, and the receiver gets a new port object.
+/// - `close()` disentangles the pair; the peer gets a `close` event after
+///   every message this end posted. The closed end dispatches nothing more.
+/// - When the owning context ends (normally, by an exception, or terminated)
+///   every port it owns is closed the same way.
+///
+/// Start rules (HTML "port message queue"): the queue starts disabled and
+/// holds messages until `start()`; `on_message(...)` starts it (as setting
+/// `onmessage` does); `add_event_listener` does not; a received port always
+/// starts disabled.
+class message_port {
+public:
+  /// Creates a null handle (not a port). Posting or transferring a null
+  /// handle is a `type_error`, like `null` in a JS transfer list.
+  message_port() noexcept = default;
+
+  /// Returns whether this handle refers to a port object at all.
+  explicit operator bool() const noexcept {
+    return obj_ != nullptr;
+  }
+
+  /// Returns whether both handles refer to the same port object.
+  friend bool operator==(const message_port& x, const message_port& y) {
+    return x.obj_ == y.obj_;
+  }
+  friend bool operator!=(const message_port& x, const message_port& y) {
+    return !(x == y);
+  }
+
+  // -- messaging -------------------------------------------------------------
+
+  /// Posts a clone of `message` to the entangled peer.
+  /// @throws type_error if a transfer item is a null handle.
+  /// @throws dom_exception `DataCloneError` if the message cannot be cloned
+  ///         (a `host_object`, a port not in `transfer`, a detached buffer,
+  ///         nesting too deep), if `transfer` holds this port, a duplicate, a
+  ///         detached or foreign item.
+  /// A failed post changes nothing. A post on a closed, detached or
+  /// unentangled port serializes (so transfers take effect) and then drops
+  /// the message, counting it.
+  void post_message(value message) const;
+  void post_message(value message, std::vector<transferable> transfer) const;
+  void post_message(value message,
+                    const structured_serialize_options& options) const;
+
+  /// Enables the port message queue: queued messages are dispatched in
+  /// order, each as its own task. Idempotent.
+  void start() const;
+
+  /// Closes this end: no more dispatch here, queued messages are dropped
+  /// (counted), the peer gets `close` after everything this end posted.
+  /// Idempotent; never throws.
+  void close() const;
+
+  // -- event handlers --------------------------------------------------------
+
+  /// Sets the `onmessage` handler and starts the queue (as the web does,
+  /// even when `fn` is empty).
+  void on_message(event_handler fn) const;
+
+  /// Sets the `onmessageerror` handler (does not start the queue).
+  void on_messageerror(event_handler fn) const;
+
+  /// Sets the `onclose` handler (does not start the queue).
+  void on_close(event_handler fn) const;
+
+  /// Adds a listener for "message", "messageerror" or "close". Does not
+  /// start the queue. @throws type_error for any other event type.
+  listener_id add_event_listener(std::string_view type, event_handler fn) const;
+
+  /// Removes a listener added with `add_event_listener`; unknown ids are
+  /// ignored.
+  void remove_event_listener(std::string_view type, listener_id id) const;
+
+  // -- state -----------------------------------------------------------------
+
+  /// Returns whether the port was transferred away or closed (its JS
+  /// `[[Detached]]` slot).
+  bool detached() const noexcept;
+
+  /// Returns whether `close()` was called on this port or its context ended.
+  bool closed() const noexcept;
+
+  /// Returns whether the port queue is enabled.
+  bool started() const noexcept;
+
+  /// @private Internal access.
+  const std::shared_ptr<detail::port_object>& object() const noexcept {
+    return obj_;
+  }
+
+  /// @private Wraps a port object.
+  explicit message_port(std::shared_ptr<detail::port_object> obj) noexcept
+    : obj_(std::move(obj)) {
+  }
+
+private:
+  std::shared_ptr<detail::port_object> obj_;
+};
+
+} // namespace entangle

@@ -1,0 +1,113 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <caf/actor_system_config.hpp>
+
+#include "entangle/context.hpp"
+#include "entangle/drop_reason.hpp"
+
+namespace entangle {
+
+/// Configuration, the CAF way: it *is* a `caf::actor_system_config`, so CLI
+/// options (`cfg.parse(argc, argv)`), INI files and CAF's own settings
+/// (`--scheduler.max-threads=2`) work unchanged. entangle's own options live
+/// in the `entangle` group.
+struct runtime_config : caf::actor_system_config {
+  runtime_config();
+
+  /// Maximum nesting depth of a posted value (DataCloneError beyond).
+  std::size_t max_clone_depth = 256;
+
+  /// Maximum messages one port dispatches per turn before yielding to other
+  /// work on the same event loop (fairness; HTML §4.6).
+  std::size_t dispatch_batch = 64;
+
+  /// Largest buffer (bytes) a context accepts in one message; a larger one
+  /// fails deserialization at the receiver (`messageerror`). 0 = no limit.
+  std::size_t max_buffer_bytes = 0;
+
+  /// Print warnings (misuse, doomed posts) to stderr.
+  bool warnings = true;
+};
+
+/// How a context ended.
+enum class exit_kind : std::uint8_t {
+  /// It closed itself or had nothing left to do.
+  normal,
+  /// An exception escaped its init function or a handler.
+  exception,
+  /// It was terminated from outside.
+  terminated,
+};
+
+std::string_view to_string(exit_kind k) noexcept;
+
+/// The record of one ended context.
+struct context_exit {
+  std::uint64_t id = 0;
+  std::string name;
+  exit_kind kind = exit_kind::normal;
+  /// The exception's what() for `exit_kind::exception`.
+  std::string what;
+};
+
+/// Owns the CAF actor system and the port scheduler; spawns top-level
+/// contexts; runs until every context has ended or `stop()` is called.
+///
+/// Thread safety: every member may be called from any thread.
+class runtime {
+public:
+  /// A runtime with a default configuration.
+  runtime();
+
+  /// A runtime using `cfg`, which must outlive it (as with caf::actor_system).
+  explicit runtime(runtime_config& cfg);
+
+  /// Stops every context and waits for them.
+  ~runtime();
+
+  runtime(const runtime&) = delete;
+  runtime& operator=(const runtime&) = delete;
+
+  /// Spawns a top-level context running `init`. Returns its id.
+  std::uint64_t spawn(std::string name, init_function init);
+
+  /// Blocks until every context has ended or `stop()` was called.
+  void run();
+
+  /// Like `run()`, but gives up after `timeout`; returns whether every
+  /// context ended.
+  bool run_for(std::chrono::milliseconds timeout);
+
+  /// Terminates every context (their ports close) and makes `run()` return.
+  void stop();
+
+  /// Terminates one context from outside; unknown ids are ignored.
+  void terminate(std::uint64_t context_id);
+
+  /// Returns the number of contexts that have not ended yet.
+  std::size_t live_contexts() const;
+
+  /// Returns the drop counters.
+  drop_counts drops() const;
+
+  /// Returns how each ended context ended, in order of ending.
+  std::vector<context_exit> exits() const;
+
+  /// Returns the number of live port records (0 at quiescence: no leaks).
+  std::size_t live_ports() const;
+
+  /// @private
+  struct impl;
+
+private:
+  std::unique_ptr<runtime_config> owned_cfg_;
+  std::unique_ptr<impl> impl_;
+};
+
+} // namespace entangle

@@ -1,0 +1,136 @@
+#include "entangle/context.hpp"
+
+#include "context_core.hpp"
+#include "runtime_state.hpp"
+#include "entangle/error.hpp"
+#include "entangle/value.hpp"
+
+namespace entangle {
+
+context& this_context() {
+  auto* ctx = detail::current_core();
+  if (ctx == nullptr)
+    throw dom_exception(std::string{error_name::invalid_state},
+                        "this_context() called outside any context");
+  return ctx->facade();
+}
+
+context* current_context() noexcept {
+  auto* ctx = detail::current_core();
+  return ctx ? &ctx->facade() : nullptr;
+}
+
+const std::string& context::name() const noexcept {
+  return core_->context_name();
+}
+
+std::uint64_t context::id() const noexcept {
+  return core_->id();
+}
+
+worker context::spawn(std::string name, init_function init) {
+  return core_->spawn_worker(std::move(name), std::move(init));
+}
+
+bool context::has_parent() const noexcept {
+  return core_->inside_port() != nullptr;
+}
+
+namespace {
+
+/// The implicit port as a message_port handle (null without a parent).
+message_port inside(detail::context_core& core) {
+  auto* p = core.inside_port();
+  return p ? message_port{p->shared_from_this()} : message_port{};
+}
+
+} // namespace
+
+void context::post_message(value message) const {
+  post_message(std::move(message), transfer_list{});
+}
+
+void context::post_message(value message, transfer_list transfer) const {
+  if (auto p = inside(*core_))
+    p.post_message(std::move(message), std::move(transfer));
+  else
+    core_->sched().count_drop(drop_reason::unentangled);
+}
+
+void context::on_message(event_handler fn) const {
+  if (auto p = inside(*core_))
+    p.on_message(std::move(fn));
+}
+
+void context::on_messageerror(event_handler fn) const {
+  if (auto p = inside(*core_))
+    p.on_messageerror(std::move(fn));
+}
+
+listener_id context::add_event_listener(std::string_view type,
+                                        event_handler fn) const {
+  auto p = inside(*core_);
+  return p ? p.add_event_listener(type, std::move(fn)) : 0;
+}
+
+void context::remove_event_listener(std::string_view type,
+                                    listener_id id) const {
+  if (auto p = inside(*core_))
+    p.remove_event_listener(type, id);
+}
+
+void context::queue_task(std::function<void()> fn) {
+  core_->queue_task(std::move(fn));
+}
+
+void context::close() {
+  core_->close_self();
+}
+
+// -- worker ------------------------------------------------------------------
+
+void worker::post_message(value message) const {
+  post_message(std::move(message), transfer_list{});
+}
+
+void worker::post_message(value message, transfer_list transfer) const {
+  outside_.post_message(std::move(message), std::move(transfer));
+}
+
+void worker::on_message(event_handler fn) const {
+  outside_.on_message(std::move(fn));
+}
+
+void worker::on_messageerror(event_handler fn) const {
+  outside_.on_messageerror(std::move(fn));
+}
+
+listener_id worker::add_event_listener(std::string_view type,
+                                       event_handler fn) const {
+  return outside_.add_event_listener(type, std::move(fn));
+}
+
+void worker::remove_event_listener(std::string_view type,
+                                   listener_id id) const {
+  outside_.remove_event_listener(type, id);
+}
+
+void worker::terminate() const {
+  if (!control_)
+    return;
+  auto ctl = std::static_pointer_cast<detail::context_control>(control_);
+  // Empty the outside port's queue and stop listening first, so no message
+  // event fires on this worker object after terminate() (HTML §12.4).
+  outside_.close();
+  auto* cur = detail::current_core();
+  if (cur != nullptr)
+    cur->rt().terminate(ctl);
+}
+
+std::uint64_t worker::id() const noexcept {
+  return control_
+           ? std::static_pointer_cast<detail::context_control>(control_)->id
+           : 0;
+}
+
+} // namespace entangle

@@ -1,0 +1,329 @@
+#include "context_core.hpp"
+
+#include <cstdio>
+
+#include <caf/send.hpp>
+#include <fmt/format.h>
+
+#include "entangle/error.hpp"
+#include "entangle/message_event.hpp"
+#include "runtime_state.hpp"
+#include "structured_clone.hpp"
+
+namespace entangle::detail {
+
+namespace {
+
+thread_local context_core* tl_current = nullptr;
+
+/// Marks the code between construction and destruction as running inside
+/// `ctx` (restores the previous value: contexts never nest, but a test's
+/// deterministic scheduler may run one from inside another's call stack).
+class scope {
+public:
+  explicit scope(context_core* ctx) noexcept : prev_(tl_current) {
+    tl_current = ctx;
+  }
+  ~scope() {
+    tl_current = prev_;
+  }
+  scope(const scope&) = delete;
+  scope& operator=(const scope&) = delete;
+
+private:
+  context_core* prev_;
+};
+
+} // namespace
+
+context_core* current_core() noexcept {
+  return tl_current;
+}
+
+context_core::context_core(caf::actor_config& cfg, runtime_state& rt,
+                           std::shared_ptr<context_control> control,
+                           init_function init, record_ptr inside)
+  : caf::event_based_actor(cfg),
+    rt_(rt),
+    sched_(rt.sched),
+    control_(std::move(control)),
+    init_(std::move(init)),
+    inside_record_(std::move(inside)),
+    facade_(this) {
+  // nop
+}
+
+context_core::~context_core() = default;
+
+const char* context_core::name() const {
+  return control_->name.c_str();
+}
+
+template <class F>
+void context_core::guarded(F&& f) {
+  try {
+    scope in{this};
+    f();
+  } catch (const std::exception& e) {
+    if (!failed_) {
+      failed_ = true;
+      what_ = e.what();
+    }
+    closing_ = true;
+  } catch (...) {
+    if (!failed_) {
+      failed_ = true;
+      what_ = "unknown exception";
+    }
+    closing_ = true;
+  }
+}
+
+caf::behavior context_core::make_behavior() {
+  // CAF's default handler would print; every user call is guarded anyway.
+  set_exception_handler([](caf::scheduled_actor*, std::exception_ptr&) {
+    return caf::make_error(caf::sec::runtime_error);
+  });
+  if (inside_record_) {
+    auto p = adopt_port(std::move(inside_record_), true);
+    inside_ = p.object();
+  }
+  if (init_) {
+    auto init = std::move(init_);
+    guarded([&] { init(facade_); });
+  }
+  // The worker machinery enables the implicit port once init has run
+  // (HTML §12.2), whether or not init installed a handler.
+  if (inside_ && !closing_)
+    start_port(*inside_);
+  end_turn();
+  return {
+    [this](port_ready_atom, const record_ptr& rec, std::uint64_t epoch) {
+      on_ready(rec, epoch);
+    },
+    [this](task_atom) { on_task(); },
+  };
+}
+
+void context_core::on_ready(const record_ptr& rec, std::uint64_t epoch) {
+  port_object* port = nullptr;
+  {
+    std::lock_guard<std::mutex> guard{rec->mu};
+    if (rec->epoch != epoch || rec->obj == nullptr)
+      return; // stale: moved away or closed since the hint was sent
+    port = rec->obj;
+  }
+  auto keep = port->shared_from_this();
+  auto batch = rt_.cfg.dispatch_batch == 0 ? 1 : rt_.cfg.dispatch_batch;
+  std::size_t n = 0;
+  while (!closing_) {
+    envelope e;
+    bool shipped = true;
+    if (sched_->pop(*rec, epoch, e, shipped) != port_scheduler::pop_result::item)
+      break;
+    guarded([&] { dispatch(*port, std::move(e)); });
+    if (!shipped)
+      break; // one message per hint; every queued message has its own hint
+    if (++n == batch) {
+      if (!closing_ && sched_->needs_rehint(*rec, epoch))
+        caf::anon_send(caf::actor_cast<caf::actor>(this),
+                       port_ready_atom::value, rec, epoch);
+      break;
+    }
+  }
+  end_turn();
+}
+
+void context_core::on_task() {
+  if (tasks_.empty() || closing_) {
+    end_turn();
+    return;
+  }
+  auto fn = std::move(tasks_.front());
+  tasks_.pop_front();
+  guarded([&] { fn(); });
+  end_turn();
+}
+
+void context_core::dispatch(port_object& port, envelope&& e) {
+  message_event ev;
+  if (!port.implicit)
+    ev.target = message_port{port.shared_from_this()};
+  if (e.is_close) {
+    port.peer_gone = true;
+    uncount(port);
+    ev.type = "close";
+    port.events.dispatch(event_kind::close, ev);
+    return;
+  }
+  auto& msg = e.msg;
+  if (auto err = check_receivable(msg, rt_.cfg.max_buffer_bytes)) {
+    sched_->drop(std::move(msg), drop_reason::messageerror);
+    ev.type = "messageerror";
+    ev.data = null;
+    ev.error = std::move(*err);
+    port.events.dispatch(event_kind::messageerror, ev);
+    return;
+  }
+  ev.ports.reserve(msg.ports.size());
+  for (auto& rec : msg.ports)
+    ev.ports.push_back(adopt_port(std::move(rec)));
+  msg.ports.clear();
+  ev.data = std::move(msg.data);
+  if (msg.has_port_slots)
+    resolve_port_slots(ev.data, ev.ports);
+  port.events.dispatch(event_kind::message, ev);
+}
+
+void context_core::end_turn() {
+  if (closing_ || (open_started_ == 0 && tasks_.empty()))
+    quit();
+}
+
+message_port context_core::adopt_port(record_ptr rec, bool implicit) {
+  auto obj = std::make_shared<port_object>(this, id(), sched_, implicit);
+  obj->epoch = sched_->adopt(*rec, caf::actor_cast<caf::actor>(this),
+                             obj.get());
+  obj->record = std::move(rec);
+  ports_.emplace(obj.get(), obj);
+  return message_port{std::move(obj)};
+}
+
+record_ptr context_core::ship_port(port_object& port) {
+  auto rec = std::move(port.record);
+  port.detached.store(true, std::memory_order_relaxed);
+  sched_->ship(*rec);
+  forget(port);
+  return rec;
+}
+
+void context_core::post(port_object& src, const value& message,
+                        const transfer_list& transfer) {
+  auto msg = serialize_with_transfer(*this, message, transfer, &src,
+                                     rt_.cfg.max_clone_depth);
+  if (src.closed.load(std::memory_order_relaxed)) {
+    sched_->drop(std::move(msg), drop_reason::closed);
+    return;
+  }
+  if (!src.record) {
+    sched_->drop(std::move(msg), drop_reason::detached);
+    return;
+  }
+  if (!msg.ports.empty()) {
+    record_ptr peer;
+    {
+      std::lock_guard<std::mutex> guard{src.record->mu};
+      peer = src.record->peer;
+    }
+    for (auto& rec : msg.ports) {
+      if (rec && rec == peer) {
+        // SEMANTICS §4.3 / ARCHITECTURE §2.3: the target travels inside its
+        // own message. Drop it; destroying the message closes the target,
+        // so this port gets `close` and the channel is gone.
+        warn("post_message: the target port is in the transfer list "
+             "(doomed): message dropped, channel closed");
+        sched_->drop(std::move(msg), drop_reason::doomed);
+        return;
+      }
+    }
+  }
+  sched_->post(*src.record, std::move(msg));
+}
+
+void context_core::start_port(port_object& port) {
+  if (port.started.load(std::memory_order_relaxed) || !port.record)
+    return;
+  port.started.store(true, std::memory_order_relaxed);
+  if (!port.peer_gone && !port.counted) {
+    port.counted = true;
+    ++open_started_;
+  }
+  sched_->start(port.record, port.epoch);
+}
+
+void context_core::close_port(port_object& port, drop_reason why) {
+  if (port.closed.load(std::memory_order_relaxed))
+    return;
+  port.closed.store(true, std::memory_order_relaxed);
+  port.detached.store(true, std::memory_order_relaxed);
+  auto rec = std::move(port.record);
+  forget(port);
+  if (rec)
+    sched_->close(rec, why);
+}
+
+void context_core::uncount(port_object& port) noexcept {
+  if (port.counted) {
+    port.counted = false;
+    --open_started_;
+  }
+}
+
+void context_core::forget(port_object& port) noexcept {
+  uncount(port);
+  // The port dispatches nothing more: drop its listeners now (they may
+  // capture handles to it) and let it go once user handles are gone.
+  port.events.clear();
+  ports_.erase(&port);
+}
+
+void context_core::queue_task(std::function<void()> fn) {
+  if (closing_)
+    return;
+  tasks_.push_back(std::move(fn));
+  caf::anon_send(caf::actor_cast<caf::actor>(this), task_atom::value);
+}
+
+void context_core::close_self() noexcept {
+  closing_ = true;
+}
+
+void context_core::warn(const std::string& what) {
+  if (rt_.cfg.warnings)
+    std::fprintf(stderr, "entangle: warning: [%s] %s\n",
+                 control_->name.c_str(), what.c_str());
+}
+
+worker context_core::spawn_worker(std::string name, init_function init) {
+  // The pair spans two contexts from birth: it behaves as shipped.
+  auto [outside_rec, inside_rec] = sched_->make_pair(true);
+  auto outside = adopt_port(std::move(outside_rec), true);
+  auto ctl = rt_.spawn(std::move(name), std::move(init),
+                       std::move(inside_rec));
+  // TODO(sem12.2): the web enables the outside port once the worker's
+  // script ran; enabling it now only lets worker->parent messages posted
+  // during init arrive while init is still running elsewhere.
+  start_port(*outside.object());
+  return worker{std::move(outside), std::move(ctl)};
+}
+
+void context_core::on_exit() {
+  scope in{this};
+  closing_ = true;
+  tasks_.clear();
+  init_ = nullptr;
+  // Close every port we own as an orderly close: peers get everything we
+  // posted, then close. Messages still queued here are counted as
+  // context_gone, and ports they carry are closed in turn.
+  auto ports = std::move(ports_);
+  ports_.clear();
+  for (auto& [raw, obj] : ports) {
+    obj->events.clear();
+    close_port(*obj, drop_reason::context_gone);
+  }
+  if (inside_) {
+    inside_->events.clear();
+    close_port(*inside_, drop_reason::context_gone);
+    inside_.reset();
+  }
+  if (inside_record_) // spawned but never initialised
+    sched_->close(inside_record_, drop_reason::context_gone);
+  inside_record_.reset();
+  auto kind = control_->terminated.load() ? exit_kind::terminated
+              : failed_                    ? exit_kind::exception
+                                           : exit_kind::normal;
+  rt_.context_ended(*control_, kind, what_);
+  caf::event_based_actor::on_exit();
+}
+
+} // namespace entangle::detail

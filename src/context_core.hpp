@@ -1,0 +1,135 @@
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <string>
+#include <unordered_map>
+
+#include <caf/event_based_actor.hpp>
+
+#include "caf_compat.hpp"
+#include "entangle/context.hpp"
+#include "entangle/runtime.hpp"
+#include "port_object.hpp"
+#include "port_scheduler.hpp"
+
+namespace entangle::detail {
+
+struct runtime_state;
+
+/// Shared between a context actor, the runtime and `worker` handles: what
+/// is needed to terminate the context from outside and to report its end.
+struct context_control {
+  std::uint64_t id = 0;
+  std::string name;
+  caf::actor actor;
+  std::atomic<bool> terminated{false};
+};
+
+/// One browsing context: a CAF event-based actor with one event loop.
+///
+/// Event loop. The mailbox carries only wake-ups: `port_ready` hints (a
+/// started port of ours has messages; see port_scheduler) and `task`
+/// markers. A hint drains at most `dispatch_batch` messages from that port,
+/// each dispatched as its own task, then yields (re-hinting itself) so that
+/// one busy port cannot starve the others or the task queue (HTML §4.6).
+///
+/// Liveness. The context stays alive while it can still be reached: while
+/// some started port of it waits for messages (`open_started_` > 0) or a
+/// task is queued. When a turn ends with neither, or `close()` was called,
+/// or user code threw, it quits. Every exit path runs `on_exit`, which
+/// closes every port it owns (peers get close after all it posted) and
+/// breaks handler cycles.
+///
+/// Thread affinity: all members are touched by the actor's own thread only,
+/// except the immutable ones and `control_`.
+class context_core : public caf::event_based_actor {
+public:
+  context_core(caf::actor_config& cfg, runtime_state& rt,
+               std::shared_ptr<context_control> control, init_function init,
+               record_ptr inside);
+
+  ~context_core() override;
+
+  caf::behavior make_behavior() override;
+  void on_exit() override;
+  const char* name() const override;
+
+  // -- used by the public API (always on this context's thread) -------------
+
+  std::uint64_t id() const noexcept {
+    return control_->id;
+  }
+  const std::string& context_name() const noexcept {
+    return control_->name;
+  }
+  entangle::context& facade() noexcept {
+    return facade_;
+  }
+  runtime_state& rt() noexcept {
+    return rt_;
+  }
+  port_scheduler& sched() noexcept {
+    return *sched_;
+  }
+
+  /// Creates this context's port object for `rec` (a new or adopted port).
+  message_port adopt_port(record_ptr rec, bool implicit = false);
+
+  /// Detaches a port for a transfer and returns its record (IN TRANSIT).
+  record_ptr ship_port(port_object& port);
+
+  void post(port_object& src, const value& message,
+            const transfer_list& transfer);
+  void start_port(port_object& port);
+  void close_port(port_object& port, drop_reason why);
+
+  void queue_task(std::function<void()> fn);
+
+  /// `self.close()`: end after the current task.
+  void close_self() noexcept;
+
+  /// Spawns a dedicated worker connected by an implicit port pair.
+  worker spawn_worker(std::string name, init_function init);
+
+  /// The implicit port to the parent, or null for top-level contexts.
+  port_object* inside_port() noexcept {
+    return inside_.get();
+  }
+
+  /// Reports misuse (stderr when warnings are on).
+  void warn(const std::string& what);
+
+private:
+  void on_ready(const record_ptr& rec, std::uint64_t epoch);
+  void on_task();
+  void dispatch(port_object& port, envelope&& e);
+  void end_turn();
+  void uncount(port_object& port) noexcept;
+  void forget(port_object& port) noexcept;
+
+  template <class F>
+  void guarded(F&& f);
+
+  runtime_state& rt_;
+  std::shared_ptr<port_scheduler> sched_;
+  std::shared_ptr<context_control> control_;
+  init_function init_;
+  record_ptr inside_record_;
+  std::shared_ptr<port_object> inside_;
+  entangle::context facade_;
+
+  std::unordered_map<port_object*, std::shared_ptr<port_object>> ports_;
+  std::deque<std::function<void()>> tasks_;
+  std::size_t open_started_ = 0;
+  bool closing_ = false;
+  bool failed_ = false;
+  std::string what_;
+};
+
+/// Returns the context running on this thread, or nullptr.
+context_core* current_core() noexcept;
+
+} // namespace entangle::detail

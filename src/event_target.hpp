@@ -1,0 +1,62 @@
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string_view>
+#include <vector>
+
+#include "entangle/fwd.hpp"
+
+namespace entangle::detail {
+
+enum class event_kind : std::uint8_t { message, messageerror, close };
+
+/// Maps "message" / "messageerror" / "close"; nullopt for anything else.
+std::optional<event_kind> parse_event_kind(std::string_view type) noexcept;
+
+/// DOM EventTarget semantics for one object's three event types.
+///
+/// Invariants (DOM "event handler" and "dispatch" rules):
+/// - Listeners run in registration order. A handler attribute (`on_message`)
+///   is a listener too: it takes a slot when first set to a non-empty
+///   function, keeps that slot when replaced, and leaves it when cleared.
+/// - Dispatch runs over a snapshot: listeners added during dispatch do not
+///   run for this event; listeners removed during dispatch do not run.
+///
+/// Thread affinity: the owning context only.
+class event_target {
+public:
+  void set_attribute(event_kind k, event_handler fn);
+  listener_id add(event_kind k, event_handler fn);
+  void remove(event_kind k, listener_id id);
+  bool empty(event_kind k) const noexcept {
+    return lists_[index(k)].empty();
+  }
+
+  /// Runs every listener of `k` on `ev`. Exceptions propagate (they end
+  /// the context).
+  void dispatch(event_kind k, message_event& ev);
+
+  /// Drops every listener (breaks handle cycles when a port dies).
+  void clear() noexcept;
+
+private:
+  struct entry {
+    listener_id id;
+    event_handler fn;
+    bool attribute;
+    bool removed = false;
+  };
+  using list = std::vector<std::shared_ptr<entry>>;
+
+  static std::size_t index(event_kind k) noexcept {
+    return static_cast<std::size_t>(k);
+  }
+
+  std::array<list, 3> lists_;
+  listener_id next_id_ = 1;
+};
+
+} // namespace entangle::detail

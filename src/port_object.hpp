@@ -1,0 +1,62 @@
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+
+#include "event_target.hpp"
+#include "port_record.hpp"
+
+namespace entangle::detail {
+
+class context_core;
+class port_scheduler;
+
+/// The JS-visible MessagePort object: lives in exactly one context (its
+/// realm) and is reached through `message_port` handles.
+///
+/// What it knows: its context (by id, so a handle used elsewhere is
+/// recognised as foreign without touching the context), its record while it
+/// owns one, and its listeners. What it does not know: where its peer is.
+///
+/// State (transitions only as listed):
+///   ATTACHED (record set) --transfer--> DETACHED   (record null, detached)
+///   ATTACHED --close() or context end--> CLOSED    (record null, detached,
+///                                                   closed)
+/// `peer_gone` is set when the close event was dispatched here.
+///
+/// Thread affinity: every field except the atomics and the const members is
+/// touched only by the owning context's thread.
+class port_object : public std::enable_shared_from_this<port_object> {
+public:
+  port_object(context_core* owner, std::uint64_t owner_id,
+              std::shared_ptr<port_scheduler> s, bool is_implicit)
+    : ctx(owner), ctx_id(owner_id), sched(std::move(s)), implicit(is_implicit) {
+  }
+
+  /// The owning context. Dereference only after checking `ctx_id` against
+  /// the running context (it may have ended).
+  context_core* const ctx;
+  const std::uint64_t ctx_id;
+  const std::shared_ptr<port_scheduler> sched;
+
+  /// A worker's implicit port: its events target the worker object or the
+  /// worker global, so `message_event::target` stays null.
+  const bool implicit;
+
+  std::shared_ptr<port_record> record;
+  std::uint64_t epoch = 0;
+
+  std::atomic<bool> started{false};
+  std::atomic<bool> detached{false};
+  std::atomic<bool> closed{false};
+  bool peer_gone = false;
+
+  /// Whether this port currently keeps its context alive (started, not
+  /// detached, close event not yet seen).
+  bool counted = false;
+
+  event_target events;
+};
+
+} // namespace entangle::detail

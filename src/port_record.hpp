@@ -1,0 +1,140 @@
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include <caf/actor.hpp>
+
+#include "port_id.hpp"
+#include "serialized_message.hpp"
+
+namespace entangle::detail {
+
+class context_core;
+class port_object;
+class port_scheduler;
+
+/// One item of a port message queue: a message, or the close sentinel the
+/// peer's closure leaves *behind* everything it posted.
+struct envelope {
+  serialized_message msg;
+  bool is_close = false;
+};
+
+/// A FIFO of envelopes that costs nothing until the first message (an idle
+/// port must stay small, so no std::deque with its eager 512-byte block).
+class envelope_queue {
+public:
+  bool empty() const noexcept {
+    return head_ == items_.size();
+  }
+  std::size_t size() const noexcept {
+    return items_.size() - head_;
+  }
+  void push_back(envelope&& e) {
+    items_.push_back(std::move(e));
+  }
+  envelope pop_front() {
+    envelope e = std::move(items_[head_++]);
+    if (head_ == items_.size()) {
+      items_.clear();
+      head_ = 0;
+    } else if (head_ >= 64 && head_ * 2 >= items_.size()) {
+      items_.erase(items_.begin(), items_.begin() + head_);
+      head_ = 0;
+    }
+    return e;
+  }
+  /// Moves every queued envelope out, leaving the queue empty.
+  std::vector<envelope> take_all() {
+    std::vector<envelope> out;
+    if (head_ == 0) {
+      out.swap(items_);
+    } else {
+      out.assign(std::make_move_iterator(items_.begin() + head_),
+                 std::make_move_iterator(items_.end()));
+      items_.clear();
+    }
+    head_ = 0;
+    return out;
+  }
+
+private:
+  std::vector<envelope> items_;
+  std::size_t head_ = 0;
+};
+
+/// The routing record of one port endpoint, owned by the port scheduler.
+///
+/// What it is: the one place where a port's queue lives. Within a process a
+/// port's queue never moves; transferring the port only changes `owner`. So
+/// messages already queued, and messages the peer posts while the port is in
+/// flight, "move with the port" for free, and per-port FIFO holds by
+/// construction (the Node/Mojo in-process design, PORT_PROTOCOLS §6.6).
+///
+///      context A                                  context B
+///   [port_object] --record--> [port_record P] <--peer--> [port_record Q]
+///                              queue: messages             queue: ...
+///                              posted by Q
+///
+/// A record is *not* aware of the JS-visible port object except through
+/// `obj`, which is valid only while `owner` is set and `epoch` matches.
+///
+/// States (derived from the fields; transitions only as listed):
+/// - OWNED (owner set): UNSTARTED -> STARTED (`started` never goes back).
+/// - IN TRANSIT (owner null, !closed): inside exactly one serialized_message;
+///   -> OWNED by the context that receives it (started = false again), or
+///   -> CLOSED when that message is destroyed undelivered.
+/// - CLOSED (`closed`): terminal. Queue emptied, peer cleared.
+///
+/// Locking: `mu` guards every mutable field. Never hold two record locks at
+/// once (post, close and transfer take them one after the other), and never
+/// destroy a serialized_message under a lock (that may close other records).
+struct port_record {
+  port_record(port_scheduler& s, port_id i) : sched(s), id(i) {
+  }
+
+  /// Tells the scheduler (leak accounting).
+  ~port_record();
+
+  port_scheduler& sched;
+  const port_id id;
+
+  std::mutex mu;
+
+  /// The owning context's actor; null while in transit or closed. Used only
+  /// to send it a wake-up hint.
+  caf::actor owner;
+
+  /// The owner's port object; valid only while `owner` is set (the owner
+  /// clears both under `mu` before the object dies).
+  port_object* obj = nullptr;
+
+  /// Bumped on every ownership change, so a stale hint or handle is ignored.
+  std::uint64_t epoch = 0;
+
+  /// The entangled peer; null once the pairing is gone (`lost` says why).
+  std::shared_ptr<port_record> peer;
+  drop_reason lost = drop_reason::unentangled;
+
+  /// Messages posted by the peer (and the close sentinel), in post order.
+  envelope_queue queue;
+
+  /// The port message queue is enabled (HTML "start()").
+  bool started = false;
+
+  /// Terminal state.
+  bool closed = false;
+
+  /// HTML "has been shipped": set on a transferred port and its peer.
+  bool shipped = false;
+
+  /// A wake-up hint is on its way to `owner`, or the owner is draining.
+  /// Invariant: while set, `owner` will look at the queue again, so
+  /// enqueuers need not send another hint (hints are coalesced).
+  bool hint_pending = false;
+};
+
+} // namespace entangle::detail

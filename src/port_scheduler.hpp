@@ -1,0 +1,112 @@
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string_view>
+#include <utility>
+
+#include "entangle/drop_reason.hpp"
+#include "port_record.hpp"
+
+namespace entangle::detail {
+
+/// The per-runtime owner of every port record: creates entangled pairs,
+/// moves messages into the target's queue, wakes owners, closes ports (with
+/// the cascade through ports carried by dropped messages) and counts drops.
+///
+/// It is a thread-safe object called synchronously by context actors (the
+/// Mojo/Node shape): a post takes the sender's record lock, then the
+/// target's, and sends at most one CAF message (a coalesced wake-up hint).
+/// There is no global lock on the post path.
+///
+/// Invariants:
+/// - `live_records()` counts records not yet destroyed; after every context
+///   has ended it is 0 (leak oracle, PORT_PROTOCOLS §7.3.11).
+/// - Every message that is not dispatched is counted in exactly one drop
+///   reason, at the place where it is destroyed.
+class port_scheduler {
+public:
+  using hint_fn = std::function<void(const caf::actor& owner,
+                                     std::shared_ptr<port_record> rec,
+                                     std::uint64_t epoch)>;
+
+  explicit port_scheduler(hint_fn send_hint);
+
+  /// Creates two entangled records, both in transit (no owner yet).
+  std::pair<std::shared_ptr<port_record>, std::shared_ptr<port_record>>
+  make_pair(bool shipped = false);
+
+  /// Makes `owner` the owner of `rec` (a new pair or an adopted port).
+  /// The port starts unstarted. Returns the new epoch.
+  std::uint64_t adopt(port_record& rec, caf::actor owner, port_object* obj);
+
+  /// Detaches `rec` from its owner for a transfer (IN TRANSIT); marks it
+  /// and its peer as shipped. Its queue stays where it is.
+  void ship(port_record& rec);
+
+  /// Appends `msg` to the queue of `src`'s peer, waking the peer's owner if
+  /// needed, or drops it (counted) when there is no live peer.
+  void post(port_record& src, serialized_message&& msg);
+
+  /// Enables the queue of `rec` (if `epoch` is current) and wakes the owner
+  /// when messages are waiting.
+  void start(const std::shared_ptr<port_record>& rec, std::uint64_t epoch);
+
+  /// Closes `rec`: drops its queue (counted as `why`), clears the pairing
+  /// and leaves a close sentinel behind everything in the peer's queue.
+  /// Ports inside dropped messages are closed too (iteratively, so a chain
+  /// of nested ports cannot overflow the stack). Idempotent.
+  void close(const std::shared_ptr<port_record>& rec, drop_reason why);
+
+  enum class pop_result { item, empty, stale };
+
+  /// Takes the head of the queue for the owner holding `epoch`. On `empty`
+  /// the hint is consumed (the next enqueue sends a new one). `shipped`
+  /// tells whether the port batches (shipped) or dispatches one message per
+  /// hint (never shipped, HTML §1.3).
+  pop_result pop(port_record& rec, std::uint64_t epoch, envelope& out,
+                 bool& shipped);
+
+  /// After a full batch: returns true if messages remain and the owner must
+  /// send itself a new hint (fairness), false if the hint was consumed.
+  bool needs_rehint(port_record& rec, std::uint64_t epoch);
+
+  /// Returns whether `rec` is still entangled with a live peer.
+  bool entangled(port_record& rec);
+
+  /// Drops `msg` for `why`, counting it (and closing ports it carried).
+  void drop(serialized_message&& msg, drop_reason why);
+
+  /// Counts a drop of a message that never became a serialized_message.
+  void count_drop(drop_reason why, std::uint64_t n = 1) noexcept {
+    drops_[static_cast<std::size_t>(why)].fetch_add(n,
+                                                    std::memory_order_relaxed);
+  }
+
+  drop_counts drops() const noexcept;
+
+  std::size_t live_records() const noexcept {
+    return live_.load(std::memory_order_acquire);
+  }
+
+  /// @private Called by ~port_record bookkeeping.
+  void record_destroyed() noexcept {
+    live_.fetch_sub(1, std::memory_order_acq_rel);
+  }
+
+private:
+  /// Appends `e` to `dst` (locked by the caller); returns whether the
+  /// caller must send `dst.owner` a wake-up hint after unlocking.
+  bool enqueue_locked(port_record& dst, envelope&& e);
+
+  void close_one(const std::shared_ptr<port_record>& rec, drop_reason why);
+
+  hint_fn send_hint_;
+  std::atomic<std::size_t> live_{0};
+  std::array<std::atomic<std::uint64_t>, drop_reason_count> drops_{};
+};
+
+} // namespace entangle::detail

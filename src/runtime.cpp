@@ -1,0 +1,186 @@
+#include "entangle/runtime.hpp"
+
+#include <caf/actor_cast.hpp>
+#include <caf/exit_reason.hpp>
+#include <caf/send.hpp>
+
+#include "runtime_state.hpp"
+
+namespace entangle {
+
+namespace detail {
+
+namespace {
+
+void send_hint(const caf::actor& owner, record_ptr rec, std::uint64_t epoch) {
+  caf::anon_send(owner, port_ready_atom::value, std::move(rec), epoch);
+}
+
+} // namespace
+
+runtime_state::runtime_state(runtime_config& c)
+  : cfg(c),
+    sched(std::make_shared<port_scheduler>(send_hint)),
+    system(c) {
+  // nop
+}
+
+runtime_state::~runtime_state() {
+  std::lock_guard<std::mutex> guard{mu};
+  live.clear();
+}
+
+std::shared_ptr<context_control>
+runtime_state::spawn(std::string name, init_function init, record_ptr inside) {
+  auto ctl = std::make_shared<context_control>();
+  ctl->name = std::move(name);
+  {
+    std::lock_guard<std::mutex> guard{mu};
+    ctl->id = next_id++;
+    live.emplace(ctl->id, ctl);
+  }
+  // Registered before it can run, so it cannot end "before it began".
+  auto hdl = system.spawn<context_core>(*this, ctl, std::move(init),
+                                        std::move(inside));
+  bool stop_it = false;
+  {
+    std::lock_guard<std::mutex> guard{mu};
+    if (live.count(ctl->id) != 0)
+      ctl->actor = hdl;
+    stop_it = stopping;
+  }
+  if (stop_it) // spawned by a context while the runtime stops
+    terminate(ctl);
+  return ctl;
+}
+
+void runtime_state::context_ended(const context_control& ctl, exit_kind kind,
+                                  std::string what) {
+  std::lock_guard<std::mutex> guard{mu};
+  exits.push_back(context_exit{ctl.id, ctl.name, kind, std::move(what)});
+  if (auto i = live.find(ctl.id); i != live.end()) {
+    i->second->actor = nullptr;
+    live.erase(i);
+  }
+  cv.notify_all();
+}
+
+void runtime_state::terminate(const std::shared_ptr<context_control>& ctl) {
+  caf::actor hdl;
+  {
+    std::lock_guard<std::mutex> guard{mu};
+    if (live.count(ctl->id) == 0)
+      return;
+    hdl = ctl->actor;
+  }
+  ctl->terminated.store(true);
+  if (hdl)
+    caf::anon_send_exit(hdl, caf::exit_reason::kill);
+}
+
+} // namespace detail
+
+struct runtime::impl : detail::runtime_state {
+  using runtime_state::runtime_state;
+};
+
+runtime_config::runtime_config() {
+  opt_group{custom_options_, "entangle"}
+    .add(max_clone_depth, "max-clone-depth",
+         "maximum nesting depth of a posted value")
+    .add(dispatch_batch, "dispatch-batch",
+         "messages one port dispatches per turn before yielding")
+    .add(max_buffer_bytes, "max-buffer-bytes",
+         "largest ArrayBuffer payload a context accepts (0 = no limit)")
+    .add(warnings, "warnings", "print misuse warnings to stderr");
+}
+
+std::string_view to_string(exit_kind k) noexcept {
+  switch (k) {
+    case exit_kind::normal:
+      return "normal";
+    case exit_kind::exception:
+      return "exception";
+    case exit_kind::terminated:
+      return "terminated";
+  }
+  return "unknown";
+}
+
+runtime::runtime()
+  : owned_cfg_(std::make_unique<runtime_config>()),
+    impl_(std::make_unique<impl>(*owned_cfg_)) {
+  // nop
+}
+
+runtime::runtime(runtime_config& cfg) : impl_(std::make_unique<impl>(cfg)) {
+  // nop
+}
+
+runtime::~runtime() {
+  stop();
+  std::unique_lock<std::mutex> guard{impl_->mu};
+  impl_->cv.wait(guard, [this] { return impl_->live.empty(); });
+}
+
+std::uint64_t runtime::spawn(std::string name, init_function init) {
+  return impl_->spawn(std::move(name), std::move(init), nullptr)->id;
+}
+
+void runtime::run() {
+  std::unique_lock<std::mutex> guard{impl_->mu};
+  impl_->cv.wait(guard,
+                 [this] { return impl_->live.empty() || impl_->stopping; });
+}
+
+bool runtime::run_for(std::chrono::milliseconds timeout) {
+  std::unique_lock<std::mutex> guard{impl_->mu};
+  return impl_->cv.wait_for(guard, timeout, [this] {
+    return impl_->live.empty() || impl_->stopping;
+  }) && impl_->live.empty();
+}
+
+void runtime::stop() {
+  std::vector<std::shared_ptr<detail::context_control>> all;
+  {
+    std::lock_guard<std::mutex> guard{impl_->mu};
+    impl_->stopping = true;
+    for (auto& [id, ctl] : impl_->live)
+      all.push_back(ctl);
+    impl_->cv.notify_all();
+  }
+  for (auto& ctl : all)
+    impl_->terminate(ctl);
+}
+
+void runtime::terminate(std::uint64_t context_id) {
+  std::shared_ptr<detail::context_control> ctl;
+  {
+    std::lock_guard<std::mutex> guard{impl_->mu};
+    auto i = impl_->live.find(context_id);
+    if (i == impl_->live.end())
+      return;
+    ctl = i->second;
+  }
+  impl_->terminate(ctl);
+}
+
+std::size_t runtime::live_contexts() const {
+  std::lock_guard<std::mutex> guard{impl_->mu};
+  return impl_->live.size();
+}
+
+drop_counts runtime::drops() const {
+  return impl_->sched->drops();
+}
+
+std::vector<context_exit> runtime::exits() const {
+  std::lock_guard<std::mutex> guard{impl_->mu};
+  return impl_->exits;
+}
+
+std::size_t runtime::live_ports() const {
+  return impl_->sched->live_records();
+}
+
+} // namespace entangle

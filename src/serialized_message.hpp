@@ -1,0 +1,49 @@
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include "entangle/drop_reason.hpp"
+#include "entangle/value.hpp"
+
+namespace entangle::detail {
+
+struct port_record;
+
+/// The output of StructuredSerializeWithTransfer: a message in flight.
+///
+/// `data` is a deep copy that shares nothing with the sender: its buffers are
+/// fresh (copied, or holding the bytes moved out of a transferred buffer) and
+/// each port reference is a `port_slot` naming an entry of `ports`.
+///
+/// `ports` are the transferred ports, in transfer-list order, each IN
+/// TRANSIT: owned by this message and by no context. Receiving the message
+/// *adopts* them (takes the records out). A message destroyed with ports
+/// still inside (dropped, its receiver gone, its queue closed) closes them,
+/// so their peers get `close`: nothing in flight can leak a port. `fate` is
+/// the reason those ports' queued messages are counted under.
+///
+/// Move-only: a message has exactly one owner (a port queue, a dispatch
+/// loop, or a drop site).
+class serialized_message {
+public:
+  serialized_message() = default;
+  serialized_message(serialized_message&&) noexcept = default;
+  serialized_message& operator=(serialized_message&& other) noexcept;
+  serialized_message(const serialized_message&) = delete;
+  serialized_message& operator=(const serialized_message&) = delete;
+  ~serialized_message();
+
+  value data;
+  std::vector<std::shared_ptr<port_record>> ports;
+  /// Total bytes of buffers in `data` (checked against receiver limits).
+  std::size_t buffer_bytes = 0;
+  /// Whether `data` contains `port_slot`s to resolve at the receiver.
+  bool has_port_slots = false;
+  drop_reason fate = drop_reason::closed;
+
+private:
+  void release_ports() noexcept;
+};
+
+} // namespace entangle::detail
