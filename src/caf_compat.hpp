@@ -13,16 +13,22 @@ namespace entangle::detail {
 
 struct port_record;
 
-/// "A started port of yours has messages": (atom, record, epoch).
+/// "A started port of yours has messages": (atom, weak record, epoch).
+/// Weak, so that a wake-up sitting in a dead context's mailbox does not keep
+/// a port record alive.
 using port_ready_atom = caf::atom_constant<caf::atom("e_ready")>;
+
+/// "One more message for one of your never-shipped ports" (HTML §1.3).
+using unshipped_atom = caf::atom_constant<caf::atom("e_unship")>;
 
 /// "Run the next queued task."
 using task_atom = caf::atom_constant<caf::atom("e_task")>;
 
 using record_ptr = std::shared_ptr<port_record>;
+using weak_record_ptr = std::weak_ptr<port_record>;
 
 } // namespace entangle::detail
 
 // Local-only message contents: they never cross a process boundary (ports
 // that do will travel as descriptors through the network layer instead).
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(entangle::detail::record_ptr)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(entangle::detail::weak_record_ptr)

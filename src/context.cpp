@@ -89,6 +89,16 @@ void context::close() {
 
 // -- worker ------------------------------------------------------------------
 
+void context::post_message(value message,
+                           std::initializer_list<transferable> transfer) const {
+  post_message(std::move(message), transfer_list(transfer));
+}
+
+void worker::post_message(value message,
+                          std::initializer_list<transferable> transfer) const {
+  post_message(std::move(message), transfer_list(transfer));
+}
+
 void worker::post_message(value message) const {
   post_message(std::move(message), transfer_list{});
 }

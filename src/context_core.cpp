@@ -98,9 +98,13 @@ caf::behavior context_core::make_behavior() {
     start_port(*inside_);
   end_turn();
   return {
-    [this](port_ready_atom, const record_ptr& rec, std::uint64_t epoch) {
-      on_ready(rec, epoch);
+    [this](port_ready_atom, const weak_record_ptr& weak, std::uint64_t epoch) {
+      if (auto rec = weak.lock())
+        on_ready(rec, epoch);
+      else
+        end_turn();
     },
+    [this](unshipped_atom) { on_unshipped_token(); },
     [this](task_atom) { on_task(); },
   };
 }
@@ -118,18 +122,48 @@ void context_core::on_ready(const record_ptr& rec, std::uint64_t epoch) {
   std::size_t n = 0;
   while (!closing_) {
     envelope e;
-    bool shipped = true;
-    if (sched_->pop(*rec, epoch, e, shipped) != port_scheduler::pop_result::item)
+    if (sched_->pop(*rec, epoch, e) != port_scheduler::pop_result::item)
       break;
     guarded([&] { dispatch(*port, std::move(e)); });
-    if (!shipped)
-      break; // one message per hint; every queued message has its own hint
     if (++n == batch) {
       if (!closing_ && sched_->needs_rehint(*rec, epoch))
         caf::anon_send(caf::actor_cast<caf::actor>(this),
-                       port_ready_atom::value, rec, epoch);
+                       port_ready_atom::value, weak_record_ptr{rec}, epoch);
       break;
     }
+  }
+  end_turn();
+}
+
+void context_core::on_unshipped_token() {
+  // Invariant: tokens in the mailbox >= messages held by started,
+  // never-shipped ports of this context. So dispatching the oldest head per
+  // token delivers them all, in posting order across those ports.
+  port_object* best = nullptr;
+  std::uint64_t best_stamp = 0;
+  for (std::size_t i = 0; i < unshipped_.size();) {
+    auto* p = unshipped_[i];
+    std::uint64_t stamp = 0;
+    auto r = p->record ? sched_->peek_unshipped(*p->record, p->epoch, stamp)
+                       : port_scheduler::pop_result::stale;
+    if (r == port_scheduler::pop_result::stale) {
+      unshipped_[i] = unshipped_.back();
+      unshipped_.pop_back();
+      continue;
+    }
+    if (r == port_scheduler::pop_result::item
+        && (best == nullptr || stamp < best_stamp)) {
+      best = p;
+      best_stamp = stamp;
+    }
+    ++i;
+  }
+  if (best != nullptr && !closing_) {
+    auto keep = best->shared_from_this();
+    envelope e;
+    if (sched_->pop(*best->record, best->epoch, e)
+        == port_scheduler::pop_result::item)
+      guarded([&] { dispatch(*best, std::move(e)); });
   }
   end_turn();
 }
@@ -238,7 +272,8 @@ void context_core::start_port(port_object& port) {
     port.counted = true;
     ++open_started_;
   }
-  sched_->start(port.record, port.epoch);
+  if (sched_->start(port.record, port.epoch))
+    unshipped_.push_back(&port);
 }
 
 void context_core::close_port(port_object& port, drop_reason why) {
@@ -264,6 +299,13 @@ void context_core::forget(port_object& port) noexcept {
   // The port dispatches nothing more: drop its listeners now (they may
   // capture handles to it) and let it go once user handles are gone.
   port.events.clear();
+  for (auto& p : unshipped_) {
+    if (p == &port) {
+      p = unshipped_.back();
+      unshipped_.pop_back();
+      break;
+    }
+  }
   ports_.erase(&port);
 }
 
@@ -307,6 +349,7 @@ void context_core::on_exit() {
   // context_gone, and ports they carry are closed in turn.
   auto ports = std::move(ports_);
   ports_.clear();
+  unshipped_.clear();
   for (auto& [raw, obj] : ports) {
     obj->events.clear();
     close_port(*obj, drop_reason::context_gone);

@@ -31,10 +31,12 @@ struct context_control {
 /// One browsing context: a CAF event-based actor with one event loop.
 ///
 /// Event loop. The mailbox carries only wake-ups: `port_ready` hints (a
-/// started port of ours has messages; see port_scheduler) and `task`
-/// markers. A hint drains at most `dispatch_batch` messages from that port,
-/// each dispatched as its own task, then yields (re-hinting itself) so that
-/// one busy port cannot starve the others or the task queue (HTML §4.6).
+/// started, shipped port of ours has messages; see port_scheduler),
+/// `unshipped` tokens (one per message for never-shipped ports: each
+/// dispatches the oldest head among them, HTML §1.3) and `task` markers. A
+/// hint drains at most `dispatch_batch` messages from that port, each
+/// dispatched as its own task, then yields (re-hinting itself) so that one
+/// busy port cannot starve the others or the task queue (HTML §4.6).
 ///
 /// Liveness. The context stays alive while it can still be reached: while
 /// some started port of it waits for messages (`open_started_` > 0) or a
@@ -104,6 +106,7 @@ public:
 
 private:
   void on_ready(const record_ptr& rec, std::uint64_t epoch);
+  void on_unshipped_token();
   void on_task();
   void dispatch(port_object& port, envelope&& e);
   void end_turn();
@@ -122,6 +125,9 @@ private:
   entangle::context facade_;
 
   std::unordered_map<port_object*, std::shared_ptr<port_object>> ports_;
+  /// Started ports that have never been shipped (HTML §1.3 combined order);
+  /// pruned lazily once shipped, eagerly when forgotten.
+  std::vector<port_object*> unshipped_;
   std::deque<std::function<void()>> tasks_;
   std::size_t open_started_ = 0;
   bool closing_ = false;

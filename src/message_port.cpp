@@ -49,6 +49,11 @@ void message_port::post_message(value message,
 }
 
 void message_port::post_message(
+  value message, std::initializer_list<transferable> transfer) const {
+  post_message(std::move(message), std::vector<transferable>(transfer));
+}
+
+void message_port::post_message(
   value message, const structured_serialize_options& options) const {
   if (auto* p = owned(obj_, "post_message", true))
     p->ctx->post(*p, message, options.transfer);

@@ -21,6 +21,8 @@ class port_scheduler;
 struct envelope {
   serialized_message msg;
   bool is_close = false;
+  /// Global enqueue order, set only for never-shipped targets (HTML §1.3).
+  std::uint64_t stamp = 0;
 };
 
 /// A FIFO of envelopes that costs nothing until the first message (an idle
@@ -32,6 +34,9 @@ public:
   }
   std::size_t size() const noexcept {
     return items_.size() - head_;
+  }
+  const envelope& front() const noexcept {
+    return items_[head_];
   }
   void push_back(envelope&& e) {
     items_.push_back(std::move(e));
@@ -133,7 +138,8 @@ struct port_record {
 
   /// A wake-up hint is on its way to `owner`, or the owner is draining.
   /// Invariant: while set, `owner` will look at the queue again, so
-  /// enqueuers need not send another hint (hints are coalesced).
+  /// enqueuers need not send another hint (hints are coalesced). Used for
+  /// shipped ports only; never-shipped ports get one token per message.
   bool hint_pending = false;
 };
 

@@ -77,23 +77,43 @@ void port_scheduler::ship(port_record& rec) {
     peer = rec.peer;
   }
   if (peer) {
-    std::lock_guard<std::mutex> guard{peer->mu};
-    peer->shipped = true;
+    caf::actor wake;
+    std::uint64_t epoch = 0;
+    {
+      std::lock_guard<std::mutex> guard{peer->mu};
+      if (!peer->shipped && peer->started && peer->owner
+          && !peer->queue.empty()) {
+        // It leaves the combined order with messages still held: from now
+        // on it drains like any shipped port (its tokens find it gone).
+        peer->hint_pending = true;
+        wake = peer->owner;
+        epoch = peer->epoch;
+      }
+      peer->shipped = true;
+    }
+    if (wake)
+      send_hint_(wake, wake_kind::drain, peer, epoch);
   }
 }
 
-bool port_scheduler::enqueue_locked(port_record& dst, envelope&& e) {
+port_scheduler::wake_kind port_scheduler::enqueue_locked(port_record& dst,
+                                                         envelope&& e) {
+  // Never-shipped ports of one context form one task source ordered by
+  // enqueue time (HTML §1.3). Their sender is their own context, so a global
+  // stamp orders them, and one token per message lets the owner dispatch
+  // the oldest head among them. Shipped ports coalesce hints and drain in
+  // batches.
+  if (!dst.shipped)
+    e.stamp = next_stamp_.fetch_add(1, std::memory_order_relaxed);
   dst.queue.push_back(std::move(e));
   if (!dst.started || !dst.owner)
-    return false;
-  // A never-shipped target gets one hint per message: its sender is its own
-  // context, so the mailbox's FIFO yields one combined posting order across
-  // all unshipped ports of that context (HTML §1.3). Shipped ports coalesce
-  // hints and drain in batches.
-  if (dst.shipped && dst.hint_pending)
-    return false;
+    return wake_kind::none;
+  if (!dst.shipped)
+    return wake_kind::token;
+  if (dst.hint_pending)
+    return wake_kind::none;
   dst.hint_pending = true;
-  return true;
+  return wake_kind::drain;
 }
 
 void port_scheduler::post(port_record& src, serialized_message&& msg) {
@@ -110,6 +130,7 @@ void port_scheduler::post(port_record& src, serialized_message&& msg) {
   }
   caf::actor wake;
   std::uint64_t epoch = 0;
+  auto kind = wake_kind::none;
   {
     std::unique_lock<std::mutex> guard{dst->mu};
     if (dst->closed) {
@@ -117,33 +138,43 @@ void port_scheduler::post(port_record& src, serialized_message&& msg) {
       drop(std::move(msg), drop_reason::closed);
       return;
     }
-    if (enqueue_locked(*dst, envelope{std::move(msg), false})) {
+    kind = enqueue_locked(*dst, envelope{std::move(msg), false});
+    if (kind != wake_kind::none) {
       wake = dst->owner;
       epoch = dst->epoch;
     }
   }
-  if (wake)
-    send_hint_(wake, std::move(dst), epoch);
+  if (kind != wake_kind::none)
+    send_hint_(wake, kind, dst, epoch);
 }
 
-void port_scheduler::start(const std::shared_ptr<port_record>& rec,
+bool port_scheduler::start(const std::shared_ptr<port_record>& rec,
                            std::uint64_t epoch) {
   caf::actor wake;
-  std::size_t hints = 0;
+  auto kind = wake_kind::none;
+  std::size_t n = 0;
+  bool unshipped = false;
   {
     std::lock_guard<std::mutex> guard{rec->mu};
     if (rec->epoch != epoch || rec->closed || !rec->owner)
-      return;
+      return false;
     rec->started = true;
-    if (!rec->queue.empty() && !rec->hint_pending) {
+    unshipped = !rec->shipped;
+    if (unshipped && !rec->queue.empty()) {
+      // One token per held message: they join the combined order with the
+      // stamps they got when posted.
+      kind = wake_kind::token;
+      n = rec->queue.size();
+    } else if (!unshipped && !rec->queue.empty() && !rec->hint_pending) {
       rec->hint_pending = true;
-      wake = rec->owner;
-      // Unshipped ports dispatch one message per hint (see post()).
-      hints = rec->shipped ? 1 : rec->queue.size();
+      kind = wake_kind::drain;
+      n = 1;
     }
+    wake = rec->owner;
   }
-  for (std::size_t i = 0; i < hints; ++i)
-    send_hint_(wake, rec, epoch);
+  for (std::size_t i = 0; i < n; ++i)
+    send_hint_(wake, kind, rec, epoch);
+  return unshipped;
 }
 
 namespace {
@@ -197,21 +228,26 @@ void port_scheduler::close_one(const std::shared_ptr<port_record>& rec,
   if (peer) {
     caf::actor wake;
     std::uint64_t epoch = 0;
+    auto kind = wake_kind::none;
     {
       std::lock_guard<std::mutex> guard{peer->mu};
       if (!peer->closed && peer->peer == rec) {
         peer->peer.reset();
-        peer->lost = why;
+        // Later posts from the survivor find no pairing. Only the doomed
+        // message itself counts as doomed; what follows is unentangled.
+        peer->lost = why == drop_reason::doomed ? drop_reason::unentangled
+                                                : why;
         // The sentinel goes behind everything `rec` posted: the peer sees
         // close exactly once, after the last message.
-        if (enqueue_locked(*peer, envelope{serialized_message{}, true})) {
+        kind = enqueue_locked(*peer, envelope{serialized_message{}, true});
+        if (kind != wake_kind::none) {
           wake = peer->owner;
           epoch = peer->epoch;
         }
       }
     }
-    if (wake)
-      send_hint_(wake, std::move(peer), epoch);
+    if (kind != wake_kind::none)
+      send_hint_(wake, kind, peer, epoch);
   }
   // Destroyed here, outside every lock; carried ports land on the worklist.
   for (auto& e : dropped) {
@@ -223,8 +259,7 @@ void port_scheduler::close_one(const std::shared_ptr<port_record>& rec,
 }
 
 port_scheduler::pop_result
-port_scheduler::pop(port_record& rec, std::uint64_t epoch, envelope& out,
-                    bool& shipped) {
+port_scheduler::pop(port_record& rec, std::uint64_t epoch, envelope& out) {
   std::lock_guard<std::mutex> guard{rec.mu};
   if (rec.epoch != epoch || !rec.owner)
     return pop_result::stale;
@@ -232,8 +267,19 @@ port_scheduler::pop(port_record& rec, std::uint64_t epoch, envelope& out,
     rec.hint_pending = false;
     return pop_result::empty;
   }
-  shipped = rec.shipped;
   out = rec.queue.pop_front();
+  return pop_result::item;
+}
+
+port_scheduler::pop_result
+port_scheduler::peek_unshipped(port_record& rec, std::uint64_t epoch,
+                               std::uint64_t& stamp) {
+  std::lock_guard<std::mutex> guard{rec.mu};
+  if (rec.epoch != epoch || !rec.owner || rec.shipped)
+    return pop_result::stale;
+  if (rec.queue.empty())
+    return pop_result::empty;
+  stamp = rec.queue.front().stamp;
   return pop_result::item;
 }
 

@@ -29,8 +29,13 @@ namespace entangle::detail {
 ///   reason, at the place where it is destroyed.
 class port_scheduler {
 public:
-  using hint_fn = std::function<void(const caf::actor& owner,
-                                     std::shared_ptr<port_record> rec,
+  /// How an owner is woken. `drain`: "this shipped port has messages" (one
+  /// coalesced hint per batch). `token`: "one more message for one of your
+  /// never-shipped ports" (one per message, see enqueue_locked).
+  enum class wake_kind { none, drain, token };
+
+  using hint_fn = std::function<void(const caf::actor& owner, wake_kind kind,
+                                     const std::shared_ptr<port_record>& rec,
                                      std::uint64_t epoch)>;
 
   explicit port_scheduler(hint_fn send_hint);
@@ -52,8 +57,9 @@ public:
   void post(port_record& src, serialized_message&& msg);
 
   /// Enables the queue of `rec` (if `epoch` is current) and wakes the owner
-  /// when messages are waiting.
-  void start(const std::shared_ptr<port_record>& rec, std::uint64_t epoch);
+  /// when messages are waiting. Returns whether the port is never-shipped
+  /// (its owner then dispatches it in combined order, on tokens).
+  bool start(const std::shared_ptr<port_record>& rec, std::uint64_t epoch);
 
   /// Closes `rec`: drops its queue (counted as `why`), clears the pairing
   /// and leaves a close sentinel behind everything in the peer's queue.
@@ -64,11 +70,13 @@ public:
   enum class pop_result { item, empty, stale };
 
   /// Takes the head of the queue for the owner holding `epoch`. On `empty`
-  /// the hint is consumed (the next enqueue sends a new one). `shipped`
-  /// tells whether the port batches (shipped) or dispatches one message per
-  /// hint (never shipped, HTML §1.3).
-  pop_result pop(port_record& rec, std::uint64_t epoch, envelope& out,
-                 bool& shipped);
+  /// the drain hint is consumed (the next enqueue sends a new one).
+  pop_result pop(port_record& rec, std::uint64_t epoch, envelope& out);
+
+  /// For a never-shipped port: the stamp of its head message. `stale` when
+  /// the port moved, closed or got shipped (then it is drained by hints).
+  pop_result peek_unshipped(port_record& rec, std::uint64_t epoch,
+                            std::uint64_t& stamp);
 
   /// After a full batch: returns true if messages remain and the owner must
   /// send itself a new hint (fairness), false if the hint was consumed.
@@ -98,13 +106,14 @@ public:
   }
 
 private:
-  /// Appends `e` to `dst` (locked by the caller); returns whether the
-  /// caller must send `dst.owner` a wake-up hint after unlocking.
-  bool enqueue_locked(port_record& dst, envelope&& e);
+  /// Appends `e` to `dst` (locked by the caller); returns how the caller
+  /// must wake `dst.owner` after unlocking.
+  wake_kind enqueue_locked(port_record& dst, envelope&& e);
 
   void close_one(const std::shared_ptr<port_record>& rec, drop_reason why);
 
   hint_fn send_hint_;
+  std::atomic<std::uint64_t> next_stamp_{1};
   std::atomic<std::size_t> live_{0};
   std::array<std::atomic<std::uint64_t>, drop_reason_count> drops_{};
 };

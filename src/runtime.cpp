@@ -12,8 +12,12 @@ namespace detail {
 
 namespace {
 
-void send_hint(const caf::actor& owner, record_ptr rec, std::uint64_t epoch) {
-  caf::anon_send(owner, port_ready_atom::value, std::move(rec), epoch);
+void send_hint(const caf::actor& owner, port_scheduler::wake_kind kind,
+               const record_ptr& rec, std::uint64_t epoch) {
+  if (kind == port_scheduler::wake_kind::token)
+    caf::anon_send(owner, unshipped_atom::value);
+  else
+    caf::anon_send(owner, port_ready_atom::value, weak_record_ptr{rec}, epoch);
 }
 
 } // namespace

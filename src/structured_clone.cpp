@@ -155,6 +155,12 @@ serialized_message serialize_with_transfer(context_core& ctx,
                                            const transfer_list& transfer,
                                            const port_object* source,
                                            std::size_t max_depth) {
+  // -- WebIDL: the whole sequence is converted (nulls rejected) first ------
+  for (std::size_t i = 0; i < transfer.size(); ++i)
+    if (auto* p = transfer[i].port(); p != nullptr && !*p)
+      throw type_error(
+        fmt::format("transfer list item {} is a null MessagePort", i));
+
   // -- validate the transfer list before serializing anything --------------
   std::vector<const port_object*> ports;
   std::vector<clone_access::state*> buffers;
@@ -162,9 +168,6 @@ serialized_message serialize_with_transfer(context_core& ctx,
   for (std::size_t i = 0; i < transfer.size(); ++i) {
     auto& item = transfer[i];
     if (auto* p = item.port()) {
-      if (!*p)
-        throw type_error(
-          fmt::format("transfer list item {} is a null MessagePort", i));
       auto* obj = p->object().get();
       if (obj == source)
         data_clone_error("the source port is in its own transfer list");

@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <initializer_list>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -53,6 +54,8 @@ public:
   /// Posts to the parent's `worker` object. No-op (counted) without parent.
   void post_message(value message) const;
   void post_message(value message, transfer_list transfer) const;
+  void post_message(value message,
+                    std::initializer_list<transferable> transfer) const;
 
   /// Handlers for messages the parent posted to this worker.
   void on_message(event_handler fn) const;
@@ -97,6 +100,8 @@ public:
 
   void post_message(value message) const;
   void post_message(value message, transfer_list transfer) const;
+  void post_message(value message,
+                    std::initializer_list<transferable> transfer) const;
 
   void on_message(event_handler fn) const;
   void on_messageerror(event_handler fn) const;

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <initializer_list>
 #include <memory>
 #include <string_view>
 #include <vector>
@@ -64,6 +65,8 @@ public:
   /// the message, counting it.
   void post_message(value message) const;
   void post_message(value message, std::vector<transferable> transfer) const;
+  void post_message(value message,
+                    std::initializer_list<transferable> transfer) const;
   void post_message(value message,
                     const structured_serialize_options& options) const;
 
