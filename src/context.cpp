@@ -128,13 +128,15 @@ void worker::remove_event_listener(std::string_view type,
 void worker::terminate() const {
   if (!control_)
     return;
+  // Like a port, a worker handle is a capability of the context that
+  // spawned it; anywhere else it is inert (and says why).
+  if (detail::owned(outside_.object(), "worker::terminate", false) == nullptr)
+    return;
   auto ctl = std::static_pointer_cast<detail::context_control>(control_);
   // Empty the outside port's queue and stop listening first, so no message
   // event fires on this worker object after terminate() (HTML §12.4).
   outside_.close();
-  auto* cur = detail::current_core();
-  if (cur != nullptr)
-    cur->rt().terminate(ctl);
+  detail::current_core()->rt().terminate(ctl);
 }
 
 std::uint64_t worker::id() const noexcept {

@@ -1,7 +1,5 @@
 #include "context_core.hpp"
 
-#include <cstdio>
-
 #include <caf/send.hpp>
 #include <fmt/format.h>
 
@@ -186,6 +184,12 @@ void context_core::dispatch(port_object& port, envelope&& e) {
   if (e.is_close) {
     port.peer_gone = true;
     uncount(port);
+    if (&port == inside_.get()) {
+      // The parent ended (or terminated us): a dedicated worker without an
+      // owner is no longer needed and closes (HTML "permissible worker").
+      close_self();
+      return;
+    }
     ev.type = "close";
     port.events.dispatch(event_kind::close, ev);
     return;
@@ -268,11 +272,12 @@ void context_core::start_port(port_object& port) {
   if (port.started.load(std::memory_order_relaxed) || !port.record)
     return;
   port.started.store(true, std::memory_order_relaxed);
-  if (!port.peer_gone && !port.counted) {
+  auto r = sched_->start(port.record, port.epoch);
+  if (r.live && !port.peer_gone && !port.counted) {
     port.counted = true;
     ++open_started_;
   }
-  if (sched_->start(port.record, port.epoch))
+  if (r.unshipped)
     unshipped_.push_back(&port);
 }
 
@@ -321,9 +326,7 @@ void context_core::close_self() noexcept {
 }
 
 void context_core::warn(const std::string& what) {
-  if (rt_.cfg.warnings)
-    std::fprintf(stderr, "entangle: warning: [%s] %s\n",
-                 control_->name.c_str(), what.c_str());
+  sched_->warn(control_->name, what);
 }
 
 worker context_core::spawn_worker(std::string name, init_function init) {

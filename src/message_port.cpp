@@ -11,9 +11,6 @@ namespace entangle {
 
 namespace detail {
 
-/// Returns the port object if the running context owns it. Otherwise the
-/// handle is inert: counts a foreign_context drop for posts, says why, and
-/// returns nullptr. Never dereferences the owner unless it is running.
 port_object* owned(const std::shared_ptr<port_object>& obj, const char* op,
                    bool is_post) {
   if (!obj)
@@ -27,10 +24,9 @@ port_object* owned(const std::shared_ptr<port_object>& obj, const char* op,
     "{} ignored: this message_port belongs to another context (a port is a "
     "capability of the context that owns it; transfer it instead)",
     op);
-  if (cur != nullptr)
-    cur->warn(what);
-  else
-    std::fprintf(stderr, "entangle: warning: [no context] %s\n", what.c_str());
+  obj->sched->warn(cur != nullptr ? std::string_view{cur->context_name()}
+                                  : std::string_view{"no context"},
+                   what);
   return nullptr;
 }
 

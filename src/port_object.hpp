@@ -59,4 +59,11 @@ public:
   event_target events;
 };
 
+/// Returns `obj` if the running context owns it. Otherwise the handle is
+/// inert: a post is counted as a foreign_context drop, a warning says why,
+/// and nullptr is returned. Never dereferences the owner unless it runs.
+/// @throws type_error for a null handle.
+port_object* owned(const std::shared_ptr<port_object>& obj, const char* op,
+                   bool is_post);
+
 } // namespace entangle::detail

@@ -1,5 +1,6 @@
 #include "port_scheduler.hpp"
 
+#include <cstdio>
 #include <vector>
 
 namespace entangle::detail {
@@ -148,18 +149,21 @@ void port_scheduler::post(port_record& src, serialized_message&& msg) {
     send_hint_(wake, kind, dst, epoch);
 }
 
-bool port_scheduler::start(const std::shared_ptr<port_record>& rec,
-                           std::uint64_t epoch) {
+port_scheduler::start_result
+port_scheduler::start(const std::shared_ptr<port_record>& rec,
+                      std::uint64_t epoch) {
   caf::actor wake;
   auto kind = wake_kind::none;
   std::size_t n = 0;
   bool unshipped = false;
+  bool live = false;
   {
     std::lock_guard<std::mutex> guard{rec->mu};
     if (rec->epoch != epoch || rec->closed || !rec->owner)
-      return false;
+      return {};
     rec->started = true;
     unshipped = !rec->shipped;
+    live = rec->peer != nullptr || !rec->queue.empty();
     if (unshipped && !rec->queue.empty()) {
       // One token per held message: they join the combined order with the
       // stamps they got when posted.
@@ -174,7 +178,14 @@ bool port_scheduler::start(const std::shared_ptr<port_record>& rec,
   }
   for (std::size_t i = 0; i < n; ++i)
     send_hint_(wake, kind, rec, epoch);
-  return unshipped;
+  return {unshipped, live};
+}
+
+void port_scheduler::warn(std::string_view where, std::string_view what) const {
+  if (warnings)
+    std::fprintf(stderr, "entangle: warning: [%.*s] %.*s\n",
+                 static_cast<int>(where.size()), where.data(),
+                 static_cast<int>(what.size()), what.data());
 }
 
 namespace {

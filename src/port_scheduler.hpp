@@ -56,10 +56,25 @@ public:
   /// needed, or drops it (counted) when there is no live peer.
   void post(port_record& src, serialized_message&& msg);
 
+  struct start_result {
+    /// Never shipped: its owner dispatches it in combined order, on tokens.
+    bool unshipped = false;
+    /// Can still produce an event: entangled, or something (at least the
+    /// close sentinel) is queued. A port whose close was already seen by a
+    /// previous owner cannot, and must not keep its new owner alive.
+    bool live = false;
+  };
+
   /// Enables the queue of `rec` (if `epoch` is current) and wakes the owner
-  /// when messages are waiting. Returns whether the port is never-shipped
-  /// (its owner then dispatches it in combined order, on tokens).
-  bool start(const std::shared_ptr<port_record>& rec, std::uint64_t epoch);
+  /// when messages are waiting.
+  start_result start(const std::shared_ptr<port_record>& rec,
+                     std::uint64_t epoch);
+
+  /// Whether misuse warnings are printed.
+  bool warnings = true;
+
+  /// Prints a misuse warning (when `warnings` is on).
+  void warn(std::string_view where, std::string_view what) const;
 
   /// Closes `rec`: drops its queue (counted as `why`), clears the pairing
   /// and leaves a close sentinel behind everything in the peer's queue.

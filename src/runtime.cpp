@@ -26,7 +26,7 @@ runtime_state::runtime_state(runtime_config& c)
   : cfg(c),
     sched(std::make_shared<port_scheduler>(send_hint)),
     system(c) {
-  // nop
+  sched->warnings = c.warnings;
 }
 
 runtime_state::~runtime_state() {

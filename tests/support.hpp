@@ -7,7 +7,10 @@
 // asserts on the main thread after the runtime ended. No sleeps: runs end
 // when every context has ended (bounded by a generous timeout).
 
+#include <algorithm>
 #include <chrono>
+#include <functional>
+#include <initializer_list>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -51,11 +54,15 @@ private:
 };
 
 using lines = std::vector<std::string>;
+using bytes = std::vector<std::uint8_t>;
 
-/// A runtime with warnings off and a bounded run.
+/// A runtime with warnings off and a bounded run. `tune` adjusts the
+/// configuration before the runtime starts.
 struct harness {
-  harness() {
+  explicit harness(const std::function<void(runtime_config&)>& tune = {}) {
     cfg.warnings = false;
+    if (tune)
+      tune(cfg);
     rt = std::make_unique<runtime>(cfg);
   }
 
@@ -80,6 +87,19 @@ struct harness {
     }
   }
 
+  /// No context is left and no port record leaked (run() returns only once
+  /// every ended context released what it held).
+  void check_no_leaks() const {
+    CHECK(rt->live_contexts() == 0);
+    CHECK(rt->live_ports() == 0);
+  }
+
+  /// The usual ending: no context died of an exception, and no leaks.
+  void require_clean() const {
+    require_clean_exits();
+    check_no_leaks();
+  }
+
   std::uint64_t drops(drop_reason r) const {
     return rt->drops()[r];
   }
@@ -92,6 +112,67 @@ struct harness {
 /// Renders an event as "type:data" for journals.
 inline std::string str(const message_event& ev) {
   return ev.type + ":" + to_string(ev.data);
+}
+
+/// The event type for non-message events, else the string data (or its
+/// rendering).
+inline std::string label(const message_event& ev) {
+  if (ev.type != "message")
+    return ev.type;
+  return ev.data.is_string() ? ev.data.as_string() : to_string(ev.data);
+}
+
+inline std::string yes_no(bool b) {
+  return b ? "yes" : "no";
+}
+
+inline std::string yn(bool b) {
+  return b ? "true" : "false";
+}
+
+/// The string data of an event, or its rendering.
+inline std::string data_of(const message_event& ev) {
+  return ev.data.is_string() ? ev.data.as_string() : to_string(ev.data);
+}
+
+/// A port's observable state, for journals.
+inline std::string state(const message_port& p) {
+  return "started=" + yn(p.started()) + " detached=" + yn(p.detached())
+         + " closed=" + yn(p.closed());
+}
+
+/// `levels` arrays nested around the number 1.
+inline value nested(std::size_t levels) {
+  value v = 1;
+  for (std::size_t i = 0; i < levels; ++i) {
+    array a;
+    a.push_back(std::move(v));
+    v = value{std::move(a)};
+  }
+  return v;
+}
+
+inline lines sorted(lines xs) {
+  std::sort(xs.begin(), xs.end());
+  return xs;
+}
+
+inline void close_all(std::initializer_list<message_port> ports) {
+  for (auto& p : ports)
+    p.close();
+}
+
+/// Runs `f` and returns "ok", the DOMException name, or "type_error:<name>".
+template <class F>
+std::string outcome(F&& f) {
+  try {
+    f();
+    return "ok";
+  } catch (const type_error& e) {
+    return "type_error:" + e.name();
+  } catch (const dom_exception& e) {
+    return e.name();
+  }
 }
 
 } // namespace entangle::test

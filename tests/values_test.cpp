@@ -1,7 +1,6 @@
 // Conformance tests for SEMANTICS §5 (structured serialization, cloning and
-// transfer), §9 (messageerror) and §10 (MessageEvent fields). Contexts only
-// record (journal, or test-scope variables that one context alone writes);
-// the test body asserts after the run.
+// transfer). Contexts only record (journal, or test-scope variables that one
+// context alone writes); the test body asserts after the run.
 
 #include <cmath>
 #include <limits>
@@ -14,62 +13,6 @@ using namespace entangle;
 using namespace entangle::test;
 
 namespace {
-
-/// Runs `f` and returns "ok", the DOMException name, or "type_error:<name>".
-template <class F>
-std::string outcome(F&& f) {
-  try {
-    f();
-    return "ok";
-  } catch (const type_error& e) {
-    return "type_error:" + e.name();
-  } catch (const dom_exception& e) {
-    return e.name();
-  }
-}
-
-std::string yn(bool b) {
-  return b ? "true" : "false";
-}
-
-using bytes = std::vector<std::uint8_t>;
-
-void close_all(std::initializer_list<message_port> ports) {
-  for (auto& p : ports)
-    p.close();
-}
-
-/// A harness whose runtime_config is tuned before the runtime starts (the
-/// shared harness creates its runtime in its constructor).
-struct tuned_harness {
-  template <class Tune>
-  explicit tuned_harness(Tune tune) {
-    cfg.warnings = false;
-    tune(cfg);
-    rt = std::make_unique<runtime>(cfg);
-  }
-  void run(init_function init) {
-    rt->spawn("main", std::move(init));
-    REQUIRE(rt->run_for(std::chrono::seconds{30}));
-  }
-  std::uint64_t drops(drop_reason r) const {
-    return rt->drops()[r];
-  }
-  runtime_config cfg;
-  std::unique_ptr<runtime> rt;
-  journal log;
-};
-
-/// No context ended by an exception and no port record leaked.
-template <class H>
-void require_clean(const H& h) {
-  for (auto& e : h.rt->exits()) {
-    INFO("context " << e.name << " ended by " << to_string(e.kind) << ": "
-                    << e.what);
-    CHECK(e.kind != exit_kind::exception);
-  }
-  CHECK(h.rt->live_ports() == 0);
-}
 
 /// Posts `v` from a page to a dedicated worker; returns what arrived.
 value clone_via_worker(const value& v) {
@@ -84,20 +27,10 @@ value clone_via_worker(const value& v) {
     });
     w.post_message(v);
   });
-  require_clean(h);
+  h.require_clean();
   return out;
 }
 
-/// `levels` arrays nested around the number 1.
-value nested(std::size_t levels) {
-  value v = 1;
-  for (std::size_t i = 0; i < levels; ++i) {
-    array a;
-    a.push_back(std::move(v));
-    v = value{std::move(a)};
-  }
-  return v;
-}
 
 std::size_t depth_of(const value& v) {
   std::size_t n = 0;
@@ -129,7 +62,7 @@ TEST_CASE("5.1 duplicate ports or buffers in the transfer list throw "
   CHECK(h.log.lines()
         == lines{"DataCloneError", "DataCloneError", "DataCloneError",
                  "x.port1 detached=false b=3"});
-  require_clean(h);
+  h.require_clean();
 }
 
 TEST_CASE("5.1 transferred, closed or detached items in the transfer list "
@@ -153,7 +86,7 @@ TEST_CASE("5.1 transferred, closed or detached items in the transfer list "
   CHECK(h.log.lines()
         == lines{"DataCloneError", "DataCloneError", "DataCloneError",
                  "DataCloneError", "fresh.port1 detached=false ok=2"});
-  require_clean(h);
+  h.require_clean();
 }
 
 TEST_CASE("5.1 a port owned by another context in the transfer list throws "
@@ -176,7 +109,7 @@ TEST_CASE("5.1 a port owned by another context in the transfer list throws "
   CHECK(h.log.lines()
         == lines{"w: DataCloneError",
                  "main got \"done\" ports=0, port2 detached=false"});
-  require_clean(h);
+  h.require_clean();
 }
 
 TEST_CASE("5.1 a failed post changes nothing: the same ports and buffers "
@@ -230,7 +163,7 @@ TEST_CASE("5.1 a failed post changes nothing: the same ports and buffers "
                  "ok", "after success: x.port1 detached=true b=0",
                  "got [ArrayBuffer(4), MessagePort] ports=1 bytes intact=true",
                  "x.port2 got \"through the moved port\""});
-  require_clean(h);
+  h.require_clean();
 }
 
 TEST_CASE("5.1 a transferred buffer referenced twice arrives as that one "
@@ -251,7 +184,7 @@ TEST_CASE("5.1 a transferred buffer referenced twice arrives as that one "
     h.log.add("sender detached=" + yn(b.detached()));
   });
   CHECK(h.log.lines() == lines{"sender detached=true", "same=true bytes=true"});
-  require_clean(h);
+  h.require_clean();
 }
 
 // -- §5.2 what serializes ------------------------------------------------------
@@ -396,7 +329,7 @@ TEST_CASE("5.2 a posted buffer is copied at post time: sender and receiver "
   CHECK(r.bytes() == bytes{9, 2, 3});
   CHECK(sent.bytes() == bytes{1, 7, 3});
   CHECK_FALSE(sent.detached());
-  require_clean(h);
+  h.require_clean();
 }
 
 TEST_CASE("5.2 a buffer reached twice in one message arrives as one buffer "
@@ -431,7 +364,7 @@ TEST_CASE("5.2 a buffer reached twice in one message arrives as one buffer "
   buf(0, 0).bytes()[0] = 5;
   CHECK(x.bytes() == bytes{5, 2});
   CHECK(b.bytes() == bytes{1, 2});
-  require_clean(h);
+  h.require_clean();
 }
 
 // -- §5.3 what throws DataCloneError ---------------------------------------------
@@ -451,7 +384,7 @@ lines post_each(Make make_bad) {
       h.log.add(outcome(post));
     ch.port1().post_message("end");
   });
-  require_clean(h);
+  h.require_clean();
   CHECK(h.drops(drop_reason::doomed) == 0);
   return h.log.lines();
 }
@@ -526,12 +459,12 @@ TEST_CASE("5.3 nesting deeper than max_clone_depth (default 256) throws "
   });
   CHECK(h.log.lines() == lines{"DataCloneError", "DataCloneError", "ok"});
   CHECK(depth == 256);
-  require_clean(h);
+  h.require_clean();
 }
 
 TEST_CASE("5.3 runtime_config::max_clone_depth sets the nesting limit",
           "[sem5]") {
-  tuned_harness h{[](runtime_config& c) { c.max_clone_depth = 3; }};
+  harness h{[](runtime_config& c) { c.max_clone_depth = 3; }};
   h.run([&](context&) {
     message_channel ch;
     auto p = ch.port1();
@@ -546,7 +479,7 @@ TEST_CASE("5.3 runtime_config::max_clone_depth sets the nesting limit",
     close_all({ch.port1(), ch.port2()});
   });
   CHECK(h.log.lines() == lines{"ok", "DataCloneError", "ok", "DataCloneError"});
-  require_clean(h);
+  h.require_clean();
 }
 
 // -- §5.4 deserialization failures ---------------------------------------------
@@ -554,7 +487,7 @@ TEST_CASE("5.3 runtime_config::max_clone_depth sets the nesting limit",
 TEST_CASE("5.4 a receiver that cannot deserialize gets messageerror; the "
           "sender sees no error",
           "[sem5][sem9]") {
-  tuned_harness h{[](runtime_config& c) { c.max_buffer_bytes = 8; }};
+  harness h{[](runtime_config& c) { c.max_buffer_bytes = 8; }};
   h.run([&](context& page) {
     auto w = page.spawn("w", [&](context& self) {
       self.on_message([&](message_event&) { h.log.add("w got message"); });
@@ -566,7 +499,7 @@ TEST_CASE("5.4 a receiver that cannot deserialize gets messageerror; the "
     h.log.add("post: " + outcome([&] { w.post_message(array_buffer{16}); }));
   });
   CHECK(h.log.lines() == lines{"post: ok", "w got messageerror"});
-  require_clean(h);
+  h.require_clean();
 }
 
 // -- §5.5 transfer effects -------------------------------------------------------
@@ -595,7 +528,7 @@ TEST_CASE("5.5 a transferred buffer arrives with its bytes; every sender "
     CHECK(b->byte_length() == 0);
     CHECK(b->bytes().empty());
   }
-  require_clean(h);
+  h.require_clean();
 }
 
 TEST_CASE("5.5 a transferred port the message does not mention still "
@@ -619,7 +552,7 @@ TEST_CASE("5.5 a transferred port the message does not mention still "
   });
   CHECK(h.log.lines()
         == lines{"\"no port in here\" ports=1", "x.port2 got \"hi\""});
-  require_clean(h);
+  h.require_clean();
 }
 
 TEST_CASE("5.5 a transferred buffer the message does not mention is detached "
@@ -640,7 +573,7 @@ TEST_CASE("5.5 a transferred buffer the message does not mention is detached "
   });
   CHECK(h.log.lines()
         == lines{"b detached=true length=0", "got \"just text\" ports=0"});
-  require_clean(h);
+  h.require_clean();
 }
 
 TEST_CASE("5.5 a transferred port referenced in the data is the same handle "
@@ -665,215 +598,5 @@ TEST_CASE("5.5 a transferred port referenced in the data is the same handle "
   CHECK(h.log.lines()
         == lines{"data is ports[0]: true", "list is ports[0]: true",
                  "not the sender's: true"});
-  require_clean(h);
-}
-
-// -- §9 messageerror ---------------------------------------------------------------
-
-TEST_CASE("9.1 a message the receiver cannot deserialize fires messageerror "
-          "instead, in queue order, with empty fields",
-          "[sem9]") {
-  tuned_harness h{[](runtime_config& c) { c.max_buffer_bytes = 8; }};
-  message_event seen;
-  message_port receiver;
-  h.run([&](context&) {
-    message_channel ch;
-    receiver = ch.port2();
-    ch.port2().on_message([&, ch](message_event& ev) {
-      h.log.add("message " + to_string(ev.data));
-      if (ev.data == value{"end"})
-        close_all({ch.port1(), ch.port2()});
-    });
-    ch.port2().on_messageerror([&](message_event& ev) {
-      seen = ev;
-      h.log.add("messageerror");
-    });
-    auto p = ch.port1();
-    array_buffer five{bytes(5)}, other{bytes(5)};
-    h.log.set("post", outcome([&] {
-                p.post_message(array_buffer{8});             // at the limit
-                p.post_message(value::arr({five, other}));   // 10 bytes
-                p.post_message(value::arr({five, five}));    // one buffer
-                p.post_message("end");
-              }));
-  });
-  CHECK(h.log.get("post") == "ok");
-  CHECK(h.log.lines()
-        == lines{"message ArrayBuffer(8)", "messageerror",
-                 "message [ArrayBuffer(5), ArrayBuffer(5)]",
-                 "message \"end\""});
-  CHECK(seen.type == "messageerror");
-  CHECK(seen.data.is_null());
-  CHECK(seen.ports.empty());
-  CHECK(seen.origin.empty());
-  CHECK(seen.last_event_id.empty());
-  CHECK(std::holds_alternative<std::monostate>(seen.source));
-  CHECK(seen.target == receiver);
-  CHECK_FALSE(seen.error.empty());
-  CHECK(h.drops(drop_reason::messageerror) == 1);
-  require_clean(h);
-}
-
-TEST_CASE("9.1 ports carried by an undeliverable message are closed and "
-          "their peers get close",
-          "[sem9]") {
-  tuned_harness h{[](runtime_config& c) { c.max_buffer_bytes = 8; }};
-  h.run([&](context&) {
-    message_channel ch, x;
-    ch.port2().on_messageerror([&, ch](message_event& ev) {
-      h.log.add("messageerror ports=" + std::to_string(ev.ports.size()));
-      close_all({ch.port1(), ch.port2()});
-    });
-    ch.port2().start();
-    x.port2().on_message([&](message_event&) { h.log.add("x.port2 message"); });
-    x.port2().on_close([&, x](message_event&) {
-      h.log.add("x.port2 got close");
-      x.port2().close();
-    });
-    ch.port1().post_message(value::arr({array_buffer{16}}), {x.port1()});
-    h.log.add("x.port1 detached=" + yn(x.port1().detached()));
-  });
-  CHECK(h.log.lines()
-        == lines{"x.port1 detached=true", "messageerror ports=0",
-                 "x.port2 got close"});
-  CHECK(h.drops(drop_reason::messageerror) == 1);
-  require_clean(h);
-}
-
-TEST_CASE("9.1 a worker's undeliverable messages fire messageerror at the "
-          "worker global and at the worker object",
-          "[sem9]") {
-  tuned_harness h{[](runtime_config& c) { c.max_buffer_bytes = 8; }};
-  auto describe = [](const char* where, const message_event& ev) {
-    return std::string{where} + " got " + ev.type + " data="
-           + to_string(ev.data) + " no target=" + yn(!ev.target);
-  };
-  h.run([&](context& page) {
-    auto w = page.spawn("w", [&](context& self) {
-      self.on_message([&](message_event&) { h.log.add("w got message"); });
-      self.on_messageerror([&](message_event& ev) {
-        h.log.add(describe("worker global", ev));
-        this_context().post_message(array_buffer{16});
-      });
-    });
-    w.on_message([&](message_event&) { h.log.add("page got message"); });
-    w.on_messageerror([&](message_event& ev) {
-      h.log.add(describe("worker object", ev));
-      this_context().close();
-    });
-    w.post_message(array_buffer{16});
-  });
-  CHECK(h.log.lines()
-        == lines{"worker global got messageerror data=null no target=true",
-                 "worker object got messageerror data=null no target=true"});
-  CHECK(h.drops(drop_reason::messageerror) == 2);
-  require_clean(h);
-}
-
-TEST_CASE("9.2 failures at the sender throw and never produce messageerror",
-          "[sem9]") {
-  harness h;
-  h.run([&](context&) {
-    message_channel ch;
-    ch.port2().on_messageerror([&](message_event&) { h.log.add("messageerror"); });
-    ch.port2().on_message([&, ch](message_event& ev) {
-      h.log.add("message " + to_string(ev.data));
-      close_all({ch.port1(), ch.port2()});
-    });
-    auto p = ch.port1();
-    h.log.add(outcome([&] { p.post_message(host_object{"Promise"}); }));
-    h.log.add(outcome([&] { p.post_message(nested(1000)); }));
-    p.post_message("end");
-  });
-  CHECK(h.log.lines()
-        == lines{"DataCloneError", "DataCloneError", "message \"end\""});
-  CHECK(h.rt->drops().total() == 0);
-  require_clean(h);
-}
-
-TEST_CASE("9.3 on_messageerror does not start the port; messageerror "
-          "listeners fire once it is started",
-          "[sem9][sem3]") {
-  tuned_harness h{[](runtime_config& c) { c.max_buffer_bytes = 8; }};
-  h.run([&](context& self) {
-    message_channel ch;
-    ch.port2().on_messageerror([&](message_event&) { h.log.add("onmessageerror"); });
-    ch.port2().add_event_listener("messageerror", [&, ch](message_event&) {
-      h.log.add("listener");
-      close_all({ch.port1(), ch.port2()});
-    });
-    ch.port1().post_message(array_buffer{16});
-    self.queue_task([&, ch] {
-      h.log.add("task: started=" + yn(ch.port2().started()));
-      ch.port2().start();
-    });
-  });
-  CHECK(h.log.lines()
-        == lines{"task: started=false", "onmessageerror", "listener"});
-  require_clean(h);
-}
-
-// -- §10 MessageEvent fields ----------------------------------------------------------
-
-TEST_CASE("10 a port message event has type message, empty origin and "
-          "last_event_id, no source, an empty ports list and its port as "
-          "target",
-          "[sem10]") {
-  harness h;
-  message_event seen;
-  message_port receiver;
-  h.run([&](context&) {
-    message_channel ch;
-    receiver = ch.port2();
-    ch.port2().on_message([&, ch](message_event& ev) {
-      seen = ev;
-      close_all({ch.port1(), ch.port2()});
-    });
-    ch.port1().post_message("payload");
-  });
-  CHECK(seen.type == "message");
-  CHECK(seen.data == value{"payload"});
-  CHECK(seen.origin.empty());
-  CHECK(seen.last_event_id.empty());
-  CHECK(std::holds_alternative<std::monostate>(seen.source));
-  CHECK(seen.ports.empty());
-  CHECK(seen.target == receiver);
-  CHECK(seen.error.empty());
-  require_clean(h);
-}
-
-TEST_CASE("10 worker and worker-global message events carry the same fields "
-          "as port messages",
-          "[sem10]") {
-  harness h;
-  message_event at_worker, at_page;
-  h.run([&](context& page) {
-    message_channel ch;
-    auto w = page.spawn("w", [&](context& self) {
-      self.on_message([&](message_event& ev) {
-        at_worker = ev;
-        for (auto& p : ev.ports)
-          p.close();
-        this_context().post_message("reply");
-      });
-    });
-    w.on_message([&](message_event& ev) {
-      at_page = ev;
-      this_context().close();
-    });
-    w.post_message("hello", {ch.port2()});
-  });
-  for (auto* ev : {&at_worker, &at_page}) {
-    CHECK(ev->type == "message");
-    CHECK(ev->origin.empty());
-    CHECK(ev->last_event_id.empty());
-    CHECK(std::holds_alternative<std::monostate>(ev->source));
-    CHECK_FALSE(ev->target);
-    CHECK(ev->error.empty());
-  }
-  CHECK(at_worker.data == value{"hello"});
-  CHECK(at_worker.ports.size() == 1);
-  CHECK(at_page.data == value{"reply"});
-  CHECK(at_page.ports.empty());
-  require_clean(h);
+  h.require_clean();
 }

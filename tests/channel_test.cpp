@@ -1,9 +1,8 @@
-// Conformance tests for SEMANTICS §1 (object model), §2 (MessageChannel),
-// §3 (port message queue enabling), §4 (MessagePort.postMessage) and §10
-// (MessageEvent fields). Values (§5) and messageerror (§9) live in
-// values_test.cpp. Nothing asserts inside a context: contexts record into
-// the journal (or into test-scope variables only they write) and the test
-// body asserts after the run.
+// Conformance tests for SEMANTICS §1 (object model), §2 (MessageChannel) and
+// §3 (port message queue enabling). Posting (§4) is in post_test.cpp, values
+// (§5) in values_test.cpp, messageerror and event fields (§9, §10) in
+// events_test.cpp. Nothing asserts inside a context: contexts record into
+// the journal and the test body asserts after the run.
 
 #include <memory>
 #include <type_traits>
@@ -13,47 +12,6 @@
 
 using namespace entangle;
 using namespace entangle::test;
-
-namespace {
-
-/// Runs `f` and returns "ok", the DOMException name, or "type_error:<name>".
-template <class F>
-std::string outcome(F&& f) {
-  try {
-    f();
-    return "ok";
-  } catch (const type_error& e) {
-    return "type_error:" + e.name();
-  } catch (const dom_exception& e) {
-    return e.name();
-  }
-}
-
-std::string yn(bool b) {
-  return b ? "true" : "false";
-}
-
-std::string data_of(const message_event& ev) {
-  return ev.data.is_string() ? ev.data.as_string() : to_string(ev.data);
-}
-
-std::string state(const message_port& p) {
-  return "started=" + yn(p.started()) + " detached=" + yn(p.detached())
-         + " closed=" + yn(p.closed());
-}
-
-void close_all(std::initializer_list<message_port> ports) {
-  for (auto& p : ports)
-    p.close();
-}
-
-/// No context ended by an exception and no port record leaked.
-void require_clean(const harness& h) {
-  h.require_clean_exits();
-  CHECK(h.rt->live_ports() == 0);
-}
-
-} // namespace
 
 // -- §1 object model and state ----------------------------------------------
 
@@ -73,7 +31,7 @@ TEST_CASE("1.1 a new channel's ports are entangled with each other, both ways",
     ch.port1().post_message("ping");
   });
   CHECK(h.log.lines() == lines{"port2 got ping", "port1 got pong"});
-  require_clean(h);
+  h.require_clean();
 }
 
 TEST_CASE("1.1 a new port is disabled, attached and empty; once enabled it "
@@ -103,7 +61,7 @@ TEST_CASE("1.1 a new port is disabled, attached and empty; once enabled it "
                  "restarted port2 started=true detached=false closed=false",
                  "got first",
                  "closed port2 started=true detached=true closed=true"});
-  require_clean(h);
+  h.require_clean();
 }
 
 TEST_CASE("1.1 message events target the receiving port; a worker's implicit "
@@ -132,7 +90,7 @@ TEST_CASE("1.1 message events target the receiving port; a worker's implicit "
   CHECK(h.log.get("port") == "true");
   CHECK(h.log.get("worker global") == "true");
   CHECK(h.log.get("worker object") == "true");
-  require_clean(h);
+  h.require_clean();
 }
 
 TEST_CASE("1.2 a port's events run on the context that owns it, and other "
@@ -169,7 +127,7 @@ TEST_CASE("1.2 a port's events run on the context that owns it, and other "
         == lines{"w port got x in w", "main port got y in main",
                  "w port got bye in w"});
   CHECK(h.drops(drop_reason::foreign_context) == 1);
-  require_clean(h);
+  h.require_clean();
 }
 
 /// Posts 9 messages over 3 never-shipped channels of one context, in an
@@ -196,7 +154,7 @@ lines global_order(bool start_first) {
     if (!start_first)
       start_all(); // all enabled before the event loop looks
   });
-  require_clean(h);
+  h.require_clean();
   return h.log.lines();
 }
 
@@ -244,7 +202,7 @@ TEST_CASE("1.3 a shipped port still delivers one sender's messages in FIFO "
       ch.port1().post_message(i);
   });
   CHECK(h.log.lines() == lines{"all in order"});
-  require_clean(h);
+  h.require_clean();
 }
 
 TEST_CASE("1.4 a port whose twin was shipped stays usable and transferable; "
@@ -287,7 +245,7 @@ TEST_CASE("1.4 a port whose twin was shipped stays usable and transferable; "
   CHECK(h.log.get("transfer detached") == "DataCloneError");
   CHECK(h.log.lines()
         == lines{"w got from the shipped twin", "w got from second"});
-  require_clean(h);
+  h.require_clean();
 }
 
 TEST_CASE("1.5 a default message_port is a null handle, and using it is a "
@@ -309,7 +267,7 @@ TEST_CASE("1.5 a default message_port is a null handle, and using it is a "
     h.log.add(outcome([&] { null_port.start(); }));
   });
   CHECK(h.log.lines() == lines{"type_error:TypeError", "type_error:TypeError"});
-  require_clean(h);
+  h.require_clean();
 }
 
 // -- §2 MessageChannel ---------------------------------------------------------
@@ -360,7 +318,7 @@ TEST_CASE("2.1 port1() and port2() always return the same two distinct, "
     CHECK(h.log.get(key) == "true");
   }
   CHECK(h.log.lines() == lines{"port2 got via the copy"});
-  require_clean(h);
+  h.require_clean();
 }
 
 TEST_CASE("2.2 a channel constructed in a worker's handler belongs to that "
@@ -389,7 +347,7 @@ TEST_CASE("2.2 a channel constructed in a worker's handler belongs to that "
   });
   CHECK(h.log.lines()
         == lines{"transfer from w: ok", "main got port", "w got hi in w"});
-  require_clean(h);
+  h.require_clean();
 }
 
 TEST_CASE("2.3 a received port is re-entangled without a close event, and the "
@@ -424,7 +382,7 @@ TEST_CASE("2.3 a received port is re-entangled without a close event, and the "
   CHECK(h.log.lines() == lines{"port1 got hello", "w port got close"});
   CHECK(h.log.get("old port2") == "started=false detached=true closed=false");
   CHECK(h.drops(drop_reason::detached) == 1);
-  require_clean(h);
+  h.require_clean();
 }
 
 // -- §3 port message queue enabling --------------------------------------------
@@ -448,7 +406,7 @@ TEST_CASE("3.1 messages to a port that was never started are held in order "
     });
   });
   CHECK(h.log.lines() == lines{"task: started=false", "a", "b", "c"});
-  require_clean(h);
+  h.require_clean();
 }
 
 TEST_CASE("3.2 start() dispatches held messages later, once each and in "
@@ -472,7 +430,7 @@ TEST_CASE("3.2 start() dispatches held messages later, once each and in "
   });
   CHECK(h.log.lines()
         == lines{"after start", "begin a", "end a", "begin b", "end b"});
-  require_clean(h);
+  h.require_clean();
 }
 
 TEST_CASE("3.3 setting on_message starts the queue; add_event_listener does "
@@ -497,7 +455,7 @@ TEST_CASE("3.3 setting on_message starts the queue; add_event_listener does "
   CHECK(h.log.lines()
         == lines{"task: started=false", "task: started=true", "listener a",
                  "onmessage a"});
-  require_clean(h);
+  h.require_clean();
 }
 
 TEST_CASE("3.3 setting on_message to an empty handler still starts the queue",
@@ -514,7 +472,7 @@ TEST_CASE("3.3 setting on_message to an empty handler still starts the queue",
     ch.port1().post_message("a");
   });
   CHECK(h.log.lines() == lines{"started=true", "listener a"});
-  require_clean(h);
+  h.require_clean();
 }
 
 TEST_CASE("3.3 on_messageerror and on_close do not start the queue", "[sem3]") {
@@ -534,7 +492,7 @@ TEST_CASE("3.3 on_messageerror and on_close do not start the queue", "[sem3]") {
     });
   });
   CHECK(h.log.lines() == lines{"task: started=false", "listener a"});
-  require_clean(h);
+  h.require_clean();
 }
 
 TEST_CASE("3.3 clearing on_message later does not disable the queue",
@@ -556,7 +514,7 @@ TEST_CASE("3.3 clearing on_message later does not disable the queue",
   });
   CHECK(h.log.lines()
         == lines{"listener a", "onmessage a", "listener b"});
-  require_clean(h);
+  h.require_clean();
 }
 
 TEST_CASE("3.4 a received port starts disabled even if the sender had started "
@@ -596,466 +554,5 @@ TEST_CASE("3.4 a received port starts disabled even if the sender had started "
   CHECK(h.log.lines()
         == lines{"received: started=false", "check", "port got m1",
                  "port got m2"});
-  require_clean(h);
-}
-
-TEST_CASE("4.1 a null port in the transfer list is a TypeError in every "
-          "post_message form, and posts nothing",
-          "[sem4]") {
-  harness h;
-  h.run([&](context& page) {
-    message_channel ch, x;
-    ch.port2().on_message([&, ch](message_event& ev) {
-      h.log.add("got " + data_of(ev));
-      close_all({ch.port1(), ch.port2()});
-    });
-    auto p = ch.port1();
-    h.log.add(outcome([&] { p.post_message(1, {message_port{}}); }));
-    h.log.add(outcome([&] {
-      p.post_message(1, structured_serialize_options{{message_port{}}});
-    }));
-    h.log.add(outcome([&] { p.post_message(1, {x.port1(), message_port{}}); }));
-    h.log.add("x.port1 " + state(x.port1()));
-    auto w = page.spawn("w", [&](context& self) {
-      h.log.set("worker global",
-                outcome([&] { self.post_message(1, {message_port{}}); }));
-      this_context().close();
-    });
-    h.log.set("worker object",
-              outcome([&] { w.post_message(1, {message_port{}}); }));
-    p.post_message("end");
-  });
-  CHECK(h.log.lines()
-        == lines{"type_error:TypeError", "type_error:TypeError",
-                 "type_error:TypeError",
-                 "x.port1 started=false detached=false closed=false",
-                 "got end"});
-  CHECK(h.log.get("worker global") == "type_error:TypeError");
-  CHECK(h.log.get("worker object") == "type_error:TypeError");
-  require_clean(h);
-}
-
-TEST_CASE("4.1 a null transfer item is a TypeError even after an item that "
-          "would be a DataCloneError",
-          "[sem4]") {
-  // WebIDL converts the whole sequence before the post steps run.
-  harness h;
-  h.run([&](context&) {
-    message_channel ch, x;
-    auto p = ch.port1();
-    h.log.add(outcome([&] {
-      p.post_message(1, {x.port1(), x.port1(), message_port{}});
-    }));
-    h.log.add(outcome([&] { p.post_message(1, {p, message_port{}}); }));
-  });
-  CHECK(h.log.lines() == lines{"type_error:TypeError", "type_error:TypeError"});
-  require_clean(h);
-}
-
-TEST_CASE("4.1 the one-argument, transfer-list and options forms all post; an "
-          "empty transfer list transfers nothing",
-          "[sem4]") {
-  static_assert(std::is_void_v<decltype(message_port{}.post_message(1))>);
-  harness h;
-  h.run([&](context&) {
-    message_channel ch, x, y;
-    auto count = std::make_shared<int>(0);
-    ch.port2().on_message([&, ch, count](message_event& ev) {
-      h.log.add(data_of(ev) + " ports=" + std::to_string(ev.ports.size()));
-      for (auto& p : ev.ports)
-        p.close();
-      if (++*count == 5)
-        close_all({ch.port1(), ch.port2()});
-    });
-    auto p = ch.port1();
-    p.post_message("plain");
-    p.post_message("empty list", transfer_list{});
-    p.post_message("empty options", structured_serialize_options{});
-    p.post_message("list", {x.port1()});
-    p.post_message("options", structured_serialize_options{{y.port1()}});
-  });
-  CHECK(h.log.lines()
-        == lines{"plain ports=0", "empty list ports=0", "empty options ports=0",
-                 "list ports=1", "options ports=1"});
-  require_clean(h);
-}
-
-TEST_CASE("4.2 the source port in its own transfer list throws DataCloneError "
-          "and transfers nothing",
-          "[sem4]") {
-  harness h;
-  h.run([&](context&) {
-    message_channel ch, x;
-    ch.port2().on_message([&, ch](message_event& ev) {
-      h.log.add("got " + data_of(ev));
-      close_all({ch.port1(), ch.port2()});
-    });
-    auto p = ch.port1();
-    array_buffer b{std::vector<std::uint8_t>{1, 2}};
-    h.log.add(outcome([&] { p.post_message(1, {p}); }));
-    h.log.add(outcome([&] {
-      p.post_message(1, structured_serialize_options{{x.port1(), b, p}});
-    }));
-    h.log.add("x.port1 " + state(x.port1()) + " b="
-              + std::to_string(b.byte_length()));
-    p.post_message("end");
-  });
-  CHECK(h.log.lines()
-        == lines{"DataCloneError", "DataCloneError",
-                 "x.port1 started=false detached=false closed=false b=2",
-                 "got end"});
-  require_clean(h);
-}
-
-TEST_CASE("4.2 event.ports lists the transferred ports in transfer-list order",
-          "[sem4][sem10]") {
-  harness h;
-  h.run([&](context&) {
-    message_channel ch, a, b, c;
-    ch.port2().on_message([&, ch](message_event& ev) {
-      h.log.set("count", std::to_string(ev.ports.size()));
-      for (std::size_t i = 0; i < ev.ports.size(); ++i)
-        ev.ports[i].post_message(static_cast<double>(i));
-      close_all({ch.port1(), ch.port2()});
-    });
-    for (auto [name, port] : {std::pair{"a", a.port1()}, std::pair{"b", b.port1()},
-                              std::pair{"c", c.port1()}})
-      port.on_message([&, name = std::string{name}, port](message_event& ev) {
-        h.log.set(name, data_of(ev));
-        port.close();
-      });
-    ch.port1().post_message("ports", {b.port2(), c.port2(), a.port2()});
-  });
-  CHECK(h.log.get("count") == "3");
-  CHECK(h.log.get("b") == "0");
-  CHECK(h.log.get("c") == "1");
-  CHECK(h.log.get("a") == "2");
-  require_clean(h);
-}
-
-TEST_CASE("4.3 posting the peer port through its own channel does not throw, "
-          "drops the message and closes the channel",
-          "[sem4]") {
-  harness h;
-  h.run([&](context&) {
-    message_channel ch;
-    ch.port2().on_message([&](message_event& ev) {
-      h.log.add("port2 got " + data_of(ev));
-    });
-    ch.port1().on_message([&](message_event& ev) {
-      h.log.add("port1 got " + data_of(ev));
-    });
-    ch.port1().on_close([&, ch](message_event&) {
-      h.log.add("port1 got close");
-      ch.port1().close();
-    });
-    h.log.add(outcome([&] { ch.port1().post_message("x", {ch.port2()}); }));
-    h.log.add("port2 " + state(ch.port2()));
-  });
-  CHECK(h.log.lines()
-        == lines{"ok", "port2 started=true detached=true closed=false",
-                 "port1 got close"});
-  CHECK(h.drops(drop_reason::doomed) == 1);
-  CHECK(h.rt->drops().total() == 1);
-  require_clean(h);
-}
-
-TEST_CASE("4.3 a doomed post that fails to serialize throws and leaves the "
-          "channel intact",
-          "[sem4]") {
-  harness h;
-  h.run([&](context&) {
-    message_channel ch;
-    ch.port2().on_message([&, ch](message_event& ev) {
-      h.log.add("port2 got " + data_of(ev));
-      close_all({ch.port1(), ch.port2()});
-    });
-    h.log.add(outcome([&] {
-      ch.port1().post_message(host_object{"function"}, {ch.port2()});
-    }));
-    h.log.add("port2 " + state(ch.port2()));
-    ch.port1().post_message("still entangled");
-  });
-  CHECK(h.log.lines()
-        == lines{"DataCloneError",
-                 "port2 started=true detached=false closed=false",
-                 "port2 got still entangled"});
-  CHECK(h.rt->drops().total() == 0);
-  require_clean(h);
-}
-
-TEST_CASE("4.3 a doomed post still performs its other transfers: buffers "
-          "detach and carried ports close",
-          "[sem4]") {
-  harness h;
-  h.run([&](context&) {
-    message_channel ch, x;
-    array_buffer b{std::vector<std::uint8_t>{1, 2, 3}};
-    ch.port1().on_close([&, ch](message_event&) {
-      h.log.set("port1", "close");
-      ch.port1().close();
-    });
-    x.port2().on_close([&, x](message_event&) {
-      h.log.set("x.port2", "close");
-      x.port2().close();
-    });
-    ch.port1().start();
-    x.port2().start();
-    h.log.set("post", outcome([&] {
-                ch.port1().post_message(
-                  value::arr({b}),
-                  structured_serialize_options{{x.port1(), ch.port2(), b}});
-              }));
-    h.log.set("b", yn(b.detached()) + " " + std::to_string(b.byte_length()));
-    h.log.set("x.port1", state(x.port1()));
-  });
-  CHECK(h.log.get("post") == "ok");
-  CHECK(h.log.get("b") == "true 0");
-  CHECK(h.log.get("x.port1") == "started=false detached=true closed=false");
-  CHECK(h.log.get("port1") == "close");
-  CHECK(h.log.get("x.port2") == "close");
-  CHECK(h.drops(drop_reason::doomed) == 1);
-  require_clean(h);
-}
-
-TEST_CASE("4.3 after a doomed post the surviving port drops what it posts",
-          "[sem4]") {
-  harness h;
-  h.run([&](context&) {
-    message_channel ch;
-    ch.port2().on_message([&](message_event& ev) {
-      h.log.add("port2 got " + data_of(ev));
-    });
-    ch.port1().post_message("doomed", {ch.port2()});
-    h.log.add(outcome([&] { ch.port1().post_message("after"); }));
-  });
-  CHECK(h.log.lines() == lines{"ok"});
-  CHECK(h.rt->drops().total() == 2);
-  require_clean(h);
-}
-
-TEST_CASE("4.3 a post after a doomed post is counted as unentangled, not "
-          "doomed",
-          "[sem4]") {
-  harness h;
-  h.run([&](context&) {
-    message_channel ch;
-    ch.port1().post_message("doomed", {ch.port2()});
-    ch.port1().post_message("after");
-  });
-  CHECK(h.drops(drop_reason::doomed) == 1);
-  CHECK(h.drops(drop_reason::unentangled) == 1);
-  require_clean(h);
-}
-
-/// Closes the source or the target end of a channel, then posts from
-/// port1; the end left open logs what reaches it and closes on close.
-lines post_after_close(harness& h, bool close_source) {
-  h.run([&](context&) {
-    message_channel ch;
-    auto survivor = close_source ? ch.port2() : ch.port1();
-    survivor.on_message([&](message_event& ev) {
-      h.log.add("got " + data_of(ev));
-    });
-    survivor.on_close([&, survivor](message_event&) {
-      h.log.add("survivor got close");
-      survivor.close();
-    });
-    (close_source ? ch.port1() : ch.port2()).close();
-    h.log.add(outcome([&] { ch.port1().post_message("x"); }));
-  });
-  return h.log.lines();
-}
-
-TEST_CASE("4.4 posting from a closed port is silently dropped and counted",
-          "[sem4]") {
-  harness h;
-  CHECK(post_after_close(h, true) == lines{"ok", "survivor got close"});
-  CHECK(h.drops(drop_reason::closed) == 1);
-  CHECK(h.rt->drops().total() == 1);
-  require_clean(h);
-}
-
-TEST_CASE("4.4 posting to a port whose peer closed is silently dropped and "
-          "counted",
-          "[sem4]") {
-  harness h;
-  CHECK(post_after_close(h, false) == lines{"ok", "survivor got close"});
-  CHECK(h.drops(drop_reason::closed) == 1);
-  CHECK(h.rt->drops().total() == 1);
-  require_clean(h);
-}
-
-TEST_CASE("4.4 a closed port still throws serialization errors", "[sem4]") {
-  harness h;
-  h.run([&](context&) {
-    message_channel ch, peer_closed;
-    auto p = ch.port1();
-    p.close();
-    auto q = peer_closed.port1();
-    peer_closed.port2().close();
-    for (auto& port : {p, q}) {
-      h.log.add(outcome([&] { port.post_message(host_object{"function"}); }));
-      h.log.add(outcome([&] { port.post_message(1, {port}); }));
-      h.log.add(outcome([&] { port.post_message(1, {message_port{}}); }));
-      h.log.add(outcome([&] { port.post_message(ch.port2()); }));
-    }
-  });
-  CHECK(h.log.lines()
-        == lines{"DataCloneError", "DataCloneError", "type_error:TypeError",
-                 "DataCloneError", "DataCloneError", "DataCloneError",
-                 "type_error:TypeError", "DataCloneError"});
-  CHECK(h.rt->drops().total() == 0);
-  require_clean(h);
-}
-
-TEST_CASE("4.4 transfers still take effect when posting on a closed port",
-          "[sem4]") {
-  harness h;
-  h.run([&](context&) {
-    message_channel ch, x;
-    array_buffer b{std::vector<std::uint8_t>{1, 2}};
-    x.port2().on_close([&, x](message_event&) {
-      h.log.set("x.port2", "close");
-      x.port2().close();
-    });
-    x.port2().start();
-    ch.port1().close();
-    h.log.set("post", outcome([&] {
-                ch.port1().post_message(value::arr({b}), {x.port1(), b});
-              }));
-    h.log.set("b", yn(b.detached()));
-    h.log.set("x.port1", state(x.port1()));
-  });
-  CHECK(h.log.get("post") == "ok");
-  CHECK(h.log.get("b") == "true");
-  CHECK(h.log.get("x.port1") == "started=false detached=true closed=false");
-  CHECK(h.log.get("x.port2") == "close");
-  CHECK(h.drops(drop_reason::closed) == 1);
-  require_clean(h);
-}
-
-TEST_CASE("4.5 a message fires at the other port, never at the source",
-          "[sem4]") {
-  harness h;
-  h.run([&](context&) {
-    message_channel ch;
-    auto log_at = [&](const char* name, message_port self) {
-      self.on_message([&, name, self, ch](message_event& ev) {
-        h.log.add(std::string{name} + " got " + data_of(ev) + " target="
-                  + (ev.target == ch.port1()   ? "port1"
-                     : ev.target == ch.port2() ? "port2"
-                                               : "other"));
-        if (ev.data == value{"x"})
-          self.post_message("y");
-        else
-          close_all({ch.port1(), ch.port2()});
-      });
-    };
-    log_at("port1", ch.port1());
-    log_at("port2", ch.port2());
-    ch.port1().post_message("x");
-  });
-  CHECK(h.log.lines()
-        == lines{"port2 got x target=port2", "port1 got y target=port1"});
-  require_clean(h);
-}
-
-TEST_CASE("4.6 posting from a handler queues a new task: the handler and the "
-          "poster finish first",
-          "[sem4]") {
-  harness h;
-  h.run([&](context&) {
-    message_channel ch;
-    ch.port2().on_message([&, ch](message_event& ev) {
-      h.log.add("begin " + data_of(ev));
-      ch.port2().post_message("b");
-      h.log.add("end " + data_of(ev));
-    });
-    ch.port1().on_message([&, ch](message_event& ev) {
-      h.log.add("port1 got " + data_of(ev));
-      close_all({ch.port1(), ch.port2()});
-    });
-    ch.port1().post_message("a");
-    h.log.add("posted a");
-  });
-  CHECK(h.log.lines()
-        == lines{"posted a", "begin a", "end a", "port1 got b"});
-  require_clean(h);
-}
-
-TEST_CASE("4.6 an endless ping-pong inside one context does not starve its "
-          "queued tasks",
-          "[sem4]") {
-  harness h;
-  long rounds = 0, rounds_at_task = -1; // written by the context only
-  h.run([&](context&) {
-    message_channel ch;
-    auto stop = std::make_shared<bool>(false);
-    for (auto port : {ch.port1(), ch.port2()})
-      port.on_message([&, ch, port, stop](message_event& ev) {
-        if (*stop)
-          return close_all({ch.port1(), ch.port2()});
-        if (++rounds == 1000)
-          this_context().queue_task([&, stop] {
-            rounds_at_task = rounds;
-            *stop = true;
-          });
-        port.post_message(ev.data);
-      });
-    for (int ball = 0; ball < 16; ++ball)
-      ch.port1().post_message(ball);
-  });
-  CHECK(rounds_at_task >= 1000); // -1: the task never ran
-  require_clean(h);
-}
-
-TEST_CASE("4.6 an endless ping-pong between two contexts starves neither "
-          "context's tasks",
-          "[sem4]") {
-  harness h;
-  h.run([&](context& page) {
-    message_channel ch;
-    auto w = page.spawn("w", [&](context& self) {
-      self.on_message([&](message_event& ev) {
-        auto port = ev.ports.at(0);
-        auto rounds = std::make_shared<long>(0);
-        port.on_close([&, port](message_event&) {
-          port.close();
-          this_context().close();
-        });
-        port.on_message([&, port, rounds](message_event& m) {
-          if (++*rounds == 1000)
-            this_context().queue_task([&, port, rounds] {
-              h.log.set("w task", std::to_string(*rounds));
-              port.post_message("w task ran");
-            });
-          port.post_message(m.data);
-        });
-      });
-    });
-    auto rounds = std::make_shared<long>(0);
-    auto done = std::make_shared<int>(0);
-    ch.port1().on_message([&, ch, rounds, done](message_event& m) {
-      if (m.data.is_string() || *done == 2) {
-        if (m.data.is_string() && ++*done == 2)
-          ch.port1().close();
-        return;
-      }
-      if (++*rounds == 1000)
-        this_context().queue_task([&, rounds, done, ch] {
-          h.log.set("main task", std::to_string(*rounds));
-          if (++*done == 2)
-            ch.port1().close();
-        });
-      ch.port1().post_message(m.data);
-    });
-    w.post_message("take", {ch.port2()});
-    for (int ball = 0; ball < 16; ++ball)
-      ch.port1().post_message(ball);
-  });
-  // Both tasks ran although each side's ping-pong never paused.
-  CHECK(std::stol(h.log.get("main task")) >= 1000); // throws if unset
-  CHECK(std::stol(h.log.get("w task")) >= 1000);
-  require_clean(h);
+  h.require_clean();
 }
