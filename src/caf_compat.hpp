@@ -24,6 +24,9 @@ using unshipped_atom = caf::atom_constant<caf::atom("e_unship")>;
 /// "Run the next queued task."
 using task_atom = caf::atom_constant<caf::atom("e_task")>;
 
+/// "Timer N is due": (atom, timer id), sent with CAF's delayed_send.
+using timer_atom = caf::atom_constant<caf::atom("e_timer")>;
+
 using record_ptr = std::shared_ptr<port_record>;
 using weak_record_ptr = std::weak_ptr<port_record>;
 

@@ -83,6 +83,24 @@ void context::queue_task(std::function<void()> fn) {
   core_->queue_task(std::move(fn));
 }
 
+timer_id context::set_timeout(std::function<void()> fn,
+                              std::chrono::milliseconds delay) {
+  return core_->set_timer(std::move(fn), delay, false);
+}
+
+timer_id context::set_interval(std::function<void()> fn,
+                               std::chrono::milliseconds interval) {
+  return core_->set_timer(std::move(fn), interval, true);
+}
+
+void context::clear_timeout(timer_id id) {
+  core_->clear_timer(id);
+}
+
+void context::clear_interval(timer_id id) {
+  core_->clear_timer(id);
+}
+
 void context::close() {
   core_->close_self();
 }

@@ -104,6 +104,7 @@ caf::behavior context_core::make_behavior() {
     },
     [this](unshipped_atom) { on_unshipped_token(); },
     [this](task_atom) { on_task(); },
+    [this](timer_atom, timer_id id) { on_timer(id); },
   };
 }
 
@@ -214,8 +215,46 @@ void context_core::dispatch(port_object& port, envelope&& e) {
 }
 
 void context_core::end_turn() {
-  if (closing_ || (open_started_ == 0 && tasks_.empty()))
+  if (closing_ || (open_started_ == 0 && tasks_.empty() && timers_.empty()))
     quit();
+}
+
+timer_id context_core::set_timer(std::function<void()> fn,
+                                 std::chrono::milliseconds delay,
+                                 bool repeat) {
+  if (closing_ || !fn)
+    return 0;
+  if (delay.count() < 0)
+    delay = std::chrono::milliseconds{0};
+  auto id = next_timer_++;
+  timers_.emplace(id, timer{std::move(fn), delay, repeat});
+  delayed_send(caf::actor_cast<caf::actor>(this), delay, timer_atom::value,
+               id);
+  return id;
+}
+
+void context_core::clear_timer(timer_id id) noexcept {
+  timers_.erase(id);
+}
+
+void context_core::on_timer(timer_id id) {
+  auto i = timers_.find(id);
+  if (i == timers_.end() || closing_) {
+    end_turn();
+    return;
+  }
+  if (i->second.repeat) {
+    // Re-arm first: the callback may clear its own interval.
+    auto fn = i->second.fn;
+    delayed_send(caf::actor_cast<caf::actor>(this), i->second.interval,
+                 timer_atom::value, id);
+    guarded([&] { fn(); });
+  } else {
+    auto fn = std::move(i->second.fn);
+    timers_.erase(i);
+    guarded([&] { fn(); });
+  }
+  end_turn();
 }
 
 message_port context_core::adopt_port(record_ptr rec, bool implicit) {
@@ -346,6 +385,7 @@ void context_core::on_exit() {
   scope in{this};
   closing_ = true;
   tasks_.clear();
+  timers_.clear();
   init_ = nullptr;
   // Close every port we own as an orderly close: peers get everything we
   // posted, then close. Messages still queued here are counted as

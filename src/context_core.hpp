@@ -39,8 +39,8 @@ struct context_control {
 /// busy port cannot starve the others or the task queue (HTML §4.6).
 ///
 /// Liveness. The context stays alive while it can still be reached: while
-/// some started port of it waits for messages (`open_started_` > 0) or a
-/// task is queued. When a turn ends with neither, or `close()` was called,
+/// some started port of it waits for messages (`open_started_` > 0), a
+/// task is queued or a timer is pending. When a turn ends with neither, or `close()` was called,
 /// or user code threw, it quits. Every exit path runs `on_exit`, which
 /// closes every port it owns (peers get close after all it posted) and
 /// breaks handler cycles.
@@ -90,6 +90,10 @@ public:
 
   void queue_task(std::function<void()> fn);
 
+  timer_id set_timer(std::function<void()> fn, std::chrono::milliseconds delay,
+                     bool repeat);
+  void clear_timer(timer_id id) noexcept;
+
   /// `self.close()`: end after the current task.
   void close_self() noexcept;
 
@@ -108,6 +112,7 @@ private:
   void on_ready(const record_ptr& rec, std::uint64_t epoch);
   void on_unshipped_token();
   void on_task();
+  void on_timer(timer_id id);
   void dispatch(port_object& port, envelope&& e);
   void end_turn();
   void uncount(port_object& port) noexcept;
@@ -129,6 +134,16 @@ private:
   /// pruned lazily once shipped, eagerly when forgotten.
   std::vector<port_object*> unshipped_;
   std::deque<std::function<void()>> tasks_;
+
+  struct timer {
+    std::function<void()> fn;
+    std::chrono::milliseconds interval;
+    bool repeat;
+  };
+  /// Pending timers (a fired timeout is erased; a cleared one too, its
+  /// delayed message then finds nothing).
+  std::unordered_map<timer_id, timer> timers_;
+  timer_id next_timer_ = 1;
   std::size_t open_started_ = 0;
   bool closing_ = false;
   bool failed_ = false;

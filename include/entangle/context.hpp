@@ -1,5 +1,6 @@
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <initializer_list>
@@ -17,6 +18,9 @@ namespace entangle {
 /// event is dispatched to it (the web's "top-level script").
 using init_function = std::function<void(context&)>;
 
+/// Names a timer of one context; 0 is never a timer.
+using timer_id = std::uint64_t;
+
 /// A browsing context (or worker): one CAF actor with one single-threaded
 /// event loop. User code runs only in its init function and its handlers,
 /// never concurrently with itself.
@@ -27,7 +31,7 @@ using init_function = std::function<void(context&)>;
 /// Life cycle: a context ends
 /// - normally, when it calls `close()`, or when nothing can reach it any
 ///   more: it owns no started port still waiting for messages, has no
-///   queued task, and is not a parent of a live worker it talks to;
+///   queued task and no pending timer;
 /// - by an exception escaping its init function or a handler;
 /// - by being terminated from outside (`worker::terminate`,
 ///   `runtime::terminate`).
@@ -67,6 +71,25 @@ public:
 
   /// Queues `fn` as a task on this event loop (runs after the current one).
   void queue_task(std::function<void()> fn);
+
+  // -- timers (the web's setTimeout / setInterval) ---------------------------
+  //
+  // Timers run on CAF's actor clock, so under the deterministic testkit they
+  // fire only when virtual time is advanced. A pending timer keeps its
+  // context alive. Negative delays count as 0. Like the web, timeout and
+  // interval ids share one space and either clear function clears either.
+
+  /// Runs `fn` once, as a task of this event loop, after `delay`.
+  timer_id set_timeout(std::function<void()> fn,
+                       std::chrono::milliseconds delay);
+
+  /// Runs `fn` every `interval` until cleared (or the context ends).
+  timer_id set_interval(std::function<void()> fn,
+                        std::chrono::milliseconds interval);
+
+  /// Cancels a timer; unknown or fired ids are ignored.
+  void clear_timeout(timer_id id);
+  void clear_interval(timer_id id);
 
   /// Ends this context once the current task returns: no further tasks run,
   /// every owned port is closed (peers get close).
