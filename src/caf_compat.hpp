@@ -4,6 +4,7 @@
 // to CAF 0.18+ (type-ID atoms, `mail()`) touches one file. TODO(caf018).
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 
 #include <caf/allowed_unsafe_message_type.hpp>
@@ -27,6 +28,10 @@ using task_atom = caf::atom_constant<caf::atom("e_task")>;
 /// "Timer N is due": (atom, timer id), sent with CAF's delayed_send.
 using timer_atom = caf::atom_constant<caf::atom("e_timer")>;
 
+/// Testkit fault injection: (atom, code to run inside the context).
+using inject_atom = caf::atom_constant<caf::atom("e_inject")>;
+using injected_fn = std::function<void()>;
+
 using record_ptr = std::shared_ptr<port_record>;
 using weak_record_ptr = std::weak_ptr<port_record>;
 
@@ -35,3 +40,4 @@ using weak_record_ptr = std::weak_ptr<port_record>;
 // Local-only message contents: they never cross a process boundary (ports
 // that do will travel as descriptors through the network layer instead).
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(entangle::detail::weak_record_ptr)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(entangle::detail::injected_fn)

@@ -105,6 +105,10 @@ caf::behavior context_core::make_behavior() {
     [this](unshipped_atom) { on_unshipped_token(); },
     [this](task_atom) { on_task(); },
     [this](timer_atom, timer_id id) { on_timer(id); },
+    [this](inject_atom, const injected_fn& fn) {
+      guarded([&] { fn(); });
+      end_turn();
+    },
   };
 }
 
@@ -192,7 +196,7 @@ void context_core::dispatch(port_object& port, envelope&& e) {
       return;
     }
     ev.type = "close";
-    port.events.dispatch(event_kind::close, ev);
+    fire(port, event_kind::close, ev);
     return;
   }
   auto& msg = e.msg;
@@ -201,7 +205,7 @@ void context_core::dispatch(port_object& port, envelope&& e) {
     ev.type = "messageerror";
     ev.data = null;
     ev.error = std::move(*err);
-    port.events.dispatch(event_kind::messageerror, ev);
+    fire(port, event_kind::messageerror, ev);
     return;
   }
   ev.ports.reserve(msg.ports.size());
@@ -211,7 +215,13 @@ void context_core::dispatch(port_object& port, envelope&& e) {
   ev.data = std::move(msg.data);
   if (msg.has_port_slots)
     resolve_port_slots(ev.data, ev.ports);
-  port.events.dispatch(event_kind::message, ev);
+  fire(port, event_kind::message, ev);
+}
+
+void context_core::fire(port_object& port, event_kind k, message_event& ev) {
+  if (rt_.on_dispatch)
+    rt_.on_dispatch(*this, port, ev);
+  port.events.dispatch(k, ev);
 }
 
 void context_core::end_turn() {
@@ -228,13 +238,15 @@ timer_id context_core::set_timer(std::function<void()> fn,
     delay = std::chrono::milliseconds{0};
   auto id = next_timer_++;
   timers_.emplace(id, timer{std::move(fn), delay, repeat});
+  ++rt_.pending_timers;
   delayed_send(caf::actor_cast<caf::actor>(this), delay, timer_atom::value,
                id);
   return id;
 }
 
 void context_core::clear_timer(timer_id id) noexcept {
-  timers_.erase(id);
+  if (timers_.erase(id) > 0)
+    --rt_.pending_timers;
 }
 
 void context_core::on_timer(timer_id id) {
@@ -252,6 +264,7 @@ void context_core::on_timer(timer_id id) {
   } else {
     auto fn = std::move(i->second.fn);
     timers_.erase(i);
+    --rt_.pending_timers;
     guarded([&] { fn(); });
   }
   end_turn();
@@ -385,6 +398,7 @@ void context_core::on_exit() {
   scope in{this};
   closing_ = true;
   tasks_.clear();
+  rt_.pending_timers -= timers_.size();
   timers_.clear();
   init_ = nullptr;
   // Close every port we own as an orderly close: peers get everything we

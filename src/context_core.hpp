@@ -114,6 +114,7 @@ private:
   void on_task();
   void on_timer(timer_id id);
   void dispatch(port_object& port, envelope&& e);
+  void fire(port_object& port, event_kind k, message_event& ev);
   void end_turn();
   void uncount(port_object& port) noexcept;
   void forget(port_object& port) noexcept;

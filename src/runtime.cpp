@@ -22,11 +22,44 @@ void send_hint(const caf::actor& owner, port_scheduler::wake_kind kind,
 
 } // namespace
 
+namespace {
+
+runtime_config& prepare(runtime_config& c) {
+  if (c.deterministic)
+    c.set("scheduler.policy", caf::atom("testing"));
+  return c;
+}
+
+} // namespace
+
 runtime_state::runtime_state(runtime_config& c)
   : cfg(c),
     sched(std::make_shared<port_scheduler>(send_hint)),
-    system(c) {
+    system(prepare(c)) {
   sched->warnings = c.warnings;
+  if (c.deterministic)
+    coordinator
+      = &dynamic_cast<caf::scheduler::test_coordinator&>(system.scheduler());
+}
+
+bool runtime_state::drive(bool advance) {
+  auto done = [this] {
+    std::lock_guard<std::mutex> guard{mu};
+    return live.empty();
+  };
+  while (!done()) {
+    if (coordinator->try_run_once())
+      continue;
+    if (advance && coordinator->has_pending_timeout()) {
+      coordinator->trigger_timeout();
+      continue;
+    }
+    return false;
+  }
+  // Let the ended actors' last messages go (they hold nothing strongly).
+  while (coordinator->try_run_once())
+    ; // nop
+  return true;
 }
 
 runtime_state::~runtime_state() {
@@ -84,10 +117,6 @@ void runtime_state::terminate(const std::shared_ptr<context_control>& ctl) {
 
 } // namespace detail
 
-struct runtime::impl : detail::runtime_state {
-  using runtime_state::runtime_state;
-};
-
 runtime_config::runtime_config() {
   opt_group{custom_options_, "entangle"}
     .add(max_clone_depth, "max-clone-depth",
@@ -96,7 +125,9 @@ runtime_config::runtime_config() {
          "messages one port dispatches per turn before yielding")
     .add(max_buffer_bytes, "max-buffer-bytes",
          "largest ArrayBuffer payload a context accepts (0 = no limit)")
-    .add(warnings, "warnings", "print misuse warnings to stderr");
+    .add(warnings, "warnings", "print misuse warnings to stderr")
+    .add(deterministic, "deterministic",
+         "run all contexts on one thread with virtual time");
 }
 
 std::string_view to_string(exit_kind k) noexcept {
@@ -123,6 +154,10 @@ runtime::runtime(runtime_config& cfg) : impl_(std::make_unique<impl>(cfg)) {
 
 runtime::~runtime() {
   stop();
+  if (impl_->coordinator != nullptr) {
+    impl_->drive(true);
+    return;
+  }
   std::unique_lock<std::mutex> guard{impl_->mu};
   impl_->cv.wait(guard, [this] { return impl_->live.empty(); });
 }
@@ -132,12 +167,18 @@ std::uint64_t runtime::spawn(std::string name, init_function init) {
 }
 
 void runtime::run() {
+  if (impl_->coordinator != nullptr) {
+    impl_->drive(true);
+    return;
+  }
   std::unique_lock<std::mutex> guard{impl_->mu};
   impl_->cv.wait(guard,
                  [this] { return impl_->live.empty() || impl_->stopping; });
 }
 
 bool runtime::run_for(std::chrono::milliseconds timeout) {
+  if (impl_->coordinator != nullptr) // virtual time: no wall clock involved
+    return impl_->drive(true);
   std::unique_lock<std::mutex> guard{impl_->mu};
   return impl_->cv.wait_for(guard, timeout, [this] {
     return impl_->live.empty() || impl_->stopping;

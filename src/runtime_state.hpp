@@ -1,5 +1,6 @@
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <map>
@@ -9,6 +10,7 @@
 #include <vector>
 
 #include <caf/actor_system.hpp>
+#include <caf/scheduler/test_coordinator.hpp>
 
 #include "context_core.hpp"
 #include "entangle/runtime.hpp"
@@ -35,6 +37,16 @@ struct runtime_state {
 
   void terminate(const std::shared_ptr<context_control>& ctl);
 
+  /// Deterministic mode: runs jobs on this thread until every context ended
+  /// or nothing can run; with `advance`, jumps virtual time to each next
+  /// timer when idle. Returns whether every context ended.
+  bool drive(bool advance);
+
+  /// Called for every event a context dispatches (before its listeners).
+  /// Set before contexts run (deterministic testkit, tracing).
+  std::function<void(context_core&, port_object&, const message_event&)>
+    on_dispatch;
+
   runtime_config& cfg;
   std::shared_ptr<port_scheduler> sched;
 
@@ -46,6 +58,21 @@ struct runtime_state {
   bool stopping = false;
 
   caf::actor_system system;
+
+  /// Timers set and neither fired (one-shot), cleared nor dropped with
+  /// their context (CAF cannot cancel a delayed message; this can tell).
+  std::atomic<std::size_t> pending_timers{0};
+
+  /// Non-null in deterministic mode.
+  caf::scheduler::test_coordinator* coordinator = nullptr;
 };
 
 } // namespace entangle::detail
+
+namespace entangle {
+
+struct runtime::impl : detail::runtime_state {
+  using runtime_state::runtime_state;
+};
+
+} // namespace entangle

@@ -13,6 +13,10 @@
 
 namespace entangle {
 
+namespace testing {
+class testkit;
+} // namespace testing
+
 /// Configuration, the CAF way: it *is* a `caf::actor_system_config`, so CLI
 /// options (`cfg.parse(argc, argv)`), INI files and CAF's own settings
 /// (`--scheduler.max-threads=2`) work unchanged. entangle's own options live
@@ -33,6 +37,12 @@ struct runtime_config : caf::actor_system_config {
 
   /// Print warnings (misuse, doomed posts) to stderr.
   bool warnings = true;
+
+  /// Run every context on the calling thread under CAF's deterministic
+  /// `test_coordinator`, with virtual time (timers fire only when time is
+  /// advanced). Nothing runs until driven: `run()` runs to completion
+  /// (advancing time to each next timer), `testing::testkit` steps.
+  bool deterministic = false;
 };
 
 /// How a context ended.
@@ -106,6 +116,8 @@ public:
   struct impl;
 
 private:
+  friend class testing::testkit;
+
   std::unique_ptr<runtime_config> owned_cfg_;
   std::unique_ptr<impl> impl_;
 };

@@ -1,0 +1,243 @@
+// The deterministic testkit (include/entangle/testing/): stepping, virtual
+// time, inspection, faults and recording. The first two test cases are the
+// example of docs/testing.md, verbatim.
+
+#include <catch2/catch.hpp>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "entangle/all.hpp"
+#include "entangle/testing/catch.hpp"
+
+using namespace entangle;
+using namespace entangle::testing;
+using std::chrono::milliseconds;
+
+// -- docs/testing.md: a request/response protocol with a timeout -------------
+
+namespace {
+
+// The server answers {"op": "double", "n": N} with N * 2 on the port it
+// was handed; `mute` makes it swallow requests (a server that hangs).
+void server(context& self, bool mute) {
+  self.on_message([mute](message_event& ev) {
+    auto port = ev.ports.at(0);
+    port.on_message([port, mute](message_event& req) {
+      if (!mute)
+        port.post_message(req.data["n"].as_number() * 2);
+    });
+  });
+}
+
+// The client hands the server a port, sends one request and waits at most
+// 100 ms for the answer. It records what happened in `outcome`.
+void client(context& self, bool mute_server, std::string& outcome) {
+  message_channel ch;
+  auto srv = self.spawn("server", [mute_server](context& s) {
+    server(s, mute_server);
+  });
+  auto port = ch.port1();
+  auto timer = std::make_shared<timer_id>(0);
+  port.on_message([port, timer, &outcome](message_event& ev) {
+    this_context().clear_timeout(*timer);
+    outcome = "answer " + to_string(ev.data);
+    port.close();
+    this_context().close();
+  });
+  *timer = self.set_timeout(
+    [port, &outcome] {
+      outcome = "timed out";
+      port.close();
+      this_context().close();
+    },
+    milliseconds{100});
+  srv.post_message("hello", {ch.port2()});
+  port.post_message(value::obj({{"op", "double"}, {"n", 21}}));
+}
+
+} // namespace
+
+TEST_CASE("testkit: a request is answered before its timeout", "[testkit]") {
+  testkit kit;
+  std::string outcome;
+  kit.spawn("client", [&](context& self) { client(self, false, outcome); });
+
+  // The server's global gets the greeting with the port...
+  CHECK(kit.step() == message_in("server", "hello"));
+  // ...then the request on that port, then the client the answer.
+  auto request = kit.step();
+  REQUIRE(request);
+  CHECK(request->context == "server");
+  CHECK(request->data["n"] == value{21});
+  auto answer = kit.step();
+  REQUIRE(answer);
+  CHECK(answer->context == "client");
+  CHECK(answer->data == value{42});
+  CHECK(outcome == "answer 42");
+
+  // The client closed its port: the server sees close, then both end.
+  CHECK(kit.step() == close_at(request->port));
+  CHECK_FALSE(kit.step());
+  CHECK_FALSE(kit.has_pending_timer());
+  CHECK(kit.live_contexts() == 0);
+  CHECK(kit.live_ports() == 0);
+}
+
+TEST_CASE("testkit: a request to a hung server times out in virtual time",
+          "[testkit]") {
+  testkit kit;
+  std::string outcome;
+  kit.spawn("client", [&](context& self) { client(self, true, outcome); });
+
+  kit.run(); // greeting and request delivered; nothing answers
+  CHECK(kit.deliveries().size() == 2);
+  CHECK(kit.idle());
+  CHECK(kit.has_pending_timer());
+  CHECK(outcome.empty());
+
+  kit.advance(milliseconds{99}); // not yet
+  CHECK(outcome.empty());
+
+  kit.advance(milliseconds{1}); // the timeout fires, the client gives up
+  CHECK(outcome == "timed out");
+  CHECK(kit.deliveries().back().type == "close"); // the server saw it
+  CHECK(kit.live_contexts() == 0);
+  CHECK(kit.live_ports() == 0);
+}
+
+// -- the testkit's own contract -----------------------------------------------
+
+TEST_CASE("testkit: nothing runs until driven; step dispatches one event",
+          "[testkit]") {
+  testkit kit;
+  message_port a, b;
+  kit.spawn("solo", [&](context&) {
+    message_channel ch;
+    a = ch.port1();
+    b = ch.port2();
+    b.start();
+    a.post_message(1);
+    a.post_message(2);
+    a.post_message(3);
+  });
+  CHECK_FALSE(a); // init has not run yet
+  // The operands of == are evaluated in unspecified order: step first when
+  // the expectation names a handle that this very step creates.
+  auto first = kit.step();
+  CHECK(first == message_at(b, 1));
+  CHECK(kit.queued(b) == 2);
+  CHECK(kit.step() == message_at(b, 2));
+  CHECK(kit.step() == message_at(b, 3));
+  CHECK(kit.queued(b) == 0);
+  CHECK(kit.idle());
+  CHECK_FALSE(kit.step());
+  CHECK(kit.live_contexts() == 1); // b is started and entangled: alive
+  kit.close_port(a);
+  CHECK(kit.step() == close_at(b));
+  CHECK(kit.live_contexts() == 0);
+  CHECK(kit.live_ports() == 0);
+}
+
+TEST_CASE("testkit: queued shows messages held by an unstarted port",
+          "[testkit]") {
+  testkit kit;
+  message_port a, b;
+  auto id = kit.spawn("solo", [&](context&) {
+    message_channel ch;
+    a = ch.port1();
+    b = ch.port2();
+    a.post_message("x");
+    a.post_message("y");
+    a.start();
+  });
+  kit.run();
+  CHECK(kit.queued(b) == 2);
+  CHECK(kit.deliveries().empty());
+  kit.inject(id, [&] { b.start(); });
+  CHECK(kit.run() == 2);
+  CHECK(kit.deliveries()[0].data == value{"x"});
+  CHECK(kit.deliveries()[1].data == value{"y"});
+  kit.inject(id, [&] { this_context().close(); });
+  CHECK(kit.live_contexts() == 0);
+}
+
+TEST_CASE("testkit: intervals fire only as virtual time advances",
+          "[testkit][timers]") {
+  testkit kit;
+  int ticks = 0;
+  auto id = kit.spawn("ticker", [&](context& self) {
+    self.set_interval([&] { ++ticks; }, milliseconds{10});
+  });
+  kit.run();
+  CHECK(ticks == 0);
+  kit.advance(milliseconds{35});
+  CHECK(ticks == 3);
+  kit.advance(milliseconds{5});
+  CHECK(ticks == 4);
+  kit.terminate(id);
+  CHECK(kit.live_contexts() == 0);
+  CHECK(kit.rt().exits().at(0).kind == exit_kind::terminated);
+}
+
+TEST_CASE("testkit: a crashed context closes its ports; the peer sees "
+          "everything it posted, then close",
+          "[testkit]") {
+  testkit kit;
+  message_port mine;
+  std::uint64_t worker_id = 0;
+  kit.spawn("page", [&](context& page) {
+    message_channel ch;
+    mine = ch.port1();
+    mine.start();
+    auto w = page.spawn("w", [&](context& self) {
+      worker_id = self.id();
+      self.on_message([](message_event& ev) {
+        auto p = ev.ports.at(0);
+        p.post_message("before the crash");
+      });
+    });
+    w.post_message("port", {ch.port2()});
+  });
+  kit.run();
+  REQUIRE(worker_id != 0);
+  kit.crash(worker_id, "injected");
+  kit.run();
+  auto& log = kit.deliveries();
+  REQUIRE(log.size() == 4);
+  CHECK(log[1].data == value{"before the crash"});
+  CHECK(log[1].port == mine);
+  // Then two closes, in no particular order: at `mine`, and at the worker
+  // object (its implicit port: the worker is gone).
+  int closes_at_mine = 0;
+  int closes_at_worker = 0;
+  for (std::size_t i = 2; i < 4; ++i) {
+    CHECK(log[i].type == "close");
+    closes_at_mine += log[i].port == mine ? 1 : 0;
+    closes_at_worker += !log[i].port && log[i].context == "page" ? 1 : 0;
+  }
+  CHECK(closes_at_mine == 1);
+  CHECK(closes_at_worker == 1);
+  bool crashed = false;
+  for (auto& e : kit.rt().exits())
+    crashed |= e.name == "w" && e.kind == exit_kind::exception
+               && e.what == "injected";
+  CHECK(crashed);
+}
+
+TEST_CASE("testkit: run() of a deterministic runtime runs to completion, "
+          "advancing time to each timer",
+          "[testkit][timers]") {
+  runtime_config cfg;
+  cfg.deterministic = true;
+  runtime rt{cfg};
+  std::vector<std::string> log;
+  rt.spawn("a", [&](context& self) {
+    self.set_timeout([&] { log.push_back("late"); }, std::chrono::hours{24});
+    self.set_timeout([&] { log.push_back("early"); }, milliseconds{1});
+  });
+  rt.run(); // a day of virtual time passes instantly
+  CHECK(log == std::vector<std::string>{"early", "late"});
+  CHECK(rt.live_contexts() == 0);
+}
