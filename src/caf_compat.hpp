@@ -28,6 +28,12 @@ using task_atom = caf::atom_constant<caf::atom("e_task")>;
 /// "Timer N is due": (atom, timer id), sent with CAF's delayed_send.
 using timer_atom = caf::atom_constant<caf::atom("e_timer")>;
 
+/// Worker -> parent: "my init ran, enable my outside port" (worker id).
+using worker_ready_atom = caf::atom_constant<caf::atom("e_wready")>;
+
+/// Worker -> parent: "an exception ended me" (worker id, what()).
+using worker_error_atom = caf::atom_constant<caf::atom("e_werror")>;
+
 /// Testkit fault injection: (atom, code to run inside the context).
 using inject_atom = caf::atom_constant<caf::atom("e_inject")>;
 using injected_fn = std::function<void()>;

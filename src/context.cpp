@@ -1,6 +1,7 @@
 #include "entangle/context.hpp"
 
 #include "context_core.hpp"
+#include "port_object.hpp"
 #include "runtime_state.hpp"
 #include "entangle/error.hpp"
 #include "entangle/value.hpp"
@@ -38,6 +39,18 @@ bool context::has_parent() const noexcept {
 
 namespace {
 
+/// Sets a handler attribute on an implicit port. Unlike MessagePort's
+/// onmessage, the Worker's and the worker global's do not start the port:
+/// the worker machinery enables both (HTML §3.3, §12.2).
+void set_attribute(const message_port& port, detail::event_kind k,
+                   event_handler fn, const char* op) {
+  if (!port)
+    return;
+  auto* p = detail::owned(port.object(), op, false);
+  if (p != nullptr && !p->detached.load(std::memory_order_relaxed))
+    p->events.set_attribute(k, std::move(fn));
+}
+
 /// The implicit port as a message_port handle (null without a parent).
 message_port inside(detail::context_core& core) {
   auto* p = core.inside_port();
@@ -58,13 +71,13 @@ void context::post_message(value message, transfer_list transfer) const {
 }
 
 void context::on_message(event_handler fn) const {
-  if (auto p = inside(*core_))
-    p.on_message(std::move(fn));
+  set_attribute(inside(*core_), detail::event_kind::message, std::move(fn),
+                "context::on_message");
 }
 
 void context::on_messageerror(event_handler fn) const {
-  if (auto p = inside(*core_))
-    p.on_messageerror(std::move(fn));
+  set_attribute(inside(*core_), detail::event_kind::messageerror,
+                std::move(fn), "context::on_messageerror");
 }
 
 listener_id context::add_event_listener(std::string_view type,
@@ -126,11 +139,18 @@ void worker::post_message(value message, transfer_list transfer) const {
 }
 
 void worker::on_message(event_handler fn) const {
-  outside_.on_message(std::move(fn));
+  set_attribute(outside_, detail::event_kind::message, std::move(fn),
+                "worker::on_message");
 }
 
 void worker::on_messageerror(event_handler fn) const {
-  outside_.on_messageerror(std::move(fn));
+  set_attribute(outside_, detail::event_kind::messageerror, std::move(fn),
+                "worker::on_messageerror");
+}
+
+void worker::on_error(event_handler fn) const {
+  set_attribute(outside_, detail::event_kind::error, std::move(fn),
+                "worker::on_error");
 }
 
 listener_id worker::add_event_listener(std::string_view type,

@@ -90,10 +90,13 @@ caf::behavior context_core::make_behavior() {
     auto init = std::move(init_);
     guarded([&] { init(facade_); });
   }
-  // The worker machinery enables the implicit port once init has run
-  // (HTML §12.2), whether or not init installed a handler.
+  // The worker machinery enables the implicit ports once init has run
+  // (HTML §12.2), whether or not init installed a handler: ours here, the
+  // parent's outside port on its own thread.
   if (inside_ && !closing_)
     start_port(*inside_);
+  if (control_->parent)
+    caf::anon_send(control_->parent, worker_ready_atom::value, id());
   end_turn();
   return {
     [this](port_ready_atom, const weak_record_ptr& weak, std::uint64_t epoch) {
@@ -105,6 +108,12 @@ caf::behavior context_core::make_behavior() {
     [this](unshipped_atom) { on_unshipped_token(); },
     [this](task_atom) { on_task(); },
     [this](timer_atom, timer_id id) { on_timer(id); },
+    [this](worker_ready_atom, std::uint64_t worker_id) {
+      on_worker_ready(worker_id);
+    },
+    [this](worker_error_atom, std::uint64_t worker_id, const std::string& what) {
+      on_worker_error(worker_id, what);
+    },
     [this](inject_atom, const injected_fn& fn) {
       guarded([&] { fn(); });
       end_turn();
@@ -167,6 +176,31 @@ void context_core::on_unshipped_token() {
     if (sched_->pop(*best->record, best->epoch, e)
         == port_scheduler::pop_result::item)
       guarded([&] { dispatch(*best, std::move(e)); });
+  }
+  end_turn();
+}
+
+void context_core::on_worker_ready(std::uint64_t worker_id) {
+  auto i = workers_.find(worker_id);
+  if (i != workers_.end())
+    if (auto port = i->second.lock())
+      start_port(*port);
+  end_turn();
+}
+
+void context_core::on_worker_error(std::uint64_t worker_id,
+                                   const std::string& what) {
+  auto i = workers_.find(worker_id);
+  if (i != workers_.end()) {
+    if (auto port = i->second.lock(); port && !port->detached) {
+      // Like the web's ErrorEvent at the Worker object; it comes before the
+      // close of the worker's implicit port (the worker sent it first).
+      message_event ev;
+      ev.type = "error";
+      ev.data = what;
+      ev.error = what;
+      guarded([&] { fire(*port, event_kind::error, ev); });
+    }
   }
   end_turn();
 }
@@ -356,6 +390,12 @@ void context_core::forget(port_object& port) noexcept {
   // The port dispatches nothing more: drop its listeners now (they may
   // capture handles to it) and let it go once user handles are gone.
   port.events.clear();
+  for (auto i = workers_.begin(); i != workers_.end(); ++i) {
+    if (i->second.lock().get() == &port) {
+      workers_.erase(i);
+      break;
+    }
+  }
   for (auto& p : unshipped_) {
     if (p == &port) {
       p = unshipped_.back();
@@ -385,18 +425,25 @@ worker context_core::spawn_worker(std::string name, init_function init) {
   // The pair spans two contexts from birth: it behaves as shipped.
   auto [outside_rec, inside_rec] = sched_->make_pair(true);
   auto outside = adopt_port(std::move(outside_rec), true);
+  auto& obj = *outside.object();
+  // It keeps this context alive from now on, but is enabled only when the
+  // worker reports that its init ran (HTML §12.2): what the worker posts
+  // during init is delivered after it.
+  obj.counted = true;
+  ++open_started_;
   auto ctl = rt_.spawn(std::move(name), std::move(init),
-                       std::move(inside_rec));
-  // TODO(sem12.2): the web enables the outside port once the worker's
-  // script ran; enabling it now only lets worker->parent messages posted
-  // during init arrive while init is still running elsewhere.
-  start_port(*outside.object());
+                       std::move(inside_rec),
+                       caf::actor_cast<caf::actor>(this));
+  workers_.emplace(ctl->id, outside.object());
   return worker{std::move(outside), std::move(ctl)};
 }
 
 void context_core::on_exit() {
   scope in{this};
   closing_ = true;
+  // The creator learns of an exception before the implicit port closes.
+  if (failed_ && control_->parent)
+    caf::anon_send(control_->parent, worker_error_atom::value, id(), what_);
   tasks_.clear();
   rt_.pending_timers -= timers_.size();
   timers_.clear();
@@ -407,6 +454,7 @@ void context_core::on_exit() {
   auto ports = std::move(ports_);
   ports_.clear();
   unshipped_.clear();
+  workers_.clear();
   for (auto& [raw, obj] : ports) {
     obj->events.clear();
     close_port(*obj, drop_reason::context_gone);

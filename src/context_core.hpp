@@ -25,6 +25,8 @@ struct context_control {
   std::uint64_t id = 0;
   std::string name;
   caf::actor actor;
+  /// The spawning context of a dedicated worker (null for top-level ones).
+  caf::actor parent;
   std::atomic<bool> terminated{false};
 };
 
@@ -113,6 +115,8 @@ private:
   void on_unshipped_token();
   void on_task();
   void on_timer(timer_id id);
+  void on_worker_ready(std::uint64_t worker_id);
+  void on_worker_error(std::uint64_t worker_id, const std::string& what);
   void dispatch(port_object& port, envelope&& e);
   void fire(port_object& port, event_kind k, message_event& ev);
   void end_turn();
@@ -131,6 +135,8 @@ private:
   entangle::context facade_;
 
   std::unordered_map<port_object*, std::shared_ptr<port_object>> ports_;
+  /// The outside ports of the workers this context spawned, by worker id.
+  std::unordered_map<std::uint64_t, std::weak_ptr<port_object>> workers_;
   /// Started ports that have never been shipped (HTML §1.3 combined order);
   /// pruned lazily once shipped, eagerly when forgotten.
   std::vector<port_object*> unshipped_;

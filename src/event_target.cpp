@@ -13,6 +13,8 @@ std::optional<event_kind> parse_event_kind(std::string_view type) noexcept {
     return event_kind::messageerror;
   if (type == "close")
     return event_kind::close;
+  if (type == "error")
+    return event_kind::error;
   return std::nullopt;
 }
 

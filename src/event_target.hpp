@@ -11,12 +11,14 @@
 
 namespace entangle::detail {
 
-enum class event_kind : std::uint8_t { message, messageerror, close };
+enum class event_kind : std::uint8_t { message, messageerror, close, error };
 
-/// Maps "message" / "messageerror" / "close"; nullopt for anything else.
+/// Maps "message" / "messageerror" / "close" / "error"; nullopt for
+/// anything else.
 std::optional<event_kind> parse_event_kind(std::string_view type) noexcept;
 
-/// DOM EventTarget semantics for one object's three event types.
+/// DOM EventTarget semantics for one object's event types ("error" only
+/// ever fires at a worker object).
 ///
 /// Invariants (DOM "event handler" and "dispatch" rules):
 /// - Listeners run in registration order. A handler attribute (`on_message`)
@@ -55,7 +57,7 @@ private:
     return static_cast<std::size_t>(k);
   }
 
-  std::array<list, 3> lists_;
+  std::array<list, 4> lists_;
   listener_id next_id_ = 1;
 };
 

@@ -81,7 +81,8 @@ detail::event_kind kind_of(std::string_view type) {
   auto k = detail::parse_event_kind(type);
   if (!k)
     throw type_error(fmt::format(
-      "unknown event type '{}' (expected message, messageerror or close)",
+      "unknown event type '{}' (expected message, messageerror, close or "
+      "error)",
       type));
   return *k;
 }

@@ -68,9 +68,11 @@ runtime_state::~runtime_state() {
 }
 
 std::shared_ptr<context_control>
-runtime_state::spawn(std::string name, init_function init, record_ptr inside) {
+runtime_state::spawn(std::string name, init_function init, record_ptr inside,
+                     caf::actor parent) {
   auto ctl = std::make_shared<context_control>();
   ctl->name = std::move(name);
+  ctl->parent = std::move(parent);
   {
     std::lock_guard<std::mutex> guard{mu};
     ctl->id = next_id++;

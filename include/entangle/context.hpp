@@ -128,6 +128,14 @@ public:
 
   void on_message(event_handler fn) const;
   void on_messageerror(event_handler fn) const;
+
+  /// Sets the `onerror` handler: fires when an exception escaped the
+  /// worker's init or a handler and ended it (`ev.error` has the what(),
+  /// also in `ev.data`), before the worker's close.
+  void on_error(event_handler fn) const;
+
+  /// Listeners for "message", "messageerror", "error" and "close" (the
+  /// worker ended).
   listener_id add_event_listener(std::string_view type, event_handler fn) const;
   void remove_event_listener(std::string_view type, listener_id id) const;
 

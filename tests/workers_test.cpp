@@ -1,0 +1,220 @@
+// Conformance tests for SEMANTICS §12.1-12.5 (dedicated workers): the
+// implicit port pair, enabling after init, close(), terminate(), the end of
+// a worker, and the error event at the worker object.
+
+#include <memory>
+
+#include "support.hpp"
+
+using namespace entangle;
+using namespace entangle::test;
+using std::chrono::milliseconds;
+
+TEST_CASE("12.1 worker.post_message and the worker's own post_message are an "
+          "implicit port pair: FIFO both ways, origin \"\", no source",
+          "[sem12]") {
+  harness h;
+  h.run([&](context& page) {
+    auto w = page.spawn("w", [&](context& self) {
+      self.on_message([&](message_event& ev) {
+        h.log.add("w got " + label(ev));
+        this_context().post_message(ev.data);
+      });
+    });
+    auto n = std::make_shared<int>(0);
+    w.on_message([&, n](message_event& ev) {
+      h.log.add("page got " + label(ev));
+      if (!ev.origin.empty() || ev.source.index() != 0 || ev.target)
+        h.log.add("unexpected event fields");
+      if (++*n == 3)
+        this_context().close();
+    });
+    for (auto s : {"1", "2", "3"})
+      w.post_message(s);
+  });
+  CHECK(h.log.lines()
+        == lines{"w got 1", "w got 2", "w got 3", "page got 1", "page got 2",
+                 "page got 3"});
+  h.require_clean();
+}
+
+TEST_CASE("12.2 messages posted to a worker before its init finished are "
+          "delivered after it, even to a listener that did not start anything",
+          "[sem12]") {
+  harness h;
+  h.run([&](context& page) {
+    auto w = page.spawn("w", [&](context& self) {
+      h.log.add("init runs");
+      // A listener, not on_message: the machinery still enables the port.
+      self.add_event_listener("message", [&](message_event& ev) {
+        h.log.add("w got " + label(ev));
+        if (label(ev) == "m3")
+          this_context().close();
+      });
+      h.log.add("init ends");
+    });
+    w.post_message("m1");
+    w.post_message("m2");
+    w.post_message("m3");
+    this_context().close(); // posts already made still arrive
+  });
+  CHECK(h.log.lines()
+        == lines{"init runs", "init ends", "w got m1", "w got m2",
+                 "w got m3"});
+  h.require_clean();
+}
+
+TEST_CASE("12.2 what a worker posts during its init reaches its creator only "
+          "after that init ran",
+          "[sem12]") {
+  harness h;
+  h.run([&](context& page) {
+    auto w = page.spawn("w", [&](context& self) {
+      self.post_message("from init");
+      // Work after the post: the page must not see the message before this.
+      h.log.add("worker init done");
+      this_context().close();
+    });
+    w.on_message([&](message_event& ev) {
+      h.log.add("page got " + label(ev));
+      this_context().close();
+    });
+  });
+  CHECK(h.log.lines() == lines{"worker init done", "page got from init"});
+  h.require_clean();
+}
+
+TEST_CASE("12.3 a worker's close() discards its queued tasks and timers, and "
+          "what it posts after close() still reaches its creator",
+          "[sem12]") {
+  harness h;
+  h.run([&](context& page) {
+    auto w = page.spawn("w", [&](context& self) {
+      self.on_message([&](message_event&) {
+        auto& me = this_context();
+        me.queue_task([&] { h.log.add("task ran"); });
+        me.set_timeout([&] { h.log.add("timer ran"); }, milliseconds{0});
+        me.post_message("before close");
+        me.close();
+        me.post_message("after close");
+      });
+    });
+    auto n = std::make_shared<int>(0);
+    w.on_message([&, n](message_event& ev) {
+      h.log.add("page got " + label(ev));
+    });
+    w.add_event_listener("close", [&](message_event&) {
+      h.log.add("worker ended");
+      this_context().close();
+    });
+    w.post_message("go");
+  });
+  CHECK(h.log.lines()
+        == lines{"page got before close", "page got after close",
+                 "worker ended"});
+  h.require_clean();
+}
+
+TEST_CASE("12.4 terminate() drops the messages the worker posted that were not "
+          "dispatched yet: no message event after terminate()",
+          "[sem12]") {
+  harness h;
+  h.run([&](context& page) {
+    auto w = page.spawn("w", [](context& self) {
+      for (int i = 0; i < 100; ++i)
+        self.post_message(i);
+    });
+    auto got = std::make_shared<int>(0);
+    w.on_message([&, got, w](message_event&) {
+      ++*got;
+      w.terminate(); // the other 99 were already queued here
+      h.log.set("got", std::to_string(*got));
+      this_context().close();
+    });
+  });
+  CHECK(h.log.get("got") == "1");
+  CHECK(h.rt->drops().total() >= 99);
+  bool terminated = false;
+  for (auto& e : h.rt->exits())
+    terminated |= e.name == "w" && e.kind == exit_kind::terminated;
+  // The worker may have finished and closed itself before the kill landed.
+  INFO("the worker ended as terminated, or normally if it was already done");
+  CHECK((terminated || h.rt->exits().size() == 2));
+  h.check_no_leaks();
+}
+
+TEST_CASE("12.4 posting to a terminated worker is a silent, counted drop",
+          "[sem12][context]") {
+  harness h;
+  h.run([&](context& page) {
+    auto w = page.spawn("w", [](context& self) {
+      self.on_message([](message_event&) {});
+    });
+    w.terminate();
+    w.post_message("into the void"); // no exception, counted
+    w.terminate();                   // idempotent
+    this_context().close();
+  });
+  CHECK(h.rt->drops()[drop_reason::closed] == 1);
+  h.require_clean_exits();
+  h.check_no_leaks();
+}
+
+TEST_CASE("12.5 a worker that ends closes all its ports, the implicit one "
+          "included",
+          "[sem12]") {
+  harness h;
+  h.run([&](context& page) {
+    message_channel ch;
+    auto w = page.spawn("w", [](context& self) {
+      self.on_message([](message_event& ev) {
+        ev.ports.at(0).post_message("last words");
+        this_context().close();
+      });
+    });
+    auto p1 = ch.port1();
+    auto closes = std::make_shared<int>(0);
+    auto done = [&, closes] {
+      if (++*closes == 2)
+        this_context().close();
+    };
+    p1.on_message([&](message_event& ev) { h.log.add("port1 got " + label(ev)); });
+    p1.on_close([&, done](message_event&) {
+      h.log.add("port1 got close");
+      done();
+    });
+    w.add_event_listener("close", [&, done](message_event&) {
+      h.log.add("worker object got close");
+      done();
+    });
+    w.post_message("take", {ch.port2()});
+  });
+  auto got = h.log.lines();
+  CHECK(got.size() == 3);
+  CHECK(got.at(0) == "port1 got last words");
+  CHECK(sorted({got.at(1), got.at(2)})
+        == lines{"port1 got close", "worker object got close"});
+  h.require_clean();
+}
+
+TEST_CASE("an exception escaping a worker's handler reaches its creator as an "
+          "error event, before the worker's close",
+          "[sem12][context]") {
+  harness h;
+  h.run([&](context& page) {
+    auto w = page.spawn("w", [](context& self) {
+      self.on_message(
+        [](message_event& ev) { throw std::runtime_error(label(ev)); });
+    });
+    w.on_error([&](message_event& ev) {
+      h.log.add("error: " + ev.error);
+    });
+    w.add_event_listener("close", [&](message_event&) {
+      h.log.add("close");
+      this_context().close();
+    });
+    w.post_message("boom");
+  });
+  CHECK(h.log.lines() == lines{"error: boom", "close"});
+  h.check_no_leaks();
+}
