@@ -13,6 +13,8 @@
 namespace entangle::detail {
 
 struct port_record;
+class broadcast_object;
+struct broadcast_delivery;
 
 /// "A started port of yours has messages": (atom, weak record, epoch).
 /// Weak, so that a wake-up sitting in a dead context's mailbox does not keep
@@ -34,12 +36,17 @@ using worker_ready_atom = caf::atom_constant<caf::atom("e_wready")>;
 /// Worker -> parent: "an exception ended me" (worker id, what()).
 using worker_error_atom = caf::atom_constant<caf::atom("e_werror")>;
 
+/// A BroadcastChannel delivery: (atom, destination object, payload).
+using broadcast_atom = caf::atom_constant<caf::atom("e_bcast")>;
+
 /// Testkit fault injection: (atom, code to run inside the context).
 using inject_atom = caf::atom_constant<caf::atom("e_inject")>;
 using injected_fn = std::function<void()>;
 
 using record_ptr = std::shared_ptr<port_record>;
 using weak_record_ptr = std::weak_ptr<port_record>;
+using weak_broadcast_ptr = std::weak_ptr<broadcast_object>;
+using broadcast_delivery_ptr = std::shared_ptr<broadcast_delivery>;
 
 } // namespace entangle::detail
 
@@ -47,3 +54,5 @@ using weak_record_ptr = std::weak_ptr<port_record>;
 // that do will travel as descriptors through the network layer instead).
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(entangle::detail::weak_record_ptr)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(entangle::detail::injected_fn)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(entangle::detail::weak_broadcast_ptr)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(entangle::detail::broadcast_delivery_ptr)

@@ -29,6 +29,10 @@ std::uint64_t context::id() const noexcept {
   return core_->id();
 }
 
+const entangle::origin& context::origin() const noexcept {
+  return core_->context_origin();
+}
+
 worker context::spawn(std::string name, init_function init) {
   return core_->spawn_worker(std::move(name), std::move(init));
 }

@@ -108,6 +108,10 @@ caf::behavior context_core::make_behavior() {
     [this](unshipped_atom) { on_unshipped_token(); },
     [this](task_atom) { on_task(); },
     [this](timer_atom, timer_id id) { on_timer(id); },
+    [this](broadcast_atom, const weak_broadcast_ptr& weak,
+           const broadcast_delivery_ptr& delivery) {
+      on_broadcast(weak, delivery);
+    },
     [this](worker_ready_atom, std::uint64_t worker_id) {
       on_worker_ready(worker_id);
     },
@@ -234,7 +238,7 @@ void context_core::dispatch(port_object& port, envelope&& e) {
     return;
   }
   auto& msg = e.msg;
-  if (auto err = check_receivable(msg, rt_.cfg.max_buffer_bytes)) {
+  if (auto err = check_receivable_bytes(msg.buffer_bytes)) {
     sched_->drop(std::move(msg), drop_reason::messageerror);
     ev.type = "messageerror";
     ev.data = null;
@@ -252,15 +256,103 @@ void context_core::dispatch(port_object& port, envelope&& e) {
   fire(port, event_kind::message, ev);
 }
 
+std::optional<std::string>
+context_core::check_receivable_bytes(std::size_t bytes) const {
+  return check_receivable(bytes, rt_.cfg.max_buffer_bytes);
+}
+
 void context_core::fire(port_object& port, event_kind k, message_event& ev) {
   if (rt_.on_dispatch)
-    rt_.on_dispatch(*this, port, ev);
+    rt_.on_dispatch(*this, &port, ev);
   port.events.dispatch(k, ev);
 }
 
 void context_core::end_turn() {
-  if (closing_ || (open_started_ == 0 && tasks_.empty() && timers_.empty()))
+  if (closing_
+      || (open_started_ == 0 && open_broadcasts_ == 0 && tasks_.empty()
+          && timers_.empty()))
     quit();
+}
+
+std::shared_ptr<broadcast_object>
+context_core::join_broadcast(std::string name) {
+  auto obj = std::make_shared<broadcast_object>(
+    this, id(), sched_, std::move(name), control_->origin.key(),
+    rt_.broadcasts.next_seq());
+  rt_.broadcasts.add(obj, caf::actor_cast<caf::actor>(this));
+  bcs_.emplace(obj->seq, obj);
+  return obj;
+}
+
+void context_core::post_broadcast(broadcast_object& obj, const value& message) {
+  // HTML §14.3, in order: eligibility, closed, serialize, destinations.
+  if (closing_)
+    return;
+  if (obj.closed.load(std::memory_order_relaxed))
+    throw dom_exception(std::string{error_name::invalid_state},
+                        "post_message on a closed broadcast_channel");
+  auto msg = serialize_with_transfer(*this, message, {}, nullptr,
+                                     rt_.cfg.max_clone_depth);
+  auto payload = std::make_shared<const broadcast_payload>(broadcast_payload{
+    std::move(msg.data), msg.buffer_bytes, control_->origin.serialize()});
+  for (auto& dest : rt_.broadcasts.destinations(obj))
+    caf::anon_send(dest.owner, broadcast_atom::value, dest.obj,
+                   std::make_shared<broadcast_delivery>(payload, sched_));
+}
+
+void context_core::on_broadcast(const weak_broadcast_ptr& weak,
+                                const broadcast_delivery_ptr& delivery) {
+  delivery->settled = true;
+  auto& payload = delivery->payload;
+  auto obj = weak.lock();
+  if (!obj || obj->closed.load(std::memory_order_relaxed) || closing_) {
+    // Checked at delivery (HTML §14.4): closed since the post.
+    sched_->count_drop(drop_reason::closed);
+    end_turn();
+    return;
+  }
+  message_event ev;
+  ev.origin = payload->origin;
+  auto k = event_kind::message;
+  if (auto err = check_receivable_bytes(payload->buffer_bytes)) {
+    sched_->count_drop(drop_reason::messageerror);
+    ev.type = "messageerror";
+    ev.data = null;
+    ev.error = std::move(*err);
+    k = event_kind::messageerror;
+  } else {
+    // Each destination deserializes a fresh copy (its own buffers).
+    ev.data = serialize_with_transfer(*this, payload->data, {}, nullptr,
+                                      rt_.cfg.max_clone_depth)
+                .data;
+  }
+  guarded([&] {
+    if (rt_.on_dispatch)
+      rt_.on_dispatch(*this, nullptr, ev);
+    obj->events.dispatch(k, ev);
+  });
+  end_turn();
+}
+
+void context_core::close_broadcast(broadcast_object& obj) {
+  if (obj.closed.exchange(true))
+    return;
+  rt_.broadcasts.remove(obj);
+  if (obj.counted) {
+    obj.counted = false;
+    --open_broadcasts_;
+  }
+  obj.events.clear();
+  bcs_.erase(obj.seq);
+}
+
+void context_core::count_broadcast(broadcast_object& obj) {
+  if (!obj.counted && !obj.closed.load(std::memory_order_relaxed)
+      && !(obj.events.empty(event_kind::message)
+           && obj.events.empty(event_kind::messageerror))) {
+    obj.counted = true;
+    ++open_broadcasts_;
+  }
 }
 
 timer_id context_core::set_timer(std::function<void()> fn,
@@ -431,7 +523,7 @@ worker context_core::spawn_worker(std::string name, init_function init) {
   // during init is delivered after it.
   obj.counted = true;
   ++open_started_;
-  auto ctl = rt_.spawn(std::move(name), std::move(init),
+  auto ctl = rt_.spawn(std::move(name), control_->origin, std::move(init),
                        std::move(inside_rec),
                        caf::actor_cast<caf::actor>(this));
   workers_.emplace(ctl->id, outside.object());
@@ -455,6 +547,10 @@ void context_core::on_exit() {
   ports_.clear();
   unshipped_.clear();
   workers_.clear();
+  auto bcs = std::move(bcs_);
+  bcs_.clear();
+  for (auto& [seq, obj] : bcs)
+    close_broadcast(*obj);
   for (auto& [raw, obj] : ports) {
     obj->events.clear();
     close_port(*obj, drop_reason::context_gone);

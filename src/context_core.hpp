@@ -11,7 +11,9 @@
 
 #include "caf_compat.hpp"
 #include "entangle/context.hpp"
+#include "entangle/origin.hpp"
 #include "entangle/runtime.hpp"
+#include "broadcast.hpp"
 #include "port_object.hpp"
 #include "port_scheduler.hpp"
 
@@ -27,6 +29,8 @@ struct context_control {
   caf::actor actor;
   /// The spawning context of a dedicated worker (null for top-level ones).
   caf::actor parent;
+  /// The context's origin (a worker's is its creator's).
+  entangle::origin origin = entangle::origin::opaque();
   std::atomic<bool> terminated{false};
 };
 
@@ -41,8 +45,9 @@ struct context_control {
 /// busy port cannot starve the others or the task queue (HTML §4.6).
 ///
 /// Liveness. The context stays alive while it can still be reached: while
-/// some started port of it waits for messages (`open_started_` > 0), a
-/// task is queued or a timer is pending. When a turn ends with neither, or `close()` was called,
+/// some started port of it waits for messages (`open_started_` > 0), an
+/// open BroadcastChannel has a handler (`open_broadcasts_`), a task is
+/// queued or a timer is pending. When a turn ends with neither, or `close()` was called,
 /// or user code threw, it quits. Every exit path runs `on_exit`, which
 /// closes every port it owns (peers get close after all it posted) and
 /// breaks handler cycles.
@@ -68,6 +73,9 @@ public:
   }
   const std::string& context_name() const noexcept {
     return control_->name;
+  }
+  const entangle::origin& context_origin() const noexcept {
+    return control_->origin;
   }
   entangle::context& facade() noexcept {
     return facade_;
@@ -99,6 +107,14 @@ public:
   /// `self.close()`: end after the current task.
   void close_self() noexcept;
 
+  // -- BroadcastChannel (src/broadcast_channel.cpp is the public face) -------
+
+  std::shared_ptr<broadcast_object> join_broadcast(std::string name);
+  void post_broadcast(broadcast_object& obj, const value& message);
+  void close_broadcast(broadcast_object& obj);
+  /// Counts `obj` toward liveness once it is open and has a handler.
+  void count_broadcast(broadcast_object& obj);
+
   /// Spawns a dedicated worker connected by an implicit port pair.
   worker spawn_worker(std::string name, init_function init);
 
@@ -115,9 +131,12 @@ private:
   void on_unshipped_token();
   void on_task();
   void on_timer(timer_id id);
+  void on_broadcast(const weak_broadcast_ptr& weak,
+                    const broadcast_delivery_ptr& delivery);
   void on_worker_ready(std::uint64_t worker_id);
   void on_worker_error(std::uint64_t worker_id, const std::string& what);
   void dispatch(port_object& port, envelope&& e);
+  std::optional<std::string> check_receivable_bytes(std::size_t bytes) const;
   void fire(port_object& port, event_kind k, message_event& ev);
   void end_turn();
   void uncount(port_object& port) noexcept;
@@ -135,6 +154,9 @@ private:
   entangle::context facade_;
 
   std::unordered_map<port_object*, std::shared_ptr<port_object>> ports_;
+  /// This context's BroadcastChannel objects, by creation sequence.
+  std::unordered_map<std::uint64_t, std::shared_ptr<broadcast_object>> bcs_;
+  std::size_t open_broadcasts_ = 0;
   /// The outside ports of the workers this context spawned, by worker id.
   std::unordered_map<std::uint64_t, std::weak_ptr<port_object>> workers_;
   /// Started ports that have never been shipped (HTML §1.3 combined order);

@@ -68,10 +68,11 @@ runtime_state::~runtime_state() {
 }
 
 std::shared_ptr<context_control>
-runtime_state::spawn(std::string name, init_function init, record_ptr inside,
-                     caf::actor parent) {
+runtime_state::spawn(std::string name, origin org, init_function init,
+                     record_ptr inside, caf::actor parent) {
   auto ctl = std::make_shared<context_control>();
   ctl->name = std::move(name);
+  ctl->origin = std::move(org);
   ctl->parent = std::move(parent);
   {
     std::lock_guard<std::mutex> guard{mu};
@@ -165,7 +166,17 @@ runtime::~runtime() {
 }
 
 std::uint64_t runtime::spawn(std::string name, init_function init) {
-  return impl_->spawn(std::move(name), std::move(init), nullptr)->id;
+  return impl_->spawn(std::move(name), origin::opaque(), std::move(init),
+                      nullptr)
+    ->id;
+}
+
+std::uint64_t runtime::spawn(std::string name, std::string_view origin_url,
+                             init_function init) {
+  auto org = origin::parse(origin_url); // SyntaxError before anything runs
+  return impl_->spawn(std::move(name), std::move(org), std::move(init),
+                      nullptr)
+    ->id;
 }
 
 void runtime::run() {

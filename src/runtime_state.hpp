@@ -12,6 +12,7 @@
 #include <caf/actor_system.hpp>
 #include <caf/scheduler/test_coordinator.hpp>
 
+#include "broadcast.hpp"
 #include "context_core.hpp"
 #include "entangle/runtime.hpp"
 #include "port_scheduler.hpp"
@@ -28,8 +29,8 @@ struct runtime_state {
   ~runtime_state();
 
   /// Spawns a context; `inside` is the worker side of an implicit pair.
-  std::shared_ptr<context_control> spawn(std::string name, init_function init,
-                                         record_ptr inside,
+  std::shared_ptr<context_control> spawn(std::string name, origin org,
+                                         init_function init, record_ptr inside,
                                          caf::actor parent = {});
 
   /// Called by a context's on_exit.
@@ -43,10 +44,14 @@ struct runtime_state {
   /// timer when idle. Returns whether every context ended.
   bool drive(bool advance);
 
-  /// Called for every event a context dispatches (before its listeners).
+  /// Called for every event a context dispatches (before its listeners);
+  /// `port` is null for events that are not at a port (BroadcastChannel).
   /// Set before contexts run (deterministic testkit, tracing).
-  std::function<void(context_core&, port_object&, const message_event&)>
+  std::function<void(context_core&, port_object* port, const message_event&)>
     on_dispatch;
+
+  /// Every BroadcastChannel object of this runtime.
+  broadcast_registry broadcasts;
 
   runtime_config& cfg;
   std::shared_ptr<port_scheduler> sched;

@@ -226,12 +226,12 @@ serialized_message serialize_with_transfer(context_core& ctx,
   return out;
 }
 
-std::optional<std::string> check_receivable(const serialized_message& msg,
+std::optional<std::string> check_receivable(std::size_t buffer_bytes,
                                             std::size_t max_buffer_bytes) {
-  if (max_buffer_bytes > 0 && msg.buffer_bytes > max_buffer_bytes)
+  if (max_buffer_bytes > 0 && buffer_bytes > max_buffer_bytes)
     return fmt::format("could not allocate {} bytes of ArrayBuffer data "
                        "(limit {})",
-                       msg.buffer_bytes, max_buffer_bytes);
+                       buffer_bytes, max_buffer_bytes);
   return std::nullopt;
 }
 

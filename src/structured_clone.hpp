@@ -35,7 +35,7 @@ serialized_message serialize_with_transfer(context_core& ctx,
 
 /// The receiver side's checks that make deserialization fail (`messageerror`
 /// instead of `message`). Returns the reason, or nullopt when receivable.
-std::optional<std::string> check_receivable(const serialized_message& msg,
+std::optional<std::string> check_receivable(std::size_t buffer_bytes,
                                             std::size_t max_buffer_bytes);
 
 /// Replaces every `port_slot` in `data` by the matching received port.

@@ -3,12 +3,14 @@
 // The whole public API of entangle.
 
 #include "entangle/array_buffer.hpp"
+#include "entangle/broadcast_channel.hpp"
 #include "entangle/context.hpp"
 #include "entangle/drop_reason.hpp"
 #include "entangle/error.hpp"
 #include "entangle/message_channel.hpp"
 #include "entangle/message_event.hpp"
 #include "entangle/message_port.hpp"
+#include "entangle/origin.hpp"
 #include "entangle/runtime.hpp"
 #include "entangle/transfer.hpp"
 #include "entangle/value.hpp"

@@ -10,6 +10,7 @@
 
 #include "entangle/fwd.hpp"
 #include "entangle/message_port.hpp"
+#include "entangle/origin.hpp"
 #include "entangle/transfer.hpp"
 
 namespace entangle {
@@ -44,6 +45,10 @@ public:
 
   /// Returns a process-unique id (for logs; not a capability).
   std::uint64_t id() const noexcept;
+
+  /// Returns this context's origin (a worker's is its creator's; a
+  /// top-level context's is opaque unless given at spawn).
+  const entangle::origin& origin() const noexcept;
 
   /// Spawns a dedicated worker: a child context running `init`, connected to
   /// this one by an implicit port pair. Messages posted to the worker before

@@ -84,8 +84,15 @@ public:
   runtime(const runtime&) = delete;
   runtime& operator=(const runtime&) = delete;
 
-  /// Spawns a top-level context running `init`. Returns its id.
+  /// Spawns a top-level context running `init`, with a fresh opaque
+  /// origin. Returns its id.
   std::uint64_t spawn(std::string name, init_function init);
+
+  /// Spawns a top-level context with the origin of `origin_url` (e.g.
+  /// "https://example.org"; see `origin::parse`).
+  /// @throws dom_exception `SyntaxError` for an unparsable URL.
+  std::uint64_t spawn(std::string name, std::string_view origin_url,
+                      init_function init);
 
   /// Blocks until every context has ended or `stop()` was called.
   void run();

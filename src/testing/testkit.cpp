@@ -18,15 +18,16 @@ testkit::testkit(const std::function<void(runtime_config&)>& tune)
   cfg_->deterministic = true;
   rt_ = std::make_unique<runtime>(*cfg_);
   rt_->impl_->on_dispatch = [this](detail::context_core& ctx,
-                                   detail::port_object& port,
+                                   detail::port_object* port,
                                    const message_event& ev) {
     delivery d;
     d.context = ctx.context_name();
     d.context_id = ctx.id();
     d.type = ev.type;
     d.data = ev.data;
-    if (!port.implicit)
-      d.port = message_port{port.shared_from_this()};
+    d.origin = ev.origin;
+    if (port != nullptr && !port->implicit)
+      d.port = message_port{port->shared_from_this()};
     d.ports = ev.ports.size();
     log_.push_back(std::move(d));
   };

@@ -23,7 +23,10 @@ struct delivery {
   std::string type;
   /// A copy of the event's data (undefined for close).
   value data;
-  /// The port it fired at; null for a worker's implicit port.
+  /// The event's origin ("" for port messages).
+  std::string origin;
+  /// The port it fired at; null for a worker's implicit port and for a
+  /// BroadcastChannel.
   message_port port;
   /// How many ports the message carried.
   std::size_t ports = 0;
