@@ -15,6 +15,7 @@ namespace entangle::detail {
 struct port_record;
 class broadcast_object;
 struct broadcast_delivery;
+struct window_delivery;
 
 /// "A started port of yours has messages": (atom, weak record, epoch).
 /// Weak, so that a wake-up sitting in a dead context's mailbox does not keep
@@ -39,6 +40,12 @@ using worker_error_atom = caf::atom_constant<caf::atom("e_werror")>;
 /// A BroadcastChannel delivery: (atom, destination object, payload).
 using broadcast_atom = caf::atom_constant<caf::atom("e_bcast")>;
 
+/// A window.post_message delivery: (atom, delivery).
+using window_msg_atom = caf::atom_constant<caf::atom("e_window")>;
+
+/// "Your document is destroyed": a frame whose parent ended or navigated.
+using unload_atom = caf::atom_constant<caf::atom("e_unload")>;
+
 /// Testkit fault injection: (atom, code to run inside the context).
 using inject_atom = caf::atom_constant<caf::atom("e_inject")>;
 using injected_fn = std::function<void()>;
@@ -47,6 +54,7 @@ using record_ptr = std::shared_ptr<port_record>;
 using weak_record_ptr = std::weak_ptr<port_record>;
 using weak_broadcast_ptr = std::weak_ptr<broadcast_object>;
 using broadcast_delivery_ptr = std::shared_ptr<broadcast_delivery>;
+using window_delivery_ptr = std::shared_ptr<window_delivery>;
 
 } // namespace entangle::detail
 
@@ -56,3 +64,4 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(entangle::detail::weak_record_ptr)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(entangle::detail::injected_fn)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(entangle::detail::weak_broadcast_ptr)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(entangle::detail::broadcast_delivery_ptr)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(entangle::detail::window_delivery_ptr)

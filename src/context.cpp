@@ -75,23 +75,46 @@ void context::post_message(value message, transfer_list transfer) const {
 }
 
 void context::on_message(event_handler fn) const {
+  if (core_->is_window()) {
+    core_->global_events().set_attribute(detail::event_kind::message,
+                                         std::move(fn));
+    return;
+  }
   set_attribute(inside(*core_), detail::event_kind::message, std::move(fn),
                 "context::on_message");
 }
 
 void context::on_messageerror(event_handler fn) const {
+  if (core_->is_window()) {
+    core_->global_events().set_attribute(detail::event_kind::messageerror,
+                                         std::move(fn));
+    return;
+  }
   set_attribute(inside(*core_), detail::event_kind::messageerror,
                 std::move(fn), "context::on_messageerror");
 }
 
 listener_id context::add_event_listener(std::string_view type,
                                         event_handler fn) const {
+  if (core_->is_window()) {
+    auto k = detail::parse_event_kind(type);
+    if (!k || (*k != detail::event_kind::message
+               && *k != detail::event_kind::messageerror))
+      throw type_error("a window global has message and messageerror events");
+    auto id = core_->global_events().add(*k, std::move(fn));
+    return id;
+  }
   auto p = inside(*core_);
   return p ? p.add_event_listener(type, std::move(fn)) : 0;
 }
 
 void context::remove_event_listener(std::string_view type,
                                     listener_id id) const {
+  if (core_->is_window()) {
+    if (auto k = detail::parse_event_kind(type))
+      core_->global_events().remove(*k, id);
+    return;
+  }
   if (auto p = inside(*core_))
     p.remove_event_listener(type, id);
 }

@@ -7,6 +7,7 @@
 #include "entangle/message_event.hpp"
 #include "runtime_state.hpp"
 #include "structured_clone.hpp"
+#include "window_message.hpp"
 
 namespace entangle::detail {
 
@@ -111,6 +112,13 @@ caf::behavior context_core::make_behavior() {
     [this](broadcast_atom, const weak_broadcast_ptr& weak,
            const broadcast_delivery_ptr& delivery) {
       on_broadcast(weak, delivery);
+    },
+    [this](unload_atom) {
+      close_self();
+      end_turn();
+    },
+    [this](window_msg_atom, const window_delivery_ptr& d) {
+      on_window_message(d);
     },
     [this](worker_ready_atom, std::uint64_t worker_id) {
       on_worker_ready(worker_id);
@@ -246,6 +254,11 @@ void context_core::dispatch(port_object& port, envelope&& e) {
     fire(port, event_kind::messageerror, ev);
     return;
   }
+  receive(msg, ev);
+  fire(port, event_kind::message, ev);
+}
+
+void context_core::receive(serialized_message& msg, message_event& ev) {
   ev.ports.reserve(msg.ports.size());
   for (auto& rec : msg.ports)
     ev.ports.push_back(adopt_port(std::move(rec)));
@@ -253,7 +266,97 @@ void context_core::dispatch(port_object& port, envelope&& e) {
   ev.data = std::move(msg.data);
   if (msg.has_port_slots)
     resolve_port_slots(ev.data, ev.ports);
-  fire(port, event_kind::message, ev);
+}
+
+void context_core::fire_global(event_kind k, message_event& ev) {
+  if (rt_.on_dispatch)
+    rt_.on_dispatch(*this, nullptr, ev);
+  global_events_.dispatch(k, ev);
+}
+
+void context_core::on_window_message(const window_delivery_ptr& d) {
+  d->settled = true;
+  auto drop = [&](drop_reason why) {
+    sched_->drop(std::move(d->msg), why);
+    end_turn();
+  };
+  // HTML §11.3-11.4, at delivery: the task belongs to the document it was
+  // posted to, and the origin is checked against the *current* one.
+  if (closing_ || !control_->is_window
+      || d->document != control_->document.load())
+    return drop(drop_reason::context_gone);
+  if (d->target_origin && *d->target_origin != control_->origin)
+    return drop(drop_reason::origin_mismatch);
+  message_event ev;
+  ev.origin = d->sender_origin;
+  if (d->source)
+    ev.source = window_proxy{d->source};
+  guarded([&] {
+    if (auto err = check_receivable_bytes(d->msg.buffer_bytes)) {
+      sched_->drop(std::move(d->msg), drop_reason::messageerror);
+      ev.type = "messageerror";
+      ev.data = null;
+      ev.error = std::move(*err);
+      fire_global(event_kind::messageerror, ev);
+    } else {
+      receive(d->msg, ev);
+      fire_global(event_kind::message, ev);
+    }
+  });
+  end_turn();
+}
+
+std::shared_ptr<context_control>
+context_core::open_frame(std::string name, entangle::origin org,
+                         init_function init) {
+  spawn_options opts;
+  opts.origin = std::move(org);
+  opts.window = true;
+  opts.parent_window = control_;
+  return rt_.spawn(std::move(name), std::move(init), std::move(opts));
+}
+
+void context_core::navigate(entangle::origin org, init_function init) {
+  pending_navigation_ = std::make_unique<navigation>(
+    navigation{std::move(org), std::move(init)});
+}
+
+void context_core::destroy_frames() {
+  // Frames belong to their parent's document: destroyed with it (the web
+  // removes an iframe's document with its parent's).
+  std::vector<std::weak_ptr<context_control>> frames;
+  {
+    std::lock_guard<std::mutex> guard{control_->frames_mu};
+    frames.swap(control_->frames);
+  }
+  for (auto& f : frames) {
+    if (auto ctl = f.lock()) {
+      caf::actor hdl;
+      {
+        std::lock_guard<std::mutex> guard{rt_.mu};
+        hdl = ctl->actor;
+      }
+      if (hdl)
+        caf::anon_send(hdl, unload_atom::value);
+    }
+  }
+}
+
+void context_core::unload_document() {
+  // Like on_exit for the old document: its ports close (peers get close),
+  // its tasks, timers, listeners, channels and frames go; the window stays.
+  ++control_->document;
+  destroy_frames();
+  tasks_.clear();
+  rt_.pending_timers -= timers_.size();
+  timers_.clear();
+  global_events_.clear();
+  auto ports = ports_;
+  for (auto& [raw, obj] : ports)
+    close_port(*obj, drop_reason::context_gone);
+  auto bcs = bcs_;
+  for (auto& [seq, obj] : bcs)
+    close_broadcast(*obj);
 }
 
 std::optional<std::string>
@@ -268,9 +371,17 @@ void context_core::fire(port_object& port, event_kind k, message_event& ev) {
 }
 
 void context_core::end_turn() {
+  if (pending_navigation_ && !closing_) {
+    auto nav = std::move(pending_navigation_);
+    unload_document();
+    control_->origin = std::move(nav->org);
+    guarded([&] { nav->init(facade_); });
+  }
+  // A window lives until it is closed, like a browser window (or until its
+  // parent's document goes); any other context ends once unreachable.
   if (closing_
-      || (open_started_ == 0 && open_broadcasts_ == 0 && tasks_.empty()
-          && timers_.empty()))
+      || (!control_->is_window && open_started_ == 0 && open_broadcasts_ == 0
+          && tasks_.empty() && timers_.empty()))
     quit();
 }
 
@@ -523,9 +634,11 @@ worker context_core::spawn_worker(std::string name, init_function init) {
   // during init is delivered after it.
   obj.counted = true;
   ++open_started_;
-  auto ctl = rt_.spawn(std::move(name), control_->origin, std::move(init),
-                       std::move(inside_rec),
-                       caf::actor_cast<caf::actor>(this));
+  spawn_options opts;
+  opts.origin = control_->origin;
+  opts.inside = std::move(inside_rec);
+  opts.parent = caf::actor_cast<caf::actor>(this);
+  auto ctl = rt_.spawn(std::move(name), std::move(init), std::move(opts));
   workers_.emplace(ctl->id, outside.object());
   return worker{std::move(outside), std::move(ctl)};
 }
@@ -551,6 +664,10 @@ void context_core::on_exit() {
   bcs_.clear();
   for (auto& [seq, obj] : bcs)
     close_broadcast(*obj);
+  global_events_.clear();
+  pending_navigation_.reset();
+  if (control_->is_window)
+    destroy_frames();
   for (auto& [raw, obj] : ports) {
     obj->events.clear();
     close_port(*obj, drop_reason::context_gone);

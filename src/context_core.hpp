@@ -5,7 +5,9 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <mutex>
 #include <unordered_map>
+#include <vector>
 
 #include <caf/event_based_actor.hpp>
 
@@ -29,9 +31,33 @@ struct context_control {
   caf::actor actor;
   /// The spawning context of a dedicated worker (null for top-level ones).
   caf::actor parent;
-  /// The context's origin (a worker's is its creator's).
+  /// The context's origin (a worker's is its creator's). Changes only by
+  /// navigation, on the context's own thread.
   entangle::origin origin = entangle::origin::opaque();
   std::atomic<bool> terminated{false};
+
+  // -- windows (HTML §11) ---------------------------------------------------
+  bool is_window = false;
+  /// The runtime (window proxies reach the actor through it).
+  runtime_state* rt = nullptr;
+  /// Bumped by each navigation: messages posted to an earlier document are
+  /// dropped at delivery.
+  std::atomic<std::uint64_t> document{1};
+  std::weak_ptr<context_control> parent_window;
+  std::mutex frames_mu;
+  std::vector<std::weak_ptr<context_control>> frames;
+};
+
+/// How to spawn a context (runtime_state::spawn).
+struct spawn_options {
+  entangle::origin origin = entangle::origin::opaque();
+  /// The worker side of an implicit port pair (dedicated workers).
+  record_ptr inside;
+  /// The creator of a dedicated worker.
+  caf::actor parent;
+  /// A window (top-level or frame) and, for a frame, its parent window.
+  bool window = false;
+  std::shared_ptr<context_control> parent_window;
 };
 
 /// One browsing context: a CAF event-based actor with one event loop.
@@ -44,9 +70,10 @@ struct context_control {
 /// dispatched as its own task, then yields (re-hinting itself) so that one
 /// busy port cannot starve the others or the task queue (HTML §4.6).
 ///
-/// Liveness. The context stays alive while it can still be reached: while
-/// some started port of it waits for messages (`open_started_` > 0), an
-/// open BroadcastChannel has a handler (`open_broadcasts_`), a task is
+/// Liveness. A window lives until it is closed (or its parent's document
+/// goes). Any other context stays alive while it can still be reached:
+/// while some started port of it waits for messages (`open_started_` > 0),
+/// an open BroadcastChannel has a handler (`open_broadcasts_`), a task is
 /// queued or a timer is pending. When a turn ends with neither, or `close()` was called,
 /// or user code threw, it quits. Every exit path runs `on_exit`, which
 /// closes every port it owns (peers get close after all it posted) and
@@ -115,6 +142,24 @@ public:
   /// Counts `obj` toward liveness once it is open and has a handler.
   void count_broadcast(broadcast_object& obj);
 
+  // -- windows (src/window.cpp is the public face) ----------------------------
+
+  bool is_window() const noexcept {
+    return control_->is_window;
+  }
+  const std::shared_ptr<context_control>& control() const noexcept {
+    return control_;
+  }
+  /// Event handlers of the window global (window messages).
+  event_target& global_events() noexcept {
+    return global_events_;
+  }
+  std::shared_ptr<context_control> open_frame(std::string name,
+                                              entangle::origin org,
+                                              init_function init);
+  /// Replaces the document after the current task (HTML navigation).
+  void navigate(entangle::origin org, init_function init);
+
   /// Spawns a dedicated worker connected by an implicit port pair.
   worker spawn_worker(std::string name, init_function init);
 
@@ -133,7 +178,14 @@ private:
   void on_timer(timer_id id);
   void on_broadcast(const weak_broadcast_ptr& weak,
                     const broadcast_delivery_ptr& delivery);
+  void on_window_message(const window_delivery_ptr& d);
   void on_worker_ready(std::uint64_t worker_id);
+  /// Adopts the ports of `msg` and moves its data into `ev`.
+  void receive(serialized_message& msg, message_event& ev);
+  void fire_global(event_kind k, message_event& ev);
+  /// Destroys the current document (navigation): as on_exit, minus ending.
+  void unload_document();
+  void destroy_frames();
   void on_worker_error(std::uint64_t worker_id, const std::string& what);
   void dispatch(port_object& port, envelope&& e);
   std::optional<std::string> check_receivable_bytes(std::size_t bytes) const;
@@ -157,6 +209,13 @@ private:
   /// This context's BroadcastChannel objects, by creation sequence.
   std::unordered_map<std::uint64_t, std::shared_ptr<broadcast_object>> bcs_;
   std::size_t open_broadcasts_ = 0;
+  /// The window global's listeners (window messages).
+  event_target global_events_;
+  struct navigation {
+    entangle::origin org;
+    init_function init;
+  };
+  std::unique_ptr<navigation> pending_navigation_;
   /// The outside ports of the workers this context spawned, by worker id.
   std::unordered_map<std::uint64_t, std::weak_ptr<port_object>> workers_;
   /// Started ports that have never been shipped (HTML §1.3 combined order);

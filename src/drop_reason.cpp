@@ -18,6 +18,8 @@ std::string_view to_string(drop_reason r) noexcept {
       return "foreign_context";
     case drop_reason::messageerror:
       return "messageerror";
+    case drop_reason::origin_mismatch:
+      return "origin_mismatch";
   }
   return "unknown";
 }

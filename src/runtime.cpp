@@ -68,12 +68,19 @@ runtime_state::~runtime_state() {
 }
 
 std::shared_ptr<context_control>
-runtime_state::spawn(std::string name, origin org, init_function init,
-                     record_ptr inside, caf::actor parent) {
+runtime_state::spawn(std::string name, init_function init, spawn_options opts) {
   auto ctl = std::make_shared<context_control>();
   ctl->name = std::move(name);
-  ctl->origin = std::move(org);
-  ctl->parent = std::move(parent);
+  ctl->origin = std::move(opts.origin);
+  ctl->parent = std::move(opts.parent);
+  ctl->is_window = opts.window;
+  ctl->rt = this;
+  if (opts.parent_window) {
+    ctl->parent_window = opts.parent_window;
+    std::lock_guard<std::mutex> guard{opts.parent_window->frames_mu};
+    opts.parent_window->frames.push_back(ctl);
+  }
+  auto inside = std::move(opts.inside);
   {
     std::lock_guard<std::mutex> guard{mu};
     ctl->id = next_id++;
@@ -166,17 +173,23 @@ runtime::~runtime() {
 }
 
 std::uint64_t runtime::spawn(std::string name, init_function init) {
-  return impl_->spawn(std::move(name), origin::opaque(), std::move(init),
-                      nullptr)
-    ->id;
+  return impl_->spawn(std::move(name), std::move(init), {})->id;
 }
 
 std::uint64_t runtime::spawn(std::string name, std::string_view origin_url,
                              init_function init) {
-  auto org = origin::parse(origin_url); // SyntaxError before anything runs
-  return impl_->spawn(std::move(name), std::move(org), std::move(init),
-                      nullptr)
-    ->id;
+  detail::spawn_options opts;
+  opts.origin = origin::parse(origin_url); // SyntaxError before anything runs
+  return impl_->spawn(std::move(name), std::move(init), std::move(opts))->id;
+}
+
+std::uint64_t runtime::open_window(std::string name,
+                                   std::string_view origin_url,
+                                   init_function init) {
+  detail::spawn_options opts;
+  opts.origin = origin::parse(origin_url);
+  opts.window = true;
+  return impl_->spawn(std::move(name), std::move(init), std::move(opts))->id;
 }
 
 void runtime::run() {

@@ -29,9 +29,8 @@ struct runtime_state {
   ~runtime_state();
 
   /// Spawns a context; `inside` is the worker side of an implicit pair.
-  std::shared_ptr<context_control> spawn(std::string name, origin org,
-                                         init_function init, record_ptr inside,
-                                         caf::actor parent = {});
+  std::shared_ptr<context_control> spawn(std::string name, init_function init,
+                                         spawn_options opts);
 
   /// Called by a context's on_exit.
   void context_ended(const context_control& ctl, exit_kind kind,

@@ -14,3 +14,4 @@
 #include "entangle/runtime.hpp"
 #include "entangle/transfer.hpp"
 #include "entangle/value.hpp"
+#include "entangle/window.hpp"

@@ -12,6 +12,7 @@
 #include "entangle/message_port.hpp"
 #include "entangle/origin.hpp"
 #include "entangle/transfer.hpp"
+#include "entangle/window.hpp"
 
 namespace entangle {
 
@@ -55,18 +56,45 @@ public:
   /// its init finished are delivered after it.
   worker spawn(std::string name, init_function init);
 
-  // -- the implicit port to the parent (DedicatedWorkerGlobalScope) ----------
+  // -- windows (HTML §11) ------------------------------------------------------
+
+  /// Returns whether this context is a window (`runtime::open_window`,
+  /// `open_frame`). A window's `on_message` receives window.post_message.
+  bool is_window() const noexcept;
+
+  /// This window (null if the context is not a window).
+  window_proxy window() const;
+
+  /// Opens a frame: a child window with its own origin and context.
+  /// @throws dom_exception `InvalidStateError` if this is not a window,
+  ///         `SyntaxError` for an unparsable origin.
+  window_proxy open_frame(std::string name, std::string_view origin_url,
+                          init_function init);
+
+  /// Navigates this window to a new document with the origin of
+  /// `origin_url`, once the current task returns: every port of the old
+  /// document is closed (peers get close), its tasks, timers, listeners and
+  /// channels go, window messages posted to it are dropped, and `init` runs
+  /// as the new document. @throws as `open_frame`.
+  void navigate(std::string_view origin_url, init_function init);
+
+  // -- messages to this context's global ----------------------------------------
+  //
+  // In a window: window.post_message from any context. In a dedicated
+  // worker: the implicit port from its creator (DedicatedWorkerGlobalScope).
 
   /// Returns whether this context was spawned by another context.
   bool has_parent() const noexcept;
 
-  /// Posts to the parent's `worker` object. No-op (counted) without parent.
+  /// In a worker: posts to the creator's `worker` object. Elsewhere a no-op,
+  /// counted as an unentangled drop.
   void post_message(value message) const;
   void post_message(value message, transfer_list transfer) const;
   void post_message(value message,
                     std::initializer_list<transferable> transfer) const;
 
-  /// Handlers for messages the parent posted to this worker.
+  /// Handlers for messages to this global: window messages in a window, the
+  /// creator's messages in a worker.
   void on_message(event_handler fn) const;
   void on_messageerror(event_handler fn) const;
   listener_id add_event_listener(std::string_view type, event_handler fn) const;

@@ -27,9 +27,12 @@ enum class drop_reason : std::uint8_t {
   foreign_context,
   /// The receiver could not deserialize it (a `messageerror` fired instead).
   messageerror,
+  /// window.post_message whose target origin did not match the target
+  /// window's origin at delivery (HTML §11.3).
+  origin_mismatch,
 };
 
-inline constexpr std::size_t drop_reason_count = 7;
+inline constexpr std::size_t drop_reason_count = 8;
 
 /// Returns the reason's name, e.g. "context_gone".
 std::string_view to_string(drop_reason r) noexcept;

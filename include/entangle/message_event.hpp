@@ -6,12 +6,14 @@
 
 #include "entangle/message_port.hpp"
 #include "entangle/value.hpp"
+#include "entangle/window.hpp"
 
 namespace entangle {
 
 /// Where a message came from: nothing for port messages (the spec's
-/// `source` is null), a port for a shared worker's `connect`.
-using message_source = std::variant<std::monostate, message_port>;
+/// `source` is null), the sending window for window.post_message, a port
+/// for a shared worker's `connect`.
+using message_source = std::variant<std::monostate, message_port, window_proxy>;
 
 /// A `MessageEvent` (and, with type "close", the port's close `Event`).
 ///

@@ -94,6 +94,14 @@ public:
   std::uint64_t spawn(std::string name, std::string_view origin_url,
                       init_function init);
 
+  /// Opens a top-level window with the origin of `origin_url`: a context
+  /// that can receive window.post_message (`context::on_message`), open
+  /// frames and navigate. Like a browser window it lives until it closes
+  /// itself (`context::close`) or is terminated; its frames end with it.
+  /// @throws dom_exception `SyntaxError`.
+  std::uint64_t open_window(std::string name, std::string_view origin_url,
+                            init_function init);
+
   /// Blocks until every context has ended or `stop()` was called.
   void run();
 

@@ -1,0 +1,96 @@
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "entangle/fwd.hpp"
+#include "entangle/transfer.hpp"
+
+namespace entangle {
+
+namespace detail {
+struct context_control;
+} // namespace detail
+
+/// The options form of `window_proxy::post_message`
+/// (HTML `WindowPostMessageOptions`).
+struct window_post_message_options {
+  /// "*" (anyone), "/" (the sender's own origin) or an absolute URL whose
+  /// origin the target must have at delivery time.
+  std::string target_origin = "/";
+  transfer_list transfer;
+};
+
+/// A reference to a window (the web's `WindowProxy`): a top-level window
+/// (`runtime::open_window`) or a frame (`context::open_frame`).
+///
+/// Unlike a port, a window proxy may be used from any context: reaching a
+/// window is not a capability, its origin check is (HTML §11). It refers to
+/// the browsing context, not to a document: after the window navigates,
+/// the same proxy reaches the new document.
+class window_proxy {
+public:
+  window_proxy() noexcept = default;
+
+  explicit operator bool() const noexcept {
+    return ctl_ != nullptr;
+  }
+
+  friend bool operator==(const window_proxy& x, const window_proxy& y) {
+    return x.ctl_ == y.ctl_;
+  }
+  friend bool operator!=(const window_proxy& x, const window_proxy& y) {
+    return !(x == y);
+  }
+
+  /// window.postMessage. Must be called from code running in a context (the
+  /// "incumbent": its origin is the event's `origin`, and "/" means it).
+  /// @throws dom_exception `SyntaxError` for an unparsable target origin,
+  ///         before anything is serialized; `DataCloneError` and the other
+  ///         serialization errors as for ports; `InvalidStateError` outside
+  ///         any context.
+  /// At delivery, if `target_origin` is not "*" and the window's *current*
+  /// origin differs, or the message was posted to a document the window has
+  /// since navigated away from, the message is dropped silently (counted)
+  /// and the ports it carried are closed.
+  void post_message(value message) const;
+  void post_message(value message, std::string_view target_origin) const;
+  void post_message(value message, std::string_view target_origin,
+                    transfer_list transfer) const;
+  void post_message(value message,
+                    const window_post_message_options& options) const;
+
+  /// The parent window (itself for a top-level window, as on the web).
+  window_proxy parent() const;
+
+  /// The top-level window of this frame tree.
+  window_proxy top() const;
+
+  /// The frames this window opened that have not ended, in opening order.
+  std::vector<window_proxy> frames() const;
+
+  /// The window's name and context id.
+  const std::string& name() const;
+  std::uint64_t id() const noexcept;
+
+  /// Whether the window's context has ended.
+  bool closed() const;
+
+  /// @private
+  explicit window_proxy(std::shared_ptr<detail::context_control> ctl) noexcept
+    : ctl_(std::move(ctl)) {
+  }
+
+  /// @private
+  const std::shared_ptr<detail::context_control>& control() const noexcept {
+    return ctl_;
+  }
+
+private:
+  std::shared_ptr<detail::context_control> ctl_;
+};
+
+} // namespace entangle
