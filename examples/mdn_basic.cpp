@@ -1,9 +1,11 @@
 // The MDN "channel messaging" example as an entangle topology.
 //
-// A page context creates a MessageChannel, keeps port1, and transfers port2
-// to a frame context along with a first message. The frame answers every
-// message on port2; the page sends a few, then closes port1; the frame sees
-// the close event. Run: build/examples/mdn_basic [--messages=N]
+// A page window (https://page.example) opens a frame (https://frame.example),
+// creates a MessageChannel, keeps port1, and transfers port2 to the frame
+// with window.postMessage and a targetOrigin. The frame checks the sender's
+// origin, answers every message on port2; the page sends a few, then closes
+// port1; the frame sees the close event. Run:
+//   build/examples/mdn_basic [--messages=N]
 //
 // Mirrors https://developer.mozilla.org/docs/Web/API/Channel_Messaging_API
 // (page.html + iframe.html), with the iframe as a context of its own.
@@ -42,10 +44,18 @@ struct config : runtime_config {
   }
 };
 
+constexpr const char* page_origin = "https://page.example";
+constexpr const char* frame_origin = "https://frame.example";
+
 // iframe.html: wait for the port, then answer everything on it.
 void frame(context& self) {
+  say("loaded with origin {}", self.origin().serialize());
   self.on_message([](message_event& ev) {
-    say("received {} with {} port(s) from the page", to_string(ev.data),
+    if (ev.origin != page_origin) { // as MDN advises: check the sender
+      say("ignored a message from {}", ev.origin);
+      return;
+    }
+    say("received {} from {} with {} port(s)", to_string(ev.data), ev.origin,
         ev.ports.size());
     auto port2 = ev.ports.at(0);
     port2.on_message([port2](message_event& m) {
@@ -62,9 +72,11 @@ void frame(context& self) {
 
 // page.html: create the channel, hand port2 over, converse, close.
 void page(context& self, std::size_t total) {
+  auto iframe = self.open_frame("frame", frame_origin, frame);
   message_channel channel;
-  say("created a MessageChannel; keeping port1, transferring port2");
-  auto frame_ctx = self.spawn("frame", frame);
+  say("opened a frame at {}; created a MessageChannel; keeping port1, "
+      "transferring port2",
+      frame_origin);
   auto port1 = channel.port1();
   auto sent = std::make_shared<std::size_t>(0);
   auto send_next = [port1, sent, total] {
@@ -83,10 +95,11 @@ void page(context& self, std::size_t total) {
       this_context().close();
     }
   });
-  frame_ctx.post_message("Hello from the main page!", {channel.port2()});
-  say("posted the greeting and port2 to the frame; port2 is now detached "
-      "here: {}",
-      channel.port2().detached());
+  iframe.post_message("Hello from the main page!", frame_origin,
+                      {channel.port2()});
+  say("posted the greeting and port2 to the frame (targetOrigin {}); port2 "
+      "is now detached here: {}",
+      frame_origin, channel.port2().detached());
   send_next();
 }
 
@@ -102,7 +115,8 @@ int main(int argc, char** argv) {
     return 0;
   auto total = cfg.messages;
   runtime rt{cfg};
-  rt.spawn("page", [total](context& self) { page(self, total); });
+  rt.open_window("page", page_origin,
+                 [total](context& self) { page(self, total); });
   if (!rt.run_for(std::chrono::seconds{30})) {
     fmt::print(stderr, "error: the topology did not finish within 30 s\n");
     return 1;
