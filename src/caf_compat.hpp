@@ -13,6 +13,7 @@
 namespace entangle::detail {
 
 struct port_record;
+class serialized_message;
 class broadcast_object;
 struct broadcast_delivery;
 struct window_delivery;
@@ -43,6 +44,10 @@ using broadcast_atom = caf::atom_constant<caf::atom("e_bcast")>;
 /// A window.post_message delivery: (atom, delivery).
 using window_msg_atom = caf::atom_constant<caf::atom("e_window")>;
 
+/// A shared worker client connects: (atom, message carrying the port).
+using connect_atom = caf::atom_constant<caf::atom("e_connect")>;
+using connect_msg_ptr = std::shared_ptr<serialized_message>;
+
 /// "Your document is destroyed": a frame whose parent ended or navigated.
 using unload_atom = caf::atom_constant<caf::atom("e_unload")>;
 
@@ -65,3 +70,4 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(entangle::detail::injected_fn)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(entangle::detail::weak_broadcast_ptr)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(entangle::detail::broadcast_delivery_ptr)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(entangle::detail::window_delivery_ptr)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(entangle::detail::connect_msg_ptr)

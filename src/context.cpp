@@ -96,6 +96,12 @@ void context::on_messageerror(event_handler fn) const {
 
 listener_id context::add_event_listener(std::string_view type,
                                         event_handler fn) const {
+  if (core_->is_shared_worker()) {
+    if (type != "connect")
+      throw type_error("a shared worker global has connect events");
+    return core_->global_events().add(detail::event_kind::connect,
+                                      std::move(fn));
+  }
   if (core_->is_window()) {
     auto k = detail::parse_event_kind(type);
     if (!k || (*k != detail::event_kind::message
@@ -139,6 +145,18 @@ void context::clear_timeout(timer_id id) {
 
 void context::clear_interval(timer_id id) {
   core_->clear_timer(id);
+}
+
+shared_worker context::connect_shared_worker(std::string script,
+                                             init_function init,
+                                             std::string name) {
+  return shared_worker{
+    core_->connect_shared(std::move(script), std::move(init), std::move(name))};
+}
+
+void context::on_connect(event_handler fn) const {
+  core_->global_events().set_attribute(detail::event_kind::connect,
+                                       std::move(fn));
 }
 
 void context::close() {

@@ -113,6 +113,7 @@ caf::behavior context_core::make_behavior() {
            const broadcast_delivery_ptr& delivery) {
       on_broadcast(weak, delivery);
     },
+    [this](connect_atom, const connect_msg_ptr& msg) { on_connect(msg); },
     [this](unload_atom) {
       close_self();
       end_turn();
@@ -379,10 +380,16 @@ void context_core::end_turn() {
   }
   // A window lives until it is closed, like a browser window (or until its
   // parent's document goes); any other context ends once unreachable.
-  if (closing_
-      || (!control_->is_window && open_started_ == 0 && open_broadcasts_ == 0
-          && tasks_.empty() && timers_.empty()))
+  bool idle = !control_->is_window && open_started_ == 0
+              && open_broadcasts_ == 0 && tasks_.empty() && timers_.empty();
+  if (closing_) {
     quit();
+  } else if (idle) {
+    // A shared worker must not end while a client's connect is on its way
+    // (decided under the runtime lock that connecting clients take).
+    if (!is_shared_worker() || rt_.shared_may_end(*control_))
+      quit();
+  }
 }
 
 std::shared_ptr<broadcast_object>
@@ -455,6 +462,40 @@ void context_core::close_broadcast(broadcast_object& obj) {
   }
   obj.events.clear();
   bcs_.erase(obj.seq);
+}
+
+message_port context_core::connect_shared(std::string script,
+                                          init_function init,
+                                          std::string name) {
+  // The pair spans two contexts from birth: it behaves as shipped.
+  auto [outside, inside] = sched_->make_pair(true);
+  auto port = adopt_port(std::move(outside));
+  auto key = control_->origin.key() + '\n' + script + '\n' + name;
+  rt_.connect_shared(key, name.empty() ? script : script + "#" + name,
+                     control_->origin, std::move(init), std::move(inside));
+  return port;
+}
+
+void context_core::on_connect(const connect_msg_ptr& msg) {
+  {
+    std::lock_guard<std::mutex> guard{rt_.mu};
+    --control_->pending_connects;
+  }
+  if (closing_) { // ~serialized_message closes the client's port
+    end_turn();
+    return;
+  }
+  // HTML §12.6: a connect event at the global, data "", ports [the new
+  // inside port], source that port; the port stays unstarted.
+  message_event ev;
+  ev.type = "connect";
+  ev.data = std::string{};
+  auto port = adopt_port(std::move(msg->ports.at(0)));
+  msg->ports.clear();
+  ev.ports.push_back(port);
+  ev.source = port;
+  guarded([&] { fire_global(event_kind::connect, ev); });
+  end_turn();
 }
 
 void context_core::count_broadcast(broadcast_object& obj) {
@@ -618,6 +659,15 @@ void context_core::queue_task(std::function<void()> fn) {
 
 void context_core::close_self() noexcept {
   closing_ = true;
+  // A closing shared worker is not found by new clients (HTML §12.6): they
+  // start a new instance; connects already sent to this one are refused
+  // (their ports close).
+  if (is_shared_worker()) {
+    std::lock_guard<std::mutex> guard{rt_.mu};
+    if (auto i = rt_.shared_workers.find(control_->shared_key);
+        i != rt_.shared_workers.end() && i->second == control_)
+      rt_.shared_workers.erase(i);
+  }
 }
 
 void context_core::warn(const std::string& what) {

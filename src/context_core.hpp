@@ -46,6 +46,12 @@ struct context_control {
   std::weak_ptr<context_control> parent_window;
   std::mutex frames_mu;
   std::vector<std::weak_ptr<context_control>> frames;
+
+  // -- shared workers (HTML §12.6); guarded by the runtime's `mu` ----------
+  /// Key in the runtime's shared worker registry; empty for other contexts.
+  std::string shared_key;
+  /// Connects sent and not yet handled: the worker must not end meanwhile.
+  std::size_t pending_connects = 0;
 };
 
 /// How to spawn a context (runtime_state::spawn).
@@ -160,6 +166,13 @@ public:
   /// Replaces the document after the current task (HTML navigation).
   void navigate(entangle::origin org, init_function init);
 
+  /// Connects to a shared worker; returns this client's port.
+  message_port connect_shared(std::string script, init_function init,
+                              std::string name);
+  bool is_shared_worker() const noexcept {
+    return !control_->shared_key.empty();
+  }
+
   /// Spawns a dedicated worker connected by an implicit port pair.
   worker spawn_worker(std::string name, init_function init);
 
@@ -179,6 +192,7 @@ private:
   void on_broadcast(const weak_broadcast_ptr& weak,
                     const broadcast_delivery_ptr& delivery);
   void on_window_message(const window_delivery_ptr& d);
+  void on_connect(const connect_msg_ptr& msg);
   void on_worker_ready(std::uint64_t worker_id);
   /// Adopts the ports of `msg` and moves its data into `ev`.
   void receive(serialized_message& msg, message_event& ev);

@@ -15,6 +15,8 @@ std::optional<event_kind> parse_event_kind(std::string_view type) noexcept {
     return event_kind::close;
   if (type == "error")
     return event_kind::error;
+  if (type == "connect")
+    return event_kind::connect;
   return std::nullopt;
 }
 

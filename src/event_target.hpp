@@ -11,7 +11,13 @@
 
 namespace entangle::detail {
 
-enum class event_kind : std::uint8_t { message, messageerror, close, error };
+enum class event_kind : std::uint8_t {
+  message,
+  messageerror,
+  close,
+  error,
+  connect
+};
 
 /// Maps "message" / "messageerror" / "close" / "error"; nullopt for
 /// anything else.
@@ -57,7 +63,7 @@ private:
     return static_cast<std::size_t>(k);
   }
 
-  std::array<list, 4> lists_;
+  std::array<list, 5> lists_;
   listener_id next_id_ = 1;
 };
 

@@ -104,12 +104,61 @@ runtime_state::spawn(std::string name, init_function init, spawn_options opts) {
 void runtime_state::context_ended(const context_control& ctl, exit_kind kind,
                                   std::string what) {
   std::lock_guard<std::mutex> guard{mu};
+  if (!ctl.shared_key.empty())
+    if (auto i = shared_workers.find(ctl.shared_key);
+        i != shared_workers.end() && i->second.get() == &ctl)
+      shared_workers.erase(i);
   exits.push_back(context_exit{ctl.id, ctl.name, kind, std::move(what)});
   if (auto i = live.find(ctl.id); i != live.end()) {
     i->second->actor = nullptr;
     live.erase(i);
   }
   cv.notify_all();
+}
+
+void runtime_state::connect_shared(const std::string& key, std::string name,
+                                   origin org, init_function init,
+                                   record_ptr inside) {
+  auto msg = std::make_shared<serialized_message>();
+  msg->ports.push_back(std::move(inside));
+  msg->fate = drop_reason::context_gone; // closes the port if never handled
+  caf::actor hdl;
+  {
+    std::lock_guard<std::mutex> guard{mu};
+    auto i = shared_workers.find(key);
+    if (i != shared_workers.end() && i->second->actor) {
+      ++i->second->pending_connects;
+      hdl = i->second->actor;
+    } else if (!stopping) {
+      // Start it: registered, counted and spawned under the lock, so a
+      // second client cannot start a twin and the worker cannot end before
+      // its first connect.
+      auto ctl = std::make_shared<context_control>();
+      ctl->name = std::move(name);
+      ctl->origin = std::move(org);
+      ctl->rt = this;
+      ctl->shared_key = key;
+      ctl->pending_connects = 1;
+      ctl->id = next_id++;
+      live.emplace(ctl->id, ctl);
+      shared_workers[key] = ctl;
+      hdl = system.spawn<context_core>(*this, ctl, std::move(init),
+                                       record_ptr{});
+      ctl->actor = hdl;
+    }
+  }
+  if (hdl)
+    caf::anon_send(hdl, connect_atom::value, std::move(msg));
+}
+
+bool runtime_state::shared_may_end(context_control& ctl) {
+  std::lock_guard<std::mutex> guard{mu};
+  if (ctl.pending_connects > 0)
+    return false;
+  if (auto i = shared_workers.find(ctl.shared_key);
+      i != shared_workers.end() && i->second.get() == &ctl)
+    shared_workers.erase(i);
+  return true;
 }
 
 void runtime_state::terminate(const std::shared_ptr<context_control>& ctl) {

@@ -38,6 +38,15 @@ struct runtime_state {
 
   void terminate(const std::shared_ptr<context_control>& ctl);
 
+  /// Finds or starts the shared worker `key` and sends it a connect
+  /// carrying `inside` (closed if the connect is never handled).
+  void connect_shared(const std::string& key, std::string name,
+                      origin org, init_function init, record_ptr inside);
+
+  /// Called by a shared worker about to end: false (stay) while connects
+  /// are pending; otherwise unregisters it.
+  bool shared_may_end(context_control& ctl);
+
   /// Deterministic mode: runs jobs on this thread until every context ended
   /// or nothing can run; with `advance`, jumps virtual time to each next
   /// timer when idle. Returns whether every context ended.
@@ -59,6 +68,8 @@ struct runtime_state {
   std::condition_variable cv;
   std::map<std::uint64_t, std::shared_ptr<context_control>> live;
   std::vector<context_exit> exits;
+  /// Running shared workers by key (origin + script + name).
+  std::map<std::string, std::shared_ptr<context_control>> shared_workers;
   std::uint64_t next_id = 1;
   bool stopping = false;
 

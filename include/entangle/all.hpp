@@ -12,6 +12,7 @@
 #include "entangle/message_port.hpp"
 #include "entangle/origin.hpp"
 #include "entangle/runtime.hpp"
+#include "entangle/shared_worker.hpp"
 #include "entangle/transfer.hpp"
 #include "entangle/value.hpp"
 #include "entangle/window.hpp"

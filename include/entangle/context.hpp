@@ -11,6 +11,7 @@
 #include "entangle/fwd.hpp"
 #include "entangle/message_port.hpp"
 #include "entangle/origin.hpp"
+#include "entangle/shared_worker.hpp"
 #include "entangle/transfer.hpp"
 #include "entangle/window.hpp"
 
@@ -55,6 +56,16 @@ public:
   /// this one by an implicit port pair. Messages posted to the worker before
   /// its init finished are delivered after it.
   worker spawn(std::string name, init_function init);
+
+  /// Connects to the shared worker (this context's origin, `script`,
+  /// `name`), starting it with `init` if it is not running. See
+  /// `shared_worker`.
+  shared_worker connect_shared_worker(std::string script, init_function init,
+                                      std::string name = {});
+
+  /// In a shared worker: the handler for `connect` events (one per client;
+  /// `ev.ports[0]` is the client's port, not started).
+  void on_connect(event_handler fn) const;
 
   // -- windows (HTML §11) ------------------------------------------------------
 
