@@ -58,11 +58,10 @@ const char* context_core::name() const {
   return control_->name.c_str();
 }
 
-template <class F>
-void context_core::guarded(F&& f) {
+void context_core::run_guarded(void* fn, void (*call)(void*)) {
   try {
     scope in{this};
-    f();
+    call(fn);
   } catch (const std::exception& e) {
     if (!failed_) {
       failed_ = true;
@@ -275,90 +274,10 @@ void context_core::fire_global(event_kind k, message_event& ev) {
   global_events_.dispatch(k, ev);
 }
 
-void context_core::on_window_message(const window_delivery_ptr& d) {
-  d->settled = true;
-  auto drop = [&](drop_reason why) {
-    sched_->drop(std::move(d->msg), why);
-    end_turn();
-  };
-  // HTML §11.3-11.4, at delivery: the task belongs to the document it was
-  // posted to, and the origin is checked against the *current* one.
-  if (closing_ || !control_->is_window
-      || d->document != control_->document.load())
-    return drop(drop_reason::context_gone);
-  if (d->target_origin && *d->target_origin != control_->origin)
-    return drop(drop_reason::origin_mismatch);
-  message_event ev;
-  ev.origin = d->sender_origin;
-  if (d->source)
-    ev.source = window_proxy{d->source};
-  guarded([&] {
-    if (auto err = check_receivable_bytes(d->msg.buffer_bytes)) {
-      sched_->drop(std::move(d->msg), drop_reason::messageerror);
-      ev.type = "messageerror";
-      ev.data = null;
-      ev.error = std::move(*err);
-      fire_global(event_kind::messageerror, ev);
-    } else {
-      receive(d->msg, ev);
-      fire_global(event_kind::message, ev);
-    }
-  });
-  end_turn();
-}
 
-std::shared_ptr<context_control>
-context_core::open_frame(std::string name, entangle::origin org,
-                         init_function init) {
-  spawn_options opts;
-  opts.origin = std::move(org);
-  opts.window = true;
-  opts.parent_window = control_;
-  return rt_.spawn(std::move(name), std::move(init), std::move(opts));
-}
 
-void context_core::navigate(entangle::origin org, init_function init) {
-  pending_navigation_ = std::make_unique<navigation>(
-    navigation{std::move(org), std::move(init)});
-}
 
-void context_core::destroy_frames() {
-  // Frames belong to their parent's document: destroyed with it (the web
-  // removes an iframe's document with its parent's).
-  std::vector<std::weak_ptr<context_control>> frames;
-  {
-    std::lock_guard<std::mutex> guard{control_->frames_mu};
-    frames.swap(control_->frames);
-  }
-  for (auto& f : frames) {
-    if (auto ctl = f.lock()) {
-      caf::actor hdl;
-      {
-        std::lock_guard<std::mutex> guard{rt_.mu};
-        hdl = ctl->actor;
-      }
-      if (hdl)
-        caf::anon_send(hdl, unload_atom::value);
-    }
-  }
-}
 
-void context_core::unload_document() {
-  // Like on_exit for the old document: its ports close (peers get close),
-  // its tasks, timers, listeners, channels and frames go; the window stays.
-  ++control_->document;
-  destroy_frames();
-  tasks_.clear();
-  rt_.pending_timers -= timers_.size();
-  timers_.clear();
-  global_events_.clear();
-  auto ports = ports_;
-  for (auto& [raw, obj] : ports)
-    close_port(*obj, drop_reason::context_gone);
-  auto bcs = bcs_;
-  for (auto& [seq, obj] : bcs)
-    close_broadcast(*obj);
-}
 
 std::optional<std::string>
 context_core::check_receivable_bytes(std::size_t bytes) const {
@@ -392,120 +311,12 @@ void context_core::end_turn() {
   }
 }
 
-std::shared_ptr<broadcast_object>
-context_core::join_broadcast(std::string name) {
-  auto obj = std::make_shared<broadcast_object>(
-    this, id(), sched_, std::move(name), control_->origin.key(),
-    rt_.broadcasts.next_seq());
-  rt_.broadcasts.add(obj, caf::actor_cast<caf::actor>(this));
-  bcs_.emplace(obj->seq, obj);
-  return obj;
-}
 
-void context_core::post_broadcast(broadcast_object& obj, const value& message) {
-  // HTML §14.3, in order: eligibility, closed, serialize, destinations.
-  if (closing_)
-    return;
-  if (obj.closed.load(std::memory_order_relaxed))
-    throw dom_exception(std::string{error_name::invalid_state},
-                        "post_message on a closed broadcast_channel");
-  auto msg = serialize_with_transfer(*this, message, {}, nullptr,
-                                     rt_.cfg.max_clone_depth);
-  auto payload = std::make_shared<const broadcast_payload>(broadcast_payload{
-    std::move(msg.data), msg.buffer_bytes, control_->origin.serialize()});
-  for (auto& dest : rt_.broadcasts.destinations(obj))
-    caf::anon_send(dest.owner, broadcast_atom::value, dest.obj,
-                   std::make_shared<broadcast_delivery>(payload, sched_));
-}
 
-void context_core::on_broadcast(const weak_broadcast_ptr& weak,
-                                const broadcast_delivery_ptr& delivery) {
-  delivery->settled = true;
-  auto& payload = delivery->payload;
-  auto obj = weak.lock();
-  if (!obj || obj->closed.load(std::memory_order_relaxed) || closing_) {
-    // Checked at delivery (HTML §14.4): closed since the post.
-    sched_->count_drop(drop_reason::closed);
-    end_turn();
-    return;
-  }
-  message_event ev;
-  ev.origin = payload->origin;
-  auto k = event_kind::message;
-  if (auto err = check_receivable_bytes(payload->buffer_bytes)) {
-    sched_->count_drop(drop_reason::messageerror);
-    ev.type = "messageerror";
-    ev.data = null;
-    ev.error = std::move(*err);
-    k = event_kind::messageerror;
-  } else {
-    // Each destination deserializes a fresh copy (its own buffers).
-    ev.data = serialize_with_transfer(*this, payload->data, {}, nullptr,
-                                      rt_.cfg.max_clone_depth)
-                .data;
-  }
-  guarded([&] {
-    if (rt_.on_dispatch)
-      rt_.on_dispatch(*this, nullptr, ev);
-    obj->events.dispatch(k, ev);
-  });
-  end_turn();
-}
 
-void context_core::close_broadcast(broadcast_object& obj) {
-  if (obj.closed.exchange(true))
-    return;
-  rt_.broadcasts.remove(obj);
-  if (obj.counted) {
-    obj.counted = false;
-    --open_broadcasts_;
-  }
-  obj.events.clear();
-  bcs_.erase(obj.seq);
-}
 
-message_port context_core::connect_shared(std::string script,
-                                          init_function init,
-                                          std::string name) {
-  // The pair spans two contexts from birth: it behaves as shipped.
-  auto [outside, inside] = sched_->make_pair(true);
-  auto port = adopt_port(std::move(outside));
-  auto key = control_->origin.key() + '\n' + script + '\n' + name;
-  rt_.connect_shared(key, name.empty() ? script : script + "#" + name,
-                     control_->origin, std::move(init), std::move(inside));
-  return port;
-}
 
-void context_core::on_connect(const connect_msg_ptr& msg) {
-  {
-    std::lock_guard<std::mutex> guard{rt_.mu};
-    --control_->pending_connects;
-  }
-  if (closing_) { // ~serialized_message closes the client's port
-    end_turn();
-    return;
-  }
-  // HTML §12.6: a connect event at the global, data "", ports [the new
-  // inside port], source that port; the port stays unstarted.
-  message_event ev;
-  ev.type = "connect";
-  ev.data = std::string{};
-  auto port = adopt_port(std::move(msg->ports.at(0)));
-  msg->ports.clear();
-  ev.ports.push_back(port);
-  ev.source = port;
-  guarded([&] { fire_global(event_kind::connect, ev); });
-  end_turn();
-}
 
-void context_core::count_broadcast(broadcast_object& obj) {
-  if (!obj.counted && !obj.closed.load(std::memory_order_relaxed)
-      && !(obj.events.empty(event_kind::message)
-           && obj.events.empty(event_kind::messageerror))) {
-    obj.counted = true;
-    ++open_broadcasts_;
-  }
-}
 
 timer_id context_core::set_timer(std::function<void()> fn,
                                  std::chrono::milliseconds delay,

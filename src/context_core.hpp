@@ -208,8 +208,15 @@ private:
   void uncount(port_object& port) noexcept;
   void forget(port_object& port) noexcept;
 
+  /// Runs user code `f` inside this context; an escaping exception is
+  /// recorded and makes the context close (it never leaves the actor).
   template <class F>
-  void guarded(F&& f);
+  void guarded(F&& f) {
+    run_guarded(static_cast<void*>(&f), [](void* p) {
+      (*static_cast<std::remove_reference_t<F>*>(p))();
+    });
+  }
+  void run_guarded(void* fn, void (*call)(void*));
 
   runtime_state& rt_;
   std::shared_ptr<port_scheduler> sched_;
