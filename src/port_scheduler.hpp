@@ -5,7 +5,9 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string_view>
+#include <unordered_map>
 #include <utility>
 
 #include "entangle/drop_reason.hpp"
@@ -115,10 +117,14 @@ public:
     return live_.load(std::memory_order_acquire);
   }
 
+  /// Closes every record still alive (reason context_gone). Called once no
+  /// context is left: whatever remains is unreachable -- typically a cycle
+  /// of ports in transit, each inside a message queued on the other, which
+  /// reference counting alone never frees. Returns how many were closed.
+  std::size_t collect_all();
+
   /// @private Called by ~port_record bookkeeping.
-  void record_destroyed() noexcept {
-    live_.fetch_sub(1, std::memory_order_acq_rel);
-  }
+  void record_destroyed(port_record* rec) noexcept;
 
 private:
   /// Appends `e` to `dst` (locked by the caller); returns how the caller
@@ -129,6 +135,10 @@ private:
 
   hint_fn send_hint_;
   std::atomic<std::uint64_t> next_stamp_{1};
+  /// Every record not yet destroyed (for collect_all); not on the post
+  /// path: touched at pair creation and record destruction only.
+  std::mutex records_mu_;
+  std::unordered_map<port_record*, std::weak_ptr<port_record>> records_;
   std::atomic<std::size_t> live_{0};
   std::array<std::atomic<std::uint64_t>, drop_reason_count> drops_{};
 };

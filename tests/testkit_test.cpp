@@ -245,3 +245,21 @@ TEST_CASE("testkit: run() of a deterministic runtime runs to completion, "
   CHECK(log == std::vector<std::string>{"early", "late"});
   CHECK(rt.live_contexts() == 0);
 }
+
+TEST_CASE("13.4 ports that carry each other in transit are collected once no "
+          "context is left",
+          "[sem13][testkit]") {
+  testkit kit;
+  kit.spawn("a", [](context&) {
+    message_channel x, y;
+    // y2 travels in a message queued on x2, x2 in one queued on y2: neither
+    // carrying message can ever be delivered, and each record keeps the
+    // other alive -- garbage that reference counting never frees.
+    x.port1().post_message("carries y2", {y.port2()});
+    y.port1().post_message("carries x2", {x.port2()});
+  });
+  kit.run();
+  CHECK(kit.live_contexts() == 0);
+  CHECK(kit.live_ports() == 0);
+  CHECK(kit.drops()[drop_reason::context_gone] == 2);
+}
