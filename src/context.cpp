@@ -216,10 +216,12 @@ void worker::terminate() const {
   if (detail::owned(outside_.object(), "worker::terminate", false) == nullptr)
     return;
   auto ctl = std::static_pointer_cast<detail::context_control>(control_);
-  // Empty the outside port's queue and stop listening first, so no message
-  // event fires on this worker object after terminate() (HTML §12.4).
-  outside_.close();
+  // Mark it terminated (and send the kill) before closing the outside port:
+  // the close alone would let a fast worker end "normally" first.
   detail::current_core()->rt().terminate(ctl);
+  // Empty the outside port's queue and stop listening, so no message event
+  // fires on this worker object after terminate() (HTML §12.4).
+  outside_.close();
 }
 
 std::uint64_t worker::id() const noexcept {

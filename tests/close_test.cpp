@@ -507,7 +507,12 @@ TEST_CASE("13.1 messages still queued for an ended context are dropped and "
     w.post_message("y");
   });
   CHECK(h.log.lines() == lines{"w got take", "w got end"});
-  CHECK(h.drops(drop_reason::context_gone) == 7);
+  // q1..q5 and what was queued for the worker when it ended are
+  // context_gone; a post that lands after the worker ended finds a closed
+  // port instead (the page runs concurrently). Never lost uncounted.
+  CHECK(h.drops(drop_reason::context_gone) >= 5);
+  CHECK(h.drops(drop_reason::context_gone) + h.drops(drop_reason::closed)
+        == 7);
   CHECK(h.rt->drops().total() == 7);
   h.require_clean();
 }
