@@ -18,6 +18,10 @@
 // - the checker then compares, per channel direction, the post log of one
 //   end with the deliveries at the other.
 //
+// Files: journal.hpp (records, payloads, tallies), this one (the harness:
+// root, relay, commands, handlers, final phase), world_ops.hpp (the
+// operations), world_check.hpp (the checker).
+//
 // Thread safety: everything shared is guarded by `mu`; library calls are
 // made outside it (they never call back into the model synchronously, but
 // keeping them outside makes that irrelevant).
@@ -37,239 +41,15 @@
 #include <vector>
 
 #include "entangle/all.hpp"
+#include "journal.hpp"
 #include "ops.hpp"
 
 namespace entangle::model {
 
-/// Violation counts (the summary line) plus what does not fit its keys.
-struct tally {
-  std::uint64_t lost = 0;
-  std::uint64_t duplicated = 0;
-  std::uint64_t reordered = 0;
-  std::uint64_t close_violations = 0;
-  std::uint64_t leaked = 0;
-  /// Everything else: a valid post that threw, an invalid one that did not,
-  /// a drop counted under the wrong reason, an unexpected context exit.
-  std::uint64_t other = 0;
-  std::string first;
-  /// The first few violations, for reports.
-  std::vector<std::string> some;
-
-  void add(std::uint64_t tally::*field, std::uint64_t n,
-           const std::string& what) {
-    if (n == 0)
-      return;
-    this->*field += n;
-    if (first.empty())
-      first = what;
-    if (some.size() < 12)
-      some.push_back(what);
-  }
-
-  bool failed() const {
-    return lost + duplicated + reordered + close_violations + leaked + other
-           > 0;
-  }
-
-  void merge(const tally& x) {
-    lost += x.lost;
-    duplicated += x.duplicated;
-    reordered += x.reordered;
-    close_violations += x.close_violations;
-    leaked += x.leaked;
-    other += x.other;
-    if (first.empty())
-      first = x.first;
-    for (auto& w : x.some)
-      if (some.size() < 12)
-        some.push_back(w);
-  }
-};
-
-/// Thrown by the `crash` operation (the context must end by it).
-struct model_crash : std::runtime_error {
-  model_crash() : std::runtime_error("model crash") {
-  }
-};
-
-// -- payloads -----------------------------------------------------------------
-
-inline std::vector<std::uint8_t> pattern(std::int64_t seq, std::size_t n) {
-  std::vector<std::uint8_t> out(n);
-  for (std::size_t i = 0; i < n; ++i)
-    out[i] = static_cast<std::uint8_t>((seq * 7 + static_cast<std::int64_t>(i))
-                                       & 0xff);
-  return out;
-}
-
-inline constexpr std::size_t big_bytes = 5000;
-inline constexpr std::size_t buffer_limit = 4096;
-
-/// The payload the sender posts; `xfer` receives a buffer to transfer.
-inline value make_payload(std::uint32_t kind, std::int64_t s,
-                          array_buffer& xfer) {
-  switch (kind) {
-    case 0:
-      return value{static_cast<double>(s) * 1.5};
-    case 1:
-      return value{std::string(static_cast<std::size_t>(s % 37),
-                               static_cast<char>('a' + s % 26))
-                   + std::to_string(s)};
-    case 2: {
-      value v = static_cast<double>(s);
-      for (std::int64_t i = 0; i < s % 20; ++i)
-        v = value::arr({v, static_cast<double>(i)});
-      return v;
-    }
-    case 3:
-      return value::obj({{"b", bigint{s}},
-                         {"d", date{static_cast<double>(s)}},
-                         {"t", true},
-                         {"n", null},
-                         {"u", undefined},
-                         {"err", error_value{"RangeError", "r" + std::to_string(s)}}});
-    case 4: {
-      array_buffer b{pattern(s, static_cast<std::size_t>(s % 64))};
-      return value::arr({b, b}); // one buffer reached twice
-    }
-    case 5: {
-      xfer = array_buffer{pattern(s, 1 + static_cast<std::size_t>(s % 200))};
-      return value{xfer};
-    }
-    case kind_big: {
-      array_buffer b{pattern(s, big_bytes)};
-      if (s % 2 == 0)
-        xfer = b;
-      return value{b};
-    }
-    case 7:
-      return value{error_value{"WeirdError", "w" + std::to_string(s)}};
-    default:
-      return value{null};
-  }
-}
-
-/// Whether a delivered payload is what `make_payload` posted.
-inline bool payload_ok(std::uint32_t kind, std::int64_t s, const value& got) {
-  array_buffer unused;
-  switch (kind) {
-    case 4: {
-      auto* a = got.get_if<array>();
-      if (a == nullptr || a->size() != 2)
-        return false;
-      auto* b0 = (*a)[0].get_if<array_buffer>();
-      auto* b1 = (*a)[1].get_if<array_buffer>();
-      return b0 && b1 && b0->same_buffer(*b1) && !b0->detached()
-             && b0->bytes() == pattern(s, static_cast<std::size_t>(s % 64));
-    }
-    case 5: {
-      auto* b = got.get_if<array_buffer>();
-      return b && b->bytes() == pattern(s, 1 + static_cast<std::size_t>(s % 200));
-    }
-    case 7:
-      return got == value{error_value{"Error", "w" + std::to_string(s)}};
-    case kind_marker:
-      return got.is_null();
-    default:
-      return got == make_payload(kind, s, unused);
-  }
-}
-
-/// A member of an Object value, or nullptr.
-inline const value* field(const value& v, std::string_view key) {
-  auto* o = v.get_if<object>();
-  if (o == nullptr)
-    return nullptr;
-  auto i = o->find(key);
-  return i == o->end() ? nullptr : &i->second;
-}
-
-inline std::int64_t num(const value* v, std::int64_t fallback = -1) {
-  return v && v->is_number() ? static_cast<std::int64_t>(v->as_number())
-                             : fallback;
-}
-
-// -- the reference model ------------------------------------------------------
-
-enum class post_status : std::uint8_t {
-  pending,       // the call has not returned yet
-  live,          // posted on an attached handle: delivered unless the peer closes
-  dead_closed,   // posted on a closed handle: never delivered
-  dead_detached, // posted on a transferred-away handle: never delivered
-  doomed,        // its target was in its transfer list: never delivered
-  foreign,       // posted through a handle of another context: never delivered
-  rejected,      // threw: no message exists
-  unexpected,    // should have thrown but was posted (counted as `other`)
-};
-
-inline const char* to_string(post_status s) {
-  static const char* names[] = {"pending", "live",    "dead-closed",
-                                "dead-detached", "doomed", "foreign",
-                                "rejected", "unexpected"};
-  return names[static_cast<int>(s)];
-}
-
-struct post_rec {
-  std::int64_t seq = 0;
-  post_status st = post_status::pending;
-  std::uint32_t kind = 0;
-  int ctx = -1;
-  std::int64_t op = -1; // op index, -1 for handler and marker posts
-};
-
-enum class got_type : std::uint8_t { message, messageerror, close };
-
-struct got_rec {
-  got_type type = got_type::message;
-  std::int64_t seq = -1;
-  int ctx = -1;
-  int phase = 0;
-  std::uint64_t t = 0;
-};
-
-/// One end of one channel, across all the port objects that represent it.
-struct end_rec {
-  bool exists = false;
-  /// The context whose port object owns it; -1 in flight or closed.
-  int loc = -1;
-  /// The owning context's handle (used only by that context).
-  message_port h;
-  /// Closed by the model's own action (close op, doom, close-on-recv).
-  bool closed = false;
-  bool started = false;
-  /// Final phase: saw the peer's flush marker or close.
-  bool settled = false;
-  /// Snapshot at quiescence: owned by a live context and open.
-  bool alive_final = false;
-  std::int64_t next_seq = 0;
-  std::vector<post_rec> posts;
-  std::vector<got_rec> got;
-  /// The end whose post last carried this one (-1: the relay or none).
-  int carrier_ch = -1;
-  int carrier_end = 0;
-  /// Handles left behind by transfers and closes: (context, handle).
-  std::vector<std::pair<int, message_port>> stale;
-};
-
-enum class expect_exit : std::uint8_t { normal, exception, terminated };
-
-struct ctx_rec {
-  bool exists = false;
-  bool alive = false;
-  bool finishing = false;
-  std::uint64_t id = 0;
-  expect_exit expected = expect_exit::normal;
-  /// The operation that ended it.
-  std::string killed_by;
-  /// The root's handle on this worker (used by the root only).
-  worker handle;
-  /// Buffers this context transferred away (detached), for `bad` posts.
-  std::vector<array_buffer> spent;
-};
-
 class world {
 public:
-  world(const std::vector<op>& ops, bool threads) : ops_(ops), threads_(threads) {
+  world(const std::vector<op>& ops, bool threads)
+    : ops_(ops), threads_(threads) {
     int nch = 0;
     int nctx = 1 + initial_workers;
     for (auto& o : ops) {
@@ -298,11 +78,14 @@ public:
   std::uint64_t ctl_posted = 0;
   std::uint64_t ctl_delivered = 0;
   bool drained = false;
+  /// The run was ended by runtime::stop() (it could not end by itself):
+  /// exit kinds are then not judged.
+  bool forced_stop = false;
 
   /// Violations seen while running (payloads, routing, harness errors).
   tally live_tally;
 
-  // -- the root ----------------------------------------------------------------
+  // -- the root --------------------------------------------------------------
 
   /// The root context's init function.
   void root_init(context& self) {
@@ -431,6 +214,11 @@ public:
     maybe_drained(0);
   }
 
+  bool finish_started() {
+    std::lock_guard<std::mutex> g{mu_};
+    return finish_started_;
+  }
+
   /// Takes the quiescence snapshot now (when the run could not drain).
   void force_snapshot() {
     std::lock_guard<std::mutex> g{mu_};
@@ -444,93 +232,12 @@ public:
     this_context().close();
   }
 
-  // -- checking ----------------------------------------------------------------
+  // -- checking --------------------------------------------------------------
 
   /// Compares the post logs with the deliveries, the drop counters with the
   /// undelivered messages, and the exits with the operations.
   void check(tally& t, const drop_counts& drops,
-             const std::vector<context_exit>& exits) {
-    std::lock_guard<std::mutex> g{mu_};
-    t.merge(live_tally);
-    std::uint64_t posted = 0;
-    std::uint64_t dead_detached = 0;
-    std::uint64_t dead_closed = 0;
-    std::uint64_t doomed = 0;
-    std::uint64_t foreign = 0;
-    for (int c = 0; c < static_cast<int>(ch_.size()); ++c) {
-      for (int a = 0; a < 2; ++a) {
-        auto& A = ch_[c][a];
-        if (!A.exists)
-          continue;
-        for (auto& p : A.posts) {
-          if (p.st == post_status::rejected)
-            continue;
-          ++posted;
-          dead_detached += p.st == post_status::dead_detached;
-          dead_closed += p.st == post_status::dead_closed;
-          doomed += p.st == post_status::doomed;
-          foreign += p.st == post_status::foreign;
-          if (p.st == post_status::pending)
-            t.add(&tally::other, 1, "a post never returned: " + end_name(c, a));
-        }
-        check_direction(t, c, a);
-      }
-    }
-    // Every message is delivered or dropped, and every drop is counted once.
-    auto expected = posted - data_delivered + ctl_posted - ctl_delivered;
-    auto observed = drops.total();
-    std::ostringstream why;
-    why << "drop counters: " << observed << " drops counted for " << expected
-        << " undelivered messages (" << posted << " data posts, "
-        << data_delivered << " delivered; " << ctl_posted
-        << " control posts, " << ctl_delivered << " delivered)";
-    if (observed < expected)
-      t.add(&tally::lost, expected - observed, "silent loss: " + why.str());
-    if (observed > expected)
-      t.add(&tally::duplicated, observed - expected,
-            "over-counted drops: " + why.str());
-    auto reason = [&](drop_reason r, std::uint64_t want, bool exact) {
-      auto got = drops[r];
-      if (exact ? got != want : got < want)
-        t.add(&tally::other, 1,
-              "drop reason " + std::string{to_string(r)} + ": counted "
-                + std::to_string(got) + ", expected "
-                + (exact ? "" : "at least ") + std::to_string(want));
-    };
-    reason(drop_reason::detached, dead_detached, true);
-    reason(drop_reason::foreign_context, foreign, true);
-    // Ports inside a dropped message close with its reason, so messages
-    // queued on them count as doomed / messageerror too: at least.
-    reason(drop_reason::messageerror, merr_seen, false);
-    reason(drop_reason::doomed, doomed, false);
-    reason(drop_reason::closed, dead_closed, false);
-    // Contexts end only as the operations said.
-    for (auto& e : exits) {
-      int idx = -1;
-      for (int c = 0; c < static_cast<int>(ctx_.size()); ++c)
-        if (ctx_[c].exists && ctx_[c].id == e.id)
-          idx = c;
-      if (idx < 0) {
-        t.add(&tally::other, 1, "exit of an unknown context " + e.name);
-        continue;
-      }
-      auto want = ctx_[idx].expected;
-      bool ok = (want == expect_exit::normal && e.kind == exit_kind::normal)
-                || (want == expect_exit::terminated
-                    && e.kind == exit_kind::terminated)
-                || (want == expect_exit::exception
-                    && e.kind == exit_kind::exception
-                    && e.what == "model crash");
-      static const char* wanted[] = {"normal", "exception", "terminated"};
-      if (!ok)
-        t.add(&tally::other, 1,
-              "ctx" + std::to_string(idx) + " ended "
-                + std::string{to_string(e.kind)} + " (" + e.what
-                + ") instead of " + wanted[static_cast<int>(want)]
-                + (ctx_[idx].killed_by.empty() ? std::string{}
-                                               : " after " + ctx_[idx].killed_by));
-    }
-  }
+             const std::vector<context_exit>& exits);
 
   /// Names a port cycle (ends in flight inside each other's queues) if the
   /// run left one: it explains the violations it causes.
@@ -822,7 +529,13 @@ private:
         // `end` and `crash` acknowledge themselves before ending us.
         bool ends = (kind == op_kind::crash || kind == op_kind::end_ctx)
                     && executor_of(ops_[k]) == me;
-        exec(me, k);
+        try {
+          exec(me, k);
+        } catch (const model_crash&) {
+          throw;
+        } catch (const std::exception& e) {
+          problem(&tally::other, to_string(ops_[k]) + " threw: " + e.what());
+        }
         if (!ends)
           post_to_parent(value::obj({{"ack", 1}}), {});
       } else if (field(d, "recv")) {
@@ -851,8 +564,10 @@ private:
           out.emplace_back(static_cast<int>(x[std::size_t{0}].as_number()),
                            static_cast<int>(x[std::size_t{1}].as_number()));
     if (out.size() != ev.ports.size()) {
-      problem(&tally::lost, "a message carried " + std::to_string(ev.ports.size())
-                              + " ports instead of " + std::to_string(out.size()));
+      problem(&tally::lost, "a message carried "
+                              + std::to_string(ev.ports.size())
+                              + " ports instead of "
+                              + std::to_string(out.size()));
       out.resize(std::min(out.size(), ev.ports.size()));
     }
     return out;
@@ -871,7 +586,8 @@ private:
         if (r.loc != -1 || r.closed)
           live_tally.add(&tally::duplicated, 1,
                          end_name(c, e) + " arrived at ctx" + std::to_string(me)
-                           + " although it is " + (r.closed ? "closed" : "owned"));
+                           + " although it is "
+                           + (r.closed ? "closed" : "owned"));
         r.loc = me;
         r.h = ports[i];
         r.started = false;
@@ -884,7 +600,7 @@ private:
     }
   }
 
-  // -- data ports ----------------------------------------------------------------
+  // -- data ports ------------------------------------------------------------
 
   void listen(int me, int c, int e, const message_port& p) {
     p.add_event_listener("message", [this, me, c, e](message_event& ev) {
@@ -963,7 +679,8 @@ private:
         do_close(me, c, e);
       maybe_drained(me);
     } catch (const std::exception& ex) {
-      problem(&tally::other, std::string{"message handler threw: "} + ex.what());
+      problem(&tally::other,
+              std::string{"message handler threw: "} + ex.what());
     }
   }
 
@@ -1051,486 +768,38 @@ private:
 
   // -- operations ------------------------------------------------------------
 
-  void do_create(int me, const op& o) {
-    message_channel mc;
-    {
-      std::lock_guard<std::mutex> g{mu_};
-      for (int e = 0; e < 2; ++e) {
-        auto& r = ch_[o.ch][e];
-        r.exists = true;
-        r.loc = me;
-        r.h = e == 0 ? mc.port1() : mc.port2();
-      }
-    }
-    listen(me, o.ch, 0, mc.port1());
-    listen(me, o.ch, 1, mc.port2());
-  }
+  void do_create(int me, const op& o);
 
-  void do_post(int me, const op& o, std::int64_t k) {
-    auto kind = (o.arg & 15) % payload_kinds;
-    auto flags = o.arg >> 4;
-    message_port h, x;
-    std::int64_t s = 0;
-    {
-      std::lock_guard<std::mutex> g{mu_};
-      h = held_locked(o.ch, o.end, me);
-      if (o.ch2 >= 0 && o.ch2 != o.ch)
-        x = held_locked(o.ch2, o.end2, me);
-      if (x && avoid_cycles && would_cycle_locked(o.ch2, o.end2, o.ch, 1 - o.end))
-        x = message_port{};
-      s = record_post_locked(o.ch, o.end, post_status::pending, kind, me, k);
-      if (x) {
-        leave_locked(o.ch2, o.end2, me);
-        ch_[o.ch2][o.end2].carrier_ch = o.ch;
-        ch_[o.ch2][o.end2].carrier_end = o.end;
-      }
-    }
-    array_buffer buf;
-    auto v = tag(o.ch, o.end, s, kind, flags);
-    obj_of(v)["x"] = make_payload(kind, s, buf);
-    transfer_list t;
-    if (x) {
-      t.push_back(x);
-      obj_of(v)["pl"] = value::arr({value::arr({o.ch2, o.end2})});
-      if (flags & flag_port_in_value)
-        obj_of(v)["pv"] = x;
-    }
-    bool xfer_buf = buf.byte_length() > 0;
-    if (xfer_buf)
-      t.push_back(buf);
-    try {
-      h.post_message(std::move(v), std::move(t));
-    } catch (const std::exception& ex) {
-      set_status(o.ch, o.end, s, post_status::rejected);
-      problem(&tally::other, "a valid post on " + end_name(o.ch, o.end)
-                               + " threw: " + ex.what());
-      if (x) {
-        std::lock_guard<std::mutex> g{mu_};
-        auto& r = ch_[o.ch2][o.end2];
-        r.stale.pop_back();
-        r.loc = me;
-        r.h = x;
-      }
-      return;
-    }
-    set_status(o.ch, o.end, s, post_status::live);
-    if (x && !x.detached())
-      problem(&tally::other, "a transferred port is not detached");
-    if (xfer_buf) {
-      if (!buf.detached())
-        problem(&tally::other, "a transferred buffer is not detached");
-      std::lock_guard<std::mutex> g{mu_};
-      ctx_[me].spent.push_back(buf);
-    }
-  }
+  void do_post(int me, const op& o, std::int64_t k);
 
-  void do_move(int me, const op& o) {
-    std::vector<std::pair<int, int>> which{{o.ch, o.end}};
-    if (o.kind == op_kind::move_both)
-      which.emplace_back(o.ch, 1 - o.end);
-    transfer_list t;
-    array pl;
-    {
-      std::lock_guard<std::mutex> g{mu_};
-      bool dest_known = o.ctx >= 0 && o.ctx < static_cast<int>(ctx_.size())
-                        && ctx_[o.ctx].exists;
-      if (!dest_known || (me == 0 && o.ctx == 0))
-        return;
-      for (auto [c, e] : which) {
-        auto h = held_locked(c, e, me);
-        if (!h)
-          return; // both ends must be here for move_both
-      }
-      for (auto [c, e] : which) {
-        t.push_back(ch_[c][e].h);
-        pl.push_back(value::arr({c, e}));
-        leave_locked(c, e, me);
-        ch_[c][e].carrier_ch = -1;
-      }
-    }
-    if (me == 0) {
-      post_to_worker(o.ctx, value::obj({{"recv", 1}, {"pl", pl}}), t);
-    } else {
-      post_to_parent(value::obj({{"fwd", o.ctx}, {"pl", pl}}), t);
-    }
-    for (auto& item : t)
-      if (!item.port()->detached())
-        problem(&tally::other, "a moved port is not detached");
-  }
+  void do_move(int me, const op& o);
 
-  void do_start(int me, const op& o) {
-    message_port h;
-    {
-      std::lock_guard<std::mutex> g{mu_};
-      h = held_locked(o.ch, o.end, me);
-      ch_[o.ch][o.end].started = true;
-    }
-    switch (o.arg % 3) {
-      case 0:
-        h.start();
-        break;
-      case 1:
-        h.on_message({});
-        break;
-      default:
-        h.start();
-        h.start();
-    }
-    if (!h.started())
-      problem(&tally::other, "start() did not start " + end_name(o.ch, o.end));
-  }
+  void do_start(int me, const op& o);
 
-  void do_close(int me, int c, int e) {
-    message_port h;
-    {
-      std::lock_guard<std::mutex> g{mu_};
-      h = held_locked(c, e, me);
-      if (!h)
-        return;
-      ch_[c][e].closed = true;
-      leave_locked(c, e, me);
-    }
-    h.close();
-    if (!h.closed() || !h.detached())
-      problem(&tally::other, "close() did not close " + end_name(c, e));
-  }
+  void do_close(int me, int c, int e);
 
-  void do_doom(int me, const op& o, std::int64_t k) {
-    message_port h, peer;
-    std::int64_t s = 0;
-    {
-      std::lock_guard<std::mutex> g{mu_};
-      h = held_locked(o.ch, o.end, me);
-      peer = held_locked(o.ch, 1 - o.end, me);
-      if (!peer)
-        return;
-      s = record_post_locked(o.ch, o.end, post_status::doomed, 0, me, k);
-      ch_[o.ch][1 - o.end].closed = true;
-      leave_locked(o.ch, 1 - o.end, me);
-    }
-    auto v = tag(o.ch, o.end, s, 0);
-    array_buffer unused;
-    obj_of(v)["x"] = make_payload(0, s, unused);
-    try {
-      h.post_message(std::move(v), {peer});
-    } catch (const std::exception& ex) {
-      set_status(o.ch, o.end, s, post_status::rejected);
-      problem(&tally::other, std::string{"a doomed post threw: "} + ex.what());
-      return;
-    }
-    if (!peer.detached() || h.detached())
-      problem(&tally::other, "doomed post: wrong port states");
-  }
+  void do_doom(int me, const op& o, std::int64_t k);
 
-  void do_bad(int me, const op& o, std::int64_t k) {
-    message_port h, x, other_ctx_port, stale_port;
-    array_buffer spent;
-    bool have_spent = false;
-    std::int64_t s = 0;
-    {
-      std::lock_guard<std::mutex> g{mu_};
-      h = held_locked(o.ch, o.end, me);
-      if (o.ch2 >= 0)
-        x = held_locked(o.ch2, o.end2, me);
-      for (int c = 0; c < static_cast<int>(ch_.size()) && !other_ctx_port;
-           ++c)
-        for (int e = 0; e < 2; ++e) {
-          int hl = holder_locked(c, e);
-          if (hl >= 0 && hl != me) {
-            other_ctx_port = ch_[c][e].h;
-            break;
-          }
-        }
-      for (auto& pair : ch_)
-        for (auto& r : pair)
-          for (auto& [c, p] : r.stale)
-            if (!stale_port && c == me)
-              stale_port = p;
-      if (!ctx_[me].spent.empty()) {
-        spent = ctx_[me].spent.back();
-        have_spent = true;
-      }
-      s = record_post_locked(o.ch, o.end, post_status::pending, 0, me, k);
-    }
-    auto v = tag(o.ch, o.end, s, 0);
-    array_buffer unused;
-    obj_of(v)["x"] = make_payload(0, s, unused);
-    array_buffer fresh{pattern(s, 8)};
-    transfer_list t;
-    bool want_type_error = false;
-    switch (o.arg % bad_variants) {
-      case 0:
-        t = {h};
-        break;
-      case 1:
-        t = x ? transfer_list{x, fresh, x} : transfer_list{fresh, fresh};
-        break;
-      case 2:
-        obj_of(v)["host"] = host_object{"socket"};
-        t = {fresh};
-        if (x)
-          t.push_back(x);
-        break;
-      case 3:
-        obj_of(v)["port"] = x ? x : h;
-        t = {fresh};
-        break;
-      case 4:
-        if (!stale_port)
-          stale_port = h; // falls back to "self in transfer"
-        t = {fresh, stale_port};
-        break;
-      case 5:
-        t = {fresh, message_port{}};
-        want_type_error = true;
-        break;
-      case 6:
-        if (have_spent)
-          t = {fresh, spent};
-        else
-          t = {h}; // nothing spent yet: "self in transfer"
-        break;
-      case 7:
-        t = other_ctx_port ? transfer_list{fresh, other_ctx_port}
-                           : transfer_list{h};
-        break;
-      default: {
-        value deep = 1;
-        for (int i = 0; i < 300; ++i)
-          deep = value::arr({deep});
-        obj_of(v)["deep"] = deep;
-        t = {fresh};
-        if (x)
-          t.push_back(x);
-      }
-    }
-    std::string outcome = "no exception";
-    try {
-      h.post_message(std::move(v), std::move(t));
-    } catch (const type_error&) {
-      outcome = "TypeError";
-    } catch (const dom_exception& ex) {
-      outcome = ex.name();
-    } catch (const std::exception& ex) {
-      outcome = ex.what();
-    }
-    auto want = want_type_error ? "TypeError" : "DataCloneError";
-    if (outcome != want) {
-      set_status(o.ch, o.end, s,
-                 outcome == "no exception" ? post_status::unexpected
-                                           : post_status::rejected);
-      problem(&tally::other, to_string(o) + ": expected " + want + ", got "
-                               + outcome);
-      return;
-    }
-    set_status(o.ch, o.end, s, post_status::rejected);
-    // A failed post changes nothing.
-    if (h.detached() || (x && x.detached()) || fresh.detached())
-      problem(&tally::other, to_string(o) + ": a rejected post changed state");
-  }
+  void do_bad(int me, const op& o, std::int64_t k);
 
-  void do_foreign(int me, const op& o, std::int64_t k) {
-    message_port h;
-    std::int64_t s = 0;
-    {
-      std::lock_guard<std::mutex> g{mu_};
-      h = ch_[o.ch][o.end].h; // owned by another context
-      if (o.arg % 3 == 0)
-        s = record_post_locked(o.ch, o.end, post_status::foreign, 0, me, k);
-    }
-    switch (o.arg % 3) {
-      case 0: {
-        auto v = tag(o.ch, o.end, s, 0);
-        array_buffer unused;
-        obj_of(v)["x"] = make_payload(0, s, unused);
-        h.post_message(std::move(v));
-        break;
-      }
-      case 1:
-        h.close();
-        break;
-      default:
-        h.start();
-    }
-  }
+  void do_foreign(int me, const op& o, std::int64_t k);
 
-  void do_stale(int me, const op& o, std::int64_t k) {
-    message_port h;
-    std::int64_t s = 0;
-    {
-      std::lock_guard<std::mutex> g{mu_};
-      std::vector<message_port> mine;
-      for (auto& [c, p] : ch_[o.ch][o.end].stale)
-        if (c == me)
-          mine.push_back(p);
-      if (mine.empty())
-        return;
-      h = mine[(o.arg >> 2) % mine.size()];
-      if (o.arg % 3 == 0)
-        s = record_post_locked(o.ch, o.end,
-                               h.closed() ? post_status::dead_closed
-                                          : post_status::dead_detached,
-                               0, me, k);
-    }
-    switch (o.arg % 3) {
-      case 0: {
-        auto v = tag(o.ch, o.end, s, 0);
-        array_buffer unused;
-        obj_of(v)["x"] = make_payload(0, s, unused);
-        h.post_message(std::move(v));
-        break;
-      }
-      case 1:
-        h.close();
-        break;
-      default:
-        h.start();
-    }
-  }
+  void do_stale(int me, const op& o, std::int64_t k);
 
   // -- the checker, per direction --------------------------------------------
 
-  bool in_flight_locked(int c, int e) const {
-    auto& r = ch_[c][e];
-    return r.exists && r.loc == -1 && !r.closed;
-  }
+  bool in_flight_locked(int c, int e) const;
 
   /// Whether queuing port (xc, xe) at (qc, qe) closes a cycle: (qc, qe) is
   /// (transitively) in flight inside (xc, xe)'s queue.
-  bool would_cycle_locked(int xc, int xe, int qc, int qe) const {
-    for (std::size_t n = 0; n <= 2 * ch_.size(); ++n) {
-      if (qc == xc && qe == xe)
-        return true;
-      if (!in_flight_locked(qc, qe) || ch_[qc][qe].carrier_ch < 0)
-        return false;
-      auto& r = ch_[qc][qe];
-      qc = r.carrier_ch;
-      qe = 1 - r.carrier_end;
-    }
-    return false;
-  }
+  bool would_cycle_locked(int xc, int xe, int qc, int qe) const;
 
   /// Ends still in flight at the end whose carrying messages wait in each
   /// other's queues (a reference cycle nothing can deliver or drop).
-  std::string find_cycle() const {
-    for (int c = 0; c < static_cast<int>(ch_.size()); ++c)
-      for (int e = 0; e < 2; ++e) {
-        if (!in_flight_locked(c, e))
-          continue;
-        std::string path = end_name(c, e);
-        int cc = c, ce = e;
-        for (std::size_t n = 0; n <= 2 * ch_.size(); ++n) {
-          auto& r = ch_[cc][ce];
-          if (r.carrier_ch < 0)
-            break;
-          // It waits in the queue of the peer of the end that carried it.
-          int qc = r.carrier_ch, qe = 1 - r.carrier_end;
-          path += " waits in the queue of " + end_name(qc, qe) + ",";
-          if (qc == c && qe == e)
-            return "port cycle: " + path
-                   + " so none of them can ever be delivered or dropped";
-          if (!in_flight_locked(qc, qe))
-            break;
-          cc = qc;
-          ce = qe;
-        }
-      }
-    return {};
-  }
+  std::string find_cycle() const;
 
   /// Deliveries at the peer of ch.a against a's post log.
-  void check_direction(tally& t, int c, int a) {
-    auto& A = ch_[c][a];
-    auto& B = ch_[c][1 - a];
-    auto dir = end_name(c, a) + " -> " + end_name(c, 1 - a);
-    std::vector<const post_rec*> live;
-    std::unordered_map<std::int64_t, std::size_t> index;
-    std::unordered_map<std::int64_t, post_status> dead;
-    for (auto& p : A.posts) {
-      if (p.st == post_status::live || p.st == post_status::unexpected) {
-        index[p.seq] = live.size();
-        live.push_back(&p);
-      } else {
-        dead[p.seq] = p.st;
-      }
-    }
-    std::vector<bool> seen(live.size(), false);
-    std::int64_t max_idx = -1;
-    std::size_t entries = 0; // messages and messageerrors so far
-    int closes = 0;
-    for (auto& g : B.got) {
-      auto at = dir + " (delivery " + std::to_string(entries) + ")";
-      if (g.type == got_type::close) {
-        ++closes;
-        if (closes > 1)
-          t.add(&tally::close_violations, 1, "second close at " + end_name(c, 1 - a));
-        else if (entries != live.size())
-          t.add(&tally::close_violations, 1,
-                "close at " + end_name(c, 1 - a) + " after "
-                  + std::to_string(entries) + " of "
-                  + std::to_string(live.size()) + " messages of " + dir);
-        if (g.phase < 2 && A.alive_final)
-          t.add(&tally::close_violations, 1,
-                "close at " + end_name(c, 1 - a) + " although "
-                  + end_name(c, a) + " never closed");
-        continue;
-      }
-      if (closes > 0)
-        t.add(&tally::close_violations, 1, "message after close: " + at);
-      std::int64_t idx;
-      if (g.type == got_type::messageerror) {
-        idx = max_idx + 1; // FIFO: it is the next message
-        if (idx >= static_cast<std::int64_t>(live.size())
-            || live[idx]->kind != kind_big) {
-          t.add(&tally::lost, 1, "unexpected messageerror: " + at);
-          ++entries;
-          continue;
-        }
-      } else {
-        auto i = index.find(g.seq);
-        if (i == index.end()) {
-          auto d = dead.find(g.seq);
-          if (d == dead.end())
-            t.add(&tally::other, 1, "unknown message seq "
-                                      + std::to_string(g.seq) + ": " + at);
-          else
-            t.add(&tally::close_violations, 1,
-                  std::string{"a "} + to_string(d->second) + " post (seq "
-                    + std::to_string(g.seq) + ") was delivered: " + at);
-          ++entries;
-          continue;
-        }
-        idx = static_cast<std::int64_t>(i->second);
-        if (live[idx]->kind == kind_big)
-          t.add(&tally::lost, 1, "oversized message delivered as message: " + at);
-      }
-      ++entries;
-      if (seen[idx]) {
-        t.add(&tally::duplicated, 1, "seq " + std::to_string(live[idx]->seq)
-                                       + " delivered twice: " + at);
-        continue;
-      }
-      seen[idx] = true;
-      if (idx < max_idx)
-        t.add(&tally::reordered, 1, "seq " + std::to_string(live[idx]->seq)
-                                      + " after a later one: " + at);
-      max_idx = std::max(max_idx, idx);
-    }
-    for (std::size_t i = 0; i < live.size(); ++i) {
-      if (seen[i])
-        continue;
-      if (static_cast<std::int64_t>(i) < max_idx)
-        t.add(&tally::lost, 1, "seq " + std::to_string(live[i]->seq) + " of "
-                                 + dir + " skipped (a later one arrived)");
-      else if (B.alive_final)
-        t.add(&tally::lost, 1, "seq " + std::to_string(live[i]->seq) + " of "
-                                 + dir + " never arrived at the live end");
-    }
-    if (B.alive_final && !A.alive_final && closes == 0)
-      t.add(&tally::close_violations, 1,
-            end_name(c, 1 - a) + " never saw close although " + end_name(c, a)
-              + " is gone");
-  }
+  void check_direction(tally& t, int c, int a);
 
   const std::vector<op>& ops_;
   const bool threads_;
@@ -1547,3 +816,6 @@ private:
 };
 
 } // namespace entangle::model
+
+#include "world_ops.hpp"   // IWYU pragma: keep
+#include "world_check.hpp" // IWYU pragma: keep
