@@ -62,6 +62,12 @@ port_scheduler::make_pair(bool shipped) {
 
 std::uint64_t port_scheduler::adopt(port_record& rec, caf::actor owner,
                                     port_object* obj) {
+  if (rec.has_holder.load(std::memory_order_acquire)) {
+    // It left the queue that held it: the holder chain ends here now.
+    std::lock_guard<std::mutex> transit{transit_mu_};
+    rec.holder.reset();
+    rec.has_holder.store(false, std::memory_order_relaxed);
+  }
   std::lock_guard<std::mutex> guard{rec.mu};
   rec.owner = std::move(owner);
   rec.obj = obj;
@@ -123,6 +129,11 @@ port_scheduler::wake_kind port_scheduler::enqueue_locked(port_record& dst,
 }
 
 void port_scheduler::post(port_record& src, serialized_message&& msg) {
+  // Posts that carry ports walk and link holder chains under transit_mu_
+  // (see closes_cycle); plain posts never touch it.
+  std::unique_lock<std::mutex> transit{transit_mu_, std::defer_lock};
+  if (!msg.ports.empty())
+    transit.lock();
   std::shared_ptr<port_record> dst;
   drop_reason why;
   {
@@ -131,7 +142,14 @@ void port_scheduler::post(port_record& src, serialized_message&& msg) {
     why = src.closed ? drop_reason::closed : src.lost;
   }
   if (!dst) {
+    if (transit)
+      transit.unlock();
     drop(std::move(msg), why);
+    return;
+  }
+  if (transit && closes_cycle(dst, msg.ports)) {
+    transit.unlock();
+    drop(std::move(msg), drop_reason::unreachable);
     return;
   }
   caf::actor wake;
@@ -141,8 +159,16 @@ void port_scheduler::post(port_record& src, serialized_message&& msg) {
     std::unique_lock<std::mutex> guard{dst->mu};
     if (dst->closed) {
       guard.unlock();
+      if (transit)
+        transit.unlock();
       drop(std::move(msg), drop_reason::closed);
       return;
+    }
+    if (transit) {
+      for (auto& rec : msg.ports) {
+        rec->holder = dst;
+        rec->has_holder.store(true, std::memory_order_release);
+      }
     }
     kind = enqueue_locked(*dst, envelope{std::move(msg), false});
     if (kind != wake_kind::none) {
@@ -150,8 +176,36 @@ void port_scheduler::post(port_record& src, serialized_message&& msg) {
       epoch = dst->epoch;
     }
   }
+  if (transit)
+    transit.unlock();
   if (kind != wake_kind::none)
     send_hint_(wake, kind, dst, epoch);
+}
+
+bool port_scheduler::closes_cycle(
+  const std::shared_ptr<port_record>& dst,
+  const std::vector<std::shared_ptr<port_record>>& carried) {
+  // Walk up from the target: the queue it waits in, the queue that one
+  // waits in, ... Owned ports end the chain (their context can still drain
+  // them), and so do closed ones (their carrying message is being dropped,
+  // so the ordinary rules apply). Every link was checked when it was made,
+  // so chains are acyclic; the bound only turns a bug into a wrong answer
+  // instead of a hang.
+  auto cur = dst;
+  for (std::size_t steps = 0; cur && steps <= live_records(); ++steps) {
+    for (auto& rec : carried)
+      if (rec == cur)
+        return true;
+    if (!cur->has_holder.load(std::memory_order_acquire))
+      return false;
+    {
+      std::lock_guard<std::mutex> guard{cur->mu};
+      if (cur->closed || cur->owner)
+        return false;
+    }
+    cur = cur->holder.lock();
+  }
+  return false;
 }
 
 port_scheduler::start_result

@@ -7,11 +7,8 @@
 // anything that goes through Debian's uninstrumented libcaf_core
 // (shared/design/CAF_NOTES.md §7).
 //
-// The scheduler needs real `caf::actor` handles as owners (it only copies
-// them, tests them for null and passes them to the hint function). They come
-// from scoped actors of an actor_system with `scheduler.policy=testing`:
-// that system starts no worker threads, and nothing ever sends to or runs
-// those actors.
+// Owners are real `caf::actor` handles that CAF never runs
+// (tests/owner_handles.hpp).
 //
 // Each "owner" thread follows the scheduler's contract the way context_core
 // does: only the owner of a record pops it (on drain hints and tokens only,
@@ -59,14 +56,10 @@
 #include <vector>
 
 #include <caf/actor.hpp>
-#include <caf/actor_cast.hpp>
-#include <caf/actor_system.hpp>
-#include <caf/actor_system_config.hpp>
-#include <caf/atom.hpp>
-#include <caf/scoped_actor.hpp>
 
 #include <catch2/catch.hpp>
 
+#include "owner_handles.hpp"
 #include "port_record.hpp"
 #include "port_scheduler.hpp"
 #include "serialized_message.hpp"
@@ -78,6 +71,7 @@ using entangle::detail::envelope;
 using entangle::detail::port_record;
 using entangle::detail::port_scheduler;
 using entangle::detail::serialized_message;
+using entangle::test::owner_handles;
 
 namespace {
 
@@ -100,40 +94,6 @@ int stress_rounds() {
 /// port that never closes). Generous: TSan slows this test ~10x.
 constexpr auto round_deadline = 60s;
 
-// -- owner handles ------------------------------------------------------------
-
-/// `n` actor handles that CAF never runs (see the file comment).
-struct owner_handles {
-  explicit owner_handles(std::size_t n) {
-    cfg.set("scheduler.policy", caf::atom("testing"));
-    sys = std::make_unique<caf::actor_system>(cfg);
-    for (std::size_t i = 0; i < n; ++i) {
-      selves.push_back(std::make_unique<caf::scoped_actor>(*sys, true));
-      actors.push_back(caf::actor_cast<caf::actor>(selves.back()->ptr()));
-      ids.push_back(actors.back().id());
-    }
-  }
-
-  ~owner_handles() {
-    actors.clear();
-    selves.clear();
-    sys.reset();
-  }
-
-  int index_of(const caf::actor& a) const {
-    auto id = a.id();
-    for (std::size_t i = 0; i < ids.size(); ++i)
-      if (ids[i] == id)
-        return static_cast<int>(i);
-    return -1;
-  }
-
-  caf::actor_system_config cfg;
-  std::unique_ptr<caf::actor_system> sys;
-  std::vector<std::unique_ptr<caf::scoped_actor>> selves;
-  std::vector<caf::actor> actors;
-  std::vector<caf::actor_id> ids;
-};
 
 // -- inboxes ------------------------------------------------------------------
 

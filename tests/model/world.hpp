@@ -65,10 +65,6 @@ public:
 
   runtime* rt = nullptr;
 
-  /// Diagnostic only (ENTANGLE_MODEL_AVOID_PORT_CYCLES): never send a port
-  /// into a queue that waits, directly or not, in that port's own queue.
-  bool avoid_cycles = false;
-
   // -- statistics (read after the run) ---------------------------------------
   std::uint64_t executed = 0;
   std::uint64_t skipped = 0;
@@ -240,7 +236,8 @@ public:
              const std::vector<context_exit>& exits);
 
   /// Names a port cycle (ends in flight inside each other's queues) if the
-  /// run left one: it explains the violations it causes.
+  /// run left one -- the runtime should have collected it at the post that
+  /// closed it: it explains the violations it causes.
   std::string cycle_note() {
     std::lock_guard<std::mutex> g{mu_};
     return find_cycle();
@@ -625,12 +622,42 @@ private:
           B.settled = true;
         } else {
           ++merr_seen;
+          close_carried_by_merr_locked(c, e);
         }
       }
       maybe_drained(me);
     } catch (const std::exception& ex) {
       problem(&tally::other, std::string{"event handler threw: "} + ex.what());
     }
+  }
+
+  /// A messageerror at ch.e: the runtime closed the ports that message
+  /// carried. Messages arrive in FIFO order and only big ones fail, so the
+  /// n-th messageerror at ch.e is the n-th big post of its peer.
+  void close_carried_by_merr_locked(int c, int e) {
+    auto& B = ch_[c][e];
+    auto& A = ch_[c][1 - e];
+    std::size_t n = 0;
+    for (auto& g : B.got)
+      n += g.type == got_type::messageerror;
+    std::int64_t seq = -1;
+    for (auto& p : A.posts) {
+      if (p.kind != kind_big || p.st == post_status::rejected)
+        continue;
+      if (--n == 0) {
+        seq = p.seq;
+        break;
+      }
+    }
+    if (seq < 0)
+      return;
+    for (auto& row : ch_)
+      for (auto& r : row)
+        if (r.exists && r.loc == -1 && !r.closed && r.carrier_ch == c
+            && r.carrier_end == 1 - e && r.carrier_seq == seq) {
+          r.closed = true;
+          r.carrier_ch = -1;
+        }
   }
 
   /// A message at ch.e, in context `me`.
