@@ -1,5 +1,5 @@
 // Cycles of ports in transit, driven into the port scheduler from plain
-// threads (TSan sees every access; see tests/owner_handles.hpp).
+// threads (TSan sees every access; see owner_handles.hpp).
 //
 // Two threads race to close the same cycle from both sides: X posts b2 into
 // a2's queue while Y posts a2 into b2's queue. Each post alone is fine; the
