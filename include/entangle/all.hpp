@@ -14,5 +14,6 @@
 #include "entangle/runtime.hpp"
 #include "entangle/shared_worker.hpp"
 #include "entangle/transfer.hpp"
+#include "entangle/typed.hpp"
 #include "entangle/value.hpp"
 #include "entangle/window.hpp"
