@@ -11,6 +11,7 @@
 #include "entangle/message_event.hpp"
 #include "entangle/message_port.hpp"
 #include "entangle/origin.hpp"
+#include "entangle/rpc.hpp"
 #include "entangle/runtime.hpp"
 #include "entangle/shared_worker.hpp"
 #include "entangle/transfer.hpp"
