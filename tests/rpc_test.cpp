@@ -1,64 +1,16 @@
 // RPC over ports (include/entangle/rpc.hpp), driven by the deterministic
-// testkit: calls, errors, bad input, timeouts in virtual time, a service
-// that dies mid-call, release, transfers and callbacks.
+// testkit: calls, errors, bad input, timeouts in virtual time, transfers and
+// callbacks. Faults (a service that dies, release, misuse) are in
+// rpc_faults_test.cpp.
 
-#include <catch2/catch.hpp>
+#include "rpc_support.hpp"
 
-#include <functional>
-#include <memory>
 #include <stdexcept>
-#include <string>
-#include <vector>
-
-#include "entangle/all.hpp"
-#include "entangle/rpc.hpp"
-#include "entangle/testing/catch.hpp"
 
 using namespace entangle;
-using namespace entangle::testing;
-using std::chrono::milliseconds;
-using strings = std::vector<std::string>;
+using namespace entangle::rpc_test;
 
 namespace {
-
-/// A service worker named "service" exposing `make()` on a fresh channel;
-/// returns the caller's remote and the worker. The worker closes when the
-/// remote is released, and so lets its parent end.
-struct connection {
-  rpc::remote remote;
-  worker service;
-};
-
-connection connect(context& self, std::function<rpc::methods()> make,
-                   milliseconds timeout = milliseconds{0}) {
-  message_channel ch;
-  auto w = self.spawn("service", [make](context& ws) {
-    ws.on_message([make](message_event& ev) {
-      auto port = ev.ports.at(0);
-      rpc::expose(port, make());
-      // One client per worker: it ends when its client releases.
-      port.add_event_listener("close",
-                              [](message_event&) { this_context().close(); });
-    });
-  });
-  w.post_message("connect", {ch.port2()});
-  return {rpc::wrap(ch.port1(), timeout), w};
-}
-
-/// Records the outcome of `p` into `log` as "tag=value" or
-/// "tag!Name: message".
-void record(const rpc::promise& p, strings& log, std::string tag) {
-  p.then([&log, tag](value& v) { log.push_back(tag + "=" + to_string(v)); },
-         [&log, tag](const error_value& e) {
-           log.push_back(tag + "!" + e.name + ": " + e.message);
-         });
-}
-
-/// Every context ended and no port record is left (no leak).
-void check_all_ended(const testkit& kit) {
-  CHECK(kit.live_contexts() == 0);
-  CHECK(kit.live_ports() == 0);
-}
 
 rpc::methods calculator() {
   return {
@@ -217,67 +169,6 @@ TEST_CASE("rpc: a call times out in virtual time; the late answer is "
   CHECK(kit.live_contexts() == 2); // main still holds the remote
   kit.inject(main_id, [&] { calc.release(); });
   kit.run();
-  check_all_ended(kit);
-}
-
-TEST_CASE("rpc: a service that dies mid-call fails every pending call",
-          "[rpc]") {
-  testkit kit;
-  strings log;
-  std::uint64_t service_id = 0;
-  rpc::remote calc;
-  kit.spawn("main", [&](context& self) {
-    auto c = connect(self, [] {
-      return rpc::methods{
-        {"hang", [] { return rpc::promise::make(); }}, // never answers
-      };
-    });
-    calc = c.remote;
-    service_id = c.service.id();
-    record(calc.call("hang", {}), log, "first");
-    record(calc.call("hang", {}), log, "second");
-  });
-  kit.run();
-  CHECK(calc.pending_calls() == 2);
-  CHECK(log.empty());
-  kit.terminate(service_id);
-  kit.run();
-  CHECK(
-    log
-    == strings{"first!AbortError: call 'hang' was aborted: the service's port "
-               "closed (released by the service, or its context ended)",
-               "second!AbortError: call 'hang' was aborted: the service's port "
-               "closed (released by the service, or its context ended)"});
-  CHECK(calc.closed());
-  check_all_ended(kit);
-}
-
-TEST_CASE("rpc: release aborts pending calls, closes the port, and later "
-          "calls fail",
-          "[rpc]") {
-  testkit kit;
-  strings log;
-  kit.spawn("main", [&](context& self) {
-    auto calc = connect(self, [] {
-                  return rpc::methods{
-                    {"hang", [] { return rpc::promise::make(); }},
-                  };
-                }).remote;
-    record(calc.call("hang"), log, "hang");
-    calc.release();
-    calc.release(); // idempotent
-    record(calc.call("hang"), log, "after");
-    log.push_back(std::string{"closed "} + (calc.closed() ? "yes" : "no"));
-  });
-  kit.run();
-  CHECK(log
-        == strings{"hang!AbortError: call 'hang' was aborted: the remote was "
-                   "released",
-                   "closed yes",
-                   "after!InvalidStateError: call 'hang' on a closed remote "
-                   "(the remote was released)"});
-  // The service saw the close and ended with its worker.
-  CHECK(kit.deliveries().back().type == "close");
   check_all_ended(kit);
 }
 

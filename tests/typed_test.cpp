@@ -301,3 +301,94 @@ TEST_CASE("typed: posting on a closed port drops and counts, like values",
   CHECK(kit.drops()[drop_reason::closed] == 1);
   CHECK(kit.live_ports() == 0);
 }
+
+namespace test_types {
+
+// Registered under order's name in one test: its decoder meets order's
+// bytes, which do not decode as a `wide`.
+struct wide {
+  std::string a;
+  std::string b;
+  std::uint64_t c = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, wide& w) {
+  return f(caf::meta::type_name("test_types::wide"), w.a, w.b, w.c);
+}
+
+} // namespace test_types
+
+TEST_CASE("typed: bytes that do not decode as the handler's type, and a "
+          "removed handler, give messageerror",
+          "[typed]") {
+  testkit kit{[](runtime_config& cfg) {
+    register_types(cfg);
+    // A misconfiguration on purpose: two types, one wire name.
+    cfg.add_message_type<test_types::wide>("test_types::order");
+  }};
+  std::vector<std::string> seen;
+  kit.spawn("main", [&](context&) {
+    message_channel ch;
+    auto rx = ch.port2();
+    on_typed<test_types::wide>(rx, [&seen](test_types::wide&) {
+      seen.push_back("decoded as wide");
+    });
+    on_typed<point>(rx, [&seen](point&) { seen.push_back("point"); });
+    rx.on_messageerror([&seen](message_event& ev) {
+      seen.push_back("messageerror " + ev.typed + ": " + ev.error);
+    });
+    post_typed(ch.port1(), order{"tea", 2});
+    post_typed(ch.port1(), point{});
+    on_typed<point>(rx, nullptr); // removes the handler; later points fail
+    post_typed(ch.port1(), point{});
+    ch.port1().close();
+  });
+  kit.run();
+  REQUIRE(seen.size() == 3);
+  CHECK(seen[0].rfind("messageerror test_types::order: a typed message "
+                      "'test_types::order' could not be decoded: ",
+                      0)
+        == 0);
+  // The removal ran before any delivery: both points find no handler.
+  CHECK(seen[1]
+        == "messageerror test_types::point: no handler for typed message "
+           "'test_types::point' on this port (set one with on_typed<T>)");
+  CHECK(seen[2] == seen[1]);
+  CHECK(kit.drops()[drop_reason::messageerror] == 3);
+  CHECK(kit.live_ports() == 0);
+}
+
+TEST_CASE("typed: typed messages between threads keep order and content",
+          "[typed]") {
+  runtime_config cfg;
+  cfg.warnings = false;
+  register_types(cfg);
+  runtime rt{cfg};
+  constexpr std::int32_t count = 500;
+  std::vector<std::int32_t> xs; // written by the worker only
+  rt.spawn("main", [&](context& self) {
+    message_channel ch;
+    auto w = self.spawn("worker", [&xs](context& ws) {
+      ws.on_message([&xs](message_event& ev) {
+        auto port = ev.ports.at(0);
+        on_typed<point>(port, [&xs](point& p) {
+          if (p.label != "p" + std::to_string(p.x) || p.y != -p.x)
+            xs.push_back(-1); // content mismatch
+          xs.push_back(p.x);
+          if (p.x + 1 == count)
+            this_context().close();
+        });
+      });
+    });
+    w.post_message("port", {ch.port2()});
+    for (std::int32_t i = 0; i < count; ++i)
+      post_typed(ch.port1(), point{i, -i, "p" + std::to_string(i), {0.5}});
+  });
+  REQUIRE(rt.run_for(std::chrono::seconds{30}));
+  REQUIRE(xs.size() == static_cast<std::size_t>(count));
+  for (std::int32_t i = 0; i < count; ++i)
+    CHECK(xs[static_cast<std::size_t>(i)] == i);
+  CHECK(rt.drops().total() == 0);
+  CHECK(rt.live_ports() == 0);
+}

@@ -31,6 +31,8 @@ struct remote_state {
   };
 
   message_port port;
+  /// The context that wrapped the port: the only one that may call.
+  std::uint64_t owner = 0;
   std::chrono::milliseconds default_timeout{0};
   double next_id = 1;
   std::map<double, pending_call> calls;
@@ -94,25 +96,12 @@ struct remote_state {
 
 } // namespace detail
 
-namespace {
-
-void check_usable(const message_port& port, const char* op) {
-  if (!port)
-    throw type_error(fmt::format("{}: null message_port", op));
-  if (port.detached())
-    throw dom_exception(std::string{error_name::invalid_state},
-                        fmt::format("{}: the port is closed or was "
-                                    "transferred away",
-                                    op));
-}
-
-} // namespace
-
 remote wrap(const message_port& port,
             std::chrono::milliseconds default_timeout) {
-  check_usable(port, "rpc::wrap");
+  wire::check_usable(port, "rpc::wrap");
   auto st = std::make_shared<detail::remote_state>();
   st->port = port;
+  st->owner = this_context().id();
   st->default_timeout = default_timeout;
   // The handlers hold the state (a cycle broken when the port closes).
   port.on_close([st](message_event&) {
@@ -128,6 +117,12 @@ promise remote::call(std::string_view method, std::vector<argument> args,
   if (!st_)
     throw type_error("call on a null rpc::remote");
   auto& st = *st_;
+  if (this_context().id() != st.owner)
+    // A capability of the context that wrapped it, like its port.
+    return promise::make_rejected(error_value{
+      std::string{error_name::invalid_state},
+      fmt::format("call '{}' from a context that does not own the remote",
+                  method)});
   if (st.closed || st.port.detached())
     return promise::make_rejected(error_value{
       std::string{error_name::invalid_state},
@@ -181,8 +176,14 @@ promise remote::operator()(std::vector<argument> args,
 }
 
 void remote::release() const {
-  if (st_)
-    st_->shut("the remote was released");
+  if (!st_)
+    return;
+  auto* cur = current_context();
+  if (cur == nullptr || cur->id() != st_->owner) {
+    st_->port.close(); // inert from here: warns that the port is foreign
+    return;
+  }
+  st_->shut("the remote was released");
 }
 
 bool remote::closed() const noexcept {

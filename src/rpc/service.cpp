@@ -156,12 +156,7 @@ struct service_state : std::enable_shared_from_this<service_state> {
 } // namespace detail
 
 void expose(const message_port& port, methods table) {
-  if (!port)
-    throw type_error("rpc::expose: null message_port");
-  if (port.detached())
-    throw dom_exception(std::string{error_name::invalid_state},
-                        "rpc::expose: the port is closed or was transferred "
-                        "away");
+  wire::check_usable(port, "rpc::expose");
   auto st = std::make_shared<detail::service_state>();
   st->port = port;
   st->table = std::move(table);

@@ -1,5 +1,11 @@
 #include "rpc/wire.hpp"
 
+#include <fmt/format.h>
+
+#include "entangle/context.hpp"
+#include "entangle/error.hpp"
+#include "port_object.hpp"
+
 namespace entangle::rpc::wire {
 
 namespace {
@@ -91,6 +97,20 @@ std::optional<parsed_answer> parse_answer(value& v) {
   auto i = o->find(ok ? "value" : "error");
   value payload = i == o->end() ? value{} : std::move(i->second);
   return parsed_answer{*id, ok, std::move(payload)};
+}
+
+void check_usable(const message_port& port, const char* op) {
+  if (!port)
+    throw type_error(fmt::format("{}: null message_port", op));
+  if (port.object()->ctx_id != this_context().id())
+    throw dom_exception(std::string{error_name::invalid_state},
+                        fmt::format("{}: the port belongs to another context",
+                                    op));
+  if (port.detached())
+    throw dom_exception(std::string{error_name::invalid_state},
+                        fmt::format("{}: the port is closed or was "
+                                    "transferred away",
+                                    op));
 }
 
 error_value to_error(const value& payload) {

@@ -39,6 +39,11 @@ struct parsed_answer {
 
 std::optional<parsed_answer> parse_answer(value& v);
 
+/// Checks that `port` can carry the protocol: not null, owned by the running
+/// context, neither closed nor transferred. @throws type_error,
+/// dom_exception `InvalidStateError` (`op` names the caller).
+void check_usable(const message_port& port, const char* op);
+
 /// The error carried by a "throw" answer (tolerant of a malformed one).
 error_value to_error(const value& payload);
 

@@ -89,8 +89,10 @@ public:
   }
 
   /// Calls `method` on the service with `args`. Never throws for remote or
-  /// posting errors: the promise is rejected instead.
-  /// @throws type_error on a null remote.
+  /// posting errors: the promise is rejected instead (`InvalidStateError`
+  /// too when called from a context other than the one that wrapped it).
+  /// @throws type_error on a null remote; dom_exception
+  ///         `InvalidStateError` outside any context.
   promise call(std::string_view method, std::vector<argument> args = {},
                call_options opts = {}) const;
 
@@ -124,7 +126,8 @@ private:
 /// so starts it); do not use the port directly afterwards.
 /// `default_timeout` applies to calls that set none (0: no timeout).
 /// @throws type_error for a null port; dom_exception `InvalidStateError`
-///         for a port that is closed or detached.
+///         for a port that is closed, detached, owned by another context,
+///         or when called outside any context.
 remote wrap(const message_port& port,
             std::chrono::milliseconds default_timeout = {});
 

@@ -292,7 +292,8 @@ auto bind(std::shared_ptr<T> obj, R (T::*fn)(Args...) const) {
 /// releases its remote (the port's close event closes this end too), until
 /// this end is closed, or until the context ends.
 /// @throws type_error for a null port; dom_exception `InvalidStateError`
-///         for a port that is closed or detached.
+///         for a port that is closed, detached, owned by another context,
+///         or when called outside any context.
 void expose(const message_port& port, methods table);
 
 /// Passes `fn` by reference as an argument (Comlink's `proxy`): the service
