@@ -4,6 +4,9 @@
 #include <variant>
 #include <vector>
 
+#include <fmt/format.h>
+
+#include "context_core.hpp"
 #include "entangle/context.hpp"
 #include "entangle/error.hpp"
 
@@ -13,7 +16,8 @@ namespace detail {
 
 /// Invariants: `outcome` changes once, from monostate to a value or an
 /// error; `reactions` is empty once settled (they ran; later ones are
-/// queued as tasks). Touched only by the owning context's thread.
+/// queued as tasks); `handled` is set once some error continuation was
+/// added. Touched only by the owning context's thread.
 struct promise_state {
   struct reaction {
     promise::value_fn on_value;
@@ -21,6 +25,23 @@ struct promise_state {
   };
   std::variant<std::monostate, value, error_value> outcome;
   std::vector<reaction> reactions;
+  bool handled = false;
+
+  ~promise_state() {
+    // Nothing lost silently: a rejection nobody could see is reported, as
+    // JavaScript reports an unhandled rejection.
+    auto* e = std::get_if<error_value>(&outcome);
+    auto* core = entangle::detail::current_core();
+    if (e == nullptr || handled || core == nullptr)
+      return;
+    try {
+      core->warn(fmt::format("an rpc promise was rejected and had no error "
+                             "continuation: {}: {}",
+                             e->name, e->message));
+    } catch (...) {
+      // nop: a warning must not throw from a destructor
+    }
+  }
 
   bool settled() const noexcept {
     return outcome.index() != 0;
@@ -62,6 +83,8 @@ promise promise::make_rejected(error_value e) {
 const promise& promise::then(value_fn on_value, error_fn on_error) const {
   if (!st_)
     throw type_error("then() on a null promise");
+  if (on_error)
+    st_->handled = true;
   detail::promise_state::reaction r{std::move(on_value), std::move(on_error)};
   if (!st_->settled()) {
     st_->reactions.push_back(std::move(r));

@@ -23,7 +23,9 @@ struct promise_state;
 /// queued task of the running context, never inside `then` itself.
 ///
 /// An exception escaping a continuation ends the context, as one escaping a
-/// handler does. A copy of a promise refers to the same state.
+/// handler does. A copy of a promise refers to the same state. A promise
+/// rejected without any error continuation is reported as a warning when
+/// its last copy goes (JavaScript's "unhandled rejection").
 class promise {
 public:
   using value_fn = std::function<void(value&)>;
