@@ -76,9 +76,34 @@ TEST_CASE("rpc: release aborts pending calls, closes the port, and later "
                    "released",
                    "closed yes",
                    "after!InvalidStateError: call 'hang' on a closed remote "
-                   "(the remote was released)"});
+                   "(it was released, or its service's port closed)"});
   // The service saw the close and ended with its worker.
   CHECK(kit.deliveries().back().type == "close");
+  check_all_ended(kit);
+}
+
+TEST_CASE("rpc: a caller that ends with calls pending leaves nothing behind",
+          "[rpc]") {
+  testkit kit;
+  auto sentinel = std::make_shared<int>(0);
+  std::weak_ptr<int> watch = sentinel;
+  connection c;
+  auto main_id = kit.spawn("main", [&, sentinel](context& self) {
+    c = connect(self, hanging);
+    auto calc = c.remote;
+    // The continuation holds the remote and the sentinel: no cycle through
+    // the remote's own pending calls may keep them once main is gone.
+    calc.call("hang").then([calc, sentinel](value&) { calc.release(); },
+                           [calc, sentinel](const error_value&) {});
+  });
+  kit.run();
+  CHECK(c.remote.pending_calls() == 1);
+  kit.terminate(main_id); // the worker goes with its parent
+  kit.run();
+  CHECK(c.remote.closed());
+  CHECK(c.remote.pending_calls() == 0);
+  sentinel.reset();
+  CHECK(watch.expired());
   check_all_ended(kit);
 }
 

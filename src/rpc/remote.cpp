@@ -103,31 +103,35 @@ remote wrap(const message_port& port,
   st->port = port;
   st->owner = this_context().id();
   st->default_timeout = default_timeout;
-  // The handlers hold the state (a cycle broken when the port closes).
+  // The port's handlers own the state; the port drops them when it closes
+  // or its context ends. `remote` handles only observe it.
   port.on_close([st](message_event&) {
     st->shut("the service's port closed (released by the service, or its "
              "context ended)");
   });
   port.on_message([st](message_event& ev) { st->on_answer(ev); });
-  return remote{std::move(st)};
+  return remote{st, st->owner};
 }
 
 promise remote::call(std::string_view method, std::vector<argument> args,
                      call_options opts) const {
-  if (!st_)
+  if (owner_ == 0)
     throw type_error("call on a null rpc::remote");
-  auto& st = *st_;
-  if (this_context().id() != st.owner)
+  if (this_context().id() != owner_)
     // A capability of the context that wrapped it, like its port.
     return promise::make_rejected(error_value{
       std::string{error_name::invalid_state},
       fmt::format("call '{}' from a context that does not own the remote",
                   method)});
-  if (st.closed || st.port.detached())
+  auto keep = st_.lock();
+  if (!keep || keep->closed || keep->port.detached())
     return promise::make_rejected(error_value{
       std::string{error_name::invalid_state},
       fmt::format("call '{}' on a closed remote ({})", method,
-                  st.closed ? st.closed_why : "its port was closed")});
+                  keep && keep->closed
+                    ? keep->closed_why
+                    : "it was released, or its service's port closed")});
+  auto& st = *keep;
   // Callback arguments: a fresh channel each; this end serves the function.
   array wire_args;
   wire_args.reserve(args.size());
@@ -164,7 +168,7 @@ promise remote::call(std::string_view method, std::vector<argument> args,
   timer_id timer = 0;
   if (timeout.count() > 0)
     timer = this_context().set_timeout(
-      [s = st_, id, timeout] { s->time_out(id, timeout); }, timeout);
+      [keep, id, timeout] { keep->time_out(id, timeout); }, timeout);
   st.calls.emplace(
     id, detail::remote_state::pending_call{std::string{method}, p, timer});
   return p;
@@ -176,22 +180,25 @@ promise remote::operator()(std::vector<argument> args,
 }
 
 void remote::release() const {
-  if (!st_)
+  auto keep = st_.lock(); // shut() closes the port, whose handlers own it
+  if (!keep)
     return;
   auto* cur = current_context();
-  if (cur == nullptr || cur->id() != st_->owner) {
-    st_->port.close(); // inert from here: warns that the port is foreign
+  if (cur == nullptr || cur->id() != owner_) {
+    keep->port.close(); // inert from here: warns that the port is foreign
     return;
   }
-  st_->shut("the remote was released");
+  keep->shut("the remote was released");
 }
 
 bool remote::closed() const noexcept {
-  return !st_ || st_->closed;
+  auto st = st_.lock();
+  return !st || st->closed;
 }
 
 std::size_t remote::pending_calls() const noexcept {
-  return st_ ? st_->calls.size() : 0;
+  auto st = st_.lock();
+  return st ? st->calls.size() : 0;
 }
 
 } // namespace entangle::rpc

@@ -71,7 +71,7 @@ public:
 
 private:
   explicit promise(std::shared_ptr<detail::promise_state> st) noexcept
-      : st_(std::move(st)) {
+    : st_(std::move(st)) {
   }
 
   std::shared_ptr<detail::promise_state> st_;

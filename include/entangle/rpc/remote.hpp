@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <string_view>
 #include <type_traits>
@@ -34,7 +35,7 @@ public:
 
   /// @private A callback argument (made by `rpc::proxy`).
   explicit argument(std::shared_ptr<const method> fn) noexcept
-      : fn_(std::move(fn)) {
+    : fn_(std::move(fn)) {
   }
 
   const value& data() const noexcept {
@@ -66,7 +67,10 @@ struct call_options {
 /// in the context that wrapped the port. Its lifetime is explicit, as a
 /// port's is: it lives until `release()`, until the service's end of the
 /// channel closes (released, or its context ended), or until its context
-/// ends. While it lives, its port keeps the context alive.
+/// ends. While it lives, its port keeps the context alive. When its own
+/// context ends first, its pending calls go with it (no continuation runs)
+/// and nothing is kept: the state belongs to the port's handlers, and
+/// `remote` handles only observe it.
 ///
 /// Errors (the `error_value` a call's promise is rejected with):
 /// - whatever the method threw on the far side: its name (a
@@ -85,7 +89,7 @@ public:
   remote() noexcept = default;
 
   explicit operator bool() const noexcept {
-    return st_ != nullptr;
+    return owner_ != 0;
   }
 
   /// Calls `method` on the service with `args`. Never throws for remote or
@@ -113,12 +117,17 @@ public:
   std::size_t pending_calls() const noexcept;
 
   /// @private
-  explicit remote(std::shared_ptr<detail::remote_state> st) noexcept
-      : st_(std::move(st)) {
+  remote(std::weak_ptr<detail::remote_state> st, std::uint64_t owner) noexcept
+    : st_(std::move(st)), owner_(owner) {
   }
 
 private:
-  std::shared_ptr<detail::remote_state> st_;
+  // Weak: the state belongs to the port's handlers (gone when the port
+  // closes or its context ends), so a remote captured in a continuation of
+  // its own call makes no reference cycle.
+  std::weak_ptr<detail::remote_state> st_;
+  /// The id of the context that wrapped the port (0: a null remote).
+  std::uint64_t owner_ = 0;
 };
 
 /// Wraps `port` (owned by the running context) into a proxy for the service

@@ -61,7 +61,7 @@ class invocation {
 public:
   /// @private
   invocation(std::string method, array args)
-      : method_(std::move(method)), args_(std::move(args)) {
+    : method_(std::move(method)), args_(std::move(args)) {
   }
 
   const std::string& method() const noexcept {
