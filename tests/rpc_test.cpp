@@ -306,3 +306,36 @@ TEST_CASE("rpc: a message that is not a call gets a TypeError when it has "
                    "return 2 1"});
   check_all_ended(kit);
 }
+
+TEST_CASE("rpc: promises settle once; continuations run in order, and after "
+          "settlement as a task",
+          "[rpc]") {
+  testkit kit;
+  strings log;
+  kit.spawn("main", [&](context& self) {
+    auto p = rpc::promise::make();
+    p.then([&](value& v) { log.push_back("first " + to_string(v)); });
+    p.then([&](value& v) { log.push_back("second " + to_string(v)); },
+           [&](const error_value&) { log.push_back("never"); });
+    log.push_back(std::string{"pending "} + (p.pending() ? "yes" : "no"));
+    p.resolve(1); // runs both, here, in order
+    p.resolve(2); // ignored: the first settlement wins
+    p.reject(error_value{"Error", "late"});
+    log.push_back("fulfilled with " + to_string(*p.result()));
+    p.then([&](value& v) { log.push_back("late then " + to_string(v)); });
+    log.push_back("after then"); // the late continuation runs as a task
+    auto r = rpc::promise::make_rejected(error_value{"RangeError", "no"});
+    r.on_error([&](const error_value& e) {
+      log.push_back("rejected " + e.name + " " + e.message);
+    });
+    log.push_back(std::string{"rejected "} + (r.rejected() ? "yes" : "no")
+                  + ", error " + r.error()->message);
+    self.queue_task([&] { log.push_back("queued task"); });
+  });
+  kit.run();
+  CHECK(log
+        == strings{"pending yes", "first 1", "second 1", "fulfilled with 1",
+                   "after then", "rejected yes, error no", "late then 1",
+                   "rejected RangeError no", "queued task"});
+  check_all_ended(kit);
+}

@@ -215,6 +215,12 @@ TEST_CASE("typed: an unregistered type fails loudly at the post and changes "
     } catch (const dom_exception& e) {
       seen.push_back(e.name());
     }
+    try {
+      typed_name<secret>();
+    } catch (const dom_exception& e) {
+      seen.push_back(std::string{"typed_name: "} + e.name());
+    }
+    seen.push_back("point is " + typed_name<point>());
     // Nothing was shipped: the would-be transferred port is still ours.
     seen.push_back(std::string{"extra detached: "}
                    + (extra.port2().detached() ? "yes" : "no"));
@@ -230,14 +236,16 @@ TEST_CASE("typed: an unregistered type fails loudly at the post and changes "
     extra.port1().close();
   });
   kit.run();
-  REQUIRE(seen.size() == 4);
+  REQUIRE(seen.size() == 6);
   CHECK(seen[0]
         == "DataCloneError: test_types.secret is not registered as a message "
            "type: call runtime_config::add_message_type<T>(\"portable::name\") "
            "before starting the runtime");
   CHECK(seen[1] == "NotSupportedError");
-  CHECK(seen[2] == "extra detached: no");
-  CHECK(seen[3] == "DataCloneError buffer detached: no");
+  CHECK(seen[2] == "typed_name: DataCloneError");
+  CHECK(seen[3] == "point is test_types::point");
+  CHECK(seen[4] == "extra detached: no");
+  CHECK(seen[5] == "DataCloneError buffer detached: no");
   CHECK(kit.drops().total() == 0);
   CHECK(kit.live_ports() == 0);
 }
