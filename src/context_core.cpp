@@ -254,6 +254,10 @@ void context_core::dispatch(port_object& port, envelope&& e) {
     fire(port, event_kind::messageerror, ev);
     return;
   }
+  if (msg.typed) {
+    dispatch_typed(port, msg, ev);
+    return;
+  }
   receive(msg, ev);
   fire(port, event_kind::message, ev);
 }
@@ -378,8 +382,12 @@ record_ptr context_core::ship_port(port_object& port) {
 
 void context_core::post(port_object& src, const value& message,
                         const transfer_list& transfer) {
-  auto msg = serialize_with_transfer(*this, message, transfer, &src,
-                                     rt_.cfg.max_clone_depth);
+  post_serialized(src, serialize_with_transfer(*this, message, transfer, &src,
+                                               rt_.cfg.max_clone_depth));
+}
+
+void context_core::post_serialized(port_object& src,
+                                   serialized_message&& msg) {
   if (src.closed.load(std::memory_order_relaxed)) {
     sched_->drop(std::move(msg), drop_reason::closed);
     return;

@@ -128,6 +128,9 @@ public:
 
   void post(port_object& src, const value& message,
             const transfer_list& transfer);
+  /// Sends an already serialized message from `src` (the drop rules of a
+  /// closed, detached or doomed post apply).
+  void post_serialized(port_object& src, serialized_message&& msg);
   void start_port(port_object& port);
   void close_port(port_object& port, drop_reason why);
 
@@ -202,6 +205,9 @@ private:
   void destroy_frames();
   void on_worker_error(std::uint64_t worker_id, const std::string& what);
   void dispatch(port_object& port, envelope&& e);
+  /// Delivers a typed message to its `on_typed` handler (context_typed.cpp).
+  void dispatch_typed(port_object& port, serialized_message& msg,
+                      message_event& ev);
   std::optional<std::string> check_receivable_bytes(std::size_t bytes) const;
   void fire(port_object& port, event_kind k, message_event& ev);
   void end_turn();

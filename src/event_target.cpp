@@ -73,7 +73,20 @@ void event_target::dispatch(event_kind k, message_event& ev) {
       e->fn(ev);
 }
 
+void event_target::set_typed(const std::string& name, typed_decoder fn) {
+  if (fn)
+    typed_[name] = std::move(fn);
+  else
+    typed_.erase(name);
+}
+
+const typed_decoder* event_target::typed(std::string_view name) const {
+  auto i = typed_.find(name);
+  return i == typed_.end() ? nullptr : &i->second;
+}
+
 void event_target::clear() noexcept {
+  typed_.clear();
   for (auto& l : lists_) {
     for (auto& e : l)
       e->removed = true;

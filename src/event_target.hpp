@@ -2,12 +2,16 @@
 
 #include <array>
 #include <cstdint>
+#include <functional>
+#include <map>
 #include <memory>
 #include <optional>
+#include <string>
 #include <string_view>
 #include <vector>
 
 #include "entangle/fwd.hpp"
+#include "entangle/typed.hpp"
 
 namespace entangle::detail {
 
@@ -47,6 +51,14 @@ public:
   /// the context).
   void dispatch(event_kind k, message_event& ev);
 
+  /// Sets (or, with an empty decoder, removes) the handler for typed
+  /// messages whose registered type name is `name`: one per type, like a
+  /// handler attribute.
+  void set_typed(const std::string& name, typed_decoder fn);
+
+  /// The handler for typed messages named `name`, or nullptr.
+  const typed_decoder* typed(std::string_view name) const;
+
   /// Drops every listener (breaks handle cycles when a port dies).
   void clear() noexcept;
 
@@ -64,6 +76,7 @@ private:
   }
 
   std::array<list, 5> lists_;
+  std::map<std::string, typed_decoder, std::less<>> typed_;
   listener_id next_id_ = 1;
 };
 

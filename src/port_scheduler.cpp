@@ -20,6 +20,7 @@ serialized_message::operator=(serialized_message&& other) noexcept {
     buffer_bytes = other.buffer_bytes;
     has_port_slots = other.has_port_slots;
     fate = other.fate;
+    typed = std::move(other.typed);
   }
   return *this;
 }

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "entangle/drop_reason.hpp"
@@ -9,6 +10,15 @@
 namespace entangle::detail {
 
 struct port_record;
+
+/// A typed C++ payload (include/entangle/typed.hpp): the bytes CAF's binary
+/// serializer wrote at the post, and the type's registered (portable) name,
+/// which is how the receiver picks its handler. The sender keeps no alias:
+/// the receiver decodes its own object from these bytes.
+struct typed_payload {
+  std::string name;
+  std::vector<char> bytes;
+};
 
 /// The output of StructuredSerializeWithTransfer: a message in flight.
 ///
@@ -41,6 +51,10 @@ public:
   /// Whether `data` contains `port_slot`s to resolve at the receiver.
   bool has_port_slots = false;
   drop_reason fate = drop_reason::closed;
+  /// Set for a typed message (then `data` is undefined): one more payload
+  /// kind of the same envelope, so queueing, order, transfer and close
+  /// rules are those of every other message.
+  std::unique_ptr<typed_payload> typed;
 
 private:
   void release_ports() noexcept;

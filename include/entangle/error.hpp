@@ -22,6 +22,11 @@ public:
     return name_;
   }
 
+  /// The message alone (`what()` is "Name: message").
+  const char* message() const noexcept {
+    return what() + name_.size() + 2;
+  }
+
 private:
   std::string name_;
 };

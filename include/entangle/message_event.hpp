@@ -34,6 +34,9 @@ struct message_event {
   message_port target;
   /// For "messageerror": why the receiver could not deserialize.
   std::string error;
+  /// For a typed message (`post_typed`, see typed.hpp): the registered name
+  /// of its C++ type; empty for structured-clone messages.
+  std::string typed;
 };
 
 } // namespace entangle

@@ -29,6 +29,7 @@ testkit::testkit(const std::function<void(runtime_config&)>& tune)
     if (port != nullptr && !port->implicit)
       d.port = message_port{port->shared_from_this()};
     d.ports = ev.ports.size();
+    d.typed = ev.typed;
     log_.push_back(std::move(d));
   };
 }

@@ -30,6 +30,8 @@ struct delivery {
   message_port port;
   /// How many ports the message carried.
   std::size_t ports = 0;
+  /// The registered type name of a typed message (typed.hpp); else "".
+  std::string typed;
 };
 
 /// Runs entangle contexts deterministically, on the calling thread, for

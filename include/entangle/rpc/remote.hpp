@@ -1,0 +1,143 @@
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string_view>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "entangle/message_port.hpp"
+#include "entangle/rpc/promise.hpp"
+#include "entangle/transfer.hpp"
+#include "entangle/value.hpp"
+
+namespace entangle::rpc {
+
+class method;
+
+namespace detail {
+struct remote_state;
+} // namespace detail
+
+/// One argument of a remote call: a value (cloned, or moved when it or its
+/// parts are in the call's transfer list), or a local function passed by
+/// reference (`rpc::proxy(fn)`, see service.hpp).
+class argument {
+public:
+  /// Anything a `value` can be made of.
+  template <class T,
+            class = std::enable_if_t<std::is_constructible_v<value, T&&>>>
+  argument(T&& x) : data_(std::forward<T>(x)) {
+  }
+
+  /// @private A callback argument (made by `rpc::proxy`).
+  explicit argument(std::shared_ptr<const method> fn) noexcept
+    : fn_(std::move(fn)) {
+  }
+
+  const value& data() const noexcept {
+    return data_;
+  }
+  const std::shared_ptr<const method>& callback() const noexcept {
+    return fn_;
+  }
+
+private:
+  value data_;
+  std::shared_ptr<const method> fn_;
+};
+
+/// Per-call options.
+struct call_options {
+  /// Fails the call with `TimeoutError` if no answer came within this time
+  /// (the calling context's timers: virtual time under the testkit). 0 means
+  /// the remote's default (`wrap`); no timeout if that is 0 too.
+  std::chrono::milliseconds timeout{0};
+  /// Buffers and ports (found in the arguments) to move instead of copy.
+  transfer_list transfer;
+};
+
+/// The calling side of an exposed service (Comlink's `Remote`): a proxy
+/// over one port whose calls return promises.
+///
+/// A remote is a reference (copies share the calls and the port), used only
+/// in the context that wrapped the port. Its lifetime is explicit, as a
+/// port's is: it lives until `release()`, until the service's end of the
+/// channel closes (released, or its context ended), or until its context
+/// ends. While it lives, its port keeps the context alive. When its own
+/// context ends first, its pending calls go with it (no continuation runs)
+/// and nothing is kept: the state belongs to the port's handlers, and
+/// `remote` handles only observe it.
+///
+/// Errors (the `error_value` a call's promise is rejected with):
+/// - whatever the method threw on the far side: its name (a
+///   `dom_exception`'s name, `TypeError` for a `type_error`, else `Error`)
+///   and its message; `TypeError` for an unknown method or wrong
+///   arguments; `DataCloneError` when the result could not be cloned;
+/// - `TimeoutError`: no answer within the call's timeout;
+/// - `AbortError`: the remote was released, or the service's port closed
+///   (the service released it or its context ended), before the answer;
+/// - `InvalidStateError`: called after the remote was released or closed;
+/// - `DataCloneError`/`TypeError`: the arguments could not be posted (as
+///   `message_port::post_message` would throw; nothing changed).
+class remote {
+public:
+  /// A null remote (not connected); calls throw `type_error`.
+  remote() noexcept = default;
+
+  explicit operator bool() const noexcept {
+    return owner_ != 0;
+  }
+
+  /// Calls `method` on the service with `args`. Never throws for remote or
+  /// posting errors: the promise is rejected instead (`InvalidStateError`
+  /// too when called from a context other than the one that wrapped it).
+  /// @throws type_error on a null remote; dom_exception
+  ///         `InvalidStateError` outside any context.
+  promise call(std::string_view method, std::vector<argument> args = {},
+               call_options opts = {}) const;
+
+  /// Calls the remote function itself (a callback proxy received through
+  /// `invocation::callback`).
+  promise operator()(std::vector<argument> args = {},
+                     call_options opts = {}) const;
+
+  /// Closes the port: every pending call fails with `AbortError`, the
+  /// service sees `close`, later calls fail with `InvalidStateError`.
+  /// Idempotent.
+  void release() const;
+
+  /// Returns whether the remote was released or its service's port closed.
+  bool closed() const noexcept;
+
+  /// Returns the number of calls waiting for an answer.
+  std::size_t pending_calls() const noexcept;
+
+  /// @private
+  remote(std::weak_ptr<detail::remote_state> st, std::uint64_t owner) noexcept
+    : st_(std::move(st)), owner_(owner) {
+  }
+
+private:
+  // Weak: the state belongs to the port's handlers (gone when the port
+  // closes or its context ends), so a remote captured in a continuation of
+  // its own call makes no reference cycle.
+  std::weak_ptr<detail::remote_state> st_;
+  /// The id of the context that wrapped the port (0: a null remote).
+  std::uint64_t owner_ = 0;
+};
+
+/// Wraps `port` (owned by the running context) into a proxy for the service
+/// exposed on its peer. It sets the port's message and close handlers (and
+/// so starts it); do not use the port directly afterwards.
+/// `default_timeout` applies to calls that set none (0: no timeout).
+/// @throws type_error for a null port; dom_exception `InvalidStateError`
+///         for a port that is closed, detached, owned by another context,
+///         or when called outside any context.
+remote wrap(const message_port& port,
+            std::chrono::milliseconds default_timeout = {});
+
+} // namespace entangle::rpc

@@ -1,0 +1,171 @@
+#include "entangle/rpc/service.hpp"
+
+#include <exception>
+#include <utility>
+
+#include <fmt/format.h>
+
+#include "context_core.hpp"
+#include "entangle/context.hpp"
+#include "entangle/error.hpp"
+#include "entangle/message_event.hpp"
+#include "rpc/wire.hpp"
+
+namespace entangle::rpc {
+
+// -- invocation
+// ----------------------------------------------------------------
+
+value& invocation::arg(std::size_t i) {
+  if (i >= args_.size())
+    throw type_error(fmt::format("'{}' has no argument {} (it got {})", method_,
+                                 i + 1, args_.size()));
+  return args_[i];
+}
+
+bool invocation::is_callback(std::size_t i) const noexcept {
+  return i < args_.size() && wire::proxy_port(args_[i]) != nullptr;
+}
+
+remote invocation::callback(std::size_t i) {
+  auto* port = wire::proxy_port(arg(i));
+  if (port == nullptr)
+    detail::throw_bad_argument(*this, i, "a callback (rpc::proxy)");
+  if (taken_.size() < args_.size())
+    taken_.resize(args_.size());
+  if (taken_[i])
+    throw type_error(fmt::format(
+      "the callback in argument {} of '{}' was already taken", i + 1, method_));
+  taken_[i] = true;
+  remotes_.push_back(wrap(*port));
+  return remotes_.back();
+}
+
+void invocation::release_untaken() {
+  for (std::size_t i = 0; i < args_.size(); ++i)
+    if (i >= taken_.size() || !taken_[i])
+      if (auto* port = wire::proxy_port(args_[i]))
+        port->close();
+}
+
+void invocation::release_taken() {
+  for (auto& r : remotes_)
+    r.release();
+}
+
+namespace detail {
+
+void throw_bad_argument(invocation& inv, std::size_t i, const char* expected) {
+  const char* got
+    = i < inv.size()
+        ? (inv.is_callback(i) ? "a callback" : inv.arg(i).type_name())
+        : "nothing";
+  throw type_error(fmt::format("argument {} of '{}' must be {}, got {}", i + 1,
+                               inv.method(), expected, got));
+}
+
+void throw_bad_arity(invocation& inv, std::size_t expected) {
+  throw type_error(fmt::format("'{}' takes {} argument{}, got {}", inv.method(),
+                               expected, expected == 1 ? "" : "s", inv.size()));
+}
+
+/// The service side of one exposed port.
+///
+/// Invariant: answers go out on `port` only, one per call id received
+/// (a method's promise answers once, when it settles). Touched only by the
+/// owning context.
+struct service_state : std::enable_shared_from_this<service_state> {
+  message_port port;
+  methods table;
+
+  void on_call(message_event& ev) {
+    std::optional<double> id;
+    std::string why;
+    auto call = wire::parse_call(ev.data, id, why);
+    if (!call) {
+      if (id)
+        send_error(*id, error_value{"TypeError", why});
+      else if (auto* core = entangle::detail::current_core())
+        core->warn("rpc service: ignored a message that is not a call: " + why);
+      return;
+    }
+    auto m = table.find(call->method);
+    if (m == table.end() || !m->second) {
+      invocation inv{call->method, std::move(call->args)};
+      inv.release_untaken();
+      send_error(call->id,
+                 error_value{"TypeError", unknown_method(call->method)});
+      return;
+    }
+    invocation inv{call->method, std::move(call->args)};
+    result r;
+    std::optional<error_value> failed;
+    try {
+      r = m->second(inv);
+    } catch (const dom_exception& e) {
+      failed = error_value{e.name(), e.message()};
+    } catch (const std::exception& e) {
+      failed = error_value{"Error", e.what()};
+    } catch (...) {
+      failed = error_value{"Error", "an exception that is not a "
+                                    "std::exception"};
+    }
+    inv.release_untaken();
+    if (failed) {
+      send_error(call->id, *failed);
+    } else if (r.later) {
+      r.later.then(
+        [st = shared_from_this(), cid = call->id, method = call->method](
+          value& v) { st->send_value(cid, method, v, {}); },
+        [st = shared_from_this(), cid = call->id](const error_value& e) {
+          st->send_error(cid, e);
+        });
+    } else {
+      send_value(call->id, call->method, r.data, r.transfer);
+    }
+  }
+
+  void send_value(double id, const std::string& method, const value& v,
+                  const transfer_list& transfer) {
+    try {
+      port.post_message(wire::answer_value(id, v), transfer);
+    } catch (const dom_exception& e) {
+      // Nothing was sent (a failed post changes nothing): say why instead.
+      send_error(
+        id, error_value{e.name(), fmt::format("the result of '{}' could not be "
+                                              "sent: {}",
+                                              method, e.message())});
+    }
+  }
+
+  void send_error(double id, const error_value& e) {
+    port.post_message(wire::answer_error(id, e));
+  }
+
+  std::string unknown_method(const std::string& name) const {
+    std::string known;
+    for (auto& [k, fn] : table)
+      if (!k.empty())
+        known += (known.empty() ? "" : ", ") + k;
+    return fmt::format(
+      "'{}' is not a method of this service{}{}", name,
+      known.empty() ? "" : " (it has: ", known.empty() ? "" : known + ")");
+  }
+};
+
+} // namespace detail
+
+void expose(const message_port& port, methods table) {
+  wire::check_usable(port, "rpc::expose");
+  auto st = std::make_shared<detail::service_state>();
+  st->port = port;
+  st->table = std::move(table);
+  // The handlers hold the state; closing the port drops them (no cycle).
+  // Closed from a task, so that other close listeners still run.
+  port.on_close([st](message_event&) {
+    this_context().queue_task([st] { st->port.close(); });
+  });
+  port.on_message([st](message_event& ev) { st->on_call(ev); });
+}
+
+} // namespace entangle::rpc
