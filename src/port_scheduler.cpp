@@ -64,7 +64,8 @@ port_scheduler::make_pair(bool shipped) {
   b->peer = a;
   ENTANGLE_TRACE(tracer, t,
                  t->on_entangle(trace_port{trace_clock::now(), a->id.lo,
-                                           trace_current_context(), b->id.lo}));
+                                           trace_current_context(), b->id.lo,
+                                           shipped}));
   return {std::move(a), std::move(b)};
 }
 
@@ -214,6 +215,20 @@ void port_scheduler::traced_post(port_record& src, serialized_message&& msg) {
     drop(std::move(msg), why);
   else if (kind != wake_kind::none)
     send_hint_(wake, kind, dst, epoch);
+}
+
+std::uint64_t port_scheduler::trace_other_post(std::uint64_t target,
+                                               const char* type,
+                                               std::size_t ports) {
+  trace_post ev;
+  ev.begin = ev.end = trace_clock::now();
+  ev.message = next_trace_id_.fetch_add(1, std::memory_order_relaxed);
+  ev.context = trace_current_context();
+  ev.target_context = target;
+  ev.ports = ports;
+  ev.type = type;
+  tracer->on_post(ev);
+  return ev.message;
 }
 
 void port_scheduler::report_drop(entangle::tracer& t, drop_reason why,

@@ -80,6 +80,12 @@ public:
   /// The runtime's tracer, or null (set before any context runs; the
   /// runtime keeps it alive).
   entangle::tracer* tracer = nullptr;
+
+  /// Reports a message that does not travel on a port (window.postMessage,
+  /// a BroadcastChannel delivery) from the running context to `target`;
+  /// returns its trace id. Call only when `tracer` is set.
+  std::uint64_t trace_other_post(std::uint64_t target, const char* type,
+                                 std::size_t ports);
 #endif
 
   /// Prints a misuse warning (when `warnings` is on).

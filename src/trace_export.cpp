@@ -185,14 +185,15 @@ void trace_recorder::write_chrome_json(std::ostream& out) const {
           "\"port\":\"{}\",\"target_port\":\"{}\",\"type\":\"{}\","
           "\"ports\":{},\"queued\":{},\"queue_depth\":{}}}}}",
           e.ctx, us(e.ts), us(std::max<std::int64_t>(e.dur, 1000)), e.message,
-          port_label(e.port), e.other ? port_label(e.other) : "none", e.type,
+          e.port ? port_label(e.port) : "none",
+          e.other ? port_label(e.other) : "none", e.type,
           e.ports, e.sub ? "true" : "false", e.depth));
         if (flowing.count(e.message) != 0)
           emit(fmt::format("{{\"ph\":\"s\",\"name\":\"message\","
                            "\"cat\":\"message\",\"id\":{},\"pid\":1,"
                            "\"tid\":{},\"ts\":{:.3f}}}",
                            e.message, e.ctx, us(e.ts)));
-        if (e.sub)
+        if (e.sub && e.other != 0) // port messages only
           counter(depth.set(e.other, e.other_ctx, e.depth), e.ts);
         break;
       }
@@ -209,7 +210,8 @@ void trace_recorder::write_chrome_json(std::ostream& out) const {
                            "\"cat\":\"message\",\"id\":{},\"pid\":1,"
                            "\"tid\":{},\"ts\":{:.3f}}}",
                            e.message, e.ctx, us(e.ts)));
-        counter(depth.set(e.port, e.ctx, e.depth), e.ts);
+        if (e.port != 0)
+          counter(depth.set(e.port, e.ctx, e.depth), e.ts);
         break;
       }
       case kind::transfer:
@@ -257,7 +259,7 @@ void trace_recorder::write_dot(std::ostream& out) const {
   out << "digraph entangle {\n"
       << fmt::format("  label=\"{} (contexts: boxes; solid: entangled ports "
                      "between their last owners; dashed: port transfers; "
-                     "dotted: creation)\";\n",
+                     "grey: creation and worker ports)\";\n",
                      json_escape(st.title))
       << "  labelloc=t; rankdir=LR; fontname=\"Helvetica\";\n"
       << "  node [shape=box, style=\"rounded,filled\", fillcolor=\"#eef3fb\","
@@ -266,27 +268,50 @@ void trace_recorder::write_dot(std::ostream& out) const {
   for (auto& [id, c] : st.contexts)
     out << fmt::format("  c{} [label=\"{}\\n#{} {}\"];\n", id,
                        json_escape(c.name), id, json_escape(c.kind));
-  for (auto& [id, c] : st.contexts)
-    if (c.creator != 0 && st.contexts.count(c.creator) != 0)
-      out << fmt::format("  c{} -> c{} [style=dotted, color=\"#888888\", "
-                         "arrowhead=empty];\n",
-                         c.creator, id);
-  // Channels between the same two contexts are drawn as one edge.
+  // Channels between the same two contexts are drawn as one edge; a
+  // worker's implicit pair (or a shared worker connection) as a grey one.
   struct link {
     std::size_t channels = 0;
     std::size_t moved = 0;
+    std::size_t implicit = 0;
   };
   std::map<std::pair<std::uint64_t, std::uint64_t>, link> links;
-  for (auto& [a, b] : st.channels) {
-    auto oa = owner(a), ob = owner(b);
+  for (auto& ch : st.channels) {
+    auto oa = owner(ch.port1), ob = owner(ch.port2);
     if (oa == 0 || ob == 0)
       continue;
     auto& l = links[{std::min(oa, ob), std::max(oa, ob)}];
+    if (ch.implicit) {
+      ++l.implicit;
+      continue;
+    }
     ++l.channels;
-    if (st.ports.at(a).transfers + st.ports.at(b).transfers > 0)
+    if (st.ports.at(ch.port1).transfers + st.ports.at(ch.port2).transfers > 0)
       ++l.moved;
   }
+  for (auto& [id, c] : st.contexts) {
+    if (c.creator == 0 || st.contexts.count(c.creator) == 0)
+      continue;
+    auto i = links.find({std::min(c.creator, id), std::max(c.creator, id)});
+    bool has_port = i != links.end() && i->second.implicit > 0;
+    // A shared worker's creator is its first client: the port is a
+    // connection like the others'.
+    auto label = c.kind == "shared worker" ? "connection" : "worker port";
+    out << fmt::format("  c{} -> c{} [color=\"#888888\", arrowhead=empty, "
+                       "fontcolor=\"#888888\", {}];\n",
+                       c.creator, id,
+                       has_port ? fmt::format("label=\"{}\"", label)
+                                : std::string{"style=dotted"});
+    if (has_port)
+      i->second.implicit = 0;
+  }
   for (auto& [ends, l] : links) {
+    if (l.implicit > 0) // a connection to a shared worker it did not start
+      out << fmt::format("  c{} -> c{} [dir=both, color=\"#888888\", "
+                         "fontcolor=\"#888888\", label=\"connection\"];\n",
+                         ends.first, ends.second);
+    if (l.channels == 0)
+      continue;
     auto text = l.channels == 1 ? std::string{"channel"}
                                 : fmt::format("{} channels", l.channels);
     if (l.moved > 0)
@@ -333,10 +358,10 @@ void trace_recorder::write_mermaid(std::ostream& out) const {
   std::lock_guard<std::mutex> guard{st_->mu};
   auto& st = *st_;
   auto& evs = st.events;
-  std::unordered_map<std::uint64_t, std::uint64_t> sender;
+  std::unordered_map<std::uint64_t, const event*> sender;
   for (auto& e : evs)
     if (e.k == kind::post && e.sub == 1)
-      sender.emplace(e.message, e.ctx);
+      sender.emplace(e.message, &e);
   out << "sequenceDiagram\n";
   for (auto& [id, c] : st.contexts)
     out << fmt::format("  participant c{} as {} {}\n", id,
@@ -351,15 +376,20 @@ void trace_recorder::write_mermaid(std::ostream& out) const {
     std::string line;
     if (e.k == kind::deliver && e.sub != 2) {
       auto s = sender.find(e.message);
-      if (s == sender.end() || !known(s->second))
+      if (s == sender.end() || !known(s->second->ctx))
         continue;
       if (shown >= max) {
         ++left;
         continue;
       }
       ++shown;
-      line = fmt::format("  c{}-)c{}: {} {}\n", s->second, e.ctx,
-                         deliver_name(e.sub), e.message);
+      auto* post = s->second;
+      line = fmt::format("  c{}-)c{}: {}{} (message {}{})\n", post->ctx,
+                         e.ctx, e.sub == 1 ? "messageerror: " : "",
+                         post->type, e.message,
+                         post->ports > 0
+                           ? fmt::format(", {} port(s)", post->ports)
+                           : std::string{});
     } else if (shown >= max) {
       continue;
     } else if (e.k == kind::deliver) {

@@ -32,6 +32,39 @@ namespace entangle::detail {
 /// The id of the context running on this thread, 0 outside any context.
 std::uint64_t trace_current_context() noexcept;
 
+/// Reports a delivery that is not at a port (window.postMessage,
+/// BroadcastChannel) when it goes out of scope. Off the port hot path, so
+/// a branch at each end is fine.
+class trace_deliver_scope {
+public:
+  trace_deliver_scope(entangle::tracer* t, std::uint64_t message,
+                      std::uint64_t context) noexcept
+    : t_(t) {
+    if (t_ != nullptr) {
+      ev_.message = message;
+      ev_.context = context;
+      ev_.type = "message";
+      ev_.begin = trace_clock::now();
+    }
+  }
+  ~trace_deliver_scope() {
+    if (t_ != nullptr) {
+      ev_.end = trace_clock::now();
+      t_->on_deliver(ev_);
+    }
+  }
+  trace_deliver_scope(const trace_deliver_scope&) = delete;
+  trace_deliver_scope& operator=(const trace_deliver_scope&) = delete;
+
+  void type(std::string_view t) noexcept {
+    ev_.type = t;
+  }
+
+private:
+  entangle::tracer* t_;
+  trace_deliver ev_;
+};
+
 } // namespace entangle::detail
 
 #else

@@ -92,7 +92,7 @@ void trace_recorder::on_entangle(const trace_port& ev) {
     return;
   a->peer = ev.peer;
   b->peer = ev.port;
-  st_->channels.emplace_back(ev.port, ev.peer);
+  st_->channels.push_back(state::channel{ev.port, ev.peer, ev.implicit});
 }
 
 void trace_recorder::on_close(const trace_close& ev) {

@@ -103,8 +103,14 @@ struct trace_recorder::state {
   std::vector<event> events;
   std::map<std::uint64_t, context_info> contexts;
   std::map<std::uint64_t, port_info> ports;
-  /// Entangled pairs in creation order (port1, port2).
-  std::vector<std::pair<std::uint64_t, std::uint64_t>> channels;
+  struct channel {
+    std::uint64_t port1;
+    std::uint64_t port2;
+    /// A worker's implicit pair or a shared worker connection.
+    bool implicit;
+  };
+  /// Entangled pairs in creation order.
+  std::vector<channel> channels;
   trace_totals totals;
   std::int64_t first_cut = 0;
   bool graph_cut = false;

@@ -175,7 +175,9 @@ TEST_CASE("the DOT graph has the contexts as nodes and the channel as an "
   CHECK(text.find("label=\"page\\n#") != std::string::npos);
   CHECK(text.find("label=\"echo\\n#") != std::string::npos);
   // The MessageChannel (one end transferred) and the worker's implicit pair.
-  CHECK(text.find("with a transferred end") != std::string::npos);
+  CHECK(text.find("label=\"channel\\n1 with a transferred end\"")
+        != std::string::npos);
+  CHECK(text.find("label=\"worker port\"") != std::string::npos);
   CHECK(text.find("port transfer") != std::string::npos);
   CHECK(text.find("dir=both") != std::string::npos);
 }

@@ -69,6 +69,9 @@ struct trace_port {
   std::uint64_t context = 0;
   /// For `on_entangle`: the other end.
   std::uint64_t peer = 0;
+  /// For `on_entangle`: the pair spans two contexts from birth (a
+  /// dedicated worker's implicit ports, a shared worker connection).
+  bool implicit = false;
 };
 
 /// A port was closed (by `close()`, its context's end, or the loss of the

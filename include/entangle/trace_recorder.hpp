@@ -14,7 +14,7 @@ namespace entangle {
 struct trace_limits {
   /// Events kept for the Chrome trace (posts, deliveries, transfers,
   /// closes, drops); later ones are counted, not kept.
-  std::size_t max_events = 200000;
+  std::size_t max_events = 100000;
   /// Message arrows in a Mermaid sequence diagram (it is for small runs).
   std::size_t max_sequence_messages = 100;
   /// Ports remembered for the topology graph.
