@@ -66,6 +66,19 @@ void print_list(std::FILE* to) {
     fmt::print(to, "  {:<18} {}\n", t.name, t.description);
 }
 
+/// After CAF's help text: what the topologies do with the knobs.
+void print_help_topologies(const char* fixed) {
+  fmt::print("\n{}:\n", fixed ? "This program runs" : "Topologies");
+  for (auto& t : topologies()) {
+    if (fixed && std::string_view{t.name} != fixed)
+      continue;
+    fmt::print("  {:<18} {}\n  {:<18} {} (defaults: size {}, messages "
+               "{})\n",
+               t.name, t.description, "", t.knobs, t.default_size,
+               t.default_messages);
+  }
+}
+
 int usage_error(const std::string& what, bool list = false) {
   fmt::print(stderr, "entangle-run: error: {}\n", what);
   if (list)
@@ -152,8 +165,7 @@ int run_cli(int argc, char** argv, const char* fixed) {
   if (auto err = cfg.parse(static_cast<int>(args.size()), args.data()))
     return usage_error(cfg.render(err));
   if (cfg.cli_helptext_printed) { // CAF printed it but does not exit
-    fmt::print("\n");
-    print_list(stdout);
+    print_help_topologies(fixed);
     return 0;
   }
   if (!cfg.remainder.empty())

@@ -34,19 +34,24 @@ inline std::string padding(std::size_t n) {
   return std::string(n, 'x');
 }
 
-/// Runs `rt` to its end within `p.timeout`; on a timeout stops it and
-/// returns a failed outcome's verdict.
-inline bool finish(runtime& rt, const params& p, outcome& out) {
-  if (rt.run_for(p.timeout))
-    return true;
-  rt.stop();
-  out.ok = false;
-  out.verdict = fmt::format("did not finish within {} ms",
-                            p.timeout.count());
-  return false;
+/// Runs `rt` to its end within `p.timeout` and starts the checks: `out.ok`
+/// is set and `out.delivered` read. On a timeout, stops the runtime, fails
+/// `out` and returns false.
+inline bool begin_checks(runtime& rt, const params& p, const progress& prog,
+                         outcome& out) {
+  bool done = rt.run_for(p.timeout);
+  if (!done)
+    rt.stop();
+  out.ok = done;
+  out.delivered = prog.delivered.load();
+  if (!done)
+    out.verdict = fmt::format("did not finish within {} ms",
+                              p.timeout.count());
+  return done;
 }
 
-/// Fails `out` with `why` unless `cond`; returns `cond`.
+/// Fails `out` with `why` unless `cond` (the first failure is the
+/// verdict); returns `cond`.
 inline bool expect(outcome& out, bool cond, std::string why) {
   if (!cond && out.ok) {
     out.ok = false;
@@ -55,8 +60,9 @@ inline bool expect(outcome& out, bool cond, std::string why) {
   return cond;
 }
 
-/// The checks every topology ends with: nothing dropped, no port leaked,
-/// every context ended normally.
-void check_clean(runtime& rt, outcome& out);
+/// The checks every topology ends with -- every expected message
+/// delivered, nothing dropped, no port leaked, every context ended
+/// normally -- then `success` as the verdict if everything passed.
+void end_checks(runtime& rt, outcome& out, std::string success);
 
 } // namespace entangle::examples

@@ -83,10 +83,8 @@ outcome run(runtime& rt, const params& p, progress& prog) {
   outcome out;
   out.channels = 1;
   out.expected = 2 * p.messages;
-  if (!finish(rt, p, out))
+  if (!begin_checks(rt, p, prog, out))
     return out;
-  out.ok = true;
-  out.delivered = prog.delivered.load();
   std::lock_guard<std::mutex> guard{res->mu};
   expect(out, res->list.size() == p.messages,
          fmt::format("the iframe listed {} notes, expected {}",
@@ -99,13 +97,9 @@ outcome run(runtime& rt, const params& p, progress& prog) {
            res->replies[i]
              == fmt::format("Message received by IFrame: \"note {}\"", i + 1),
            fmt::format("answer {} is {}", i + 1, res->replies[i]));
-  expect(out, out.delivered == out.expected,
-         fmt::format("{} messages delivered, expected {}", out.delivered,
-                     out.expected));
-  check_clean(rt, out);
-  if (out.ok)
-    out.verdict = fmt::format("{} submissions listed and answered in order",
-                              p.messages);
+  end_checks(rt, out,
+             fmt::format("{} submissions listed and answered in order",
+                         p.messages));
   return out;
 }
 
@@ -115,8 +109,8 @@ topology mdn_multi_topology() {
   return {"mdn-multi",
           "MDN multi-message: every form submission goes over port1, the "
           "iframe lists it and answers",
-          "messages: form submissions; payload: bytes of padding per note "
-          "(size: unused)",
+          "messages: form submissions; payload: bytes of padding per note; "
+          "size: unused",
           1, 10, run};
 }
 

@@ -84,10 +84,8 @@ outcome run(runtime& rt, const params& p, progress& prog) {
   outcome out;
   out.channels = 2; // the MessageChannel and the worker's implicit pair
   out.expected = 2 * p.messages;
-  if (!finish(rt, p, out))
+  if (!begin_checks(rt, p, prog, out))
     return out;
-  out.ok = true;
-  out.delivered = prog.delivered.load();
   expect(out, res->ping_seen == p.messages && res->pong_seen == p.messages,
          fmt::format("worker got {}, page got {}; expected {} each",
                      res->ping_seen.load(), res->pong_seen.load(),
@@ -95,10 +93,9 @@ outcome run(runtime& rt, const params& p, progress& prog) {
   expect(out, res->in_order, "a number arrived out of order");
   expect(out, res->last == 2.0 * static_cast<double>(p.messages),
          fmt::format("the last number was {}", res->last.load()));
-  check_clean(rt, out);
-  if (out.ok)
-    out.verdict = fmt::format("{} round trips, every number in order",
-                              p.messages);
+  end_checks(rt, out,
+             fmt::format("{} round trips, every number in order",
+                         p.messages));
   return out;
 }
 
@@ -108,8 +105,8 @@ topology ping_pong_topology() {
   return {"ping-pong",
           "ping-pong: a page and its worker bounce a counter over a "
           "transferred port",
-          "messages: round trips; payload: bytes of padding per message "
-          "(size: unused)",
+          "messages: round trips; payload: bytes of padding per message; "
+          "size: unused",
           2, 1000, run};
 }
 

@@ -34,7 +34,10 @@ const topology* find_topology(std::string_view name) {
   return i == all.end() ? nullptr : &*i;
 }
 
-void check_clean(runtime& rt, outcome& out) {
+void end_checks(runtime& rt, outcome& out, std::string success) {
+  expect(out, out.delivered == out.expected,
+         fmt::format("{} messages delivered, expected {}", out.delivered,
+                     out.expected));
   auto d = rt.drops();
   expect(out, d.total() == 0,
          fmt::format("{} messages were dropped", d.total()));
@@ -44,6 +47,8 @@ void check_clean(runtime& rt, outcome& out) {
     expect(out, e.kind == exit_kind::normal,
            fmt::format("context {} ended by {}{}{}", e.name, to_string(e.kind),
                        e.what.empty() ? "" : ": ", e.what));
+  if (out.ok)
+    out.verdict = std::move(success);
 }
 
 } // namespace entangle::examples

@@ -117,10 +117,8 @@ outcome run(runtime& rt, const params& p, progress& prog) {
   auto others = (p.size - 1) * p.messages;
   // hello + start per page, every line to the worker and to each other page
   out.expected = 2 * p.size + p.size * p.messages + p.size * others;
-  if (!finish(rt, p, out))
+  if (!begin_checks(rt, p, prog, out))
     return out;
-  out.ok = true;
-  out.delivered = prog.delivered.load();
   std::lock_guard<std::mutex> guard{res->mu};
   expect(out, res->joined_max == p.size,
          fmt::format("{} pages were in the room at once, expected {} (one "
@@ -133,14 +131,10 @@ outcome run(runtime& rt, const params& p, progress& prog) {
     expect(out, n == others,
            fmt::format("{} heard {} lines, expected {}", who, n, others));
   expect(out, res->in_order, "some sender's lines arrived out of order");
-  expect(out, out.delivered == out.expected,
-         fmt::format("{} messages delivered, expected {}", out.delivered,
-                     out.expected));
-  check_clean(rt, out);
-  if (out.ok)
-    out.verdict = fmt::format("{} pages each heard all {} lines of the "
-                              "others, in order, through one shared worker",
-                              p.size, others);
+  end_checks(rt, out,
+             fmt::format("{} pages each heard all {} lines of the "
+                         "others, in order, through one shared worker",
+                         p.size, others));
   return out;
 }
 

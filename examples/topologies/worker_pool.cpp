@@ -76,10 +76,8 @@ outcome run(runtime& rt, const params& p, progress& prog) {
   outcome out;
   out.channels = p.size; // one implicit pair per worker
   out.expected = 2 * p.messages;
-  if (!finish(rt, p, out))
+  if (!begin_checks(rt, p, prog, out))
     return out;
-  out.ok = true;
-  out.delivered = prog.delivered.load();
   // The page context has ended: its results are ours now.
   double m = static_cast<double>(p.messages);
   double want = m * (m + 1) * (2 * m + 1) / 6;
@@ -96,14 +94,10 @@ outcome run(runtime& rt, const params& p, progress& prog) {
            fmt::format("worker {} answered {}, was dealt {}", w + 1,
                        res->per_worker[w], fair));
   }
-  expect(out, out.delivered == out.expected,
-         fmt::format("{} messages delivered, expected {}", out.delivered,
-                     out.expected));
-  check_clean(rt, out);
-  if (out.ok)
-    out.verdict = fmt::format("{} jobs answered once each by {} workers, "
-                              "sum of squares {}",
-                              p.messages, p.size, want);
+  end_checks(rt, out,
+             fmt::format("{} jobs answered once each by {} workers, "
+                         "sum of squares {}",
+                         p.messages, p.size, want));
   return out;
 }
 
