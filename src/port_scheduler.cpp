@@ -71,6 +71,12 @@ port_scheduler::make_pair(bool shipped) {
 
 std::uint64_t port_scheduler::adopt(port_record& rec, caf::actor owner,
                                     port_object* obj) {
+  if (rec.has_holder.load(std::memory_order_acquire)) {
+    // It left the queue that held it: the holder chain ends here now.
+    std::lock_guard<std::mutex> transit{transit_mu_};
+    rec.holder.reset();
+    rec.has_holder.store(false, std::memory_order_relaxed);
+  }
   std::lock_guard<std::mutex> guard{rec.mu};
   rec.owner = std::move(owner);
   rec.obj = obj;
@@ -134,19 +140,50 @@ port_scheduler::wake_kind port_scheduler::enqueue_locked(port_record& dst,
 void port_scheduler::post(port_record& src, serialized_message&& msg) {
 #if ENTANGLE_TRACING
   if (__builtin_expect(tracer != nullptr, 0)) {
-    traced_post(src, std::move(msg));
+    post_trace tr{tracer, {}};
+    tr.ev.begin = trace_clock::now();
+    tr.ev.message = next_trace_id_.fetch_add(1, std::memory_order_relaxed);
+    tr.ev.port = src.id.lo;
+    tr.ev.ports = msg.ports.size();
+    tr.ev.type = msg.data.type_name();
+    msg.trace_id = tr.ev.message;
+    post_impl<true>(src, std::move(msg), &tr);
     return;
   }
 #endif
+  post_impl<false>(src, std::move(msg), nullptr);
+}
+
+// One body for the traced and the untraced post: the untraced
+// instantiation contains no trace code at all, and the traced one cannot
+// drift from it. A trace reads the target, its owner and its queue depth
+// under the locks the post takes anyway.
+template <bool Traced>
+void port_scheduler::post_impl(port_record& src, serialized_message&& msg,
+                               [[maybe_unused]] post_trace* tr) {
+  // Posts that carry ports walk and link holder chains under transit_mu_
+  // (see closes_cycle); plain posts never touch it.
+  std::unique_lock<std::mutex> transit{transit_mu_, std::defer_lock};
+  if (!msg.ports.empty())
+    transit.lock();
   std::shared_ptr<port_record> dst;
   drop_reason why;
   {
     std::lock_guard<std::mutex> guard{src.mu};
     dst = src.peer;
     why = src.closed ? drop_reason::closed : src.lost;
+    if constexpr (Traced)
+      tr->ev.context = src.obj ? src.obj->ctx_id : 0;
   }
   if (!dst) {
-    drop(std::move(msg), why);
+    if (transit)
+      transit.unlock();
+    post_drop<Traced>(std::move(msg), why, tr);
+    return;
+  }
+  if (transit && closes_cycle(dst, msg.ports)) {
+    transit.unlock();
+    post_drop<Traced>(std::move(msg), drop_reason::unreachable, tr);
     return;
   }
   caf::actor wake;
@@ -156,66 +193,76 @@ void port_scheduler::post(port_record& src, serialized_message&& msg) {
     std::unique_lock<std::mutex> guard{dst->mu};
     if (dst->closed) {
       guard.unlock();
-      drop(std::move(msg), drop_reason::closed);
+      if (transit)
+        transit.unlock();
+      post_drop<Traced>(std::move(msg), drop_reason::closed, tr);
       return;
     }
+    if (transit) {
+      for (auto& rec : msg.ports) {
+        rec->holder = dst;
+        rec->has_holder.store(true, std::memory_order_release);
+      }
+    }
     kind = enqueue_locked(*dst, envelope{std::move(msg), false});
+    if constexpr (Traced) {
+      tr->ev.target_port = dst->id.lo;
+      tr->ev.target_context = dst->obj ? dst->obj->ctx_id : 0;
+      tr->ev.queue_depth = dst->queue.size();
+    }
     if (kind != wake_kind::none) {
       wake = dst->owner;
       epoch = dst->epoch;
     }
   }
+  if (transit)
+    transit.unlock();
+  if constexpr (Traced) {
+    tr->ev.end = trace_clock::now();
+    tr->t->on_post(tr->ev);
+  }
   if (kind != wake_kind::none)
     send_hint_(wake, kind, dst, epoch);
 }
 
-#if ENTANGLE_TRACING
-
-// The traced twin of post(): the same steps, plus what a trace shows (the
-// target, its owner and queue depth, read under the locks post takes
-// anyway). Kept apart so that the untraced path stays as it is.
-void port_scheduler::traced_post(port_record& src, serialized_message&& msg) {
-  trace_post ev;
-  ev.begin = trace_clock::now();
-  ev.message = next_trace_id_.fetch_add(1, std::memory_order_relaxed);
-  ev.port = src.id.lo;
-  ev.ports = msg.ports.size();
-  ev.type = msg.data.type_name();
-  msg.trace_id = ev.message;
-  std::shared_ptr<port_record> dst;
-  drop_reason why;
-  {
-    std::lock_guard<std::mutex> guard{src.mu};
-    dst = src.peer;
-    why = src.closed ? drop_reason::closed : src.lost;
-    ev.context = src.obj ? src.obj->ctx_id : trace_current_context();
+template <bool Traced>
+void port_scheduler::post_drop(serialized_message&& msg, drop_reason why,
+                               [[maybe_unused]] post_trace* tr) {
+  if constexpr (Traced) {
+    tr->ev.queued = false;
+    tr->ev.end = trace_clock::now();
+    tr->t->on_post(tr->ev);
   }
-  caf::actor wake;
-  std::uint64_t epoch = 0;
-  auto kind = wake_kind::none;
-  if (dst) {
-    std::lock_guard<std::mutex> guard{dst->mu};
-    if (dst->closed) {
-      why = drop_reason::closed;
-    } else {
-      kind = enqueue_locked(*dst, envelope{std::move(msg), false});
-      ev.target_port = dst->id.lo;
-      ev.target_context = dst->obj ? dst->obj->ctx_id : 0;
-      ev.queue_depth = dst->queue.size();
-      if (kind != wake_kind::none) {
-        wake = dst->owner;
-        epoch = dst->epoch;
-      }
-    }
-  }
-  ev.queued = ev.target_port != 0;
-  ev.end = trace_clock::now();
-  tracer->on_post(ev);
-  if (!ev.queued)
-    drop(std::move(msg), why);
-  else if (kind != wake_kind::none)
-    send_hint_(wake, kind, dst, epoch);
+  drop(std::move(msg), why);
 }
+
+bool port_scheduler::closes_cycle(
+  const std::shared_ptr<port_record>& dst,
+  const std::vector<std::shared_ptr<port_record>>& carried) {
+  // Walk up from the target: the queue it waits in, the queue that one
+  // waits in, ... Owned ports end the chain (their context can still drain
+  // them), and so do closed ones (their carrying message is being dropped,
+  // so the ordinary rules apply). Every link was checked when it was made,
+  // so chains are acyclic; the bound only turns a bug into a wrong answer
+  // instead of a hang.
+  auto cur = dst;
+  for (std::size_t steps = 0; cur && steps <= live_records(); ++steps) {
+    for (auto& rec : carried)
+      if (rec == cur)
+        return true;
+    if (!cur->has_holder.load(std::memory_order_acquire))
+      return false;
+    {
+      std::lock_guard<std::mutex> guard{cur->mu};
+      if (cur->closed || cur->owner)
+        return false;
+    }
+    cur = cur->holder.lock();
+  }
+  return false;
+}
+
+#if ENTANGLE_TRACING
 
 std::uint64_t port_scheduler::trace_other_post(std::uint64_t target,
                                                const char* type,
@@ -232,7 +279,7 @@ std::uint64_t port_scheduler::trace_other_post(std::uint64_t target,
 }
 
 void port_scheduler::report_drop(entangle::tracer& t, drop_reason why,
-                                std::uint64_t n) noexcept {
+                                 std::uint64_t n) noexcept {
   try {
     t.on_drop(trace_drop{trace_clock::now(), trace_current_context(), why, n});
   } catch (...) {

@@ -56,7 +56,8 @@ public:
   void ship(port_record& rec);
 
   /// Appends `msg` to the queue of `src`'s peer, waking the peer's owner if
-  /// needed, or drops it (counted) when there is no live peer.
+  /// needed, or drops it (counted) when there is no live peer, or when the
+  /// ports it carries would end up inside their own queues (unreachable).
   void post(port_record& src, serialized_message&& msg);
 
   struct start_result {
@@ -147,16 +148,40 @@ private:
 
   void close_one(const std::shared_ptr<port_record>& rec, drop_reason why);
 
+  /// Whether queuing a message carrying `carried` at `dst` closes a cycle:
+  /// `dst` is, through its chain of holders, inside one of those ports'
+  /// queues. Caller holds transit_mu_.
+  bool closes_cycle(const std::shared_ptr<port_record>& dst,
+                    const std::vector<std::shared_ptr<port_record>>& carried);
+
+  /// What a traced post reports (see post_impl).
+  struct post_trace {
+    entangle::tracer* t;
+    trace_post ev;
+  };
+
+  /// The body of post(); `Traced` adds the trace (tr non-null) and nothing
+  /// else, the untraced instantiation has no trace code.
+  template <bool Traced>
+  void post_impl(port_record& src, serialized_message&& msg, post_trace* tr);
+
+  template <bool Traced>
+  void post_drop(serialized_message&& msg, drop_reason why, post_trace* tr);
+
 #if ENTANGLE_TRACING
-  void traced_post(port_record& src, serialized_message&& msg);
   static void report_drop(entangle::tracer& t, drop_reason why,
-                         std::uint64_t n) noexcept;
+                          std::uint64_t n) noexcept;
   /// Names the next traced message.
   std::atomic<std::uint64_t> next_trace_id_{1};
 #endif
 
   hint_fn send_hint_;
   std::atomic<std::uint64_t> next_stamp_{1};
+  /// Guards every record's `holder`, and makes "walk the holder chain, then
+  /// enqueue and link" atomic among posts that carry ports: two such posts
+  /// into each other's carried ports could otherwise form a cycle that
+  /// neither walk sees. Posts without ports never take it.
+  std::mutex transit_mu_;
   /// Every record not yet destroyed (for collect_all); not on the post
   /// path: touched at pair creation and record destruction only.
   std::mutex records_mu_;

@@ -13,11 +13,13 @@
 #  error "ENTANGLE_TRACING must be defined by the build (meson option tracing)"
 #endif
 
+// The event types exist either way (the public header declares them, and
+// port_scheduler's post is written once for both modes).
+#include <cstdint>
+
+#include "entangle/trace.hpp"
+
 #if ENTANGLE_TRACING
-
-#  include <cstdint>
-
-#  include "entangle/trace.hpp"
 
 /// Runs `stmt` with `t` bound to the tracer `expr`, if one is set.
 #  define ENTANGLE_TRACE(expr, t, stmt)                                       \
