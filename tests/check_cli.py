@@ -62,8 +62,16 @@ def main():
         r = run(exe, *args)
         expect(r.returncode == 2 and needle in r.stderr,
                f"{what} ({' '.join(args)}): exit 2 and a clear error", r)
-    r = run(exe, "nope")
-    expect("pipeline" in r.stderr, "an unknown topology prints the list", r)
+    bad_ini = os.path.join(work, "typo.ini")
+    with open(bad_ini, "w") as f:
+        f.write("[global]\nsizee=2\n")
+    r = run(exe, "pipeline", f"--config-file={bad_ini}")
+    expect(r.returncode == 2 and "unknown option 'sizee'" in r.stderr,
+           "a typo in an INI file: exit 2 and a clear error", r)
+    for args in (["nope"], ["pipeline", "--size=abc"]):
+        r = run(exe, *args)
+        expect("relay-ring" in r.stderr,
+               f"a usage error ({' '.join(args)}) prints the list", r)
     if failures:
         print(f"{len(failures)} check(s) failed")
         sys.exit(1)

@@ -38,6 +38,28 @@ struct run_config : runtime_config {
   std::size_t trace_max_events = trace_limits{}.max_events;
   std::size_t sequence_max = trace_limits{}.max_sequence_messages;
 
+  /// CAF 0.17 keeps keys of an INI file that name no option without a
+  /// word (a typo like `sizee=8` would be ignored). Returns the first such
+  /// key of ours: in [global] or [entangle].
+  std::string unknown_ini_key() const {
+    for (auto& [key, val] : content) {
+      if (key == "config-file")
+        continue;
+      if (auto* group = caf::get_if<caf::settings>(&val)) {
+        if (key != "entangle")
+          continue; // CAF's own sections: CAF checks what it reads
+        for (auto& [sub, x] : *group)
+          if (custom_options_.qualified_name_lookup("entangle." + sub)
+              == nullptr)
+            return "entangle." + sub;
+      } else if (custom_options_.qualified_name_lookup("global." + key)
+                 == nullptr) {
+        return key;
+      }
+    }
+    return {};
+  }
+
   run_config() {
     opt_group{custom_options_, "global"}
       .add(topology, "topology,t", "the topology to run (or the first "
@@ -79,13 +101,10 @@ void print_help_topologies(const char* fixed) {
   }
 }
 
-int usage_error(const std::string& what, bool list = false) {
-  fmt::print(stderr, "entangle-run: error: {}\n", what);
-  if (list)
-    print_list(stderr);
-  else
-    fmt::print(stderr, "(entangle-run --help for the options, --list for "
-                       "the topologies)\n");
+int usage_error(const std::string& what) {
+  fmt::print(stderr, "entangle-run: error: {}\n(--help for the options)\n",
+             what);
+  print_list(stderr);
   return exit_usage;
 }
 
@@ -168,6 +187,9 @@ int run_cli(int argc, char** argv, const char* fixed) {
     print_help_topologies(fixed);
     return 0;
   }
+  if (auto key = cfg.unknown_ini_key(); !key.empty())
+    return usage_error(fmt::format("unknown option '{}' in the config file",
+                                   key));
   if (!cfg.remainder.empty())
     return usage_error(fmt::format("unexpected argument '{}'",
                                    cfg.remainder.front()));
@@ -195,7 +217,7 @@ int run_cli(int argc, char** argv, const char* fixed) {
                                    fixed, name));
   auto* topo = find_topology(name);
   if (topo == nullptr)
-    return usage_error(fmt::format("unknown topology '{}'", name), true);
+    return usage_error(fmt::format("unknown topology '{}'", name));
 
   params p;
   p.size = cfg.size == 0 ? topo->default_size : cfg.size;
