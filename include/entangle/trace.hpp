@@ -114,8 +114,9 @@ struct trace_drop {
 /// Called synchronously from the library's hot paths, on whatever CAF
 /// worker thread runs the context concerned, concurrently from several
 /// threads, and sometimes while the library holds internal locks: an
-/// implementation must be thread-safe, fast, and must not call back into
-/// entangle. It must outlive the runtime (the runtime holds a shared_ptr).
+/// implementation must be thread-safe, fast, must not throw (a hook runs
+/// in the middle of a state change) and must not call back into entangle.
+/// It must outlive the runtime (the runtime holds a shared_ptr).
 ///
 /// Every hook has an empty default, so an observer overrides what it needs.
 /// `trace_recorder` (entangle/trace_recorder.hpp) is the stock one.

@@ -87,6 +87,9 @@ public:
   struct state;
 
 private:
+  /// Counts an event that could not be recorded (hooks never throw).
+  void lost() noexcept;
+
   std::unique_ptr<state> st_;
 };
 
