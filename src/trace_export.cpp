@@ -162,7 +162,7 @@ void trace_recorder::write_chrome_json(std::ostream& out) const {
                      "\"args\":{{\"kind\":\"{}\",\"creator\":{},"
                      "\"ended\":\"{}\"}}}}",
                      json_escape(c.name), id, us(c.start),
-                     us(std::max<std::int64_t>(end - c.start, 1000)),
+                     us(std::max<std::int64_t>(end - c.start, 0)),
                      json_escape(c.kind), c.creator,
                      json_escape(c.end >= 0 ? c.how : "running")));
   }
@@ -178,13 +178,14 @@ void trace_recorder::write_chrome_json(std::ostream& out) const {
     auto& e = evs[i];
     switch (e.k) {
       case kind::post: {
-        // A slice long enough to hold the flow start in every viewer.
+        // Real durations, never padded: slices on one track must nest (a
+        // post inside its handler, handlers one after the other).
         emit(fmt::format(
           "{{\"ph\":\"X\",\"name\":\"post\",\"cat\":\"message\",\"pid\":1,"
           "\"tid\":{},\"ts\":{:.3f},\"dur\":{:.3f},\"args\":{{\"message\":{},"
           "\"port\":\"{}\",\"target_port\":\"{}\",\"type\":\"{}\","
           "\"ports\":{},\"queued\":{},\"queue_depth\":{}}}}}",
-          e.ctx, us(e.ts), us(std::max<std::int64_t>(e.dur, 1000)), e.message,
+          e.ctx, us(e.ts), us(e.dur), e.message,
           e.port ? port_label(e.port) : "none",
           e.other ? port_label(e.other) : "none", e.type,
           e.ports, e.sub ? "true" : "false", e.depth));
@@ -203,7 +204,7 @@ void trace_recorder::write_chrome_json(std::ostream& out) const {
           "\"tid\":{},\"ts\":{:.3f},\"dur\":{:.3f},\"args\":{{\"message\":{},"
           "\"port\":\"{}\",\"queue_left\":{}}}}}",
           deliver_name(e.sub), e.ctx, us(e.ts),
-          us(std::max<std::int64_t>(e.dur, 1000)), e.message,
+          us(e.dur), e.message,
           port_label(e.port), e.depth));
         if (flowing.count(e.message) != 0)
           emit(fmt::format("{{\"ph\":\"f\",\"bp\":\"e\",\"name\":\"message\","

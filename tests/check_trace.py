@@ -44,6 +44,17 @@ def check_chrome(path, cap=None):
             if e["tid"] not in names:
                 fail(f"slice on an unnamed track: {e}")
             slices[e["tid"]].append((e["ts"], e["ts"] + e["dur"]))
+    # Slices on one track must nest or follow each other; viewers
+    # misplace overlapping ones.
+    for tid, spans in slices.items():
+        stack = []
+        for a, b in sorted(spans, key=lambda x: (x[0], -x[1])):
+            while stack and stack[-1] <= a:
+                stack.pop()
+            if stack and b > stack[-1] + 1e-3:
+                fail(f"overlapping slices on track {tid}: ends {stack[-1]}, "
+                     f"then [{a}, {b}]")
+            stack.append(b)
     starts = {e["id"]: e for e in events if e["ph"] == "s"}
     finishes = {e["id"]: e for e in events if e["ph"] == "f"}
     if starts.keys() != finishes.keys():
