@@ -13,6 +13,7 @@
 
 #include "entangle/value.hpp"
 #include "event_target.hpp"
+#include "trace_hooks.hpp"
 
 namespace entangle::detail {
 
@@ -72,6 +73,9 @@ struct broadcast_delivery {
   const std::shared_ptr<port_scheduler> sched;
   /// Set by the receiver once it dispatched or counted it.
   bool settled = false;
+#if ENTANGLE_TRACING
+  std::uint64_t trace_id = 0;
+#endif
 };
 
 /// All BroadcastChannel objects of a runtime, by (origin key, name).

@@ -34,9 +34,16 @@ void context_core::post_broadcast(broadcast_object& obj, const value& message) {
                                      rt_.cfg.max_clone_depth);
   auto payload = std::make_shared<const broadcast_payload>(broadcast_payload{
     std::move(msg.data), msg.buffer_bytes, control_->origin.serialize()});
-  for (auto& dest : rt_.broadcasts.destinations(obj))
+  for (auto& dest : rt_.broadcasts.destinations(obj)) {
+    auto delivery = std::make_shared<broadcast_delivery>(payload, sched_);
+    ENTANGLE_TRACE(sched_->tracer, t, {
+      auto target = dest.obj.lock();
+      delivery->trace_id = sched_->trace_other_post(
+        target ? target->ctx_id : 0, payload->data.type_name(), 0);
+    });
     caf::anon_send(dest.owner, broadcast_atom::value, dest.obj,
-                   std::make_shared<broadcast_delivery>(payload, sched_));
+                   std::move(delivery));
+  }
 }
 
 void context_core::on_broadcast(const weak_broadcast_ptr& weak,
@@ -66,6 +73,11 @@ void context_core::on_broadcast(const weak_broadcast_ptr& weak,
                 .data;
   }
   guarded([&] {
+#if ENTANGLE_TRACING
+    trace_deliver_scope traced{sched_->tracer, delivery->trace_id, id()};
+    if (k == event_kind::messageerror)
+      traced.type("messageerror");
+#endif
     if (rt_.on_dispatch)
       rt_.on_dispatch(*this, nullptr, ev);
     obj->events.dispatch(k, ev);

@@ -208,6 +208,10 @@ private:
   /// Delivers a typed message to its `on_typed` handler (context_typed.cpp).
   void dispatch_typed(port_object& port, serialized_message& msg,
                       message_event& ev);
+  void dispatch_event(port_object& port, envelope&& e);
+#if ENTANGLE_TRACING
+  void traced_dispatch(entangle::tracer& t, port_object& port, envelope&& e);
+#endif
   std::optional<std::string> check_receivable_bytes(std::size_t bytes) const;
   void fire(port_object& port, event_kind k, message_event& ev);
   void end_turn();

@@ -30,7 +30,13 @@ void context_core::on_window_message(const window_delivery_ptr& d) {
   if (d->source)
     ev.source = window_proxy{d->source};
   guarded([&] {
+#if ENTANGLE_TRACING
+    trace_deliver_scope traced{sched_->tracer, d->msg.trace_id, id()};
+#endif
     if (auto err = check_receivable_bytes(d->msg.buffer_bytes)) {
+#if ENTANGLE_TRACING
+      traced.type("messageerror");
+#endif
       sched_->drop(std::move(d->msg), drop_reason::messageerror);
       ev.type = "messageerror";
       ev.data = null;

@@ -3,6 +3,8 @@
 #include <cstdio>
 #include <vector>
 
+#include "port_object.hpp"
+
 namespace entangle::detail {
 
 port_record::~port_record() {
@@ -21,6 +23,9 @@ serialized_message::operator=(serialized_message&& other) noexcept {
     has_port_slots = other.has_port_slots;
     fate = other.fate;
     typed = std::move(other.typed);
+#if ENTANGLE_TRACING
+    trace_id = other.trace_id;
+#endif
   }
   return *this;
 }
@@ -58,6 +63,10 @@ port_scheduler::make_pair(bool shipped) {
   }
   a->peer = b;
   b->peer = a;
+  ENTANGLE_TRACE(tracer, t,
+                 t->on_entangle(trace_port{trace_clock::now(), a->id.lo,
+                                           trace_current_context(), b->id.lo,
+                                           shipped}));
   return {std::move(a), std::move(b)};
 }
 
@@ -130,6 +139,29 @@ port_scheduler::wake_kind port_scheduler::enqueue_locked(port_record& dst,
 }
 
 void port_scheduler::post(port_record& src, serialized_message&& msg) {
+#if ENTANGLE_TRACING
+  if (__builtin_expect(tracer != nullptr, 0)) {
+    post_trace tr{tracer, {}};
+    tr.ev.begin = trace_clock::now();
+    tr.ev.message = next_trace_id_.fetch_add(1, std::memory_order_relaxed);
+    tr.ev.port = src.id.lo;
+    tr.ev.ports = msg.ports.size();
+    tr.ev.type = msg.data.type_name();
+    msg.trace_id = tr.ev.message;
+    post_impl<true>(src, std::move(msg), &tr);
+    return;
+  }
+#endif
+  post_impl<false>(src, std::move(msg), nullptr);
+}
+
+// One body for the traced and the untraced post: the untraced
+// instantiation contains no trace code at all, and the traced one cannot
+// drift from it. A trace reads the target, its owner and its queue depth
+// under the locks the post takes anyway.
+template <bool Traced>
+void port_scheduler::post_impl(port_record& src, serialized_message&& msg,
+                               [[maybe_unused]] post_trace* tr) {
   // Posts that carry ports walk and link holder chains under transit_mu_
   // (see closes_cycle); plain posts never touch it.
   std::unique_lock<std::mutex> transit{transit_mu_, std::defer_lock};
@@ -141,16 +173,18 @@ void port_scheduler::post(port_record& src, serialized_message&& msg) {
     std::lock_guard<std::mutex> guard{src.mu};
     dst = src.peer;
     why = src.closed ? drop_reason::closed : src.lost;
+    if constexpr (Traced)
+      tr->ev.context = src.obj ? src.obj->ctx_id : 0;
   }
   if (!dst) {
     if (transit)
       transit.unlock();
-    drop(std::move(msg), why);
+    post_drop<Traced>(std::move(msg), why, tr);
     return;
   }
   if (transit && closes_cycle(dst, msg.ports)) {
     transit.unlock();
-    drop(std::move(msg), drop_reason::unreachable);
+    post_drop<Traced>(std::move(msg), drop_reason::unreachable, tr);
     return;
   }
   caf::actor wake;
@@ -162,7 +196,7 @@ void port_scheduler::post(port_record& src, serialized_message&& msg) {
       guard.unlock();
       if (transit)
         transit.unlock();
-      drop(std::move(msg), drop_reason::closed);
+      post_drop<Traced>(std::move(msg), drop_reason::closed, tr);
       return;
     }
     if (transit) {
@@ -172,6 +206,11 @@ void port_scheduler::post(port_record& src, serialized_message&& msg) {
       }
     }
     kind = enqueue_locked(*dst, envelope{std::move(msg), false});
+    if constexpr (Traced) {
+      tr->ev.target_port = dst->id.lo;
+      tr->ev.target_context = dst->obj ? dst->obj->ctx_id : 0;
+      tr->ev.queue_depth = dst->queue.size();
+    }
     if (kind != wake_kind::none) {
       wake = dst->owner;
       epoch = dst->epoch;
@@ -179,8 +218,23 @@ void port_scheduler::post(port_record& src, serialized_message&& msg) {
   }
   if (transit)
     transit.unlock();
+  if constexpr (Traced) {
+    tr->ev.end = trace_clock::now();
+    tr->t->on_post(tr->ev);
+  }
   if (kind != wake_kind::none)
     send_hint_(wake, kind, dst, epoch);
+}
+
+template <bool Traced>
+void port_scheduler::post_drop(serialized_message&& msg, drop_reason why,
+                               [[maybe_unused]] post_trace* tr) {
+  if constexpr (Traced) {
+    tr->ev.queued = false;
+    tr->ev.end = trace_clock::now();
+    tr->t->on_post(tr->ev);
+  }
+  drop(std::move(msg), why);
 }
 
 bool port_scheduler::closes_cycle(
@@ -208,6 +262,33 @@ bool port_scheduler::closes_cycle(
   }
   return false;
 }
+
+#if ENTANGLE_TRACING
+
+std::uint64_t port_scheduler::trace_other_post(std::uint64_t target,
+                                               const char* type,
+                                               std::size_t ports) {
+  trace_post ev;
+  ev.begin = ev.end = trace_clock::now();
+  ev.message = next_trace_id_.fetch_add(1, std::memory_order_relaxed);
+  ev.context = trace_current_context();
+  ev.target_context = target;
+  ev.ports = ports;
+  ev.type = type;
+  tracer->on_post(ev);
+  return ev.message;
+}
+
+void port_scheduler::report_drop(entangle::tracer& t, drop_reason why,
+                                 std::uint64_t n) noexcept {
+  try {
+    t.on_drop(trace_drop{trace_clock::now(), trace_current_context(), why, n});
+  } catch (...) {
+    // nop: a drop is counted whether or not a tracer can record it
+  }
+}
+
+#endif
 
 port_scheduler::start_result
 port_scheduler::start(const std::shared_ptr<port_record>& rec,
@@ -287,6 +368,9 @@ void port_scheduler::close_one(const std::shared_ptr<port_record>& rec,
     std::lock_guard<std::mutex> guard{rec->mu};
     if (rec->closed)
       return;
+#if ENTANGLE_TRACING
+    std::uint64_t ctx = rec->obj ? rec->obj->ctx_id : 0;
+#endif
     rec->closed = true;
     rec->owner = nullptr;
     rec->obj = nullptr;
@@ -295,6 +379,9 @@ void port_scheduler::close_one(const std::shared_ptr<port_record>& rec,
     peer = std::move(rec->peer);
     rec->lost = why;
     dropped = rec->queue.take_all();
+    ENTANGLE_TRACE(tracer, t,
+                   t->on_close(trace_close{trace_clock::now(), rec->id.lo, ctx,
+                                           why, dropped.size()}));
   }
   if (peer) {
     caf::actor wake;

@@ -12,6 +12,7 @@
 
 #include "entangle/drop_reason.hpp"
 #include "port_record.hpp"
+#include "trace_hooks.hpp"
 
 namespace entangle::detail {
 
@@ -76,6 +77,18 @@ public:
   /// Whether misuse warnings are printed.
   bool warnings = true;
 
+#if ENTANGLE_TRACING
+  /// The runtime's tracer, or null (set before any context runs; the
+  /// runtime keeps it alive).
+  entangle::tracer* tracer = nullptr;
+
+  /// Reports a message that does not travel on a port (window.postMessage,
+  /// a BroadcastChannel delivery) from the running context to `target`;
+  /// returns its trace id. Call only when `tracer` is set.
+  std::uint64_t trace_other_post(std::uint64_t target, const char* type,
+                                 std::size_t ports);
+#endif
+
   /// Prints a misuse warning (when `warnings` is on).
   void warn(std::string_view where, std::string_view what) const;
 
@@ -110,6 +123,7 @@ public:
   void count_drop(drop_reason why, std::uint64_t n = 1) noexcept {
     drops_[static_cast<std::size_t>(why)].fetch_add(n,
                                                     std::memory_order_relaxed);
+    ENTANGLE_TRACE(tracer, t, report_drop(*t, why, n));
   }
 
   drop_counts drops() const noexcept;
@@ -139,6 +153,27 @@ private:
   /// queues. Caller holds transit_mu_.
   bool closes_cycle(const std::shared_ptr<port_record>& dst,
                     const std::vector<std::shared_ptr<port_record>>& carried);
+
+  /// What a traced post reports (see post_impl).
+  struct post_trace {
+    entangle::tracer* t;
+    trace_post ev;
+  };
+
+  /// The body of post(); `Traced` adds the trace (tr non-null) and nothing
+  /// else, the untraced instantiation has no trace code.
+  template <bool Traced>
+  void post_impl(port_record& src, serialized_message&& msg, post_trace* tr);
+
+  template <bool Traced>
+  void post_drop(serialized_message&& msg, drop_reason why, post_trace* tr);
+
+#if ENTANGLE_TRACING
+  static void report_drop(entangle::tracer& t, drop_reason why,
+                          std::uint64_t n) noexcept;
+  /// Names the next traced message.
+  std::atomic<std::uint64_t> next_trace_id_{1};
+#endif
 
   hint_fn send_hint_;
   std::atomic<std::uint64_t> next_stamp_{1};

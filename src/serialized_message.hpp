@@ -6,6 +6,7 @@
 
 #include "entangle/drop_reason.hpp"
 #include "entangle/value.hpp"
+#include "trace_hooks.hpp"
 
 namespace entangle::detail {
 
@@ -55,6 +56,10 @@ public:
   /// kind of the same envelope, so queueing, order, transfer and close
   /// rules are those of every other message.
   std::unique_ptr<typed_payload> typed;
+#if ENTANGLE_TRACING
+  /// Links the post to the delivery in a trace (0: not traced).
+  std::uint64_t trace_id = 0;
+#endif
 
 private:
   void release_ports() noexcept;

@@ -61,6 +61,10 @@ void window_proxy::post_message(
   auto delivery = std::make_shared<detail::window_delivery>(
     std::move(msg), std::move(target), cur->context_origin().serialize(),
     std::move(source), ctl_->document.load(), cur->rt().sched);
+  ENTANGLE_TRACE(cur->sched().tracer, t,
+                 delivery->msg.trace_id = cur->sched().trace_other_post(
+                   ctl_->id, delivery->msg.data.type_name(),
+                   delivery->msg.ports.size()));
   caf::actor hdl;
   {
     std::lock_guard<std::mutex> guard{ctl_->rt->mu};

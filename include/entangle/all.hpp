@@ -14,6 +14,7 @@
 #include "entangle/rpc.hpp"
 #include "entangle/runtime.hpp"
 #include "entangle/shared_worker.hpp"
+#include "entangle/trace.hpp"
 #include "entangle/transfer.hpp"
 #include "entangle/typed.hpp"
 #include "entangle/value.hpp"

@@ -1,0 +1,78 @@
+#pragma once
+
+// The tracing hooks of the hot paths (port_scheduler, context_core).
+//
+// With tracing compiled in (meson -Dtracing=true, the default) each hook
+// costs one predictable branch on a null `tracer*` when no tracer is set;
+// everything else is behind that branch, in cold out-of-line code. With
+// -Dtracing=false, ENTANGLE_TRACING is 0 and the hooks, the message trace
+// id and the tracer pointer are compiled out entirely (so a benchmark can
+// compare "compiled in but off" with "compiled out").
+
+#ifndef ENTANGLE_TRACING
+#  error "ENTANGLE_TRACING must be defined by the build (meson option tracing)"
+#endif
+
+// The event types exist either way (the public header declares them, and
+// port_scheduler's post is written once for both modes).
+#include <cstdint>
+
+#include "entangle/trace.hpp"
+
+#if ENTANGLE_TRACING
+
+/// Runs `stmt` with `t` bound to the tracer `expr`, if one is set.
+#  define ENTANGLE_TRACE(expr, t, stmt)                                       \
+    do {                                                                       \
+      if (::entangle::tracer* t = (expr); __builtin_expect(t != nullptr, 0)) { \
+        stmt;                                                                  \
+      }                                                                        \
+    } while (false)
+
+namespace entangle::detail {
+
+/// The id of the context running on this thread, 0 outside any context.
+std::uint64_t trace_current_context() noexcept;
+
+/// Reports a delivery that is not at a port (window.postMessage,
+/// BroadcastChannel) when it goes out of scope. Off the port hot path, so
+/// a branch at each end is fine.
+class trace_deliver_scope {
+public:
+  trace_deliver_scope(entangle::tracer* t, std::uint64_t message,
+                      std::uint64_t context) noexcept
+    : t_(t) {
+    if (t_ != nullptr) {
+      ev_.message = message;
+      ev_.context = context;
+      ev_.type = "message";
+      ev_.begin = trace_clock::now();
+    }
+  }
+  ~trace_deliver_scope() {
+    if (t_ != nullptr) {
+      ev_.end = trace_clock::now();
+      t_->on_deliver(ev_);
+    }
+  }
+  trace_deliver_scope(const trace_deliver_scope&) = delete;
+  trace_deliver_scope& operator=(const trace_deliver_scope&) = delete;
+
+  void type(std::string_view t) noexcept {
+    ev_.type = t;
+  }
+
+private:
+  entangle::tracer* t_;
+  trace_deliver ev_;
+};
+
+} // namespace entangle::detail
+
+#else
+
+#  define ENTANGLE_TRACE(expr, t, stmt)                                       \
+    do {                                                                       \
+    } while (false)
+
+#endif

@@ -1,0 +1,119 @@
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "entangle/trace_recorder.hpp"
+
+namespace entangle {
+
+/// What a trace_recorder keeps. Two parts with different bounds:
+/// - `events`: the time line for the Chrome trace and the sequence diagram,
+///   capped at `limits.max_events` (later events only counted);
+/// - `contexts` and `ports`: the topology (tracks, graph nodes and edges),
+///   small and kept whole up to `limits.max_graph_ports`, so the graph and
+///   the track list stay right even when the time line is cut.
+/// Invariant: every field is guarded by `mu`.
+struct trace_recorder::state {
+  enum class kind : std::uint8_t {
+    post,
+    deliver,
+    transfer,
+    close,
+    drop,
+  };
+
+  /// One time-line event (compact: a long run records many).
+  struct event {
+    kind k;
+    /// deliver: 0 message, 1 messageerror, 2 close. post: 1 if queued.
+    /// close, drop: the drop_reason.
+    std::uint8_t sub = 0;
+    std::uint32_t depth = 0;
+    std::uint32_t ports = 0;
+    std::int64_t ts = 0;  // ns since the recorder was made
+    std::int64_t dur = 0; // ns
+    std::uint64_t ctx = 0;
+    std::uint64_t port = 0;
+    /// post: target port and context; close: dropped count; drop: count.
+    std::uint64_t other = 0;
+    std::uint64_t other_ctx = 0;
+    std::uint64_t message = 0;
+    const char* type = "";
+  };
+
+  struct context_info {
+    std::string name;
+    std::string kind;
+    std::uint64_t creator = 0;
+    std::int64_t start = 0;
+    std::int64_t end = -1; // -1: still running
+    std::string how;
+  };
+
+  struct port_info {
+    std::uint64_t peer = 0;
+    /// Every context that owned it, in order (the last one is the owner).
+    std::vector<std::uint64_t> owners;
+    std::size_t transfers = 0;
+    bool closed = false;
+  };
+
+  explicit state(trace_limits l) : limits(l), t0(trace_clock::now()) {
+  }
+
+  std::int64_t ns(trace_clock::time_point t) const noexcept {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(t - t0)
+      .count();
+  }
+
+  /// Appends `e` if the cap allows (caller holds `mu`).
+  void add(const event& e) {
+    if (events.size() < limits.max_events) {
+      events.push_back(e);
+    } else {
+      if (totals.events_dropped == 0)
+        first_cut = e.ts;
+      ++totals.events_dropped;
+    }
+  }
+
+  /// The port's record, or null past the graph cap (caller holds `mu`).
+  port_info* port(std::uint64_t id) {
+    auto i = ports.find(id);
+    if (i != ports.end())
+      return &i->second;
+    if (ports.size() >= limits.max_graph_ports) {
+      graph_cut = true;
+      return nullptr;
+    }
+    return &ports[id];
+  }
+
+  /// "name #id" (or "#id" for a context the recorder never saw start).
+  std::string label(std::uint64_t ctx) const;
+
+  const trace_limits limits;
+  const trace_clock::time_point t0;
+  mutable std::mutex mu;
+  std::string title = "entangle";
+  std::vector<event> events;
+  std::map<std::uint64_t, context_info> contexts;
+  std::map<std::uint64_t, port_info> ports;
+  struct channel {
+    std::uint64_t port1;
+    std::uint64_t port2;
+    /// A worker's implicit pair or a shared worker connection.
+    bool implicit;
+  };
+  /// Entangled pairs in creation order.
+  std::vector<channel> channels;
+  trace_totals totals;
+  std::int64_t first_cut = 0;
+  bool graph_cut = false;
+};
+
+} // namespace entangle
