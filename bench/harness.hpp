@@ -54,6 +54,10 @@ struct pair_result {
   double ratio = 0;      // median of per-rep entangle/CAF time ratios
 };
 
+/// For profiling one side alone (--side=caf|entangle): 0 = both, 1 = raw
+/// CAF only, 2 = entangle only (the other side then reads as 1 ns).
+inline int only_side = 0;
+
 /// Runs `caf` and `ent` alternately `reps` times (which one goes first
 /// alternates too), and returns medians.
 inline pair_result interleave(int reps, const case_fn& caf,
@@ -61,7 +65,10 @@ inline pair_result interleave(int reps, const case_fn& caf,
   std::vector<double> c, e, r;
   for (int i = 0; i < reps; ++i) {
     double a, b;
-    if (i % 2 == 0) {
+    if (only_side != 0) {
+      a = only_side == 1 ? caf() : 1;
+      b = only_side == 2 ? ent() : 1;
+    } else if (i % 2 == 0) {
       a = caf();
       b = ent();
     } else {

@@ -3,6 +3,7 @@
 // (and the Node peer) and prints the summary KEY=VALUE lines.
 //
 //   entangle_bench [--quick] [--reps=N] [--only=group,group...]
+//                  [--side=caf|entangle]   (one side alone, for profilers)
 //   groups: pingpong oneway fan transfer payloads memory
 //
 // Every figure is a median of per-rep medians or per-rep ratios; the
@@ -141,6 +142,8 @@ int main(int argc, char** argv) {
       std::string g;
       while (std::getline(ss, g, ','))
         only.insert(g);
+    } else if (auto v = val("--side=")) {
+      only_side = std::string{v} == "caf" ? 1 : 2;
     } else if (auto v = val("--mem-child=")) {
       child = v;
     } else if (auto v = val("--n=")) {
