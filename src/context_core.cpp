@@ -39,6 +39,10 @@ context_core* current_core() noexcept {
   return tl_current;
 }
 
+caf::execution_unit* current_unit() noexcept {
+  return tl_current != nullptr ? tl_current->context() : nullptr;
+}
+
 context_core::context_core(caf::actor_config& cfg, runtime_state& rt,
                            std::shared_ptr<context_control> control,
                            init_function init, record_ptr inside)
@@ -151,8 +155,8 @@ void context_core::on_ready(const record_ptr& rec, std::uint64_t epoch) {
     guarded([&] { dispatch(*port, std::move(e)); });
     if (++n == batch) {
       if (!closing_ && sched_->needs_rehint(*rec, epoch))
-        caf::anon_send(caf::actor_cast<caf::actor>(this),
-                       port_ready_atom::value, weak_record_ptr{rec}, epoch);
+        eq_impl(caf::make_message_id(), nullptr, context(),
+                port_ready_atom::value, weak_record_ptr{rec}, epoch);
       break;
     }
   }
@@ -465,7 +469,7 @@ void context_core::queue_task(std::function<void()> fn) {
   if (closing_)
     return;
   tasks_.push_back(std::move(fn));
-  caf::anon_send(caf::actor_cast<caf::actor>(this), task_atom::value);
+  eq_impl(caf::make_message_id(), nullptr, context(), task_atom::value);
 }
 
 void context_core::close_self() noexcept {

@@ -262,4 +262,10 @@ private:
 /// Returns the context running on this thread, or nullptr.
 context_core* current_core() noexcept;
 
+/// The CAF execution unit (worker) running the current context, or nullptr
+/// outside any context. Wake-ups sent with it go to that worker's own queue,
+/// as `self->send` does; CAF's `anon_send` passes none, which hands every
+/// wake-up to the coordinator (another thread) -- a thread handoff per hop.
+caf::execution_unit* current_unit() noexcept;
+
 } // namespace entangle::detail
