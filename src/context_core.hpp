@@ -185,7 +185,7 @@ public:
   void warn(const std::string& what);
 
 private:
-  void on_ready(const record_ptr& rec, std::uint64_t epoch);
+  void on_ready(std::uint64_t epoch);
   void on_unshipped_token();
   void on_task();
   void on_timer(timer_id id);
@@ -226,7 +226,9 @@ private:
   std::shared_ptr<port_object> inside_;
   entangle::context facade_;
 
-  std::unordered_map<port_object*, std::shared_ptr<port_object>> ports_;
+  /// Every port object of this context, by its (scheduler-unique) epoch:
+  /// how a wake-up hint finds its port.
+  std::unordered_map<std::uint64_t, std::shared_ptr<port_object>> ports_;
   /// This context's BroadcastChannel objects, by creation sequence.
   std::unordered_map<std::uint64_t, std::shared_ptr<broadcast_object>> bcs_;
   std::size_t open_broadcasts_ = 0;

@@ -67,7 +67,8 @@ std::uint64_t port_scheduler::adopt(port_record& rec, caf::actor owner,
   rec.obj = obj;
   rec.started = false;
   rec.hint_pending = false;
-  return ++rec.epoch;
+  rec.epoch = next_epoch_.fetch_add(1, std::memory_order_relaxed);
+  return rec.epoch;
 }
 
 void port_scheduler::ship(port_record& rec) {

@@ -47,7 +47,8 @@ public:
   make_pair(bool shipped = false);
 
   /// Makes `owner` the owner of `rec` (a new pair or an adopted port).
-  /// The port starts unstarted. Returns the new epoch.
+  /// The port starts unstarted. Returns the new epoch, unique in this
+  /// scheduler (no other record ever gets it).
   std::uint64_t adopt(port_record& rec, caf::actor owner, port_object* obj);
 
   /// Detaches `rec` from its owner for a transfer (IN TRANSIT); marks it
@@ -135,6 +136,9 @@ private:
 
   hint_fn send_hint_;
   std::atomic<std::uint64_t> next_stamp_{1};
+  /// Epochs are unique across records, so the epoch of a hint alone names
+  /// the port object it wakes (a hint carries no record reference).
+  std::atomic<std::uint64_t> next_epoch_{1};
   /// Every record not yet destroyed (for collect_all); not on the post
   /// path: touched at pair creation and record destruction only.
   std::mutex records_mu_;
