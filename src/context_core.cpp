@@ -149,12 +149,14 @@ void context_core::on_ready(std::uint64_t epoch) {
   }
   auto batch = rt_.cfg.dispatch_batch == 0 ? 1 : rt_.cfg.dispatch_batch;
   std::size_t n = 0;
-  while (!closing_) {
+  bool drained = false;
+  while (!closing_ && !drained) {
     envelope e;
-    if (sched_->pop(*rec, epoch, e) != port_scheduler::pop_result::item)
+    if (sched_->pop(*rec, epoch, e, &drained)
+        != port_scheduler::pop_result::item)
       break;
     guarded([&] { dispatch(port, std::move(e)); });
-    if (++n == batch) {
+    if (!drained && ++n == batch) {
       if (!closing_ && sched_->needs_rehint(*rec, epoch))
         eq_impl(caf::make_message_id(), nullptr, context(),
                 port_ready_atom::value, epoch);

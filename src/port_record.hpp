@@ -19,6 +19,11 @@ class port_scheduler;
 /// One item of a port message queue: a message, or the close sentinel the
 /// peer's closure leaves *behind* everything it posted.
 struct envelope {
+  envelope() = default;
+  envelope(serialized_message&& m, bool close, std::uint64_t s) noexcept
+    : msg(std::move(m)), is_close(close), stamp(s) {
+  }
+
   serialized_message msg;
   bool is_close = false;
   /// Global enqueue order, set only for never-shipped targets (HTML §1.3).
@@ -38,11 +43,13 @@ public:
   const envelope& front() const noexcept {
     return items_[head_];
   }
-  void push_back(envelope&& e) {
-    items_.push_back(std::move(e));
+  /// Appends a message (or the close sentinel), built in place.
+  void push_back(serialized_message&& msg, bool is_close, std::uint64_t stamp) {
+    items_.emplace_back(std::move(msg), is_close, stamp);
   }
-  envelope pop_front() {
-    envelope e = std::move(items_[head_++]);
+  /// Moves the head into `out` (no temporary: this is the dispatch path).
+  void pop_front(envelope& out) {
+    out = std::move(items_[head_++]);
     if (head_ == items_.size()) {
       items_.clear();
       head_ = 0;
@@ -50,7 +57,6 @@ public:
       items_.erase(items_.begin(), items_.begin() + head_);
       head_ = 0;
     }
-    return e;
   }
   /// Moves every queued envelope out, leaving the queue empty.
   std::vector<envelope> take_all() {

@@ -14,7 +14,8 @@ port_record::~port_record() {
 serialized_message&
 serialized_message::operator=(serialized_message&& other) noexcept {
   if (this != &other) {
-    release_ports();
+    if (!ports.empty())
+      release_ports();
     data = std::move(other.data);
     ports = std::move(other.ports);
     buffer_bytes = other.buffer_bytes;
@@ -22,10 +23,6 @@ serialized_message::operator=(serialized_message&& other) noexcept {
     fate = other.fate;
   }
   return *this;
-}
-
-serialized_message::~serialized_message() {
-  release_ports();
 }
 
 void serialized_message::release_ports() noexcept {
@@ -103,16 +100,18 @@ void port_scheduler::ship(port_record& rec) {
   }
 }
 
-port_scheduler::wake_kind port_scheduler::enqueue_locked(port_record& dst,
-                                                         envelope&& e) {
+port_scheduler::wake_kind
+port_scheduler::enqueue_locked(port_record& dst, serialized_message&& msg,
+                               bool is_close) {
   // Never-shipped ports of one context form one task source ordered by
   // enqueue time (HTML §1.3). Their sender is their own context, so a global
   // stamp orders them, and one token per message lets the owner dispatch
   // the oldest head among them. Shipped ports coalesce hints and drain in
   // batches.
+  std::uint64_t stamp = 0;
   if (!dst.shipped)
-    e.stamp = next_stamp_.fetch_add(1, std::memory_order_relaxed);
-  dst.queue.push_back(std::move(e));
+    stamp = next_stamp_.fetch_add(1, std::memory_order_relaxed);
+  dst.queue.push_back(std::move(msg), is_close, stamp);
   if (!dst.started || !dst.owner)
     return wake_kind::none;
   if (!dst.shipped)
@@ -145,7 +144,7 @@ void port_scheduler::post(port_record& src, serialized_message&& msg) {
       drop(std::move(msg), drop_reason::closed);
       return;
     }
-    kind = enqueue_locked(*dst, envelope{std::move(msg), false});
+    kind = enqueue_locked(*dst, std::move(msg), false);
     if (kind != wake_kind::none) {
       wake = dst->owner;
       epoch = dst->epoch;
@@ -256,7 +255,7 @@ void port_scheduler::close_one(const std::shared_ptr<port_record>& rec,
                                                 : why;
         // The sentinel goes behind everything `rec` posted: the peer sees
         // close exactly once, after the last message.
-        kind = enqueue_locked(*peer, envelope{serialized_message{}, true});
+        kind = enqueue_locked(*peer, serialized_message{}, true);
         if (kind != wake_kind::none) {
           wake = peer->owner;
           epoch = peer->epoch;
@@ -275,8 +274,9 @@ void port_scheduler::close_one(const std::shared_ptr<port_record>& rec,
   }
 }
 
-port_scheduler::pop_result
-port_scheduler::pop(port_record& rec, std::uint64_t epoch, envelope& out) {
+port_scheduler::pop_result port_scheduler::pop(port_record& rec,
+                                               std::uint64_t epoch,
+                                               envelope& out, bool* drained) {
   std::lock_guard<std::mutex> guard{rec.mu};
   if (rec.epoch != epoch || !rec.owner)
     return pop_result::stale;
@@ -284,7 +284,11 @@ port_scheduler::pop(port_record& rec, std::uint64_t epoch, envelope& out) {
     rec.hint_pending = false;
     return pop_result::empty;
   }
-  out = rec.queue.pop_front();
+  rec.queue.pop_front(out);
+  if (drained != nullptr && rec.queue.empty()) {
+    rec.hint_pending = false;
+    *drained = true;
+  }
   return pop_result::item;
 }
 

@@ -88,8 +88,12 @@ public:
   enum class pop_result { item, empty, stale };
 
   /// Takes the head of the queue for the owner holding `epoch`. On `empty`
-  /// the drain hint is consumed (the next enqueue sends a new one).
-  pop_result pop(port_record& rec, std::uint64_t epoch, envelope& out);
+  /// the drain hint is consumed (the next enqueue sends a new one). With
+  /// `drained`, popping the last message consumes it already and sets
+  /// `*drained`: the caller dispatches it and stops, saving the empty pop
+  /// (one lock round per wake-up; a post meanwhile sends a new hint).
+  pop_result pop(port_record& rec, std::uint64_t epoch, envelope& out,
+                 bool* drained = nullptr);
 
   /// For a never-shipped port: the stamp of its head message. `stale` when
   /// the port moved, closed or got shipped (then it is drained by hints).
@@ -128,9 +132,10 @@ public:
   void record_destroyed(port_record* rec) noexcept;
 
 private:
-  /// Appends `e` to `dst` (locked by the caller); returns how the caller
-  /// must wake `dst.owner` after unlocking.
-  wake_kind enqueue_locked(port_record& dst, envelope&& e);
+  /// Appends `msg` (or the close sentinel) to `dst` (locked by the caller);
+  /// returns how the caller must wake `dst.owner` after unlocking.
+  wake_kind enqueue_locked(port_record& dst, serialized_message&& msg,
+                           bool is_close);
 
   void close_one(const std::shared_ptr<port_record>& rec, drop_reason why);
 
