@@ -1,6 +1,5 @@
 #pragma once
 
-#include <array>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -39,9 +38,7 @@ public:
   void set_attribute(event_kind k, event_handler fn);
   listener_id add(event_kind k, event_handler fn);
   void remove(event_kind k, listener_id id);
-  bool empty(event_kind k) const noexcept {
-    return lists_[index(k)].empty();
-  }
+  bool empty(event_kind k) const noexcept;
 
   /// Runs every listener of `k` on `ev`. Exceptions propagate (they end
   /// the context).
@@ -54,16 +51,14 @@ private:
   struct entry {
     listener_id id;
     event_handler fn;
+    event_kind kind;
     bool attribute;
     bool removed = false;
   };
-  using list = std::vector<std::shared_ptr<entry>>;
 
-  static std::size_t index(event_kind k) noexcept {
-    return static_cast<std::size_t>(k);
-  }
-
-  std::array<list, 5> lists_;
+  /// One list for every kind (registration order within a kind is what
+  /// counts): an idle port has one empty vector, not five (memory/port).
+  std::vector<std::shared_ptr<entry>> list_;
   listener_id next_id_ = 1;
 };
 
