@@ -43,6 +43,12 @@ caf::execution_unit* current_unit() noexcept {
   return tl_current != nullptr ? tl_current->context() : nullptr;
 }
 
+#if ENTANGLE_TRACING
+std::uint64_t trace_current_context() noexcept {
+  return tl_current ? tl_current->id() : 0;
+}
+#endif
+
 context_core::context_core(caf::actor_config& cfg, runtime_state& rt,
                            std::shared_ptr<context_control> control,
                            init_function init, record_ptr inside)
@@ -236,6 +242,43 @@ void context_core::on_task() {
 }
 
 void context_core::dispatch(port_object& port, envelope&& e) {
+#if ENTANGLE_TRACING
+  if (auto* t = sched_->tracer; __builtin_expect(t != nullptr, 0)) {
+    traced_dispatch(*t, port, std::move(e));
+    return;
+  }
+#endif
+  dispatch_event(port, std::move(e));
+}
+
+#if ENTANGLE_TRACING
+void context_core::traced_dispatch(entangle::tracer& t, port_object& port,
+                                   envelope&& e) {
+  // Reported when the listeners return or throw (a slice in the trace).
+  struct report {
+    entangle::tracer& t;
+    trace_deliver ev;
+    ~report() {
+      ev.end = trace_clock::now();
+      t.on_deliver(ev);
+    }
+  } r{t, {}};
+  r.ev.message = e.msg.trace_id;
+  r.ev.context = id();
+  r.ev.port = port.record ? port.record->id.lo : 0;
+  r.ev.type = e.is_close                                        ? "close"
+              : check_receivable_bytes(e.msg.buffer_bytes) ? "messageerror"
+                                                                : "message";
+  if (port.record) {
+    std::lock_guard<std::mutex> guard{port.record->mu};
+    r.ev.queue_depth = port.record->queue.size();
+  }
+  r.ev.begin = trace_clock::now();
+  dispatch_event(port, std::move(e));
+}
+#endif
+
+void context_core::dispatch_event(port_object& port, envelope&& e) {
   message_event ev;
   if (!port.implicit)
     ev.target = message_port{port.shared_from_this()};
@@ -370,6 +413,8 @@ message_port context_core::adopt_port(record_ptr rec, bool implicit) {
   auto obj = std::make_shared<port_object>(this, id(), sched_, implicit);
   obj->epoch = sched_->adopt(*rec, caf::actor_cast<caf::actor>(this),
                              obj.get());
+  ENTANGLE_TRACE(sched_->tracer, t,
+                 t->on_adopt(trace_port{trace_clock::now(), rec->id.lo, id()}));
   obj->record = std::move(rec);
   ports_.emplace(obj->epoch, obj);
   return message_port{std::move(obj)};
@@ -379,6 +424,8 @@ record_ptr context_core::ship_port(port_object& port) {
   auto rec = std::move(port.record);
   port.detached.store(true, std::memory_order_relaxed);
   sched_->ship(*rec);
+  ENTANGLE_TRACE(sched_->tracer, t,
+                 t->on_transfer(trace_port{trace_clock::now(), rec->id.lo, id()}));
   forget(port);
   return rec;
 }

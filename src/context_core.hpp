@@ -202,6 +202,10 @@ private:
   void destroy_frames();
   void on_worker_error(std::uint64_t worker_id, const std::string& what);
   void dispatch(port_object& port, envelope&& e);
+  void dispatch_event(port_object& port, envelope&& e);
+#if ENTANGLE_TRACING
+  void traced_dispatch(entangle::tracer& t, port_object& port, envelope&& e);
+#endif
   std::optional<std::string> check_receivable_bytes(std::size_t bytes) const;
   void fire(port_object& port, event_kind k, message_event& ev);
   void end_turn();

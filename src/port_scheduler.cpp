@@ -3,6 +3,8 @@
 #include <cstdio>
 #include <vector>
 
+#include "port_object.hpp"
+
 namespace entangle::detail {
 
 port_record::~port_record() {
@@ -21,6 +23,9 @@ serialized_message::operator=(serialized_message&& other) noexcept {
     buffer_bytes = other.buffer_bytes;
     has_port_slots = other.has_port_slots;
     fate = other.fate;
+#if ENTANGLE_TRACING
+    trace_id = other.trace_id;
+#endif
   }
   return *this;
 }
@@ -54,6 +59,9 @@ port_scheduler::make_pair(bool shipped) {
   }
   a->peer = b;
   b->peer = a;
+  ENTANGLE_TRACE(tracer, t,
+                 t->on_entangle(trace_port{trace_clock::now(), a->id.lo,
+                                           trace_current_context(), b->id.lo}));
   return {std::move(a), std::move(b)};
 }
 
@@ -123,6 +131,12 @@ port_scheduler::enqueue_locked(port_record& dst, serialized_message&& msg,
 }
 
 void port_scheduler::post(port_record& src, serialized_message&& msg) {
+#if ENTANGLE_TRACING
+  if (__builtin_expect(tracer != nullptr, 0)) {
+    traced_post(src, std::move(msg));
+    return;
+  }
+#endif
   std::shared_ptr<port_record> dst;
   drop_reason why;
   {
@@ -153,6 +167,65 @@ void port_scheduler::post(port_record& src, serialized_message&& msg) {
   if (kind != wake_kind::none)
     send_hint_(wake, kind, dst, epoch);
 }
+
+#if ENTANGLE_TRACING
+
+// The traced twin of post(): the same steps, plus what a trace shows (the
+// target, its owner and queue depth, read under the locks post takes
+// anyway). Kept apart so that the untraced path stays as it is.
+void port_scheduler::traced_post(port_record& src, serialized_message&& msg) {
+  trace_post ev;
+  ev.begin = trace_clock::now();
+  ev.message = next_trace_id_.fetch_add(1, std::memory_order_relaxed);
+  ev.port = src.id.lo;
+  ev.ports = msg.ports.size();
+  ev.type = msg.data.type_name();
+  msg.trace_id = ev.message;
+  std::shared_ptr<port_record> dst;
+  drop_reason why;
+  {
+    std::lock_guard<std::mutex> guard{src.mu};
+    dst = src.peer;
+    why = src.closed ? drop_reason::closed : src.lost;
+    ev.context = src.obj ? src.obj->ctx_id : trace_current_context();
+  }
+  caf::actor wake;
+  std::uint64_t epoch = 0;
+  auto kind = wake_kind::none;
+  if (dst) {
+    std::lock_guard<std::mutex> guard{dst->mu};
+    if (dst->closed) {
+      why = drop_reason::closed;
+    } else {
+      kind = enqueue_locked(*dst, std::move(msg), false);
+      ev.target_port = dst->id.lo;
+      ev.target_context = dst->obj ? dst->obj->ctx_id : 0;
+      ev.queue_depth = dst->queue.size();
+      if (kind != wake_kind::none) {
+        wake = dst->owner;
+        epoch = dst->epoch;
+      }
+    }
+  }
+  ev.queued = ev.target_port != 0;
+  ev.end = trace_clock::now();
+  tracer->on_post(ev);
+  if (!ev.queued)
+    drop(std::move(msg), why);
+  else if (kind != wake_kind::none)
+    send_hint_(wake, kind, dst, epoch);
+}
+
+void port_scheduler::report_drop(entangle::tracer& t, drop_reason why,
+                                std::uint64_t n) noexcept {
+  try {
+    t.on_drop(trace_drop{trace_clock::now(), trace_current_context(), why, n});
+  } catch (...) {
+    // nop: a drop is counted whether or not a tracer can record it
+  }
+}
+
+#endif
 
 port_scheduler::start_result
 port_scheduler::start(const std::shared_ptr<port_record>& rec,
@@ -232,6 +305,9 @@ void port_scheduler::close_one(const std::shared_ptr<port_record>& rec,
     std::lock_guard<std::mutex> guard{rec->mu};
     if (rec->closed)
       return;
+#if ENTANGLE_TRACING
+    std::uint64_t ctx = rec->obj ? rec->obj->ctx_id : 0;
+#endif
     rec->closed = true;
     rec->owner = nullptr;
     rec->obj = nullptr;
@@ -240,6 +316,9 @@ void port_scheduler::close_one(const std::shared_ptr<port_record>& rec,
     peer = std::move(rec->peer);
     rec->lost = why;
     dropped = rec->queue.take_all();
+    ENTANGLE_TRACE(tracer, t,
+                   t->on_close(trace_close{trace_clock::now(), rec->id.lo, ctx,
+                                           why, dropped.size()}));
   }
   if (peer) {
     caf::actor wake;

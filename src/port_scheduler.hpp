@@ -12,6 +12,7 @@
 
 #include "entangle/drop_reason.hpp"
 #include "port_record.hpp"
+#include "trace_hooks.hpp"
 
 namespace entangle::detail {
 
@@ -76,6 +77,12 @@ public:
   /// Whether misuse warnings are printed.
   bool warnings = true;
 
+#if ENTANGLE_TRACING
+  /// The runtime's tracer, or null (set before any context runs; the
+  /// runtime keeps it alive).
+  entangle::tracer* tracer = nullptr;
+#endif
+
   /// Prints a misuse warning (when `warnings` is on).
   void warn(std::string_view where, std::string_view what) const;
 
@@ -114,6 +121,7 @@ public:
   void count_drop(drop_reason why, std::uint64_t n = 1) noexcept {
     drops_[static_cast<std::size_t>(why)].fetch_add(n,
                                                     std::memory_order_relaxed);
+    ENTANGLE_TRACE(tracer, t, report_drop(*t, why, n));
   }
 
   drop_counts drops() const noexcept;
@@ -138,6 +146,14 @@ private:
                            bool is_close);
 
   void close_one(const std::shared_ptr<port_record>& rec, drop_reason why);
+
+#if ENTANGLE_TRACING
+  void traced_post(port_record& src, serialized_message&& msg);
+  static void report_drop(entangle::tracer& t, drop_reason why,
+                         std::uint64_t n) noexcept;
+  /// Names the next traced message.
+  std::atomic<std::uint64_t> next_trace_id_{1};
+#endif
 
   hint_fn send_hint_;
   std::atomic<std::uint64_t> next_stamp_{1};

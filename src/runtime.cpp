@@ -5,6 +5,7 @@
 #include <caf/send.hpp>
 
 #include "runtime_state.hpp"
+#include "trace_hooks.hpp"
 
 namespace entangle {
 
@@ -33,13 +34,25 @@ runtime_config& prepare(runtime_config& c) {
   return c;
 }
 
+#if ENTANGLE_TRACING
+void trace_start(entangle::tracer& t, const context_control& ctl,
+                 std::string_view kind) {
+  t.on_context_start(trace_context{trace_clock::now(), ctl.id, ctl.name, kind,
+                                   trace_current_context(), {}});
+}
+#endif
+
 } // namespace
 
 runtime_state::runtime_state(runtime_config& c)
   : cfg(c),
+    tracer(c.tracer),
     sched(std::make_shared<port_scheduler>(send_hint)),
     system(prepare(c)) {
   sched->warnings = c.warnings;
+#if ENTANGLE_TRACING
+  sched->tracer = tracer.get();
+#endif
   if (c.deterministic)
     coordinator
       = &dynamic_cast<caf::scheduler::test_coordinator&>(system.scheduler());
@@ -92,6 +105,11 @@ runtime_state::spawn(std::string name, init_function init, spawn_options opts) {
     ctl->id = next_id++;
     live.emplace(ctl->id, ctl);
   }
+  ENTANGLE_TRACE(sched->tracer, t,
+                 trace_start(*t, *ctl,
+                             ctl->is_window
+                               ? (opts.parent_window ? "frame" : "window")
+                               : (ctl->parent ? "worker" : "context")));
   // Registered before it can run, so it cannot end "before it began".
   auto hdl = system.spawn<context_core>(*this, ctl, std::move(init),
                                         std::move(inside));
@@ -109,6 +127,10 @@ runtime_state::spawn(std::string name, init_function init, spawn_options opts) {
 
 void runtime_state::context_ended(const context_control& ctl, exit_kind kind,
                                   std::string what) {
+  ENTANGLE_TRACE(sched->tracer, t,
+                 t->on_context_end(trace_context{trace_clock::now(), ctl.id,
+                                                 ctl.name, {}, 0,
+                                                 to_string(kind)}));
   bool last = false;
   {
     std::lock_guard<std::mutex> guard{mu};
@@ -157,6 +179,7 @@ void runtime_state::connect_shared(const std::string& key, std::string name,
       ctl->id = next_id++;
       live.emplace(ctl->id, ctl);
       shared_workers[key] = ctl;
+      ENTANGLE_TRACE(sched->tracer, t, trace_start(*t, *ctl, "shared worker"));
       hdl = system.spawn<context_core>(*this, ctl, std::move(init),
                                        record_ptr{});
       ctl->actor = hdl;

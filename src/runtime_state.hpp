@@ -62,6 +62,8 @@ struct runtime_state {
   broadcast_registry broadcasts;
 
   runtime_config& cfg;
+  /// Keeps `cfg.tracer` alive as long as contexts may call it.
+  std::shared_ptr<entangle::tracer> tracer;
   std::shared_ptr<port_scheduler> sched;
 
   mutable std::mutex mu;

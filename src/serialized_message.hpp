@@ -5,6 +5,7 @@
 
 #include "entangle/drop_reason.hpp"
 #include "entangle/value.hpp"
+#include "trace_hooks.hpp"
 
 namespace entangle::detail {
 
@@ -44,6 +45,10 @@ public:
   /// Whether `data` contains `port_slot`s to resolve at the receiver.
   bool has_port_slots = false;
   drop_reason fate = drop_reason::closed;
+#if ENTANGLE_TRACING
+  /// Links the post to the delivery in a trace (0: not traced).
+  std::uint64_t trace_id = 0;
+#endif
 
 private:
   void release_ports() noexcept;

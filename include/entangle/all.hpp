@@ -13,6 +13,7 @@
 #include "entangle/origin.hpp"
 #include "entangle/runtime.hpp"
 #include "entangle/shared_worker.hpp"
+#include "entangle/trace.hpp"
 #include "entangle/transfer.hpp"
 #include "entangle/value.hpp"
 #include "entangle/window.hpp"

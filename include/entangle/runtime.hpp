@@ -10,6 +10,7 @@
 
 #include "entangle/context.hpp"
 #include "entangle/drop_reason.hpp"
+#include "entangle/trace.hpp"
 
 namespace entangle {
 
@@ -43,6 +44,12 @@ struct runtime_config : caf::actor_system_config {
   /// advanced). Nothing runs until driven: `run()` runs to completion
   /// (advancing time to each next timer), `testing::testkit` steps.
   bool deterministic = false;
+
+  /// Observes every post, delivery, transfer, close and drop, and every
+  /// context's start and end (see `tracer`; `trace_recorder` writes Chrome
+  /// trace JSON, Graphviz and Mermaid). Null: no tracing, and the hooks
+  /// cost one branch each. Ignored when `tracing_compiled_in()` is false.
+  std::shared_ptr<entangle::tracer> tracer;
 };
 
 /// How a context ended.

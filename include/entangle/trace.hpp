@@ -1,0 +1,146 @@
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+#include "entangle/drop_reason.hpp"
+
+namespace entangle {
+
+/// The clock of every trace timestamp.
+using trace_clock = std::chrono::steady_clock;
+
+/// Returns whether this build of the library has the tracing hooks
+/// (meson option `tracing`, default true). When it does not, a tracer set
+/// on `runtime_config` is never called.
+bool tracing_compiled_in() noexcept;
+
+// Ids in trace events are names for observers, not capabilities: a context
+// id is `context::id()`, a port is the low 64 bits of its random port id,
+// a message id is unique within one runtime. 0 means "none" or "unknown".
+
+/// A message was handed to the port scheduler (HTML "post message steps",
+/// after serialization): appended to the target's queue, or dropped.
+struct trace_post {
+  trace_clock::time_point begin;
+  trace_clock::time_point end;
+  std::uint64_t message = 0;
+  /// The posting context and port.
+  std::uint64_t context = 0;
+  std::uint64_t port = 0;
+  /// The entangled port it was queued on, and that port's owner at post
+  /// time (0 while the target is in transit). Both 0 when dropped.
+  std::uint64_t target_port = 0;
+  std::uint64_t target_context = 0;
+  /// The target queue's length after the append.
+  std::size_t queue_depth = 0;
+  /// How many ports the message carries.
+  std::size_t ports = 0;
+  /// False when the message was dropped here (no peer, peer closed); the
+  /// drop is also reported to `on_drop`.
+  bool queued = true;
+  /// The posted value's type ("string", "object", ...).
+  const char* type = "";
+};
+
+/// A queued item was dispatched at its port: a message (or messageerror) or
+/// the close sentinel. `begin`/`end` span the listeners.
+struct trace_deliver {
+  trace_clock::time_point begin;
+  trace_clock::time_point end;
+  /// The `trace_post::message` it came from (0 for close).
+  std::uint64_t message = 0;
+  std::uint64_t context = 0;
+  std::uint64_t port = 0;
+  /// "message", "messageerror" or "close".
+  std::string_view type;
+  /// The port queue's length left behind.
+  std::size_t queue_depth = 0;
+};
+
+/// A port changed hands or was created.
+struct trace_port {
+  trace_clock::time_point at;
+  std::uint64_t port = 0;
+  /// The acting context: the one shipping it (transfer), receiving it
+  /// (adopt) or creating the channel (entangle).
+  std::uint64_t context = 0;
+  /// For `on_entangle`: the other end.
+  std::uint64_t peer = 0;
+};
+
+/// A port was closed (by `close()`, its context's end, or the loss of the
+/// message carrying it).
+struct trace_close {
+  trace_clock::time_point at;
+  std::uint64_t port = 0;
+  /// Its owner at the time, 0 if it was in transit.
+  std::uint64_t context = 0;
+  /// Why its queued messages were dropped.
+  drop_reason reason = drop_reason::closed;
+  /// How many queued messages were dropped with it.
+  std::size_t dropped = 0;
+};
+
+/// A context started or ended.
+struct trace_context {
+  trace_clock::time_point at;
+  std::uint64_t context = 0;
+  std::string_view name;
+  /// "context", "worker", "shared worker", "window" or "frame".
+  std::string_view kind;
+  /// The context that created it (0 for the program itself).
+  std::uint64_t creator = 0;
+  /// For ends: "normal", "exception" or "terminated".
+  std::string_view how;
+};
+
+/// A message was not delivered (counted in `runtime::drops()`).
+struct trace_drop {
+  trace_clock::time_point at;
+  /// The running context, 0 outside any context.
+  std::uint64_t context = 0;
+  drop_reason reason = drop_reason::closed;
+  std::uint64_t count = 1;
+};
+
+/// Observes the message flow of a runtime (set `runtime_config::tracer`).
+///
+/// Called synchronously from the library's hot paths, on whatever CAF
+/// worker thread runs the context concerned, concurrently from several
+/// threads, and sometimes while the library holds internal locks: an
+/// implementation must be thread-safe, fast, and must not call back into
+/// entangle. It must outlive the runtime (the runtime holds a shared_ptr).
+///
+/// Every hook has an empty default, so an observer overrides what it needs.
+/// `trace_recorder` (entangle/trace_recorder.hpp) is the stock one.
+class tracer {
+public:
+  virtual ~tracer();
+
+  virtual void on_post(const trace_post&) {
+  }
+  virtual void on_deliver(const trace_deliver&) {
+  }
+  /// A port was shipped in a transfer list (its context loses it).
+  virtual void on_transfer(const trace_port&) {
+  }
+  /// A context took ownership of a port (new channel, received, implicit).
+  virtual void on_adopt(const trace_port&) {
+  }
+  /// A pair of entangled ports was created.
+  virtual void on_entangle(const trace_port&) {
+  }
+  virtual void on_close(const trace_close&) {
+  }
+  virtual void on_drop(const trace_drop&) {
+  }
+  virtual void on_context_start(const trace_context&) {
+  }
+  virtual void on_context_end(const trace_context&) {
+  }
+};
+
+} // namespace entangle
