@@ -31,12 +31,21 @@ double caf_idle_actor_bytes(std::size_t n, bool heap);
 
 // -- entangle ------------------------------------------------------------------
 enum class payload { number, object, bytes_copied, bytes_transferred };
-double ent_pingpong(std::size_t n, payload p);
-double ent_oneway(std::size_t n);
+/// With `traced`, a tracer that counts every hook call is set on the
+/// runtime (the cost of observing, without recording).
+double ent_pingpong(std::size_t n, payload p, bool traced = false);
+double ent_oneway(std::size_t n, bool traced = false);
+/// Whether the library was built with the tracing hooks (-Dtracing=true).
+bool ent_tracing_compiled_in();
 double ent_fan(std::size_t n, std::size_t rounds);
-/// ns per transfer of a port with `queued` messages waiting on it.
-double ent_transfer(std::size_t queued, std::size_t transfers);
+/// ns per transfer of a port with `queued` messages waiting on it. With
+/// `control`, the messages are queued on another, untransferred channel
+/// instead (the same work before the timed part, none on the moved port).
+double ent_transfer(std::size_t queued, std::size_t transfers,
+                    bool control = false);
 double ent_idle_port_bytes(std::size_t ports, bool heap);
 double ent_idle_context_bytes(std::size_t contexts, bool heap);
+/// Prints sizeof of the internal types that make up a port.
+void print_sizes();
 
 } // namespace bench

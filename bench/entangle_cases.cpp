@@ -15,9 +15,23 @@ using namespace entangle;
 
 namespace {
 
-runtime_config quiet_config() {
+/// The cheapest real observer: counts what it is told.
+class counting_tracer : public tracer {
+public:
+  void on_post(const trace_post&) override {
+    n.fetch_add(1, std::memory_order_relaxed);
+  }
+  void on_deliver(const trace_deliver&) override {
+    n.fetch_add(1, std::memory_order_relaxed);
+  }
+  std::atomic<std::size_t> n{0};
+};
+
+runtime_config quiet_config(bool traced = false) {
   runtime_config cfg;
   cfg.warnings = false;
+  if (traced)
+    cfg.tracer = std::make_shared<counting_tracer>();
   return cfg;
 }
 
@@ -49,8 +63,12 @@ struct counter {
 
 } // namespace
 
-double ent_pingpong(std::size_t n, payload p) {
-  auto cfg = quiet_config();
+bool ent_tracing_compiled_in() {
+  return tracing_compiled_in();
+}
+
+double ent_pingpong(std::size_t n, payload p, bool traced) {
+  auto cfg = quiet_config(traced);
   runtime rt{cfg};
   double result = 0;
   std::size_t warm = n / 10 + 1;
@@ -89,8 +107,8 @@ double ent_pingpong(std::size_t n, payload p) {
   return result;
 }
 
-double ent_oneway(std::size_t n) {
-  auto cfg = quiet_config();
+double ent_oneway(std::size_t n, bool traced) {
+  auto cfg = quiet_config(traced);
   runtime rt{cfg};
   std::int64_t t0 = 0;
   std::int64_t t1 = 0;
@@ -192,11 +210,14 @@ struct transfer_state {
   std::vector<double> times;
   message_port keep;
   message_port held;
+  message_port else1;
+  message_port else2;
 };
 
 } // namespace
 
-double ent_transfer(std::size_t queued, std::size_t transfers) {
+double ent_transfer(std::size_t queued, std::size_t transfers,
+                    bool control) {
   auto cfg = quiet_config();
   runtime rt{cfg};
   std::vector<double> times;
@@ -223,11 +244,15 @@ double ent_transfer(std::size_t queued, std::size_t transfers) {
       });
     });
     auto st = std::make_shared<transfer_state>();
-    auto next = [st, receiver, queued] {
+    auto next = [st, receiver, queued, control] {
       message_channel ch;
+      message_channel elsewhere;
+      auto& loaded = control ? elsewhere : ch;
       for (std::size_t k = 0; k < queued; ++k)
-        ch.port1().post_message(double(k));
+        loaded.port1().post_message(double(k));
       st->keep = ch.port1();
+      st->else1 = elsewhere.port1();
+      st->else2 = elsewhere.port2();
       st->held = ch.port2();
       message_channel warm;
       receiver.post_message("sync", {warm.port2()});
@@ -245,6 +270,8 @@ double ent_transfer(std::size_t queued, std::size_t transfers) {
         receiver.post_message("close it");
       } else {
         st->keep.close();
+        st->else1.close();
+        st->else2.close();
         if (++st->done == transfers) {
           times = st->times;
           this_context().close();

@@ -92,9 +92,11 @@ inline void report(const char* key, const char* what, const char* unit,
   std::fflush(stdout);
 }
 
-inline void header(const char* title) {
-  std::printf("\n== %s\n%-34s %12s %12s %9s\n", title, "case", "raw CAF",
-              "entangle", "ent/CAF");
+inline void header(const char* title, const char* left = "raw CAF",
+                   const char* right = "entangle",
+                   const char* ratio = "ent/CAF") {
+  std::printf("\n== %s\n%-34s %12s %12s %9s\n", title, "case", left, right,
+              ratio);
 }
 
 /// Resident set size in bytes (VmRSS of /proc/self/status).

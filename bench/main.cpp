@@ -4,7 +4,7 @@
 //
 //   entangle_bench [--quick] [--reps=N] [--only=group,group...]
 //                  [--side=caf|entangle]   (one side alone, for profilers)
-//   groups: pingpong oneway fan transfer payloads memory
+//   groups: pingpong oneway fan transfer payloads tracing memory
 //
 // Every figure is a median of per-rep medians or per-rep ratios; the
 // RESULT lines are for scripts/bench, the tables for humans.
@@ -104,6 +104,8 @@ void memory(const sizes& s) {
     }
     std::printf("%-34s %12.1f %12.1f  (n=%zu)\n", r.what, median(rss),
                 median(heap), r.n);
+    if (std::string{r.kind} == "port")
+      print_sizes();
     std::printf("RESULT %s rss=%.1f heap=%.1f\n", r.key, median(rss),
                 median(heap));
     std::fflush(stdout);
@@ -180,6 +182,24 @@ int main(int argc, char** argv) {
     std::printf("  throughput: raw CAF %.2f M/s, entangle %.2f M/s\n",
                 1e3 / r.caf_ns, 1e3 / r.ent_ns);
   }
+  if (want("tracing")) {
+    header("tracing: a counting tracer set vs none (same build)",
+           "tracer off", "tracer on", "on/off");
+    if (!ent_tracing_compiled_in()) {
+      std::printf("tracing compiled out (-Dtracing=false): not measured\n");
+    } else {
+      auto n = s.pingpong;
+      report("trace_on_pingpong", "ping-pong, tracer on (ns/RTT)", "",
+             interleave(
+               s.reps, [n] { return ent_pingpong(n, payload::number); },
+               [n] { return ent_pingpong(n, payload::number, true); }));
+      auto w = s.oneway;
+      report("trace_on_oneway", "one way, tracer on (ns/msg)", "",
+             interleave(
+               s.reps, [w] { return ent_oneway(w); },
+               [w] { return ent_oneway(w, true); }));
+    }
+  }
   if (want("fan")) {
     header("fan-out/fan-in through N channels (ns per round)");
     auto n = s.fan_n;
@@ -223,6 +243,15 @@ int main(int argc, char** argv) {
       std::string what = "K=" + std::to_string(k);
       report(key.c_str(), what.c_str(), "", r);
     }
+    // Control: the same K posts, but on a channel that is not moved. If
+    // this grows like K=100000, the growth is the posts' aftermath
+    // (caches, allocator), not the transfer.
+    auto k = s.transfer_queues.back();
+    std::string what = "K=" + std::to_string(k) + " queued elsewhere";
+    report("transfer_control", what.c_str(), "",
+           interleave(
+             s.reps, [t] { return caf_handle_rtt(t); },
+             [k, t] { return ent_transfer(k, t, true); }));
   }
   if (want("memory"))
     memory(s);
