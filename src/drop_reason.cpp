@@ -20,6 +20,8 @@ std::string_view to_string(drop_reason r) noexcept {
       return "messageerror";
     case drop_reason::origin_mismatch:
       return "origin_mismatch";
+    case drop_reason::unreachable:
+      return "unreachable";
   }
   return "unknown";
 }

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -100,9 +101,12 @@ private:
 ///   -> CLOSED when that message is destroyed undelivered.
 /// - CLOSED (`closed`): terminal. Queue emptied, peer cleared.
 ///
-/// Locking: `mu` guards every mutable field. Never hold two record locks at
-/// once (post, close and transfer take them one after the other), and never
-/// destroy a serialized_message under a lock (that may close other records).
+/// Locking: `mu` guards every mutable field except `holder`. Never hold two
+/// record locks at once (post, close and transfer take them one after the
+/// other), and never destroy a serialized_message under a lock (that may
+/// close other records). `holder` is guarded by the scheduler's transit
+/// mutex, which is taken before any record lock, and only by posts that
+/// carry ports and by adoptions of ports that had a holder.
 struct port_record {
   port_record(port_scheduler& s, port_id i) : sched(s), id(i) {
   }
@@ -147,6 +151,17 @@ struct port_record {
   /// enqueuers need not send another hint (hints are coalesced). Used for
   /// shipped ports only; never-shipped ports get one token per message.
   bool hint_pending = false;
+
+  /// While IN TRANSIT inside a message queued on another record: that
+  /// record (the "holder"). Following holders from a record walks up the
+  /// chain of queues it is nested in; a post that would make the chain
+  /// reach a port it carries would close a cycle nothing can deliver, and
+  /// is dropped instead (drop_reason::unreachable). Set at enqueue, cleared
+  /// at adoption; stale (but harmless, see port_scheduler::closes_cycle)
+  /// after the carrying message was dropped or popped.
+  std::weak_ptr<port_record> holder;
+  /// Whether `holder` may be set (lets adopt skip the transit mutex).
+  std::atomic<bool> has_holder{false};
 };
 
 } // namespace entangle::detail

@@ -67,6 +67,12 @@ port_scheduler::make_pair(bool shipped) {
 
 std::uint64_t port_scheduler::adopt(port_record& rec, caf::actor owner,
                                     port_object* obj) {
+  if (rec.has_holder.load(std::memory_order_acquire)) {
+    // It left the queue that held it: the holder chain ends here now.
+    std::lock_guard<std::mutex> transit{transit_mu_};
+    rec.holder.reset();
+    rec.has_holder.store(false, std::memory_order_relaxed);
+  }
   std::lock_guard<std::mutex> guard{rec.mu};
   rec.owner = std::move(owner);
   rec.obj = obj;
@@ -137,42 +143,69 @@ void port_scheduler::post(port_record& src, serialized_message&& msg) {
     return;
   }
 #endif
-  std::shared_ptr<port_record> dst;
-  drop_reason why;
+  auto o = enqueue_post(src, msg, nullptr);
+  if (!o.queued)
+    drop(std::move(msg), o.why);
+  else if (o.kind != wake_kind::none)
+    send_hint_(o.wake, o.kind, o.dst, o.epoch);
+}
+
+port_scheduler::post_outcome
+port_scheduler::enqueue_post(port_record& src, serialized_message& msg,
+                             [[maybe_unused]] trace_post* ev) {
+  post_outcome o;
+  // Posts that carry ports walk and link holder chains under transit_mu_
+  // (see closes_cycle); plain posts never touch it.
+  std::unique_lock<std::mutex> transit{transit_mu_, std::defer_lock};
+  if (!msg.ports.empty())
+    transit.lock();
   {
     std::lock_guard<std::mutex> guard{src.mu};
-    dst = src.peer;
-    why = src.closed ? drop_reason::closed : src.lost;
+    o.dst = src.peer;
+    o.why = src.closed ? drop_reason::closed : src.lost;
+#if ENTANGLE_TRACING
+    if (ev != nullptr)
+      ev->context = src.obj ? src.obj->ctx_id : trace_current_context();
+#endif
   }
-  if (!dst) {
-    drop(std::move(msg), why);
-    return;
+  if (!o.dst)
+    return o;
+  if (transit && closes_cycle(o.dst, msg.ports)) {
+    o.why = drop_reason::unreachable;
+    return o;
   }
-  caf::actor wake;
-  std::uint64_t epoch = 0;
-  auto kind = wake_kind::none;
-  {
-    std::unique_lock<std::mutex> guard{dst->mu};
-    if (dst->closed) {
-      guard.unlock();
-      drop(std::move(msg), drop_reason::closed);
-      return;
+  auto& dst = *o.dst;
+  std::lock_guard<std::mutex> guard{dst.mu};
+  if (dst.closed) {
+    o.why = drop_reason::closed;
+    return o;
+  }
+  if (transit) {
+    for (auto& rec : msg.ports) {
+      rec->holder = o.dst;
+      rec->has_holder.store(true, std::memory_order_release);
     }
-    kind = enqueue_locked(*dst, std::move(msg), false);
-    if (kind != wake_kind::none) {
-      wake = dst->owner;
-      epoch = dst->epoch;
-    }
   }
-  if (kind != wake_kind::none)
-    send_hint_(wake, kind, dst, epoch);
+  o.kind = enqueue_locked(dst, std::move(msg), false);
+  o.queued = true;
+  if (o.kind != wake_kind::none) {
+    o.wake = dst.owner;
+    o.epoch = dst.epoch;
+  }
+#if ENTANGLE_TRACING
+  if (ev != nullptr) {
+    ev->target_port = dst.id.lo;
+    ev->target_context = dst.obj ? dst.obj->ctx_id : 0;
+    ev->queue_depth = dst.queue.size();
+  }
+#endif
+  return o;
 }
 
 #if ENTANGLE_TRACING
 
-// The traced twin of post(): the same steps, plus what a trace shows (the
-// target, its owner and queue depth, read under the locks post takes
-// anyway). Kept apart so that the untraced path stays as it is.
+// The traced post: the same enqueue_post, plus what a trace shows, reported
+// before the drop or the wake-up (as they happen after the post).
 void port_scheduler::traced_post(port_record& src, serialized_message&& msg) {
   trace_post ev;
   ev.begin = trace_clock::now();
@@ -181,43 +214,18 @@ void port_scheduler::traced_post(port_record& src, serialized_message&& msg) {
   ev.ports = msg.ports.size();
   ev.type = msg.data.type_name();
   msg.trace_id = ev.message;
-  std::shared_ptr<port_record> dst;
-  drop_reason why;
-  {
-    std::lock_guard<std::mutex> guard{src.mu};
-    dst = src.peer;
-    why = src.closed ? drop_reason::closed : src.lost;
-    ev.context = src.obj ? src.obj->ctx_id : trace_current_context();
-  }
-  caf::actor wake;
-  std::uint64_t epoch = 0;
-  auto kind = wake_kind::none;
-  if (dst) {
-    std::lock_guard<std::mutex> guard{dst->mu};
-    if (dst->closed) {
-      why = drop_reason::closed;
-    } else {
-      kind = enqueue_locked(*dst, std::move(msg), false);
-      ev.target_port = dst->id.lo;
-      ev.target_context = dst->obj ? dst->obj->ctx_id : 0;
-      ev.queue_depth = dst->queue.size();
-      if (kind != wake_kind::none) {
-        wake = dst->owner;
-        epoch = dst->epoch;
-      }
-    }
-  }
-  ev.queued = ev.target_port != 0;
+  auto o = enqueue_post(src, msg, &ev);
+  ev.queued = o.queued;
   ev.end = trace_clock::now();
   tracer->on_post(ev);
-  if (!ev.queued)
-    drop(std::move(msg), why);
-  else if (kind != wake_kind::none)
-    send_hint_(wake, kind, dst, epoch);
+  if (!o.queued)
+    drop(std::move(msg), o.why);
+  else if (o.kind != wake_kind::none)
+    send_hint_(o.wake, o.kind, o.dst, o.epoch);
 }
 
 void port_scheduler::report_drop(entangle::tracer& t, drop_reason why,
-                                std::uint64_t n) noexcept {
+                                 std::uint64_t n) noexcept {
   try {
     t.on_drop(trace_drop{trace_clock::now(), trace_current_context(), why, n});
   } catch (...) {
@@ -226,6 +234,32 @@ void port_scheduler::report_drop(entangle::tracer& t, drop_reason why,
 }
 
 #endif
+
+bool port_scheduler::closes_cycle(
+  const std::shared_ptr<port_record>& dst,
+  const std::vector<std::shared_ptr<port_record>>& carried) {
+  // Walk up from the target: the queue it waits in, the queue that one
+  // waits in, ... Owned ports end the chain (their context can still drain
+  // them), and so do closed ones (their carrying message is being dropped,
+  // so the ordinary rules apply). Every link was checked when it was made,
+  // so chains are acyclic; the bound only turns a bug into a wrong answer
+  // instead of a hang.
+  auto cur = dst;
+  for (std::size_t steps = 0; cur && steps <= live_records(); ++steps) {
+    for (auto& rec : carried)
+      if (rec == cur)
+        return true;
+    if (!cur->has_holder.load(std::memory_order_acquire))
+      return false;
+    {
+      std::lock_guard<std::mutex> guard{cur->mu};
+      if (cur->closed || cur->owner)
+        return false;
+    }
+    cur = cur->holder.lock();
+  }
+  return false;
+}
 
 port_scheduler::start_result
 port_scheduler::start(const std::shared_ptr<port_record>& rec,

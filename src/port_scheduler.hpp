@@ -14,6 +14,10 @@
 #include "port_record.hpp"
 #include "trace_hooks.hpp"
 
+namespace entangle {
+struct trace_post; // only dereferenced when ENTANGLE_TRACING
+} // namespace entangle
+
 namespace entangle::detail {
 
 /// The per-runtime owner of every port record: creates entangled pairs,
@@ -57,7 +61,8 @@ public:
   void ship(port_record& rec);
 
   /// Appends `msg` to the queue of `src`'s peer, waking the peer's owner if
-  /// needed, or drops it (counted) when there is no live peer.
+  /// needed, or drops it (counted) when there is no live peer, or when the
+  /// ports it carries would end up inside their own queues (unreachable).
   void post(port_record& src, serialized_message&& msg);
 
   struct start_result {
@@ -147,19 +152,47 @@ private:
 
   void close_one(const std::shared_ptr<port_record>& rec, drop_reason why);
 
+  /// What enqueue_post decided; the caller drops or wakes after every lock
+  /// is released.
+  struct post_outcome {
+    std::shared_ptr<port_record> dst;
+    caf::actor wake;
+    std::uint64_t epoch = 0;
+    wake_kind kind = wake_kind::none;
+    bool queued = false;
+    drop_reason why = drop_reason::closed;
+  };
+
+  /// The one implementation of post (traced or not): takes the locks,
+  /// refuses cycles, enqueues `msg` (moved from only when queued). With
+  /// `ev`, fills what a trace shows, read under the locks taken anyway.
+  post_outcome enqueue_post(port_record& src, serialized_message& msg,
+                            trace_post* ev);
+
 #if ENTANGLE_TRACING
   void traced_post(port_record& src, serialized_message&& msg);
   static void report_drop(entangle::tracer& t, drop_reason why,
-                         std::uint64_t n) noexcept;
+                          std::uint64_t n) noexcept;
   /// Names the next traced message.
   std::atomic<std::uint64_t> next_trace_id_{1};
 #endif
+
+  /// Whether queuing a message carrying `carried` at `dst` closes a cycle:
+  /// `dst` is, through its chain of holders, inside one of those ports'
+  /// queues. Caller holds transit_mu_.
+  bool closes_cycle(const std::shared_ptr<port_record>& dst,
+                    const std::vector<std::shared_ptr<port_record>>& carried);
 
   hint_fn send_hint_;
   std::atomic<std::uint64_t> next_stamp_{1};
   /// Epochs are unique across records, so the epoch of a hint alone names
   /// the port object it wakes (a hint carries no record reference).
   std::atomic<std::uint64_t> next_epoch_{1};
+  /// Guards every record's `holder`, and makes "walk the holder chain, then
+  /// enqueue and link" atomic among posts that carry ports: two such posts
+  /// into each other's carried ports could otherwise form a cycle that
+  /// neither walk sees. Posts without ports never take it.
+  std::mutex transit_mu_;
   /// Every record not yet destroyed (for collect_all); not on the post
   /// path: touched at pair creation and record destruction only.
   std::mutex records_mu_;

@@ -33,13 +33,6 @@
 //   ENTANGLE_MODEL_VERBOSE 1 to print every end's log for failing seeds
 //   ENTANGLE_MODEL_TIMEOUT seconds a threaded run may take before it counts
 //     as a hang (default 60, plus 20 ms per operation)
-//   ENTANGLE_MODEL_AVOID_PORT_CYCLES 1: do not send a port into a queue
-//     that waits (transitively) in that port's own queue. KNOWN OPEN BUG:
-//     such a cycle of ports in transit can never be delivered nor dropped,
-//     so it keeps the contexts waiting on its peers alive (a hang) until
-//     every other context ended. tests/meson.build sets this for CI until
-//     the runtime breaks such cycles where they form (at post time); run
-//     without it to reproduce the bug.
 
 #include <catch2/catch.hpp>
 
@@ -75,7 +68,6 @@ struct settings {
   std::string mode = "both";
   bool shrink = true;
   bool verbose = false;
-  bool avoid_cycles = false;
   std::uint64_t timeout_s = 60;
 };
 
@@ -135,8 +127,6 @@ settings read_settings() {
     s.verbose = *v != "0";
   if (auto v = env("ENTANGLE_MODEL_TIMEOUT"))
     s.timeout_s = std::stoull(*v);
-  if (auto v = env("ENTANGLE_MODEL_AVOID_PORT_CYCLES"))
-    s.avoid_cycles = *v != "0";
   return s;
 }
 
@@ -182,7 +172,6 @@ outcome run_testkit(std::uint64_t seed, const std::vector<op>& ops,
                     bool want_log) {
   outcome out;
   world w{ops, false};
-  w.avoid_cycles = read_settings().avoid_cycles;
   testing::testkit kit{[seed](runtime_config& cfg) {
     cfg.max_buffer_bytes = buffer_limit;
     cfg.dispatch_batch = batch_for(seed);
@@ -226,7 +215,6 @@ outcome run_threads(std::uint64_t seed, const std::vector<op>& ops,
                     bool want_log) {
   outcome out;
   world w{ops, true};
-  w.avoid_cycles = read_settings().avoid_cycles;
   runtime_config cfg;
   cfg.warnings = false;
   cfg.max_buffer_bytes = buffer_limit;
@@ -236,8 +224,8 @@ outcome run_threads(std::uint64_t seed, const std::vector<op>& ops,
   rt.spawn("root", [&w](context& self) { w.root_init(self); });
   auto limit = std::chrono::seconds{read_settings().timeout_s}
                + std::chrono::milliseconds{20} * ops.size();
-  // Wait for the end in slices: a port cycle (see the header) makes the
-  // final phase wait forever, and the model can tell.
+  // Wait for the end in slices: a port cycle the runtime failed to collect
+  // would make the final phase wait forever, and the model can tell.
   auto deadline = clock_type::now() + limit;
   bool ended = false;
   bool cycle = false;

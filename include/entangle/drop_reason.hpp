@@ -30,9 +30,14 @@ enum class drop_reason : std::uint8_t {
   /// window.post_message whose target origin did not match the target
   /// window's origin at delivery (HTML §11.3).
   origin_mismatch,
+  /// It carried a port into a queue that the port itself (transitively)
+  /// holds: a cycle of ports in transit, each inside a message queued on
+  /// the other, that nothing could ever deliver (see docs/architecture.md).
+  /// The ports it carried close, so their peers see a close event.
+  unreachable,
 };
 
-inline constexpr std::size_t drop_reason_count = 8;
+inline constexpr std::size_t drop_reason_count = 9;
 
 /// Returns the reason's name, e.g. "context_gone".
 std::string_view to_string(drop_reason r) noexcept;

@@ -176,13 +176,15 @@ enum class post_status : std::uint8_t {
   dead_detached, // posted on a transferred-away handle: never delivered
   doomed,        // its target was in its transfer list: never delivered
   foreign,       // posted through a handle of another context: never delivered
+  unreachable,   // its carried port would wait in its own queue: never
+                 // delivered (a cycle of ports in transit, collected)
   rejected,      // threw: no message exists
   unexpected,    // should have thrown but was posted (counted as `other`)
 };
 
 inline const char* to_string(post_status s) {
   static const char* names[] = {"pending", "live",    "dead-closed",
-                                "dead-detached", "doomed", "foreign",
+                                "dead-detached", "doomed", "foreign", "unreachable",
                                 "rejected", "unexpected"};
   return names[static_cast<int>(s)];
 }
@@ -225,6 +227,7 @@ struct end_rec {
   /// The end whose post last carried this one (-1: the relay or none).
   int carrier_ch = -1;
   int carrier_end = 0;
+  std::int64_t carrier_seq = -1;
   /// Handles left behind by transfers and closes: (context, handle).
   std::vector<std::pair<int, message_port>> stale;
 };

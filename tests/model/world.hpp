@@ -19,7 +19,8 @@
 //   end with the deliveries at the other.
 //
 // Files: journal.hpp (records, payloads, tallies), this one (the harness:
-// root, relay, commands, handlers, final phase), world_ops.hpp (the
+// root, commands, final phase), world_control.hpp (the root, relay and
+// workers), world_events.hpp (data-port handlers), world_ops.hpp (the
 // operations), world_check.hpp (the checker).
 //
 // Thread safety: everything shared is guarded by `mu`; library calls are
@@ -64,10 +65,6 @@ public:
   world& operator=(const world&) = delete;
 
   runtime* rt = nullptr;
-
-  /// Diagnostic only (ENTANGLE_MODEL_AVOID_PORT_CYCLES): never send a port
-  /// into a queue that waits, directly or not, in that port's own queue.
-  bool avoid_cycles = false;
 
   // -- statistics (read after the run) ---------------------------------------
   std::uint64_t executed = 0;
@@ -240,7 +237,8 @@ public:
              const std::vector<context_exit>& exits);
 
   /// Names a port cycle (ends in flight inside each other's queues) if the
-  /// run left one: it explains the violations it causes.
+  /// run left one -- the runtime should have collected it at the post that
+  /// closed it: it explains the violations it causes.
   std::string cycle_note() {
     std::lock_guard<std::mutex> g{mu_};
     return find_cycle();
@@ -407,300 +405,48 @@ private:
 
   // -- control messages ------------------------------------------------------
 
-  void post_to_parent(value v, transfer_list t) {
-    {
-      std::lock_guard<std::mutex> g{mu_};
-      ++ctl_posted;
-    }
-    this_context().post_message(std::move(v), std::move(t));
-  }
+  void post_to_parent(value v, transfer_list t);
 
-  void post_to_worker(int c, value v, transfer_list t) {
-    worker w;
-    {
-      std::lock_guard<std::mutex> g{mu_};
-      ++ctl_posted;
-      w = ctx_[c].handle;
-    }
-    w.post_message(std::move(v), std::move(t));
-  }
+  void post_to_worker(int c, value v, transfer_list t);
 
-  void spawn_worker(int idx) {
-    auto w = this_context().spawn(
-      "w" + std::to_string(idx), [this, idx](context& self) {
-        self.on_message([this, idx](message_event& ev) {
-          on_worker_message(idx, ev);
-        });
-      });
-    {
-      std::lock_guard<std::mutex> g{mu_};
-      auto& r = ctx_[idx];
-      r.exists = true;
-      r.alive = true;
-      r.id = w.id();
-      r.handle = w;
-    }
-    w.on_message([this, idx](message_event& ev) { on_root_message(idx, ev); });
-  }
+  void spawn_worker(int idx);
 
   /// Threads mode: the root runs the operations one after the other.
-  void root_next() {
-    while (next_op_ < ops_.size()) {
-      auto k = next_op_++;
-      int target = executor_of(ops_[k]);
-      if (target < 0) {
-        std::lock_guard<std::mutex> g{mu_};
-        ++skipped;
-        continue;
-      }
-      if (target == 0) {
-        exec(0, k);
-        this_context().queue_task([this] { root_next(); });
-        return;
-      }
-      {
-        std::lock_guard<std::mutex> g{mu_};
-        waiting_for_ = static_cast<std::int64_t>(k);
-      }
-      post_to_worker(target, value::obj({{"cmd", static_cast<double>(k)}}),
-                     {});
-      return; // the acknowledgement calls root_next again
-    }
-    begin_finish();
-  }
+  void root_next();
 
   /// A message at the root from worker `from`.
-  void on_root_message(int from, message_event& ev) {
-    try {
-      {
-        std::lock_guard<std::mutex> g{mu_};
-        ++ctl_delivered;
-      }
-      auto& d = ev.data;
-      if (field(d, "ack")) {
-        root_next();
-      } else if (auto* f = field(d, "fwd")) {
-        relay(static_cast<int>(num(f)), ev);
-      } else if (field(d, "finished")) {
-        {
-          std::lock_guard<std::mutex> g{mu_};
-          --acks_pending_;
-        }
-        maybe_drained(0);
-      } else if (field(d, "drained")) {
-        shutdown_root();
-      } else {
-        problem(&tally::other, "root: unknown message from ctx"
-                                 + std::to_string(from) + ": " + to_string(d));
-      }
-    } catch (const std::exception& e) {
-      problem(&tally::other, std::string{"root handler threw: "} + e.what());
-    }
-  }
+  void on_root_message(int from, message_event& ev);
 
   /// Ports a worker sent to the root for context `dest`.
-  void relay(int dest, message_event& ev) {
-    auto pl = carried(ev);
-    if (dest == 0) {
-      adopt(0, pl, ev.ports);
-      return;
-    }
-    {
-      std::lock_guard<std::mutex> g{mu_};
-      for (std::size_t i = 0; i < pl.size(); ++i)
-        ch_[pl[i].first][pl[i].second].stale.emplace_back(0, ev.ports[i]);
-    }
-    transfer_list t(ev.ports.begin(), ev.ports.end());
-    auto v = value::obj({{"recv", 1}, {"pl", *field(ev.data, "pl")}});
-    post_to_worker(dest, std::move(v), std::move(t));
-  }
+  void relay(int dest, message_event& ev);
 
   /// A message at worker `me` from the root.
-  void on_worker_message(int me, message_event& ev) {
-    try {
-      {
-        std::lock_guard<std::mutex> g{mu_};
-        ++ctl_delivered;
-      }
-      auto& d = ev.data;
-      if (auto* c = field(d, "cmd")) {
-        auto k = static_cast<std::size_t>(num(c));
-        auto kind = ops_[k].kind;
-        // `end` and `crash` acknowledge themselves before ending us.
-        bool ends = (kind == op_kind::crash || kind == op_kind::end_ctx)
-                    && executor_of(ops_[k]) == me;
-        try {
-          exec(me, k);
-        } catch (const model_crash&) {
-          throw;
-        } catch (const std::exception& e) {
-          problem(&tally::other, to_string(ops_[k]) + " threw: " + e.what());
-        }
-        if (!ends)
-          post_to_parent(value::obj({{"ack", 1}}), {});
-      } else if (field(d, "recv")) {
-        adopt(me, carried(ev), ev.ports);
-      } else if (field(d, "finish")) {
-        finish_local(me);
-        post_to_parent(value::obj({{"finished", 1}}), {});
-      } else {
-        problem(&tally::other, "worker: unknown message " + to_string(d));
-      }
-    } catch (const model_crash&) {
-      throw;
-    } catch (const std::exception& e) {
-      problem(&tally::other, "ctx" + std::to_string(me) + " handler threw: "
-                               + e.what());
-    }
-  }
+  void on_worker_message(int me, message_event& ev);
 
   /// The ends a message says it carries (its "pl" list), checked against
   /// the ports it actually carries.
-  std::vector<std::pair<int, int>> carried(const message_event& ev) {
-    std::vector<std::pair<int, int>> out;
-    if (auto* pl = field(ev.data, "pl"))
-      if (auto* a = pl->get_if<array>())
-        for (auto& x : *a)
-          out.emplace_back(static_cast<int>(x[std::size_t{0}].as_number()),
-                           static_cast<int>(x[std::size_t{1}].as_number()));
-    if (out.size() != ev.ports.size()) {
-      problem(&tally::lost, "a message carried "
-                              + std::to_string(ev.ports.size())
-                              + " ports instead of "
-                              + std::to_string(out.size()));
-      out.resize(std::min(out.size(), ev.ports.size()));
-    }
-    return out;
-  }
+  std::vector<std::pair<int, int>> carried(const message_event& ev);
 
   /// Context `me` received the ports `pl` (as `ports`).
   void adopt(int me, const std::vector<std::pair<int, int>>& pl,
-             const std::vector<message_port>& ports) {
-    bool finishing = false;
-    {
-      std::lock_guard<std::mutex> g{mu_};
-      finishing = ctx_[me].finishing;
-      for (std::size_t i = 0; i < pl.size(); ++i) {
-        auto [c, e] = pl[i];
-        auto& r = ch_[c][e];
-        if (r.loc != -1 || r.closed)
-          live_tally.add(&tally::duplicated, 1,
-                         end_name(c, e) + " arrived at ctx" + std::to_string(me)
-                           + " although it is "
-                           + (r.closed ? "closed" : "owned"));
-        r.loc = me;
-        r.h = ports[i];
-        r.started = false;
-      }
-    }
-    for (std::size_t i = 0; i < pl.size(); ++i) {
-      listen(me, pl[i].first, pl[i].second, ports[i]);
-      if (finishing)
-        finish_port(me, pl[i].first, pl[i].second);
-    }
-  }
+             const std::vector<message_port>& ports);
 
   // -- data ports ------------------------------------------------------------
 
-  void listen(int me, int c, int e, const message_port& p) {
-    p.add_event_listener("message", [this, me, c, e](message_event& ev) {
-      on_data(me, c, e, ev);
-    });
-    p.add_event_listener("messageerror", [this, me, c, e](message_event&) {
-      on_event(me, c, e, got_type::messageerror);
-    });
-    p.add_event_listener("close", [this, me, c, e](message_event&) {
-      on_event(me, c, e, got_type::close);
-    });
-  }
+  void listen(int me, int c, int e, const message_port& p);
 
-  void on_event(int me, int c, int e, got_type type) {
-    try {
-      {
-        std::lock_guard<std::mutex> g{mu_};
-        auto& B = ch_[c][e];
-        B.got.push_back(got_rec{type, -1, me, phase_, t_++});
-        if (type == got_type::close) {
-          ++closes_seen;
-          B.settled = true;
-        } else {
-          ++merr_seen;
-        }
-      }
-      maybe_drained(me);
-    } catch (const std::exception& ex) {
-      problem(&tally::other, std::string{"event handler threw: "} + ex.what());
-    }
-  }
+  void on_event(int me, int c, int e, got_type type);
+
+  /// A messageerror at ch.e: the runtime closed the ports that message
+  /// carried. Messages arrive in FIFO order and only big ones fail, so the
+  /// n-th messageerror at ch.e is the n-th big post of its peer.
+  void close_carried_by_merr_locked(int c, int e);
 
   /// A message at ch.e, in context `me`.
-  void on_data(int me, int c, int e, message_event& ev) {
-    try {
-      auto& d = ev.data;
-      auto cs = num(field(d, "c"));
-      auto es = num(field(d, "e"));
-      auto s = num(field(d, "s"));
-      auto kind = static_cast<std::uint32_t>(num(field(d, "k"), 99));
-      auto flags = static_cast<std::uint32_t>(num(field(d, "f"), 0));
-      bool ok = field(d, "x") && payload_ok(kind, s, *field(d, "x"));
-      auto pl = carried(ev);
-      bool react = false;
-      {
-        std::lock_guard<std::mutex> g{mu_};
-        ++data_delivered;
-        auto& B = ch_[c][e];
-        auto where = end_name(c, e) + " seq " + std::to_string(s);
-        if (cs != c || es != 1 - e)
-          live_tally.add(&tally::lost, 1,
-                         "misrouted: a message of " + end_name(int(cs), int(es))
-                           + " arrived at " + end_name(c, e));
-        else
-          B.got.push_back(got_rec{got_type::message, s, me, phase_, t_++});
-        if (!ok)
-          live_tally.add(&tally::lost, 1, "corrupted payload at " + where);
-        if (kind == kind_marker)
-          B.settled = true;
-        react = !ctx_[me].finishing && ctx_[me].alive && B.loc == me
-                && !B.closed;
-      }
-      if (!pl.empty()) {
-        // A port in the data is the same object as the one in `ports`.
-        if (auto* pv = field(d, "pv")) {
-          auto* p = pv->get_if<message_port>();
-          if (p == nullptr || *p != ev.ports[0])
-            problem(&tally::lost, "port in data is not ports[0] at "
-                                    + end_name(c, e));
-        }
-        adopt(me, pl, ev.ports);
-      }
-      if (react && (flags & flag_echo))
-        handler_post(me, c, e);
-      if (react && (flags & flag_close_on_recv))
-        do_close(me, c, e);
-      maybe_drained(me);
-    } catch (const std::exception& ex) {
-      problem(&tally::other,
-              std::string{"message handler threw: "} + ex.what());
-    }
-  }
+  void on_data(int me, int c, int e, message_event& ev);
 
   /// A reply posted from a handler (flag_echo).
-  void handler_post(int me, int c, int e) {
-    message_port h;
-    std::int64_t s = 0;
-    {
-      std::lock_guard<std::mutex> g{mu_};
-      h = held_locked(c, e, me);
-      if (!h)
-        return;
-      s = record_post_locked(c, e, post_status::pending, 1, me, -1);
-    }
-    array_buffer unused;
-    auto v = tag(c, e, s, 1);
-    obj_of(v)["x"] = make_payload(1, s, unused);
-    h.post_message(std::move(v));
-    set_status(c, e, s, post_status::live);
-  }
+  void handler_post(int me, int c, int e);
 
   // -- final phase -----------------------------------------------------------
 
@@ -817,5 +563,7 @@ private:
 
 } // namespace entangle::model
 
+#include "world_control.hpp" // IWYU pragma: keep
+#include "world_events.hpp"  // IWYU pragma: keep
 #include "world_ops.hpp"   // IWYU pragma: keep
 #include "world_check.hpp" // IWYU pragma: keep

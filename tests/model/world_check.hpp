@@ -24,6 +24,7 @@ inline void world::check(tally& t, const drop_counts& drops,
   std::uint64_t dead_closed = 0;
   std::uint64_t doomed = 0;
   std::uint64_t foreign = 0;
+  std::uint64_t unreachable = 0;
   for (int c = 0; c < static_cast<int>(ch_.size()); ++c) {
     for (int a = 0; a < 2; ++a) {
       auto& A = ch_[c][a];
@@ -37,6 +38,7 @@ inline void world::check(tally& t, const drop_counts& drops,
         dead_closed += p.st == post_status::dead_closed;
         doomed += p.st == post_status::doomed;
         foreign += p.st == post_status::foreign;
+        unreachable += p.st == post_status::unreachable;
         if (p.st == post_status::pending)
           t.add(&tally::other, 1, "a post never returned: " + end_name(c, a));
       }
@@ -71,6 +73,8 @@ inline void world::check(tally& t, const drop_counts& drops,
   reason(drop_reason::messageerror, merr_seen, false);
   reason(drop_reason::doomed, doomed, false);
   reason(drop_reason::closed, dead_closed, false);
+  // A collected cycle strands the messages queued on the ports it closes.
+  reason(drop_reason::unreachable, unreachable, false);
   // Contexts end only as the operations said.
   for (auto& e : exits) {
     int idx = -1;

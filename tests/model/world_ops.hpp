@@ -33,6 +33,7 @@ inline void world::do_post(int me, const op& o, std::int64_t k) {
   auto flags = o.arg >> 4;
   message_port h, x;
   std::int64_t s = 0;
+  bool cycle = false;
   {
     std::lock_guard<std::mutex> g{mu_};
     h = held_locked(o.ch, o.end, me);
@@ -40,13 +41,16 @@ inline void world::do_post(int me, const op& o, std::int64_t k) {
       return;
     if (o.ch2 >= 0 && o.ch2 != o.ch)
       x = held_locked(o.ch2, o.end2, me);
-    if (x && avoid_cycles && would_cycle_locked(o.ch2, o.end2, o.ch, 1 - o.end))
-      x = message_port{};
+    // Posting x into a queue that waits (transitively) in x's own queue
+    // would close a cycle of ports in transit: the runtime drops the post
+    // as unreachable and closes x (SEMANTICS 13.3, tests/cycles_test.cpp).
+    cycle = x && would_cycle_locked(o.ch2, o.end2, o.ch, 1 - o.end);
     s = record_post_locked(o.ch, o.end, post_status::pending, kind, me, k);
     if (x) {
       leave_locked(o.ch2, o.end2, me);
       ch_[o.ch2][o.end2].carrier_ch = o.ch;
       ch_[o.ch2][o.end2].carrier_end = o.end;
+      ch_[o.ch2][o.end2].carrier_seq = s;
     }
   }
   array_buffer buf;
@@ -77,7 +81,14 @@ inline void world::do_post(int me, const op& o, std::int64_t k) {
     }
     return;
   }
-  set_status(o.ch, o.end, s, post_status::live);
+  set_status(o.ch, o.end, s,
+             cycle ? post_status::unreachable : post_status::live);
+  if (cycle) {
+    std::lock_guard<std::mutex> g{mu_};
+    auto& r = ch_[o.ch2][o.end2];
+    r.closed = true;
+    r.carrier_ch = -1;
+  }
   if (x && !x.detached())
     problem(&tally::other, "a transferred port is not detached");
   if (xfer_buf) {
