@@ -1,7 +1,6 @@
 #pragma once
 
 #include <cstdint>
-#include <deque>
 #include <functional>
 #include <memory>
 #include <string>
@@ -16,6 +15,7 @@
 #include "entangle/origin.hpp"
 #include "entangle/runtime.hpp"
 #include "broadcast.hpp"
+#include "lazy_fifo.hpp"
 #include "port_object.hpp"
 #include "port_scheduler.hpp"
 
@@ -248,7 +248,8 @@ private:
   /// Started ports that have never been shipped (HTML §1.3 combined order);
   /// pruned lazily once shipped, eagerly when forgotten.
   std::vector<port_object*> unshipped_;
-  std::deque<std::function<void()>> tasks_;
+  /// Queued tasks (queue_task); lazy: most contexts never queue one.
+  lazy_fifo<std::function<void()>> tasks_;
 
   struct timer {
     std::function<void()> fn;
