@@ -235,8 +235,8 @@ void context_core::on_task() {
     end_turn();
     return;
   }
-  auto fn = std::move(tasks_.front());
-  tasks_.pop_front();
+  std::function<void()> fn;
+  tasks_.pop_front(fn);
   guarded([&] { fn(); });
   end_turn();
 }
@@ -518,7 +518,7 @@ void context_core::forget(port_object& port) noexcept {
 void context_core::queue_task(std::function<void()> fn) {
   if (closing_)
     return;
-  tasks_.push_back(std::move(fn));
+  tasks_.emplace_back(std::move(fn));
   eq_impl(caf::make_message_id(), nullptr, context(), task_atom::value);
 }
 

@@ -1,14 +1,16 @@
 #pragma once
 
 #include <cstddef>
+#include <iterator>
 #include <utility>
 #include <vector>
 
 namespace entangle::detail {
 
-/// A FIFO that allocates nothing until its first element: libstdc++'s
+/// A FIFO that allocates nothing until its first element. libstdc++'s
 /// std::deque allocates a 512-byte block and its map at construction, which
-/// every idle context would pay for its (usually empty) task queue.
+/// every idle port (its message queue) and every idle context (its task
+/// queue) would pay for.
 ///
 /// Invariant: the live elements are items_[head_, size); the vector is
 /// compacted when the dead prefix is large, so memory stays O(live).
@@ -18,14 +20,20 @@ public:
   bool empty() const noexcept {
     return head_ == items_.size();
   }
-  T& front() noexcept {
+  std::size_t size() const noexcept {
+    return items_.size() - head_;
+  }
+  const T& front() const noexcept {
     return items_[head_];
   }
-  void push_back(T x) {
-    items_.push_back(std::move(x));
+  /// Appends an element built in place.
+  template <class... Args>
+  void emplace_back(Args&&... args) {
+    items_.emplace_back(std::forward<Args>(args)...);
   }
-  void pop_front() {
-    items_[head_++] = T{};
+  /// Moves the head into `out` (no temporary: a dispatch path uses it).
+  void pop_front(T& out) {
+    out = std::move(items_[head_++]);
     if (head_ == items_.size()) {
       items_.clear();
       head_ = 0;
@@ -33,6 +41,19 @@ public:
       items_.erase(items_.begin(), items_.begin() + head_);
       head_ = 0;
     }
+  }
+  /// Moves every element out, leaving the queue empty.
+  std::vector<T> take_all() {
+    std::vector<T> out;
+    if (head_ == 0) {
+      out.swap(items_);
+    } else {
+      out.assign(std::make_move_iterator(items_.begin() + head_),
+                 std::make_move_iterator(items_.end()));
+      items_.clear();
+    }
+    head_ = 0;
+    return out;
   }
   void clear() noexcept {
     items_.clear();

@@ -125,7 +125,7 @@ port_scheduler::enqueue_locked(port_record& dst, serialized_message&& msg,
   std::uint64_t stamp = 0;
   if (!dst.shipped)
     stamp = next_stamp_.fetch_add(1, std::memory_order_relaxed);
-  dst.queue.push_back(std::move(msg), is_close, stamp);
+  dst.queue.emplace_back(std::move(msg), is_close, stamp);
   if (!dst.started || !dst.owner)
     return wake_kind::none;
   if (!dst.shipped)
