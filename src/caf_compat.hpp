@@ -18,9 +18,11 @@ class broadcast_object;
 struct broadcast_delivery;
 struct window_delivery;
 
-/// "A started port of yours has messages": (atom, weak record, epoch).
-/// Weak, so that a wake-up sitting in a dead context's mailbox does not keep
-/// a port record alive.
+/// "A started port of yours has messages": (atom, epoch). The epoch is
+/// unique per adoption (port_scheduler::adopt), so it names the port object
+/// without a reference: a wake-up sitting in a dead context's mailbox keeps
+/// nothing alive, and the message has builtin types only (no weak_ptr
+/// traffic, no type_info comparison when CAF matches it).
 using port_ready_atom = caf::atom_constant<caf::atom("e_ready")>;
 
 /// "One more message for one of your never-shipped ports" (HTML §1.3).
@@ -56,7 +58,6 @@ using inject_atom = caf::atom_constant<caf::atom("e_inject")>;
 using injected_fn = std::function<void()>;
 
 using record_ptr = std::shared_ptr<port_record>;
-using weak_record_ptr = std::weak_ptr<port_record>;
 using weak_broadcast_ptr = std::weak_ptr<broadcast_object>;
 using broadcast_delivery_ptr = std::shared_ptr<broadcast_delivery>;
 using window_delivery_ptr = std::shared_ptr<window_delivery>;
@@ -65,7 +66,6 @@ using window_delivery_ptr = std::shared_ptr<window_delivery>;
 
 // Local-only message contents: they never cross a process boundary (ports
 // that do will travel as descriptors through the network layer instead).
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(entangle::detail::weak_record_ptr)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(entangle::detail::injected_fn)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(entangle::detail::weak_broadcast_ptr)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(entangle::detail::broadcast_delivery_ptr)

@@ -39,6 +39,10 @@ context_core* current_core() noexcept {
   return tl_current;
 }
 
+caf::execution_unit* current_unit() noexcept {
+  return tl_current != nullptr ? tl_current->context() : nullptr;
+}
+
 #if ENTANGLE_TRACING
 std::uint64_t trace_current_context() noexcept {
   return tl_current ? tl_current->id() : 0;
@@ -105,12 +109,7 @@ caf::behavior context_core::make_behavior() {
     caf::anon_send(control_->parent, worker_ready_atom::value, id());
   end_turn();
   return {
-    [this](port_ready_atom, const weak_record_ptr& weak, std::uint64_t epoch) {
-      if (auto rec = weak.lock())
-        on_ready(rec, epoch);
-      else
-        end_turn();
-    },
+    [this](port_ready_atom, std::uint64_t epoch) { on_ready(epoch); },
     [this](unshipped_atom) { on_unshipped_token(); },
     [this](task_atom) { on_task(); },
     [this](timer_atom, timer_id id) { on_timer(id); },
@@ -139,26 +138,34 @@ caf::behavior context_core::make_behavior() {
   };
 }
 
-void context_core::on_ready(const record_ptr& rec, std::uint64_t epoch) {
-  port_object* port = nullptr;
-  {
-    std::lock_guard<std::mutex> guard{rec->mu};
-    if (rec->epoch != epoch || rec->obj == nullptr)
-      return; // stale: moved away or closed since the hint was sent
-    port = rec->obj;
+void context_core::on_ready(std::uint64_t epoch) {
+  // Epochs are unique per adoption: no port object here has it once the
+  // port moved away or closed (a stale hint).
+  auto i = ports_.find(epoch);
+  if (i == ports_.end()) {
+    end_turn();
+    return;
   }
-  auto keep = port->shared_from_this();
+  auto keep = i->second; // dispatch may close or transfer it
+  auto& port = *keep;
+  record_ptr rec = port.record;
+  if (!rec) {
+    end_turn();
+    return;
+  }
   auto batch = rt_.cfg.dispatch_batch == 0 ? 1 : rt_.cfg.dispatch_batch;
   std::size_t n = 0;
-  while (!closing_) {
+  bool drained = false;
+  while (!closing_ && !drained) {
     envelope e;
-    if (sched_->pop(*rec, epoch, e) != port_scheduler::pop_result::item)
+    if (sched_->pop(*rec, epoch, e, &drained)
+        != port_scheduler::pop_result::item)
       break;
-    guarded([&] { dispatch(*port, std::move(e)); });
-    if (++n == batch) {
+    guarded([&] { dispatch(port, std::move(e)); });
+    if (!drained && ++n == batch) {
       if (!closing_ && sched_->needs_rehint(*rec, epoch))
-        caf::anon_send(caf::actor_cast<caf::actor>(this),
-                       port_ready_atom::value, weak_record_ptr{rec}, epoch);
+        eq_impl(caf::make_message_id(), nullptr, context(),
+                port_ready_atom::value, epoch);
       break;
     }
   }
@@ -228,8 +235,8 @@ void context_core::on_task() {
     end_turn();
     return;
   }
-  auto fn = std::move(tasks_.front());
-  tasks_.pop_front();
+  std::function<void()> fn;
+  tasks_.pop_front(fn);
   guarded([&] { fn(); });
   end_turn();
 }
@@ -413,7 +420,7 @@ message_port context_core::adopt_port(record_ptr rec, bool implicit) {
   ENTANGLE_TRACE(sched_->tracer, t,
                  t->on_adopt(trace_port{trace_clock::now(), rec->id.lo, id()}));
   obj->record = std::move(rec);
-  ports_.emplace(obj.get(), obj);
+  ports_.emplace(obj->epoch, obj);
   return message_port{std::move(obj)};
 }
 
@@ -513,14 +520,14 @@ void context_core::forget(port_object& port) noexcept {
       break;
     }
   }
-  ports_.erase(&port);
+  ports_.erase(port.epoch);
 }
 
 void context_core::queue_task(std::function<void()> fn) {
   if (closing_)
     return;
-  tasks_.push_back(std::move(fn));
-  caf::anon_send(caf::actor_cast<caf::actor>(this), task_atom::value);
+  tasks_.emplace_back(std::move(fn));
+  eq_impl(caf::make_message_id(), nullptr, context(), task_atom::value);
 }
 
 void context_core::close_self() noexcept {

@@ -1,7 +1,6 @@
 #pragma once
 
 #include <cstdint>
-#include <deque>
 #include <functional>
 #include <memory>
 #include <string>
@@ -16,6 +15,7 @@
 #include "entangle/origin.hpp"
 #include "entangle/runtime.hpp"
 #include "broadcast.hpp"
+#include "lazy_fifo.hpp"
 #include "port_object.hpp"
 #include "port_scheduler.hpp"
 
@@ -188,7 +188,7 @@ public:
   void warn(const std::string& what);
 
 private:
-  void on_ready(const record_ptr& rec, std::uint64_t epoch);
+  void on_ready(std::uint64_t epoch);
   void on_unshipped_token();
   void on_task();
   void on_timer(timer_id id);
@@ -236,7 +236,9 @@ private:
   std::shared_ptr<port_object> inside_;
   entangle::context facade_;
 
-  std::unordered_map<port_object*, std::shared_ptr<port_object>> ports_;
+  /// Every port object of this context, by its (scheduler-unique) epoch:
+  /// how a wake-up hint finds its port.
+  std::unordered_map<std::uint64_t, std::shared_ptr<port_object>> ports_;
   /// This context's BroadcastChannel objects, by creation sequence.
   std::unordered_map<std::uint64_t, std::shared_ptr<broadcast_object>> bcs_;
   std::size_t open_broadcasts_ = 0;
@@ -252,7 +254,8 @@ private:
   /// Started ports that have never been shipped (HTML §1.3 combined order);
   /// pruned lazily once shipped, eagerly when forgotten.
   std::vector<port_object*> unshipped_;
-  std::deque<std::function<void()>> tasks_;
+  /// Queued tasks (queue_task); lazy: most contexts never queue one.
+  lazy_fifo<std::function<void()>> tasks_;
 
   struct timer {
     std::function<void()> fn;
@@ -271,5 +274,11 @@ private:
 
 /// Returns the context running on this thread, or nullptr.
 context_core* current_core() noexcept;
+
+/// The CAF execution unit (worker) running the current context, or nullptr
+/// outside any context. Wake-ups sent with it go to that worker's own queue,
+/// as `self->send` does; CAF's `anon_send` passes none, which hands every
+/// wake-up to the coordinator (another thread) -- a thread handoff per hop.
+caf::execution_unit* current_unit() noexcept;
 
 } // namespace entangle::detail

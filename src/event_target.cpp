@@ -20,78 +20,95 @@ std::optional<event_kind> parse_event_kind(std::string_view type) noexcept {
   return std::nullopt;
 }
 
+bool event_target::empty(event_kind k) const noexcept {
+  return std::none_of(list_.begin(), list_.end(),
+                      [k](const auto& e) { return e->kind == k; });
+}
+
 void event_target::set_attribute(event_kind k, event_handler fn) {
-  auto& l = lists_[index(k)];
-  auto i = std::find_if(l.begin(), l.end(),
-                        [](const auto& e) { return e->attribute; });
+  auto i = std::find_if(list_.begin(), list_.end(), [k](const auto& e) {
+    return e->kind == k && e->attribute;
+  });
   if (!fn) {
-    if (i != l.end()) {
+    if (i != list_.end()) {
       (*i)->removed = true;
-      l.erase(i);
+      list_.erase(i);
     }
     return;
   }
-  if (i != l.end()) {
+  if (i != list_.end()) {
     (*i)->fn = std::move(fn);
     return;
   }
-  l.push_back(std::make_shared<entry>(entry{next_id_++, std::move(fn), true}));
+  list_.push_back(
+    std::make_shared<entry>(entry{next_id_++, std::move(fn), k, true}));
 }
 
 listener_id event_target::add(event_kind k, event_handler fn) {
   auto id = next_id_++;
   if (fn)
-    lists_[index(k)].push_back(
-      std::make_shared<entry>(entry{id, std::move(fn), false}));
+    list_.push_back(
+      std::make_shared<entry>(entry{id, std::move(fn), k, false}));
   return id;
 }
 
 void event_target::remove(event_kind k, listener_id id) {
-  auto& l = lists_[index(k)];
-  auto i = std::find_if(l.begin(), l.end(), [id](const auto& e) {
-    return e->id == id && !e->attribute;
+  auto i = std::find_if(list_.begin(), list_.end(), [k, id](const auto& e) {
+    return e->kind == k && e->id == id && !e->attribute;
   });
-  if (i != l.end()) {
+  if (i != list_.end()) {
     (*i)->removed = true;
-    l.erase(i);
+    list_.erase(i);
   }
 }
 
 void event_target::dispatch(event_kind k, message_event& ev) {
-  auto& l = lists_[index(k)];
-  if (l.empty())
+  std::size_t n = 0;
+  const std::shared_ptr<entry>* first = nullptr;
+  for (auto& e : list_)
+    if (e->kind == k && n++ == 0)
+      first = &e;
+  if (n == 0)
     return;
-  if (l.size() == 1) {
+  if (n == 1) {
     // Fast path: keep the entry alive even if the handler replaces itself.
-    auto e = l.front();
+    auto e = *first;
     e->fn(ev);
     return;
   }
-  auto snapshot = l;
+  std::vector<std::shared_ptr<entry>> snapshot;
+  snapshot.reserve(n);
+  for (auto& e : list_)
+    if (e->kind == k)
+      snapshot.push_back(e);
   for (auto& e : snapshot)
     if (!e->removed)
       e->fn(ev);
 }
 
 void event_target::set_typed(const std::string& name, typed_decoder fn) {
-  if (fn)
-    typed_[name] = std::move(fn);
-  else
-    typed_.erase(name);
+  if (fn) {
+    if (!typed_)
+      typed_ = std::make_unique<
+        std::map<std::string, typed_decoder, std::less<>>>();
+    (*typed_)[name] = std::move(fn);
+  } else if (typed_) {
+    typed_->erase(name);
+  }
 }
 
 const typed_decoder* event_target::typed(std::string_view name) const {
-  auto i = typed_.find(name);
-  return i == typed_.end() ? nullptr : &i->second;
+  if (!typed_)
+    return nullptr;
+  auto i = typed_->find(name);
+  return i == typed_->end() ? nullptr : &i->second;
 }
 
 void event_target::clear() noexcept {
-  typed_.clear();
-  for (auto& l : lists_) {
-    for (auto& e : l)
-      e->removed = true;
-    l.clear();
-  }
+  typed_.reset();
+  for (auto& e : list_)
+    e->removed = true;
+  list_.clear();
 }
 
 } // namespace entangle::detail

@@ -1,6 +1,5 @@
 #pragma once
 
-#include <array>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -43,9 +42,7 @@ public:
   void set_attribute(event_kind k, event_handler fn);
   listener_id add(event_kind k, event_handler fn);
   void remove(event_kind k, listener_id id);
-  bool empty(event_kind k) const noexcept {
-    return lists_[index(k)].empty();
-  }
+  bool empty(event_kind k) const noexcept;
 
   /// Runs every listener of `k` on `ev`. Exceptions propagate (they end
   /// the context).
@@ -66,17 +63,17 @@ private:
   struct entry {
     listener_id id;
     event_handler fn;
+    event_kind kind;
     bool attribute;
     bool removed = false;
   };
-  using list = std::vector<std::shared_ptr<entry>>;
 
-  static std::size_t index(event_kind k) noexcept {
-    return static_cast<std::size_t>(k);
-  }
-
-  std::array<list, 5> lists_;
-  std::map<std::string, typed_decoder, std::less<>> typed_;
+  /// One list for every kind (registration order within a kind is what
+  /// counts): an idle port has one empty vector, not five (memory/port).
+  std::vector<std::shared_ptr<entry>> list_;
+  /// Typed-message handlers by type name; allocated on first use, so a
+  /// port that never sees typed messages pays one pointer.
+  std::unique_ptr<std::map<std::string, typed_decoder, std::less<>>> typed_;
   listener_id next_id_ = 1;
 };
 

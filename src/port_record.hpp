@@ -8,6 +8,7 @@
 
 #include <caf/actor.hpp>
 
+#include "lazy_fifo.hpp"
 #include "port_id.hpp"
 #include "serialized_message.hpp"
 
@@ -20,57 +21,20 @@ class port_scheduler;
 /// One item of a port message queue: a message, or the close sentinel the
 /// peer's closure leaves *behind* everything it posted.
 struct envelope {
+  envelope() = default;
+  envelope(serialized_message&& m, bool close, std::uint64_t s) noexcept
+    : msg(std::move(m)), is_close(close), stamp(s) {
+  }
+
   serialized_message msg;
   bool is_close = false;
   /// Global enqueue order, set only for never-shipped targets (HTML §1.3).
   std::uint64_t stamp = 0;
 };
 
-/// A FIFO of envelopes that costs nothing until the first message (an idle
-/// port must stay small, so no std::deque with its eager 512-byte block).
-class envelope_queue {
-public:
-  bool empty() const noexcept {
-    return head_ == items_.size();
-  }
-  std::size_t size() const noexcept {
-    return items_.size() - head_;
-  }
-  const envelope& front() const noexcept {
-    return items_[head_];
-  }
-  void push_back(envelope&& e) {
-    items_.push_back(std::move(e));
-  }
-  envelope pop_front() {
-    envelope e = std::move(items_[head_++]);
-    if (head_ == items_.size()) {
-      items_.clear();
-      head_ = 0;
-    } else if (head_ >= 64 && head_ * 2 >= items_.size()) {
-      items_.erase(items_.begin(), items_.begin() + head_);
-      head_ = 0;
-    }
-    return e;
-  }
-  /// Moves every queued envelope out, leaving the queue empty.
-  std::vector<envelope> take_all() {
-    std::vector<envelope> out;
-    if (head_ == 0) {
-      out.swap(items_);
-    } else {
-      out.assign(std::make_move_iterator(items_.begin() + head_),
-                 std::make_move_iterator(items_.end()));
-      items_.clear();
-    }
-    head_ = 0;
-    return out;
-  }
-
-private:
-  std::vector<envelope> items_;
-  std::size_t head_ = 0;
-};
+/// A port's message queue: nothing allocated until the first message (an
+/// idle port must stay small).
+using envelope_queue = lazy_fifo<envelope>;
 
 /// The routing record of one port endpoint, owned by the port scheduler.
 ///

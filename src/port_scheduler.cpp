@@ -16,7 +16,8 @@ port_record::~port_record() {
 serialized_message&
 serialized_message::operator=(serialized_message&& other) noexcept {
   if (this != &other) {
-    release_ports();
+    if (!ports.empty())
+      release_ports();
     data = std::move(other.data);
     ports = std::move(other.ports);
     buffer_bytes = other.buffer_bytes;
@@ -28,10 +29,6 @@ serialized_message::operator=(serialized_message&& other) noexcept {
 #endif
   }
   return *this;
-}
-
-serialized_message::~serialized_message() {
-  release_ports();
 }
 
 void serialized_message::release_ports() noexcept {
@@ -83,7 +80,8 @@ std::uint64_t port_scheduler::adopt(port_record& rec, caf::actor owner,
   rec.obj = obj;
   rec.started = false;
   rec.hint_pending = false;
-  return ++rec.epoch;
+  rec.epoch = next_epoch_.fetch_add(1, std::memory_order_relaxed);
+  return rec.epoch;
 }
 
 void port_scheduler::ship(port_record& rec) {
@@ -95,7 +93,7 @@ void port_scheduler::ship(port_record& rec) {
     rec.started = false;
     rec.hint_pending = false;
     rec.shipped = true;
-    ++rec.epoch;
+    rec.epoch = next_epoch_.fetch_add(1, std::memory_order_relaxed);
     peer = rec.peer;
   }
   if (peer) {
@@ -118,16 +116,18 @@ void port_scheduler::ship(port_record& rec) {
   }
 }
 
-port_scheduler::wake_kind port_scheduler::enqueue_locked(port_record& dst,
-                                                         envelope&& e) {
+port_scheduler::wake_kind
+port_scheduler::enqueue_locked(port_record& dst, serialized_message&& msg,
+                               bool is_close) {
   // Never-shipped ports of one context form one task source ordered by
   // enqueue time (HTML §1.3). Their sender is their own context, so a global
   // stamp orders them, and one token per message lets the owner dispatch
   // the oldest head among them. Shipped ports coalesce hints and drain in
   // batches.
+  std::uint64_t stamp = 0;
   if (!dst.shipped)
-    e.stamp = next_stamp_.fetch_add(1, std::memory_order_relaxed);
-  dst.queue.push_back(std::move(e));
+    stamp = next_stamp_.fetch_add(1, std::memory_order_relaxed);
+  dst.queue.emplace_back(std::move(msg), is_close, stamp);
   if (!dst.started || !dst.owner)
     return wake_kind::none;
   if (!dst.shipped)
@@ -205,7 +205,7 @@ void port_scheduler::post_impl(port_record& src, serialized_message&& msg,
         rec->has_holder.store(true, std::memory_order_release);
       }
     }
-    kind = enqueue_locked(*dst, envelope{std::move(msg), false});
+    kind = enqueue_locked(*dst, std::move(msg), false);
     if constexpr (Traced) {
       tr->ev.target_port = dst->id.lo;
       tr->ev.target_context = dst->obj ? dst->obj->ctx_id : 0;
@@ -375,7 +375,7 @@ void port_scheduler::close_one(const std::shared_ptr<port_record>& rec,
     rec->owner = nullptr;
     rec->obj = nullptr;
     rec->hint_pending = false;
-    ++rec->epoch;
+    rec->epoch = next_epoch_.fetch_add(1, std::memory_order_relaxed);
     peer = std::move(rec->peer);
     rec->lost = why;
     dropped = rec->queue.take_all();
@@ -397,7 +397,7 @@ void port_scheduler::close_one(const std::shared_ptr<port_record>& rec,
                                                 : why;
         // The sentinel goes behind everything `rec` posted: the peer sees
         // close exactly once, after the last message.
-        kind = enqueue_locked(*peer, envelope{serialized_message{}, true});
+        kind = enqueue_locked(*peer, serialized_message{}, true);
         if (kind != wake_kind::none) {
           wake = peer->owner;
           epoch = peer->epoch;
@@ -416,8 +416,9 @@ void port_scheduler::close_one(const std::shared_ptr<port_record>& rec,
   }
 }
 
-port_scheduler::pop_result
-port_scheduler::pop(port_record& rec, std::uint64_t epoch, envelope& out) {
+port_scheduler::pop_result port_scheduler::pop(port_record& rec,
+                                               std::uint64_t epoch,
+                                               envelope& out, bool* drained) {
   std::lock_guard<std::mutex> guard{rec.mu};
   if (rec.epoch != epoch || !rec.owner)
     return pop_result::stale;
@@ -425,7 +426,11 @@ port_scheduler::pop(port_record& rec, std::uint64_t epoch, envelope& out) {
     rec.hint_pending = false;
     return pop_result::empty;
   }
-  out = rec.queue.pop_front();
+  rec.queue.pop_front(out);
+  if (drained != nullptr && rec.queue.empty()) {
+    rec.hint_pending = false;
+    *drained = true;
+  }
   return pop_result::item;
 }
 

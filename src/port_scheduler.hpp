@@ -48,7 +48,8 @@ public:
   make_pair(bool shipped = false);
 
   /// Makes `owner` the owner of `rec` (a new pair or an adopted port).
-  /// The port starts unstarted. Returns the new epoch.
+  /// The port starts unstarted. Returns the new epoch, unique in this
+  /// scheduler (no other record ever gets it).
   std::uint64_t adopt(port_record& rec, caf::actor owner, port_object* obj);
 
   /// Detaches `rec` from its owner for a transfer (IN TRANSIT); marks it
@@ -101,8 +102,12 @@ public:
   enum class pop_result { item, empty, stale };
 
   /// Takes the head of the queue for the owner holding `epoch`. On `empty`
-  /// the drain hint is consumed (the next enqueue sends a new one).
-  pop_result pop(port_record& rec, std::uint64_t epoch, envelope& out);
+  /// the drain hint is consumed (the next enqueue sends a new one). With
+  /// `drained`, popping the last message consumes it already and sets
+  /// `*drained`: the caller dispatches it and stops, saving the empty pop
+  /// (one lock round per wake-up; a post meanwhile sends a new hint).
+  pop_result pop(port_record& rec, std::uint64_t epoch, envelope& out,
+                 bool* drained = nullptr);
 
   /// For a never-shipped port: the stamp of its head message. `stale` when
   /// the port moved, closed or got shipped (then it is drained by hints).
@@ -142,9 +147,10 @@ public:
   void record_destroyed(port_record* rec) noexcept;
 
 private:
-  /// Appends `e` to `dst` (locked by the caller); returns how the caller
-  /// must wake `dst.owner` after unlocking.
-  wake_kind enqueue_locked(port_record& dst, envelope&& e);
+  /// Appends `msg` (or the close sentinel) to `dst` (locked by the caller);
+  /// returns how the caller must wake `dst.owner` after unlocking.
+  wake_kind enqueue_locked(port_record& dst, serialized_message&& msg,
+                           bool is_close);
 
   void close_one(const std::shared_ptr<port_record>& rec, drop_reason why);
 
@@ -177,6 +183,9 @@ private:
 
   hint_fn send_hint_;
   std::atomic<std::uint64_t> next_stamp_{1};
+  /// Epochs are unique across records, so the epoch of a hint alone names
+  /// the port object it wakes (a hint carries no record reference).
+  std::atomic<std::uint64_t> next_epoch_{1};
   /// Guards every record's `holder`, and makes "walk the holder chain, then
   /// enqueue and link" atomic among posts that carry ports: two such posts
   /// into each other's carried ports could otherwise form a cycle that

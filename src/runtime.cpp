@@ -14,11 +14,14 @@ namespace detail {
 namespace {
 
 void send_hint(const caf::actor& owner, port_scheduler::wake_kind kind,
-               const record_ptr& rec, std::uint64_t epoch) {
+               const record_ptr&, std::uint64_t epoch) {
+  // From inside a context, wake the owner on this worker (current_unit).
+  auto* eu = current_unit();
   if (kind == port_scheduler::wake_kind::token)
-    caf::anon_send(owner, unshipped_atom::value);
+    owner->eq_impl(caf::make_message_id(), nullptr, eu, unshipped_atom::value);
   else
-    caf::anon_send(owner, port_ready_atom::value, weak_record_ptr{rec}, epoch);
+    owner->eq_impl(caf::make_message_id(), nullptr, eu,
+                   port_ready_atom::value, epoch);
 }
 
 } // namespace

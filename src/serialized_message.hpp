@@ -43,7 +43,10 @@ public:
   serialized_message& operator=(serialized_message&& other) noexcept;
   serialized_message(const serialized_message&) = delete;
   serialized_message& operator=(const serialized_message&) = delete;
-  ~serialized_message();
+  ~serialized_message() {
+    if (!ports.empty()) // most messages carry none: no call
+      release_ports();
+  }
 
   value data;
   std::vector<std::shared_ptr<port_record>> ports;

@@ -148,6 +148,18 @@ struct serializer {
   }
 };
 
+bool is_primitive(const value& x) noexcept {
+  return std::visit(
+    [](const auto& v) {
+      using T = std::decay_t<decltype(v)>;
+      return std::is_same_v<T, undefined_t> || std::is_same_v<T, null_t>
+             || std::is_same_v<T, bool> || std::is_same_v<T, double>
+             || std::is_same_v<T, bigint> || std::is_same_v<T, std::string>
+             || std::is_same_v<T, date>;
+    },
+    x.var());
+}
+
 } // namespace
 
 serialized_message serialize_with_transfer(context_core& ctx,
@@ -155,6 +167,13 @@ serialized_message serialize_with_transfer(context_core& ctx,
                                            const transfer_list& transfer,
                                            const port_object* source,
                                            std::size_t max_depth) {
+  // Fast path: nothing to transfer and a primitive value (the commonest
+  // post) needs no validation, memo or commit: the copy is the clone.
+  if (transfer.empty() && is_primitive(message)) {
+    serialized_message out;
+    out.data = message;
+    return out;
+  }
   // -- WebIDL: the whole sequence is converted (nulls rejected) first ------
   for (std::size_t i = 0; i < transfer.size(); ++i)
     if (auto* p = transfer[i].port(); p != nullptr && !*p)

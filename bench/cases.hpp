@@ -1,0 +1,51 @@
+#pragma once
+
+// The benchmark cases: raw-CAF baselines (caf_cases.cpp) and their entangle
+// counterparts (entangle_cases.cpp). Each returns nanoseconds per operation
+// (per round trip, per message, per round, per transfer) or bytes per item.
+
+#include <cstddef>
+
+#include <entangle/value.hpp>
+
+#include "harness.hpp"
+
+namespace bench {
+
+constexpr std::size_t big_payload_bytes = 64 * 1024;
+
+/// The "small object" payload: an object with a string and a number
+/// (PERFORMANCE.md's structured-clone target).
+inline entangle::value small_object() {
+  return entangle::value::obj({{"name", "hello world"}, {"n", 42}});
+}
+
+// -- raw CAF -----------------------------------------------------------------
+double caf_pingpong_number(std::size_t n);
+double caf_pingpong_object(std::size_t n);
+double caf_pingpong_bytes(std::size_t n, bool move);
+double caf_oneway(std::size_t n);
+double caf_fan(std::size_t n, std::size_t rounds);
+double caf_handle_rtt(std::size_t transfers);
+double caf_idle_actor_bytes(std::size_t n, bool heap);
+
+// -- entangle ------------------------------------------------------------------
+enum class payload { number, object, bytes_copied, bytes_transferred };
+/// With `traced`, a tracer that counts every hook call is set on the
+/// runtime (the cost of observing, without recording).
+double ent_pingpong(std::size_t n, payload p, bool traced = false);
+double ent_oneway(std::size_t n, bool traced = false);
+/// Whether the library was built with the tracing hooks (-Dtracing=true).
+bool ent_tracing_compiled_in();
+double ent_fan(std::size_t n, std::size_t rounds);
+/// ns per transfer of a port with `queued` messages waiting on it. With
+/// `control`, the messages are queued on another, untransferred channel
+/// instead (the same work before the timed part, none on the moved port).
+double ent_transfer(std::size_t queued, std::size_t transfers,
+                    bool control = false);
+double ent_idle_port_bytes(std::size_t ports, bool heap);
+double ent_idle_context_bytes(std::size_t contexts, bool heap);
+/// Prints sizeof of the internal types that make up a port.
+void print_sizes();
+
+} // namespace bench
