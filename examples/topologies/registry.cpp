@@ -15,6 +15,7 @@ topology port_introduction_topology();
 topology shared_chat_topology();
 topology broadcast_topology();
 topology relay_ring_topology();
+topology rpc_service_topology();
 
 const std::vector<topology>& topologies() {
   static const std::vector<topology> all{
@@ -22,7 +23,7 @@ const std::vector<topology>& topologies() {
     ping_pong_topology(),   pipeline_topology(),
     worker_pool_topology(), port_introduction_topology(),
     shared_chat_topology(), broadcast_topology(),
-    relay_ring_topology(),
+    relay_ring_topology(),  rpc_service_topology(),
   };
   return all;
 }

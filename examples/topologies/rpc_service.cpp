@@ -6,44 +6,25 @@
 // puts, reads, an update through a callback the worker calls back (an
 // rpc::proxy), and three bad calls (a missing key, an unknown method, a
 // wrong argument type) that come back as errors while the store keeps
-// serving. Every call has a timeout on the page's timers. The page checks
-// every answer and exits non-zero on any mismatch, drop or leak. Run:
-//   build/examples/rpc_service [--keys=N] [--timeout-ms=MS]
+// serving. Every call has a timeout on the page's timers, and the page
+// checks every answer. Run:
+//   build/examples/entangle-run rpc-service --messages=N
+//   build/examples/rpc_service --messages=N
 
-#include <cstdio>
+#include <atomic>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 
-#include <fmt/format.h>
+#include "common.hpp"
 
-#include "entangle/all.hpp"
-
-using namespace entangle;
+namespace entangle::examples {
 
 namespace {
 
-std::mutex out_mu;
-
-template <class... Ts>
-void say(fmt::format_string<Ts...> f, Ts&&... xs) {
-  auto& ctx = this_context();
-  std::lock_guard<std::mutex> guard{out_mu};
-  fmt::print("[{:<9}] {}\n", ctx.name(),
-             fmt::format(f, std::forward<Ts>(xs)...));
-  std::fflush(stdout);
-}
-
-struct config : runtime_config {
-  std::size_t keys = 10;
-  std::size_t timeout_ms = 5000;
-  config() {
-    opt_group{custom_options_, "global"}
-      .add(keys, "keys,k", "keys the page stores")
-      .add(timeout_ms, "timeout-ms,t", "timeout of each call");
-  }
-};
+/// Calls the page makes besides one put per key: size, get, update, three
+/// bad calls and the final get.
+constexpr std::uint64_t other_calls = 7;
 
 // -- the service (runs in the worker)
 // ------------------------------------------
@@ -89,36 +70,43 @@ private:
   std::map<std::string, value> entries_;
 };
 
-void kv_worker(context& self) {
-  self.on_message([](message_event& ev) {
+void kv_worker(context& self, bool v) {
+  self.on_message([v](message_event& ev) {
     auto store = std::make_shared<kv_store>();
     rpc::expose(ev.ports.at(0),
                 {{"put", rpc::bind(store, &kv_store::put)},
                  {"get", rpc::bind(store, &kv_store::get)},
                  {"size", rpc::bind(store, &kv_store::size)},
                  {"update", rpc::bind(store, &kv_store::update)}});
-    say("exposing the store on the port it was given");
+    say(v, "exposing the store on the port it was given");
   });
 }
 
 // -- the caller (runs in the page window)
 // ----------------------------------------
 
-/// What the page checked; the exit status.
+/// What the page checked (read after the run).
 struct verdict {
-  std::size_t passed = 0;
-  std::size_t failed = 0;
+  std::atomic<std::size_t> passed{0};
+  std::atomic<std::size_t> failed{0};
+  std::atomic<bool> finished{false};
 };
 
 struct session : std::enable_shared_from_this<session> {
   rpc::remote kv;
   rpc::call_options opts;
-  std::size_t keys;
+  std::size_t keys = 0;
   std::shared_ptr<verdict> result;
+  progress* prog = nullptr;
+  bool verbose = true;
 
-  void check(bool ok, const std::string& what) {
+  /// One answered call (a value, or the error it should be), checked;
+  /// `answered` is false for a check over answers counted already.
+  void check(bool ok, const std::string& what, bool answered = true) {
+    if (answered)
+      ++prog->delivered;
     (ok ? result->passed : result->failed)++;
-    say("{} {}", ok ? "ok  " : "FAIL", what);
+    say(verbose || !ok, "{} {}", ok ? "ok  " : "FAIL", what);
   }
 
   rpc::promise call(std::string_view method, std::vector<rpc::argument> args) {
@@ -140,9 +128,11 @@ struct session : std::enable_shared_from_this<session> {
       call("put", {fmt::format("key{}", i), static_cast<double>(i * i)})
         .then(
           [this, keep = shared_from_this(), left, fresh](value& v) {
+            ++prog->delivered;
             *fresh += v == value{true} ? 1 : 0;
             if (--*left == 0) {
-              check(*fresh == keys, fmt::format("put {} new keys", *fresh));
+              check(*fresh == keys, fmt::format("put {} new keys", *fresh),
+                    false);
               read_back();
             }
           },
@@ -168,9 +158,9 @@ struct session : std::enable_shared_from_this<session> {
   }
 
   void update() {
-    auto plus = rpc::proxy([](double v) {
-      say("callback: the worker asked for f({})", v);
-      return v + 100;
+    auto plus = rpc::proxy([v = verbose](double x) {
+      say(v, "callback: the worker asked for f({})", x);
+      return x + 100;
     });
     call("update", {"key2", plus})
       .then(
@@ -223,51 +213,61 @@ struct session : std::enable_shared_from_this<session> {
   }
 
   void finish() {
-    say("releasing the store; closing the page");
+    result->finished = true;
+    say(verbose, "releasing the store; closing the page");
     kv.release();
     this_context().close();
   }
 };
 
-void page(context& self, std::size_t keys, std::size_t timeout_ms,
-          std::shared_ptr<verdict> result) {
-  auto w = self.spawn("kv-worker", kv_worker);
+void page(context& self, const params& p, std::shared_ptr<verdict> result,
+          progress& prog) {
+  bool v = p.verbose;
+  auto w = self.spawn("kv-worker", [v](context& c) { kv_worker(c, v); });
   message_channel channel;
   w.post_message("serve the store on this port", {channel.port2()});
   auto s = std::make_shared<session>();
   s->kv = rpc::wrap(channel.port1());
-  s->opts.timeout = std::chrono::milliseconds{timeout_ms};
-  s->keys = keys;
+  // Each call times out well before the whole run would.
+  s->opts.timeout = p.timeout / 2;
+  s->keys = p.messages;
   s->result = std::move(result);
-  say("calling the store with {} ms per call", timeout_ms);
+  s->prog = &prog;
+  s->verbose = v;
+  say(v, "calling the store with {} ms per call", s->opts.timeout.count());
   s->start(); // the session lives on in the continuations of its calls
+}
+
+outcome run(runtime& rt, const params& p, progress& prog) {
+  auto result = std::make_shared<verdict>();
+  rt.open_window("page", "https://app.example",
+                 [&p, result, &prog](context& self) {
+                   page(self, p, result, prog);
+                 });
+  outcome out;
+  out.channels = 3; // the store's channel, the callback's, the worker's
+  out.expected = p.messages + other_calls;
+  if (!begin_checks(rt, p, prog, out))
+    return out;
+  expect(out, result->finished, "the page never finished its calls");
+  expect(out, result->failed == 0,
+         fmt::format("{} of {} checks failed", result->failed.load(),
+                     result->passed + result->failed));
+  end_checks(rt, out,
+             fmt::format("{} calls answered, {} checks passed (3 expected "
+                         "errors the store survived)",
+                         out.delivered, result->passed.load()));
+  return out;
 }
 
 } // namespace
 
-int main(int argc, char** argv) {
-  config cfg;
-  if (auto err = cfg.parse(argc, argv)) {
-    fmt::print(stderr, "error: {}\n", cfg.render(err));
-    return 2;
-  }
-  if (cfg.cli_helptext_printed)
-    return 0;
-  auto result = std::make_shared<verdict>();
-  runtime rt{cfg};
-  rt.open_window("page", "https://app.example", [&cfg, result](context& self) {
-    page(self, cfg.keys, cfg.timeout_ms, result);
-  });
-  if (!rt.run_for(std::chrono::seconds{30})) {
-    fmt::print(stderr, "error: the topology did not finish within 30 s\n");
-    return 1;
-  }
-  auto d = rt.drops();
-  fmt::print("\nsummary: {} checks passed, {} failed; {} contexts ended; {} "
-             "messages dropped; {} port records left\n",
-             result->passed, result->failed, rt.exits().size(), d.total(),
-             rt.live_ports());
-  bool ok = result->failed == 0 && result->passed > 0 && d.total() == 0
-            && rt.live_ports() == 0;
-  return ok ? 0 : 1;
+topology rpc_service_topology() {
+  return {"rpc-service",
+          "rpc-service: a worker exposes a key-value store over RPC, a "
+          "window calls it (callbacks, errors, timeouts)",
+          "messages: keys the page puts; size and payload: unused", 2, 10,
+          run};
 }
+
+} // namespace entangle::examples
