@@ -13,8 +13,7 @@ void print_sizes() {
   std::printf("  sizes: port_record %zu B (std::mutex %zu, envelope_queue %zu),"
               " port_object %zu B (event_target %zu); each also has a\n"
               "  shared_ptr control block and a malloc header, plus a node"
-              " in the scheduler's record registry and in its context's port"
-              " map\n",
+              " in its context's port map\n",
               sizeof(port_record), sizeof(std::mutex), sizeof(envelope_queue),
               sizeof(port_object), sizeof(event_target));
 }

@@ -53,11 +53,6 @@ port_scheduler::make_pair(bool shipped) {
   a->shipped = shipped;
   b->shipped = shipped;
   live_.fetch_add(2, std::memory_order_acq_rel);
-  {
-    std::lock_guard<std::mutex> guard{records_mu_};
-    records_.emplace(a.get(), a);
-    records_.emplace(b.get(), b);
-  }
   a->peer = b;
   b->peer = a;
   ENTANGLE_TRACE(tracer, t,
@@ -469,27 +464,8 @@ void port_scheduler::drop(serialized_message&& msg, drop_reason why) {
   // ~serialized_message closes every port it carried.
 }
 
-void port_scheduler::record_destroyed(port_record* rec) noexcept {
-  {
-    std::lock_guard<std::mutex> guard{records_mu_};
-    records_.erase(rec);
-  }
+void port_scheduler::record_destroyed(port_record*) noexcept {
   live_.fetch_sub(1, std::memory_order_acq_rel);
-}
-
-std::size_t port_scheduler::collect_all() {
-  std::vector<std::shared_ptr<port_record>> all;
-  {
-    std::lock_guard<std::mutex> guard{records_mu_};
-    all.reserve(records_.size());
-    for (auto& [raw, weak] : records_)
-      if (auto rec = weak.lock())
-        all.push_back(std::move(rec));
-  }
-  for (auto& rec : all)
-    close(rec, drop_reason::context_gone);
-  return all.size();
-  // `all` dies here, outside records_mu_: the destructors take it.
 }
 
 drop_counts port_scheduler::drops() const noexcept {

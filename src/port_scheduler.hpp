@@ -7,7 +7,6 @@
 #include <memory>
 #include <mutex>
 #include <string_view>
-#include <unordered_map>
 #include <utility>
 
 #include "entangle/drop_reason.hpp"
@@ -137,12 +136,6 @@ public:
     return live_.load(std::memory_order_acquire);
   }
 
-  /// Closes every record still alive (reason context_gone). Called once no
-  /// context is left: whatever remains is unreachable -- typically a cycle
-  /// of ports in transit, each inside a message queued on the other, which
-  /// reference counting alone never frees. Returns how many were closed.
-  std::size_t collect_all();
-
   /// @private Called by ~port_record bookkeeping.
   void record_destroyed(port_record* rec) noexcept;
 
@@ -191,10 +184,6 @@ private:
   /// into each other's carried ports could otherwise form a cycle that
   /// neither walk sees. Posts without ports never take it.
   std::mutex transit_mu_;
-  /// Every record not yet destroyed (for collect_all); not on the post
-  /// path: touched at pair creation and record destruction only.
-  std::mutex records_mu_;
-  std::unordered_map<port_record*, std::weak_ptr<port_record>> records_;
   std::atomic<std::size_t> live_{0};
   std::array<std::atomic<std::uint64_t>, drop_reason_count> drops_{};
 };

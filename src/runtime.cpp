@@ -83,7 +83,6 @@ runtime_state::~runtime_state() {
     std::lock_guard<std::mutex> guard{mu};
     live.clear();
   }
-  sched->collect_all();
 }
 
 std::shared_ptr<context_control>
@@ -131,25 +130,16 @@ void runtime_state::context_ended(const context_control& ctl, exit_kind kind,
                  t->on_context_end(trace_context{trace_clock::now(), ctl.id,
                                                  ctl.name, {}, 0,
                                                  to_string(kind)}));
-  bool last = false;
-  {
-    std::lock_guard<std::mutex> guard{mu};
-    if (!ctl.shared_key.empty())
-      if (auto i = shared_workers.find(ctl.shared_key);
-          i != shared_workers.end() && i->second.get() == &ctl)
-        shared_workers.erase(i);
-    exits.push_back(context_exit{ctl.id, ctl.name, kind, std::move(what)});
-    if (auto i = live.find(ctl.id); i != live.end()) {
-      i->second->actor = nullptr;
-      live.erase(i);
-    }
-    last = live.empty();
-  }
-  // Nothing can reach what is left once no context lives: collect it (in-
-  // transit port cycles) before run() reports the end.
-  if (last)
-    sched->collect_all();
   std::lock_guard<std::mutex> guard{mu};
+  if (!ctl.shared_key.empty())
+    if (auto i = shared_workers.find(ctl.shared_key);
+        i != shared_workers.end() && i->second.get() == &ctl)
+      shared_workers.erase(i);
+  exits.push_back(context_exit{ctl.id, ctl.name, kind, std::move(what)});
+  if (auto i = live.find(ctl.id); i != live.end()) {
+    i->second->actor = nullptr;
+    live.erase(i);
+  }
   cv.notify_all();
 }
 

@@ -243,9 +243,9 @@ outcome run_threads(std::uint64_t seed, const std::vector<op>& ops,
     w.forced_stop = true;
     rt.stop();
   }
-  // The runtime forgets its last context before it collects what is left
-  // (in-transit port cycles), so "no context left" can be seen a moment
-  // before the records and drop counters settle. Only when something is
+  // The runtime forgets its last context before that actor's state (its
+  // ports, messages still queued for it) is destroyed, so "no context left"
+  // can be seen a moment before the records and drop counters settle. Only when something is
   // left (a failed run, or that moment): wait until nothing is left or the
   // count stayed the same for 200 ms (a real leak), at most 10 s.
   auto until = clock_type::now() + std::chrono::seconds{10};
