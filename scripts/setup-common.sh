@@ -41,7 +41,10 @@ entangle_configure() {
   if [[ ! -f $dir/build.ninja ]]; then
     meson setup "$dir" "$@"
   elif (($# > 0)); then
-    meson configure "$dir" "$@"
+    # A build dir made before an option existed does not know it until it
+    # is regenerated: reconfigure then.
+    meson configure "$dir" "$@" 2>/dev/null \
+      || meson setup --reconfigure "$dir" "$@"
   fi
 }
 
