@@ -39,7 +39,7 @@ context_core* current_core() noexcept {
   return tl_current;
 }
 
-caf::execution_unit* current_unit() noexcept {
+caf::execution_unit* current_execution_unit() noexcept {
   return tl_current != nullptr ? tl_current->context() : nullptr;
 }
 
@@ -371,47 +371,6 @@ void context_core::end_turn() {
 
 
 
-
-timer_id context_core::set_timer(std::function<void()> fn,
-                                 std::chrono::milliseconds delay,
-                                 bool repeat) {
-  if (closing_ || !fn)
-    return 0;
-  if (delay.count() < 0)
-    delay = std::chrono::milliseconds{0};
-  auto id = next_timer_++;
-  timers_.emplace(id, timer{std::move(fn), delay, repeat});
-  ++rt_.pending_timers;
-  delayed_send(caf::actor_cast<caf::actor>(this), delay, timer_atom::value,
-               id);
-  return id;
-}
-
-void context_core::clear_timer(timer_id id) noexcept {
-  if (timers_.erase(id) > 0)
-    --rt_.pending_timers;
-}
-
-void context_core::on_timer(timer_id id) {
-  auto i = timers_.find(id);
-  if (i == timers_.end() || closing_) {
-    end_turn();
-    return;
-  }
-  if (i->second.repeat) {
-    // Re-arm first: the callback may clear its own interval.
-    auto fn = i->second.fn;
-    delayed_send(caf::actor_cast<caf::actor>(this), i->second.interval,
-                 timer_atom::value, id);
-    guarded([&] { fn(); });
-  } else {
-    auto fn = std::move(i->second.fn);
-    timers_.erase(i);
-    --rt_.pending_timers;
-    guarded([&] { fn(); });
-  }
-  end_turn();
-}
 
 message_port context_core::adopt_port(record_ptr rec, bool implicit) {
   auto obj = std::make_shared<port_object>(this, id(), sched_, implicit);
