@@ -279,6 +279,6 @@ context_core* current_core() noexcept;
 /// outside any context. Wake-ups sent with it go to that worker's own queue,
 /// as `self->send` does; CAF's `anon_send` passes none, which hands every
 /// wake-up to the coordinator (another thread) -- a thread handoff per hop.
-caf::execution_unit* current_unit() noexcept;
+caf::execution_unit* current_execution_unit() noexcept;
 
 } // namespace entangle::detail

@@ -15,8 +15,8 @@ namespace {
 
 void send_hint(const caf::actor& owner, port_scheduler::wake_kind kind,
                const record_ptr&, std::uint64_t epoch) {
-  // From inside a context, wake the owner on this worker (current_unit).
-  auto* eu = current_unit();
+  // From inside a context, wake the owner on this worker.
+  auto* eu = current_execution_unit();
   if (kind == port_scheduler::wake_kind::token)
     owner->eq_impl(caf::make_message_id(), nullptr, eu, unshipped_atom::value);
   else

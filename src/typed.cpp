@@ -12,11 +12,6 @@
 
 namespace entangle::detail {
 
-caf::execution_unit* current_execution_unit() noexcept {
-  auto* cur = current_core();
-  return cur != nullptr ? cur->context() : nullptr;
-}
-
 const std::string& registered_name(const std::type_info& type,
                                    bool for_handler) {
   auto* cur = current_core();
