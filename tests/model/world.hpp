@@ -532,6 +532,8 @@ private:
 
   void do_stale(int me, const op& o, std::int64_t k);
 
+  void misuse(const message_port& h, const op& o, std::int64_t s);
+
   // -- the checker, per direction --------------------------------------------
 
   bool in_flight_locked(int c, int e) const;

@@ -308,18 +308,11 @@ inline void world::do_bad(int me, const op& o, std::int64_t k) {
     problem(&tally::other, to_string(o) + ": a rejected post changed state");
 }
 
-inline void world::do_foreign(int me, const op& o, std::int64_t k) {
-  message_port h;
-  std::int64_t s = 0;
-  {
-    std::lock_guard<std::mutex> g{mu_};
-    int hl = holder_locked(o.ch, o.end);
-    if (hl < 0 || hl == me)
-      return; // closed meanwhile by a handler of its owner
-    h = ch_[o.ch][o.end].h; // owned by another context
-    if (o.arg % 3 == 0)
-      s = record_post_locked(o.ch, o.end, post_status::foreign, 0, me, k);
-  }
+/// What `foreign` and `stale` do with a handle they may not use: post
+/// (seq `s`, logged by the caller), close or start, by `o.arg % 3`. Each
+/// must be inert.
+inline void world::misuse(const message_port& h, const op& o,
+                          std::int64_t s) {
   switch (o.arg % 3) {
     case 0: {
       auto v = tag(o.ch, o.end, s, 0);
@@ -334,6 +327,21 @@ inline void world::do_foreign(int me, const op& o, std::int64_t k) {
     default:
       h.start();
   }
+}
+
+inline void world::do_foreign(int me, const op& o, std::int64_t k) {
+  message_port h;
+  std::int64_t s = 0;
+  {
+    std::lock_guard<std::mutex> g{mu_};
+    int hl = holder_locked(o.ch, o.end);
+    if (hl < 0 || hl == me)
+      return; // closed meanwhile by a handler of its owner
+    h = ch_[o.ch][o.end].h; // owned by another context
+    if (o.arg % 3 == 0)
+      s = record_post_locked(o.ch, o.end, post_status::foreign, 0, me, k);
+  }
+  misuse(h, o, s);
 }
 
 inline void world::do_stale(int me, const op& o, std::int64_t k) {
@@ -354,20 +362,7 @@ inline void world::do_stale(int me, const op& o, std::int64_t k) {
                                         : post_status::dead_detached,
                              0, me, k);
   }
-  switch (o.arg % 3) {
-    case 0: {
-      auto v = tag(o.ch, o.end, s, 0);
-      array_buffer unused;
-      obj_of(v)["x"] = make_payload(0, s, unused);
-      h.post_message(std::move(v));
-      break;
-    }
-    case 1:
-      h.close();
-      break;
-    default:
-      h.start();
-  }
+  misuse(h, o, s);
 }
 
 } // namespace entangle::model
