@@ -13,6 +13,7 @@
 namespace entangle::detail {
 
 struct port_record;
+class port_object;
 class serialized_message;
 class broadcast_object;
 struct broadcast_delivery;
@@ -58,6 +59,7 @@ using inject_atom = caf::atom_constant<caf::atom("e_inject")>;
 using injected_fn = std::function<void()>;
 
 using record_ptr = std::shared_ptr<port_record>;
+using port_ptr = std::shared_ptr<port_object>;
 using weak_broadcast_ptr = std::weak_ptr<broadcast_object>;
 using broadcast_delivery_ptr = std::shared_ptr<broadcast_delivery>;
 using window_delivery_ptr = std::shared_ptr<window_delivery>;

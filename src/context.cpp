@@ -57,8 +57,7 @@ void set_attribute(const message_port& port, detail::event_kind k,
 
 /// The implicit port as a message_port handle (null without a parent).
 message_port inside(detail::context_core& core) {
-  auto* p = core.inside_port();
-  return p ? message_port{p->shared_from_this()} : message_port{};
+  return message_port{core.inside_port()};
 }
 
 } // namespace

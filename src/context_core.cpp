@@ -141,12 +141,11 @@ caf::behavior context_core::make_behavior() {
 void context_core::on_ready(std::uint64_t epoch) {
   // Epochs are unique per adoption: no port object here has it once the
   // port moved away or closed (a stale hint).
-  auto i = ports_.find(epoch);
-  if (i == ports_.end()) {
+  auto keep = ports_.find(epoch); // dispatch may close or transfer it
+  if (!keep) {
     end_turn();
     return;
   }
-  auto keep = i->second; // dispatch may close or transfer it
   auto& port = *keep;
   record_ptr rec = port.record;
   if (!rec) {
@@ -161,7 +160,7 @@ void context_core::on_ready(std::uint64_t epoch) {
     if (sched_->pop(*rec, epoch, e, &drained)
         != port_scheduler::pop_result::item)
       break;
-    guarded([&] { dispatch(port, std::move(e)); });
+    guarded([&] { dispatch(keep, std::move(e)); });
     if (!drained && ++n == batch) {
       if (!closing_ && sched_->needs_rehint(*rec, epoch))
         eq_impl(caf::make_message_id(), nullptr, context(),
@@ -196,11 +195,12 @@ void context_core::on_unshipped_token() {
     ++i;
   }
   if (best != nullptr && !closing_) {
-    auto keep = best->shared_from_this();
+    auto keep = ports_.find(best->epoch); // dispatch may close or move it
     envelope e;
-    if (sched_->pop(*best->record, best->epoch, e)
-        == port_scheduler::pop_result::item)
-      guarded([&] { dispatch(*best, std::move(e)); });
+    if (keep != nullptr
+        && sched_->pop(*best->record, best->epoch, e)
+             == port_scheduler::pop_result::item)
+      guarded([&] { dispatch(keep, std::move(e)); });
   }
   end_turn();
 }
@@ -241,7 +241,7 @@ void context_core::on_task() {
   end_turn();
 }
 
-void context_core::dispatch(port_object& port, envelope&& e) {
+void context_core::dispatch(const port_ptr& port, envelope&& e) {
 #if ENTANGLE_TRACING
   if (auto* t = sched_->tracer; __builtin_expect(t != nullptr, 0)) {
     traced_dispatch(*t, port, std::move(e));
@@ -252,8 +252,9 @@ void context_core::dispatch(port_object& port, envelope&& e) {
 }
 
 #if ENTANGLE_TRACING
-void context_core::traced_dispatch(entangle::tracer& t, port_object& port,
-                                   envelope&& e) {
+void context_core::traced_dispatch(entangle::tracer& t,
+                                   const port_ptr& self, envelope&& e) {
+  auto& port = *self;
   // Reported when the listeners return or throw (a slice in the trace).
   struct report {
     entangle::tracer& t;
@@ -265,23 +266,24 @@ void context_core::traced_dispatch(entangle::tracer& t, port_object& port,
   } r{t, {}};
   r.ev.message = e.msg.trace_id;
   r.ev.context = id();
-  r.ev.port = port.record ? port.record->id.lo : 0;
+  r.ev.port = port.record ? port.record->id : 0;
   r.ev.type = e.is_close                                        ? "close"
               : check_receivable_bytes(e.msg.buffer_bytes) ? "messageerror"
                                                                 : "message";
   if (port.record) {
-    std::lock_guard<std::mutex> guard{port.record->mu};
+    std::lock_guard<std::mutex> guard{port.record->mu()};
     r.ev.queue_depth = port.record->queue.size();
   }
   r.ev.begin = trace_clock::now();
-  dispatch_event(port, std::move(e));
+  dispatch_event(self, std::move(e));
 }
 #endif
 
-void context_core::dispatch_event(port_object& port, envelope&& e) {
+void context_core::dispatch_event(const port_ptr& self, envelope&& e) {
+  auto& port = *self;
   message_event ev;
   if (!port.implicit)
-    ev.target = message_port{port.shared_from_this()};
+    ev.target = message_port{self};
   if (e.is_close) {
     port.peer_gone = true;
     uncount(port);
@@ -328,11 +330,6 @@ void context_core::fire_global(event_kind k, message_event& ev) {
   global_events_.dispatch(k, ev);
 }
 
-
-
-
-
-
 std::optional<std::string>
 context_core::check_receivable_bytes(std::size_t bytes) const {
   return check_receivable(bytes, rt_.cfg.max_buffer_bytes);
@@ -365,21 +362,14 @@ void context_core::end_turn() {
   }
 }
 
-
-
-
-
-
-
-
 message_port context_core::adopt_port(record_ptr rec, bool implicit) {
   auto obj = std::make_shared<port_object>(this, id(), sched_, implicit);
   obj->epoch = sched_->adopt(*rec, caf::actor_cast<caf::actor>(this),
                              obj.get());
   ENTANGLE_TRACE(sched_->tracer, t,
-                 t->on_adopt(trace_port{trace_clock::now(), rec->id.lo, id()}));
+                 t->on_adopt(trace_port{trace_clock::now(), rec->id, id()}));
   obj->record = std::move(rec);
-  ports_.emplace(obj->epoch, obj);
+  ports_.insert(obj);
   return message_port{std::move(obj)};
 }
 
@@ -388,7 +378,7 @@ record_ptr context_core::ship_port(port_object& port) {
   port.detached.store(true, std::memory_order_relaxed);
   sched_->ship(*rec);
   ENTANGLE_TRACE(sched_->tracer, t,
-                 t->on_transfer(trace_port{trace_clock::now(), rec->id.lo, id()}));
+                 t->on_transfer(trace_port{trace_clock::now(), rec->id, id()}));
   forget(port);
   return rec;
 }
@@ -412,7 +402,7 @@ void context_core::post_serialized(port_object& src,
   if (!msg.ports.empty()) {
     record_ptr peer;
     {
-      std::lock_guard<std::mutex> guard{src.record->mu};
+      std::lock_guard<std::mutex> guard{src.record->mu()};
       peer = src.record->peer;
     }
     for (auto& rec : msg.ports) {
@@ -538,8 +528,7 @@ void context_core::on_exit() {
   // Close every port we own as an orderly close: peers get everything we
   // posted, then close. Messages still queued here are counted as
   // context_gone, and ports they carry are closed in turn.
-  auto ports = std::move(ports_);
-  ports_.clear();
+  auto ports = ports_.snapshot(); // close_port erases them from ports_
   unshipped_.clear();
   workers_.clear();
   auto bcs = std::move(bcs_);
@@ -550,7 +539,7 @@ void context_core::on_exit() {
   pending_navigation_.reset();
   if (control_->is_window)
     destroy_frames();
-  for (auto& [raw, obj] : ports) {
+  for (auto& obj : ports) {
     obj->events.clear();
     close_port(*obj, drop_reason::context_gone);
   }

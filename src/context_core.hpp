@@ -16,6 +16,7 @@
 #include "entangle/runtime.hpp"
 #include "broadcast.hpp"
 #include "lazy_fifo.hpp"
+#include "port_table.hpp"
 #include "port_object.hpp"
 #include "port_scheduler.hpp"
 
@@ -180,8 +181,8 @@ public:
   worker spawn_worker(std::string name, init_function init);
 
   /// The implicit port to the parent, or null for top-level contexts.
-  port_object* inside_port() noexcept {
-    return inside_.get();
+  const port_ptr& inside_port() const noexcept {
+    return inside_;
   }
 
   /// Reports misuse (stderr when warnings are on).
@@ -204,13 +205,14 @@ private:
   void unload_document();
   void destroy_frames();
   void on_worker_error(std::uint64_t worker_id, const std::string& what);
-  void dispatch(port_object& port, envelope&& e);
+  void dispatch(const port_ptr& port, envelope&& e);
   /// Delivers a typed message to its `on_typed` handler (context_typed.cpp).
   void dispatch_typed(port_object& port, serialized_message& msg,
                       message_event& ev);
-  void dispatch_event(port_object& port, envelope&& e);
+  void dispatch_event(const port_ptr& port, envelope&& e);
 #if ENTANGLE_TRACING
-  void traced_dispatch(entangle::tracer& t, port_object& port, envelope&& e);
+  void traced_dispatch(entangle::tracer& t, const port_ptr& port,
+                       envelope&& e);
 #endif
   std::optional<std::string> check_receivable_bytes(std::size_t bytes) const;
   void fire(port_object& port, event_kind k, message_event& ev);
@@ -238,7 +240,7 @@ private:
 
   /// Every port object of this context, by its (scheduler-unique) epoch:
   /// how a wake-up hint finds its port.
-  std::unordered_map<std::uint64_t, std::shared_ptr<port_object>> ports_;
+  port_table ports_;
   /// This context's BroadcastChannel objects, by creation sequence.
   std::unordered_map<std::uint64_t, std::shared_ptr<broadcast_object>> bcs_;
   std::size_t open_broadcasts_ = 0;

@@ -95,8 +95,7 @@ void context_core::unload_document() {
   rt_.pending_timers -= timers_.size();
   timers_.clear();
   global_events_.clear();
-  auto ports = ports_;
-  for (auto& [raw, obj] : ports)
+  for (auto& obj : ports_.snapshot())
     close_port(*obj, drop_reason::context_gone);
   auto bcs = bcs_;
   for (auto& [seq, obj] : bcs)

@@ -20,52 +20,71 @@ std::optional<event_kind> parse_event_kind(std::string_view type) noexcept {
   return std::nullopt;
 }
 
+event_target::state& event_target::st() {
+  if (!st_)
+    st_ = std::make_unique<state>();
+  return *st_;
+}
+
 bool event_target::empty(event_kind k) const noexcept {
-  return std::none_of(list_.begin(), list_.end(),
+  if (!st_)
+    return true;
+  auto& list = st_->list;
+  return std::none_of(list.begin(), list.end(),
                       [k](const auto& e) { return e->kind == k; });
 }
 
 void event_target::set_attribute(event_kind k, event_handler fn) {
-  auto i = std::find_if(list_.begin(), list_.end(), [k](const auto& e) {
+  if (!fn && !st_)
+    return;
+  auto& list = st().list;
+  auto i = std::find_if(list.begin(), list.end(), [k](const auto& e) {
     return e->kind == k && e->attribute;
   });
   if (!fn) {
-    if (i != list_.end()) {
+    if (i != list.end()) {
       (*i)->removed = true;
-      list_.erase(i);
+      list.erase(i);
     }
     return;
   }
-  if (i != list_.end()) {
+  if (i != list.end()) {
     (*i)->fn = std::move(fn);
     return;
   }
-  list_.push_back(
-    std::make_shared<entry>(entry{next_id_++, std::move(fn), k, true}));
+  list.push_back(
+    std::make_shared<entry>(entry{st_->next_id++, std::move(fn), k, true}));
 }
 
 listener_id event_target::add(event_kind k, event_handler fn) {
-  auto id = next_id_++;
+  auto& s = st();
+  auto id = s.next_id++;
   if (fn)
-    list_.push_back(
+    s.list.push_back(
       std::make_shared<entry>(entry{id, std::move(fn), k, false}));
   return id;
 }
 
 void event_target::remove(event_kind k, listener_id id) {
-  auto i = std::find_if(list_.begin(), list_.end(), [k, id](const auto& e) {
+  if (!st_)
+    return;
+  auto& list = st_->list;
+  auto i = std::find_if(list.begin(), list.end(), [k, id](const auto& e) {
     return e->kind == k && e->id == id && !e->attribute;
   });
-  if (i != list_.end()) {
+  if (i != list.end()) {
     (*i)->removed = true;
-    list_.erase(i);
+    list.erase(i);
   }
 }
 
 void event_target::dispatch(event_kind k, message_event& ev) {
+  if (!st_)
+    return;
+  auto& list = st_->list;
   std::size_t n = 0;
   const std::shared_ptr<entry>* first = nullptr;
-  for (auto& e : list_)
+  for (auto& e : list)
     if (e->kind == k && n++ == 0)
       first = &e;
   if (n == 0)
@@ -78,7 +97,7 @@ void event_target::dispatch(event_kind k, message_event& ev) {
   }
   std::vector<std::shared_ptr<entry>> snapshot;
   snapshot.reserve(n);
-  for (auto& e : list_)
+  for (auto& e : list)
     if (e->kind == k)
       snapshot.push_back(e);
   for (auto& e : snapshot)
@@ -87,28 +106,28 @@ void event_target::dispatch(event_kind k, message_event& ev) {
 }
 
 void event_target::set_typed(const std::string& name, typed_decoder fn) {
-  if (fn) {
-    if (!typed_)
-      typed_ = std::make_unique<
-        std::map<std::string, typed_decoder, std::less<>>>();
-    (*typed_)[name] = std::move(fn);
-  } else if (typed_) {
-    typed_->erase(name);
-  }
+  if (fn)
+    st().typed[name] = std::move(fn);
+  else if (st_)
+    st_->typed.erase(name);
 }
 
 const typed_decoder* event_target::typed(std::string_view name) const {
-  if (!typed_)
+  if (!st_)
     return nullptr;
-  auto i = typed_->find(name);
-  return i == typed_->end() ? nullptr : &i->second;
+  auto i = st_->typed.find(name);
+  return i == st_->typed.end() ? nullptr : &i->second;
 }
 
 void event_target::clear() noexcept {
-  typed_.reset();
-  for (auto& e : list_)
+  // The state stays (with its id counter: a later add must not reuse an
+  // id that an old handle could still remove).
+  if (!st_)
+    return;
+  st_->typed.clear();
+  for (auto& e : st_->list)
     e->removed = true;
-  list_.clear();
+  std::vector<std::shared_ptr<entry>>{}.swap(st_->list);
 }
 
 } // namespace entangle::detail

@@ -68,13 +68,19 @@ private:
     bool removed = false;
   };
 
-  /// One list for every kind (registration order within a kind is what
-  /// counts): an idle port has one empty vector, not five (memory/port).
-  std::vector<std::shared_ptr<entry>> list_;
-  /// Typed-message handlers by type name; allocated on first use, so a
-  /// port that never sees typed messages pays one pointer.
-  std::unique_ptr<std::map<std::string, typed_decoder, std::less<>>> typed_;
-  listener_id next_id_ = 1;
+  struct state {
+    /// One list for every kind (registration order within a kind is what
+    /// counts): one vector, not one per kind.
+    std::vector<std::shared_ptr<entry>> list;
+    /// Typed-message handlers by type name.
+    std::map<std::string, typed_decoder, std::less<>> typed;
+    listener_id next_id = 1;
+  };
+
+  /// Allocated with the first listener: an idle port (most ports of a big
+  /// topology, and every port in flight) pays one pointer.
+  state& st();
+  std::unique_ptr<state> st_;
 };
 
 } // namespace entangle::detail

@@ -2,67 +2,78 @@
 
 #include <cstddef>
 #include <iterator>
+#include <memory>
 #include <utility>
 #include <vector>
 
 namespace entangle::detail {
 
-/// A FIFO that allocates nothing until its first element. libstdc++'s
-/// std::deque allocates a 512-byte block and its map at construction, which
+/// A FIFO that costs one pointer and allocates nothing until its first
+/// element. libstdc++'s std::deque allocates a 512-byte block and its map at
+/// construction, and even an empty vector plus a head index is 32 bytes:
 /// every idle port (its message queue) and every idle context (its task
-/// queue) would pay for.
+/// queue) would pay for that.
 ///
-/// Invariant: the live elements are items_[head_, size); the vector is
-/// compacted when the dead prefix is large, so memory stays O(live).
+/// Invariant: the live elements are items[head, size) of the body; the
+/// vector is compacted when the dead prefix is large, so memory stays
+/// O(live). Once allocated the body is kept (a busy queue does not
+/// allocate per message).
 template <class T>
 class lazy_fifo {
 public:
   bool empty() const noexcept {
-    return head_ == items_.size();
+    return !b_ || b_->head == b_->items.size();
   }
   std::size_t size() const noexcept {
-    return items_.size() - head_;
+    return b_ ? b_->items.size() - b_->head : 0;
   }
+  /// Precondition: !empty().
   const T& front() const noexcept {
-    return items_[head_];
+    return b_->items[b_->head];
   }
   /// Appends an element built in place.
   template <class... Args>
   void emplace_back(Args&&... args) {
-    items_.emplace_back(std::forward<Args>(args)...);
+    if (!b_)
+      b_ = std::make_unique<body>();
+    b_->items.emplace_back(std::forward<Args>(args)...);
   }
   /// Moves the head into `out` (no temporary: a dispatch path uses it).
+  /// Precondition: !empty().
   void pop_front(T& out) {
-    out = std::move(items_[head_++]);
-    if (head_ == items_.size()) {
-      items_.clear();
-      head_ = 0;
-    } else if (head_ >= 64 && head_ * 2 >= items_.size()) {
-      items_.erase(items_.begin(), items_.begin() + head_);
-      head_ = 0;
+    auto& b = *b_;
+    out = std::move(b.items[b.head++]);
+    if (b.head == b.items.size()) {
+      b.items.clear();
+      b.head = 0;
+    } else if (b.head >= 64 && b.head * 2 >= b.items.size()) {
+      b.items.erase(b.items.begin(), b.items.begin() + b.head);
+      b.head = 0;
     }
   }
-  /// Moves every element out, leaving the queue empty.
+  /// Moves every element out, leaving the queue empty (and unallocated).
   std::vector<T> take_all() {
     std::vector<T> out;
-    if (head_ == 0) {
-      out.swap(items_);
-    } else {
-      out.assign(std::make_move_iterator(items_.begin() + head_),
-                 std::make_move_iterator(items_.end()));
-      items_.clear();
-    }
-    head_ = 0;
+    if (!b_)
+      return out;
+    if (b_->head == 0)
+      out.swap(b_->items);
+    else
+      out.assign(std::make_move_iterator(b_->items.begin() + b_->head),
+                 std::make_move_iterator(b_->items.end()));
+    b_.reset();
     return out;
   }
   void clear() noexcept {
-    items_.clear();
-    head_ = 0;
+    b_.reset();
   }
 
 private:
-  std::vector<T> items_;
-  std::size_t head_ = 0;
+  struct body {
+    std::vector<T> items;
+    std::size_t head = 0;
+  };
+  std::unique_ptr<body> b_;
 };
 
 } // namespace entangle::detail

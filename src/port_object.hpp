@@ -27,7 +27,7 @@ class port_scheduler;
 ///
 /// Thread affinity: every field except the atomics and the const members is
 /// touched only by the owning context's thread.
-class port_object : public std::enable_shared_from_this<port_object> {
+class port_object {
 public:
   port_object(context_core* owner, std::uint64_t owner_id,
               std::shared_ptr<port_scheduler> s, bool is_implicit)
@@ -40,12 +40,14 @@ public:
   const std::uint64_t ctx_id;
   const std::shared_ptr<port_scheduler> sched;
 
+  std::shared_ptr<port_record> record;
+  std::uint64_t epoch = 0;
+
+  // The small fields together, in one word (bytes per idle port).
+
   /// A worker's implicit port: its events target the worker object or the
   /// worker global, so `message_event::target` stays null.
   const bool implicit;
-
-  std::shared_ptr<port_record> record;
-  std::uint64_t epoch = 0;
 
   std::atomic<bool> started{false};
   std::atomic<bool> detached{false};

@@ -6,10 +6,14 @@
 #include <mutex>
 #include <vector>
 
+#ifndef ENTANGLE_RECORD_LOCK_STRIPES
+/// Tests build once with 1 to prove no code path holds two record locks.
+#  define ENTANGLE_RECORD_LOCK_STRIPES 1024
+#endif
+
 #include <caf/actor.hpp>
 
 #include "lazy_fifo.hpp"
-#include "port_id.hpp"
 #include "serialized_message.hpp"
 
 namespace entangle::detail {
@@ -59,23 +63,32 @@ using envelope_queue = lazy_fifo<envelope>;
 ///   -> CLOSED when that message is destroyed undelivered.
 /// - CLOSED (`closed`): terminal. Queue emptied, peer cleared.
 ///
-/// Locking: `mu` guards every mutable field except `holder`. Never hold two
-/// record locks at once (post, close and transfer take them one after the
+/// Locking: `mu()` guards every mutable field except `holder`. It is one of
+/// a fixed table of striped mutexes chosen by the record's id, not a mutex
+/// per record: a std::mutex is 40 bytes and an idle port must stay small
+/// (the lock table is the Go runtime's semaphore-table shape). So never hold
+/// two record locks at once (two records may share a stripe: holding both
+/// would self-deadlock; post, close and transfer take them one after the
 /// other), and never destroy a serialized_message under a lock (that may
 /// close other records). `holder` is guarded by the scheduler's transit
 /// mutex, which is taken before any record lock, and only by posts that
 /// carry ports and by adoptions of ports that had a holder.
 struct port_record {
-  port_record(port_scheduler& s, port_id i) : sched(s), id(i) {
+  port_record(port_scheduler& s, std::uint64_t i) : sched(s), id(i) {
   }
 
   /// Tells the scheduler (leak accounting).
   ~port_record();
 
   port_scheduler& sched;
-  const port_id id;
+  /// Names the record in traces and logs, and picks its lock stripe:
+  /// a sequence number, unique in its scheduler. (Not a capability: user
+  /// code never sees it. The 128-bit random names of PORT_PROTOCOLS are for
+  /// ports that cross a process boundary and are minted there.)
+  const std::uint64_t id;
 
-  std::mutex mu;
+  /// This record's lock (shared with the records of the same stripe).
+  std::mutex& mu() const noexcept;
 
   /// The owning context's actor; null while in transit or closed. Used only
   /// to send it a wake-up hint.
@@ -90,10 +103,23 @@ struct port_record {
 
   /// The entangled peer; null once the pairing is gone (`lost` says why).
   std::shared_ptr<port_record> peer;
-  drop_reason lost = drop_reason::unentangled;
 
   /// Messages posted by the peer (and the close sentinel), in post order.
   envelope_queue queue;
+
+  /// While IN TRANSIT inside a message queued on another record: that
+  /// record (the "holder"). Following holders from a record walks up the
+  /// chain of queues it is nested in; a post that would make the chain
+  /// reach a port it carries would close a cycle nothing can deliver, and
+  /// is dropped instead (drop_reason::unreachable). Set at enqueue, cleared
+  /// at adoption; stale (but harmless, see port_scheduler::closes_cycle)
+  /// after the carrying message was dropped or popped.
+  std::weak_ptr<port_record> holder;
+
+  // The small fields last, packed into one word (bytes per idle port).
+
+  /// Why `peer` is null.
+  drop_reason lost = drop_reason::unentangled;
 
   /// The port message queue is enabled (HTML "start()").
   bool started = false;
@@ -110,16 +136,25 @@ struct port_record {
   /// shipped ports only; never-shipped ports get one token per message.
   bool hint_pending = false;
 
-  /// While IN TRANSIT inside a message queued on another record: that
-  /// record (the "holder"). Following holders from a record walks up the
-  /// chain of queues it is nested in; a post that would make the chain
-  /// reach a port it carries would close a cycle nothing can deliver, and
-  /// is dropped instead (drop_reason::unreachable). Set at enqueue, cleared
-  /// at adoption; stale (but harmless, see port_scheduler::closes_cycle)
-  /// after the carrying message was dropped or popped.
-  std::weak_ptr<port_record> holder;
   /// Whether `holder` may be set (lets adopt skip the transit mutex).
   std::atomic<bool> has_holder{false};
 };
+
+/// The striped record locks. Padded to a cache line each, so unrelated
+/// ports do not contend through false sharing; 1024 stripes keep two busy
+/// ports on one stripe unlikely (and then they only share a lock, which is
+/// held for a few instructions).
+struct alignas(64) record_lock_stripe {
+  std::mutex m;
+};
+inline constexpr std::size_t record_lock_stripes = ENTANGLE_RECORD_LOCK_STRIPES;
+extern record_lock_stripe record_locks[record_lock_stripes];
+
+inline std::mutex& port_record::mu() const noexcept {
+  static_assert((record_lock_stripes & (record_lock_stripes - 1)) == 0,
+                "stripe count must be a power of two");
+  // Ids are consecutive: the two ends of a pair never share a stripe.
+  return record_locks[id & (record_lock_stripes - 1)].m;
+}
 
 } // namespace entangle::detail

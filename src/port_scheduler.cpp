@@ -7,6 +7,8 @@
 
 namespace entangle::detail {
 
+record_lock_stripe record_locks[record_lock_stripes];
+
 port_record::~port_record() {
   sched.record_destroyed(this);
 }
@@ -48,16 +50,17 @@ port_scheduler::port_scheduler(hint_fn send_hint)
 
 std::pair<std::shared_ptr<port_record>, std::shared_ptr<port_record>>
 port_scheduler::make_pair(bool shipped) {
-  auto a = std::make_shared<port_record>(*this, port_id::make());
-  auto b = std::make_shared<port_record>(*this, port_id::make());
+  auto id = next_record_id_.fetch_add(2, std::memory_order_relaxed);
+  auto a = std::make_shared<port_record>(*this, id);
+  auto b = std::make_shared<port_record>(*this, id + 1);
   a->shipped = shipped;
   b->shipped = shipped;
   live_.fetch_add(2, std::memory_order_acq_rel);
   a->peer = b;
   b->peer = a;
   ENTANGLE_TRACE(tracer, t,
-                 t->on_entangle(trace_port{trace_clock::now(), a->id.lo,
-                                           trace_current_context(), b->id.lo,
+                 t->on_entangle(trace_port{trace_clock::now(), a->id,
+                                           trace_current_context(), b->id,
                                            shipped}));
   return {std::move(a), std::move(b)};
 }
@@ -70,7 +73,7 @@ std::uint64_t port_scheduler::adopt(port_record& rec, caf::actor owner,
     rec.holder.reset();
     rec.has_holder.store(false, std::memory_order_relaxed);
   }
-  std::lock_guard<std::mutex> guard{rec.mu};
+  std::lock_guard<std::mutex> guard{rec.mu()};
   rec.owner = std::move(owner);
   rec.obj = obj;
   rec.started = false;
@@ -82,7 +85,7 @@ std::uint64_t port_scheduler::adopt(port_record& rec, caf::actor owner,
 void port_scheduler::ship(port_record& rec) {
   std::shared_ptr<port_record> peer;
   {
-    std::lock_guard<std::mutex> guard{rec.mu};
+    std::lock_guard<std::mutex> guard{rec.mu()};
     rec.owner = nullptr;
     rec.obj = nullptr;
     rec.started = false;
@@ -95,7 +98,7 @@ void port_scheduler::ship(port_record& rec) {
     caf::actor wake;
     std::uint64_t epoch = 0;
     {
-      std::lock_guard<std::mutex> guard{peer->mu};
+      std::lock_guard<std::mutex> guard{peer->mu()};
       if (!peer->shipped && peer->started && peer->owner
           && !peer->queue.empty()) {
         // It leaves the combined order with messages still held: from now
@@ -139,7 +142,7 @@ void port_scheduler::post(port_record& src, serialized_message&& msg) {
     post_trace tr{tracer, {}};
     tr.ev.begin = trace_clock::now();
     tr.ev.message = next_trace_id_.fetch_add(1, std::memory_order_relaxed);
-    tr.ev.port = src.id.lo;
+    tr.ev.port = src.id;
     tr.ev.ports = msg.ports.size();
     tr.ev.type = msg.data.type_name();
     msg.trace_id = tr.ev.message;
@@ -165,7 +168,7 @@ void port_scheduler::post_impl(port_record& src, serialized_message&& msg,
   std::shared_ptr<port_record> dst;
   drop_reason why;
   {
-    std::lock_guard<std::mutex> guard{src.mu};
+    std::lock_guard<std::mutex> guard{src.mu()};
     dst = src.peer;
     why = src.closed ? drop_reason::closed : src.lost;
     if constexpr (Traced)
@@ -186,7 +189,7 @@ void port_scheduler::post_impl(port_record& src, serialized_message&& msg,
   std::uint64_t epoch = 0;
   auto kind = wake_kind::none;
   {
-    std::unique_lock<std::mutex> guard{dst->mu};
+    std::unique_lock<std::mutex> guard{dst->mu()};
     if (dst->closed) {
       guard.unlock();
       if (transit)
@@ -202,7 +205,7 @@ void port_scheduler::post_impl(port_record& src, serialized_message&& msg,
     }
     kind = enqueue_locked(*dst, std::move(msg), false);
     if constexpr (Traced) {
-      tr->ev.target_port = dst->id.lo;
+      tr->ev.target_port = dst->id;
       tr->ev.target_context = dst->obj ? dst->obj->ctx_id : 0;
       tr->ev.queue_depth = dst->queue.size();
     }
@@ -249,7 +252,7 @@ bool port_scheduler::closes_cycle(
     if (!cur->has_holder.load(std::memory_order_acquire))
       return false;
     {
-      std::lock_guard<std::mutex> guard{cur->mu};
+      std::lock_guard<std::mutex> guard{cur->mu()};
       if (cur->closed || cur->owner)
         return false;
     }
@@ -294,7 +297,7 @@ port_scheduler::start(const std::shared_ptr<port_record>& rec,
   bool unshipped = false;
   bool live = false;
   {
-    std::lock_guard<std::mutex> guard{rec->mu};
+    std::lock_guard<std::mutex> guard{rec->mu()};
     if (rec->epoch != epoch || rec->closed || !rec->owner)
       return {};
     rec->started = true;
@@ -360,7 +363,7 @@ void port_scheduler::close_one(const std::shared_ptr<port_record>& rec,
   std::vector<envelope> dropped;
   std::shared_ptr<port_record> peer;
   {
-    std::lock_guard<std::mutex> guard{rec->mu};
+    std::lock_guard<std::mutex> guard{rec->mu()};
     if (rec->closed)
       return;
 #if ENTANGLE_TRACING
@@ -375,7 +378,7 @@ void port_scheduler::close_one(const std::shared_ptr<port_record>& rec,
     rec->lost = why;
     dropped = rec->queue.take_all();
     ENTANGLE_TRACE(tracer, t,
-                   t->on_close(trace_close{trace_clock::now(), rec->id.lo, ctx,
+                   t->on_close(trace_close{trace_clock::now(), rec->id, ctx,
                                            why, dropped.size()}));
   }
   if (peer) {
@@ -383,7 +386,7 @@ void port_scheduler::close_one(const std::shared_ptr<port_record>& rec,
     std::uint64_t epoch = 0;
     auto kind = wake_kind::none;
     {
-      std::lock_guard<std::mutex> guard{peer->mu};
+      std::lock_guard<std::mutex> guard{peer->mu()};
       if (!peer->closed && peer->peer == rec) {
         peer->peer.reset();
         // Later posts from the survivor find no pairing. Only the doomed
@@ -414,7 +417,7 @@ void port_scheduler::close_one(const std::shared_ptr<port_record>& rec,
 port_scheduler::pop_result port_scheduler::pop(port_record& rec,
                                                std::uint64_t epoch,
                                                envelope& out, bool* drained) {
-  std::lock_guard<std::mutex> guard{rec.mu};
+  std::lock_guard<std::mutex> guard{rec.mu()};
   if (rec.epoch != epoch || !rec.owner)
     return pop_result::stale;
   if (rec.queue.empty()) {
@@ -432,7 +435,7 @@ port_scheduler::pop_result port_scheduler::pop(port_record& rec,
 port_scheduler::pop_result
 port_scheduler::peek_unshipped(port_record& rec, std::uint64_t epoch,
                                std::uint64_t& stamp) {
-  std::lock_guard<std::mutex> guard{rec.mu};
+  std::lock_guard<std::mutex> guard{rec.mu()};
   if (rec.epoch != epoch || !rec.owner || rec.shipped)
     return pop_result::stale;
   if (rec.queue.empty())
@@ -442,7 +445,7 @@ port_scheduler::peek_unshipped(port_record& rec, std::uint64_t epoch,
 }
 
 bool port_scheduler::needs_rehint(port_record& rec, std::uint64_t epoch) {
-  std::lock_guard<std::mutex> guard{rec.mu};
+  std::lock_guard<std::mutex> guard{rec.mu()};
   if (rec.epoch != epoch || !rec.owner)
     return false;
   if (rec.queue.empty()) {
@@ -453,7 +456,7 @@ bool port_scheduler::needs_rehint(port_record& rec, std::uint64_t epoch) {
 }
 
 bool port_scheduler::entangled(port_record& rec) {
-  std::lock_guard<std::mutex> guard{rec.mu};
+  std::lock_guard<std::mutex> guard{rec.mu()};
   return rec.peer != nullptr;
 }
 

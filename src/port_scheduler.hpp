@@ -176,6 +176,8 @@ private:
 
   hint_fn send_hint_;
   std::atomic<std::uint64_t> next_stamp_{1};
+  /// Names records (port_record::id).
+  std::atomic<std::uint64_t> next_record_id_{1};
   /// Epochs are unique across records, so the epoch of a hint alone names
   /// the port object it wakes (a hint carries no record reference).
   std::atomic<std::uint64_t> next_epoch_{1};

@@ -27,7 +27,7 @@ testkit::testkit(const std::function<void(runtime_config&)>& tune)
     d.data = ev.data;
     d.origin = ev.origin;
     if (port != nullptr && !port->implicit)
-      d.port = message_port{port->shared_from_this()};
+      d.port = ev.target; // every event at a non-implicit port names it
     d.ports = ev.ports.size();
     d.typed = ev.typed;
     log_.push_back(std::move(d));
@@ -93,7 +93,7 @@ std::size_t testkit::queued(const message_port& port) const {
   auto& obj = port.object();
   if (!obj || !obj->record)
     return 0;
-  std::lock_guard<std::mutex> guard{obj->record->mu};
+  std::lock_guard<std::mutex> guard{obj->record->mu()};
   return obj->record->queue.size();
 }
 
