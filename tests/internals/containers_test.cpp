@@ -1,0 +1,118 @@
+// The small containers that keep an idle port small (docs/architecture.md,
+// "Memory per idle port"): the context's port table and the lazy FIFO.
+// Both are checked against a standard container under random operations.
+
+#include <catch2/catch.hpp>
+
+#include <deque>
+#include <map>
+#include <random>
+
+#include "lazy_fifo.hpp"
+#include "port_table.hpp"
+
+using entangle::detail::lazy_fifo;
+using entangle::detail::port_object;
+using entangle::detail::port_table;
+
+namespace {
+
+std::shared_ptr<port_object> make_obj(std::uint64_t epoch) {
+  auto p = std::make_shared<port_object>(nullptr, 0, nullptr, false);
+  p->epoch = epoch;
+  return p;
+}
+
+} // namespace
+
+TEST_CASE("port_table finds, erases and shrinks like a map",
+          "[internals][port_table]") {
+  port_table t;
+  CHECK(t.find(1) == nullptr);
+  t.erase(1); // absent: nothing happens
+  std::map<std::uint64_t, std::shared_ptr<port_object>> ref;
+  std::mt19937_64 rng{GENERATE(1u, 2u, 3u, 4u)};
+  std::uint64_t next = 1;
+  for (int step = 0; step < 20000; ++step) {
+    auto op = rng() % 10;
+    if (op < 5 || ref.empty()) {
+      // Mostly increasing epochs (as the scheduler draws them), sometimes
+      // far apart so that probe runs wrap around the table's end.
+      next += (rng() % 8 == 0) ? rng() % 100000 : 1;
+      auto p = make_obj(next);
+      t.insert(p);
+      ref.emplace(next, p);
+    } else if (op < 8) {
+      // Erase a random present key (exercises the backward shift).
+      auto i = ref.begin();
+      std::advance(i, static_cast<long>(rng() % ref.size()));
+      t.erase(i->first);
+      ref.erase(i);
+    } else {
+      auto key = (rng() % 2 == 0 && !ref.empty()) ? ref.rbegin()->first
+                                                   : next + 1 + rng() % 5;
+      auto i = ref.find(key);
+      CHECK(t.find(key) == (i == ref.end() ? nullptr : i->second));
+    }
+    REQUIRE(t.size() == ref.size());
+  }
+  // Every entry is still found, and nothing else is.
+  for (auto& [k, v] : ref)
+    REQUIRE(t.find(k) == v);
+  auto all = t.snapshot();
+  CHECK(all.size() == ref.size());
+  // Drain it completely: the table shrinks back to nothing.
+  while (!ref.empty()) {
+    t.erase(ref.begin()->first);
+    ref.erase(ref.begin());
+    if (!ref.empty())
+      REQUIRE(t.find(ref.begin()->first) == ref.begin()->second);
+  }
+  CHECK(t.size() == 0);
+  CHECK(t.snapshot().empty());
+}
+
+TEST_CASE("port_table holds the only reference to a port object",
+          "[internals][port_table]") {
+  port_table t;
+  std::weak_ptr<port_object> weak;
+  {
+    auto p = make_obj(42);
+    weak = p;
+    t.insert(std::move(p));
+  }
+  CHECK_FALSE(weak.expired());
+  t.erase(42);
+  CHECK(weak.expired());
+}
+
+TEST_CASE("lazy_fifo is FIFO, compacts, and allocates nothing while empty",
+          "[internals][lazy_fifo]") {
+  lazy_fifo<int> q;
+  CHECK(sizeof(q) == sizeof(void*));
+  CHECK(q.empty());
+  CHECK(q.take_all().empty());
+  std::deque<int> ref;
+  std::mt19937 rng{7};
+  int next = 0;
+  for (int step = 0; step < 50000; ++step) {
+    if (rng() % 3 != 0 || ref.empty()) {
+      q.emplace_back(next);
+      ref.push_back(next++);
+    } else {
+      int out = -1;
+      REQUIRE(q.front() == ref.front());
+      q.pop_front(out);
+      REQUIRE(out == ref.front());
+      ref.pop_front();
+    }
+    REQUIRE(q.size() == ref.size());
+  }
+  auto rest = q.take_all();
+  CHECK(std::equal(rest.begin(), rest.end(), ref.begin(), ref.end()));
+  CHECK(q.empty());
+  q.emplace_back(1);
+  q.clear();
+  CHECK(q.empty());
+  CHECK(q.size() == 0);
+}
