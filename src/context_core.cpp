@@ -152,23 +152,41 @@ void context_core::on_ready(std::uint64_t epoch) {
     end_turn();
     return;
   }
+  // One lock round takes the whole batch (not one per message: the
+  // producer posting into this queue meanwhile contends for that lock).
+  thread_local std::vector<envelope> scratch;
   auto batch = rt_.cfg.dispatch_batch == 0 ? 1 : rt_.cfg.dispatch_batch;
-  std::size_t n = 0;
   bool drained = false;
-  while (!closing_ && !drained) {
-    envelope e;
-    if (sched_->pop(*rec, epoch, e, &drained)
-        != port_scheduler::pop_result::item)
-      break;
-    guarded([&] { dispatch(keep, std::move(e)); });
-    if (!drained && ++n == batch) {
-      if (!closing_ && sched_->needs_rehint(*rec, epoch))
-        eq_impl(caf::make_message_id(), nullptr, context(),
-                port_ready_atom::value, epoch);
-      break;
-    }
+  scratch.clear();
+  if (closing_
+      || sched_->pop_batch(*rec, epoch, scratch, batch, drained)
+           != port_scheduler::pop_result::item) {
+    end_turn();
+    return;
   }
+  lease_ = lease{&port, &scratch, 0};
+  while (lease_.port == &port && lease_.next < scratch.size() && !closing_) {
+    envelope e = std::move(scratch[lease_.next++]);
+    guarded([&] { dispatch(keep, std::move(e)); });
+  }
+  if (lease_.port == &port) {
+    if (lease_.next < scratch.size())
+      give_back(port); // the context is closing: on_exit drops them
+    else if (!drained && !closing_ && sched_->needs_rehint(*rec, epoch))
+      // A full batch and more waiting: yield to other events (fairness).
+      eq_impl(caf::make_message_id(), nullptr, context(),
+              port_ready_atom::value, epoch);
+  }
+  lease_ = lease{};
+  scratch.clear();
   end_turn();
+}
+
+void context_core::give_back(port_object& port) {
+  auto& items = *lease_.items;
+  sched_->unpop(*port.record,
+                items.begin() + static_cast<long>(lease_.next), items.end());
+  lease_ = lease{};
 }
 
 void context_core::on_unshipped_token() {
@@ -273,6 +291,8 @@ void context_core::traced_dispatch(entangle::tracer& t,
   if (port.record) {
     std::lock_guard<std::mutex> guard{port.record->mu()};
     r.ev.queue_depth = port.record->queue.size();
+    if (lease_.port == &port) // the rest of the batch waits here too
+      r.ev.queue_depth += lease_.items->size() - lease_.next;
   }
   r.ev.begin = trace_clock::now();
   dispatch_event(self, std::move(e));
@@ -374,6 +394,8 @@ message_port context_core::adopt_port(record_ptr rec, bool implicit) {
 }
 
 record_ptr context_core::ship_port(port_object& port) {
+  if (lease_.port == &port)
+    give_back(port); // messages of the batch move with the port
   auto rec = std::move(port.record);
   port.detached.store(true, std::memory_order_relaxed);
   sched_->ship(*rec);
@@ -436,6 +458,8 @@ void context_core::start_port(port_object& port) {
 void context_core::close_port(port_object& port, drop_reason why) {
   if (port.closed.load(std::memory_order_relaxed))
     return;
+  if (lease_.port == &port)
+    give_back(port); // counted with the rest of the queue
   port.closed.store(true, std::memory_order_relaxed);
   port.detached.store(true, std::memory_order_relaxed);
   auto rec = std::move(port.record);

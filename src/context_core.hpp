@@ -256,6 +256,19 @@ private:
   /// Started ports that have never been shipped (HTML §1.3 combined order);
   /// pruned lazily once shipped, eagerly when forgotten.
   std::vector<port_object*> unshipped_;
+  /// The batch on_ready took from one port's queue in one lock round and
+  /// has not dispatched yet. Invariant: while `port` is set, `items[next..]`
+  /// are older than everything still in that port's queue and belong in
+  /// front of it; closing or shipping the port gives them back first
+  /// (give_back), so every other path sees the queue as if they had never
+  /// been taken. `items` is a per-thread scratch vector (a context runs on
+  /// one thread at a time and on_ready does not nest).
+  struct lease {
+    port_object* port = nullptr;
+    std::vector<envelope>* items = nullptr;
+    std::size_t next = 0;
+  } lease_;
+  void give_back(port_object& port);
   /// Queued tasks (queue_task); lazy: most contexts never queue one.
   lazy_fifo<std::function<void()>> tasks_;
 

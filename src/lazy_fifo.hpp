@@ -1,5 +1,6 @@
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <iterator>
 #include <memory>
@@ -49,6 +50,25 @@ public:
     } else if (b.head >= 64 && b.head * 2 >= b.items.size()) {
       b.items.erase(b.items.begin(), b.items.begin() + b.head);
       b.head = 0;
+    }
+  }
+  /// Moves [first, last) in front of the head, in order (gives back
+  /// elements taken from the front that must stay first).
+  template <class It>
+  void prepend(It first, It last) {
+    auto k = static_cast<std::size_t>(std::distance(first, last));
+    if (k == 0)
+      return;
+    if (!b_)
+      b_ = std::make_unique<body>();
+    auto& b = *b_;
+    if (b.head >= k) {
+      b.head -= k; // the dead prefix holds moved-from elements: reuse it
+      std::move(first, last, b.items.begin() + static_cast<long>(b.head));
+    } else {
+      b.items.insert(b.items.begin() + static_cast<long>(b.head),
+                     std::make_move_iterator(first),
+                     std::make_move_iterator(last));
     }
   }
   /// Moves every element out, leaving the queue empty (and unallocated).

@@ -416,7 +416,7 @@ void port_scheduler::close_one(const std::shared_ptr<port_record>& rec,
 
 port_scheduler::pop_result port_scheduler::pop(port_record& rec,
                                                std::uint64_t epoch,
-                                               envelope& out, bool* drained) {
+                                               envelope& out) {
   std::lock_guard<std::mutex> guard{rec.mu()};
   if (rec.epoch != epoch || !rec.owner)
     return pop_result::stale;
@@ -425,9 +425,27 @@ port_scheduler::pop_result port_scheduler::pop(port_record& rec,
     return pop_result::empty;
   }
   rec.queue.pop_front(out);
-  if (drained != nullptr && rec.queue.empty()) {
+  return pop_result::item;
+}
+
+port_scheduler::pop_result
+port_scheduler::pop_batch(port_record& rec, std::uint64_t epoch,
+                          std::vector<envelope>& out, std::size_t max,
+                          bool& drained) {
+  std::lock_guard<std::mutex> guard{rec.mu()};
+  if (rec.epoch != epoch || !rec.owner)
+    return pop_result::stale;
+  if (rec.queue.empty()) {
     rec.hint_pending = false;
-    *drained = true;
+    return pop_result::empty;
+  }
+  for (std::size_t i = 0; i < max && !rec.queue.empty(); ++i) {
+    out.emplace_back();
+    rec.queue.pop_front(out.back());
+  }
+  if (rec.queue.empty()) {
+    rec.hint_pending = false;
+    drained = true;
   }
   return pop_result::item;
 }

@@ -100,13 +100,27 @@ public:
 
   enum class pop_result { item, empty, stale };
 
-  /// Takes the head of the queue for the owner holding `epoch`. On `empty`
-  /// the drain hint is consumed (the next enqueue sends a new one). With
-  /// `drained`, popping the last message consumes it already and sets
-  /// `*drained`: the caller dispatches it and stops, saving the empty pop
-  /// (one lock round per wake-up; a post meanwhile sends a new hint).
-  pop_result pop(port_record& rec, std::uint64_t epoch, envelope& out,
-                 bool* drained = nullptr);
+  /// Takes the head of the queue for the owner holding `epoch` (a token's
+  /// one message). On `empty` the drain hint is consumed.
+  pop_result pop(port_record& rec, std::uint64_t epoch, envelope& out);
+
+  /// Takes up to `max` messages from the head of the queue into `out` in
+  /// one lock round, for the owner holding `epoch` (what a drain hint
+  /// dispatches). If that empties the queue, the drain hint is consumed and
+  /// `drained` is set (a post meanwhile sends a new hint).
+  pop_result pop_batch(port_record& rec, std::uint64_t epoch,
+                       std::vector<envelope>& out, std::size_t max,
+                       bool& drained);
+
+  /// Puts `items` back in front of the queue, in order: messages the owner
+  /// took with pop_batch and has not dispatched, given back before the
+  /// port's state changes (close, transfer, the context ending).
+  /// Precondition: the caller still owns `rec` at the epoch it popped at.
+  template <class It>
+  void unpop(port_record& rec, It first, It last) {
+    std::lock_guard<std::mutex> guard{rec.mu()};
+    rec.queue.prepend(first, last);
+  }
 
   /// For a never-shipped port: the stamp of its head message. `stale` when
   /// the port moved, closed or got shipped (then it is drained by hints).

@@ -188,6 +188,15 @@ protected:
 
 private:
   void forget(int e) {
+    if (lease_.e == e) {
+      // Undelivered messages of the current batch go back in front of the
+      // queue before the end changes hands or closes (context_core::lease).
+      w_.sched.unpop(*end(e).rec,
+                     lease_.items.begin() + static_cast<long>(lease_.next),
+                     lease_.items.end());
+      lease_.next = lease_.items.size();
+      lease_.e = -1;
+    }
     auto i = std::find(owned_.begin(), owned_.end(), e);
     *i = owned_.back();
     owned_.pop_back();
@@ -258,17 +267,24 @@ private:
       ++stale_hints;
       return;
     }
-    for (std::size_t n = 0; owns(e);) {
-      envelope env;
-      if (w_.sched.pop(*rec, epoch, env) != pop_result::item)
-        break;
+    // One lock round takes the batch; what a delivery's action (close,
+    // transfer) leaves undelivered is given back in forget().
+    bool drained = false;
+    lease_.items.clear();
+    lease_.next = 0;
+    if (w_.sched.pop_batch(*rec, epoch, lease_.items, max, drained)
+        != pop_result::item)
+      return;
+    lease_.e = e;
+    while (lease_.e == e && lease_.next < lease_.items.size()) {
+      envelope env = std::move(lease_.items[lease_.next++]);
       deliver(e, std::move(env));
-      if (++n == max) {
-        if (max > 1 && owns(e) && w_.sched.needs_rehint(*rec, epoch))
-          w_.boxes[static_cast<std::size_t>(id_)]->push(
-            work{work::kind::drain, rec, nullptr, epoch});
-        break;
-      }
+    }
+    if (lease_.e == e) {
+      lease_.e = -1;
+      if (!drained && max > 1 && owns(e) && w_.sched.needs_rehint(*rec, epoch))
+        w_.boxes[static_cast<std::size_t>(id_)]->push(
+          work{work::kind::drain, rec, nullptr, epoch});
     }
   }
 
@@ -305,6 +321,12 @@ private:
     env.msg.ports.clear();
   }
 
+  /// The batch being delivered (see drain).
+  struct {
+    int e = -1;
+    std::vector<envelope> items;
+    std::size_t next = 0;
+  } lease_;
   caf::actor self_;
   std::mt19937_64 rng_;
   std::vector<int> owned_;
