@@ -13,7 +13,10 @@ namespace entangle::detail {
 
 namespace {
 
-thread_local context_core* tl_current = nullptr;
+// initial-exec: libentangle is linked, not dlopen()ed, so its TLS is static
+// and reads need no __tls_get_addr call (one per post and dispatch).
+[[gnu::tls_model("initial-exec")]] thread_local context_core* tl_current
+  = nullptr;
 
 /// Marks the code between construction and destruction as running inside
 /// `ctx` (restores the previous value: contexts never nest, but a test's
@@ -154,31 +157,37 @@ void context_core::on_ready(std::uint64_t epoch) {
   }
   // One lock round takes the whole batch (not one per message: the
   // producer posting into this queue meanwhile contends for that lock).
-  thread_local std::vector<envelope> scratch;
+  // The batch vector is a per-thread spare (its capacity shuttles between
+  // queues, see lazy_fifo::take_front); taken by swap, so that a context
+  // run from inside another's call stack (the testkit may) gets its own.
+  [[gnu::tls_model("initial-exec")]] thread_local std::vector<envelope> spare;
+  std::vector<envelope> items;
+  items.swap(spare);
+  items.clear();
   auto batch = rt_.cfg.dispatch_batch == 0 ? 1 : rt_.cfg.dispatch_batch;
   bool drained = false;
-  scratch.clear();
-  if (closing_
-      || sched_->pop_batch(*rec, epoch, scratch, batch, drained)
-           != port_scheduler::pop_result::item) {
-    end_turn();
-    return;
+  if (!closing_
+      && sched_->pop_batch(*rec, epoch, items, batch, drained)
+           == port_scheduler::pop_result::item) {
+    lease_ = lease{&port, &items, 0};
+    // Dispatched in place: give_back moves only the ones after `next`.
+    while (lease_.port == &port && lease_.next < items.size() && !closing_) {
+      auto& e = items[lease_.next++];
+      guarded([&] { dispatch(keep, std::move(e)); });
+    }
+    if (lease_.port == &port) {
+      if (lease_.next < items.size())
+        give_back(port); // the context is closing: on_exit drops them
+      else if (!drained && !closing_ && sched_->needs_rehint(*rec, epoch))
+        // A full batch and more waiting: yield to other events (fairness).
+        eq_impl(caf::make_message_id(), nullptr, context(),
+                port_ready_atom::value, epoch);
+    }
+    lease_ = lease{};
   }
-  lease_ = lease{&port, &scratch, 0};
-  while (lease_.port == &port && lease_.next < scratch.size() && !closing_) {
-    envelope e = std::move(scratch[lease_.next++]);
-    guarded([&] { dispatch(keep, std::move(e)); });
-  }
-  if (lease_.port == &port) {
-    if (lease_.next < scratch.size())
-      give_back(port); // the context is closing: on_exit drops them
-    else if (!drained && !closing_ && sched_->needs_rehint(*rec, epoch))
-      // A full batch and more waiting: yield to other events (fairness).
-      eq_impl(caf::make_message_id(), nullptr, context(),
-              port_ready_atom::value, epoch);
-  }
-  lease_ = lease{};
-  scratch.clear();
+  items.clear();
+  if (items.capacity() <= 4 * batch)
+    spare.swap(items); // keep a spare of reasonable size
   end_turn();
 }
 
@@ -289,7 +298,7 @@ void context_core::traced_dispatch(entangle::tracer& t,
               : check_receivable_bytes(e.msg.buffer_bytes) ? "messageerror"
                                                                 : "message";
   if (port.record) {
-    std::lock_guard<std::mutex> guard{port.record->mu()};
+    record_guard guard{port.record->mu()};
     r.ev.queue_depth = port.record->queue.size();
     if (lease_.port == &port) // the rest of the batch waits here too
       r.ev.queue_depth += lease_.items->size() - lease_.next;
@@ -424,7 +433,7 @@ void context_core::post_serialized(port_object& src,
   if (!msg.ports.empty()) {
     record_ptr peer;
     {
-      std::lock_guard<std::mutex> guard{src.record->mu()};
+      record_guard guard{src.record->mu()};
       peer = src.record->peer;
     }
     for (auto& rec : msg.ports) {

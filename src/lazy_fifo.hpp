@@ -52,6 +52,35 @@ public:
       b.head = 0;
     }
   }
+  /// Moves up to `max` elements from the front into `out`, which must be
+  /// empty; returns how many. When the whole queue fits, its storage is
+  /// swapped with `out`'s instead (O(1): a consumer that keeps up takes
+  /// every batch without moving a message), but only if `out` holds no
+  /// more capacity than the queue: swapping must not leave an idle queue
+  /// holding more memory than it grew itself.
+  std::size_t take_front(std::vector<T>& out, std::size_t max) {
+    if (empty() || max == 0)
+      return 0;
+    auto& b = *b_;
+    auto n = b.items.size() - b.head;
+    if (n <= max && b.head == 0 && out.capacity() <= b.items.capacity()) {
+      out.swap(b.items);
+      return n;
+    }
+    auto k = n < max ? n : max;
+    auto first = b.items.begin() + static_cast<long>(b.head);
+    out.insert(out.end(), std::make_move_iterator(first),
+               std::make_move_iterator(first + static_cast<long>(k)));
+    b.head += k;
+    if (b.head == b.items.size()) {
+      b.items.clear();
+      b.head = 0;
+    } else if (b.head >= 64 && b.head * 2 >= b.items.size()) {
+      b.items.erase(b.items.begin(), b.items.begin() + static_cast<long>(b.head));
+      b.head = 0;
+    }
+    return k;
+  }
   /// Moves [first, last) in front of the head, in order (gives back
   /// elements taken from the front that must stay first).
   template <class It>

@@ -1,5 +1,7 @@
 #pragma once
 
+#include <pthread.h>
+
 #include <atomic>
 #include <cstdint>
 #include <memory>
@@ -21,6 +23,35 @@ namespace entangle::detail {
 class context_core;
 class port_object;
 class port_scheduler;
+
+/// A record lock: glibc's adaptive mutex, which spins briefly before it
+/// sleeps. Record critical sections are a few dozen instructions, and a
+/// producer that finds its consumer popping a batch would otherwise pay a
+/// futex sleep and wake-up (two context switches) per collision: the
+/// one-way profile showed ~25% of cycles there with std::mutex.
+class record_mutex {
+public:
+  record_mutex() noexcept = default;
+  record_mutex(const record_mutex&) = delete;
+  record_mutex& operator=(const record_mutex&) = delete;
+  ~record_mutex() {
+    pthread_mutex_destroy(&m_);
+  }
+  void lock() noexcept {
+    pthread_mutex_lock(&m_);
+  }
+  bool try_lock() noexcept {
+    return pthread_mutex_trylock(&m_) == 0;
+  }
+  void unlock() noexcept {
+    pthread_mutex_unlock(&m_);
+  }
+
+private:
+  pthread_mutex_t m_ = PTHREAD_ADAPTIVE_MUTEX_INITIALIZER_NP;
+};
+
+using record_guard = std::lock_guard<record_mutex>;
 
 /// One item of a port message queue: a message, or the close sentinel the
 /// peer's closure leaves *behind* everything it posted.
@@ -88,7 +119,7 @@ struct port_record {
   const std::uint64_t id;
 
   /// This record's lock (shared with the records of the same stripe).
-  std::mutex& mu() const noexcept;
+  record_mutex& mu() const noexcept;
 
   /// The owning context's actor; null while in transit or closed. Used only
   /// to send it a wake-up hint.
@@ -145,12 +176,12 @@ struct port_record {
 /// ports on one stripe unlikely (and then they only share a lock, which is
 /// held for a few instructions).
 struct alignas(64) record_lock_stripe {
-  std::mutex m;
+  record_mutex m;
 };
 inline constexpr std::size_t record_lock_stripes = ENTANGLE_RECORD_LOCK_STRIPES;
 extern record_lock_stripe record_locks[record_lock_stripes];
 
-inline std::mutex& port_record::mu() const noexcept {
+inline record_mutex& port_record::mu() const noexcept {
   static_assert((record_lock_stripes & (record_lock_stripes - 1)) == 0,
                 "stripe count must be a power of two");
   // Ids are consecutive: the two ends of a pair never share a stripe.

@@ -73,7 +73,7 @@ std::uint64_t port_scheduler::adopt(port_record& rec, caf::actor owner,
     rec.holder.reset();
     rec.has_holder.store(false, std::memory_order_relaxed);
   }
-  std::lock_guard<std::mutex> guard{rec.mu()};
+  record_guard guard{rec.mu()};
   rec.owner = std::move(owner);
   rec.obj = obj;
   rec.started = false;
@@ -85,7 +85,7 @@ std::uint64_t port_scheduler::adopt(port_record& rec, caf::actor owner,
 void port_scheduler::ship(port_record& rec) {
   std::shared_ptr<port_record> peer;
   {
-    std::lock_guard<std::mutex> guard{rec.mu()};
+    record_guard guard{rec.mu()};
     rec.owner = nullptr;
     rec.obj = nullptr;
     rec.started = false;
@@ -98,7 +98,7 @@ void port_scheduler::ship(port_record& rec) {
     caf::actor wake;
     std::uint64_t epoch = 0;
     {
-      std::lock_guard<std::mutex> guard{peer->mu()};
+      record_guard guard{peer->mu()};
       if (!peer->shipped && peer->started && peer->owner
           && !peer->queue.empty()) {
         // It leaves the combined order with messages still held: from now
@@ -168,7 +168,7 @@ void port_scheduler::post_impl(port_record& src, serialized_message&& msg,
   std::shared_ptr<port_record> dst;
   drop_reason why;
   {
-    std::lock_guard<std::mutex> guard{src.mu()};
+    record_guard guard{src.mu()};
     dst = src.peer;
     why = src.closed ? drop_reason::closed : src.lost;
     if constexpr (Traced)
@@ -189,7 +189,7 @@ void port_scheduler::post_impl(port_record& src, serialized_message&& msg,
   std::uint64_t epoch = 0;
   auto kind = wake_kind::none;
   {
-    std::unique_lock<std::mutex> guard{dst->mu()};
+    std::unique_lock<record_mutex> guard{dst->mu()};
     if (dst->closed) {
       guard.unlock();
       if (transit)
@@ -252,7 +252,7 @@ bool port_scheduler::closes_cycle(
     if (!cur->has_holder.load(std::memory_order_acquire))
       return false;
     {
-      std::lock_guard<std::mutex> guard{cur->mu()};
+      record_guard guard{cur->mu()};
       if (cur->closed || cur->owner)
         return false;
     }
@@ -297,7 +297,7 @@ port_scheduler::start(const std::shared_ptr<port_record>& rec,
   bool unshipped = false;
   bool live = false;
   {
-    std::lock_guard<std::mutex> guard{rec->mu()};
+    record_guard guard{rec->mu()};
     if (rec->epoch != epoch || rec->closed || !rec->owner)
       return {};
     rec->started = true;
@@ -337,7 +337,8 @@ struct pending_close {
 // Closing a port destroys its queued messages, which closes the ports they
 // carry, whose queues may carry more ports... Run that as a loop over a
 // per-thread work list instead of as recursion.
-thread_local std::vector<pending_close>* close_worklist = nullptr;
+[[gnu::tls_model("initial-exec")]] thread_local std::vector<pending_close>*
+  close_worklist = nullptr;
 
 } // namespace
 
@@ -363,7 +364,7 @@ void port_scheduler::close_one(const std::shared_ptr<port_record>& rec,
   std::vector<envelope> dropped;
   std::shared_ptr<port_record> peer;
   {
-    std::lock_guard<std::mutex> guard{rec->mu()};
+    record_guard guard{rec->mu()};
     if (rec->closed)
       return;
 #if ENTANGLE_TRACING
@@ -386,7 +387,7 @@ void port_scheduler::close_one(const std::shared_ptr<port_record>& rec,
     std::uint64_t epoch = 0;
     auto kind = wake_kind::none;
     {
-      std::lock_guard<std::mutex> guard{peer->mu()};
+      record_guard guard{peer->mu()};
       if (!peer->closed && peer->peer == rec) {
         peer->peer.reset();
         // Later posts from the survivor find no pairing. Only the doomed
@@ -417,7 +418,7 @@ void port_scheduler::close_one(const std::shared_ptr<port_record>& rec,
 port_scheduler::pop_result port_scheduler::pop(port_record& rec,
                                                std::uint64_t epoch,
                                                envelope& out) {
-  std::lock_guard<std::mutex> guard{rec.mu()};
+  record_guard guard{rec.mu()};
   if (rec.epoch != epoch || !rec.owner)
     return pop_result::stale;
   if (rec.queue.empty()) {
@@ -432,17 +433,14 @@ port_scheduler::pop_result
 port_scheduler::pop_batch(port_record& rec, std::uint64_t epoch,
                           std::vector<envelope>& out, std::size_t max,
                           bool& drained) {
-  std::lock_guard<std::mutex> guard{rec.mu()};
+  record_guard guard{rec.mu()};
   if (rec.epoch != epoch || !rec.owner)
     return pop_result::stale;
   if (rec.queue.empty()) {
     rec.hint_pending = false;
     return pop_result::empty;
   }
-  for (std::size_t i = 0; i < max && !rec.queue.empty(); ++i) {
-    out.emplace_back();
-    rec.queue.pop_front(out.back());
-  }
+  rec.queue.take_front(out, max);
   if (rec.queue.empty()) {
     rec.hint_pending = false;
     drained = true;
@@ -453,7 +451,7 @@ port_scheduler::pop_batch(port_record& rec, std::uint64_t epoch,
 port_scheduler::pop_result
 port_scheduler::peek_unshipped(port_record& rec, std::uint64_t epoch,
                                std::uint64_t& stamp) {
-  std::lock_guard<std::mutex> guard{rec.mu()};
+  record_guard guard{rec.mu()};
   if (rec.epoch != epoch || !rec.owner || rec.shipped)
     return pop_result::stale;
   if (rec.queue.empty())
@@ -463,7 +461,7 @@ port_scheduler::peek_unshipped(port_record& rec, std::uint64_t epoch,
 }
 
 bool port_scheduler::needs_rehint(port_record& rec, std::uint64_t epoch) {
-  std::lock_guard<std::mutex> guard{rec.mu()};
+  record_guard guard{rec.mu()};
   if (rec.epoch != epoch || !rec.owner)
     return false;
   if (rec.queue.empty()) {
@@ -474,7 +472,7 @@ bool port_scheduler::needs_rehint(port_record& rec, std::uint64_t epoch) {
 }
 
 bool port_scheduler::entangled(port_record& rec) {
-  std::lock_guard<std::mutex> guard{rec.mu()};
+  record_guard guard{rec.mu()};
   return rec.peer != nullptr;
 }
 

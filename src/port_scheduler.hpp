@@ -104,8 +104,8 @@ public:
   /// one message). On `empty` the drain hint is consumed.
   pop_result pop(port_record& rec, std::uint64_t epoch, envelope& out);
 
-  /// Takes up to `max` messages from the head of the queue into `out` in
-  /// one lock round, for the owner holding `epoch` (what a drain hint
+  /// Takes up to `max` messages from the head of the queue into `out`
+  /// (empty) in one lock round, for the owner holding `epoch` (what a drain hint
   /// dispatches). If that empties the queue, the drain hint is consumed and
   /// `drained` is set (a post meanwhile sends a new hint).
   pop_result pop_batch(port_record& rec, std::uint64_t epoch,
@@ -118,7 +118,7 @@ public:
   /// Precondition: the caller still owns `rec` at the epoch it popped at.
   template <class It>
   void unpop(port_record& rec, It first, It last) {
-    std::lock_guard<std::mutex> guard{rec.mu()};
+    record_guard guard{rec.mu()};
     rec.queue.prepend(first, last);
   }
 

@@ -93,7 +93,7 @@ std::size_t testkit::queued(const message_port& port) const {
   auto& obj = port.object();
   if (!obj || !obj->record)
     return 0;
-  std::lock_guard<std::mutex> guard{obj->record->mu()};
+  detail::record_guard guard{obj->record->mu()};
   return obj->record->queue.size();
 }
 

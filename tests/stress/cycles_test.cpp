@@ -41,7 +41,7 @@ serialized_message carrying(record_ptr port) {
 
 /// Whether `rec` is closed (under its lock).
 bool is_closed(port_record& rec) {
-  std::lock_guard<std::mutex> guard{rec.mu()};
+  entangle::detail::record_guard guard{rec.mu()};
   return rec.closed;
 }
 

@@ -219,7 +219,7 @@ struct world {
     std::size_t n = 0;
     for (auto& w : all)
       if (auto r = w.lock()) {
-        std::lock_guard<std::mutex> guard{r->mu()};
+        entangle::detail::record_guard guard{r->mu()};
         if (!r->closed)
           ++n;
       }
@@ -241,7 +241,7 @@ struct world {
     int lost = -1;
     for (auto& w : all)
       if (auto r = w.lock()) {
-        std::lock_guard<std::mutex> guard{r->mu()};
+        entangle::detail::record_guard guard{r->mu()};
         if (r->closed)
           continue;
         ++open;
@@ -269,7 +269,7 @@ struct world {
     int shown = 0;
     for (auto& w : all)
       if (auto r = w.lock()) {
-        std::lock_guard<std::mutex> guard{r->mu()};
+        entangle::detail::record_guard guard{r->mu()};
         if (r->closed || shown == 10
             || (unsettled && r->owner
               && (!r->started || (r->queue.empty() && r->peer))))
