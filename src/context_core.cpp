@@ -150,11 +150,13 @@ void context_core::on_ready(std::uint64_t epoch) {
     return;
   }
   auto& port = *keep;
-  record_ptr rec = port.record;
-  if (!rec) {
+  if (!port.record) {
     end_turn();
     return;
   }
+  // Not a copy: the record is used again only while the lease shows that
+  // the port still holds it.
+  auto& rec = port.record;
   // One lock round takes the whole batch (not one per message: the
   // producer posting into this queue meanwhile contends for that lock).
   // The batch vector is a per-thread spare (its capacity shuttles between
@@ -327,7 +329,9 @@ void context_core::dispatch_event(const port_ptr& self, envelope&& e) {
     return;
   }
   auto& msg = e.msg;
-  if (auto err = check_receivable_bytes(msg.buffer_bytes)) {
+  if (msg.buffer_bytes == 0) {
+    // nop: nothing to check (the common case skips building an optional)
+  } else if (auto err = check_receivable_bytes(msg.buffer_bytes)) {
     sched_->drop(std::move(msg), drop_reason::messageerror);
     ev.type = "messageerror";
     ev.data = null;
