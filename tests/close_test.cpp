@@ -17,13 +17,6 @@
 using namespace entangle;
 using namespace entangle::test;
 
-namespace {
-
-
-
-
-} // namespace
-
 // -- 8.1 close() --------------------------------------------------------------
 
 TEST_CASE("8.1 close() is idempotent, never throws, and leaves the port "

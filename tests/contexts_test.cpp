@@ -18,8 +18,6 @@ using namespace entangle::test;
 
 namespace {
 
-
-
 /// Returns how the context named `name` ended ("<none>" if it did not, or
 /// "<ambiguous>" if several contexts have that name).
 std::string exit_of(const harness& h, const std::string& name) {
