@@ -488,7 +488,7 @@ void context_core::uncount(port_object& port) noexcept {
   }
 }
 
-void context_core::forget(port_object& port) noexcept {
+void context_core::forget(port_object& port) {
   uncount(port);
   // The port dispatches nothing more: drop its listeners now (they may
   // capture handles to it) and let it go once user handles are gone.

@@ -218,7 +218,7 @@ private:
   void fire(port_object& port, event_kind k, message_event& ev);
   void end_turn();
   void uncount(port_object& port) noexcept;
-  void forget(port_object& port) noexcept;
+  void forget(port_object& port);
 
   /// Runs user code `f` inside this context; an escaping exception is
   /// recorded and makes the context close (it never leaves the actor).

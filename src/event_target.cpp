@@ -20,6 +20,36 @@ std::optional<event_kind> parse_event_kind(std::string_view type) noexcept {
   return std::nullopt;
 }
 
+/// Counts a dispatch on the stack; the outermost one, on its way out,
+/// releases what listeners retired meanwhile (outside the state: their
+/// destructors may touch this target again).
+class event_target::dispatch_scope {
+public:
+  explicit dispatch_scope(state& s) noexcept : s_(s) {
+    ++s_.dispatching;
+  }
+  ~dispatch_scope() {
+    if (--s_.dispatching == 0
+        && (!s_.dead_entries.empty() || !s_.dead_fns.empty())) {
+      auto entries = std::move(s_.dead_entries);
+      auto fns = std::move(s_.dead_fns);
+      s_.dead_entries.clear();
+      s_.dead_fns.clear();
+    }
+  }
+  dispatch_scope(const dispatch_scope&) = delete;
+  dispatch_scope& operator=(const dispatch_scope&) = delete;
+
+private:
+  state& s_;
+};
+
+void event_target::retire(std::shared_ptr<entry>&& e) {
+  e->removed = true;
+  if (st_->dispatching > 0)
+    st_->dead_entries.push_back(std::move(e));
+}
+
 event_target::state& event_target::st() {
   if (!st_)
     st_ = std::make_unique<state>();
@@ -43,25 +73,30 @@ void event_target::set_attribute(event_kind k, event_handler fn) {
   });
   if (!fn) {
     if (i != list.end()) {
-      (*i)->removed = true;
+      auto dead = std::move(*i);
       list.erase(i);
+      retire(std::move(dead));
     }
     return;
   }
+  auto boxed = std::make_unique<event_handler>(std::move(fn));
   if (i != list.end()) {
-    (*i)->fn = std::move(fn);
+    // Same slot, new value; the old one may be running right now.
+    if (st_->dispatching > 0)
+      st_->dead_fns.push_back(std::move((*i)->fn));
+    (*i)->fn = std::move(boxed);
     return;
   }
   list.push_back(
-    std::make_shared<entry>(entry{st_->next_id++, std::move(fn), k, true}));
+    std::make_shared<entry>(entry{st_->next_id++, std::move(boxed), k, true}));
 }
 
 listener_id event_target::add(event_kind k, event_handler fn) {
   auto& s = st();
   auto id = s.next_id++;
   if (fn)
-    s.list.push_back(
-      std::make_shared<entry>(entry{id, std::move(fn), k, false}));
+    s.list.push_back(std::make_shared<entry>(
+      entry{id, std::make_unique<event_handler>(std::move(fn)), k, false}));
   return id;
 }
 
@@ -73,8 +108,9 @@ void event_target::remove(event_kind k, listener_id id) {
     return e->kind == k && e->id == id && !e->attribute;
   });
   if (i != list.end()) {
-    (*i)->removed = true;
+    auto dead = std::move(*i);
     list.erase(i);
+    retire(std::move(dead));
   }
 }
 
@@ -89,10 +125,12 @@ void event_target::dispatch(event_kind k, message_event& ev) {
       first = &e;
   if (n == 0)
     return;
+  dispatch_scope scope{*st_};
   if (n == 1) {
-    // Fast path: keep the entry alive even if the handler replaces itself.
-    auto e = *first;
-    e->fn(ev);
+    // Fast path, no snapshot and no reference count: the scope keeps the
+    // entry and its handler alive whatever the handler does.
+    auto* e = first->get();
+    (*e->fn)(ev);
     return;
   }
   std::vector<std::shared_ptr<entry>> snapshot;
@@ -102,7 +140,7 @@ void event_target::dispatch(event_kind k, message_event& ev) {
       snapshot.push_back(e);
   for (auto& e : snapshot)
     if (!e->removed)
-      e->fn(ev);
+      (*e->fn)(ev);
 }
 
 void event_target::set_typed(const std::string& name, typed_decoder fn) {
@@ -119,15 +157,16 @@ const typed_decoder* event_target::typed(std::string_view name) const {
   return i == st_->typed.end() ? nullptr : &i->second;
 }
 
-void event_target::clear() noexcept {
+void event_target::clear() {
   // The state stays (with its id counter: a later add must not reuse an
   // id that an old handle could still remove).
   if (!st_)
     return;
   st_->typed.clear();
-  for (auto& e : st_->list)
-    e->removed = true;
-  std::vector<std::shared_ptr<entry>>{}.swap(st_->list);
+  auto list = std::move(st_->list);
+  st_->list.clear();
+  for (auto& e : list)
+    retire(std::move(e));
 }
 
 } // namespace entangle::detail

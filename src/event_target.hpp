@@ -34,7 +34,13 @@ std::optional<event_kind> parse_event_kind(std::string_view type) noexcept;
 ///   is a listener too: it takes a slot when first set to a non-empty
 ///   function, keeps that slot when replaced, and leaves it when cleared.
 /// - Dispatch runs over a snapshot: listeners added during dispatch do not
-///   run for this event; listeners removed during dispatch do not run.
+///   run for this event; listeners removed during dispatch do not run; a
+///   handler attribute replaced during dispatch runs its new value (the DOM
+///   "event handler processing algorithm" reads the attribute when called).
+/// - Nothing a listener is running is destroyed under it: while a dispatch
+///   is on the stack, removed entries and replaced handlers are parked
+///   (`dead_*`) and die when the outermost dispatch returns. (A handler
+///   that replaced or removed itself used to destroy its own closure.)
 ///
 /// Thread affinity: the owning context only.
 class event_target {
@@ -57,12 +63,14 @@ public:
   const typed_decoder* typed(std::string_view name) const;
 
   /// Drops every listener (breaks handle cycles when a port dies).
-  void clear() noexcept;
+  void clear();
 
 private:
   struct entry {
     listener_id id;
-    event_handler fn;
+    /// Boxed, so that replacing a running handler can park the old one
+    /// without moving it (a std::function may store its callable inline).
+    std::unique_ptr<event_handler> fn;
     event_kind kind;
     bool attribute;
     bool removed = false;
@@ -75,7 +83,15 @@ private:
     /// Typed-message handlers by type name.
     std::map<std::string, typed_decoder, std::less<>> typed;
     listener_id next_id = 1;
+    /// Dispatches on the stack, and what they must outlive.
+    int dispatching = 0;
+    std::vector<std::shared_ptr<entry>> dead_entries;
+    std::vector<std::unique_ptr<event_handler>> dead_fns;
   };
+
+  class dispatch_scope;
+  /// Takes `e` out of service: parked while a dispatch runs, else dropped.
+  void retire(std::shared_ptr<entry>&& e);
 
   /// Allocated with the first listener: an idle port (most ports of a big
   /// topology, and every port in flight) pays one pointer.
