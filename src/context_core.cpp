@@ -435,11 +435,9 @@ void context_core::post_serialized(port_object& src,
     return;
   }
   if (!msg.ports.empty()) {
-    record_ptr peer;
-    {
-      record_guard guard{src.record->mu()};
-      peer = src.record->peer;
-    }
+    // The owner reads its record's peer link without the lock (see
+    // port_record::peer).
+    auto& peer = src.record->peer;
     for (auto& rec : msg.ports) {
       if (rec && rec == peer) {
         // SEMANTICS §4.3 / ARCHITECTURE §2.3: the target travels inside its

@@ -92,9 +92,11 @@ using envelope_queue = lazy_fifo<envelope>;
 /// - IN TRANSIT (owner null, !closed): inside exactly one serialized_message;
 ///   -> OWNED by the context that receives it (started = false again), or
 ///   -> CLOSED when that message is destroyed undelivered.
-/// - CLOSED (`closed`): terminal. Queue emptied, peer cleared.
+/// - CLOSED (`closed`): terminal. Queue emptied, peer cleared (its own
+///   link; the survivor keeps its link to this record, see `peer`).
 ///
-/// Locking: `mu()` guards every mutable field except `holder`. It is one of
+/// Locking: `mu()` guards every mutable field except `holder` (and the
+/// owner may read `peer` without it, see there). It is one of
 /// a fixed table of striped mutexes chosen by the record's id, not a mutex
 /// per record: a std::mutex is 40 bytes and an idle port must stay small
 /// (the lock table is the Go runtime's semaphore-table shape). So never hold
@@ -132,7 +134,12 @@ struct port_record {
   /// Bumped on every ownership change, so a stale hint or handle is ignored.
   std::uint64_t epoch = 0;
 
-  /// The entangled peer; null once the pairing is gone (`lost` says why).
+  /// The entangled peer. Written only at creation and by this record's own
+  /// close (which clears it); the peer's close sets `peer_closed` instead.
+  /// So the owner, the only one who closes an owned record, may read it
+  /// without the lock (the post path does), and the link keeps the peer
+  /// record alive while it is read. A closed peer is kept until this
+  /// record closes too (a record without a queue body: ~100 bytes).
   std::shared_ptr<port_record> peer;
 
   /// Messages posted by the peer (and the close sentinel), in post order.
@@ -149,8 +156,12 @@ struct port_record {
 
   // The small fields last, packed into one word (bytes per idle port).
 
-  /// Why `peer` is null.
+  /// Why the pairing is gone (this record's close reason once `closed`;
+  /// the peer's, mapped, once `peer_closed`).
   drop_reason lost = drop_reason::unentangled;
+
+  /// The peer closed (its close sentinel is, or was, in `queue`).
+  bool peer_closed = false;
 
   /// The port message queue is enabled (HTML "start()").
   bool started = false;
@@ -169,6 +180,11 @@ struct port_record {
 
   /// Whether `holder` may be set (lets adopt skip the transit mutex).
   std::atomic<bool> has_holder{false};
+
+  /// Still paired with an open peer. Caller holds mu().
+  bool entangled_locked() const noexcept {
+    return peer != nullptr && !peer_closed;
+  }
 };
 
 /// The striped record locks. Padded to a cache line each, so unrelated

@@ -165,22 +165,20 @@ void port_scheduler::post_impl(port_record& src, serialized_message&& msg,
   std::unique_lock<std::mutex> transit{transit_mu_, std::defer_lock};
   if (!msg.ports.empty())
     transit.lock();
-  std::shared_ptr<port_record> dst;
-  drop_reason why;
-  {
-    record_guard guard{src.mu()};
-    dst = src.peer;
-    why = src.closed ? drop_reason::closed : src.lost;
-    if constexpr (Traced)
-      tr->ev.context = src.obj ? src.obj->ctx_id : 0;
-  }
+  // No lock on `src`: only the owner posts, and `peer` changes only when
+  // the record itself closes, which for an owned record only its owner
+  // does (port_record, "Locking"). The link keeps the peer alive.
+  const auto& dst_ref = src.peer;
+  auto* dst = dst_ref.get();
+  if constexpr (Traced)
+    tr->ev.context = src.obj ? src.obj->ctx_id : 0;
   if (!dst) {
     if (transit)
       transit.unlock();
-    post_drop<Traced>(std::move(msg), why, tr);
+    post_drop<Traced>(std::move(msg), drop_reason::closed, tr);
     return;
   }
-  if (transit && closes_cycle(dst, msg.ports)) {
+  if (transit && closes_cycle(dst_ref, msg.ports)) {
     transit.unlock();
     post_drop<Traced>(std::move(msg), drop_reason::unreachable, tr);
     return;
@@ -191,15 +189,19 @@ void port_scheduler::post_impl(port_record& src, serialized_message&& msg,
   {
     std::unique_lock<record_mutex> guard{dst->mu()};
     if (dst->closed) {
+      // The peer closed: counted under its reason (a doomed message
+      // counted itself; what follows it is just unentangled).
+      auto why = dst->lost == drop_reason::doomed ? drop_reason::unentangled
+                                                  : dst->lost;
       guard.unlock();
       if (transit)
         transit.unlock();
-      post_drop<Traced>(std::move(msg), drop_reason::closed, tr);
+      post_drop<Traced>(std::move(msg), why, tr);
       return;
     }
     if (transit) {
       for (auto& rec : msg.ports) {
-        rec->holder = dst;
+        rec->holder = dst_ref;
         rec->has_holder.store(true, std::memory_order_release);
       }
     }
@@ -221,7 +223,7 @@ void port_scheduler::post_impl(port_record& src, serialized_message&& msg,
     tr->t->on_post(tr->ev);
   }
   if (kind != wake_kind::none)
-    send_hint_(wake, kind, dst, epoch);
+    send_hint_(wake, kind, dst_ref, epoch);
 }
 
 template <bool Traced>
@@ -302,7 +304,7 @@ port_scheduler::start(const std::shared_ptr<port_record>& rec,
       return {};
     rec->started = true;
     unshipped = !rec->shipped;
-    live = rec->peer != nullptr || !rec->queue.empty();
+    live = rec->entangled_locked() || !rec->queue.empty();
     if (unshipped && !rec->queue.empty()) {
       // One token per held message: they join the combined order with the
       // stamps they got when posted.
@@ -388,10 +390,12 @@ void port_scheduler::close_one(const std::shared_ptr<port_record>& rec,
     auto kind = wake_kind::none;
     {
       record_guard guard{peer->mu()};
-      if (!peer->closed && peer->peer == rec) {
-        peer->peer.reset();
-        // Later posts from the survivor find no pairing. Only the doomed
-        // message itself counts as doomed; what follows is unentangled.
+      if (!peer->closed && !peer->peer_closed && peer->peer == rec) {
+        // The survivor keeps its link (only its own close clears it, so
+        // its owner reads it without a lock); later posts find `rec`
+        // closed and count under `rec->lost`. Only the doomed message
+        // itself counts as doomed; what follows is unentangled.
+        peer->peer_closed = true;
         peer->lost = why == drop_reason::doomed ? drop_reason::unentangled
                                                 : why;
         // The sentinel goes behind everything `rec` posted: the peer sees
@@ -473,7 +477,7 @@ bool port_scheduler::needs_rehint(port_record& rec, std::uint64_t epoch) {
 
 bool port_scheduler::entangled(port_record& rec) {
   record_guard guard{rec.mu()};
-  return rec.peer != nullptr;
+  return rec.entangled_locked();
 }
 
 void port_scheduler::drop(serialized_message&& msg, drop_reason why) {

@@ -251,7 +251,7 @@ struct world {
           continue; // held by its owner: may hold messages
         if (!r->queue.empty())
           return -1;
-        if (!r->peer)
+        if (!r->entangled_locked())
           lost = index_of(r.get());
       }
     if (lost >= 0) {
@@ -272,13 +272,13 @@ struct world {
         entangle::detail::record_guard guard{r->mu()};
         if (r->closed || shown == 10
             || (unsettled && r->owner
-              && (!r->started || (r->queue.empty() && r->peer))))
+              && (!r->started || (r->queue.empty() && r->entangled_locked()))))
           continue;
         ++shown;
         out << "end " << index_of(r.get()) << ": owner=" << (r->owner ? 1 : 0)
             << " started=" << r->started << " shipped=" << r->shipped
             << " hint_pending=" << r->hint_pending
-            << " queue=" << r->queue.size() << " peer=" << (r->peer ? 1 : 0)
+            << " queue=" << r->queue.size() << " peer=" << (r->entangled_locked() ? 1 : 0)
             << "\n";
       }
     return out.str();
