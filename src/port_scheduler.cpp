@@ -419,18 +419,25 @@ void port_scheduler::close_one(const std::shared_ptr<port_record>& rec,
   }
 }
 
+port_scheduler::pop_result
+port_scheduler::head_locked(port_record& rec, std::uint64_t epoch) noexcept {
+  if (rec.epoch != epoch || !rec.owner)
+    return pop_result::stale;
+  if (rec.queue.empty()) {
+    rec.hint_pending = false; // the next enqueue sends a new hint
+    return pop_result::empty;
+  }
+  return pop_result::item;
+}
+
 port_scheduler::pop_result port_scheduler::pop(port_record& rec,
                                                std::uint64_t epoch,
                                                envelope& out) {
   record_guard guard{rec.mu()};
-  if (rec.epoch != epoch || !rec.owner)
-    return pop_result::stale;
-  if (rec.queue.empty()) {
-    rec.hint_pending = false;
-    return pop_result::empty;
-  }
-  rec.queue.pop_front(out);
-  return pop_result::item;
+  auto r = head_locked(rec, epoch);
+  if (r == pop_result::item)
+    rec.queue.pop_front(out);
+  return r;
 }
 
 port_scheduler::pop_result
@@ -438,12 +445,8 @@ port_scheduler::pop_batch(port_record& rec, std::uint64_t epoch,
                           std::vector<envelope>& out, std::size_t max,
                           bool& drained) {
   record_guard guard{rec.mu()};
-  if (rec.epoch != epoch || !rec.owner)
-    return pop_result::stale;
-  if (rec.queue.empty()) {
-    rec.hint_pending = false;
-    return pop_result::empty;
-  }
+  if (auto r = head_locked(rec, epoch); r != pop_result::item)
+    return r;
   rec.queue.take_front(out, max);
   if (rec.queue.empty()) {
     rec.hint_pending = false;

@@ -161,6 +161,10 @@ private:
 
   void close_one(const std::shared_ptr<port_record>& rec, drop_reason why);
 
+  /// Caller holds rec's lock: `stale` unless `epoch` owns it, `empty`
+  /// (consuming the drain hint), or `item`.
+  static pop_result head_locked(port_record& rec, std::uint64_t epoch) noexcept;
+
   /// Whether queuing a message carrying `carried` at `dst` closes a cycle:
   /// `dst` is, through its chain of holders, inside one of those ports'
   /// queues. Caller holds transit_mu_.
