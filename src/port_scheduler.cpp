@@ -212,8 +212,16 @@ void port_scheduler::post_impl(port_record& src, serialized_message&& msg,
       tr->ev.queue_depth = dst->queue.size();
     }
     if (kind != wake_kind::none) {
-      wake = dst->owner;
-      epoch = dst->epoch;
+      if constexpr (Traced) {
+        wake = dst->owner; // woken after on_post: the trace shows the post
+        epoch = dst->epoch; // before its delivery
+      } else {
+        // Woken under the lock: the owner cannot change meanwhile, so no
+        // reference count on its handle. CAF's enqueue calls nothing of
+        // ours, so no other record lock can be taken under this one.
+        send_hint_(dst->owner, kind, dst_ref, dst->epoch);
+        kind = wake_kind::none;
+      }
     }
   }
   if (transit)
