@@ -58,6 +58,7 @@ context_core::context_core(caf::actor_config& cfg, runtime_state& rt,
   : caf::event_based_actor(cfg),
     rt_(rt),
     sched_(rt.sched),
+    wake_(new wake_element),
     control_(std::move(control)),
     init_(std::move(init)),
     inside_record_(std::move(inside)),
@@ -65,7 +66,37 @@ context_core::context_core(caf::actor_config& cfg, runtime_state& rt,
   // nop
 }
 
-context_core::~context_core() = default;
+context_core::~context_core() {
+  wake_->orphan();
+}
+
+void context_core::wake(caf::atom_value what, std::uint64_t epoch,
+                        caf::execution_unit* eu) {
+  if (wake_->try_take()) {
+    wake_->set(what, epoch);
+    enqueue(caf::mailbox_element_ptr{wake_}, eu);
+  } else if (what == port_ready_atom::value) {
+    eq_impl(caf::make_message_id(), nullptr, eu, port_ready_atom::value, epoch);
+  } else {
+    eq_impl(caf::make_message_id(), nullptr, eu, unshipped_atom::value);
+  }
+}
+
+caf::invoke_message_result context_core::consume(caf::mailbox_element& x) {
+  if (&x != wake_)
+    return caf::event_based_actor::consume(x);
+  // What CAF's consume would do for it, minus the generic parts: a context
+  // never awaits a CAF response (nothing is skipped), never changes its
+  // behavior, and a wake-up is never a system message.
+  current_mailbox_element(&x);
+  // The element goes back to senders only after this returns (CAF releases
+  // it then), so reading it here is safe.
+  if (wake_->what() == port_ready_atom::value)
+    on_ready(wake_->epoch());
+  else
+    on_unshipped_token();
+  return caf::invoke_message_result::consumed;
+}
 
 const char* context_core::name() const {
   return control_->name.c_str();
@@ -182,8 +213,7 @@ void context_core::on_ready(std::uint64_t epoch) {
         give_back(port); // the context is closing: on_exit drops them
       else if (!drained && !closing_ && sched_->needs_rehint(*rec, epoch))
         // A full batch and more waiting: yield to other events (fairness).
-        eq_impl(caf::make_message_id(), nullptr, context(),
-                port_ready_atom::value, epoch);
+        wake(port_ready_atom::value, epoch, context());
     }
     lease_ = lease{};
   }

@@ -19,6 +19,7 @@
 #include "port_table.hpp"
 #include "port_object.hpp"
 #include "port_scheduler.hpp"
+#include "wake_element.hpp"
 
 namespace entangle::detail {
 
@@ -98,6 +99,15 @@ public:
 
   caf::behavior make_behavior() override;
   void on_exit() override;
+  /// Handles this context's own wake element without CAF's generic
+  /// dispatch (no categorising, matching or response promise); every other
+  /// message goes the usual way.
+  caf::invoke_message_result consume(caf::mailbox_element& x) override;
+
+  /// Wakes this context: `port_ready` for `epoch` or an `unshipped` token,
+  /// from any thread (the caller holds a strong handle to this actor).
+  /// `eu`: the caller's CAF worker, or null outside a context.
+  void wake(caf::atom_value what, std::uint64_t epoch, caf::execution_unit* eu);
   const char* name() const override;
 
   // -- used by the public API (always on this context's thread) -------------
@@ -232,6 +242,9 @@ private:
 
   runtime_state& rt_;
   std::shared_ptr<port_scheduler> sched_;
+  /// The reusable wake-up (see wake_element); orphaned, not deleted, by the
+  /// destructor, since a closed mailbox may still hold it.
+  wake_element* wake_;
   std::shared_ptr<context_control> control_;
   init_function init_;
   record_ptr inside_record_;

@@ -15,13 +15,14 @@ namespace {
 
 void send_hint(const caf::actor& owner, port_scheduler::wake_kind kind,
                const record_ptr&, std::uint64_t epoch) {
+  // Every record owner is a context (only context_core::adopt sets one).
   // From inside a context, wake the owner on this worker.
-  auto* eu = current_execution_unit();
+  auto* core = static_cast<context_core*>(
+    caf::actor_cast<caf::abstract_actor*>(owner));
+  caf::atom_value what = port_ready_atom::value;
   if (kind == port_scheduler::wake_kind::token)
-    owner->eq_impl(caf::make_message_id(), nullptr, eu, unshipped_atom::value);
-  else
-    owner->eq_impl(caf::make_message_id(), nullptr, eu,
-                   port_ready_atom::value, epoch);
+    what = unshipped_atom::value;
+  core->wake(what, epoch, current_execution_unit());
 }
 
 } // namespace
