@@ -218,7 +218,8 @@ void port_scheduler::post_impl(port_record& src, serialized_message&& msg,
       } else {
         // Woken under the lock: the owner cannot change meanwhile, so no
         // reference count on its handle. CAF's enqueue calls nothing of
-        // ours, so no other record lock can be taken under this one.
+        // ours that locks (at most wake_element::request_deletion, when the
+        // mailbox is closed), so no other record lock is taken under this.
         send_hint_(dst->owner, kind, dst_ref, dst->epoch);
         kind = wake_kind::none;
       }

@@ -86,7 +86,9 @@ public:
 
   /// CAF releases a consumed (or dropped) mailbox element here.
   void request_deletion(bool) const noexcept override {
-    if (state_.exchange(free_state, std::memory_order_release)
+    // acq_rel: releases the content to the next sender, and acquires the
+    // owner's orphaning before the delete.
+    if (state_.exchange(free_state, std::memory_order_acq_rel)
         == orphaned_state)
       delete this;
   }
