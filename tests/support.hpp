@@ -175,4 +175,44 @@ std::string outcome(F&& f) {
   }
 }
 
+/// Returns how the context named `name` ended ("<none>" if it did not, or
+/// "<ambiguous>" if several contexts have that name).
+inline std::string exit_of(const harness& h, const std::string& name) {
+  std::string out = "<none>";
+  for (auto& e : h.rt->exits()) {
+    if (e.name != name)
+      continue;
+    if (out != "<none>")
+      return "<ambiguous>";
+    out = std::string{to_string(e.kind)};
+  }
+  return out;
+}
+
+inline std::string what_of(const harness& h, const std::string& name) {
+  for (auto& e : h.rt->exits())
+    if (e.name == name)
+      return e.what;
+  return "<none>";
+}
+
+/// Runs a fresh page <-> worker conversation on the same runtime; returns
+/// what the page heard.
+inline std::string conversation_after(harness& h) {
+  auto heard = std::make_shared<std::string>("<nothing>");
+  h.rt->spawn("after", [heard](context& page) {
+    message_channel ch;
+    auto w = page.spawn("after-worker", [](context& self) {
+      self.on_message([](message_event& ev) {
+        ev.ports.at(0).post_message("pong");
+        this_context().close();
+      });
+    });
+    ch.port1().on_message([heard](message_event& m) { *heard = label(m); });
+    w.post_message("ping", {ch.port2()});
+  });
+  h.wait();
+  return *heard;
+}
+
 } // namespace entangle::test
