@@ -51,7 +51,7 @@ TEST_CASE("wake_element orphaned while queued is freed by the mailbox",
 }
 
 TEST_CASE("wake_element content belongs to its holder alone",
-          "[internals][wake]") {
+          "[internals][wake][stress]") { // [stress]: in the CI TSan run
   // Two senders race to take it; a holder's content must stay its own
   // until it releases it (the release/acquire pair orders the writes).
   auto* w = new wake_element;
