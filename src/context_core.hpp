@@ -195,6 +195,11 @@ public:
     return inside_;
   }
 
+  /// What `port` has not dispatched yet: its queue plus, mid-batch, the
+  /// rest of the batch taken from it (the lease). Any thread while this
+  /// context is idle (the testkit), else this context's own.
+  std::size_t queued(const port_object& port) const;
+
   /// Reports misuse (stderr when warnings are on).
   void warn(const std::string& what);
 

@@ -96,6 +96,19 @@ void context_core::on_ready(std::uint64_t epoch) {
   end_turn();
 }
 
+std::size_t context_core::queued(const port_object& port) const {
+  if (!port.record)
+    return 0;
+  std::size_t n = 0;
+  {
+    record_guard guard{port.record->mu()};
+    n = port.record->queue.size();
+  }
+  if (lease_.port == &port) // the rest of the batch waits here too
+    n += lease_.items->size() - lease_.next;
+  return n;
+}
+
 void context_core::give_back(port_object& port) {
   auto& items = *lease_.items;
   sched_->unpop(*port.record,
@@ -166,12 +179,7 @@ void context_core::traced_dispatch(entangle::tracer& t,
   r.ev.type = e.is_close                                        ? "close"
               : check_receivable_bytes(e.msg.buffer_bytes) ? "messageerror"
                                                                 : "message";
-  if (port.record) {
-    record_guard guard{port.record->mu()};
-    r.ev.queue_depth = port.record->queue.size();
-    if (lease_.port == &port) // the rest of the batch waits here too
-      r.ev.queue_depth += lease_.items->size() - lease_.next;
-  }
+  r.ev.queue_depth = queued(port);
   r.ev.begin = trace_clock::now();
   dispatch_event(self, std::move(e));
 }

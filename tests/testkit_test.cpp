@@ -163,6 +163,34 @@ TEST_CASE("testkit: queued shows messages held by an unstarted port",
   CHECK(kit.live_contexts() == 0);
 }
 
+TEST_CASE("testkit: queued counts the rest of a batch being dispatched",
+          "[testkit]") {
+  // With dispatch_batch > 1 a drain takes several messages at once; those
+  // not dispatched yet are still queued as far as the port's user can see.
+  testkit kit{[](runtime_config& c) { c.dispatch_batch = 8; }};
+  std::vector<std::size_t> seen;
+  message_port a;
+  auto page_id = kit.spawn("page", [&](context& page) {
+    message_channel ch;
+    a = ch.port1();
+    auto w = page.spawn("worker", [&](context& self) {
+      self.on_message([&](message_event& ev) {
+        auto p = ev.ports.at(0);
+        p.on_message([&, p](message_event&) { seen.push_back(kit.queued(p)); });
+      });
+    });
+    w.post_message("port", {ch.port2()});
+  });
+  kit.run();
+  REQUIRE(a);
+  kit.inject(page_id, [&] {
+    for (int i = 0; i < 3; ++i)
+      a.post_message(i);
+  });
+  kit.run();
+  CHECK(seen == std::vector<std::size_t>{2, 1, 0});
+}
+
 TEST_CASE("testkit: intervals fire only as virtual time advances",
           "[testkit][timers]") {
   testkit kit;

@@ -91,10 +91,11 @@ bool testkit::has_pending_timer() const {
 
 std::size_t testkit::queued(const message_port& port) const {
   auto& obj = port.object();
+  // A port holds its record only while its context lives (every way a
+  // port or its context ends takes the record away).
   if (!obj || !obj->record)
     return 0;
-  detail::record_guard guard{obj->record->mu()};
-  return obj->record->queue.size();
+  return obj->ctx->queued(*obj);
 }
 
 drop_counts testkit::drops() const {
