@@ -50,6 +50,12 @@ void event_target::retire(std::shared_ptr<entry>&& e) {
     st_->dead_entries.push_back(std::move(e));
 }
 
+void event_target::retire(std::vector<std::shared_ptr<entry>>::iterator i) {
+  auto dead = std::move(*i);
+  st_->list.erase(i);
+  retire(std::move(dead));
+}
+
 event_target::state& event_target::st() {
   if (!st_)
     st_ = std::make_unique<state>();
@@ -72,11 +78,8 @@ void event_target::set_attribute(event_kind k, event_handler fn) {
     return e->kind == k && e->attribute;
   });
   if (!fn) {
-    if (i != list.end()) {
-      auto dead = std::move(*i);
-      list.erase(i);
-      retire(std::move(dead));
-    }
+    if (i != list.end())
+      retire(i);
     return;
   }
   auto boxed = std::make_unique<event_handler>(std::move(fn));
@@ -107,11 +110,8 @@ void event_target::remove(event_kind k, listener_id id) {
   auto i = std::find_if(list.begin(), list.end(), [k, id](const auto& e) {
     return e->kind == k && e->id == id && !e->attribute;
   });
-  if (i != list.end()) {
-    auto dead = std::move(*i);
-    list.erase(i);
-    retire(std::move(dead));
-  }
+  if (i != list.end())
+    retire(i);
 }
 
 void event_target::dispatch(event_kind k, message_event& ev) {

@@ -92,6 +92,8 @@ private:
   class dispatch_scope;
   /// Takes `e` out of service: parked while a dispatch runs, else dropped.
   void retire(std::shared_ptr<entry>&& e);
+  /// Erases the listener at `i` from the list and retires it.
+  void retire(std::vector<std::shared_ptr<entry>>::iterator i);
 
   /// Allocated with the first listener: an idle port (most ports of a big
   /// topology, and every port in flight) pays one pointer.

@@ -43,14 +43,8 @@ public:
   /// Precondition: !empty().
   void pop_front(T& out) {
     auto& b = *b_;
-    out = std::move(b.items[b.head++]);
-    if (b.head == b.items.size()) {
-      b.items.clear();
-      b.head = 0;
-    } else if (b.head >= 64 && b.head * 2 >= b.items.size()) {
-      b.items.erase(b.items.begin(), b.items.begin() + b.head);
-      b.head = 0;
-    }
+    out = std::move(b.items[b.head]);
+    consumed(b, 1);
   }
   /// Moves up to `max` elements from the front into `out`, which must be
   /// empty; returns how many. When the whole queue fits, its storage is
@@ -71,14 +65,7 @@ public:
     auto first = b.items.begin() + static_cast<long>(b.head);
     out.insert(out.end(), std::make_move_iterator(first),
                std::make_move_iterator(first + static_cast<long>(k)));
-    b.head += k;
-    if (b.head == b.items.size()) {
-      b.items.clear();
-      b.head = 0;
-    } else if (b.head >= 64 && b.head * 2 >= b.items.size()) {
-      b.items.erase(b.items.begin(), b.items.begin() + static_cast<long>(b.head));
-      b.head = 0;
-    }
+    consumed(b, k);
     return k;
   }
   /// Moves [first, last) in front of the head, in order (gives back
@@ -122,6 +109,21 @@ private:
     std::vector<T> items;
     std::size_t head = 0;
   };
+
+  /// Advances the head past `k` moved-from elements; resets or compacts
+  /// the vector (the invariant's "memory stays O(live)").
+  static void consumed(body& b, std::size_t k) {
+    b.head += k;
+    if (b.head == b.items.size()) {
+      b.items.clear();
+      b.head = 0;
+    } else if (b.head >= 64 && b.head * 2 >= b.items.size()) {
+      b.items.erase(b.items.begin(),
+                    b.items.begin() + static_cast<long>(b.head));
+      b.head = 0;
+    }
+  }
+
   std::unique_ptr<body> b_;
 };
 
