@@ -47,5 +47,9 @@ double ent_idle_port_bytes(std::size_t ports, bool heap);
 double ent_idle_context_bytes(std::size_t contexts, bool heap);
 /// Prints sizeof of the internal types that make up a port.
 void print_sizes();
+void print_context_sizes();
+/// entangle's wake-ups so far that went as an allocated CAF message
+/// because the context's reusable element was queued (wake_element.hpp).
+std::uint64_t wake_fallbacks();
 
 } // namespace bench

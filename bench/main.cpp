@@ -106,10 +106,21 @@ void memory(const sizes& s) {
                 median(heap), r.n);
     if (std::string{r.kind} == "port")
       print_sizes();
+    if (std::string{r.kind} == "context")
+      print_context_sizes();
     std::printf("RESULT %s rss=%.1f heap=%.1f\n", r.key, median(rss),
                 median(heap));
     std::fflush(stdout);
   }
+}
+
+/// How many of entangle's wake-ups could not use the context's reusable
+/// element (docs/performance.md, "fourth round").
+void print_fallbacks(std::uint64_t fallbacks, std::size_t messages) {
+  std::printf("  wake-ups sent as an allocated CAF message: %llu for %zu "
+              "messages (%.2f per 1000)\n",
+              static_cast<unsigned long long>(fallbacks), messages,
+              messages ? 1000.0 * double(fallbacks) / double(messages) : 0.0);
 }
 
 } // namespace
@@ -168,17 +179,22 @@ int main(int argc, char** argv) {
   if (want("pingpong")) {
     header("ping-pong round trip, two contexts (number)");
     auto n = s.pingpong;
+    auto f0 = wake_fallbacks();
     report("pingpong", "round trip (ns/RTT)", "",
            interleave(
              s.reps, [n] { return caf_pingpong_number(n); },
              [n] { return ent_pingpong(n, payload::number); }));
+    // Two hops per round trip, warm-up included (ent_pingpong).
+    print_fallbacks(wake_fallbacks() - f0, s.reps * 2 * (n + n / 10 + 1));
   }
   if (want("oneway")) {
     header("one-way pipelined throughput, one channel (number)");
     auto n = s.oneway;
+    auto f0 = wake_fallbacks();
     auto r = interleave(
       s.reps, [n] { return caf_oneway(n); }, [n] { return ent_oneway(n); });
     report("oneway", "one way (ns/msg)", "", r);
+    print_fallbacks(wake_fallbacks() - f0, s.reps * n);
     std::printf("  throughput: raw CAF %.2f M/s, entangle %.2f M/s\n",
                 1e3 / r.caf_ns, 1e3 / r.ent_ns);
   }

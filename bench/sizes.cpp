@@ -1,10 +1,12 @@
-// The fixed part of a port's memory, from the internal types themselves
-// (printed beside the measured bytes per idle port).
+// What the benchmark reads from entangle's internals: the fixed part of a
+// port's and a context's memory, from the internal types themselves
+// (printed beside the measured bytes), and the wake-up fallback count.
 
 #include <cstdio>
 
 #include "port_object.hpp"
 #include "port_record.hpp"
+#include "wake_element.hpp"
 
 namespace bench {
 
@@ -18,6 +20,16 @@ void print_sizes() {
               " context's port table\n",
               sizeof(port_record), sizeof(envelope_queue), sizeof(port_object),
               sizeof(event_target));
+}
+
+void print_context_sizes() {
+  std::printf("  sizes: wake element %zu B (each context's reusable wake-up;"
+              " heap: plus a malloc header)\n",
+              sizeof(entangle::detail::wake_element));
+}
+
+std::uint64_t wake_fallbacks() {
+  return entangle::detail::wake_fallbacks();
 }
 
 } // namespace bench

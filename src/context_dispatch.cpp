@@ -11,12 +11,25 @@
 
 namespace entangle::detail {
 
+namespace {
+
+std::atomic<std::uint64_t> fallback_count{0};
+
+} // namespace
+
+std::uint64_t wake_fallbacks() noexcept {
+  return fallback_count.load(std::memory_order_relaxed);
+}
+
 void context_core::wake(caf::atom_value what, std::uint64_t epoch,
                         caf::execution_unit* eu) {
   if (wake_->try_take()) {
     wake_->set(what, epoch);
     enqueue(caf::mailbox_element_ptr{wake_}, eu);
-  } else if (what == port_ready_atom::value) {
+    return;
+  }
+  fallback_count.fetch_add(1, std::memory_order_relaxed);
+  if (what == port_ready_atom::value) {
     eq_impl(caf::make_message_id(), nullptr, eu, port_ready_atom::value, epoch);
   } else {
     // The same (atom, u64) shape as the element, so either form matches

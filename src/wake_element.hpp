@@ -102,4 +102,9 @@ private:
   mutable std::atomic<int> state_{free_state};
 };
 
+/// Wake-ups, since the process started, that found their context's element
+/// queued and went as an ordinary (allocated) CAF message. Counted only on
+/// that path; the benchmark prints it per message (docs/performance.md).
+std::uint64_t wake_fallbacks() noexcept;
+
 } // namespace entangle::detail
