@@ -147,13 +147,7 @@ TEST_CASE("an exception escaping a timer callback ends the context as "
     w.post_message("take", {ch.port2()});
   });
   CHECK(h.log.lines() == lines{"page got close"});
-  bool found = false;
-  for (auto& e : h.rt->exits())
-    if (e.name == "w") {
-      found = true;
-      CHECK(e.kind == exit_kind::exception);
-      CHECK(e.what == "tick");
-    }
-  CHECK(found);
+  CHECK(exit_of(h, "w") == "exception");
+  CHECK(what_of(h, "w") == "tick");
   h.check_no_leaks();
 }
