@@ -4,9 +4,9 @@
 
 #include <cstdio>
 
-#include "port_object.hpp"
-#include "port_record.hpp"
-#include "wake_element.hpp"
+#include "ports/port_object.hpp"
+#include "ports/port_record.hpp"
+#include "contexts/wake_element.hpp"
 
 namespace bench {
 

@@ -6,7 +6,7 @@
 
 #include <fmt/format.h>
 
-#include "context_core.hpp"
+#include "contexts/context_core.hpp"
 #include "entangle/context.hpp"
 #include "entangle/error.hpp"
 

@@ -4,7 +4,7 @@
 
 #include "entangle/context.hpp"
 #include "entangle/error.hpp"
-#include "port_object.hpp"
+#include "ports/port_object.hpp"
 
 namespace entangle::rpc::wire {
 

@@ -2,8 +2,8 @@
 
 #include <caf/send.hpp>
 
-#include "../port_object.hpp"
-#include "../runtime_state.hpp"
+#include "ports/port_object.hpp"
+#include "runtime/runtime_impl.hpp"
 #include "entangle/message_event.hpp"
 
 namespace entangle::testing {
@@ -112,7 +112,7 @@ std::size_t testkit::live_ports() const {
 
 namespace {
 
-caf::actor actor_of(detail::runtime_state& rt, std::uint64_t id) {
+caf::actor actor_of(detail::world& rt, std::uint64_t id) {
   std::lock_guard<std::mutex> guard{rt.mu};
   auto i = rt.live.find(id);
   return i == rt.live.end() ? caf::actor{} : i->second->actor;

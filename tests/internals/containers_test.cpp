@@ -8,8 +8,8 @@
 #include <map>
 #include <random>
 
-#include "lazy_fifo.hpp"
-#include "port_table.hpp"
+#include "base/lazy_fifo.hpp"
+#include "contexts/port_table.hpp"
 
 using entangle::detail::lazy_fifo;
 using entangle::detail::port_object;

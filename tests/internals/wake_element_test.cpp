@@ -1,4 +1,4 @@
-// The context's reusable wake-up (src/wake_element.hpp): one holder at a
+// The context's reusable wake-up (src/contexts/wake_element.hpp): one holder at a
 // time, handed back by CAF's release, freed exactly once whether its owner
 // or a mailbox lets go last (ASan/LSan in CI see a double free or a leak).
 
@@ -9,8 +9,8 @@
 
 #include <caf/atom.hpp>
 
-#include "caf_compat.hpp"
-#include "wake_element.hpp"
+#include "base/caf_compat.hpp"
+#include "contexts/wake_element.hpp"
 
 using entangle::detail::port_ready_atom;
 using entangle::detail::unshipped_atom;

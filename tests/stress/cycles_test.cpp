@@ -18,9 +18,9 @@
 #include <catch2/catch.hpp>
 
 #include "owner_handles.hpp"
-#include "port_record.hpp"
-#include "port_scheduler.hpp"
-#include "serialized_message.hpp"
+#include "ports/port_record.hpp"
+#include "ports/port_scheduler.hpp"
+#include "ports/serialized_message.hpp"
 
 using entangle::drop_reason;
 using entangle::detail::port_record;

@@ -1,6 +1,6 @@
 #pragma once
 
-// The port scheduler (src/port_scheduler.hpp) stressed from plain threads:
+// The port scheduler (src/ports/port_scheduler.hpp) stressed from plain threads:
 // the shared harness (this file: inboxes and the world; owner.hpp: an owner
 // thread; round.hpp: running and checking a round). One scenario per
 // *_test.cpp in this folder.
@@ -65,9 +65,9 @@
 #include <catch2/catch.hpp>
 
 #include "owner_handles.hpp"
-#include "port_record.hpp"
-#include "port_scheduler.hpp"
-#include "serialized_message.hpp"
+#include "ports/port_record.hpp"
+#include "ports/port_scheduler.hpp"
+#include "ports/serialized_message.hpp"
 
 namespace entangle::stress {
 

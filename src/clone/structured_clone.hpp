@@ -1,0 +1,54 @@
+#pragma once
+
+#include <cstddef>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "entangle/message_port.hpp"
+#include "entangle/transfer.hpp"
+#include "entangle/value.hpp"
+#include "base/caf_compat.hpp"
+#include "ports/serialized_message.hpp"
+
+namespace entangle::detail {
+
+class port_object;
+
+/// The posting side, as structured clone needs it: which context is
+/// posting (a transferred port must be its own) and how that context ships
+/// a port it owns (detaches the object, returns its record IN TRANSIT).
+/// A plain callback keeps this layer below the contexts that provide it.
+struct clone_sender {
+  std::uint64_t context_id;
+  void* context;
+  record_ptr (*ship)(void* context, port_object& port);
+};
+
+/// HTML StructuredSerializeWithTransfer, in two phases so that a failure
+/// changes nothing:
+///
+/// 1. validate + serialize: checks the transfer list (null items,
+///    duplicates, the source port, detached or foreign items) and deep-copies
+///    `message` into fresh storage; throws `type_error` / `DataCloneError`.
+/// 2. commit (only after 1 succeeded): moves the bytes of transferred
+///    buffers (detaching the sources) and ships transferred ports (their
+///    handles become detached at once; their records go IN TRANSIT inside
+///    the returned message).
+///
+/// `source` is the posting port (nullptr for posts that have none).
+serialized_message serialize_with_transfer(const clone_sender& from,
+                                           const value& message,
+                                           const transfer_list& transfer,
+                                           const port_object* source,
+                                           std::size_t max_depth);
+
+/// The receiver side's checks that make deserialization fail (`messageerror`
+/// instead of `message`). Returns the reason, or nullopt when receivable.
+std::optional<std::string> check_receivable(std::size_t buffer_bytes,
+                                            std::size_t max_buffer_bytes);
+
+/// Replaces every `port_slot` in `data` by the matching received port.
+void resolve_port_slots(value& data, const std::vector<message_port>& ports);
+
+} // namespace entangle::detail

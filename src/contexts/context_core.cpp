@@ -1,0 +1,411 @@
+#include "contexts/context_core.hpp"
+
+#include <caf/send.hpp>
+#include <fmt/format.h>
+
+#include "entangle/error.hpp"
+#include "entangle/message_event.hpp"
+#include "contexts/world.hpp"
+#include "clone/structured_clone.hpp"
+#include "contexts/window_message.hpp"
+
+namespace entangle::detail {
+
+namespace {
+
+// initial-exec: libentangle is linked, not dlopen()ed, so its TLS is static
+// and reads need no __tls_get_addr call (one per post and dispatch).
+[[gnu::tls_model("initial-exec")]] thread_local context_core* tl_current
+  = nullptr;
+
+/// Marks the code between construction and destruction as running inside
+/// `ctx` (restores the previous value: contexts never nest, but a test's
+/// deterministic scheduler may run one from inside another's call stack).
+class scope {
+public:
+  explicit scope(context_core* ctx) noexcept : prev_(tl_current) {
+    tl_current = ctx;
+  }
+  ~scope() {
+    tl_current = prev_;
+  }
+  scope(const scope&) = delete;
+  scope& operator=(const scope&) = delete;
+
+private:
+  context_core* prev_;
+};
+
+} // namespace
+
+context_core* current_core() noexcept {
+  return tl_current;
+}
+
+caf::execution_unit* current_execution_unit() noexcept {
+  return tl_current != nullptr ? tl_current->context() : nullptr;
+}
+
+#if ENTANGLE_TRACING
+std::uint64_t trace_current_context() noexcept {
+  return tl_current ? tl_current->id() : 0;
+}
+#endif
+
+context_core::context_core(caf::actor_config& cfg, world& rt,
+                           std::shared_ptr<context_control> control,
+                           init_function init, record_ptr inside)
+  : caf::event_based_actor(cfg),
+    rt_(rt),
+    sched_(rt.sched),
+    wake_(new wake_element),
+    control_(std::move(control)),
+    init_(std::move(init)),
+    inside_record_(std::move(inside)),
+    facade_(this) {
+  // nop
+}
+
+context_core::~context_core() {
+  wake_->orphan();
+}
+
+const char* context_core::name() const {
+  return control_->name.c_str();
+}
+
+void context_core::run_guarded(void* fn, void (*call)(void*)) {
+  try {
+    scope in{this};
+    call(fn);
+  } catch (const std::exception& e) {
+    if (!failed_) {
+      failed_ = true;
+      what_ = e.what();
+    }
+    closing_ = true;
+  } catch (...) {
+    if (!failed_) {
+      failed_ = true;
+      what_ = "unknown exception";
+    }
+    closing_ = true;
+  }
+}
+
+caf::behavior context_core::make_behavior() {
+  // CAF's default handler would print; every user call is guarded anyway.
+  set_exception_handler([](caf::scheduled_actor*, std::exception_ptr&) {
+    return caf::make_error(caf::sec::runtime_error);
+  });
+  if (inside_record_) {
+    auto p = adopt_port(std::move(inside_record_), true);
+    inside_ = p.object();
+  }
+  if (init_) {
+    auto init = std::move(init_);
+    guarded([&] { init(facade_); });
+  }
+  // The worker machinery enables the implicit ports once init has run
+  // (HTML §12.2), whether or not init installed a handler: ours here, the
+  // parent's outside port on its own thread.
+  if (inside_ && !closing_)
+    start_port(*inside_);
+  if (control_->parent)
+    caf::anon_send(control_->parent, worker_ready_atom::value, id());
+  end_turn();
+  return {
+    [this](port_ready_atom, std::uint64_t epoch) { on_ready(epoch); },
+    [this](unshipped_atom, std::uint64_t) { on_unshipped_token(); },
+    [this](task_atom) { on_task(); },
+    [this](timer_atom, timer_id id) { on_timer(id); },
+    [this](broadcast_atom, const weak_broadcast_ptr& weak,
+           const broadcast_delivery_ptr& delivery) {
+      on_broadcast(weak, delivery);
+    },
+    [this](connect_atom, const connect_msg_ptr& msg) { on_connect(msg); },
+    [this](unload_atom) {
+      close_self();
+      end_turn();
+    },
+    [this](window_msg_atom, const window_delivery_ptr& d) {
+      on_window_message(d);
+    },
+    [this](worker_ready_atom, std::uint64_t worker_id) {
+      on_worker_ready(worker_id);
+    },
+    [this](worker_error_atom, std::uint64_t worker_id, const std::string& what) {
+      on_worker_error(worker_id, what);
+    },
+    [this](inject_atom, const injected_fn& fn) {
+      guarded([&] { fn(); });
+      end_turn();
+    },
+  };
+}
+
+void context_core::on_worker_ready(std::uint64_t worker_id) {
+  auto i = workers_.find(worker_id);
+  if (i != workers_.end())
+    if (auto port = i->second.lock())
+      start_port(*port);
+  end_turn();
+}
+
+void context_core::on_worker_error(std::uint64_t worker_id,
+                                   const std::string& what) {
+  auto i = workers_.find(worker_id);
+  if (i != workers_.end()) {
+    if (auto port = i->second.lock(); port && !port->detached) {
+      // Like the web's ErrorEvent at the Worker object; it comes before the
+      // close of the worker's implicit port (the worker sent it first).
+      message_event ev;
+      ev.type = "error";
+      ev.data = what;
+      ev.error = what;
+      guarded([&] { fire(*port, event_kind::error, ev); });
+    }
+  }
+  end_turn();
+}
+
+void context_core::on_task() {
+  if (tasks_.empty() || closing_) {
+    end_turn();
+    return;
+  }
+  std::function<void()> fn;
+  tasks_.pop_front(fn);
+  guarded([&] { fn(); });
+  end_turn();
+}
+
+void context_core::end_turn() {
+  if (pending_navigation_ && !closing_) {
+    auto nav = std::move(pending_navigation_);
+    unload_document();
+    control_->origin = std::move(nav->org);
+    guarded([&] { nav->init(facade_); });
+  }
+  // A window lives until it is closed, like a browser window (or until its
+  // parent's document goes); any other context ends once unreachable.
+  bool idle = !control_->is_window && open_started_ == 0
+              && open_broadcasts_ == 0 && tasks_.empty() && timers_.empty();
+  if (closing_) {
+    quit();
+  } else if (idle) {
+    // A shared worker must not end while a client's connect is on its way
+    // (decided under the runtime lock that connecting clients take).
+    if (!is_shared_worker() || rt_.shared_may_end(*control_))
+      quit();
+  }
+}
+
+message_port context_core::adopt_port(record_ptr rec, bool implicit) {
+  auto obj = std::make_shared<port_object>(this, id(), sched_, implicit);
+  obj->epoch = sched_->adopt(*rec, caf::actor_cast<caf::actor>(this),
+                             obj.get());
+  ENTANGLE_TRACE(sched_->tracer, t,
+                 t->on_adopt(trace_port{trace_clock::now(), rec->id, id()}));
+  obj->record = std::move(rec);
+  ports_.insert(obj);
+  return message_port{std::move(obj)};
+}
+
+record_ptr context_core::ship_port(port_object& port) {
+  if (lease_.port == &port)
+    give_back(port); // messages of the batch move with the port
+  auto rec = std::move(port.record);
+  port.detached.store(true, std::memory_order_relaxed);
+  sched_->ship(*rec);
+  ENTANGLE_TRACE(sched_->tracer, t,
+                 t->on_transfer(trace_port{trace_clock::now(), rec->id, id()}));
+  forget(port);
+  return rec;
+}
+
+serialized_message context_core::serialize(const value& message,
+                                           const transfer_list& transfer,
+                                           const port_object* source) {
+  clone_sender from{id(), this, [](void* self, port_object& port) {
+                      return static_cast<context_core*>(self)->ship_port(port);
+                    }};
+  return serialize_with_transfer(from, message, transfer, source,
+                                 rt_.cfg.max_clone_depth);
+}
+
+void context_core::post(port_object& src, const value& message,
+                        const transfer_list& transfer) {
+  post_serialized(src, serialize(message, transfer, &src));
+}
+
+void context_core::post_serialized(port_object& src,
+                                   serialized_message&& msg) {
+  if (src.closed.load(std::memory_order_relaxed)) {
+    sched_->drop(std::move(msg), drop_reason::closed);
+    return;
+  }
+  if (!src.record) {
+    sched_->drop(std::move(msg), drop_reason::detached);
+    return;
+  }
+  if (!msg.ports.empty()) {
+    // The owner reads its record's peer link without the lock (see
+    // port_record::peer).
+    auto& peer = src.record->peer;
+    for (auto& rec : msg.ports) {
+      if (rec && rec == peer) {
+        // SEMANTICS §4.3 / ARCHITECTURE §2.3: the target travels inside its
+        // own message. Drop it; destroying the message closes the target,
+        // so this port gets `close` and the channel is gone.
+        warn("post_message: the target port is in the transfer list "
+             "(doomed): message dropped, channel closed");
+        sched_->drop(std::move(msg), drop_reason::doomed);
+        return;
+      }
+    }
+  }
+  sched_->post(*src.record, std::move(msg));
+}
+
+void context_core::start_port(port_object& port) {
+  if (port.started.load(std::memory_order_relaxed) || !port.record)
+    return;
+  port.started.store(true, std::memory_order_relaxed);
+  auto r = sched_->start(port.record, port.epoch);
+  if (r.live && !port.peer_gone && !port.counted) {
+    port.counted = true;
+    ++open_started_;
+  }
+  if (r.unshipped)
+    unshipped_.push_back(&port);
+}
+
+void context_core::close_port(port_object& port, drop_reason why) {
+  if (port.closed.load(std::memory_order_relaxed))
+    return;
+  if (lease_.port == &port)
+    give_back(port); // counted with the rest of the queue
+  port.closed.store(true, std::memory_order_relaxed);
+  port.detached.store(true, std::memory_order_relaxed);
+  auto rec = std::move(port.record);
+  forget(port);
+  if (rec)
+    sched_->close(rec, why);
+}
+
+void context_core::uncount(port_object& port) noexcept {
+  if (port.counted) {
+    port.counted = false;
+    --open_started_;
+  }
+}
+
+void context_core::forget(port_object& port) {
+  uncount(port);
+  // The port dispatches nothing more: drop its listeners now (they may
+  // capture handles to it) and let it go once user handles are gone.
+  port.events.clear();
+  for (auto i = workers_.begin(); i != workers_.end(); ++i) {
+    if (i->second.lock().get() == &port) {
+      workers_.erase(i);
+      break;
+    }
+  }
+  for (auto& p : unshipped_) {
+    if (p == &port) {
+      p = unshipped_.back();
+      unshipped_.pop_back();
+      break;
+    }
+  }
+  ports_.erase(port.epoch);
+}
+
+void context_core::queue_task(std::function<void()> fn) {
+  if (closing_)
+    return;
+  tasks_.emplace_back(std::move(fn));
+  eq_impl(caf::make_message_id(), nullptr, context(), task_atom::value);
+}
+
+void context_core::close_self() noexcept {
+  closing_ = true;
+  // A closing shared worker is not found by new clients (HTML §12.6): they
+  // start a new instance; connects already sent to this one are refused
+  // (their ports close).
+  if (is_shared_worker()) {
+    std::lock_guard<std::mutex> guard{rt_.mu};
+    if (auto i = rt_.shared_workers.find(control_->shared_key);
+        i != rt_.shared_workers.end() && i->second == control_)
+      rt_.shared_workers.erase(i);
+  }
+}
+
+void context_core::warn(const std::string& what) {
+  sched_->warn(control_->name, what);
+}
+
+worker context_core::spawn_worker(std::string name, init_function init) {
+  // The pair spans two contexts from birth: it behaves as shipped.
+  auto [outside_rec, inside_rec] = sched_->make_pair(true);
+  auto outside = adopt_port(std::move(outside_rec), true);
+  auto& obj = *outside.object();
+  // It keeps this context alive from now on, but is enabled only when the
+  // worker reports that its init ran (HTML §12.2): what the worker posts
+  // during init is delivered after it.
+  obj.counted = true;
+  ++open_started_;
+  spawn_options opts;
+  opts.origin = control_->origin;
+  opts.inside = std::move(inside_rec);
+  opts.parent = caf::actor_cast<caf::actor>(this);
+  auto ctl = rt_.spawn(std::move(name), std::move(init), std::move(opts));
+  workers_.emplace(ctl->id, outside.object());
+  return worker{std::move(outside), std::move(ctl)};
+}
+
+void context_core::on_exit() {
+  scope in{this};
+  closing_ = true;
+  // The creator learns of an exception before the implicit port closes.
+  if (failed_ && control_->parent)
+    caf::anon_send(control_->parent, worker_error_atom::value, id(), what_);
+  tasks_.clear();
+  rt_.pending_timers -= timers_.size();
+  timers_.clear();
+  init_ = nullptr;
+  // Close every port we own as an orderly close: peers get everything we
+  // posted, then close. Messages still queued here are counted as
+  // context_gone, and ports they carry are closed in turn.
+  auto ports = ports_.snapshot(); // close_port erases them from ports_
+  unshipped_.clear();
+  workers_.clear();
+  auto bcs = std::move(bcs_);
+  bcs_.clear();
+  for (auto& [seq, obj] : bcs)
+    close_broadcast(*obj);
+  global_events_.clear();
+  pending_navigation_.reset();
+  if (control_->is_window)
+    destroy_frames();
+  for (auto& obj : ports) {
+    obj->events.clear();
+    close_port(*obj, drop_reason::context_gone);
+  }
+  if (inside_) {
+    inside_->events.clear();
+    close_port(*inside_, drop_reason::context_gone);
+    inside_.reset();
+  }
+  if (inside_record_) // spawned but never initialised
+    sched_->close(inside_record_, drop_reason::context_gone);
+  inside_record_.reset();
+  auto kind = control_->terminated.load() ? exit_kind::terminated
+              : failed_                    ? exit_kind::exception
+                                           : exit_kind::normal;
+  rt_.context_ended(*control_, kind, what_);
+  caf::event_based_actor::on_exit();
+}
+
+} // namespace entangle::detail

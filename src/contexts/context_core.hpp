@@ -1,0 +1,323 @@
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <mutex>
+#include <unordered_map>
+#include <vector>
+
+#include <caf/event_based_actor.hpp>
+
+#include "base/caf_compat.hpp"
+#include "entangle/context.hpp"
+#include "entangle/origin.hpp"
+#include "entangle/runtime.hpp"
+#include "contexts/broadcast.hpp"
+#include "base/lazy_fifo.hpp"
+#include "contexts/port_table.hpp"
+#include "ports/port_object.hpp"
+#include "ports/port_scheduler.hpp"
+#include "contexts/wake_element.hpp"
+
+namespace entangle::detail {
+
+struct world;
+
+/// Shared between a context actor, the runtime and `worker` handles: what
+/// is needed to terminate the context from outside and to report its end.
+struct context_control {
+  std::uint64_t id = 0;
+  std::string name;
+  caf::actor actor;
+  /// The spawning context of a dedicated worker (null for top-level ones).
+  caf::actor parent;
+  /// The context's origin (a worker's is its creator's). Changes only by
+  /// navigation, on the context's own thread.
+  entangle::origin origin = entangle::origin::opaque();
+  std::atomic<bool> terminated{false};
+
+  // -- windows (HTML §11) ---------------------------------------------------
+  bool is_window = false;
+  /// The runtime (window proxies reach the actor through it).
+  world* rt = nullptr;
+  /// Bumped by each navigation: messages posted to an earlier document are
+  /// dropped at delivery.
+  std::atomic<std::uint64_t> document{1};
+  std::weak_ptr<context_control> parent_window;
+  std::mutex frames_mu;
+  std::vector<std::weak_ptr<context_control>> frames;
+
+  // -- shared workers (HTML §12.6); guarded by the runtime's `mu` ----------
+  /// Key in the runtime's shared worker registry; empty for other contexts.
+  std::string shared_key;
+  /// Connects sent and not yet handled: the worker must not end meanwhile.
+  std::size_t pending_connects = 0;
+};
+
+/// How to spawn a context (world::spawn).
+struct spawn_options {
+  entangle::origin origin = entangle::origin::opaque();
+  /// The worker side of an implicit port pair (dedicated workers).
+  record_ptr inside;
+  /// The creator of a dedicated worker.
+  caf::actor parent;
+  /// A window (top-level or frame) and, for a frame, its parent window.
+  bool window = false;
+  std::shared_ptr<context_control> parent_window;
+};
+
+/// One browsing context: a CAF event-based actor with one event loop.
+///
+/// Event loop. The mailbox carries only wake-ups: `port_ready` hints (a
+/// started, shipped port of ours has messages; see port_scheduler),
+/// `unshipped` tokens (one per message for never-shipped ports: each
+/// dispatches the oldest head among them, HTML §1.3) and `task` markers. A
+/// hint drains at most `dispatch_batch` messages from that port, each
+/// dispatched as its own task, then yields (re-hinting itself) so that one
+/// busy port cannot starve the others or the task queue (HTML §4.6).
+///
+/// Liveness. A window lives until it is closed (or its parent's document
+/// goes). Any other context stays alive while it can still be reached:
+/// while some started port of it waits for messages (`open_started_` > 0),
+/// an open BroadcastChannel has a handler (`open_broadcasts_`), a task is
+/// queued or a timer is pending. When a turn ends with neither, or `close()` was called,
+/// or user code threw, it quits. Every exit path runs `on_exit`, which
+/// closes every port it owns (peers get close after all it posted) and
+/// breaks handler cycles.
+///
+/// Thread affinity: all members are touched by the actor's own thread only,
+/// except the immutable ones and `control_`.
+class context_core : public caf::event_based_actor {
+public:
+  context_core(caf::actor_config& cfg, world& rt,
+               std::shared_ptr<context_control> control, init_function init,
+               record_ptr inside);
+
+  ~context_core() override;
+
+  caf::behavior make_behavior() override;
+  void on_exit() override;
+  /// Handles this context's own wake element without CAF's generic
+  /// dispatch (no categorising, matching or response promise); every other
+  /// message goes the usual way.
+  caf::invoke_message_result consume(caf::mailbox_element& x) override;
+
+  /// Wakes this context: `port_ready` for `epoch` or an `unshipped` token,
+  /// from any thread (the caller holds a strong handle to this actor).
+  /// `eu`: the caller's CAF worker, or null outside a context.
+  void wake(caf::atom_value what, std::uint64_t epoch, caf::execution_unit* eu);
+  const char* name() const override;
+
+  // -- used by the public API (always on this context's thread) -------------
+
+  std::uint64_t id() const noexcept {
+    return control_->id;
+  }
+  const std::string& context_name() const noexcept {
+    return control_->name;
+  }
+  const entangle::origin& context_origin() const noexcept {
+    return control_->origin;
+  }
+  entangle::context& facade() noexcept {
+    return facade_;
+  }
+  world& rt() noexcept {
+    return rt_;
+  }
+  port_scheduler& sched() noexcept {
+    return *sched_;
+  }
+
+  /// Creates this context's port object for `rec` (a new or adopted port).
+  message_port adopt_port(record_ptr rec, bool implicit = false);
+
+  /// Detaches a port for a transfer and returns its record (IN TRANSIT).
+  record_ptr ship_port(port_object& port);
+
+  /// StructuredSerializeWithTransfer from this context (clone/): ports in
+  /// `transfer` must be ours and are shipped if it succeeds.
+  serialized_message serialize(const value& message,
+                               const transfer_list& transfer,
+                               const port_object* source);
+
+  void post(port_object& src, const value& message,
+            const transfer_list& transfer);
+  /// Sends an already serialized message from `src` (the drop rules of a
+  /// closed, detached or doomed post apply).
+  void post_serialized(port_object& src, serialized_message&& msg);
+  void start_port(port_object& port);
+  void close_port(port_object& port, drop_reason why);
+
+  void queue_task(std::function<void()> fn);
+
+  timer_id set_timer(std::function<void()> fn, std::chrono::milliseconds delay,
+                     bool repeat);
+  void clear_timer(timer_id id) noexcept;
+
+  /// `self.close()`: end after the current task.
+  void close_self() noexcept;
+
+  // -- BroadcastChannel (src/contexts/broadcast_channel.cpp is the public face) -------
+
+  std::shared_ptr<broadcast_object> join_broadcast(std::string name);
+  void post_broadcast(broadcast_object& obj, const value& message);
+  void close_broadcast(broadcast_object& obj);
+  /// Counts `obj` toward liveness once it is open and has a handler.
+  void count_broadcast(broadcast_object& obj);
+
+  // -- windows (src/contexts/window.cpp is the public face) ----------------------------
+
+  bool is_window() const noexcept {
+    return control_->is_window;
+  }
+  const std::shared_ptr<context_control>& control() const noexcept {
+    return control_;
+  }
+  /// Event handlers of the window global (window messages).
+  event_target& global_events() noexcept {
+    return global_events_;
+  }
+  std::shared_ptr<context_control> open_frame(std::string name,
+                                              entangle::origin org,
+                                              init_function init);
+  /// Replaces the document after the current task (HTML navigation).
+  void navigate(entangle::origin org, init_function init);
+
+  /// Connects to a shared worker; returns this client's port.
+  message_port connect_shared(std::string script, init_function init,
+                              std::string name);
+  bool is_shared_worker() const noexcept {
+    return !control_->shared_key.empty();
+  }
+
+  /// Spawns a dedicated worker connected by an implicit port pair.
+  worker spawn_worker(std::string name, init_function init);
+
+  /// The implicit port to the parent, or null for top-level contexts.
+  const port_ptr& inside_port() const noexcept {
+    return inside_;
+  }
+
+  /// What `port` has not dispatched yet: its queue plus, mid-batch, the
+  /// rest of the batch taken from it (the lease). Any thread while this
+  /// context is idle (the testkit), else this context's own.
+  std::size_t queued(const port_object& port) const;
+
+  /// Reports misuse (stderr when warnings are on).
+  void warn(const std::string& what);
+
+private:
+  void on_ready(std::uint64_t epoch);
+  void on_unshipped_token();
+  void on_task();
+  void on_timer(timer_id id);
+  void on_broadcast(const weak_broadcast_ptr& weak,
+                    const broadcast_delivery_ptr& delivery);
+  void on_window_message(const window_delivery_ptr& d);
+  void on_connect(const connect_msg_ptr& msg);
+  void on_worker_ready(std::uint64_t worker_id);
+  /// Adopts the ports of `msg` and moves its data into `ev`.
+  void receive(serialized_message& msg, message_event& ev);
+  void fire_global(event_kind k, message_event& ev);
+  /// Destroys the current document (navigation): as on_exit, minus ending.
+  void unload_document();
+  void destroy_frames();
+  void on_worker_error(std::uint64_t worker_id, const std::string& what);
+  void dispatch(const port_ptr& port, envelope&& e);
+  /// Delivers a typed message to its `on_typed` handler (context_typed.cpp).
+  void dispatch_typed(port_object& port, serialized_message& msg,
+                      message_event& ev);
+  void dispatch_event(const port_ptr& port, envelope&& e);
+#if ENTANGLE_TRACING
+  void traced_dispatch(entangle::tracer& t, const port_ptr& port,
+                       envelope&& e);
+#endif
+  std::optional<std::string> check_receivable_bytes(std::size_t bytes) const;
+  void fire(port_object& port, event_kind k, message_event& ev);
+  void end_turn();
+  void uncount(port_object& port) noexcept;
+  void forget(port_object& port);
+
+  /// Runs user code `f` inside this context; an escaping exception is
+  /// recorded and makes the context close (it never leaves the actor).
+  template <class F>
+  void guarded(F&& f) {
+    run_guarded(static_cast<void*>(&f), [](void* p) {
+      (*static_cast<std::remove_reference_t<F>*>(p))();
+    });
+  }
+  void run_guarded(void* fn, void (*call)(void*));
+
+  world& rt_;
+  std::shared_ptr<port_scheduler> sched_;
+  /// The reusable wake-up (see wake_element); orphaned, not deleted, by the
+  /// destructor, since a closed mailbox may still hold it.
+  wake_element* wake_;
+  std::shared_ptr<context_control> control_;
+  init_function init_;
+  record_ptr inside_record_;
+  std::shared_ptr<port_object> inside_;
+  entangle::context facade_;
+
+  /// Every port object of this context, by its (scheduler-unique) epoch:
+  /// how a wake-up hint finds its port.
+  port_table ports_;
+  /// This context's BroadcastChannel objects, by creation sequence.
+  std::unordered_map<std::uint64_t, std::shared_ptr<broadcast_object>> bcs_;
+  std::size_t open_broadcasts_ = 0;
+  /// The window global's listeners (window messages).
+  event_target global_events_;
+  struct navigation {
+    entangle::origin org;
+    init_function init;
+  };
+  std::unique_ptr<navigation> pending_navigation_;
+  /// The outside ports of the workers this context spawned, by worker id.
+  std::unordered_map<std::uint64_t, std::weak_ptr<port_object>> workers_;
+  /// Started ports that have never been shipped (HTML §1.3 combined order);
+  /// pruned lazily once shipped, eagerly when forgotten.
+  std::vector<port_object*> unshipped_;
+  /// The batch on_ready took from one port's queue in one lock round and
+  /// has not dispatched yet. Invariant: while `port` is set, `items[next..]`
+  /// are older than everything still in that port's queue and belong in
+  /// front of it; closing or shipping the port gives them back first
+  /// (give_back), so every other path sees the queue as if they had never
+  /// been taken. `items` is a per-thread scratch vector (a context runs on
+  /// one thread at a time and on_ready does not nest).
+  struct lease {
+    port_object* port = nullptr;
+    std::vector<envelope>* items = nullptr;
+    std::size_t next = 0;
+  } lease_;
+  void give_back(port_object& port);
+  /// Queued tasks (queue_task); lazy: most contexts never queue one.
+  lazy_fifo<std::function<void()>> tasks_;
+
+  struct timer {
+    std::function<void()> fn;
+    std::chrono::milliseconds interval;
+    bool repeat;
+  };
+  /// Pending timers (a fired timeout is erased; a cleared one too, its
+  /// delayed message then finds nothing).
+  std::unordered_map<timer_id, timer> timers_;
+  timer_id next_timer_ = 1;
+  std::size_t open_started_ = 0;
+  bool closing_ = false;
+  bool failed_ = false;
+  std::string what_;
+};
+
+/// Returns the context running on this thread, or nullptr.
+context_core* current_core() noexcept;
+
+/// The CAF execution unit (worker) running the current context, or nullptr
+/// outside any context. Wake-ups sent with it go to that worker's own queue,
+/// as `self->send` does; CAF's `anon_send` passes none, which hands every
+/// wake-up to the coordinator (another thread) -- a thread handoff per hop.
+caf::execution_unit* current_execution_unit() noexcept;
+
+} // namespace entangle::detail

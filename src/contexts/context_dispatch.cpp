@@ -1,0 +1,265 @@
+// The receiving half of a context's event loop: wake-ups (the reusable
+// wake element and CAF's fallback messages), batches taken from a port's
+// queue, and the dispatch of each message or close as a DOM event. The
+// rest of the context (lifetime, posting, tasks) is in context_core.cpp.
+
+#include "contexts/context_core.hpp"
+
+#include "entangle/message_event.hpp"
+#include "contexts/world.hpp"
+#include "clone/structured_clone.hpp"
+
+namespace entangle::detail {
+
+namespace {
+
+std::atomic<std::uint64_t> fallback_count{0};
+
+} // namespace
+
+std::uint64_t wake_fallbacks() noexcept {
+  return fallback_count.load(std::memory_order_relaxed);
+}
+
+void context_core::wake(caf::atom_value what, std::uint64_t epoch,
+                        caf::execution_unit* eu) {
+  if (wake_->try_take()) {
+    wake_->set(what, epoch);
+    enqueue(caf::mailbox_element_ptr{wake_}, eu);
+    return;
+  }
+  fallback_count.fetch_add(1, std::memory_order_relaxed);
+  if (what == port_ready_atom::value) {
+    eq_impl(caf::make_message_id(), nullptr, eu, port_ready_atom::value, epoch);
+  } else {
+    // The same (atom, u64) shape as the element, so either form matches
+    // the behavior.
+    eq_impl(caf::make_message_id(), nullptr, eu, unshipped_atom::value,
+            std::uint64_t{0});
+  }
+}
+
+caf::invoke_message_result context_core::consume(caf::mailbox_element& x) {
+  if (&x != wake_)
+    return caf::event_based_actor::consume(x);
+  // What CAF's consume would do for it, minus the generic parts: a context
+  // never awaits a CAF response (nothing is skipped), never changes its
+  // behavior, and a wake-up is never a system message.
+  current_mailbox_element(&x);
+  // The element goes back to senders only after this returns (CAF releases
+  // it then), so reading it here is safe.
+  if (wake_->what() == port_ready_atom::value)
+    on_ready(wake_->epoch());
+  else
+    on_unshipped_token();
+  // Nothing may write through the current element once CAF hands it back
+  // to senders (a response promise would move its `sender`, for one).
+  current_mailbox_element(nullptr);
+  return caf::invoke_message_result::consumed;
+}
+
+void context_core::on_ready(std::uint64_t epoch) {
+  // Epochs are unique per adoption: no port object here has it once the
+  // port moved away or closed (a stale hint).
+  auto keep = ports_.find(epoch); // dispatch may close or transfer it
+  if (!keep) {
+    end_turn();
+    return;
+  }
+  auto& port = *keep;
+  if (!port.record) {
+    end_turn();
+    return;
+  }
+  // Not a copy: the record is used again only while the lease shows that
+  // the port still holds it.
+  auto& rec = port.record;
+  // One lock round takes the whole batch (not one per message: the
+  // producer posting into this queue meanwhile contends for that lock).
+  // The batch vector is a per-thread spare (its capacity shuttles between
+  // queues, see lazy_fifo::take_front); taken by swap, so that a context
+  // run from inside another's call stack (the testkit may) gets its own.
+  [[gnu::tls_model("initial-exec")]] thread_local std::vector<envelope> spare;
+  std::vector<envelope> items;
+  items.swap(spare);
+  items.clear();
+  auto batch = rt_.cfg.dispatch_batch == 0 ? 1 : rt_.cfg.dispatch_batch;
+  bool drained = false;
+  if (!closing_
+      && sched_->pop_batch(*rec, epoch, items, batch, drained)
+           == port_scheduler::pop_result::item) {
+    lease_ = lease{&port, &items, 0};
+    // Dispatched in place: give_back moves only the ones after `next`.
+    while (lease_.port == &port && lease_.next < items.size() && !closing_) {
+      auto& e = items[lease_.next++];
+      guarded([&] { dispatch(keep, std::move(e)); });
+    }
+    if (lease_.port == &port) {
+      if (lease_.next < items.size())
+        give_back(port); // the context is closing: on_exit drops them
+      else if (!drained && !closing_ && sched_->needs_rehint(*rec, epoch))
+        // A full batch and more waiting: yield to other events (fairness).
+        wake(port_ready_atom::value, epoch, context());
+    }
+    lease_ = lease{};
+  }
+  items.clear();
+  if (items.capacity() <= 4 * batch)
+    spare.swap(items); // keep a spare of reasonable size
+  end_turn();
+}
+
+std::size_t context_core::queued(const port_object& port) const {
+  if (!port.record)
+    return 0;
+  std::size_t n = 0;
+  {
+    record_guard guard{port.record->mu()};
+    n = port.record->queue.size();
+  }
+  if (lease_.port == &port) // the rest of the batch waits here too
+    n += lease_.items->size() - lease_.next;
+  return n;
+}
+
+void context_core::give_back(port_object& port) {
+  auto& items = *lease_.items;
+  sched_->unpop(*port.record,
+                items.begin() + static_cast<long>(lease_.next), items.end());
+  lease_ = lease{};
+}
+
+void context_core::on_unshipped_token() {
+  // Invariant: tokens in the mailbox >= messages held by started,
+  // never-shipped ports of this context. So dispatching the oldest head per
+  // token delivers them all, in posting order across those ports.
+  port_object* best = nullptr;
+  std::uint64_t best_stamp = 0;
+  for (std::size_t i = 0; i < unshipped_.size();) {
+    auto* p = unshipped_[i];
+    std::uint64_t stamp = 0;
+    auto r = p->record ? sched_->peek_unshipped(*p->record, p->epoch, stamp)
+                       : port_scheduler::pop_result::stale;
+    if (r == port_scheduler::pop_result::stale) {
+      unshipped_[i] = unshipped_.back();
+      unshipped_.pop_back();
+      continue;
+    }
+    if (r == port_scheduler::pop_result::item
+        && (best == nullptr || stamp < best_stamp)) {
+      best = p;
+      best_stamp = stamp;
+    }
+    ++i;
+  }
+  if (best != nullptr && !closing_) {
+    auto keep = ports_.find(best->epoch); // dispatch may close or move it
+    envelope e;
+    if (keep != nullptr
+        && sched_->pop(*best->record, best->epoch, e)
+             == port_scheduler::pop_result::item)
+      guarded([&] { dispatch(keep, std::move(e)); });
+  }
+  end_turn();
+}
+
+void context_core::dispatch(const port_ptr& port, envelope&& e) {
+#if ENTANGLE_TRACING
+  if (auto* t = sched_->tracer; __builtin_expect(t != nullptr, 0)) {
+    traced_dispatch(*t, port, std::move(e));
+    return;
+  }
+#endif
+  dispatch_event(port, std::move(e));
+}
+
+#if ENTANGLE_TRACING
+void context_core::traced_dispatch(entangle::tracer& t,
+                                   const port_ptr& self, envelope&& e) {
+  auto& port = *self;
+  // Reported when the listeners return or throw (a slice in the trace).
+  struct report {
+    entangle::tracer& t;
+    trace_deliver ev;
+    ~report() {
+      ev.end = trace_clock::now();
+      t.on_deliver(ev);
+    }
+  } r{t, {}};
+  r.ev.message = e.msg.trace_id;
+  r.ev.context = id();
+  r.ev.port = port.record ? port.record->id : 0;
+  r.ev.type = e.is_close                                        ? "close"
+              : check_receivable_bytes(e.msg.buffer_bytes) ? "messageerror"
+                                                                : "message";
+  r.ev.queue_depth = queued(port);
+  r.ev.begin = trace_clock::now();
+  dispatch_event(self, std::move(e));
+}
+#endif
+
+void context_core::dispatch_event(const port_ptr& self, envelope&& e) {
+  auto& port = *self;
+  message_event ev;
+  if (!port.implicit)
+    ev.target = message_port{self};
+  if (e.is_close) {
+    port.peer_gone = true;
+    uncount(port);
+    if (&port == inside_.get()) {
+      // The parent ended (or terminated us): a dedicated worker without an
+      // owner is no longer needed and closes (HTML "permissible worker").
+      close_self();
+      return;
+    }
+    ev.type = "close";
+    fire(port, event_kind::close, ev);
+    return;
+  }
+  auto& msg = e.msg;
+  if (msg.buffer_bytes == 0) {
+    // nop: nothing to check (the common case skips building an optional)
+  } else if (auto err = check_receivable_bytes(msg.buffer_bytes)) {
+    sched_->drop(std::move(msg), drop_reason::messageerror);
+    ev.type = "messageerror";
+    ev.data = null;
+    ev.error = std::move(*err);
+    fire(port, event_kind::messageerror, ev);
+    return;
+  }
+  if (msg.typed) {
+    dispatch_typed(port, msg, ev);
+    return;
+  }
+  receive(msg, ev);
+  fire(port, event_kind::message, ev);
+}
+
+void context_core::receive(serialized_message& msg, message_event& ev) {
+  ev.ports.reserve(msg.ports.size());
+  for (auto& rec : msg.ports)
+    ev.ports.push_back(adopt_port(std::move(rec)));
+  msg.ports.clear();
+  ev.data = std::move(msg.data);
+  if (msg.has_port_slots)
+    resolve_port_slots(ev.data, ev.ports);
+}
+
+void context_core::fire_global(event_kind k, message_event& ev) {
+  if (rt_.on_dispatch)
+    rt_.on_dispatch(*this, nullptr, ev);
+  global_events_.dispatch(k, ev);
+}
+
+std::optional<std::string>
+context_core::check_receivable_bytes(std::size_t bytes) const {
+  return check_receivable(bytes, rt_.cfg.max_buffer_bytes);
+}
+
+void context_core::fire(port_object& port, event_kind k, message_event& ev) {
+  if (rt_.on_dispatch)
+    rt_.on_dispatch(*this, &port, ev);
+  port.events.dispatch(k, ev);
+}
+
+} // namespace entangle::detail

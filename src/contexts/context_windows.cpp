@@ -1,0 +1,139 @@
+// context_core's window and shared-worker members (HTML §11, §12.6):
+// window.postMessage delivery with its document and origin checks, frames,
+// navigation (unloading a document), shared worker connects.
+
+#include <caf/send.hpp>
+
+#include "contexts/context_core.hpp"
+#include "entangle/message_event.hpp"
+#include "contexts/world.hpp"
+#include "clone/structured_clone.hpp"
+#include "contexts/window_message.hpp"
+
+namespace entangle::detail {
+
+void context_core::on_window_message(const window_delivery_ptr& d) {
+  d->settled = true;
+  auto drop = [&](drop_reason why) {
+    sched_->drop(std::move(d->msg), why);
+    end_turn();
+  };
+  // HTML §11.3-11.4, at delivery: the task belongs to the document it was
+  // posted to, and the origin is checked against the *current* one.
+  if (closing_ || !control_->is_window
+      || d->document != control_->document.load())
+    return drop(drop_reason::context_gone);
+  if (d->target_origin && *d->target_origin != control_->origin)
+    return drop(drop_reason::origin_mismatch);
+  message_event ev;
+  ev.origin = d->sender_origin;
+  if (d->source)
+    ev.source = window_proxy{d->source};
+  guarded([&] {
+#if ENTANGLE_TRACING
+    trace_deliver_scope traced{sched_->tracer, d->msg.trace_id, id()};
+#endif
+    if (auto err = check_receivable_bytes(d->msg.buffer_bytes)) {
+#if ENTANGLE_TRACING
+      traced.type("messageerror");
+#endif
+      sched_->drop(std::move(d->msg), drop_reason::messageerror);
+      ev.type = "messageerror";
+      ev.data = null;
+      ev.error = std::move(*err);
+      fire_global(event_kind::messageerror, ev);
+    } else {
+      receive(d->msg, ev);
+      fire_global(event_kind::message, ev);
+    }
+  });
+  end_turn();
+}
+
+std::shared_ptr<context_control>
+context_core::open_frame(std::string name, entangle::origin org,
+                         init_function init) {
+  spawn_options opts;
+  opts.origin = std::move(org);
+  opts.window = true;
+  opts.parent_window = control_;
+  return rt_.spawn(std::move(name), std::move(init), std::move(opts));
+}
+
+void context_core::navigate(entangle::origin org, init_function init) {
+  pending_navigation_ = std::make_unique<navigation>(
+    navigation{std::move(org), std::move(init)});
+}
+
+void context_core::destroy_frames() {
+  // Frames belong to their parent's document: destroyed with it (the web
+  // removes an iframe's document with its parent's).
+  std::vector<std::weak_ptr<context_control>> frames;
+  {
+    std::lock_guard<std::mutex> guard{control_->frames_mu};
+    frames.swap(control_->frames);
+  }
+  for (auto& f : frames) {
+    if (auto ctl = f.lock()) {
+      caf::actor hdl;
+      {
+        std::lock_guard<std::mutex> guard{rt_.mu};
+        hdl = ctl->actor;
+      }
+      if (hdl)
+        caf::anon_send(hdl, unload_atom::value);
+    }
+  }
+}
+
+void context_core::unload_document() {
+  // Like on_exit for the old document: its ports close (peers get close),
+  // its tasks, timers, listeners, channels and frames go; the window stays.
+  ++control_->document;
+  destroy_frames();
+  tasks_.clear();
+  rt_.pending_timers -= timers_.size();
+  timers_.clear();
+  global_events_.clear();
+  for (auto& obj : ports_.snapshot())
+    close_port(*obj, drop_reason::context_gone);
+  auto bcs = bcs_;
+  for (auto& [seq, obj] : bcs)
+    close_broadcast(*obj);
+}
+
+message_port context_core::connect_shared(std::string script,
+                                          init_function init,
+                                          std::string name) {
+  // The pair spans two contexts from birth: it behaves as shipped.
+  auto [outside, inside] = sched_->make_pair(true);
+  auto port = adopt_port(std::move(outside));
+  auto key = control_->origin.key() + '\n' + script + '\n' + name;
+  rt_.connect_shared(key, name.empty() ? script : script + "#" + name,
+                     control_->origin, std::move(init), std::move(inside));
+  return port;
+}
+
+void context_core::on_connect(const connect_msg_ptr& msg) {
+  {
+    std::lock_guard<std::mutex> guard{rt_.mu};
+    --control_->pending_connects;
+  }
+  if (closing_) { // ~serialized_message closes the client's port
+    end_turn();
+    return;
+  }
+  // HTML §12.6: a connect event at the global, data "", ports [the new
+  // inside port], source that port; the port stays unstarted.
+  message_event ev;
+  ev.type = "connect";
+  ev.data = std::string{};
+  auto port = adopt_port(std::move(msg->ports.at(0)));
+  msg->ports.clear();
+  ev.ports.push_back(port);
+  ev.source = port;
+  guarded([&] { fire_global(event_kind::connect, ev); });
+  end_turn();
+}
+
+} // namespace entangle::detail

@@ -1,0 +1,135 @@
+#include "entangle/message_port.hpp"
+
+#include <fmt/format.h>
+
+#include "contexts/context_core.hpp"
+#include "entangle/error.hpp"
+#include "entangle/transfer.hpp"
+#include "entangle/value.hpp"
+
+namespace entangle {
+
+namespace detail {
+
+port_object* owned(const std::shared_ptr<port_object>& obj, const char* op,
+                   bool is_post) {
+  if (!obj)
+    throw type_error(fmt::format("{} on a null message_port", op));
+  auto* cur = current_core();
+  if (cur != nullptr && cur->id() == obj->ctx_id)
+    return obj.get();
+  if (is_post)
+    obj->sched->count_drop(drop_reason::foreign_context);
+  auto what = fmt::format(
+    "{} ignored: this message_port belongs to another context (a port is a "
+    "capability of the context that owns it; transfer it instead)",
+    op);
+  obj->sched->warn(cur != nullptr ? std::string_view{cur->context_name()}
+                                  : std::string_view{"no context"},
+                   what);
+  return nullptr;
+}
+
+} // namespace detail
+
+using detail::owned;
+
+void message_port::post_message(value message) const {
+  post_message(std::move(message), transfer_list{});
+}
+
+void message_port::post_message(value message,
+                                std::vector<transferable> transfer) const {
+  if (auto* p = owned(obj_, "post_message", true))
+    p->ctx->post(*p, message, transfer);
+}
+
+void message_port::post_message(
+  value message, std::initializer_list<transferable> transfer) const {
+  post_message(std::move(message), std::vector<transferable>(transfer));
+}
+
+void message_port::post_message(
+  value message, const structured_serialize_options& options) const {
+  if (auto* p = owned(obj_, "post_message", true))
+    p->ctx->post(*p, message, options.transfer);
+}
+
+void message_port::start() const {
+  if (auto* p = owned(obj_, "start", false))
+    p->ctx->start_port(*p);
+}
+
+void message_port::close() const {
+  if (!obj_)
+    return;
+  if (auto* p = owned(obj_, "close", false))
+    p->ctx->close_port(*p, drop_reason::closed);
+}
+
+namespace {
+
+void set_handler(const std::shared_ptr<detail::port_object>& obj,
+                 detail::event_kind k, event_handler fn, const char* op) {
+  auto* p = owned(obj, op, false);
+  if (p == nullptr || p->detached.load(std::memory_order_relaxed))
+    return;
+  p->events.set_attribute(k, std::move(fn));
+}
+
+detail::event_kind kind_of(std::string_view type) {
+  auto k = detail::parse_event_kind(type);
+  if (!k)
+    throw type_error(fmt::format(
+      "unknown event type '{}' (expected message, messageerror, close or "
+      "error)",
+      type));
+  return *k;
+}
+
+} // namespace
+
+void message_port::on_message(event_handler fn) const {
+  set_handler(obj_, detail::event_kind::message, std::move(fn), "on_message");
+  // Setting onmessage starts the port, even to null (HTML §3.3).
+  start();
+}
+
+void message_port::on_messageerror(event_handler fn) const {
+  set_handler(obj_, detail::event_kind::messageerror, std::move(fn),
+              "on_messageerror");
+}
+
+void message_port::on_close(event_handler fn) const {
+  set_handler(obj_, detail::event_kind::close, std::move(fn), "on_close");
+}
+
+listener_id message_port::add_event_listener(std::string_view type,
+                                             event_handler fn) const {
+  auto k = kind_of(type);
+  auto* p = owned(obj_, "add_event_listener", false);
+  if (p == nullptr || p->detached.load(std::memory_order_relaxed))
+    return 0;
+  return p->events.add(k, std::move(fn));
+}
+
+void message_port::remove_event_listener(std::string_view type,
+                                         listener_id id) const {
+  auto k = kind_of(type);
+  if (auto* p = owned(obj_, "remove_event_listener", false))
+    p->events.remove(k, id);
+}
+
+bool message_port::detached() const noexcept {
+  return obj_ && obj_->detached.load(std::memory_order_relaxed);
+}
+
+bool message_port::closed() const noexcept {
+  return obj_ && obj_->closed.load(std::memory_order_relaxed);
+}
+
+bool message_port::started() const noexcept {
+  return obj_ && obj_->started.load(std::memory_order_relaxed);
+}
+
+} // namespace entangle

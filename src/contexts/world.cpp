@@ -1,0 +1,179 @@
+#include "contexts/world.hpp"
+
+#include <caf/actor_cast.hpp>
+#include <caf/exit_reason.hpp>
+#include <caf/send.hpp>
+
+#include "base/trace_hooks.hpp"
+
+namespace entangle::detail {
+
+namespace {
+
+void send_hint(const caf::actor& owner, port_scheduler::wake_kind kind,
+               const record_ptr&, std::uint64_t epoch) {
+  // Every record owner is a context (only context_core::adopt sets one).
+  // From inside a context, wake the owner on this worker.
+  auto* core = static_cast<context_core*>(
+    caf::actor_cast<caf::abstract_actor*>(owner));
+  caf::atom_value what = port_ready_atom::value;
+  if (kind == port_scheduler::wake_kind::token)
+    what = unshipped_atom::value;
+  core->wake(what, epoch, current_execution_unit());
+}
+
+runtime_config& prepare(runtime_config& c) {
+  if (c.deterministic)
+    c.set("scheduler.policy", caf::atom("testing"));
+  return c;
+}
+
+#if ENTANGLE_TRACING
+void trace_start(entangle::tracer& t, const context_control& ctl,
+                 std::string_view kind) {
+  t.on_context_start(trace_context{trace_clock::now(), ctl.id, ctl.name, kind,
+                                   trace_current_context(), {}});
+}
+#endif
+
+} // namespace
+
+world::world(runtime_config& c)
+  : cfg(c),
+    tracer(c.tracer),
+    sched(std::make_shared<port_scheduler>(send_hint)),
+    system(prepare(c)) {
+  sched->warnings = c.warnings;
+#if ENTANGLE_TRACING
+  sched->tracer = tracer.get();
+#endif
+  if (c.deterministic)
+    coordinator
+      = &dynamic_cast<caf::scheduler::test_coordinator&>(system.scheduler());
+}
+
+world::~world() {
+  {
+    std::lock_guard<std::mutex> guard{mu};
+    live.clear();
+  }
+}
+
+std::shared_ptr<context_control>
+world::spawn(std::string name, init_function init, spawn_options opts) {
+  auto ctl = std::make_shared<context_control>();
+  ctl->name = std::move(name);
+  ctl->origin = std::move(opts.origin);
+  ctl->parent = std::move(opts.parent);
+  ctl->is_window = opts.window;
+  ctl->rt = this;
+  if (opts.parent_window) {
+    ctl->parent_window = opts.parent_window;
+    std::lock_guard<std::mutex> guard{opts.parent_window->frames_mu};
+    opts.parent_window->frames.push_back(ctl);
+  }
+  auto inside = std::move(opts.inside);
+  {
+    std::lock_guard<std::mutex> guard{mu};
+    ctl->id = next_id++;
+    live.emplace(ctl->id, ctl);
+  }
+  ENTANGLE_TRACE(sched->tracer, t,
+                 trace_start(*t, *ctl,
+                             ctl->is_window
+                               ? (opts.parent_window ? "frame" : "window")
+                               : (ctl->parent ? "worker" : "context")));
+  // Registered before it can run, so it cannot end "before it began".
+  auto hdl = system.spawn<context_core>(*this, ctl, std::move(init),
+                                        std::move(inside));
+  bool stop_it = false;
+  {
+    std::lock_guard<std::mutex> guard{mu};
+    if (live.count(ctl->id) != 0)
+      ctl->actor = hdl;
+    stop_it = stopping;
+  }
+  if (stop_it) // spawned by a context while the runtime stops
+    terminate(ctl);
+  return ctl;
+}
+
+void world::context_ended(const context_control& ctl, exit_kind kind,
+                                  std::string what) {
+  ENTANGLE_TRACE(sched->tracer, t,
+                 t->on_context_end(trace_context{trace_clock::now(), ctl.id,
+                                                 ctl.name, {}, 0,
+                                                 to_string(kind)}));
+  std::lock_guard<std::mutex> guard{mu};
+  if (!ctl.shared_key.empty())
+    if (auto i = shared_workers.find(ctl.shared_key);
+        i != shared_workers.end() && i->second.get() == &ctl)
+      shared_workers.erase(i);
+  exits.push_back(context_exit{ctl.id, ctl.name, kind, std::move(what)});
+  if (auto i = live.find(ctl.id); i != live.end()) {
+    i->second->actor = nullptr;
+    live.erase(i);
+  }
+  cv.notify_all();
+}
+
+void world::connect_shared(const std::string& key, std::string name,
+                                   origin org, init_function init,
+                                   record_ptr inside) {
+  auto msg = std::make_shared<serialized_message>();
+  msg->ports.push_back(std::move(inside));
+  msg->fate = drop_reason::context_gone; // closes the port if never handled
+  caf::actor hdl;
+  {
+    std::lock_guard<std::mutex> guard{mu};
+    auto i = shared_workers.find(key);
+    if (i != shared_workers.end() && i->second->actor) {
+      ++i->second->pending_connects;
+      hdl = i->second->actor;
+    } else if (!stopping) {
+      // Start it: registered, counted and spawned under the lock, so a
+      // second client cannot start a twin and the worker cannot end before
+      // its first connect.
+      auto ctl = std::make_shared<context_control>();
+      ctl->name = std::move(name);
+      ctl->origin = std::move(org);
+      ctl->rt = this;
+      ctl->shared_key = key;
+      ctl->pending_connects = 1;
+      ctl->id = next_id++;
+      live.emplace(ctl->id, ctl);
+      shared_workers[key] = ctl;
+      ENTANGLE_TRACE(sched->tracer, t, trace_start(*t, *ctl, "shared worker"));
+      hdl = system.spawn<context_core>(*this, ctl, std::move(init),
+                                       record_ptr{});
+      ctl->actor = hdl;
+    }
+  }
+  if (hdl)
+    caf::anon_send(hdl, connect_atom::value, std::move(msg));
+}
+
+bool world::shared_may_end(context_control& ctl) {
+  std::lock_guard<std::mutex> guard{mu};
+  if (ctl.pending_connects > 0)
+    return false;
+  if (auto i = shared_workers.find(ctl.shared_key);
+      i != shared_workers.end() && i->second.get() == &ctl)
+    shared_workers.erase(i);
+  return true;
+}
+
+void world::terminate(const std::shared_ptr<context_control>& ctl) {
+  caf::actor hdl;
+  {
+    std::lock_guard<std::mutex> guard{mu};
+    if (live.count(ctl->id) == 0)
+      return;
+    hdl = ctl->actor;
+  }
+  ctl->terminated.store(true);
+  if (hdl)
+    caf::anon_send_exit(hdl, caf::exit_reason::kill);
+}
+
+} // namespace entangle::detail

@@ -1,0 +1,207 @@
+#pragma once
+
+#include <pthread.h>
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#ifndef ENTANGLE_RECORD_LOCK_STRIPES
+/// Tests build once with 1 to prove no code path holds two record locks.
+#  define ENTANGLE_RECORD_LOCK_STRIPES 1024
+#endif
+
+#include <caf/actor.hpp>
+
+#include "base/lazy_fifo.hpp"
+#include "ports/serialized_message.hpp"
+
+namespace entangle::detail {
+
+class context_core;
+class port_object;
+class port_scheduler;
+
+/// A record lock: glibc's adaptive mutex, which spins briefly before it
+/// sleeps. Record critical sections are a few dozen instructions, and a
+/// producer that finds its consumer popping a batch would otherwise pay a
+/// futex sleep and wake-up (two context switches) per collision: the
+/// one-way profile showed ~25% of cycles there with std::mutex.
+class record_mutex {
+public:
+  record_mutex() noexcept = default;
+  record_mutex(const record_mutex&) = delete;
+  record_mutex& operator=(const record_mutex&) = delete;
+  ~record_mutex() {
+    pthread_mutex_destroy(&m_);
+  }
+  void lock() noexcept {
+    pthread_mutex_lock(&m_);
+  }
+  bool try_lock() noexcept {
+    return pthread_mutex_trylock(&m_) == 0;
+  }
+  void unlock() noexcept {
+    pthread_mutex_unlock(&m_);
+  }
+
+private:
+  pthread_mutex_t m_ = PTHREAD_ADAPTIVE_MUTEX_INITIALIZER_NP;
+};
+
+using record_guard = std::lock_guard<record_mutex>;
+
+/// One item of a port message queue: a message, or the close sentinel the
+/// peer's closure leaves *behind* everything it posted.
+struct envelope {
+  envelope() = default;
+  envelope(serialized_message&& m, bool close, std::uint64_t s) noexcept
+    : msg(std::move(m)), is_close(close), stamp(s) {
+  }
+
+  serialized_message msg;
+  bool is_close = false;
+  /// Global enqueue order, set only for never-shipped targets (HTML §1.3).
+  std::uint64_t stamp = 0;
+};
+
+/// A port's message queue: nothing allocated until the first message (an
+/// idle port must stay small).
+using envelope_queue = lazy_fifo<envelope>;
+
+/// The routing record of one port endpoint, owned by the port scheduler.
+///
+/// What it is: the one place where a port's queue lives. Within a process a
+/// port's queue never moves; transferring the port only changes `owner`. So
+/// messages already queued, and messages the peer posts while the port is in
+/// flight, "move with the port" for free, and per-port FIFO holds by
+/// construction (the Node/Mojo in-process design, PORT_PROTOCOLS §6.6).
+///
+///      context A                                  context B
+///   [port_object] --record--> [port_record P] <--peer--> [port_record Q]
+///                              queue: messages             queue: ...
+///                              posted by Q
+///
+/// A record is *not* aware of the JS-visible port object except through
+/// `obj`, which is valid only while `owner` is set and `epoch` matches.
+///
+/// States (derived from the fields; transitions only as listed):
+/// - OWNED (owner set): UNSTARTED -> STARTED (`started` never goes back).
+/// - IN TRANSIT (owner null, !closed): inside exactly one serialized_message;
+///   -> OWNED by the context that receives it (started = false again), or
+///   -> CLOSED when that message is destroyed undelivered.
+/// - CLOSED (`closed`): terminal. Queue emptied, peer cleared (its own
+///   link; the survivor keeps its link to this record, see `peer`).
+///
+/// Locking: `mu()` guards every mutable field except `holder` (and the
+/// owner may read `peer` without it, see there). It is one of
+/// a fixed table of striped mutexes chosen by the record's id, not a mutex
+/// per record: a std::mutex is 40 bytes and an idle port must stay small
+/// (the lock table is the Go runtime's semaphore-table shape). So never hold
+/// two record locks at once (two records may share a stripe: holding both
+/// would self-deadlock; post, close and transfer take them one after the
+/// other), and never destroy a serialized_message under a lock (that may
+/// close other records). `holder` is guarded by the scheduler's transit
+/// mutex, which is taken before any record lock, and only by posts that
+/// carry ports and by adoptions of ports that had a holder.
+struct port_record {
+  port_record(port_scheduler& s, std::uint64_t i) : sched(s), id(i) {
+  }
+
+  /// Tells the scheduler (leak accounting).
+  ~port_record();
+
+  port_scheduler& sched;
+  /// Names the record in traces and logs, and picks its lock stripe:
+  /// a sequence number, unique in its scheduler. (Not a capability: user
+  /// code never sees it. The 128-bit random names of PORT_PROTOCOLS are for
+  /// ports that cross a process boundary and are minted there.)
+  const std::uint64_t id;
+
+  /// This record's lock (shared with the records of the same stripe).
+  record_mutex& mu() const noexcept;
+
+  /// The owning context's actor; null while in transit or closed. Used only
+  /// to send it a wake-up hint.
+  caf::actor owner;
+
+  /// The owner's port object; valid only while `owner` is set (the owner
+  /// clears both under `mu` before the object dies).
+  port_object* obj = nullptr;
+
+  /// Bumped on every ownership change, so a stale hint or handle is ignored.
+  std::uint64_t epoch = 0;
+
+  /// The entangled peer. Written only at creation and by this record's own
+  /// close (which clears it); the peer's close sets `peer_closed` instead.
+  /// So the owner, the only one who closes an owned record, may read it
+  /// without the lock (the post path does), and the link keeps the peer
+  /// record alive while it is read. A closed peer is kept until this
+  /// record closes too (a record without a queue body: ~100 bytes).
+  std::shared_ptr<port_record> peer;
+
+  /// Messages posted by the peer (and the close sentinel), in post order.
+  envelope_queue queue;
+
+  /// While IN TRANSIT inside a message queued on another record: that
+  /// record (the "holder"). Following holders from a record walks up the
+  /// chain of queues it is nested in; a post that would make the chain
+  /// reach a port it carries would close a cycle nothing can deliver, and
+  /// is dropped instead (drop_reason::unreachable). Set at enqueue, cleared
+  /// at adoption; stale (but harmless, see port_scheduler::closes_cycle)
+  /// after the carrying message was dropped or popped.
+  std::weak_ptr<port_record> holder;
+
+  // The small fields last, packed into one word (bytes per idle port).
+
+  /// Why the pairing is gone (this record's close reason once `closed`;
+  /// the peer's, mapped, once `peer_closed`).
+  drop_reason lost = drop_reason::unentangled;
+
+  /// The peer closed (its close sentinel is, or was, in `queue`).
+  bool peer_closed = false;
+
+  /// The port message queue is enabled (HTML "start()").
+  bool started = false;
+
+  /// Terminal state.
+  bool closed = false;
+
+  /// HTML "has been shipped": set on a transferred port and its peer.
+  bool shipped = false;
+
+  /// A wake-up hint is on its way to `owner`, or the owner is draining.
+  /// Invariant: while set, `owner` will look at the queue again, so
+  /// enqueuers need not send another hint (hints are coalesced). Used for
+  /// shipped ports only; never-shipped ports get one token per message.
+  bool hint_pending = false;
+
+  /// Whether `holder` may be set (lets adopt skip the transit mutex).
+  std::atomic<bool> has_holder{false};
+
+  /// Still paired with an open peer. Caller holds mu().
+  bool entangled_locked() const noexcept {
+    return peer != nullptr && !peer_closed;
+  }
+};
+
+/// The striped record locks. Padded to a cache line each, so unrelated
+/// ports do not contend through false sharing; 1024 stripes keep two busy
+/// ports on one stripe unlikely (and then they only share a lock, which is
+/// held for a few instructions).
+struct alignas(64) record_lock_stripe {
+  record_mutex m;
+};
+inline constexpr std::size_t record_lock_stripes = ENTANGLE_RECORD_LOCK_STRIPES;
+extern record_lock_stripe record_locks[record_lock_stripes];
+
+inline record_mutex& port_record::mu() const noexcept {
+  static_assert((record_lock_stripes & (record_lock_stripes - 1)) == 0,
+                "stripe count must be a power of two");
+  // Ids are consecutive: the two ends of a pair never share a stripe.
+  return record_locks[id & (record_lock_stripes - 1)].m;
+}
+
+} // namespace entangle::detail

@@ -1,0 +1,513 @@
+#include "ports/port_scheduler.hpp"
+
+#include <cstdio>
+#include <vector>
+
+#include "ports/port_object.hpp"
+
+namespace entangle::detail {
+
+record_lock_stripe record_locks[record_lock_stripes];
+
+port_record::~port_record() {
+  sched.record_destroyed(this);
+}
+
+// -- serialized_message ------------------------------------------------------
+
+serialized_message&
+serialized_message::operator=(serialized_message&& other) noexcept {
+  if (this != &other) {
+    if (!ports.empty())
+      release_ports();
+    data = std::move(other.data);
+    ports = std::move(other.ports);
+    buffer_bytes = other.buffer_bytes;
+    has_port_slots = other.has_port_slots;
+    fate = other.fate;
+    typed = std::move(other.typed);
+#if ENTANGLE_TRACING
+    trace_id = other.trace_id;
+#endif
+  }
+  return *this;
+}
+
+void serialized_message::release_ports() noexcept {
+  // Ports still here were never adopted: the message is being dropped.
+  for (auto& rec : ports)
+    if (rec)
+      rec->sched.close(rec, fate);
+  ports.clear();
+}
+
+// -- port_scheduler ----------------------------------------------------------
+
+port_scheduler::port_scheduler(hint_fn send_hint)
+  : send_hint_(std::move(send_hint)) {
+  // nop
+}
+
+std::pair<std::shared_ptr<port_record>, std::shared_ptr<port_record>>
+port_scheduler::make_pair(bool shipped) {
+  auto id = next_record_id_.fetch_add(2, std::memory_order_relaxed);
+  auto a = std::make_shared<port_record>(*this, id);
+  auto b = std::make_shared<port_record>(*this, id + 1);
+  a->shipped = shipped;
+  b->shipped = shipped;
+  live_.fetch_add(2, std::memory_order_acq_rel);
+  a->peer = b;
+  b->peer = a;
+  ENTANGLE_TRACE(tracer, t,
+                 t->on_entangle(trace_port{trace_clock::now(), a->id,
+                                           trace_current_context(), b->id,
+                                           shipped}));
+  return {std::move(a), std::move(b)};
+}
+
+std::uint64_t port_scheduler::adopt(port_record& rec, caf::actor owner,
+                                    port_object* obj) {
+  if (rec.has_holder.load(std::memory_order_acquire)) {
+    // It left the queue that held it: the holder chain ends here now.
+    std::lock_guard<std::mutex> transit{transit_mu_};
+    rec.holder.reset();
+    rec.has_holder.store(false, std::memory_order_relaxed);
+  }
+  record_guard guard{rec.mu()};
+  rec.owner = std::move(owner);
+  rec.obj = obj;
+  rec.started = false;
+  rec.hint_pending = false;
+  rec.epoch = next_epoch_.fetch_add(1, std::memory_order_relaxed);
+  return rec.epoch;
+}
+
+void port_scheduler::ship(port_record& rec) {
+  std::shared_ptr<port_record> peer;
+  {
+    record_guard guard{rec.mu()};
+    rec.owner = nullptr;
+    rec.obj = nullptr;
+    rec.started = false;
+    rec.hint_pending = false;
+    rec.shipped = true;
+    rec.epoch = next_epoch_.fetch_add(1, std::memory_order_relaxed);
+    peer = rec.peer;
+  }
+  if (peer) {
+    caf::actor wake;
+    std::uint64_t epoch = 0;
+    {
+      record_guard guard{peer->mu()};
+      if (!peer->shipped && peer->started && peer->owner
+          && !peer->queue.empty()) {
+        // It leaves the combined order with messages still held: from now
+        // on it drains like any shipped port (its tokens find it gone).
+        peer->hint_pending = true;
+        wake = peer->owner;
+        epoch = peer->epoch;
+      }
+      peer->shipped = true;
+    }
+    if (wake)
+      send_hint_(wake, wake_kind::drain, peer, epoch);
+  }
+}
+
+port_scheduler::wake_kind
+port_scheduler::enqueue_locked(port_record& dst, serialized_message&& msg,
+                               bool is_close) {
+  // Never-shipped ports of one context form one task source ordered by
+  // enqueue time (HTML §1.3). Their sender is their own context, so a global
+  // stamp orders them, and one token per message lets the owner dispatch
+  // the oldest head among them. Shipped ports coalesce hints and drain in
+  // batches.
+  std::uint64_t stamp = 0;
+  if (!dst.shipped)
+    stamp = next_stamp_.fetch_add(1, std::memory_order_relaxed);
+  dst.queue.emplace_back(std::move(msg), is_close, stamp);
+  if (!dst.started || !dst.owner)
+    return wake_kind::none;
+  if (!dst.shipped)
+    return wake_kind::token;
+  if (dst.hint_pending)
+    return wake_kind::none;
+  dst.hint_pending = true;
+  return wake_kind::drain;
+}
+
+void port_scheduler::post(port_record& src, serialized_message&& msg) {
+#if ENTANGLE_TRACING
+  if (__builtin_expect(tracer != nullptr, 0)) {
+    post_trace tr{tracer, {}};
+    tr.ev.begin = trace_clock::now();
+    tr.ev.message = next_trace_id_.fetch_add(1, std::memory_order_relaxed);
+    tr.ev.port = src.id;
+    tr.ev.ports = msg.ports.size();
+    tr.ev.type = msg.data.type_name();
+    msg.trace_id = tr.ev.message;
+    post_impl<true>(src, std::move(msg), &tr);
+    return;
+  }
+#endif
+  post_impl<false>(src, std::move(msg), nullptr);
+}
+
+// One body for the traced and the untraced post: the untraced
+// instantiation contains no trace code at all, and the traced one cannot
+// drift from it. A trace reads the target, its owner and its queue depth
+// under the locks the post takes anyway.
+template <bool Traced>
+void port_scheduler::post_impl(port_record& src, serialized_message&& msg,
+                               [[maybe_unused]] post_trace* tr) {
+  // Posts that carry ports walk and link holder chains under transit_mu_
+  // (see closes_cycle); plain posts never touch it.
+  std::unique_lock<std::mutex> transit{transit_mu_, std::defer_lock};
+  if (!msg.ports.empty())
+    transit.lock();
+  // No lock on `src`: only the owner posts, and `peer` changes only when
+  // the record itself closes, which for an owned record only its owner
+  // does (port_record, "Locking"). The link keeps the peer alive.
+  const auto& dst_ref = src.peer;
+  auto* dst = dst_ref.get();
+  if constexpr (Traced)
+    tr->ev.context = src.obj ? src.obj->ctx_id : 0;
+  if (!dst) {
+    if (transit)
+      transit.unlock();
+    post_drop<Traced>(std::move(msg), drop_reason::closed, tr);
+    return;
+  }
+  if (transit && closes_cycle(dst_ref, msg.ports)) {
+    transit.unlock();
+    post_drop<Traced>(std::move(msg), drop_reason::unreachable, tr);
+    return;
+  }
+  caf::actor wake;
+  std::uint64_t epoch = 0;
+  auto kind = wake_kind::none;
+  {
+    std::unique_lock<record_mutex> guard{dst->mu()};
+    if (dst->closed) {
+      // The peer closed: counted under its reason (a doomed message
+      // counted itself; what follows it is just unentangled).
+      auto why = dst->lost == drop_reason::doomed ? drop_reason::unentangled
+                                                  : dst->lost;
+      guard.unlock();
+      if (transit)
+        transit.unlock();
+      post_drop<Traced>(std::move(msg), why, tr);
+      return;
+    }
+    if (transit) {
+      for (auto& rec : msg.ports) {
+        rec->holder = dst_ref;
+        rec->has_holder.store(true, std::memory_order_release);
+      }
+    }
+    kind = enqueue_locked(*dst, std::move(msg), false);
+    if constexpr (Traced) {
+      tr->ev.target_port = dst->id;
+      tr->ev.target_context = dst->obj ? dst->obj->ctx_id : 0;
+      tr->ev.queue_depth = dst->queue.size();
+    }
+    if (kind != wake_kind::none) {
+      if constexpr (Traced) {
+        wake = dst->owner; // woken after on_post: the trace shows the post
+        epoch = dst->epoch; // before its delivery
+      } else {
+        // Woken under the lock: the owner cannot change meanwhile, so no
+        // reference count on its handle. CAF's enqueue calls nothing of
+        // ours that locks (at most wake_element::request_deletion, when the
+        // mailbox is closed), so no other record lock is taken under this.
+        send_hint_(dst->owner, kind, dst_ref, dst->epoch);
+        kind = wake_kind::none;
+      }
+    }
+  }
+  if (transit)
+    transit.unlock();
+  if constexpr (Traced) {
+    tr->ev.end = trace_clock::now();
+    tr->t->on_post(tr->ev);
+  }
+  if (kind != wake_kind::none)
+    send_hint_(wake, kind, dst_ref, epoch);
+}
+
+template <bool Traced>
+void port_scheduler::post_drop(serialized_message&& msg, drop_reason why,
+                               [[maybe_unused]] post_trace* tr) {
+  if constexpr (Traced) {
+    tr->ev.queued = false;
+    tr->ev.end = trace_clock::now();
+    tr->t->on_post(tr->ev);
+  }
+  drop(std::move(msg), why);
+}
+
+bool port_scheduler::closes_cycle(
+  const std::shared_ptr<port_record>& dst,
+  const std::vector<std::shared_ptr<port_record>>& carried) {
+  // Walk up from the target: the queue it waits in, the queue that one
+  // waits in, ... Owned ports end the chain (their context can still drain
+  // them), and so do closed ones (their carrying message is being dropped,
+  // so the ordinary rules apply). Every link was checked when it was made,
+  // so chains are acyclic; the bound only turns a bug into a wrong answer
+  // instead of a hang.
+  auto cur = dst;
+  for (std::size_t steps = 0; cur && steps <= live_records(); ++steps) {
+    for (auto& rec : carried)
+      if (rec == cur)
+        return true;
+    if (!cur->has_holder.load(std::memory_order_acquire))
+      return false;
+    {
+      record_guard guard{cur->mu()};
+      if (cur->closed || cur->owner)
+        return false;
+    }
+    cur = cur->holder.lock();
+  }
+  return false;
+}
+
+#if ENTANGLE_TRACING
+
+std::uint64_t port_scheduler::trace_other_post(std::uint64_t target,
+                                               const char* type,
+                                               std::size_t ports) {
+  trace_post ev;
+  ev.begin = ev.end = trace_clock::now();
+  ev.message = next_trace_id_.fetch_add(1, std::memory_order_relaxed);
+  ev.context = trace_current_context();
+  ev.target_context = target;
+  ev.ports = ports;
+  ev.type = type;
+  tracer->on_post(ev);
+  return ev.message;
+}
+
+void port_scheduler::report_drop(entangle::tracer& t, drop_reason why,
+                                 std::uint64_t n) noexcept {
+  try {
+    t.on_drop(trace_drop{trace_clock::now(), trace_current_context(), why, n});
+  } catch (...) {
+    // nop: a drop is counted whether or not a tracer can record it
+  }
+}
+
+#endif
+
+port_scheduler::start_result
+port_scheduler::start(const std::shared_ptr<port_record>& rec,
+                      std::uint64_t epoch) {
+  caf::actor wake;
+  auto kind = wake_kind::none;
+  std::size_t n = 0;
+  bool unshipped = false;
+  bool live = false;
+  {
+    record_guard guard{rec->mu()};
+    if (rec->epoch != epoch || rec->closed || !rec->owner)
+      return {};
+    rec->started = true;
+    unshipped = !rec->shipped;
+    live = rec->entangled_locked() || !rec->queue.empty();
+    if (unshipped && !rec->queue.empty()) {
+      // One token per held message: they join the combined order with the
+      // stamps they got when posted.
+      kind = wake_kind::token;
+      n = rec->queue.size();
+    } else if (!unshipped && !rec->queue.empty() && !rec->hint_pending) {
+      rec->hint_pending = true;
+      kind = wake_kind::drain;
+      n = 1;
+    }
+    wake = rec->owner;
+  }
+  for (std::size_t i = 0; i < n; ++i)
+    send_hint_(wake, kind, rec, epoch);
+  return {unshipped, live};
+}
+
+void port_scheduler::warn(std::string_view where, std::string_view what) const {
+  if (warnings)
+    std::fprintf(stderr, "entangle: warning: [%.*s] %.*s\n",
+                 static_cast<int>(where.size()), where.data(),
+                 static_cast<int>(what.size()), what.data());
+}
+
+namespace {
+
+struct pending_close {
+  std::shared_ptr<port_record> rec;
+  drop_reason why;
+};
+
+// Closing a port destroys its queued messages, which closes the ports they
+// carry, whose queues may carry more ports... Run that as a loop over a
+// per-thread work list instead of as recursion.
+[[gnu::tls_model("initial-exec")]] thread_local std::vector<pending_close>*
+  close_worklist = nullptr;
+
+} // namespace
+
+void port_scheduler::close(const std::shared_ptr<port_record>& rec,
+                           drop_reason why) {
+  if (close_worklist != nullptr) {
+    close_worklist->push_back(pending_close{rec, why});
+    return;
+  }
+  std::vector<pending_close> work;
+  close_worklist = &work;
+  close_one(rec, why);
+  while (!work.empty()) {
+    auto item = std::move(work.back());
+    work.pop_back();
+    close_one(item.rec, item.why);
+  }
+  close_worklist = nullptr;
+}
+
+void port_scheduler::close_one(const std::shared_ptr<port_record>& rec,
+                               drop_reason why) {
+  std::vector<envelope> dropped;
+  std::shared_ptr<port_record> peer;
+  {
+    record_guard guard{rec->mu()};
+    if (rec->closed)
+      return;
+#if ENTANGLE_TRACING
+    std::uint64_t ctx = rec->obj ? rec->obj->ctx_id : 0;
+#endif
+    rec->closed = true;
+    rec->owner = nullptr;
+    rec->obj = nullptr;
+    rec->hint_pending = false;
+    rec->epoch = next_epoch_.fetch_add(1, std::memory_order_relaxed);
+    peer = std::move(rec->peer);
+    rec->lost = why;
+    dropped = rec->queue.take_all();
+    ENTANGLE_TRACE(tracer, t,
+                   t->on_close(trace_close{trace_clock::now(), rec->id, ctx,
+                                           why, dropped.size()}));
+  }
+  if (peer) {
+    caf::actor wake;
+    std::uint64_t epoch = 0;
+    auto kind = wake_kind::none;
+    {
+      record_guard guard{peer->mu()};
+      if (!peer->closed && !peer->peer_closed && peer->peer == rec) {
+        // The survivor keeps its link (only its own close clears it, so
+        // its owner reads it without a lock); later posts find `rec`
+        // closed and count under `rec->lost`. Only the doomed message
+        // itself counts as doomed; what follows is unentangled.
+        peer->peer_closed = true;
+        peer->lost = why == drop_reason::doomed ? drop_reason::unentangled
+                                                : why;
+        // The sentinel goes behind everything `rec` posted: the peer sees
+        // close exactly once, after the last message.
+        kind = enqueue_locked(*peer, serialized_message{}, true);
+        if (kind != wake_kind::none) {
+          wake = peer->owner;
+          epoch = peer->epoch;
+        }
+      }
+    }
+    if (kind != wake_kind::none)
+      send_hint_(wake, kind, peer, epoch);
+  }
+  // Destroyed here, outside every lock; carried ports land on the worklist.
+  for (auto& e : dropped) {
+    if (!e.is_close) {
+      count_drop(why);
+      e.msg.fate = why;
+    }
+  }
+}
+
+port_scheduler::pop_result
+port_scheduler::head_locked(port_record& rec, std::uint64_t epoch) noexcept {
+  if (rec.epoch != epoch || !rec.owner)
+    return pop_result::stale;
+  if (rec.queue.empty()) {
+    rec.hint_pending = false; // the next enqueue sends a new hint
+    return pop_result::empty;
+  }
+  return pop_result::item;
+}
+
+port_scheduler::pop_result port_scheduler::pop(port_record& rec,
+                                               std::uint64_t epoch,
+                                               envelope& out) {
+  record_guard guard{rec.mu()};
+  auto r = head_locked(rec, epoch);
+  if (r == pop_result::item)
+    rec.queue.pop_front(out);
+  return r;
+}
+
+port_scheduler::pop_result
+port_scheduler::pop_batch(port_record& rec, std::uint64_t epoch,
+                          std::vector<envelope>& out, std::size_t max,
+                          bool& drained) {
+  record_guard guard{rec.mu()};
+  if (auto r = head_locked(rec, epoch); r != pop_result::item)
+    return r;
+  rec.queue.take_front(out, max);
+  if (rec.queue.empty()) {
+    rec.hint_pending = false;
+    drained = true;
+  }
+  return pop_result::item;
+}
+
+port_scheduler::pop_result
+port_scheduler::peek_unshipped(port_record& rec, std::uint64_t epoch,
+                               std::uint64_t& stamp) {
+  record_guard guard{rec.mu()};
+  if (rec.epoch != epoch || !rec.owner || rec.shipped)
+    return pop_result::stale;
+  if (rec.queue.empty())
+    return pop_result::empty;
+  stamp = rec.queue.front().stamp;
+  return pop_result::item;
+}
+
+bool port_scheduler::needs_rehint(port_record& rec, std::uint64_t epoch) {
+  record_guard guard{rec.mu()};
+  if (rec.epoch != epoch || !rec.owner)
+    return false;
+  if (rec.queue.empty()) {
+    rec.hint_pending = false;
+    return false;
+  }
+  return true;
+}
+
+bool port_scheduler::entangled(port_record& rec) {
+  record_guard guard{rec.mu()};
+  return rec.entangled_locked();
+}
+
+void port_scheduler::drop(serialized_message&& msg, drop_reason why) {
+  count_drop(why);
+  serialized_message doomed = std::move(msg);
+  doomed.fate = why;
+  // ~serialized_message closes every port it carried.
+}
+
+void port_scheduler::record_destroyed(port_record*) noexcept {
+  live_.fetch_sub(1, std::memory_order_acq_rel);
+}
+
+drop_counts port_scheduler::drops() const noexcept {
+  drop_counts out;
+  for (std::size_t i = 0; i < drop_reason_count; ++i)
+    out.by_reason[i] = drops_[i].load(std::memory_order_relaxed);
+  return out;
+}
+
+} // namespace entangle::detail

@@ -1,0 +1,211 @@
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string_view>
+#include <utility>
+
+#include "entangle/drop_reason.hpp"
+#include "ports/port_record.hpp"
+#include "base/trace_hooks.hpp"
+
+namespace entangle::detail {
+
+/// The per-runtime owner of every port record: creates entangled pairs,
+/// moves messages into the target's queue, wakes owners, closes ports (with
+/// the cascade through ports carried by dropped messages) and counts drops.
+///
+/// It is a thread-safe object called synchronously by context actors (the
+/// Mojo/Node shape): a post takes the sender's record lock, then the
+/// target's, and sends at most one CAF message (a coalesced wake-up hint).
+/// There is no global lock on the post path.
+///
+/// Invariants:
+/// - `live_records()` counts records not yet destroyed; after every context
+///   has ended it is 0 (leak oracle, PORT_PROTOCOLS §7.3.11).
+/// - Every message that is not dispatched is counted in exactly one drop
+///   reason, at the place where it is destroyed.
+class port_scheduler {
+public:
+  /// How an owner is woken. `drain`: "this shipped port has messages" (one
+  /// coalesced hint per batch). `token`: "one more message for one of your
+  /// never-shipped ports" (one per message, see enqueue_locked).
+  enum class wake_kind { none, drain, token };
+
+  using hint_fn = std::function<void(const caf::actor& owner, wake_kind kind,
+                                     const std::shared_ptr<port_record>& rec,
+                                     std::uint64_t epoch)>;
+
+  explicit port_scheduler(hint_fn send_hint);
+
+  /// Creates two entangled records, both in transit (no owner yet).
+  std::pair<std::shared_ptr<port_record>, std::shared_ptr<port_record>>
+  make_pair(bool shipped = false);
+
+  /// Makes `owner` the owner of `rec` (a new pair or an adopted port).
+  /// The port starts unstarted. Returns the new epoch, unique in this
+  /// scheduler (no other record ever gets it).
+  std::uint64_t adopt(port_record& rec, caf::actor owner, port_object* obj);
+
+  /// Detaches `rec` from its owner for a transfer (IN TRANSIT); marks it
+  /// and its peer as shipped. Its queue stays where it is.
+  void ship(port_record& rec);
+
+  /// Appends `msg` to the queue of `src`'s peer, waking the peer's owner if
+  /// needed, or drops it (counted) when there is no live peer, or when the
+  /// ports it carries would end up inside their own queues (unreachable).
+  void post(port_record& src, serialized_message&& msg);
+
+  struct start_result {
+    /// Never shipped: its owner dispatches it in combined order, on tokens.
+    bool unshipped = false;
+    /// Can still produce an event: entangled, or something (at least the
+    /// close sentinel) is queued. A port whose close was already seen by a
+    /// previous owner cannot, and must not keep its new owner alive.
+    bool live = false;
+  };
+
+  /// Enables the queue of `rec` (if `epoch` is current) and wakes the owner
+  /// when messages are waiting.
+  start_result start(const std::shared_ptr<port_record>& rec,
+                     std::uint64_t epoch);
+
+  /// Whether misuse warnings are printed.
+  bool warnings = true;
+
+#if ENTANGLE_TRACING
+  /// The runtime's tracer, or null (set before any context runs; the
+  /// runtime keeps it alive).
+  entangle::tracer* tracer = nullptr;
+
+  /// Reports a message that does not travel on a port (window.postMessage,
+  /// a BroadcastChannel delivery) from the running context to `target`;
+  /// returns its trace id. Call only when `tracer` is set.
+  std::uint64_t trace_other_post(std::uint64_t target, const char* type,
+                                 std::size_t ports);
+#endif
+
+  /// Prints a misuse warning (when `warnings` is on).
+  void warn(std::string_view where, std::string_view what) const;
+
+  /// Closes `rec`: drops its queue (counted as `why`), clears the pairing
+  /// and leaves a close sentinel behind everything in the peer's queue.
+  /// Ports inside dropped messages are closed too (iteratively, so a chain
+  /// of nested ports cannot overflow the stack). Idempotent.
+  void close(const std::shared_ptr<port_record>& rec, drop_reason why);
+
+  enum class pop_result { item, empty, stale };
+
+  /// Takes the head of the queue for the owner holding `epoch` (a token's
+  /// one message). On `empty` the drain hint is consumed.
+  pop_result pop(port_record& rec, std::uint64_t epoch, envelope& out);
+
+  /// Takes up to `max` messages from the head of the queue into `out`
+  /// (empty) in one lock round, for the owner holding `epoch` (what a drain hint
+  /// dispatches). If that empties the queue, the drain hint is consumed and
+  /// `drained` is set (a post meanwhile sends a new hint).
+  pop_result pop_batch(port_record& rec, std::uint64_t epoch,
+                       std::vector<envelope>& out, std::size_t max,
+                       bool& drained);
+
+  /// Puts `items` back in front of the queue, in order: messages the owner
+  /// took with pop_batch and has not dispatched, given back before the
+  /// port's state changes (close, transfer, the context ending).
+  /// Precondition: the caller still owns `rec` at the epoch it popped at.
+  template <class It>
+  void unpop(port_record& rec, It first, It last) {
+    record_guard guard{rec.mu()};
+    rec.queue.prepend(first, last);
+  }
+
+  /// For a never-shipped port: the stamp of its head message. `stale` when
+  /// the port moved, closed or got shipped (then it is drained by hints).
+  pop_result peek_unshipped(port_record& rec, std::uint64_t epoch,
+                            std::uint64_t& stamp);
+
+  /// After a full batch: returns true if messages remain and the owner must
+  /// send itself a new hint (fairness), false if the hint was consumed.
+  bool needs_rehint(port_record& rec, std::uint64_t epoch);
+
+  /// Returns whether `rec` is still entangled with a live peer.
+  bool entangled(port_record& rec);
+
+  /// Drops `msg` for `why`, counting it (and closing ports it carried).
+  void drop(serialized_message&& msg, drop_reason why);
+
+  /// Counts a drop of a message that never became a serialized_message.
+  void count_drop(drop_reason why, std::uint64_t n = 1) noexcept {
+    drops_[static_cast<std::size_t>(why)].fetch_add(n,
+                                                    std::memory_order_relaxed);
+    ENTANGLE_TRACE(tracer, t, report_drop(*t, why, n));
+  }
+
+  drop_counts drops() const noexcept;
+
+  std::size_t live_records() const noexcept {
+    return live_.load(std::memory_order_acquire);
+  }
+
+  /// @private Called by ~port_record bookkeeping.
+  void record_destroyed(port_record* rec) noexcept;
+
+private:
+  /// Appends `msg` (or the close sentinel) to `dst` (locked by the caller);
+  /// returns how the caller must wake `dst.owner` after unlocking.
+  wake_kind enqueue_locked(port_record& dst, serialized_message&& msg,
+                           bool is_close);
+
+  void close_one(const std::shared_ptr<port_record>& rec, drop_reason why);
+
+  /// Caller holds rec's lock: `stale` unless `epoch` owns it, `empty`
+  /// (consuming the drain hint), or `item`.
+  static pop_result head_locked(port_record& rec, std::uint64_t epoch) noexcept;
+
+  /// Whether queuing a message carrying `carried` at `dst` closes a cycle:
+  /// `dst` is, through its chain of holders, inside one of those ports'
+  /// queues. Caller holds transit_mu_.
+  bool closes_cycle(const std::shared_ptr<port_record>& dst,
+                    const std::vector<std::shared_ptr<port_record>>& carried);
+
+  /// What a traced post reports (see post_impl).
+  struct post_trace {
+    entangle::tracer* t;
+    trace_post ev;
+  };
+
+  /// The body of post(); `Traced` adds the trace (tr non-null) and nothing
+  /// else, the untraced instantiation has no trace code.
+  template <bool Traced>
+  void post_impl(port_record& src, serialized_message&& msg, post_trace* tr);
+
+  template <bool Traced>
+  void post_drop(serialized_message&& msg, drop_reason why, post_trace* tr);
+
+#if ENTANGLE_TRACING
+  static void report_drop(entangle::tracer& t, drop_reason why,
+                          std::uint64_t n) noexcept;
+  /// Names the next traced message.
+  std::atomic<std::uint64_t> next_trace_id_{1};
+#endif
+
+  hint_fn send_hint_;
+  std::atomic<std::uint64_t> next_stamp_{1};
+  /// Names records (port_record::id).
+  std::atomic<std::uint64_t> next_record_id_{1};
+  /// Epochs are unique across records, so the epoch of a hint alone names
+  /// the port object it wakes (a hint carries no record reference).
+  std::atomic<std::uint64_t> next_epoch_{1};
+  /// Guards every record's `holder`, and makes "walk the holder chain, then
+  /// enqueue and link" atomic among posts that carry ports: two such posts
+  /// into each other's carried ports could otherwise form a cycle that
+  /// neither walk sees. Posts without ports never take it.
+  std::mutex transit_mu_;
+  std::atomic<std::size_t> live_{0};
+  std::array<std::atomic<std::uint64_t>, drop_reason_count> drops_{};
+};
+
+} // namespace entangle::detail

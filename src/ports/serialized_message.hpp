@@ -1,0 +1,71 @@
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "entangle/drop_reason.hpp"
+#include "entangle/value.hpp"
+#include "base/trace_hooks.hpp"
+
+namespace entangle::detail {
+
+struct port_record;
+
+/// A typed C++ payload (include/entangle/typed.hpp): the bytes CAF's binary
+/// serializer wrote at the post, and the type's registered (portable) name,
+/// which is how the receiver picks its handler. The sender keeps no alias:
+/// the receiver decodes its own object from these bytes.
+struct typed_payload {
+  std::string name;
+  std::vector<char> bytes;
+};
+
+/// The output of StructuredSerializeWithTransfer: a message in flight.
+///
+/// `data` is a deep copy that shares nothing with the sender: its buffers are
+/// fresh (copied, or holding the bytes moved out of a transferred buffer) and
+/// each port reference is a `port_slot` naming an entry of `ports`.
+///
+/// `ports` are the transferred ports, in transfer-list order, each IN
+/// TRANSIT: owned by this message and by no context. Receiving the message
+/// *adopts* them (takes the records out). A message destroyed with ports
+/// still inside (dropped, its receiver gone, its queue closed) closes them,
+/// so their peers get `close`: nothing in flight can leak a port. `fate` is
+/// the reason those ports' queued messages are counted under.
+///
+/// Move-only: a message has exactly one owner (a port queue, a dispatch
+/// loop, or a drop site).
+class serialized_message {
+public:
+  serialized_message() = default;
+  serialized_message(serialized_message&&) noexcept = default;
+  serialized_message& operator=(serialized_message&& other) noexcept;
+  serialized_message(const serialized_message&) = delete;
+  serialized_message& operator=(const serialized_message&) = delete;
+  ~serialized_message() {
+    if (!ports.empty()) // most messages carry none: no call
+      release_ports();
+  }
+
+  value data;
+  std::vector<std::shared_ptr<port_record>> ports;
+  /// Total bytes of buffers in `data` (checked against receiver limits).
+  std::size_t buffer_bytes = 0;
+  /// Whether `data` contains `port_slot`s to resolve at the receiver.
+  bool has_port_slots = false;
+  drop_reason fate = drop_reason::closed;
+  /// Set for a typed message (then `data` is undefined): one more payload
+  /// kind of the same envelope, so queueing, order, transfer and close
+  /// rules are those of every other message.
+  std::unique_ptr<typed_payload> typed;
+#if ENTANGLE_TRACING
+  /// Links the post to the delivery in a trace (0: not traced).
+  std::uint64_t trace_id = 0;
+#endif
+
+private:
+  void release_ports() noexcept;
+};
+
+} // namespace entangle::detail

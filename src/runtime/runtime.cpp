@@ -1,0 +1,158 @@
+#include "entangle/runtime.hpp"
+
+#include <caf/actor_cast.hpp>
+#include <caf/exit_reason.hpp>
+#include <caf/send.hpp>
+
+#include "runtime/runtime_impl.hpp"
+
+namespace entangle {
+
+bool runtime::impl::drive(bool advance) {
+  auto done = [this] {
+    std::lock_guard<std::mutex> guard{mu};
+    return live.empty();
+  };
+  while (!done()) {
+    if (coordinator->try_run_once())
+      continue;
+    if (advance && coordinator->has_pending_timeout()) {
+      coordinator->trigger_timeout();
+      continue;
+    }
+    return false;
+  }
+  // Let the ended actors' last messages go (they hold nothing strongly).
+  while (coordinator->try_run_once())
+    ; // nop
+  return true;
+}
+
+runtime_config::runtime_config() {
+  opt_group{custom_options_, "entangle"}
+    .add(max_clone_depth, "max-clone-depth",
+         "maximum nesting depth of a posted value")
+    .add(dispatch_batch, "dispatch-batch",
+         "messages one port dispatches per turn before yielding")
+    .add(max_buffer_bytes, "max-buffer-bytes",
+         "largest ArrayBuffer payload a context accepts (0 = no limit)")
+    .add(warnings, "warnings", "print misuse warnings to stderr")
+    .add(deterministic, "deterministic",
+         "run all contexts on one thread with virtual time");
+}
+
+std::string_view to_string(exit_kind k) noexcept {
+  switch (k) {
+    case exit_kind::normal:
+      return "normal";
+    case exit_kind::exception:
+      return "exception";
+    case exit_kind::terminated:
+      return "terminated";
+  }
+  return "unknown";
+}
+
+runtime::runtime()
+  : owned_cfg_(std::make_unique<runtime_config>()),
+    impl_(std::make_unique<impl>(*owned_cfg_)) {
+  // nop
+}
+
+runtime::runtime(runtime_config& cfg) : impl_(std::make_unique<impl>(cfg)) {
+  // nop
+}
+
+runtime::~runtime() {
+  stop();
+  if (impl_->coordinator != nullptr) {
+    impl_->drive(true);
+    return;
+  }
+  std::unique_lock<std::mutex> guard{impl_->mu};
+  impl_->cv.wait(guard, [this] { return impl_->live.empty(); });
+}
+
+std::uint64_t runtime::spawn(std::string name, init_function init) {
+  return impl_->spawn(std::move(name), std::move(init), {})->id;
+}
+
+std::uint64_t runtime::spawn(std::string name, std::string_view origin_url,
+                             init_function init) {
+  detail::spawn_options opts;
+  opts.origin = origin::parse(origin_url); // SyntaxError before anything runs
+  return impl_->spawn(std::move(name), std::move(init), std::move(opts))->id;
+}
+
+std::uint64_t runtime::open_window(std::string name,
+                                   std::string_view origin_url,
+                                   init_function init) {
+  detail::spawn_options opts;
+  opts.origin = origin::parse(origin_url);
+  opts.window = true;
+  return impl_->spawn(std::move(name), std::move(init), std::move(opts))->id;
+}
+
+void runtime::run() {
+  if (impl_->coordinator != nullptr) {
+    impl_->drive(true);
+    return;
+  }
+  std::unique_lock<std::mutex> guard{impl_->mu};
+  impl_->cv.wait(guard,
+                 [this] { return impl_->live.empty() || impl_->stopping; });
+}
+
+bool runtime::run_for(std::chrono::milliseconds timeout) {
+  if (impl_->coordinator != nullptr) // virtual time: no wall clock involved
+    return impl_->drive(true);
+  std::unique_lock<std::mutex> guard{impl_->mu};
+  return impl_->cv.wait_for(guard, timeout, [this] {
+    return impl_->live.empty() || impl_->stopping;
+  }) && impl_->live.empty();
+}
+
+void runtime::stop() {
+  std::vector<std::shared_ptr<detail::context_control>> all;
+  {
+    std::lock_guard<std::mutex> guard{impl_->mu};
+    impl_->stopping = true;
+    for (auto& [id, ctl] : impl_->live)
+      all.push_back(ctl);
+    impl_->cv.notify_all();
+  }
+  for (auto& ctl : all)
+    impl_->terminate(ctl);
+}
+
+void runtime::terminate(std::uint64_t context_id) {
+  std::shared_ptr<detail::context_control> ctl;
+  {
+    std::lock_guard<std::mutex> guard{impl_->mu};
+    auto i = impl_->live.find(context_id);
+    if (i == impl_->live.end())
+      return;
+    ctl = i->second;
+  }
+  impl_->terminate(ctl);
+}
+
+std::size_t runtime::live_contexts() const {
+  std::lock_guard<std::mutex> guard{impl_->mu};
+  return impl_->live.size();
+}
+
+drop_counts runtime::drops() const {
+  return impl_->sched->drops();
+}
+
+std::vector<context_exit> runtime::exits() const {
+  std::lock_guard<std::mutex> guard{impl_->mu};
+  return impl_->exits;
+}
+
+std::size_t runtime::live_ports() const {
+  return impl_->sched->live_records();
+}
+
+} // namespace entangle

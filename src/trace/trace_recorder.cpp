@@ -1,0 +1,221 @@
+#include "entangle/trace_recorder.hpp"
+
+#include <fstream>
+#include <stdexcept>
+
+#include <fmt/format.h>
+
+#include "trace/trace_recorder_state.hpp"
+
+namespace entangle {
+
+std::string trace_recorder::state::label(std::uint64_t ctx) const {
+  auto i = contexts.find(ctx);
+  if (i == contexts.end())
+    return ctx == 0 ? std::string{"runtime"} : fmt::format("#{}", ctx);
+  return fmt::format("{} #{}", i->second.name, ctx);
+}
+
+void trace_recorder::lost() noexcept {
+  std::lock_guard<std::mutex> guard{st_->mu};
+  ++st_->totals.events_dropped;
+}
+
+trace_recorder::trace_recorder(trace_limits limits)
+  : st_(std::make_unique<state>(limits)) {
+  // nop
+}
+
+trace_recorder::~trace_recorder() = default;
+
+void trace_recorder::title(std::string t) {
+  std::lock_guard<std::mutex> guard{st_->mu};
+  st_->title = std::move(t);
+}
+
+void trace_recorder::on_post(const trace_post& ev) {
+  try {
+    state::event e{state::kind::post};
+    e.sub = ev.queued ? 1 : 0;
+    e.depth = static_cast<std::uint32_t>(ev.queue_depth);
+    e.ports = static_cast<std::uint32_t>(ev.ports);
+    e.ctx = ev.context;
+    e.port = ev.port;
+    e.other = ev.target_port;
+    e.other_ctx = ev.target_context;
+    e.message = ev.message;
+    e.type = ev.type;
+    std::lock_guard<std::mutex> guard{st_->mu};
+    e.ts = st_->ns(ev.begin);
+    e.dur = st_->ns(ev.end) - e.ts;
+    ++st_->totals.posts;
+    st_->add(e);
+  } catch (...) {
+    lost(); // out of memory: the event is counted, not kept
+  }
+}
+
+void trace_recorder::on_deliver(const trace_deliver& ev) {
+  try {
+    state::event e{state::kind::deliver};
+    e.sub = ev.type == "close" ? 2 : ev.type == "messageerror" ? 1 : 0;
+    e.depth = static_cast<std::uint32_t>(ev.queue_depth);
+    e.ctx = ev.context;
+    e.port = ev.port;
+    e.message = ev.message;
+    std::lock_guard<std::mutex> guard{st_->mu};
+    e.ts = st_->ns(ev.begin);
+    e.dur = st_->ns(ev.end) - e.ts;
+    ++st_->totals.deliveries;
+    st_->add(e);
+  } catch (...) {
+    lost(); // out of memory: the event is counted, not kept
+  }
+}
+
+void trace_recorder::on_transfer(const trace_port& ev) {
+  try {
+    state::event e{state::kind::transfer};
+    e.ctx = ev.context;
+    e.port = ev.port;
+    std::lock_guard<std::mutex> guard{st_->mu};
+    e.ts = st_->ns(ev.at);
+    ++st_->totals.transfers;
+    if (auto* p = st_->port(ev.port))
+      ++p->transfers;
+    st_->add(e);
+  } catch (...) {
+    lost(); // out of memory: the event is counted, not kept
+  }
+}
+
+void trace_recorder::on_adopt(const trace_port& ev) {
+  try {
+    std::lock_guard<std::mutex> guard{st_->mu};
+    if (auto* p = st_->port(ev.port)) {
+      // A port bouncing through a long relay must not grow without bound:
+      // keep the first owners and the latest.
+      if (p->owners.size() >= 64)
+        p->owners.pop_back();
+      p->owners.push_back(ev.context);
+    }
+  } catch (...) {
+    lost(); // out of memory: the event is counted, not kept
+  }
+}
+
+void trace_recorder::on_entangle(const trace_port& ev) {
+  try {
+    std::lock_guard<std::mutex> guard{st_->mu};
+    ++st_->totals.channels;
+    auto* a = st_->port(ev.port);
+    auto* b = a ? st_->port(ev.peer) : nullptr;
+    if (a == nullptr || b == nullptr)
+      return;
+    a->peer = ev.peer;
+    b->peer = ev.port;
+    st_->channels.push_back(state::channel{ev.port, ev.peer, ev.implicit});
+  } catch (...) {
+    lost(); // out of memory: the event is counted, not kept
+  }
+}
+
+void trace_recorder::on_close(const trace_close& ev) {
+  try {
+    state::event e{state::kind::close};
+    e.sub = static_cast<std::uint8_t>(ev.reason);
+    e.ctx = ev.context;
+    e.port = ev.port;
+    e.other = ev.dropped;
+    std::lock_guard<std::mutex> guard{st_->mu};
+    e.ts = st_->ns(ev.at);
+    ++st_->totals.closes;
+    if (auto i = st_->ports.find(ev.port); i != st_->ports.end())
+      i->second.closed = true;
+    st_->add(e);
+  } catch (...) {
+    lost(); // out of memory: the event is counted, not kept
+  }
+}
+
+void trace_recorder::on_drop(const trace_drop& ev) {
+  try {
+    state::event e{state::kind::drop};
+    e.sub = static_cast<std::uint8_t>(ev.reason);
+    e.ctx = ev.context;
+    e.other = ev.count;
+    std::lock_guard<std::mutex> guard{st_->mu};
+    e.ts = st_->ns(ev.at);
+    st_->totals.drops += ev.count;
+    st_->add(e);
+  } catch (...) {
+    lost(); // out of memory: the event is counted, not kept
+  }
+}
+
+void trace_recorder::on_context_start(const trace_context& ev) {
+  try {
+    std::lock_guard<std::mutex> guard{st_->mu};
+    auto& c = st_->contexts[ev.context];
+    c.name = std::string{ev.name};
+    c.kind = std::string{ev.kind};
+    c.creator = ev.creator;
+    c.start = st_->ns(ev.at);
+    ++st_->totals.contexts;
+  } catch (...) {
+    lost(); // out of memory: the event is counted, not kept
+  }
+}
+
+void trace_recorder::on_context_end(const trace_context& ev) {
+  try {
+    std::lock_guard<std::mutex> guard{st_->mu};
+    auto& c = st_->contexts[ev.context];
+    if (c.name.empty())
+      c.name = std::string{ev.name};
+    c.end = st_->ns(ev.at);
+    c.how = std::string{ev.how};
+  } catch (...) {
+    lost(); // out of memory: the event is counted, not kept
+  }
+}
+
+trace_totals trace_recorder::totals() const {
+  std::lock_guard<std::mutex> guard{st_->mu};
+  auto t = st_->totals;
+  t.events_kept = st_->events.size();
+  return t;
+}
+
+namespace {
+
+template <class F>
+void write_file(const std::string& path, const char* what, F&& write) {
+  std::ofstream out{path, std::ios::binary | std::ios::trunc};
+  if (!out)
+    throw std::runtime_error(
+      fmt::format("cannot open {} for writing ({})", path, what));
+  write(out);
+  out.flush();
+  if (!out)
+    throw std::runtime_error(fmt::format("cannot write {} ({})", path, what));
+}
+
+} // namespace
+
+void trace_recorder::write_chrome_json(const std::string& path) const {
+  write_file(path, "Chrome trace",
+             [this](std::ostream& out) { write_chrome_json(out); });
+}
+
+void trace_recorder::write_dot(const std::string& path) const {
+  write_file(path, "Graphviz DOT",
+             [this](std::ostream& out) { write_dot(out); });
+}
+
+void trace_recorder::write_mermaid(const std::string& path) const {
+  write_file(path, "Mermaid sequence",
+             [this](std::ostream& out) { write_mermaid(out); });
+}
+
+} // namespace entangle
