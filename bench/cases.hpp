@@ -48,6 +48,31 @@ double ent_idle_context_bytes(std::size_t contexts, bool heap);
 /// Prints sizeof of the internal types that make up a port.
 void print_sizes();
 void print_context_sizes();
+// -- scale (scale_cases.cpp) ----------------------------------------------------
+/// ns per hop of an `m`-hop ping-pong on one port of a context that owns
+/// `k` started ports (never-shipped, or shipped to it by its parent).
+double ent_ports_scale(std::size_t k, std::size_t m, bool shipped);
+/// ns per message when `k` never-shipped ports hold `m` messages in all.
+double ent_unshipped_busy(std::size_t k, std::size_t m);
+/// ns per post while nesting `n` ports in transit (top-down: each post
+/// into the deepest port so far; bottom-up: the reverse).
+double ent_nest(std::size_t n, bool top_down);
+struct channels_figures {
+  double create_ns = 0;      // per channel
+  double close_ns = 0;       // per channel (both ends)
+  double bytes_per_port = 0; // RSS
+};
+channels_figures ent_channels(std::size_t n);
+struct contexts_figures {
+  double spawn_ns = 0;          // per context
+  double bytes_per_context = 0; // RSS
+  double round_ns = 0;          // per hop of a round through all of them
+};
+/// A chain of `n` dedicated workers (raw CAF: of `n` actors), each spawned
+/// by the one before; a round goes down the chain and back up.
+contexts_figures ent_contexts(std::size_t n);
+contexts_figures caf_contexts(std::size_t n);
+
 /// entangle's wake-ups so far that went as an allocated CAF message
 /// because the context's reusable element was queued (wake_element.hpp).
 std::uint64_t wake_fallbacks();

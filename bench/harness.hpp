@@ -43,6 +43,15 @@ struct sizes {
   std::size_t idle_contexts = 20000;
   std::vector<std::size_t> transfer_queues{0, 1000, 100000};
   std::size_t transfers_per_rep = 5;
+  // scale (issue #17): same sizes in --quick, fewer messages and reps
+  std::vector<std::size_t> scale_ports{1, 100, 10000, 100000};
+  std::size_t scale_messages = 400000;
+  std::vector<std::size_t> scale_nests{1000, 8000, 16000};
+  std::size_t scale_channels = 1000000;
+  std::size_t scale_contexts = 100000;
+  std::size_t scale_fan = 1000;
+  std::size_t scale_fan_rounds = 50;
+  int scale_reps = 5;
 };
 
 /// One measurement: "lower is better" per-op nanoseconds.

@@ -4,7 +4,7 @@
 //
 //   entangle_bench [--quick] [--reps=N] [--only=group,group...]
 //                  [--side=caf|entangle]   (one side alone, for profilers)
-//   groups: pingpong oneway fan transfer payloads tracing memory
+//   groups: pingpong oneway fan transfer payloads tracing memory scale
 //
 // Every figure is a median of per-rep medians or per-rep ratios; the
 // RESULT lines are for scripts/bench, the tables for humans.
@@ -14,6 +14,7 @@
 #include <malloc.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -67,7 +68,30 @@ double child_measure(const std::string& kind, std::size_t n, bool heap) {
   return x;
 }
 
+/// The scale figures of one fresh process: "a b c" (see run_child).
+bool child_triple(const std::string& kind, std::size_t n, double out[3]) {
+  std::ostringstream cmd;
+  cmd << '"' << self_exe() << "\" --mem-child=" << kind << " --n=" << n;
+  auto* f = popen(cmd.str().c_str(), "r");
+  if (f == nullptr)
+    return false;
+  bool ok = std::fscanf(f, "%lf %lf %lf", &out[0], &out[1], &out[2]) == 3;
+  pclose(f);
+  return ok;
+}
+
 int run_child(const std::string& kind, std::size_t n, bool heap) {
+  if (kind == "channels") {
+    auto f = ent_channels(n);
+    std::printf("%.3f %.3f %.3f\n", f.create_ns, f.bytes_per_port, f.close_ns);
+    return 0;
+  }
+  if (kind == "contexts_ent" || kind == "contexts_caf") {
+    auto f = kind == "contexts_ent" ? ent_contexts(n) : caf_contexts(n);
+    std::printf("%.3f %.3f %.3f\n", f.spawn_ns, f.bytes_per_context,
+                f.round_ns);
+    return 0;
+  }
   double x = -1;
   if (kind == "port")
     x = ent_idle_port_bytes(n, heap);
@@ -114,6 +138,103 @@ void memory(const sizes& s) {
   }
 }
 
+/// Medians of `reps` fresh-process triples.
+std::vector<double> triple_medians(const std::string& kind, std::size_t n,
+                                   int reps) {
+  std::vector<double> a, b, c;
+  for (int i = 0; i < reps; ++i) {
+    double x[3];
+    if (!child_triple(kind, n, x))
+      continue;
+    a.push_back(x[0]);
+    b.push_back(x[1]);
+    c.push_back(x[2]);
+  }
+  return {median(a), median(b), median(c)};
+}
+
+/// How cost grows with the size of the world (issue #17).
+void scale(const sizes& s) {
+  std::printf("\n== scale: ns per hop of a ping-pong on one port, against K "
+              "started ports in the receiving context (%zu hops; last column:"
+              " ns/msg when K ports hold them all; median of %d)\n"
+              "%-10s %16s %16s %22s\n",
+              s.scale_messages, s.scale_reps, "K", "never-shipped",
+              "shipped", "never-shipped, K busy");
+  double first = 0, last = 0, first_s = 0, last_s = 0;
+  for (auto k : s.scale_ports) {
+    std::vector<double> u, sh, busy;
+    for (int i = 0; i < s.scale_reps; ++i) {
+      u.push_back(ent_ports_scale(k, s.scale_messages, false));
+      sh.push_back(ent_ports_scale(k, s.scale_messages, true));
+      busy.push_back(ent_unshipped_busy(k, s.scale_messages));
+    }
+    std::printf("%-10zu %16.1f %16.1f %22.1f\n", k, median(u), median(sh),
+                median(busy));
+    std::printf("RESULT scale_ports_%zu unshipped_ns=%.3f shipped_ns=%.3f "
+                "busy_ns=%.3f\n",
+                k, median(u), median(sh), median(busy));
+    if (k == s.scale_ports.front()) {
+      first = median(u);
+      first_s = median(sh);
+    }
+    last = median(u);
+    last_s = median(sh);
+    std::fflush(stdout);
+  }
+  std::printf("RESULT scale_ports_cost ratio=%.4f shipped_ratio=%.4f\n",
+              last / first, last_s / first_s);
+  std::printf("\n== scale: nesting N ports in transit, each post into the "
+              "deepest one so far (ns/post, median of %d)\n"
+              "%-10s %16s %16s\n",
+              s.scale_reps, "N", "top-down", "bottom-up");
+  for (auto n : s.scale_nests) {
+    std::vector<double> td, bu;
+    for (int i = 0; i < s.scale_reps; ++i) {
+      td.push_back(ent_nest(n, true));
+      bu.push_back(ent_nest(n, false));
+    }
+    std::printf("%-10zu %16.1f %16.1f\n", n, median(td), median(bu));
+    std::printf("RESULT scale_nest_%zu top_down_ns=%.3f bottom_up_ns=%.3f\n",
+                n, median(td), median(bu));
+    std::fflush(stdout);
+  }
+  auto reps = std::max(1, s.scale_reps / 2);
+  auto ch = triple_medians("channels", s.scale_channels, reps);
+  std::printf("\n== scale: %zu live channels in one context (fresh process, "
+              "median of %d)\n  create %.1f ns/channel, %.1f B RSS per port, "
+              "close %.1f ns/channel\n",
+              s.scale_channels, reps, ch[0], ch[1], ch[2]);
+  std::printf("RESULT scale_channels create_ns=%.3f bytes_per_port=%.1f "
+              "close_ns=%.3f\n",
+              ch[0], ch[1], ch[2]);
+  auto ec = triple_medians("contexts_ent", s.scale_contexts, reps);
+  auto cc = triple_medians("contexts_caf", s.scale_contexts, reps);
+  header("scale: a chain of N contexts, each spawning the next (fresh "
+         "process per figure); a round goes down and back up");
+  std::printf("N=%zu (entangle: dedicated workers with their implicit port "
+              "pairs)\n",
+              s.scale_contexts);
+  auto row = [](const char* what, double c, double e) {
+    std::printf("%-34s %12.1f %12.1f %8.2fx\n", what, c, e, e / c);
+  };
+  row("spawn (ns/context)", cc[0], ec[0]);
+  row("RSS (B/context)", cc[1], ec[1]);
+  row("round (ns/hop)", cc[2], ec[2]);
+  std::printf("RESULT scale_contexts caf_spawn_ns=%.3f ent_spawn_ns=%.3f "
+              "caf_bytes=%.1f ent_bytes=%.1f caf_hop_ns=%.3f ent_hop_ns=%.3f\n",
+              cc[0], ec[0], cc[1], ec[1], cc[2], ec[2]);
+  std::fflush(stdout);
+  header("scale: fan-out/fan-in through N contexts (ns per round)");
+  auto n = s.scale_fan;
+  auto rounds = s.scale_fan_rounds;
+  std::string what = "N=" + std::to_string(n) + " (ns/round)";
+  report("scale_fan", what.c_str(), "",
+         interleave(
+           s.scale_reps, [n, rounds] { return caf_fan(n, rounds); },
+           [n, rounds] { return ent_fan(n, rounds); }));
+}
+
 /// How many of entangle's wake-ups could not use the context's reusable
 /// element (docs/performance.md, "fourth round").
 void print_fallbacks(std::uint64_t fallbacks, std::size_t messages) {
@@ -148,6 +269,10 @@ int main(int argc, char** argv) {
       s.idle_ports = 100000;
       s.idle_contexts = 5000;
       s.transfers_per_rep = 3;
+      s.scale_messages = 100000;
+      s.scale_nests = {1000, 16000};
+      s.scale_fan_rounds = 20;
+      s.scale_reps = 3;
     } else if (auto v = val("--reps=")) {
       reps = std::atoi(v);
     } else if (auto v = val("--only=")) {
@@ -271,5 +396,7 @@ int main(int argc, char** argv) {
   }
   if (want("memory"))
     memory(s);
+  if (want("scale"))
+    scale(s);
   return 0;
 }

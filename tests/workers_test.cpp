@@ -221,3 +221,41 @@ TEST_CASE("an exception escaping a worker's handler reaches its creator as an "
   CHECK(h.log.lines() == lines{"error: boom", "close"});
   h.check_no_leaks();
 }
+
+TEST_CASE("12.5 a chain of 20000 workers, each spawned by the one before, "
+          "ends from the top down without exhausting the stack",
+          "[sem12][context]") {
+  // Each worker's control block named its parent strongly, so the last
+  // worker's destruction released its parent, whose destruction released
+  // the next... one set of stack frames per link (100 000 links crashed).
+  constexpr int depth = 20000;
+  harness h;
+  std::atomic<int> bottom{0};
+  struct chain {
+    static void init(context& self, int left, std::atomic<int>& bottom) {
+      if (left == 0) {
+        bottom = 1;
+        this_context().post_message("at the bottom"); // to its parent
+        return;
+      }
+      auto next = self.spawn(
+        "w", [left, &bottom](context& c) { init(c, left - 1, bottom); });
+      next.on_message([](message_event& ev) { // pass it up
+        this_context().post_message(std::move(ev.data));
+      });
+    }
+  };
+  h.run([&](context& top) {
+    auto first = top.spawn(
+      "w", [&bottom](context& c) { chain::init(c, depth - 1, bottom); });
+    first.on_message([&h, first](message_event& ev) {
+      h.log.add("top got " + label(ev));
+      first.terminate(); // every worker below ends in turn
+      this_context().close();
+    });
+  });
+  CHECK(bottom == 1);
+  CHECK(h.log.lines() == lines{"top got at the bottom"});
+  CHECK(h.rt->exits().size() == depth + 1);
+  h.check_no_leaks();
+}

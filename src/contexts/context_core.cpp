@@ -111,12 +111,12 @@ caf::behavior context_core::make_behavior() {
   // parent's outside port on its own thread.
   if (inside_ && !closing_)
     start_port(*inside_);
-  if (control_->parent)
-    caf::anon_send(control_->parent, worker_ready_atom::value, id());
+  if (auto parent = caf::actor_cast<caf::actor>(control_->parent))
+    caf::anon_send(parent, worker_ready_atom::value, id());
   end_turn();
   return {
     [this](port_ready_atom, std::uint64_t epoch) { on_ready(epoch); },
-    [this](unshipped_atom, std::uint64_t) { on_unshipped_token(); },
+    [this](unshipped_atom, std::uint64_t) { on_unshipped(); },
     [this](task_atom) { on_task(); },
     [this](timer_atom, timer_id id) { on_timer(id); },
     [this](broadcast_atom, const weak_broadcast_ptr& weak,
@@ -277,8 +277,8 @@ void context_core::start_port(port_object& port) {
     port.counted = true;
     ++open_started_;
   }
-  if (r.unshipped)
-    unshipped_.push_back(&port);
+  if (r.head_stamp != 0)
+    note_unshipped(port.epoch, r.head_stamp);
 }
 
 void context_core::close_port(port_object& port, drop_reason why) {
@@ -309,13 +309,6 @@ void context_core::forget(port_object& port) {
   for (auto i = workers_.begin(); i != workers_.end(); ++i) {
     if (i->second.lock().get() == &port) {
       workers_.erase(i);
-      break;
-    }
-  }
-  for (auto& p : unshipped_) {
-    if (p == &port) {
-      p = unshipped_.back();
-      unshipped_.pop_back();
       break;
     }
   }
@@ -369,8 +362,9 @@ void context_core::on_exit() {
   scope in{this};
   closing_ = true;
   // The creator learns of an exception before the implicit port closes.
-  if (failed_ && control_->parent)
-    caf::anon_send(control_->parent, worker_error_atom::value, id(), what_);
+  if (auto parent = caf::actor_cast<caf::actor>(control_->parent);
+      failed_ && parent)
+    caf::anon_send(parent, worker_error_atom::value, id(), what_);
   tasks_.clear();
   rt_.pending_timers -= timers_.size();
   timers_.clear();
@@ -379,7 +373,7 @@ void context_core::on_exit() {
   // posted, then close. Messages still queued here are counted as
   // context_gone, and ports they carry are closed in turn.
   auto ports = ports_.snapshot(); // close_port erases them from ports_
-  unshipped_.clear();
+  unshipped_heads_.clear();
   workers_.clear();
   auto bcs = std::move(bcs_);
   bcs_.clear();

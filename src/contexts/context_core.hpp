@@ -32,7 +32,9 @@ struct context_control {
   std::string name;
   caf::actor actor;
   /// The spawning context of a dedicated worker (null for top-level ones).
-  caf::actor parent;
+  /// Weak: a strong link would make a chain of workers destroy itself
+  /// recursively, one stack frame per link (a 100 000-deep chain crashed).
+  caf::actor_addr parent;
   /// The context's origin (a worker's is its creator's). Changes only by
   /// navigation, on the context's own thread.
   entangle::origin origin = entangle::origin::opaque();
@@ -71,12 +73,22 @@ struct spawn_options {
 /// One browsing context: a CAF event-based actor with one event loop.
 ///
 /// Event loop. The mailbox carries only wake-ups: `port_ready` hints (a
-/// started, shipped port of ours has messages; see port_scheduler),
-/// `unshipped` tokens (one per message for never-shipped ports: each
-/// dispatches the oldest head among them, HTML §1.3) and `task` markers. A
-/// hint drains at most `dispatch_batch` messages from that port, each
-/// dispatched as its own task, then yields (re-hinting itself) so that one
-/// busy port cannot starve the others or the task queue (HTML §4.6).
+/// started, shipped port of ours has messages; see port_scheduler), one
+/// `unshipped` wake-up while never-shipped ports hold messages (HTML §1.3:
+/// they form one task source in posting order), and `task` markers. A
+/// wake-up dispatches at most `dispatch_batch` messages, each as its own
+/// task, then yields (re-waking itself) so that one busy port cannot starve
+/// the others or the task queue (HTML §4.6).
+///
+/// Never-shipped ports. Only this context posts to, starts or closes them,
+/// so their bookkeeping needs no lock: `unshipped_heads_` holds one entry
+/// (head stamp, epoch) per started never-shipped port whose queue is not
+/// empty, keyed by the stamp of its oldest message; the scheduler reports a
+/// port whose queue becomes non-empty (note_unshipped), and dispatching
+/// its head re-enters the next one. The smallest stamp is the oldest
+/// message of the combined task source, so a dispatch costs O(log K) for K
+/// such ports. Entries of ports that moved, closed or got shipped are
+/// dropped when they surface (pop_unshipped says `stale`).
 ///
 /// Liveness. A window lives until it is closed (or its parent's document
 /// goes). Any other context stays alive while it can still be reached:
@@ -104,11 +116,17 @@ public:
   /// message goes the usual way.
   caf::invoke_message_result consume(caf::mailbox_element& x) override;
 
-  /// Wakes this context: `port_ready` for `epoch` or an `unshipped` token,
-  /// from any thread (the caller holds a strong handle to this actor).
+  /// Wakes this context: `port_ready` for `epoch` or the `unshipped`
+  /// wake-up, from any thread (the caller holds a strong handle to this
+  /// actor).
   /// `eu`: the caller's CAF worker, or null outside a context.
   void wake(caf::atom_value what, std::uint64_t epoch, caf::execution_unit* eu);
   const char* name() const override;
+
+  /// A never-shipped, started port of ours (`epoch`) went from empty to
+  /// holding the message stamped `stamp`. Called on this context's own
+  /// thread, possibly under that port's record lock (so it takes none).
+  void note_unshipped(std::uint64_t epoch, std::uint64_t stamp);
 
   // -- used by the public API (always on this context's thread) -------------
 
@@ -211,7 +229,7 @@ public:
 
 private:
   void on_ready(std::uint64_t epoch);
-  void on_unshipped_token();
+  void on_unshipped();
   void on_task();
   void on_timer(timer_id id);
   void on_broadcast(const weak_broadcast_ptr& weak,
@@ -277,9 +295,18 @@ private:
   std::unique_ptr<navigation> pending_navigation_;
   /// The outside ports of the workers this context spawned, by worker id.
   std::unordered_map<std::uint64_t, std::weak_ptr<port_object>> workers_;
-  /// Started ports that have never been shipped (HTML §1.3 combined order);
-  /// pruned lazily once shipped, eagerly when forgotten.
-  std::vector<port_object*> unshipped_;
+  /// The combined order of never-shipped ports (see the class comment): a
+  /// min-heap on `stamp`.
+  struct unshipped_head {
+    std::uint64_t stamp;
+    std::uint64_t epoch;
+    bool operator>(const unshipped_head& other) const noexcept {
+      return stamp > other.stamp;
+    }
+  };
+  std::vector<unshipped_head> unshipped_heads_;
+  /// The `unshipped` wake-up is in the mailbox (one at a time).
+  bool unshipped_wake_ = false;
   /// The batch on_ready took from one port's queue in one lock round and
   /// has not dispatched yet. Invariant: while `port` is set, `items[next..]`
   /// are older than everything still in that port's queue and belong in

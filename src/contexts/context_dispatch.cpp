@@ -5,6 +5,10 @@
 
 #include "contexts/context_core.hpp"
 
+#include <algorithm>
+#include <cassert>
+#include <functional>
+
 #include "entangle/message_event.hpp"
 #include "contexts/world.hpp"
 #include "clone/structured_clone.hpp"
@@ -51,7 +55,7 @@ caf::invoke_message_result context_core::consume(caf::mailbox_element& x) {
   if (wake_->what() == port_ready_atom::value)
     on_ready(wake_->epoch());
   else
-    on_unshipped_token();
+    on_unshipped();
   // Nothing may write through the current element once CAF hands it back
   // to senders (a response promise would move its `sender`, for one).
   current_mailbox_element(nullptr);
@@ -129,37 +133,54 @@ void context_core::give_back(port_object& port) {
   lease_ = lease{};
 }
 
-void context_core::on_unshipped_token() {
-  // Invariant: tokens in the mailbox >= messages held by started,
-  // never-shipped ports of this context. So dispatching the oldest head per
-  // token delivers them all, in posting order across those ports.
-  port_object* best = nullptr;
-  std::uint64_t best_stamp = 0;
-  for (std::size_t i = 0; i < unshipped_.size();) {
-    auto* p = unshipped_[i];
-    std::uint64_t stamp = 0;
-    auto r = p->record ? sched_->peek_unshipped(*p->record, p->epoch, stamp)
-                       : port_scheduler::pop_result::stale;
-    if (r == port_scheduler::pop_result::stale) {
-      unshipped_[i] = unshipped_.back();
-      unshipped_.pop_back();
+void context_core::note_unshipped(std::uint64_t epoch, std::uint64_t stamp) {
+  // Only this context posts to, starts or closes its never-shipped ports,
+  // so this runs on its own thread (the heap needs no lock).
+  assert(current_core() == this);
+  unshipped_heads_.push_back(unshipped_head{stamp, epoch});
+  std::push_heap(unshipped_heads_.begin(), unshipped_heads_.end(),
+                 std::greater<>{});
+  if (!unshipped_wake_) {
+    unshipped_wake_ = true;
+    wake(unshipped_atom::value, 0, context());
+  }
+}
+
+void context_core::on_unshipped() {
+  // Dispatches the oldest messages of the combined task source (HTML
+  // §1.3), at most a batch per wake-up. Invariant: every started,
+  // never-shipped port of ours with a non-empty queue has an entry with its
+  // head's stamp here (pushed by note_unshipped, or below when its head is
+  // taken and more remain); entries of ports that moved, closed or got
+  // shipped are stale and skipped.
+  auto batch = rt_.cfg.dispatch_batch == 0 ? 1 : rt_.cfg.dispatch_batch;
+  std::size_t n = 0;
+  auto& heap = unshipped_heads_;
+  while (n < batch && !heap.empty() && !closing_) {
+    std::pop_heap(heap.begin(), heap.end(), std::greater<>{});
+    auto head = heap.back();
+    heap.pop_back();
+    auto keep = ports_.find(head.epoch); // dispatch may close or move it
+    if (!keep || !keep->record)
       continue;
-    }
-    if (r == port_scheduler::pop_result::item
-        && (best == nullptr || stamp < best_stamp)) {
-      best = p;
-      best_stamp = stamp;
-    }
-    ++i;
-  }
-  if (best != nullptr && !closing_) {
-    auto keep = ports_.find(best->epoch); // dispatch may close or move it
     envelope e;
-    if (keep != nullptr
-        && sched_->pop(*best->record, best->epoch, e)
-             == port_scheduler::pop_result::item)
-      guarded([&] { dispatch(keep, std::move(e)); });
+    std::uint64_t next = 0;
+    if (sched_->pop_unshipped(*keep->record, head.epoch, head.stamp, e, next)
+        != port_scheduler::pop_result::item)
+      continue;
+    if (next != 0) { // its next head joins the order before anything runs
+      heap.push_back(unshipped_head{next, head.epoch});
+      std::push_heap(heap.begin(), heap.end(), std::greater<>{});
+    }
+    ++n;
+    guarded([&] { dispatch(keep, std::move(e)); });
   }
+  if (!heap.empty() && !closing_)
+    wake(unshipped_atom::value, 0, context()); // yield (fairness), then more
+  else
+    unshipped_wake_ = false;
+  if (heap.empty() && heap.capacity() > 64)
+    std::vector<unshipped_head>{}.swap(heap); // memory returns when idle
   end_turn();
 }
 

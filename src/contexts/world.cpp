@@ -11,15 +11,17 @@ namespace entangle::detail {
 namespace {
 
 void send_hint(const caf::actor& owner, port_scheduler::wake_kind kind,
-               const record_ptr&, std::uint64_t epoch) {
+               const record_ptr&, std::uint64_t epoch, std::uint64_t arg) {
   // Every record owner is a context (only context_core::adopt sets one).
-  // From inside a context, wake the owner on this worker.
   auto* core = static_cast<context_core*>(
     caf::actor_cast<caf::abstract_actor*>(owner));
-  caf::atom_value what = port_ready_atom::value;
-  if (kind == port_scheduler::wake_kind::token)
-    what = unshipped_atom::value;
-  core->wake(what, epoch, current_execution_unit());
+  if (kind == port_scheduler::wake_kind::unshipped) {
+    // Caused by the owner itself, on its own thread: no mailbox trip.
+    core->note_unshipped(epoch, arg);
+    return;
+  }
+  // From inside a context, wake the owner on this worker.
+  core->wake(port_ready_atom::value, epoch, current_execution_unit());
 }
 
 runtime_config& prepare(runtime_config& c) {
@@ -64,7 +66,7 @@ world::spawn(std::string name, init_function init, spawn_options opts) {
   auto ctl = std::make_shared<context_control>();
   ctl->name = std::move(name);
   ctl->origin = std::move(opts.origin);
-  ctl->parent = std::move(opts.parent);
+  ctl->parent = opts.parent.address();
   ctl->is_window = opts.window;
   ctl->rt = this;
   if (opts.parent_window) {

@@ -17,6 +17,7 @@
 
 #include "base/lazy_fifo.hpp"
 #include "ports/serialized_message.hpp"
+#include "ports/transit_forest.hpp"
 
 namespace entangle::detail {
 
@@ -95,7 +96,7 @@ using envelope_queue = lazy_fifo<envelope>;
 /// - CLOSED (`closed`): terminal. Queue emptied, peer cleared (its own
 ///   link; the survivor keeps its link to this record, see `peer`).
 ///
-/// Locking: `mu()` guards every mutable field except `holder` (and the
+/// Locking: `mu()` guards every mutable field except `transit` (and the
 /// owner may read `peer` without it, see there). It is one of
 /// a fixed table of striped mutexes chosen by the record's id, not a mutex
 /// per record: a std::mutex is 40 bytes and an idle port must stay small
@@ -103,9 +104,9 @@ using envelope_queue = lazy_fifo<envelope>;
 /// two record locks at once (two records may share a stripe: holding both
 /// would self-deadlock; post, close and transfer take them one after the
 /// other), and never destroy a serialized_message under a lock (that may
-/// close other records). `holder` is guarded by the scheduler's transit
+/// close other records). `transit` is guarded by the scheduler's transit
 /// mutex, which is taken before any record lock, and only by posts that
-/// carry ports and by adoptions of ports that had a holder.
+/// carry ports, adoptions of nested ports and closes of such ports.
 struct port_record {
   port_record(port_scheduler& s, std::uint64_t i) : sched(s), id(i) {
   }
@@ -145,14 +146,13 @@ struct port_record {
   /// Messages posted by the peer (and the close sentinel), in post order.
   envelope_queue queue;
 
-  /// While IN TRANSIT inside a message queued on another record: that
-  /// record (the "holder"). Following holders from a record walks up the
-  /// chain of queues it is nested in; a post that would make the chain
-  /// reach a port it carries would close a cycle nothing can deliver, and
-  /// is dropped instead (drop_reason::unreachable). Set at enqueue, cleared
-  /// at adoption; stale (but harmless, see port_scheduler::closes_cycle)
-  /// after the carrying message was dropped or popped.
-  std::weak_ptr<port_record> holder;
+  /// This record's node in the scheduler's transit forest, while it is
+  /// nested in a queued message or holds one that carries ports (see
+  /// transit_forest: how ports in transit nest, and how a post that would
+  /// close a cycle nothing can deliver is found). Null for every other
+  /// record. Written under the scheduler's transit mutex; read without it
+  /// only to skip that mutex when null.
+  std::atomic<transit_node*> transit{nullptr};
 
   // The small fields last, packed into one word (bytes per idle port).
 
@@ -177,9 +177,6 @@ struct port_record {
   /// enqueuers need not send another hint (hints are coalesced). Used for
   /// shipped ports only; never-shipped ports get one token per message.
   bool hint_pending = false;
-
-  /// Whether `holder` may be set (lets adopt skip the transit mutex).
-  std::atomic<bool> has_holder{false};
 
   /// Still paired with an open peer. Caller holds mu().
   bool entangled_locked() const noexcept {

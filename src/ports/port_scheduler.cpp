@@ -67,11 +67,10 @@ port_scheduler::make_pair(bool shipped) {
 
 std::uint64_t port_scheduler::adopt(port_record& rec, caf::actor owner,
                                     port_object* obj) {
-  if (rec.has_holder.load(std::memory_order_acquire)) {
-    // It left the queue that held it: the holder chain ends here now.
+  if (rec.transit.load(std::memory_order_acquire) != nullptr) {
+    // It left the queue that held it: it is a root of the forest now.
     std::lock_guard<std::mutex> transit{transit_mu_};
-    rec.holder.reset();
-    rec.has_holder.store(false, std::memory_order_relaxed);
+    forest_.cut(rec);
   }
   record_guard guard{rec.mu()};
   rec.owner = std::move(owner);
@@ -110,29 +109,36 @@ void port_scheduler::ship(port_record& rec) {
       peer->shipped = true;
     }
     if (wake)
-      send_hint_(wake, wake_kind::drain, peer, epoch);
+      send_hint_(wake, wake_kind::drain, peer, epoch, epoch);
   }
 }
 
 port_scheduler::wake_kind
 port_scheduler::enqueue_locked(port_record& dst, serialized_message&& msg,
-                               bool is_close) {
+                               bool is_close, std::uint64_t& arg) {
   // Never-shipped ports of one context form one task source ordered by
   // enqueue time (HTML §1.3). Their sender is their own context, so a global
-  // stamp orders them, and one token per message lets the owner dispatch
-  // the oldest head among them. Shipped ports coalesce hints and drain in
-  // batches.
+  // stamp orders them; the owner keeps its started ones in a heap by head
+  // stamp and is told only when a port's queue becomes non-empty (later
+  // heads it learns when it pops). Shipped ports coalesce hints and drain
+  // in batches.
   std::uint64_t stamp = 0;
   if (!dst.shipped)
     stamp = next_stamp_.fetch_add(1, std::memory_order_relaxed);
+  bool was_empty = dst.queue.empty();
   dst.queue.emplace_back(std::move(msg), is_close, stamp);
   if (!dst.started || !dst.owner)
     return wake_kind::none;
-  if (!dst.shipped)
-    return wake_kind::token;
+  if (!dst.shipped) {
+    if (!was_empty)
+      return wake_kind::none;
+    arg = stamp;
+    return wake_kind::unshipped;
+  }
   if (dst.hint_pending)
     return wake_kind::none;
   dst.hint_pending = true;
+  arg = dst.epoch;
   return wake_kind::drain;
 }
 
@@ -160,8 +166,8 @@ void port_scheduler::post(port_record& src, serialized_message&& msg) {
 template <bool Traced>
 void port_scheduler::post_impl(port_record& src, serialized_message&& msg,
                                [[maybe_unused]] post_trace* tr) {
-  // Posts that carry ports walk and link holder chains under transit_mu_
-  // (see closes_cycle); plain posts never touch it.
+  // Posts that carry ports check and link the transit forest under
+  // transit_mu_ (see closes_cycle); plain posts never touch it.
   std::unique_lock<std::mutex> transit{transit_mu_, std::defer_lock};
   if (!msg.ports.empty())
     transit.lock();
@@ -185,6 +191,7 @@ void port_scheduler::post_impl(port_record& src, serialized_message&& msg,
   }
   caf::actor wake;
   std::uint64_t epoch = 0;
+  std::uint64_t arg = 0;
   auto kind = wake_kind::none;
   {
     std::unique_lock<record_mutex> guard{dst->mu()};
@@ -199,13 +206,10 @@ void port_scheduler::post_impl(port_record& src, serialized_message&& msg,
       post_drop<Traced>(std::move(msg), why, tr);
       return;
     }
-    if (transit) {
-      for (auto& rec : msg.ports) {
-        rec->holder = dst_ref;
-        rec->has_holder.store(true, std::memory_order_release);
-      }
-    }
-    kind = enqueue_locked(*dst, std::move(msg), false);
+    if (transit)
+      for (auto& rec : msg.ports)
+        forest_.link(*rec, *dst);
+    kind = enqueue_locked(*dst, std::move(msg), false, arg);
     if constexpr (Traced) {
       tr->ev.target_port = dst->id;
       tr->ev.target_context = dst->obj ? dst->obj->ctx_id : 0;
@@ -220,7 +224,7 @@ void port_scheduler::post_impl(port_record& src, serialized_message&& msg,
         // reference count on its handle. CAF's enqueue calls nothing of
         // ours that locks (at most wake_element::request_deletion, when the
         // mailbox is closed), so no other record lock is taken under this.
-        send_hint_(dst->owner, kind, dst_ref, dst->epoch);
+        send_hint_(dst->owner, kind, dst_ref, dst->epoch, arg);
         kind = wake_kind::none;
       }
     }
@@ -232,7 +236,7 @@ void port_scheduler::post_impl(port_record& src, serialized_message&& msg,
     tr->t->on_post(tr->ev);
   }
   if (kind != wake_kind::none)
-    send_hint_(wake, kind, dst_ref, epoch);
+    send_hint_(wake, kind, dst_ref, epoch, arg);
 }
 
 template <bool Traced>
@@ -249,26 +253,15 @@ void port_scheduler::post_drop(serialized_message&& msg, drop_reason why,
 bool port_scheduler::closes_cycle(
   const std::shared_ptr<port_record>& dst,
   const std::vector<std::shared_ptr<port_record>>& carried) {
-  // Walk up from the target: the queue it waits in, the queue that one
-  // waits in, ... Owned ports end the chain (their context can still drain
-  // them), and so do closed ones (their carrying message is being dropped,
-  // so the ordinary rules apply). Every link was checked when it was made,
-  // so chains are acyclic; the bound only turns a bug into a wrong answer
-  // instead of a hang.
-  auto cur = dst;
-  for (std::size_t steps = 0; cur && steps <= live_records(); ++steps) {
-    for (auto& rec : carried)
-      if (rec == cur)
-        return true;
-    if (!cur->has_holder.load(std::memory_order_acquire))
-      return false;
-    {
-      record_guard guard{cur->mu()};
-      if (cur->closed || cur->owner)
-        return false;
-    }
-    cur = cur->holder.lock();
-  }
+  // The carried ports were just shipped by the poster, so each is the root
+  // of its tree (the ports nested in its queue). Queuing them in `dst`
+  // closes a cycle exactly when `dst` is nested in one of them: when one
+  // of them is the root of dst's tree. Owned and closed ports are roots
+  // (adoption and close cut them), so a chain that reaches one ends there.
+  auto* root = forest_.find_root(*dst);
+  for (auto& rec : carried)
+    if (rec.get() == root)
+      return true;
   return false;
 }
 
@@ -303,32 +296,29 @@ port_scheduler::start_result
 port_scheduler::start(const std::shared_ptr<port_record>& rec,
                       std::uint64_t epoch) {
   caf::actor wake;
-  auto kind = wake_kind::none;
-  std::size_t n = 0;
-  bool unshipped = false;
-  bool live = false;
+  start_result r;
   {
     record_guard guard{rec->mu()};
     if (rec->epoch != epoch || rec->closed || !rec->owner)
       return {};
     rec->started = true;
-    unshipped = !rec->shipped;
-    live = rec->entangled_locked() || !rec->queue.empty();
-    if (unshipped && !rec->queue.empty()) {
-      // One token per held message: they join the combined order with the
-      // stamps they got when posted.
-      kind = wake_kind::token;
-      n = rec->queue.size();
-    } else if (!unshipped && !rec->queue.empty() && !rec->hint_pending) {
-      rec->hint_pending = true;
-      kind = wake_kind::drain;
-      n = 1;
+    r.unshipped = !rec->shipped;
+    r.live = rec->entangled_locked() || !rec->queue.empty();
+    if (rec->queue.empty())
+      return r;
+    if (r.unshipped) {
+      // Held messages join the combined order with the stamps they got
+      // when posted: the caller adds the head (O(1), however many wait).
+      r.head_stamp = rec->queue.front().stamp;
+      return r;
     }
+    if (rec->hint_pending)
+      return r;
+    rec->hint_pending = true;
     wake = rec->owner;
   }
-  for (std::size_t i = 0; i < n; ++i)
-    send_hint_(wake, kind, rec, epoch);
-  return {unshipped, live};
+  send_hint_(wake, wake_kind::drain, rec, epoch, epoch);
+  return r;
 }
 
 void port_scheduler::warn(std::string_view where, std::string_view what) const {
@@ -372,6 +362,12 @@ void port_scheduler::close(const std::shared_ptr<port_record>& rec,
 
 void port_scheduler::close_one(const std::shared_ptr<port_record>& rec,
                                drop_reason why) {
+  if (rec->transit.load(std::memory_order_acquire) != nullptr) {
+    // A closed port ends every chain it was in (its queue is dropped, so
+    // what it held closes too, and cuts itself in turn).
+    std::lock_guard<std::mutex> transit{transit_mu_};
+    forest_.cut(*rec);
+  }
   std::vector<envelope> dropped;
   std::shared_ptr<port_record> peer;
   {
@@ -396,6 +392,7 @@ void port_scheduler::close_one(const std::shared_ptr<port_record>& rec,
   if (peer) {
     caf::actor wake;
     std::uint64_t epoch = 0;
+    std::uint64_t arg = 0;
     auto kind = wake_kind::none;
     {
       record_guard guard{peer->mu()};
@@ -409,7 +406,7 @@ void port_scheduler::close_one(const std::shared_ptr<port_record>& rec,
                                                 : why;
         // The sentinel goes behind everything `rec` posted: the peer sees
         // close exactly once, after the last message.
-        kind = enqueue_locked(*peer, serialized_message{}, true);
+        kind = enqueue_locked(*peer, serialized_message{}, true, arg);
         if (kind != wake_kind::none) {
           wake = peer->owner;
           epoch = peer->epoch;
@@ -417,7 +414,7 @@ void port_scheduler::close_one(const std::shared_ptr<port_record>& rec,
       }
     }
     if (kind != wake_kind::none)
-      send_hint_(wake, kind, peer, epoch);
+      send_hint_(wake, kind, peer, epoch, arg);
   }
   // Destroyed here, outside every lock; carried ports land on the worklist.
   for (auto& e : dropped) {
@@ -439,14 +436,17 @@ port_scheduler::head_locked(port_record& rec, std::uint64_t epoch) noexcept {
   return pop_result::item;
 }
 
-port_scheduler::pop_result port_scheduler::pop(port_record& rec,
-                                               std::uint64_t epoch,
-                                               envelope& out) {
+port_scheduler::pop_result
+port_scheduler::pop_unshipped(port_record& rec, std::uint64_t epoch,
+                              std::uint64_t stamp, envelope& out,
+                              std::uint64_t& next) {
   record_guard guard{rec.mu()};
-  auto r = head_locked(rec, epoch);
-  if (r == pop_result::item)
-    rec.queue.pop_front(out);
-  return r;
+  if (rec.epoch != epoch || !rec.owner || rec.shipped || rec.queue.empty()
+      || rec.queue.front().stamp != stamp)
+    return pop_result::stale;
+  rec.queue.pop_front(out);
+  next = rec.queue.empty() ? 0 : rec.queue.front().stamp;
+  return pop_result::item;
 }
 
 port_scheduler::pop_result
@@ -461,18 +461,6 @@ port_scheduler::pop_batch(port_record& rec, std::uint64_t epoch,
     rec.hint_pending = false;
     drained = true;
   }
-  return pop_result::item;
-}
-
-port_scheduler::pop_result
-port_scheduler::peek_unshipped(port_record& rec, std::uint64_t epoch,
-                               std::uint64_t& stamp) {
-  record_guard guard{rec.mu()};
-  if (rec.epoch != epoch || !rec.owner || rec.shipped)
-    return pop_result::stale;
-  if (rec.queue.empty())
-    return pop_result::empty;
-  stamp = rec.queue.front().stamp;
   return pop_result::item;
 }
 
@@ -499,7 +487,11 @@ void port_scheduler::drop(serialized_message&& msg, drop_reason why) {
   // ~serialized_message closes every port it carried.
 }
 
-void port_scheduler::record_destroyed(port_record*) noexcept {
+void port_scheduler::record_destroyed(port_record* rec) noexcept {
+  if (rec->transit.load(std::memory_order_acquire) != nullptr) {
+    std::lock_guard<std::mutex> transit{transit_mu_};
+    forest_.forget(*rec);
+  }
   live_.fetch_sub(1, std::memory_order_acq_rel);
 }
 

@@ -32,13 +32,16 @@ namespace entangle::detail {
 class port_scheduler {
 public:
   /// How an owner is woken. `drain`: "this shipped port has messages" (one
-  /// coalesced hint per batch). `token`: "one more message for one of your
-  /// never-shipped ports" (one per message, see enqueue_locked).
-  enum class wake_kind { none, drain, token };
+  /// coalesced hint per batch; `arg` is the port's epoch). `unshipped`:
+  /// "this never-shipped, started port of yours went from empty to
+  /// non-empty; its head has stamp `arg`" (the owner orders those ports by
+  /// head stamp, see enqueue_locked). Only the owner's own thread can cause
+  /// an `unshipped` wake-up: only it posts to, closes or starts such ports.
+  enum class wake_kind { none, drain, unshipped };
 
   using hint_fn = std::function<void(const caf::actor& owner, wake_kind kind,
                                      const std::shared_ptr<port_record>& rec,
-                                     std::uint64_t epoch)>;
+                                     std::uint64_t epoch, std::uint64_t arg)>;
 
   explicit port_scheduler(hint_fn send_hint);
 
@@ -61,16 +64,19 @@ public:
   void post(port_record& src, serialized_message&& msg);
 
   struct start_result {
-    /// Never shipped: its owner dispatches it in combined order, on tokens.
+    /// Never shipped: its owner dispatches it in combined order.
     bool unshipped = false;
     /// Can still produce an event: entangled, or something (at least the
     /// close sentinel) is queued. A port whose close was already seen by a
     /// previous owner cannot, and must not keep its new owner alive.
     bool live = false;
+    /// For a never-shipped port holding messages: its head's stamp (the
+    /// owner adds it to its combined order; no wake-up is sent). 0: none.
+    std::uint64_t head_stamp = 0;
   };
 
   /// Enables the queue of `rec` (if `epoch` is current) and wakes the owner
-  /// when messages are waiting.
+  /// when a shipped port has messages waiting.
   start_result start(const std::shared_ptr<port_record>& rec,
                      std::uint64_t epoch);
 
@@ -100,9 +106,14 @@ public:
 
   enum class pop_result { item, empty, stale };
 
-  /// Takes the head of the queue for the owner holding `epoch` (a token's
-  /// one message). On `empty` the drain hint is consumed.
-  pop_result pop(port_record& rec, std::uint64_t epoch, envelope& out);
+  /// For a never-shipped port: takes its head if that is the message with
+  /// `stamp` (the owner's record of the port's head), and sets `next` to
+  /// the stamp of the new head (0 if none). `stale` when the port moved,
+  /// closed or got shipped (then it drains on hints), or when its head is
+  /// not `stamp` (an outdated record; the current one is elsewhere).
+  pop_result pop_unshipped(port_record& rec, std::uint64_t epoch,
+                           std::uint64_t stamp, envelope& out,
+                           std::uint64_t& next);
 
   /// Takes up to `max` messages from the head of the queue into `out`
   /// (empty) in one lock round, for the owner holding `epoch` (what a drain hint
@@ -121,11 +132,6 @@ public:
     record_guard guard{rec.mu()};
     rec.queue.prepend(first, last);
   }
-
-  /// For a never-shipped port: the stamp of its head message. `stale` when
-  /// the port moved, closed or got shipped (then it is drained by hints).
-  pop_result peek_unshipped(port_record& rec, std::uint64_t epoch,
-                            std::uint64_t& stamp);
 
   /// After a full batch: returns true if messages remain and the owner must
   /// send itself a new hint (fairness), false if the hint was consumed.
@@ -150,14 +156,22 @@ public:
     return live_.load(std::memory_order_acquire);
   }
 
+  /// Transit forest nodes alive (0 once no port in transit is nested in a
+  /// queue: the internals and leak tests check it).
+  std::size_t transit_nodes() {
+    std::lock_guard<std::mutex> transit{transit_mu_};
+    return forest_.nodes();
+  }
+
   /// @private Called by ~port_record bookkeeping.
   void record_destroyed(port_record* rec) noexcept;
 
 private:
   /// Appends `msg` (or the close sentinel) to `dst` (locked by the caller);
   /// returns how the caller must wake `dst.owner` after unlocking.
+  /// `arg` receives the hint's argument (see wake_kind).
   wake_kind enqueue_locked(port_record& dst, serialized_message&& msg,
-                           bool is_close);
+                           bool is_close, std::uint64_t& arg);
 
   void close_one(const std::shared_ptr<port_record>& rec, drop_reason why);
 
@@ -166,8 +180,9 @@ private:
   static pop_result head_locked(port_record& rec, std::uint64_t epoch) noexcept;
 
   /// Whether queuing a message carrying `carried` at `dst` closes a cycle:
-  /// `dst` is, through its chain of holders, inside one of those ports'
-  /// queues. Caller holds transit_mu_.
+  /// `dst` is, through the ports it is nested in, inside one of those
+  /// ports' queues. O(log n) amortized (transit_forest). Caller holds
+  /// transit_mu_.
   bool closes_cycle(const std::shared_ptr<port_record>& dst,
                     const std::vector<std::shared_ptr<port_record>>& carried);
 
@@ -199,11 +214,13 @@ private:
   /// Epochs are unique across records, so the epoch of a hint alone names
   /// the port object it wakes (a hint carries no record reference).
   std::atomic<std::uint64_t> next_epoch_{1};
-  /// Guards every record's `holder`, and makes "walk the holder chain, then
-  /// enqueue and link" atomic among posts that carry ports: two such posts
-  /// into each other's carried ports could otherwise form a cycle that
-  /// neither walk sees. Posts without ports never take it.
+  /// Guards `forest_` and every record's `transit`, and makes "check the
+  /// forest, then enqueue and link" atomic among posts that carry ports:
+  /// two such posts into each other's carried ports could otherwise form a
+  /// cycle that neither check sees. Posts without ports never take it.
   std::mutex transit_mu_;
+  /// How ports in transit are nested (guarded by transit_mu_).
+  transit_forest forest_;
   std::atomic<std::size_t> live_{0};
   std::array<std::atomic<std::uint64_t>, drop_reason_count> drops_{};
 };

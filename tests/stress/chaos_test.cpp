@@ -88,7 +88,7 @@ TEST_CASE("port scheduler under concurrent posts, transfers, starts, closes "
   owner_handles handles{n_owners};
   std::mt19937_64 rng{20261121};
   std::uint64_t sent = 0, transfers = 0, carried = 0, doomed = 0, closes = 0,
-                hints = 0, tokens = 0, stale = 0, alive_at_end = 0;
+                hints = 0, heads = 0, stale = 0, alive_at_end = 0;
   auto rounds = stress_rounds();
   for (int round = 0; round < rounds; ++round) {
     CAPTURE(round);
@@ -125,7 +125,7 @@ TEST_CASE("port scheduler under concurrent posts, transfers, starts, closes "
     transfers += t.transfers;
     stale += t.stale_hints;
     hints += w.drain_hints;
-    tokens += w.token_hints;
+    heads += w.unshipped_hints;
     for (auto& o : owners) {
       carried += o->carried;
       doomed += o->doomed;
@@ -138,12 +138,12 @@ TEST_CASE("port scheduler under concurrent posts, transfers, starts, closes "
   CHECK(doomed > 0);
   CHECK(closes > 0);
   CHECK(hints > 0);
-  CHECK(tokens > 0);
+  CHECK(heads > 0);
   CHECK(alive_at_end > 0); // the orderly end had ports to close
   WARN("chaos: " << rounds << " rounds, " << sent << " messages, " << transfers
                  << " transfers, " << carried << " carried ports, " << doomed
                  << " doomed, " << closes << " mid-run closes, " << hints
-                 << " drain hints, " << tokens << " tokens, " << stale
+                 << " drain hints, " << heads << " heads, " << stale
                  << " stale hints, " << alive_at_end
                  << " ports open at the orderly end");
 }

@@ -9,8 +9,8 @@ using namespace entangle::stress;
 
 namespace {
 
-/// Pairs whose two ends live in one owner (never shipped, HTML §1.3): one
-/// token per message, dispatched oldest head first. Then messages held
+/// Pairs whose two ends live in one owner (never shipped, HTML §1.3): the
+/// owner keeps their heads in a heap and dispatches the oldest first. Then messages held
 /// before start(), then leaving the combined order with messages queued.
 class home_owner : public phased_owner {
 public:
@@ -23,8 +23,8 @@ public:
     process(0us); // adopt: the first half starts at once, the rest is held
     auto half = pairs.size() / 2;
     // 1. Every message lands on a started never-shipped port, so the
-    //    tokens must dispatch this owner's messages exactly in posting
-    //    order (stamp order) across all its ports.
+    //    owner must dispatch its messages exactly in posting order (stamp
+    //    order) across all its ports.
     strict_order = true;
     for (int i = 0; i < steps; ++i) {
       int a = pairs[rand(half)];
@@ -34,8 +34,8 @@ public:
     }
     checkpoint(0, false);
     strict_order = false;
-    // 2. Messages held before start(): start() sends one token per held
-    //    message.
+    // 2. Messages held before start(): start() reports the held head,
+    //    and the held messages join the order with their old stamps.
     for (int i = 0; i < steps; ++i) {
       int a = pairs[half + rand(pairs.size() - half)];
       int e = a + static_cast<int>(rand(2));
@@ -50,7 +50,7 @@ public:
     // 3. Leaving the combined order with messages queued: post a few on
     //    a, then ship a at once, so b is started, never-shipped and
     //    non-empty when it becomes shipped; from then on it drains on
-    //    hints (its tokens find nothing).
+    //    hints (its heap entry is stale).
     for (int a : pairs) {
       for (std::size_t k = 1 + rand(4); k > 0; --k)
         post(a);
@@ -74,14 +74,14 @@ protected:
 
 } // namespace
 
-TEST_CASE("never-shipped ports: tokens in posting order, held messages, "
+TEST_CASE("never-shipped ports: posting order, held messages, "
           "leaving the combined order with messages queued",
           "[stress]") {
   constexpr std::size_t n_owners = 3;
   constexpr int n_pairs = 8; // per owner
   owner_handles handles{n_owners};
   std::mt19937_64 rng{99};
-  std::uint64_t sent = 0, tokens = 0, hints = 0;
+  std::uint64_t sent = 0, heads = 0, hints = 0;
   auto rounds = stress_rounds();
   for (int round = 0; round < rounds; ++round) {
     CAPTURE(round);
@@ -110,11 +110,11 @@ TEST_CASE("never-shipped ports: tokens in posting order, held messages, "
     check_round(w, t);
     CHECK(alive == static_cast<int>(n_owners * n_pairs * 2));
     sent += t.sent;
-    tokens += w.token_hints;
+    heads += w.unshipped_hints;
     hints += w.drain_hints;
   }
-  CHECK(tokens > 0);
+  CHECK(heads > 0);
   CHECK(hints > 0);
-  WARN("home: " << rounds << " rounds, " << sent << " messages, " << tokens
-                << " tokens, " << hints << " drain hints");
+  WARN("home: " << rounds << " rounds, " << sent << " messages, " << heads
+                << " unshipped heads, " << hints << " drain hints");
 }

@@ -10,7 +10,7 @@ namespace entangle::stress {
 
 /// A "context": the owner-side protocol of context_core on a plain thread.
 /// Scenarios derive from it and decide when to start, post, transfer, close.
-class owner {
+class owner : public unshipped_sink {
 public:
   owner(world& w, int id, std::uint64_t seed)
     : self_(w.handles.actors[static_cast<std::size_t>(id)]), rng_(seed),
@@ -54,8 +54,8 @@ public:
           if (auto rec = item.weak.lock())
             drain(rec, item.epoch, batch);
           break;
-        case work::kind::token:
-          on_token();
+        case work::kind::unshipped:
+          on_unshipped();
           break;
       }
     }
@@ -116,8 +116,8 @@ protected:
       return;
     unhold(e);
     s.started = true;
-    if (w_.sched.start(s.rec, s.epoch).unshipped)
-      unshipped_.push_back(e);
+    if (auto r = w_.sched.start(s.rec, s.epoch); r.head_stamp != 0)
+      note_unshipped(s.rec, s.epoch, r.head_stamp);
   }
 
   /// Ships end `e` (IN TRANSIT); the caller puts the record somewhere.
@@ -201,11 +201,6 @@ private:
     *i = owned_.back();
     owned_.pop_back();
     unhold(e);
-    auto j = std::find(unshipped_.begin(), unshipped_.end(), e);
-    if (j != unshipped_.end()) {
-      *j = unshipped_.back();
-      unshipped_.pop_back();
-    }
   }
 
   void unhold(int e) {
@@ -216,39 +211,61 @@ private:
     }
   }
 
-  /// context_core::on_unshipped_token: a token is "one more message for one
-  /// of your never-shipped ports"; dispatch the oldest head among them.
-  /// (Ports that got shipped since drain on hints; their tokens find
-  /// nothing.)
-  void on_token() {
-    int best = -1;
-    std::uint64_t best_stamp = 0;
-    for (std::size_t i = 0; i < unshipped_.size();) {
-      int e = unshipped_[i];
-      std::uint64_t stamp = 0;
-      auto r = w_.sched.peek_unshipped(*end(e).rec, end(e).epoch, stamp);
-      if (r == pop_result::stale) {
-        unshipped_[i] = unshipped_.back();
-        unshipped_.pop_back();
-        continue;
-      }
-      if (r == pop_result::item && (best < 0 || stamp < best_stamp)) {
-        best = e;
-        best_stamp = stamp;
-      }
-      ++i;
+public:
+  int sink_id() const override {
+    return id_;
+  }
+
+  /// context_core::note_unshipped: never-shipped end `rec` went from empty
+  /// to holding the message stamped `stamp`.
+  void note_unshipped(const record_ptr& rec, std::uint64_t epoch,
+                      std::uint64_t stamp) override {
+    int e = w_.index_of(rec.get());
+    if (e < 0) {
+      error("unshipped hint for an unknown record");
+      return;
     }
-    if (best < 0)
-      return;
-    envelope env;
-    if (w_.sched.pop(*end(best).rec, end(best).epoch, env)
-        != pop_result::item)
-      return;
-    if (env.stamp == 0 || (strict_order && env.stamp <= last_stamp_))
-      error("token order: stamp " + std::to_string(env.stamp) + " after "
-            + std::to_string(last_stamp_));
-    last_stamp_ = env.stamp;
-    deliver(best, std::move(env));
+    heads_.push_back(head{stamp, epoch, e});
+    std::push_heap(heads_.begin(), heads_.end(), std::greater<>{});
+    if (!unshipped_wake_) {
+      unshipped_wake_ = true;
+      w_.boxes[static_cast<std::size_t>(id_)]->push(
+        work{work::kind::unshipped, {}, nullptr, 0});
+    }
+  }
+
+private:
+  /// context_core::on_unshipped: the oldest heads of the never-shipped
+  /// ports, a batch per wake-up. (Ports that got shipped since drain on
+  /// hints; their entries are stale.)
+  void on_unshipped() {
+    for (std::size_t n = 0; n < batch && !heads_.empty();) {
+      std::pop_heap(heads_.begin(), heads_.end(), std::greater<>{});
+      auto h = heads_.back();
+      heads_.pop_back();
+      if (!owns(h.e) || end(h.e).epoch != h.epoch)
+        continue; // moved away or closed since
+      envelope env;
+      std::uint64_t next = 0;
+      if (w_.sched.pop_unshipped(*end(h.e).rec, h.epoch, h.stamp, env, next)
+          != pop_result::item)
+        continue;
+      if (next != 0) {
+        heads_.push_back(head{next, h.epoch, h.e});
+        std::push_heap(heads_.begin(), heads_.end(), std::greater<>{});
+      }
+      ++n;
+      if (env.stamp == 0 || (strict_order && env.stamp <= last_stamp_))
+        error("unshipped order: stamp " + std::to_string(env.stamp)
+              + " after " + std::to_string(last_stamp_));
+      last_stamp_ = env.stamp;
+      deliver(h.e, std::move(env));
+    }
+    if (heads_.empty())
+      unshipped_wake_ = false;
+    else
+      w_.boxes[static_cast<std::size_t>(id_)]->push(
+        work{work::kind::unshipped, {}, nullptr, 0});
   }
 
   /// context_core::on_ready for one record.
@@ -260,8 +277,9 @@ private:
     }
     if (!owns(e) || end(e).epoch != epoch) {
       // Moved away, closed or re-adopted since: the pop must say stale.
-      envelope env;
-      if (w_.sched.pop(*rec, epoch, env) == pop_result::item)
+      std::vector<envelope> got;
+      bool drained = false;
+      if (w_.sched.pop_batch(*rec, epoch, got, 1, drained) == pop_result::item)
         error("pop with a stale epoch returned a message (end "
               + std::to_string(e) + ")");
       ++stale_hints;
@@ -330,7 +348,16 @@ private:
   caf::actor self_;
   std::mt19937_64 rng_;
   std::vector<int> owned_;
-  std::vector<int> unshipped_; // started, never-shipped ports (tokens)
+  struct head { // the combined order of never-shipped ports (a min-heap)
+    std::uint64_t stamp;
+    std::uint64_t epoch;
+    int e;
+    bool operator>(const head& other) const noexcept {
+      return stamp > other.stamp;
+    }
+  };
+  std::vector<head> heads_;
+  bool unshipped_wake_ = false;
   std::vector<int> held_;      // owned, not started yet
   std::uint64_t last_stamp_ = 0;
 

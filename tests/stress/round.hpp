@@ -30,6 +30,7 @@ totals run_round(world& w, std::vector<std::unique_ptr<Owner>>& owners,
   std::vector<std::string> crashes(owners.size());
   for (std::size_t i = 0; i < owners.size(); ++i)
     threads.emplace_back([&, i] {
+      current_sink = owners[i].get(); // this thread is that owner
       try {
         body(*owners[i]);
       } catch (const std::exception& ex) {

@@ -102,10 +102,11 @@ inline constexpr auto round_deadline = 60s;
 
 // -- inboxes ------------------------------------------------------------------
 
-/// What an owner thread's "mailbox" carries.
+/// What an owner thread's "mailbox" carries. `unshipped`: the owner's own
+/// wake-up for its never-shipped ports (one at a time, like a context's).
 struct work {
-  enum class kind { drain, token, adopt } k = kind::drain;
-  std::weak_ptr<port_record> weak; // drain, token: held weakly, as in CAF
+  enum class kind { drain, unshipped, adopt } k = kind::drain;
+  std::weak_ptr<port_record> weak; // drain: held weakly, as in CAF
   record_ptr rec;                  // adopt: a record in transit
   std::uint64_t epoch = 0;
 };
@@ -160,13 +161,23 @@ struct end_state {
   int adopted = 0;          // times adopted (transfers + 1)
 };
 
+/// The owner running on this thread: a never-shipped port's wake-up is
+/// caused by its owner itself and handled at once (context_core's
+/// note_unshipped), so the hint needs the owner, not its inbox.
+struct unshipped_sink {
+  virtual ~unshipped_sink() = default;
+  virtual int sink_id() const = 0;
+  virtual void note_unshipped(const record_ptr& rec, std::uint64_t epoch,
+                              std::uint64_t stamp) = 0;
+};
+inline thread_local unshipped_sink* current_sink = nullptr;
+
 struct world {
   world(const owner_handles& h, std::size_t n_owners)
     : handles(h),
       sched([this](const caf::actor& owner, wake_kind kind,
-                   const record_ptr& rec, std::uint64_t epoch) {
-        hint(owner, kind, rec, epoch);
-      }) {
+                   const record_ptr& rec, std::uint64_t epoch,
+                   std::uint64_t arg) { hint(owner, kind, rec, epoch, arg); }) {
     sched.warnings = false;
     for (std::size_t i = 0; i < n_owners; ++i)
       boxes.push_back(std::make_unique<inbox>());
@@ -198,7 +209,7 @@ struct world {
   }
 
   void hint(const caf::actor& owner, wake_kind kind, const record_ptr& rec,
-            std::uint64_t epoch) {
+            std::uint64_t epoch, std::uint64_t arg) {
     int o = owner ? handles.index_of(owner) : -1;
     if (o < 0 || o >= static_cast<int>(boxes.size()) || !rec
         || kind == wake_kind::none || index_of(rec.get()) < 0) {
@@ -208,9 +219,11 @@ struct world {
     if (kind == wake_kind::drain) {
       drain_hints.fetch_add(1, std::memory_order_relaxed);
       boxes[o]->push(work{work::kind::drain, rec, nullptr, epoch});
+    } else if (current_sink == nullptr || current_sink->sink_id() != o) {
+      bad_hints.fetch_add(1, std::memory_order_relaxed); // not its owner
     } else {
-      token_hints.fetch_add(1, std::memory_order_relaxed);
-      boxes[o]->push(work{work::kind::token, rec, nullptr, epoch});
+      unshipped_hints.fetch_add(1, std::memory_order_relaxed);
+      current_sink->note_unshipped(rec, epoch, arg);
     }
   }
 
@@ -293,7 +306,7 @@ struct world {
   std::vector<std::unique_ptr<inbox>> boxes;
   std::atomic<bool> stop{false};
   std::atomic<std::uint64_t> drain_hints{0};
-  std::atomic<std::uint64_t> token_hints{0};
+  std::atomic<std::uint64_t> unshipped_hints{0};
   std::atomic<std::uint64_t> bad_hints{0};
 };
 
