@@ -293,7 +293,7 @@ TEST_CASE("14.6 an open channel with a handler keeps its context alive until "
           "[sem14][context]") {
   testkit kit;
   auto log = std::make_shared<lines>();
-  kit.spawn("listener", [log](context&) {
+  auto first_id = kit.spawn("listener", [log](context&) {
     broadcast_channel bc{"bye"};
     bc.on_message([bc, log](message_event& ev) {
       log->push_back("got " + label(ev));
@@ -302,7 +302,7 @@ TEST_CASE("14.6 an open channel with a handler keeps its context alive until "
   });
   kit.run();
   CHECK(kit.live_contexts() == 1); // waiting, with nothing else to do
-  kit.inject(1, [] { broadcast_channel{"bye"}.post_message("now"); });
+  kit.inject(first_id, [] { broadcast_channel{"bye"}.post_message("now"); });
   kit.run();
   CHECK(*log == lines{"got now"});
   CHECK(kit.live_contexts() == 0);

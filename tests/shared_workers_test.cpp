@@ -95,7 +95,7 @@ TEST_CASE("12.6 both ends start explicitly: a client's messages wait for the "
   testkit kit;
   auto log = std::make_shared<lines>();
   message_port worker_end, client_end;
-  kit.rt().open_window("page", "https://a.example", [&](context& self) {
+  auto first_id = kit.rt().open_window("page", "https://a.example", [&](context& self) {
     auto sw = self.connect_shared_worker("lazy.js", [&](context& w) {
       w.on_connect([&](message_event& ev) {
         worker_end = ev.ports.at(0);
@@ -122,7 +122,7 @@ TEST_CASE("12.6 both ends start explicitly: a client's messages wait for the "
   kit.advance(std::chrono::milliseconds{10});
   CHECK(*log == lines{"worker got ping"});
   CHECK(kit.queued(client_end) == 1); // held: a listener does not start
-  kit.inject(1, [&] { client_end.start(); });
+  kit.inject(first_id, [&] { client_end.start(); });
   kit.run();
   CHECK(*log == lines{"worker got ping", "page got pong"});
 }
@@ -134,7 +134,7 @@ TEST_CASE("12.6 a shared worker ends when no client is left; its clients saw "
   auto inits = std::make_shared<int>(0);
   auto log = std::make_shared<lines>();
   message_port port;
-  kit.rt().open_window("page", "https://a.example", [&](context& self) {
+  auto first_id = kit.rt().open_window("page", "https://a.example", [&](context& self) {
     port = self.connect_shared_worker("chat.js", chat(inits, log)).port();
     port.start();
   });
@@ -147,7 +147,7 @@ TEST_CASE("12.6 a shared worker ends when no client is left; its clients saw "
   for (auto& e : kit.rt().exits())
     ended += e.name + ":" + std::string{to_string(e.kind)};
   CHECK(ended == "chat.js:normal");
-  kit.inject(1, [&] {
+  kit.inject(first_id, [&] {
     auto again = this_context().connect_shared_worker("chat.js",
                                                       chat(inits, log));
     again.port().start();

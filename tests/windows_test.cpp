@@ -33,7 +33,7 @@ TEST_CASE("11.1 one argument means \"/\" (same origin only); \"*\" reaches any "
   testkit kit;
   auto log = std::make_shared<lines>();
   window_proxy same, other;
-  kit.rt().open_window("page", "https://a.example/index.html",
+  auto first_id = kit.rt().open_window("page", "https://a.example/index.html",
                        [&](context& page) {
     same = page.open_frame("same", "https://a.example/frame",
                            [log](context&) { log_messages("same", log); });
@@ -41,7 +41,7 @@ TEST_CASE("11.1 one argument means \"/\" (same origin only); \"*\" reaches any "
                             [log](context&) { log_messages("other", log); });
   });
   kit.run();
-  kit.inject(1, [&] {
+  kit.inject(first_id, [&] {
     same.post_message("slash");                  // "/" = a.example
     other.post_message("slash");                 // dropped: b != a
     same.post_message("star", "*");
@@ -108,7 +108,7 @@ TEST_CASE("11.3 a target that navigated drops what was posted to its old "
   auto log = std::make_shared<lines>();
   window_proxy frame;
   message_port kept;
-  kit.rt().open_window("page", "https://a.example", [&](context& page) {
+  auto first_id = kit.rt().open_window("page", "https://a.example", [&](context& page) {
     frame = page.open_frame("frame", "https://b.example", [log](context& f) {
       f.on_message([log](message_event& ev) {
         if (label(ev) == "navigate")
@@ -121,7 +121,7 @@ TEST_CASE("11.3 a target that navigated drops what was posted to its old "
     });
   });
   kit.run();
-  kit.inject(1, [&] {
+  kit.inject(first_id, [&] {
     message_channel ch;
     kept = ch.port1();
     kept.on_close([log](message_event&) { log->push_back("kept got close"); });
@@ -131,7 +131,7 @@ TEST_CASE("11.3 a target that navigated drops what was posted to its old "
     frame.post_message("for the old document", "*", {ch.port2()});
   });
   kit.run();
-  kit.inject(1, [&] {
+  kit.inject(first_id, [&] {
     frame.post_message("for b", "https://b.example"); // origin changed
     frame.post_message("for c", "https://c.example");
   });

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -39,6 +40,10 @@ struct runtime_config : caf::actor_system_config {
   /// Print warnings (misuse, doomed posts) to stderr.
   bool warnings = true;
 
+  /// How many ended contexts `runtime::exits()` remembers (the most recent
+  /// ones; 0: none). `runtime::exit_counts()` counts every end regardless.
+  std::size_t exit_history = 1000;
+
   /// Run every context on the calling thread under CAF's deterministic
   /// `test_coordinator`, with virtual time (timers fire only when time is
   /// advanced). Nothing runs until driven: `run()` runs to completion
@@ -63,6 +68,9 @@ enum class exit_kind : std::uint8_t {
 };
 
 std::string_view to_string(exit_kind k) noexcept;
+
+/// How many exit kinds there are (indexes of `exit_counts`).
+inline constexpr std::size_t exit_kind_count = 3;
 
 /// The record of one ended context.
 struct context_exit {
@@ -128,8 +136,13 @@ public:
   /// Returns the drop counters.
   drop_counts drops() const;
 
-  /// Returns how each ended context ended, in order of ending.
+  /// Returns how the most recent ended contexts ended (at most
+  /// `runtime_config::exit_history` of them), in order of ending.
   std::vector<context_exit> exits() const;
+
+  /// Returns how many contexts ended, by `exit_kind` (exact, unlike the
+  /// bounded `exits()` history).
+  std::array<std::uint64_t, exit_kind_count> exit_counts() const;
 
   /// Returns the number of live port records (0 at quiescence: no leaks).
   std::size_t live_ports() const;

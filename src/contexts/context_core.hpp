@@ -25,12 +25,31 @@ namespace entangle::detail {
 
 struct world;
 
-/// Shared between a context actor, the runtime and `worker` handles: what
-/// is needed to terminate the context from outside and to report its end.
+/// Shared between a context actor, the runtime and the handles that name
+/// the context (`worker`, `window_proxy`): what is needed to terminate it
+/// from outside, to post to it, and to report its end. A handle may outlive
+/// the runtime: nothing here points into it (the scheduler is shared).
 struct context_control {
+  /// Unique in this process, not just in its runtime: ownership checks
+  /// compare it, so a handle carried into another runtime is foreign there.
   std::uint64_t id = 0;
   std::string name;
-  caf::actor actor;
+  /// The scheduler of the context's runtime.
+  std::shared_ptr<port_scheduler> sched;
+  /// Set once the context ended (its actor is gone).
+  std::atomic<bool> ended{false};
+
+  /// The context's actor while it runs; null before it is spawned and once
+  /// it ended.
+  caf::actor actor() const {
+    std::lock_guard<std::mutex> guard{actor_mu_};
+    return actor_;
+  }
+  void set_actor(caf::actor hdl) {
+    std::lock_guard<std::mutex> guard{actor_mu_};
+    actor_ = std::move(hdl);
+  }
+
   /// The spawning context of a dedicated worker (null for top-level ones).
   /// Weak: a strong link would make a chain of workers destroy itself
   /// recursively, one stack frame per link (a 100 000-deep chain crashed).
@@ -42,8 +61,6 @@ struct context_control {
 
   // -- windows (HTML §11) ---------------------------------------------------
   bool is_window = false;
-  /// The runtime (window proxies reach the actor through it).
-  world* rt = nullptr;
   /// Bumped by each navigation: messages posted to an earlier document are
   /// dropped at delivery.
   std::atomic<std::uint64_t> document{1};
@@ -56,7 +73,14 @@ struct context_control {
   std::string shared_key;
   /// Connects sent and not yet handled: the worker must not end meanwhile.
   std::size_t pending_connects = 0;
+
+private:
+  mutable std::mutex actor_mu_;
+  caf::actor actor_;
 };
+
+/// A context id unique in this process (context_control::id).
+std::uint64_t next_context_id() noexcept;
 
 /// How to spawn a context (world::spawn).
 struct spawn_options {

@@ -75,12 +75,7 @@ void context_core::destroy_frames() {
   }
   for (auto& f : frames) {
     if (auto ctl = f.lock()) {
-      caf::actor hdl;
-      {
-        std::lock_guard<std::mutex> guard{rt_.mu};
-        hdl = ctl->actor;
-      }
-      if (hdl)
+      if (auto hdl = ctl->actor())
         caf::anon_send(hdl, unload_atom::value);
     }
   }

@@ -53,25 +53,28 @@ void window_proxy::post_message(
     target = cur->context_origin();
   else if (options.target_origin != "*")
     target = origin::parse(options.target_origin);
+  if (ctl_->sched != cur->rt().sched)
+    for (auto& item : options.transfer)
+      if (item.port() != nullptr)
+        throw dom_exception(
+          std::string{error_name::data_clone}, // nothing changed yet
+          "a MessagePort cannot be transferred to a window of another "
+          "runtime (ports live in one runtime's scheduler)");
   auto msg = cur->serialize(message, options.transfer, nullptr);
   std::shared_ptr<detail::context_control> source;
   if (cur->is_window())
     source = cur->control();
+  // Drops at delivery count in the target's runtime.
   auto delivery = std::make_shared<detail::window_delivery>(
     std::move(msg), std::move(target), cur->context_origin().serialize(),
-    std::move(source), ctl_->document.load(), cur->rt().sched);
+    std::move(source), ctl_->document.load(), ctl_->sched);
   ENTANGLE_TRACE(cur->sched().tracer, t,
                  delivery->msg.trace_id = cur->sched().trace_other_post(
                    ctl_->id, delivery->msg.data.type_name(),
                    delivery->msg.ports.size()));
-  caf::actor hdl;
-  {
-    std::lock_guard<std::mutex> guard{ctl_->rt->mu};
-    hdl = ctl_->actor;
-  }
   // A window that ended takes nothing: the unsettled delivery counts itself
   // as a context_gone drop and closes the ports it carries.
-  if (hdl)
+  if (auto hdl = ctl_->actor())
     caf::anon_send(hdl, detail::window_msg_atom::value, std::move(delivery));
 }
 
@@ -117,10 +120,7 @@ std::uint64_t window_proxy::id() const noexcept {
 }
 
 bool window_proxy::closed() const {
-  if (!ctl_)
-    return true;
-  std::lock_guard<std::mutex> guard{ctl_->rt->mu};
-  return ctl_->rt->live.count(ctl_->id) == 0;
+  return !ctl_ || ctl_->ended.load();
 }
 
 // -- the window members of context ------------------------------------------

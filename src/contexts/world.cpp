@@ -1,5 +1,7 @@
 #include "contexts/world.hpp"
 
+#include <algorithm>
+
 #include <caf/actor_cast.hpp>
 #include <caf/exit_reason.hpp>
 #include <caf/send.hpp>
@@ -54,6 +56,11 @@ world::world(runtime_config& c)
       = &dynamic_cast<caf::scheduler::test_coordinator&>(system.scheduler());
 }
 
+std::uint64_t next_context_id() noexcept {
+  static std::atomic<std::uint64_t> next{1};
+  return next.fetch_add(1, std::memory_order_relaxed);
+}
+
 world::~world() {
   {
     std::lock_guard<std::mutex> guard{mu};
@@ -68,16 +75,24 @@ world::spawn(std::string name, init_function init, spawn_options opts) {
   ctl->origin = std::move(opts.origin);
   ctl->parent = opts.parent.address();
   ctl->is_window = opts.window;
-  ctl->rt = this;
+  ctl->sched = sched;
   if (opts.parent_window) {
     ctl->parent_window = opts.parent_window;
     std::lock_guard<std::mutex> guard{opts.parent_window->frames_mu};
-    opts.parent_window->frames.push_back(ctl);
+    auto& frames = opts.parent_window->frames;
+    // Bounded: frames that ended are dropped as new ones open.
+    frames.erase(std::remove_if(frames.begin(), frames.end(),
+                                [](const std::weak_ptr<context_control>& f) {
+                                  auto c = f.lock();
+                                  return !c || c->ended.load();
+                                }),
+                 frames.end());
+    frames.push_back(ctl);
   }
   auto inside = std::move(opts.inside);
   {
     std::lock_guard<std::mutex> guard{mu};
-    ctl->id = next_id++;
+    ctl->id = next_context_id();
     live.emplace(ctl->id, ctl);
   }
   ENTANGLE_TRACE(sched->tracer, t,
@@ -92,7 +107,7 @@ world::spawn(std::string name, init_function init, spawn_options opts) {
   {
     std::lock_guard<std::mutex> guard{mu};
     if (live.count(ctl->id) != 0)
-      ctl->actor = hdl;
+      ctl->set_actor(hdl);
     stop_it = stopping;
   }
   if (stop_it) // spawned by a context while the runtime stops
@@ -111,9 +126,15 @@ void world::context_ended(const context_control& ctl, exit_kind kind,
     if (auto i = shared_workers.find(ctl.shared_key);
         i != shared_workers.end() && i->second.get() == &ctl)
       shared_workers.erase(i);
-  exits.push_back(context_exit{ctl.id, ctl.name, kind, std::move(what)});
+  ++exit_counts[static_cast<std::size_t>(kind)];
+  if (cfg.exit_history > 0) {
+    if (exits.size() >= cfg.exit_history)
+      exits.pop_front(); // bounded: the counts by kind stay exact
+    exits.push_back(context_exit{ctl.id, ctl.name, kind, std::move(what)});
+  }
   if (auto i = live.find(ctl.id); i != live.end()) {
-    i->second->actor = nullptr;
+    i->second->set_actor(nullptr);
+    i->second->ended = true;
     live.erase(i);
   }
   cv.notify_all();
@@ -129,9 +150,9 @@ void world::connect_shared(const std::string& key, std::string name,
   {
     std::lock_guard<std::mutex> guard{mu};
     auto i = shared_workers.find(key);
-    if (i != shared_workers.end() && i->second->actor) {
+    if (i != shared_workers.end() && i->second->actor()) {
       ++i->second->pending_connects;
-      hdl = i->second->actor;
+      hdl = i->second->actor();
     } else if (!stopping) {
       // Start it: registered, counted and spawned under the lock, so a
       // second client cannot start a twin and the worker cannot end before
@@ -139,16 +160,16 @@ void world::connect_shared(const std::string& key, std::string name,
       auto ctl = std::make_shared<context_control>();
       ctl->name = std::move(name);
       ctl->origin = std::move(org);
-      ctl->rt = this;
+      ctl->sched = sched;
       ctl->shared_key = key;
       ctl->pending_connects = 1;
-      ctl->id = next_id++;
+      ctl->id = next_context_id();
       live.emplace(ctl->id, ctl);
       shared_workers[key] = ctl;
       ENTANGLE_TRACE(sched->tracer, t, trace_start(*t, *ctl, "shared worker"));
       hdl = system.spawn<context_core>(*this, ctl, std::move(init),
                                        record_ptr{});
-      ctl->actor = hdl;
+      ctl->set_actor(hdl);
     }
   }
   if (hdl)
@@ -171,7 +192,7 @@ void world::terminate(const std::shared_ptr<context_control>& ctl) {
     std::lock_guard<std::mutex> guard{mu};
     if (live.count(ctl->id) == 0)
       return;
-    hdl = ctl->actor;
+    hdl = ctl->actor();
   }
   ctl->terminated.store(true);
   if (hdl)

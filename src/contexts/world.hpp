@@ -3,6 +3,8 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
+#include <array>
+#include <deque>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -69,10 +71,12 @@ struct world {
   mutable std::mutex mu;
   std::condition_variable cv;
   std::map<std::uint64_t, std::shared_ptr<context_control>> live;
-  std::vector<context_exit> exits;
+  /// The last `cfg.exit_history` ends, oldest first.
+  std::deque<context_exit> exits;
+  /// Every end, by exit_kind (exact, however long the history).
+  std::array<std::uint64_t, exit_kind_count> exit_counts{};
   /// Running shared workers by key (origin + script + name).
   std::map<std::string, std::shared_ptr<context_control>> shared_workers;
-  std::uint64_t next_id = 1;
   bool stopping = false;
 
   caf::actor_system system;

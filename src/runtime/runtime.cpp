@@ -37,6 +37,8 @@ runtime_config::runtime_config() {
     .add(max_buffer_bytes, "max-buffer-bytes",
          "largest ArrayBuffer payload a context accepts (0 = no limit)")
     .add(warnings, "warnings", "print misuse warnings to stderr")
+    .add(exit_history, "exit-history",
+         "ended contexts runtime::exits() remembers (0 = none)")
     .add(deterministic, "deterministic",
          "run all contexts on one thread with virtual time");
 }
@@ -148,7 +150,12 @@ drop_counts runtime::drops() const {
 
 std::vector<context_exit> runtime::exits() const {
   std::lock_guard<std::mutex> guard{impl_->mu};
-  return impl_->exits;
+  return {impl_->exits.begin(), impl_->exits.end()};
+}
+
+std::array<std::uint64_t, exit_kind_count> runtime::exit_counts() const {
+  std::lock_guard<std::mutex> guard{impl_->mu};
+  return impl_->exit_counts;
 }
 
 std::size_t runtime::live_ports() const {

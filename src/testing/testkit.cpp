@@ -115,7 +115,7 @@ namespace {
 caf::actor actor_of(detail::world& rt, std::uint64_t id) {
   std::lock_guard<std::mutex> guard{rt.mu};
   auto i = rt.live.find(id);
-  return i == rt.live.end() ? caf::actor{} : i->second->actor;
+  return i == rt.live.end() ? caf::actor{} : i->second->actor();
 }
 
 } // namespace
