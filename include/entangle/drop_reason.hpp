@@ -56,6 +56,14 @@ struct drop_counts {
       n += x;
     return n;
   }
+
+  /// The drops counted since `earlier` (a snapshot taken before).
+  drop_counts since(const drop_counts& earlier) const noexcept {
+    drop_counts d;
+    for (std::size_t i = 0; i < drop_reason_count; ++i)
+      d.by_reason[i] = by_reason[i] - earlier.by_reason[i];
+    return d;
+  }
 };
 
 } // namespace entangle

@@ -81,6 +81,19 @@ struct context_exit {
   std::string what;
 };
 
+/// What `runtime::shutdown` did.
+struct shutdown_report {
+  /// Contexts that finished what was queued to them and ended within the
+  /// grace period.
+  std::size_t finished = 0;
+  /// Contexts still running at the deadline, terminated.
+  std::size_t terminated = 0;
+  /// Messages dropped while shutting down, by reason (posted after a
+  /// context stopped accepting work, or still queued when it was
+  /// terminated).
+  drop_counts dropped;
+};
+
 /// Owns the CAF actor system and the port scheduler; spawns top-level
 /// contexts; runs until every context has ended or `stop()` is called.
 ///
@@ -124,8 +137,24 @@ public:
   /// context ended.
   bool run_for(std::chrono::milliseconds timeout);
 
-  /// Terminates every context (their ports close) and makes `run()` return.
+  /// Terminates every context at once (their ports close; what was queued
+  /// to them is dropped, counted as context_gone) and returns once every
+  /// context has ended, so `live_contexts() == 0` right after it. Called
+  /// from inside a context of this runtime it cannot wait for that context
+  /// itself: it starts the stop and returns. Makes `run()` return.
   void stop();
+
+  /// Graceful stop: every context stops accepting new work and finishes
+  /// what is already queued to it (HTML's closing flag: tasks and timers
+  /// set from now on are discarded, messages posted to it from now on are
+  /// dropped as context_gone, queued ones are dispatched), then ends.
+  /// Contexts spawned meanwhile run their init and do the same. Whatever
+  /// still runs after `grace` is terminated as by `stop()`. Returns when
+  /// every context has ended. In deterministic mode time is virtual: every
+  /// context drains as far as it can, then the rest is terminated.
+  /// Must not be called from inside a context of this runtime
+  /// (InvalidStateError).
+  shutdown_report shutdown(std::chrono::milliseconds grace);
 
   /// Terminates one context from outside; unknown ids are ignored.
   void terminate(std::uint64_t context_id);

@@ -54,6 +54,11 @@ using connect_msg_ptr = std::shared_ptr<serialized_message>;
 /// "Your document is destroyed": a frame whose parent ended or navigated.
 using unload_atom = caf::atom_constant<caf::atom("e_unload")>;
 
+/// "Finish what is queued, then end" (runtime::shutdown), and the mark
+/// in the mailbox behind which nothing new is accepted while draining.
+using drain_atom = caf::atom_constant<caf::atom("e_drain")>;
+using drain_fence_atom = caf::atom_constant<caf::atom("e_dfence")>;
+
 /// Testkit fault injection: (atom, code to run inside the context).
 using inject_atom = caf::atom_constant<caf::atom("e_inject")>;
 using injected_fn = std::function<void()>;

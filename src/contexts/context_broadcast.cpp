@@ -50,7 +50,7 @@ void context_core::on_broadcast(const weak_broadcast_ptr& weak,
   delivery->settled = true;
   auto& payload = delivery->payload;
   auto obj = weak.lock();
-  if (!obj || obj->closed.load(std::memory_order_relaxed) || closing_) {
+  if (!obj || obj->closed.load(std::memory_order_relaxed) || refusing()) {
     // Checked at delivery (HTML §14.4): closed since the post.
     sched_->count_drop(drop_reason::closed);
     end_turn();

@@ -137,6 +137,11 @@ caf::behavior context_core::make_behavior() {
     [this](worker_error_atom, std::uint64_t worker_id, const std::string& what) {
       on_worker_error(worker_id, what);
     },
+    [this](drain_atom) {
+      begin_draining();
+      end_turn();
+    },
+    [this](drain_fence_atom) { on_drain_fence(); },
     [this](inject_atom, const injected_fn& fn) {
       guarded([&] { fn(); });
       end_turn();
@@ -170,9 +175,13 @@ void context_core::on_worker_error(std::uint64_t worker_id,
 }
 
 void context_core::on_task() {
-  if (tasks_.empty() || closing_) {
+  if (tasks_.empty() || closing_ || (drain_ && drain_->tasks == 0)) {
     end_turn();
     return;
+  }
+  if (drain_) {
+    --drain_->tasks;
+    --drain_->left;
   }
   std::function<void()> fn;
   tasks_.pop_front(fn);
@@ -193,6 +202,9 @@ void context_core::end_turn() {
               && open_broadcasts_ == 0 && tasks_.empty() && timers_.empty();
   if (closing_) {
     quit();
+  } else if (drain_) {
+    if (drain_->fence_seen && drain_->left == 0)
+      quit(); // everything queued when the drain began was dispatched
   } else if (idle) {
     // A shared worker must not end while a client's connect is on its way
     // (decided under the runtime lock that connecting clients take).
@@ -279,6 +291,8 @@ void context_core::start_port(port_object& port) {
   }
   if (r.head_stamp != 0)
     note_unshipped(port.epoch, r.head_stamp);
+  if (drain_)
+    allow_queued(port);
 }
 
 void context_core::close_port(port_object& port, drop_reason why) {
@@ -303,6 +317,7 @@ void context_core::uncount(port_object& port) noexcept {
 
 void context_core::forget(port_object& port) {
   uncount(port);
+  forget_allowance(port);
   // The port dispatches nothing more: drop its listeners now (they may
   // capture handles to it) and let it go once user handles are gone.
   port.events.clear();
@@ -316,7 +331,7 @@ void context_core::forget(port_object& port) {
 }
 
 void context_core::queue_task(std::function<void()> fn) {
-  if (closing_)
+  if (closing_ || drain_) // HTML's closing flag: new tasks are discarded
     return;
   tasks_.emplace_back(std::move(fn));
   eq_impl(caf::make_message_id(), nullptr, context(), task_atom::value);
@@ -365,6 +380,13 @@ void context_core::on_exit() {
   if (auto parent = caf::actor_cast<caf::actor>(control_->parent);
       failed_ && parent)
     caf::anon_send(parent, worker_error_atom::value, id(), what_);
+  // Orderly shutdown: a parent that ends normally only closes its workers'
+  // implicit ports, and each worker finishes what is queued to it
+  // (begin_draining); one that crashed or was terminated takes them down
+  // at once.
+  if (failed_ || control_->terminated.load())
+    for (auto& [worker_id, port] : workers_)
+      rt_.terminate(worker_id);
   tasks_.clear();
   rt_.pending_timers -= timers_.size();
   timers_.clear();

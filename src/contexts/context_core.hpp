@@ -202,6 +202,19 @@ public:
   /// `self.close()`: end after the current task.
   void close_self() noexcept;
 
+  /// HTML's closing flag without discarding (a dedicated worker whose
+  /// parent ended normally, runtime::shutdown): everything already queued
+  /// to this context is dispatched -- on every port it owns (and on ports
+  /// it starts meanwhile), its task queue, and its mailbox up to a fence --
+  /// then it ends. Nothing new is accepted meanwhile: tasks and timers are
+  /// discarded, messages that arrive later stay queued and are dropped at
+  /// the end (context_gone), window messages, broadcasts and connects
+  /// behind the fence are refused. Idempotent. (context_drain.cpp)
+  void begin_draining();
+  bool draining() const noexcept {
+    return drain_ != nullptr;
+  }
+
   // -- BroadcastChannel (src/contexts/broadcast_channel.cpp is the public face) -------
 
   std::shared_ptr<broadcast_object> join_broadcast(std::string name);
@@ -280,6 +293,17 @@ private:
   std::optional<std::string> check_receivable_bytes(std::size_t bytes) const;
   void fire(port_object& port, event_kind k, message_event& ev);
   void end_turn();
+  /// Window messages, broadcasts and connects are refused (closing, or
+  /// draining behind the fence).
+  bool refusing() const noexcept;
+  /// While draining: how many more messages `port` may dispatch
+  /// (unbounded otherwise), and the bookkeeping of what it did.
+  std::size_t allowance(const port_object& port) const noexcept;
+  void dispatched_from(const port_object& port, std::size_t n) noexcept;
+  /// While draining: a port started now may dispatch what it holds.
+  void allow_queued(const port_object& port);
+  void forget_allowance(const port_object& port) noexcept;
+  void on_drain_fence();
   void uncount(port_object& port) noexcept;
   void forget(port_object& port);
 
@@ -357,6 +381,16 @@ private:
   std::unordered_map<timer_id, timer> timers_;
   timer_id next_timer_ = 1;
   std::size_t open_started_ = 0;
+  /// While draining (see begin_draining): each port's remaining allowance,
+  /// the queued tasks still to run, their sum, and whether the mailbox
+  /// fence went by.
+  struct drain_state {
+    std::unordered_map<const port_object*, std::size_t> quota;
+    std::size_t tasks = 0;
+    std::size_t left = 0;
+    bool fence_seen = false;
+  };
+  std::unique_ptr<drain_state> drain_;
   bool closing_ = false;
   bool failed_ = false;
   std::string what_;

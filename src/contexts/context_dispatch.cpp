@@ -88,20 +88,24 @@ void context_core::on_ready(std::uint64_t epoch) {
   items.swap(spare);
   items.clear();
   auto batch = rt_.cfg.dispatch_batch == 0 ? 1 : rt_.cfg.dispatch_batch;
+  batch = std::min(batch, allowance(port)); // draining: only what was queued
   bool drained = false;
-  if (!closing_
+  if (!closing_ && batch > 0
       && sched_->pop_batch(*rec, epoch, items, batch, drained)
            == port_scheduler::pop_result::item) {
     lease_ = lease{&port, &items, 0};
     // Dispatched in place: give_back moves only the ones after `next`.
-    while (lease_.port == &port && lease_.next < items.size() && !closing_) {
+    while (lease_.port == &port && lease_.next < items.size() && !closing_
+           && allowance(port) > 0) {
       auto& e = items[lease_.next++];
       guarded([&] { dispatch(keep, std::move(e)); });
+      dispatched_from(port, 1);
     }
     if (lease_.port == &port) {
       if (lease_.next < items.size())
-        give_back(port); // the context is closing: on_exit drops them
-      else if (!drained && !closing_ && sched_->needs_rehint(*rec, epoch))
+        give_back(port); // closing or drained: on_exit drops them
+      else if (!drained && !closing_ && allowance(port) > 0
+               && sched_->needs_rehint(*rec, epoch))
         // A full batch and more waiting: yield to other events (fairness).
         wake(port_ready_atom::value, epoch, context());
     }
@@ -161,7 +165,7 @@ void context_core::on_unshipped() {
     auto head = heap.back();
     heap.pop_back();
     auto keep = ports_.find(head.epoch); // dispatch may close or move it
-    if (!keep || !keep->record)
+    if (!keep || !keep->record || allowance(*keep) == 0)
       continue;
     envelope e;
     std::uint64_t next = 0;
@@ -174,6 +178,7 @@ void context_core::on_unshipped() {
     }
     ++n;
     guarded([&] { dispatch(keep, std::move(e)); });
+    dispatched_from(*keep, 1);
   }
   if (!heap.empty() && !closing_)
     wake(unshipped_atom::value, 0, context()); // yield (fairness), then more
@@ -228,9 +233,11 @@ void context_core::dispatch_event(const port_ptr& self, envelope&& e) {
     port.peer_gone = true;
     uncount(port);
     if (&port == inside_.get()) {
-      // The parent ended (or terminated us): a dedicated worker without an
-      // owner is no longer needed and closes (HTML "permissible worker").
-      close_self();
+      // The parent ended normally (a crash or terminate() kills us
+      // instead): a dedicated worker without an owner is no longer needed
+      // (HTML "permissible worker"); it finishes what is already queued to
+      // it and ends (the closing flag: queued tasks are unaffected).
+      begin_draining();
       return;
     }
     ev.type = "close";

@@ -12,7 +12,7 @@ namespace entangle::detail {
 timer_id context_core::set_timer(std::function<void()> fn,
                                  std::chrono::milliseconds delay,
                                  bool repeat) {
-  if (closing_ || !fn)
+  if (closing_ || drain_ || !fn)
     return 0;
   if (delay.count() < 0)
     delay = std::chrono::milliseconds{0};
@@ -31,7 +31,7 @@ void context_core::clear_timer(timer_id id) noexcept {
 
 void context_core::on_timer(timer_id id) {
   auto i = timers_.find(id);
-  if (i == timers_.end() || closing_) {
+  if (i == timers_.end() || closing_ || drain_) {
     end_turn();
     return;
   }

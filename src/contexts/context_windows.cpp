@@ -20,7 +20,7 @@ void context_core::on_window_message(const window_delivery_ptr& d) {
   };
   // HTML §11.3-11.4, at delivery: the task belongs to the document it was
   // posted to, and the origin is checked against the *current* one.
-  if (closing_ || !control_->is_window
+  if (refusing() || !control_->is_window
       || d->document != control_->document.load())
     return drop(drop_reason::context_gone);
   if (d->target_origin && *d->target_origin != control_->origin)
@@ -114,7 +114,7 @@ void context_core::on_connect(const connect_msg_ptr& msg) {
     std::lock_guard<std::mutex> guard{rt_.mu};
     --control_->pending_connects;
   }
-  if (closing_) { // ~serialized_message closes the client's port
+  if (refusing()) { // ~serialized_message closes the client's port
     end_turn();
     return;
   }

@@ -104,14 +104,18 @@ world::spawn(std::string name, init_function init, spawn_options opts) {
   auto hdl = system.spawn<context_core>(*this, ctl, std::move(init),
                                         std::move(inside));
   bool stop_it = false;
+  bool drain_it = false;
   {
     std::lock_guard<std::mutex> guard{mu};
     if (live.count(ctl->id) != 0)
       ctl->set_actor(hdl);
     stop_it = stopping;
+    drain_it = shutting_down;
   }
   if (stop_it) // spawned by a context while the runtime stops
     terminate(ctl);
+  else if (drain_it) // ... or shuts down: it finishes after its init
+    caf::anon_send(hdl, drain_atom::value);
   return ctl;
 }
 
@@ -184,6 +188,18 @@ bool world::shared_may_end(context_control& ctl) {
       i != shared_workers.end() && i->second.get() == &ctl)
     shared_workers.erase(i);
   return true;
+}
+
+void world::terminate(std::uint64_t id) {
+  std::shared_ptr<context_control> ctl;
+  {
+    std::lock_guard<std::mutex> guard{mu};
+    auto i = live.find(id);
+    if (i == live.end())
+      return;
+    ctl = i->second;
+  }
+  terminate(ctl);
 }
 
 void world::terminate(const std::shared_ptr<context_control>& ctl) {

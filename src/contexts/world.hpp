@@ -44,6 +44,8 @@ struct world {
                      std::string what);
 
   void terminate(const std::shared_ptr<context_control>& ctl);
+  /// Terminates the live context `id` (unknown or ended: nothing).
+  void terminate(std::uint64_t id);
 
   /// Finds or starts the shared worker `key` and sends it a connect
   /// carrying `inside` (closed if the connect is never handled).
@@ -78,6 +80,8 @@ struct world {
   /// Running shared workers by key (origin + script + name).
   std::map<std::string, std::shared_ptr<context_control>> shared_workers;
   bool stopping = false;
+  /// runtime::shutdown is in progress: new contexts drain after init.
+  bool shutting_down = false;
 
   caf::actor_system system;
 

@@ -4,6 +4,7 @@
 #include <caf/exit_reason.hpp>
 #include <caf/send.hpp>
 
+#include "entangle/error.hpp"
 #include "runtime/runtime_impl.hpp"
 
 namespace entangle {
@@ -114,6 +115,17 @@ bool runtime::run_for(std::chrono::milliseconds timeout) {
   }) && impl_->live.empty();
 }
 
+namespace {
+
+/// Whether the calling thread runs a context of `w` (which cannot wait for
+/// the runtime to end: it would wait for itself).
+bool inside(detail::world& w) {
+  auto* cur = detail::current_core();
+  return cur != nullptr && &cur->rt() == &w;
+}
+
+} // namespace
+
 void runtime::stop() {
   std::vector<std::shared_ptr<detail::context_control>> all;
   {
@@ -125,18 +137,62 @@ void runtime::stop() {
   }
   for (auto& ctl : all)
     impl_->terminate(ctl);
+  if (inside(*impl_))
+    return;
+  if (impl_->coordinator != nullptr) {
+    impl_->drive(false);
+    return;
+  }
+  std::unique_lock<std::mutex> guard{impl_->mu};
+  impl_->cv.wait(guard, [this] { return impl_->live.empty(); });
+}
+
+shutdown_report runtime::shutdown(std::chrono::milliseconds grace) {
+  if (inside(*impl_))
+    throw dom_exception(std::string{error_name::invalid_state},
+                        "runtime::shutdown called from inside one of its "
+                        "contexts (it waits for every context to end)");
+  shutdown_report report;
+  auto before = impl_->sched->drops();
+  std::vector<caf::actor> all;
+  {
+    std::lock_guard<std::mutex> guard{impl_->mu};
+    impl_->shutting_down = true; // new contexts drain after their init
+    for (auto& [id, ctl] : impl_->live)
+      if (auto hdl = ctl->actor())
+        all.push_back(std::move(hdl));
+  }
+  for (auto& hdl : all)
+    caf::anon_send(hdl, detail::drain_atom::value);
+  auto ended = [this] {
+    std::uint64_t n = 0;
+    for (auto k : impl_->exit_counts)
+      n += k;
+    return n;
+  };
+  std::uint64_t ended_before = 0;
+  {
+    std::lock_guard<std::mutex> guard{impl_->mu};
+    ended_before = ended();
+  }
+  if (impl_->coordinator != nullptr) {
+    impl_->drive(false);
+  } else {
+    std::unique_lock<std::mutex> guard{impl_->mu};
+    impl_->cv.wait_for(guard, grace, [this] { return impl_->live.empty(); });
+  }
+  {
+    std::lock_guard<std::mutex> guard{impl_->mu};
+    report.finished = ended() - ended_before; // incl. ones spawned meanwhile
+    report.terminated = impl_->live.size();
+  }
+  stop();
+  report.dropped = impl_->sched->drops().since(before);
+  return report;
 }
 
 void runtime::terminate(std::uint64_t context_id) {
-  std::shared_ptr<detail::context_control> ctl;
-  {
-    std::lock_guard<std::mutex> guard{impl_->mu};
-    auto i = impl_->live.find(context_id);
-    if (i == impl_->live.end())
-      return;
-    ctl = i->second;
-  }
-  impl_->terminate(ctl);
+  impl_->terminate(context_id);
 }
 
 std::size_t runtime::live_contexts() const {
