@@ -135,6 +135,12 @@ public:
   void clear_timeout(timer_id id);
   void clear_interval(timer_id id);
 
+  /// Node's timeout.unref()/ref(): an unref'ed timer does not keep this
+  /// context alive (it still fires while the context lives). Timers start
+  /// referenced; unknown ids are ignored.
+  void unref_timer(timer_id id);
+  void ref_timer(timer_id id);
+
   /// Ends this context once the current task returns: no further tasks run,
   /// every owned port is closed (peers get close).
   void close();
@@ -187,6 +193,13 @@ public:
   /// it posted that this side has not dispatched yet are dropped, its ports
   /// are closed. Idempotent.
   void terminate() const;
+
+  /// Node's worker.unref()/ref(): an unref'ed worker does not keep this
+  /// (its creator's) context alive; when the creator ends, the worker ends
+  /// as after any normal end of its creator (it finishes what is queued).
+  void ref() const;
+  void unref() const;
+  bool has_ref() const noexcept;
 
   /// Returns the worker's context id.
   std::uint64_t id() const noexcept;

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <optional>
 #include <string>
 #include <variant>
 #include <vector>
@@ -38,5 +39,18 @@ struct message_event {
   /// of its C++ type; empty for structured-clone messages.
   std::string typed;
 };
+
+/// Node's `receiveMessageOnPort`: takes the next message queued on `port`
+/// now, started or not, without dispatching an event for it (listeners
+/// never see it). Returns nullopt when no message is queued, and also when
+/// the next item is the peer's close (it stays for the close event) or a
+/// typed message (it stays for its `on_typed` handler). Ports the message
+/// carries are adopted as by a dispatch. A message the context cannot
+/// receive (a buffer over `max_buffer_bytes`) comes back as an event of
+/// type "messageerror" (dropped and counted, as a dispatch would).
+/// Must run in the context that owns `port`; elsewhere it returns nullopt
+/// and warns, like any use of a foreign handle.
+/// @throws type_error for a null handle.
+std::optional<message_event> receive_message_on_port(const message_port& port);
 
 } // namespace entangle

@@ -99,6 +99,18 @@ public:
   /// ignored.
   void remove_event_listener(std::string_view type, listener_id id) const;
 
+  // -- lifetime (Node's ref/unref) ---------------------------------------------
+
+  /// A started port waiting for messages keeps its context alive (the rule
+  /// is in docs/architecture.md, "Contexts and liveness"). `unref()` makes
+  /// this one not count: the context may end while it waits (then the
+  /// port closes, as every port of an ended context does); it still
+  /// dispatches while the context lives. `ref()` undoes it. Ports start
+  /// referenced. No-ops on an inert handle.
+  void ref() const;
+  void unref() const;
+  bool has_ref() const noexcept;
+
   // -- state -----------------------------------------------------------------
 
   /// Returns whether the port was transferred away or closed (its JS

@@ -138,6 +138,26 @@ timer_id context::set_interval(std::function<void()> fn,
   return core_->set_timer(std::move(fn), interval, true);
 }
 
+void context::unref_timer(timer_id id) {
+  core_->set_timer_ref(id, false);
+}
+
+void context::ref_timer(timer_id id) {
+  core_->set_timer_ref(id, true);
+}
+
+void worker::ref() const {
+  outside_.ref();
+}
+
+void worker::unref() const {
+  outside_.unref();
+}
+
+bool worker::has_ref() const noexcept {
+  return outside_.has_ref();
+}
+
 void context::clear_timeout(timer_id id) {
   core_->clear_timer(id);
 }

@@ -189,6 +189,23 @@ void context_core::on_task() {
   end_turn();
 }
 
+bool context_core::reachable() const noexcept {
+  // The lifetime rule, in one place. A window lives until it is closed,
+  // like a browser window (or until its parent's document goes). Any other
+  // context lives while something can still make its code run:
+  // - a started port waiting for messages: not closed, not transferred,
+  //   its close event not yet dispatched, and not unref'ed (a worker's
+  //   implicit ports count here: worker.unref() unrefs the parent's);
+  // - a BroadcastChannel that is open and has a message handler;
+  // - a queued task;
+  // - a pending timer that is not unref'ed.
+  // An unstarted port does not count: only this context could start it,
+  // and none of its code will run again. Shared workers also wait for
+  // connects on their way (world::shared_may_end).
+  return control_->is_window || open_started_ > 0 || open_broadcasts_ > 0
+         || !tasks_.empty() || refed_timers_ > 0;
+}
+
 void context_core::end_turn() {
   if (pending_navigation_ && !closing_) {
     auto nav = std::move(pending_navigation_);
@@ -196,10 +213,7 @@ void context_core::end_turn() {
     control_->origin = std::move(nav->org);
     guarded([&] { nav->init(facade_); });
   }
-  // A window lives until it is closed, like a browser window (or until its
-  // parent's document goes); any other context ends once unreachable.
-  bool idle = !control_->is_window && open_started_ == 0
-              && open_broadcasts_ == 0 && tasks_.empty() && timers_.empty();
+  bool idle = !reachable();
   if (closing_) {
     quit();
   } else if (drain_) {
@@ -285,7 +299,7 @@ void context_core::start_port(port_object& port) {
     return;
   port.started.store(true, std::memory_order_relaxed);
   auto r = sched_->start(port.record, port.epoch);
-  if (r.live && !port.peer_gone && !port.counted) {
+  if (r.live && !port.peer_gone && !port.counted && !port.unrefed) {
     port.counted = true;
     ++open_started_;
   }
@@ -390,6 +404,7 @@ void context_core::on_exit() {
   tasks_.clear();
   rt_.pending_timers -= timers_.size();
   timers_.clear();
+  refed_timers_ = 0;
   init_ = nullptr;
   // Close every port we own as an orderly close: peers get everything we
   // posted, then close. Messages still queued here are counted as

@@ -5,6 +5,7 @@
 #include <memory>
 #include <string>
 #include <mutex>
+#include <optional>
 #include <unordered_map>
 #include <vector>
 
@@ -191,6 +192,14 @@ public:
   /// closed, detached or doomed post apply).
   void post_serialized(port_object& src, serialized_message&& msg);
   void start_port(port_object& port);
+  /// receive_message_on_port: the next value message queued on `port`, now,
+  /// without dispatching an event; nullopt when none is queued (a close or
+  /// a typed message at the head stays for its event).
+  std::optional<message_event> receive_now(const port_ptr& port);
+  /// port.ref()/unref(): whether the port keeps this context alive.
+  void set_ref(port_object& port, bool ref);
+  /// Timers: whether timer `id` keeps this context alive.
+  void set_timer_ref(timer_id id, bool ref) noexcept;
   void close_port(port_object& port, drop_reason why);
 
   void queue_task(std::function<void()> fn);
@@ -375,7 +384,12 @@ private:
     std::function<void()> fn;
     std::chrono::milliseconds interval;
     bool repeat;
+    bool refed = true;
   };
+  /// Timers that keep this context alive (not unref'ed).
+  std::size_t refed_timers_ = 0;
+  /// The lifetime rule (see the definition).
+  bool reachable() const noexcept;
   /// Pending timers (a fired timeout is erased; a cleared one too, its
   /// delayed message then finds nothing).
   std::unordered_map<timer_id, timer> timers_;

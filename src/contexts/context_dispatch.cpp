@@ -189,6 +189,58 @@ void context_core::on_unshipped() {
   end_turn();
 }
 
+std::optional<message_event> context_core::receive_now(const port_ptr& self) {
+  auto& port = *self;
+  if (!port.record)
+    return std::nullopt;
+  envelope e;
+  if (lease_.port == &port && lease_.next < lease_.items->size()) {
+    // The rest of the batch being dispatched is the front of the queue.
+    auto& head = (*lease_.items)[lease_.next];
+    if (head.is_close || head.msg.typed)
+      return std::nullopt;
+    e = std::move(head);
+    ++lease_.next;
+  } else {
+    std::uint64_t next = 0;
+    if (sched_->take_value(*port.record, port.epoch, e, next)
+        != port_scheduler::pop_result::item)
+      return std::nullopt;
+    if (next != 0) // its combined-order entry named the head just taken
+      note_unshipped(port.epoch, next);
+  }
+  dispatched_from(port, 1); // a drain waits for one message less
+  message_event ev;
+  if (!port.implicit)
+    ev.target = message_port{self};
+  if (auto err = e.msg.buffer_bytes == 0
+                   ? std::nullopt
+                   : check_receivable_bytes(e.msg.buffer_bytes)) {
+    sched_->drop(std::move(e.msg), drop_reason::messageerror);
+    ev.type = "messageerror";
+    ev.data = null;
+    ev.error = std::move(*err);
+    return ev;
+  }
+  ev.type = "message";
+  receive(e.msg, ev);
+  return ev;
+}
+
+void context_core::set_ref(port_object& port, bool ref) {
+  if (port.unrefed == !ref)
+    return;
+  port.unrefed = !ref;
+  if (!ref) {
+    uncount(port);
+  } else if (port.started.load(std::memory_order_relaxed) && !port.peer_gone
+             && port.record && !port.counted
+             && (sched_->entangled(*port.record) || queued(port) > 0)) {
+    port.counted = true;
+    ++open_started_;
+  }
+}
+
 void context_core::dispatch(const port_ptr& port, envelope&& e) {
 #if ENTANGLE_TRACING
   if (auto* t = sched_->tracer; __builtin_expect(t != nullptr, 0)) {

@@ -19,14 +19,31 @@ timer_id context_core::set_timer(std::function<void()> fn,
   auto id = next_timer_++;
   timers_.emplace(id, timer{std::move(fn), delay, repeat});
   ++rt_.pending_timers;
+  ++refed_timers_;
   delayed_send(caf::actor_cast<caf::actor>(this), delay, timer_atom::value,
                id);
   return id;
 }
 
 void context_core::clear_timer(timer_id id) noexcept {
-  if (timers_.erase(id) > 0)
-    --rt_.pending_timers;
+  auto i = timers_.find(id);
+  if (i == timers_.end())
+    return;
+  if (i->second.refed)
+    --refed_timers_;
+  timers_.erase(i);
+  --rt_.pending_timers;
+}
+
+void context_core::set_timer_ref(timer_id id, bool ref) noexcept {
+  auto i = timers_.find(id);
+  if (i == timers_.end() || i->second.refed == ref)
+    return;
+  i->second.refed = ref;
+  if (ref)
+    ++refed_timers_;
+  else
+    --refed_timers_;
 }
 
 void context_core::on_timer(timer_id id) {
@@ -43,6 +60,8 @@ void context_core::on_timer(timer_id id) {
     guarded([&] { fn(); });
   } else {
     auto fn = std::move(i->second.fn);
+    if (i->second.refed)
+      --refed_timers_;
     timers_.erase(i);
     --rt_.pending_timers;
     guarded([&] { fn(); });

@@ -89,6 +89,7 @@ void context_core::unload_document() {
   tasks_.clear();
   rt_.pending_timers -= timers_.size();
   timers_.clear();
+  refed_timers_ = 0;
   global_events_.clear();
   for (auto& obj : ports_.snapshot())
     close_port(*obj, drop_reason::context_gone);

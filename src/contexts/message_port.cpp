@@ -4,6 +4,7 @@
 
 #include "contexts/context_core.hpp"
 #include "entangle/error.hpp"
+#include "entangle/message_event.hpp"
 #include "entangle/transfer.hpp"
 #include "entangle/value.hpp"
 
@@ -130,6 +131,27 @@ bool message_port::closed() const noexcept {
 
 bool message_port::started() const noexcept {
   return obj_ && obj_->started.load(std::memory_order_relaxed);
+}
+
+void message_port::ref() const {
+  if (auto* p = owned(obj_, "ref", false); p && p->record)
+    p->ctx->set_ref(*p, true);
+}
+
+void message_port::unref() const {
+  if (auto* p = owned(obj_, "unref", false); p && p->record)
+    p->ctx->set_ref(*p, false);
+}
+
+bool message_port::has_ref() const noexcept {
+  return obj_ && !obj_->unrefed;
+}
+
+std::optional<message_event> receive_message_on_port(const message_port& port) {
+  auto* p = owned(port.object(), "receive_message_on_port", false);
+  if (p == nullptr)
+    return std::nullopt;
+  return p->ctx->receive_now(port.object());
 }
 
 } // namespace entangle

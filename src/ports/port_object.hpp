@@ -55,8 +55,16 @@ public:
   bool peer_gone = false;
 
   /// Whether this port currently keeps its context alive (started, not
-  /// detached, close event not yet seen).
+  /// detached, close event not yet seen, not unref'ed).
   bool counted = false;
+
+  /// `unref()` was called: the port does not keep its context alive
+  /// (Node's port.unref()); it still dispatches while the context lives.
+  bool unrefed = false;
+
+  /// A misuse of this handle after it went inert (transferred or closed)
+  /// was reported once (later ones are only counted).
+  bool warned = false;
 
   event_target events;
 };

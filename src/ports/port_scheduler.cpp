@@ -450,6 +450,22 @@ port_scheduler::pop_unshipped(port_record& rec, std::uint64_t epoch,
 }
 
 port_scheduler::pop_result
+port_scheduler::take_value(port_record& rec, std::uint64_t epoch,
+                           envelope& out, std::uint64_t& next) {
+  record_guard guard{rec.mu()};
+  if (rec.epoch != epoch || !rec.owner)
+    return pop_result::stale;
+  if (rec.queue.empty() || rec.queue.front().is_close
+      || rec.queue.front().msg.typed)
+    return pop_result::empty;
+  rec.queue.pop_front(out);
+  next = rec.started && !rec.shipped && !rec.queue.empty()
+           ? rec.queue.front().stamp
+           : 0;
+  return pop_result::item;
+}
+
+port_scheduler::pop_result
 port_scheduler::pop_batch(port_record& rec, std::uint64_t epoch,
                           std::vector<envelope>& out, std::size_t max,
                           bool& drained) {

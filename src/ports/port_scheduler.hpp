@@ -115,6 +115,14 @@ public:
                            std::uint64_t stamp, envelope& out,
                            std::uint64_t& next);
 
+  /// receive_message_on_port: takes the head of `rec`'s queue for the
+  /// owner holding `epoch` if it is a value message (a close sentinel or a
+  /// typed message stays queued: `empty`), started or not. For a started,
+  /// never-shipped port, `next` gets the stamp of the new head (0 if none
+  /// or shipped), which the owner re-enters in its combined order.
+  pop_result take_value(port_record& rec, std::uint64_t epoch, envelope& out,
+                        std::uint64_t& next);
+
   /// Takes up to `max` messages from the head of the queue into `out`
   /// (empty) in one lock round, for the owner holding `epoch` (what a drain hint
   /// dispatches). If that empties the queue, the drain hint is consumed and
