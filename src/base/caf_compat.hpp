@@ -29,6 +29,10 @@ using port_ready_atom = caf::atom_constant<caf::atom("e_ready")>;
 /// "One more message for one of your never-shipped ports" (HTML §1.3).
 using unshipped_atom = caf::atom_constant<caf::atom("e_unship")>;
 
+/// "The peer of your unstarted port closed": (atom, epoch), for ports whose
+/// owner watches them (a shared worker's connections, HTML §12.6).
+using peer_closed_atom = caf::atom_constant<caf::atom("e_pclose")>;
+
 /// "Run the next queued task."
 using task_atom = caf::atom_constant<caf::atom("e_task")>;
 

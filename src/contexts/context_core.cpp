@@ -124,6 +124,7 @@ caf::behavior context_core::make_behavior() {
       on_broadcast(weak, delivery);
     },
     [this](connect_atom, const connect_msg_ptr& msg) { on_connect(msg); },
+    [this](peer_closed_atom, std::uint64_t epoch) { on_peer_closed(epoch); },
     [this](unload_atom) {
       close_self();
       end_turn();

@@ -218,6 +218,8 @@ private:
                     const broadcast_delivery_ptr& delivery);
   void on_window_message(const window_delivery_ptr& d);
   void on_connect(const connect_msg_ptr& msg);
+  /// A watched, unstarted connection of this shared worker lost its peer.
+  void on_peer_closed(std::uint64_t epoch);
   void on_worker_ready(std::uint64_t worker_id);
   /// Adopts the ports of `msg` and moves its data into `ev`.
   void receive(serialized_message& msg, message_event& ev);

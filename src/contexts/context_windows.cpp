@@ -130,9 +130,27 @@ void context_core::on_connect(const connect_msg_ptr& msg) {
   ev.data = std::string{};
   auto port = adopt_port(std::move(msg->ports.at(0)));
   msg->ports.clear();
+  // The connection keeps this worker alive while its client holds the
+  // other end, started or not (HTML §12.5-12.6: a client is an owner). It
+  // counts as a started port does until the close event is seen here, the
+  // port is closed or given away, or, while it is unstarted, the scheduler
+  // reports that the client's end closed (on_peer_closed).
+  auto& obj = *port.object();
+  if (sched_->watch_close(*obj.record)) {
+    obj.counted = true;
+    ++open_started_;
+  }
   ev.ports.push_back(port);
   ev.source = port;
   guarded([&] { fire_global(event_kind::connect, ev); });
+  end_turn();
+}
+
+void context_core::on_peer_closed(std::uint64_t epoch) {
+  // A started port hears of the close through its close event instead (it
+  // stays counted until that event was dispatched).
+  if (auto port = ports_.find(epoch); port && !port->started.load())
+    uncount(*port);
   end_turn();
 }
 

@@ -78,6 +78,7 @@ std::uint64_t port_scheduler::adopt(port_record& rec, caf::actor owner,
   rec.obj = obj;
   rec.started = false;
   rec.hint_pending = false;
+  rec.watch_close = false;
   rec.epoch = next_epoch_.fetch_add(1, std::memory_order_relaxed);
   return rec.epoch;
 }
@@ -127,7 +128,8 @@ port_scheduler::enqueue_locked(port_record& dst, serialized_message&& msg,
     stamp = next_stamp_.fetch_add(1, std::memory_order_relaxed);
   dst.queue.emplace_back(std::move(msg), is_close, stamp);
   if (!dst.started || !dst.owner)
-    return wake_kind::none;
+    return is_close && dst.watch_close && dst.owner ? wake_kind::peer_closed
+                                                    : wake_kind::none;
   if (!dst.shipped)
     return wake_kind::token;
   if (dst.hint_pending)
@@ -490,6 +492,14 @@ bool port_scheduler::needs_rehint(port_record& rec, std::uint64_t epoch) {
 bool port_scheduler::entangled(port_record& rec) {
   record_guard guard{rec.mu()};
   return rec.entangled_locked();
+}
+
+bool port_scheduler::watch_close(port_record& rec) {
+  record_guard guard{rec.mu()};
+  if (!rec.entangled_locked() || !rec.owner)
+    return false;
+  rec.watch_close = true;
+  return true;
 }
 
 void port_scheduler::drop(serialized_message&& msg, drop_reason why) {

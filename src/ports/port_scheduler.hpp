@@ -34,7 +34,9 @@ public:
   /// How an owner is woken. `drain`: "this shipped port has messages" (one
   /// coalesced hint per batch). `token`: "one more message for one of your
   /// never-shipped ports" (one per message, see enqueue_locked).
-  enum class wake_kind { none, drain, token };
+  /// `peer_closed`: "the peer of your unstarted, watched port closed" (see
+  /// watch_close).
+  enum class wake_kind { none, drain, token, peer_closed };
 
   using hint_fn = std::function<void(const caf::actor& owner, wake_kind kind,
                                      const std::shared_ptr<port_record>& rec,
@@ -133,6 +135,12 @@ public:
 
   /// Returns whether `rec` is still entangled with a live peer.
   bool entangled(port_record& rec);
+
+  /// Asks for a `peer_closed` wake-up when the peer of `rec` (owned,
+  /// unstarted) closes before `rec` is started. Returns false, and watches
+  /// nothing, if it is no longer entangled (checked under the same lock,
+  /// so no close can slip between the check and the watch).
+  bool watch_close(port_record& rec);
 
   /// Drops `msg` for `why`, counting it (and closing ports it carried).
   void drop(serialized_message&& msg, drop_reason why);
