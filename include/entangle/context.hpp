@@ -17,10 +17,6 @@
 
 namespace entangle {
 
-/// A context's init function: runs once, inside the new context, before any
-/// event is dispatched to it (the web's "top-level script").
-using init_function = std::function<void(context&)>;
-
 /// Names a timer of one context; 0 is never a timer.
 using timer_id = std::uint64_t;
 

@@ -58,6 +58,11 @@ using connect_msg_ptr = std::shared_ptr<serialized_message>;
 /// "Your document is destroyed": a frame whose parent ended or navigated.
 using unload_atom = caf::atom_constant<caf::atom("e_unload")>;
 
+/// A window asks another window to navigate: (atom, the navigation).
+using navigate_atom = caf::atom_constant<caf::atom("e_navig")>;
+struct navigation_request;
+using navigation_ptr = std::shared_ptr<navigation_request>;
+
 /// Testkit fault injection: (atom, code to run inside the context).
 using inject_atom = caf::atom_constant<caf::atom("e_inject")>;
 using injected_fn = std::function<void()>;
@@ -77,3 +82,4 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(entangle::detail::weak_broadcast_ptr)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(entangle::detail::broadcast_delivery_ptr)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(entangle::detail::window_delivery_ptr)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(entangle::detail::connect_msg_ptr)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(entangle::detail::navigation_ptr)

@@ -124,6 +124,7 @@ caf::behavior context_core::make_behavior() {
       on_broadcast(weak, delivery);
     },
     [this](connect_atom, const connect_msg_ptr& msg) { on_connect(msg); },
+    [this](navigate_atom, const navigation_ptr& nav) { on_navigate(nav); },
     [this](peer_closed_atom, std::uint64_t epoch) { on_peer_closed(epoch); },
     [this](unload_atom) {
       close_self();
@@ -182,12 +183,7 @@ void context_core::on_task() {
 }
 
 void context_core::end_turn() {
-  if (pending_navigation_ && !closing_) {
-    auto nav = std::move(pending_navigation_);
-    unload_document();
-    control_->origin = std::move(nav->org);
-    guarded([&] { nav->init(facade_); });
-  }
+  apply_navigation();
   // A window lives until it is closed, like a browser window (or until its
   // parent's document goes); any other context ends once unreachable.
   bool idle = !control_->is_window && open_started_ == 0

@@ -56,6 +56,13 @@ struct context_control {
   std::size_t pending_connects = 0;
 };
 
+/// A navigation of a window (HTML §7.4 "navigate"): the new document's
+/// origin and code.
+struct navigation_request {
+  entangle::origin org;
+  init_function init;
+};
+
 /// How to spawn a context (world::spawn).
 struct spawn_options {
   entangle::origin origin = entangle::origin::opaque();
@@ -218,6 +225,11 @@ private:
                     const broadcast_delivery_ptr& delivery);
   void on_window_message(const window_delivery_ptr& d);
   void on_connect(const connect_msg_ptr& msg);
+  /// Another window navigates this one (window_proxy::navigate).
+  void on_navigate(const navigation_ptr& nav);
+  /// Runs a pending navigation, if any: the end of the task that asked for
+  /// it (HTML: the old document goes before any further task of it runs).
+  void apply_navigation();
   /// A watched, unstarted connection of this shared worker lost its peer.
   void on_peer_closed(std::uint64_t epoch);
   void on_worker_ready(std::uint64_t worker_id);
@@ -272,11 +284,11 @@ private:
   std::size_t open_broadcasts_ = 0;
   /// The window global's listeners (window messages).
   event_target global_events_;
-  struct navigation {
-    entangle::origin org;
-    init_function init;
-  };
-  std::unique_ptr<navigation> pending_navigation_;
+  /// Set by navigate() or a request from another window; taken by
+  /// apply_navigation() at the end of the task. The event loop runs no
+  /// further task of the old document while it is set (a dispatch batch
+  /// stops, see on_ready).
+  navigation_ptr pending_navigation_;
   /// The outside ports of the workers this context spawned, by worker id.
   std::unordered_map<std::uint64_t, std::weak_ptr<port_object>> workers_;
   /// Started ports that have never been shipped (HTML §1.3 combined order);

@@ -90,13 +90,16 @@ void context_core::on_ready(std::uint64_t epoch) {
            == port_scheduler::pop_result::item) {
     lease_ = lease{&port, &items, 0};
     // Dispatched in place: give_back moves only the ones after `next`.
-    while (lease_.port == &port && lease_.next < items.size() && !closing_) {
+    // A navigation ends the batch too: the rest belongs to the old document
+    // (given back below, then dropped when unload closes the port).
+    while (lease_.port == &port && lease_.next < items.size() && !closing_
+           && !pending_navigation_) {
       auto& e = items[lease_.next++];
       guarded([&] { dispatch(keep, std::move(e)); });
     }
     if (lease_.port == &port) {
       if (lease_.next < items.size())
-        give_back(port); // the context is closing: on_exit drops them
+        give_back(port); // closing or navigating: on_exit or unload drops them
       else if (!drained && !closing_ && sched_->needs_rehint(*rec, epoch))
         // A full batch and more waiting: yield to other events (fairness).
         wake(port_ready_atom::value, epoch, context());

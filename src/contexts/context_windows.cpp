@@ -61,8 +61,28 @@ context_core::open_frame(std::string name, entangle::origin org,
 }
 
 void context_core::navigate(entangle::origin org, init_function init) {
-  pending_navigation_ = std::make_unique<navigation>(
-    navigation{std::move(org), std::move(init)});
+  pending_navigation_ = std::make_shared<navigation_request>(
+    navigation_request{std::move(org), std::move(init)});
+}
+
+void context_core::on_navigate(const navigation_ptr& nav) {
+  // The request is a task of this window's event loop: the document that
+  // is current when it runs is the one that goes.
+  if (!closing_ && is_window())
+    pending_navigation_ = nav;
+  end_turn();
+}
+
+void context_core::apply_navigation() {
+  // The new document's init is a task too: a navigation it asks for takes
+  // effect when it returns.
+  while (pending_navigation_ && !closing_) {
+    auto nav = std::move(pending_navigation_);
+    unload_document();
+    control_->origin = std::move(nav->org);
+    if (nav->init)
+      guarded([&] { nav->init(facade_); });
+  }
 }
 
 void context_core::destroy_frames() {
