@@ -184,6 +184,7 @@ void context_core::on_task() {
 
 void context_core::end_turn() {
   apply_navigation();
+  run_due_timers();
   // A window lives until it is closed, like a browser window (or until its
   // parent's document goes); any other context ends once unreachable.
   bool idle = !control_->is_window && open_started_ == 0
@@ -369,8 +370,7 @@ void context_core::on_exit() {
   if (failed_ && control_->parent)
     caf::anon_send(control_->parent, worker_error_atom::value, id(), what_);
   tasks_.clear();
-  rt_.pending_timers -= timers_.size();
-  timers_.clear();
+  drop_timers();
   init_ = nullptr;
   // Close every port we own as an orderly close: peers get everything we
   // posted, then close. Messages still queued here are counted as

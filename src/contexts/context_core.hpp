@@ -5,7 +5,9 @@
 #include <memory>
 #include <string>
 #include <mutex>
+#include <set>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include <caf/event_based_actor.hpp>
@@ -310,14 +312,29 @@ private:
   /// Queued tasks (queue_task); lazy: most contexts never queue one.
   lazy_fifo<std::function<void()>> tasks_;
 
+  /// Timers (context_timers.cpp) are tasks of this event loop (HTML
+  /// §8.6): one runs when its due time has come, either when CAF's clock
+  /// delivers the wake-up each arming schedules (an idle context), or at
+  /// the end of a turn of this context, whichever comes first -- so a busy
+  /// context cannot starve its timers behind a late clock thread.
+  /// Invariant: `due_` holds exactly one (due, id) per entry of `timers_`.
+  /// A wake-up that finds its timer gone (run early, cleared) or not due
+  /// (re-armed since) does nothing.
   struct timer {
     std::function<void()> fn;
     std::chrono::milliseconds interval;
     bool repeat;
+    caf::actor_clock::time_point due;
   };
-  /// Pending timers (a fired timeout is erased; a cleared one too, its
-  /// delayed message then finds nothing).
   std::unordered_map<timer_id, timer> timers_;
+  std::set<std::pair<caf::actor_clock::time_point, timer_id>> due_;
+  void arm(timer_id id, timer& t, caf::actor_clock::time_point due);
+  /// Runs timer `i` (a task): a timeout is erased, an interval re-armed.
+  void fire_timer(std::unordered_map<timer_id, timer>::iterator i);
+  /// At the end of a turn: runs every timer already due, once each.
+  void run_due_timers();
+  /// Forgets every timer (the context or its document ends).
+  void drop_timers() noexcept;
   timer_id next_timer_ = 1;
   std::size_t open_started_ = 0;
   bool closing_ = false;

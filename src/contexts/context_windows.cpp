@@ -112,8 +112,7 @@ void context_core::unload_document() {
   ++control_->document;
   destroy_frames();
   tasks_.clear();
-  rt_.pending_timers -= timers_.size();
-  timers_.clear();
+  drop_timers();
   global_events_.clear();
   for (auto& obj : ports_.snapshot())
     close_port(*obj, drop_reason::context_gone);
