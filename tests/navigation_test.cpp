@@ -143,8 +143,9 @@ TEST_CASE("11.3 navigating through one's own window proxy is self-navigation; "
   CHECK(*log == lines{"a still https://a.example", "a3:hello"});
 }
 
-TEST_CASE("11.2 navigate() with an unparsable URL is a SyntaxError that changes "
-          "nothing; only a window may navigate; a closed window ignores it",
+TEST_CASE("11.2 navigate() with an unparsable URL is a SyntaxError that "
+          "changes nothing; only a window may navigate; a closed window "
+          "ignores it",
           "[sem11]") {
   testkit kit;
   auto log = std::make_shared<lines>();
