@@ -89,10 +89,12 @@ struct spawn_options {
 ///
 /// Liveness. A window lives until it is closed (or its parent's document
 /// goes). Any other context stays alive while it can still be reached:
-/// while some started port of it waits for messages (`open_started_` > 0),
-/// an open BroadcastChannel has a handler (`open_broadcasts_`), a task is
-/// queued or a timer is pending. When a turn ends with neither, or `close()` was called,
-/// or user code threw, it quits. Every exit path runs `on_exit`, which
+/// while some started port of it waits for messages, or (a shared worker)
+/// a client holds the other end of a connection, started or not
+/// (`open_started_` > 0 counts both), an open BroadcastChannel has a
+/// handler (`open_broadcasts_`), a task is queued or a timer is pending.
+/// When a turn ends with neither, or `close()` was called, or user code
+/// threw, it quits. Every exit path runs `on_exit`, which
 /// closes every port it owns (peers get close after all it posted) and
 /// breaks handler cycles.
 ///
