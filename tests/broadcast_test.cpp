@@ -177,6 +177,32 @@ TEST_CASE("14.3 a closing context posts nothing and throws nothing, even on a "
   CHECK(log->empty());
 }
 
+TEST_CASE("14.2 a post from a closing context is counted as an ineligible "
+          "drop, once per destination it would have reached",
+          "[sem14]") {
+  testkit kit;
+  auto log = std::make_shared<lines>();
+  kit.rt().spawn("rx", "https://a.example", [log](context&) {
+    listen("ch", "rx1", log);
+    listen("ch", "rx2", log);
+  });
+  kit.rt().spawn("elsewhere", "https://b.example",
+                 [log](context&) { listen("ch", "b", log); });
+  kit.run();
+  kit.rt().spawn("tx", "https://a.example", [](context& self) {
+    broadcast_channel bc{"ch"};
+    broadcast_channel own{"ch"}; // a destination too, in the closing context
+    self.close();
+    bc.post_message("lost");           // 3 destinations: rx1, rx2, own
+    bc.post_message(host_object{"fn"}); // not even serialized: no throw
+    broadcast_channel{"nobody"}.post_message(1); // no destination, no drop
+  });
+  kit.run();
+  CHECK(log->empty());
+  CHECK(kit.drops()[drop_reason::ineligible] == 6);
+  CHECK(kit.drops().total() == 6);
+}
+
 TEST_CASE("14.4 close() is checked at delivery: closing after a post stops "
           "its delivery, and an object created later only sees later posts",
           "[sem14]") {

@@ -17,10 +17,6 @@
 
 namespace entangle {
 
-/// A context's init function: runs once, inside the new context, before any
-/// event is dispatched to it (the web's "top-level script").
-using init_function = std::function<void(context&)>;
-
 /// Names a timer of one context; 0 is never a timer.
 using timer_id = std::uint64_t;
 
@@ -118,10 +114,14 @@ public:
 
   // -- timers (the web's setTimeout / setInterval) ---------------------------
   //
-  // Timers run on CAF's actor clock, so under the deterministic testkit they
-  // fire only when virtual time is advanced. A pending timer keeps its
-  // context alive. Negative delays count as 0. Like the web, timeout and
-  // interval ids share one space and either clear function clears either.
+  // A timer is a task of this context's event loop: it runs once its delay
+  // has passed, when the context is next between tasks -- a context busy
+  // with messages runs a due timer at the end of the current turn, so no
+  // stream of messages can starve it (HTML §4.6). Time is CAF's actor
+  // clock, virtual under the deterministic testkit (timers with a delay
+  // fire as virtual time is advanced). A pending timer keeps its context
+  // alive. Negative delays count as 0. Like the web, timeout and interval
+  // ids share one space and either clear function clears either.
 
   /// Runs `fn` once, as a task of this event loop, after `delay`.
   timer_id set_timeout(std::function<void()> fn,

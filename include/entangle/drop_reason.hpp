@@ -35,9 +35,13 @@ enum class drop_reason : std::uint8_t {
   /// the other, that nothing could ever deliver (see docs/architecture.md).
   /// The ports it carried close, so their peers see a close event.
   unreachable,
+  /// A BroadcastChannel post from a context that is closing (HTML §14.2-14.3:
+  /// not eligible for messaging, so the post returns silently); counted
+  /// once per destination it would have reached.
+  ineligible,
 };
 
-inline constexpr std::size_t drop_reason_count = 9;
+inline constexpr std::size_t drop_reason_count = 10;
 
 /// Returns the reason's name, e.g. "context_gone".
 std::string_view to_string(drop_reason r) noexcept;

@@ -25,6 +25,10 @@ struct structured_serialize_options;
 /// empty. The event may be modified (e.g. its data moved out).
 using event_handler = std::function<void(message_event&)>;
 
+/// A context's init function: runs once, inside the new context, before any
+/// event is dispatched to it (the web's "top-level script").
+using init_function = std::function<void(context&)>;
+
 /// Returned by `add_event_listener`; pass it to `remove_event_listener`.
 using listener_id = std::uint64_t;
 

@@ -6,25 +6,48 @@
 
 namespace entangle {
 
+namespace detail {
+struct url_record;
+} // namespace detail
+
 /// An origin (HTML "origin"): a tuple (scheme, host, port) or an opaque
 /// origin. Tuple origins are equal when their parts are; every opaque origin
 /// is equal only to itself (copies of it included).
 ///
-/// `parse` reads an absolute URL as window.postMessage's targetOrigin does
-/// (HTML §11.2): scheme and host are lower-cased, a default port is dropped,
-/// path, query and fragment are ignored. `http`, `https`, `ws`, `wss` and
-/// `ftp` URLs give tuple origins; other schemes (`data:`, `file:`, ...) give
-/// a fresh opaque origin.
+/// `parse` reads a URL with the WHATWG URL standard's parser, as
+/// window.postMessage reads its targetOrigin (HTML §11.2), and returns the
+/// URL's origin (URL §4.1):
+/// - `http`, `https`, `ws`, `wss` and `ftp` URLs give tuple origins. The
+///   host is normalised as the standard does: lower-cased, percent-decoded,
+///   converted to ASCII by IDNA/UTS-46 (`https://faß.example` is
+///   `https://xn--fa-hia.example`), an IPv4 address in any number form
+///   written dotted-decimal (`http://0x7f.1` is `http://127.0.0.1`), an
+///   IPv6 address compressed (`http://[0:0::1]` is `http://[::1]`). A
+///   default port is dropped; credentials, path, query and fragment are
+///   ignored; tabs and newlines anywhere, and spaces and controls at either
+///   end, are removed first.
+/// - A `blob:` URL has the origin of the URL after `blob:` if that is an
+///   `http`, `https` or `file` URL (`blob:https://a.example/id` is
+///   `https://a.example`).
+/// - Every other URL (`data:`, `file:`, `about:`, custom schemes) gives a
+///   fresh opaque origin, which serializes as "null".
 class origin {
 public:
   /// A fresh opaque origin (distinct from every other).
   static origin opaque();
 
   /// Parses an absolute URL's origin.
-  /// @throws dom_exception `SyntaxError` when `url` is not an absolute URL
-  ///         (no scheme, a space or forbidden character in the host, a bad
-  ///         port...).
+  /// @throws dom_exception `SyntaxError` when the URL parser fails on `url`
+  ///         (no scheme, an invalid host such as `http://[]` or
+  ///         `http://a b`, a bad port...); the message says why.
   static origin parse(std::string_view url);
+
+  /// Parses `url` against the absolute URL `base` (a relative URL such as
+  /// "/path" or "//host" takes what it lacks from `base`) and returns the
+  /// result's origin.
+  /// @throws dom_exception `SyntaxError` when `base` or `url` fails to
+  ///         parse.
+  static origin parse(std::string_view url, std::string_view base);
 
   bool is_opaque() const noexcept {
     return opaque_id_ != 0;
@@ -57,6 +80,7 @@ public:
 
 private:
   origin() = default;
+  static origin of(const detail::url_record& url);
 
   std::string scheme_;
   std::string host_;

@@ -15,10 +15,13 @@ namespace entangle {
 /// data "", ports [port], source port). Both ends start explicitly (HTML
 /// §12.6, ARCHITECTURE §2): call `port().start()` or set `on_message`.
 ///
-/// A shared worker ends, like any context, when nothing can reach it any
-/// more: no started port (no connected client that it listens to), no
-/// task, no timer, and no connect on its way. Its clients then see `close`
-/// on their ports. A client that connects after that starts a new instance.
+/// A shared worker stays alive while any client still holds an entangled
+/// port to it (HTML §12.5-12.6), even one the worker has not started yet:
+/// its code may start it later, e.g. when the next client connects. It
+/// ends once no client holds a connection (each closed its port or ended)
+/// and nothing else keeps it alive (no started port, task, timer, or
+/// connect on its way). Clients of ports it still held then see `close`.
+/// A client that connects after that starts a new instance.
 class shared_worker {
 public:
   shared_worker() = default;

@@ -63,6 +63,26 @@ public:
   void post_message(value message,
                     const window_post_message_options& options) const;
 
+  /// Navigates this window to a new document with the origin of `url` (the
+  /// web's `iframe.src = url` or `frame.location = url`); `init` runs as
+  /// the new document's code (an empty one runs nothing). Must be called
+  /// from a window; as in HTML without sandboxing, any window may navigate
+  /// any window it has a proxy for.
+  ///
+  /// From the window itself it is `context::navigate`: it takes effect
+  /// when the current task returns. From another window it is queued as a
+  /// task on the target's event loop. Either way the old document goes as
+  /// when a window navigates itself: every port of it is closed (peers get
+  /// close), its tasks, timers, listeners, channels and frames go, window
+  /// messages posted to it and not yet delivered are dropped (counted as
+  /// `context_gone`), and later messages are checked against the new
+  /// origin. A window that has ended ignores it; a later navigation of the
+  /// same window replaces one that has not taken effect yet.
+  /// @throws type_error for a null proxy; dom_exception `SyntaxError` for
+  ///         an unparsable URL (nothing happens), `InvalidStateError` when
+  ///         not called from a window.
+  void navigate(std::string_view url, init_function init) const;
+
   /// The parent window (itself for a top-level window, as on the web).
   window_proxy parent() const;
 

@@ -29,6 +29,10 @@ using port_ready_atom = caf::atom_constant<caf::atom("e_ready")>;
 /// "One more message for one of your never-shipped ports" (HTML §1.3).
 using unshipped_atom = caf::atom_constant<caf::atom("e_unship")>;
 
+/// "The peer of your unstarted port closed": (atom, epoch), for ports whose
+/// owner watches them (a shared worker's connections, HTML §12.6).
+using peer_closed_atom = caf::atom_constant<caf::atom("e_pclose")>;
+
 /// "Run the next queued task."
 using task_atom = caf::atom_constant<caf::atom("e_task")>;
 
@@ -59,6 +63,11 @@ using unload_atom = caf::atom_constant<caf::atom("e_unload")>;
 using drain_atom = caf::atom_constant<caf::atom("e_drain")>;
 using drain_fence_atom = caf::atom_constant<caf::atom("e_dfence")>;
 
+/// A window asks another window to navigate: (atom, the navigation).
+using navigate_atom = caf::atom_constant<caf::atom("e_navig")>;
+struct navigation_request;
+using navigation_ptr = std::shared_ptr<navigation_request>;
+
 /// Testkit fault injection: (atom, code to run inside the context).
 using inject_atom = caf::atom_constant<caf::atom("e_inject")>;
 using injected_fn = std::function<void()>;
@@ -78,3 +87,4 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(entangle::detail::weak_broadcast_ptr)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(entangle::detail::broadcast_delivery_ptr)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(entangle::detail::window_delivery_ptr)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(entangle::detail::connect_msg_ptr)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(entangle::detail::navigation_ptr)

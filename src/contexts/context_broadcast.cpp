@@ -25,8 +25,13 @@ context_core::join_broadcast(std::string name) {
 
 void context_core::post_broadcast(broadcast_object& obj, const value& message) {
   // HTML §14.3, in order: eligibility, closed, serialize, destinations.
-  if (closing_)
+  if (closing_) {
+    // Not eligible: nothing is thrown or serialized, but what would have
+    // been delivered is counted (nothing is lost silently).
+    if (auto n = rt_.broadcasts.destinations(obj).size(); n > 0)
+      sched_->count_drop(drop_reason::ineligible, n);
     return;
+  }
   if (obj.closed.load(std::memory_order_relaxed))
     throw dom_exception(std::string{error_name::invalid_state},
                         "post_message on a closed broadcast_channel");

@@ -124,6 +124,8 @@ caf::behavior context_core::make_behavior() {
       on_broadcast(weak, delivery);
     },
     [this](connect_atom, const connect_msg_ptr& msg) { on_connect(msg); },
+    [this](navigate_atom, const navigation_ptr& nav) { on_navigate(nav); },
+    [this](peer_closed_atom, std::uint64_t epoch) { on_peer_closed(epoch); },
     [this](unload_atom) {
       close_self();
       end_turn();
@@ -207,12 +209,8 @@ bool context_core::reachable() const noexcept {
 }
 
 void context_core::end_turn() {
-  if (pending_navigation_ && !closing_) {
-    auto nav = std::move(pending_navigation_);
-    unload_document();
-    control_->origin = std::move(nav->org);
-    guarded([&] { nav->init(facade_); });
-  }
+  apply_navigation();
+  run_due_timers();
   bool idle = !reachable();
   if (closing_) {
     quit();
@@ -402,9 +400,7 @@ void context_core::on_exit() {
     for (auto& [worker_id, port] : workers_)
       rt_.terminate(worker_id);
   tasks_.clear();
-  rt_.pending_timers -= timers_.size();
-  timers_.clear();
-  refed_timers_ = 0;
+  drop_timers();
   init_ = nullptr;
   // Close every port we own as an orderly close: peers get everything we
   // posted, then close. Messages still queued here are counted as

@@ -6,7 +6,9 @@
 #include <string>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include <caf/event_based_actor.hpp>
@@ -83,6 +85,13 @@ private:
 /// A context id unique in this process (context_control::id).
 std::uint64_t next_context_id() noexcept;
 
+/// A navigation of a window (HTML §7.4 "navigate"): the new document's
+/// origin and code.
+struct navigation_request {
+  entangle::origin org;
+  init_function init;
+};
+
 /// How to spawn a context (world::spawn).
 struct spawn_options {
   entangle::origin origin = entangle::origin::opaque();
@@ -117,10 +126,12 @@ struct spawn_options {
 ///
 /// Liveness. A window lives until it is closed (or its parent's document
 /// goes). Any other context stays alive while it can still be reached:
-/// while some started port of it waits for messages (`open_started_` > 0),
-/// an open BroadcastChannel has a handler (`open_broadcasts_`), a task is
-/// queued or a timer is pending. When a turn ends with neither, or `close()` was called,
-/// or user code threw, it quits. Every exit path runs `on_exit`, which
+/// while some started port of it waits for messages, or (a shared worker)
+/// a client holds the other end of a connection, started or not
+/// (`open_started_` > 0 counts both), an open BroadcastChannel has a
+/// handler (`open_broadcasts_`), a task is queued or a timer is pending.
+/// When a turn ends with neither, or `close()` was called, or user code
+/// threw, it quits. Every exit path runs `on_exit`, which
 /// closes every port it owns (peers get close after all it posted) and
 /// breaks handler cycles.
 ///
@@ -282,6 +293,13 @@ private:
                     const broadcast_delivery_ptr& delivery);
   void on_window_message(const window_delivery_ptr& d);
   void on_connect(const connect_msg_ptr& msg);
+  /// Another window navigates this one (window_proxy::navigate).
+  void on_navigate(const navigation_ptr& nav);
+  /// Runs a pending navigation, if any: the end of the task that asked for
+  /// it (HTML: the old document goes before any further task of it runs).
+  void apply_navigation();
+  /// A watched, unstarted connection of this shared worker lost its peer.
+  void on_peer_closed(std::uint64_t epoch);
   void on_worker_ready(std::uint64_t worker_id);
   /// Adopts the ports of `msg` and moves its data into `ev`.
   void receive(serialized_message& msg, message_event& ev);
@@ -345,11 +363,11 @@ private:
   std::size_t open_broadcasts_ = 0;
   /// The window global's listeners (window messages).
   event_target global_events_;
-  struct navigation {
-    entangle::origin org;
-    init_function init;
-  };
-  std::unique_ptr<navigation> pending_navigation_;
+  /// Set by navigate() or a request from another window; taken by
+  /// apply_navigation() at the end of the task. The event loop runs no
+  /// further task of the old document while it is set (a dispatch batch
+  /// stops, see on_ready).
+  navigation_ptr pending_navigation_;
   /// The outside ports of the workers this context spawned, by worker id.
   std::unordered_map<std::uint64_t, std::weak_ptr<port_object>> workers_;
   /// The combined order of never-shipped ports (see the class comment): a
@@ -380,10 +398,19 @@ private:
   /// Queued tasks (queue_task); lazy: most contexts never queue one.
   lazy_fifo<std::function<void()>> tasks_;
 
+  /// Timers (context_timers.cpp) are tasks of this event loop (HTML
+  /// §8.6): one runs when its due time has come, either when CAF's clock
+  /// delivers the wake-up each arming schedules (an idle context), or at
+  /// the end of a turn of this context, whichever comes first -- so a busy
+  /// context cannot starve its timers behind a late clock thread.
+  /// Invariant: `due_` holds exactly one (due, id) per entry of `timers_`.
+  /// A wake-up that finds its timer gone (run early, cleared) or not due
+  /// (re-armed since) does nothing.
   struct timer {
     std::function<void()> fn;
     std::chrono::milliseconds interval;
     bool repeat;
+    caf::actor_clock::time_point due;
     bool refed = true;
   };
   /// Timers that keep this context alive (not unref'ed).
@@ -391,8 +418,16 @@ private:
   /// The lifetime rule (see the definition).
   bool reachable() const noexcept;
   /// Pending timers (a fired timeout is erased; a cleared one too, its
-  /// delayed message then finds nothing).
+  /// wake-up then finds nothing), and their due times in order.
   std::unordered_map<timer_id, timer> timers_;
+  std::set<std::pair<caf::actor_clock::time_point, timer_id>> due_;
+  void arm(timer_id id, timer& t, caf::actor_clock::time_point due);
+  /// Runs timer `i` (a task): a timeout is erased, an interval re-armed.
+  void fire_timer(std::unordered_map<timer_id, timer>::iterator i);
+  /// At the end of a turn: runs every timer already due, once each.
+  void run_due_timers();
+  /// Forgets every timer (the context or its document ends).
+  void drop_timers() noexcept;
   timer_id next_timer_ = 1;
   std::size_t open_started_ = 0;
   /// While draining (see begin_draining): each port's remaining allowance,

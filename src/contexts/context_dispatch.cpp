@@ -95,15 +95,17 @@ void context_core::on_ready(std::uint64_t epoch) {
            == port_scheduler::pop_result::item) {
     lease_ = lease{&port, &items, 0};
     // Dispatched in place: give_back moves only the ones after `next`.
+    // A navigation ends the batch too: the rest belongs to the old document
+    // (given back below, then dropped when unload closes the port).
     while (lease_.port == &port && lease_.next < items.size() && !closing_
-           && allowance(port) > 0) {
+           && !pending_navigation_ && allowance(port) > 0) {
       auto& e = items[lease_.next++];
       guarded([&] { dispatch(keep, std::move(e)); });
       dispatched_from(port, 1);
     }
     if (lease_.port == &port) {
       if (lease_.next < items.size())
-        give_back(port); // closing or drained: on_exit drops them
+        give_back(port); // closing, navigating or drained: dropped later
       else if (!drained && !closing_ && allowance(port) > 0
                && sched_->needs_rehint(*rec, epoch))
         // A full batch and more waiting: yield to other events (fairness).

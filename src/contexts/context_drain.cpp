@@ -19,9 +19,7 @@ void context_core::begin_draining() {
       allow_queued(*obj);
   drain_->tasks = tasks_.size();
   drain_->left += drain_->tasks;
-  rt_.pending_timers -= timers_.size();
-  timers_.clear();
-  refed_timers_ = 0;
+  drop_timers();
   // Everything in the mailbox ahead of this mark was queued before the
   // drain began (window messages, broadcasts, connects, wake-ups).
   eq_impl(caf::make_message_id(), nullptr, context(),

@@ -1,6 +1,15 @@
-// Timers of a context (setTimeout / setInterval) on CAF's clock: each
-// arming is a delayed CAF message to the context itself, so the testkit
-// walks them in virtual time like any other message.
+// Timers of a context (setTimeout / setInterval). A timer is a task of the
+// context's own event loop (HTML §8.6): it runs once its due time has come,
+// at the first of two moments. Each arming schedules a wake-up on CAF's
+// clock (scheduled_send) for a context that is idle; and every turn of the
+// context ends by running the timers already due, so a context kept busy
+// by a stream of messages cannot starve them behind a clock thread that a
+// loaded machine runs late. Both read the same clock, the actor clock,
+// which is virtual under the deterministic testkit: there no time passes
+// during a turn, so only a 0 ms timer can be due at a turn's end, and every
+// other one fires as `advance()` walks virtual time.
+
+#include <vector>
 
 #include <caf/actor_cast.hpp>
 
@@ -17,22 +26,12 @@ timer_id context_core::set_timer(std::function<void()> fn,
   if (delay.count() < 0)
     delay = std::chrono::milliseconds{0};
   auto id = next_timer_++;
-  timers_.emplace(id, timer{std::move(fn), delay, repeat});
+  auto& t = timers_.emplace(id, timer{std::move(fn), delay, repeat, {}})
+              .first->second;
   ++rt_.pending_timers;
   ++refed_timers_;
-  delayed_send(caf::actor_cast<caf::actor>(this), delay, timer_atom::value,
-               id);
+  arm(id, t, clock().now() + delay);
   return id;
-}
-
-void context_core::clear_timer(timer_id id) noexcept {
-  auto i = timers_.find(id);
-  if (i == timers_.end())
-    return;
-  if (i->second.refed)
-    --refed_timers_;
-  timers_.erase(i);
-  --rt_.pending_timers;
 }
 
 void context_core::set_timer_ref(timer_id id, bool ref) noexcept {
@@ -46,27 +45,87 @@ void context_core::set_timer_ref(timer_id id, bool ref) noexcept {
     --refed_timers_;
 }
 
-void context_core::on_timer(timer_id id) {
+void context_core::arm(timer_id id, timer& t,
+                       caf::actor_clock::time_point due) {
+  t.due = due;
+  due_.emplace(due, id);
+  // The wake-up for an idle context, at exactly the due time (so it finds
+  // the timer due); it cannot be cancelled, so it may find nothing.
+  scheduled_send(caf::actor_cast<caf::actor>(this), due, timer_atom::value,
+                 id);
+}
+
+void context_core::clear_timer(timer_id id) noexcept {
   auto i = timers_.find(id);
-  if (i == timers_.end() || closing_ || drain_) {
-    end_turn();
+  if (i == timers_.end())
     return;
-  }
-  if (i->second.repeat) {
+  due_.erase({i->second.due, id});
+  if (i->second.refed)
+    --refed_timers_;
+  timers_.erase(i);
+  --rt_.pending_timers;
+}
+
+void context_core::drop_timers() noexcept {
+  rt_.pending_timers -= timers_.size();
+  timers_.clear();
+  due_.clear();
+  refed_timers_ = 0;
+}
+
+void context_core::fire_timer(std::unordered_map<timer_id, timer>::iterator i) {
+  auto id = i->first;
+  auto& t = i->second;
+  due_.erase({t.due, id});
+  if (t.repeat) {
     // Re-arm first: the callback may clear its own interval.
-    auto fn = i->second.fn;
-    delayed_send(caf::actor_cast<caf::actor>(this), i->second.interval,
-                 timer_atom::value, id);
+    auto fn = t.fn;
+    arm(id, t, clock().now() + t.interval);
     guarded([&] { fn(); });
   } else {
-    auto fn = std::move(i->second.fn);
-    if (i->second.refed)
+    auto fn = std::move(t.fn);
+    if (t.refed)
       --refed_timers_;
     timers_.erase(i);
     --rt_.pending_timers;
     guarded([&] { fn(); });
   }
+}
+
+void context_core::on_timer(timer_id id) {
+  auto i = timers_.find(id);
+  if (i != timers_.end() && !closing_ && !drain_
+      && i->second.due <= clock().now())
+    fire_timer(i);
   end_turn();
+}
+
+void context_core::run_due_timers() {
+  if (due_.empty() || closing_ || drain_)
+    return;
+  auto now = clock().now();
+  if (due_.begin()->first > now)
+    return;
+  // The timers due now, in due order (ties in the order they were set:
+  // ids grow). Taken first, so one re-armed for 0 ms (an interval) runs
+  // once per turn, not for ever.
+  std::vector<timer_id> ready;
+  for (auto& [due, id] : due_) {
+    if (due > now)
+      break;
+    ready.push_back(id);
+  }
+  for (auto id : ready) {
+    if (closing_)
+      return;
+    // An earlier callback may have cleared it, or navigated (which drops
+    // every timer of the old document).
+    auto i = timers_.find(id);
+    if (i == timers_.end() || i->second.due > now)
+      continue;
+    fire_timer(i);
+    apply_navigation(); // each timer is a task of its own
+  }
 }
 
 } // namespace entangle::detail

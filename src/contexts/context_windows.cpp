@@ -61,8 +61,28 @@ context_core::open_frame(std::string name, entangle::origin org,
 }
 
 void context_core::navigate(entangle::origin org, init_function init) {
-  pending_navigation_ = std::make_unique<navigation>(
-    navigation{std::move(org), std::move(init)});
+  pending_navigation_ = std::make_shared<navigation_request>(
+    navigation_request{std::move(org), std::move(init)});
+}
+
+void context_core::on_navigate(const navigation_ptr& nav) {
+  // The request is a task of this window's event loop: the document that
+  // is current when it runs is the one that goes.
+  if (!closing_ && is_window())
+    pending_navigation_ = nav;
+  end_turn();
+}
+
+void context_core::apply_navigation() {
+  // The new document's init is a task too: a navigation it asks for takes
+  // effect when it returns.
+  while (pending_navigation_ && !closing_) {
+    auto nav = std::move(pending_navigation_);
+    unload_document();
+    control_->origin = std::move(nav->org);
+    if (nav->init)
+      guarded([&] { nav->init(facade_); });
+  }
 }
 
 void context_core::destroy_frames() {
@@ -87,9 +107,7 @@ void context_core::unload_document() {
   ++control_->document;
   destroy_frames();
   tasks_.clear();
-  rt_.pending_timers -= timers_.size();
-  timers_.clear();
-  refed_timers_ = 0;
+  drop_timers();
   global_events_.clear();
   for (auto& obj : ports_.snapshot())
     close_port(*obj, drop_reason::context_gone);
@@ -126,9 +144,27 @@ void context_core::on_connect(const connect_msg_ptr& msg) {
   ev.data = std::string{};
   auto port = adopt_port(std::move(msg->ports.at(0)));
   msg->ports.clear();
+  // The connection keeps this worker alive while its client holds the
+  // other end, started or not (HTML §12.5-12.6: a client is an owner). It
+  // counts as a started port does until the close event is seen here, the
+  // port is closed or given away, or, while it is unstarted, the scheduler
+  // reports that the client's end closed (on_peer_closed).
+  auto& obj = *port.object();
+  if (sched_->watch_close(*obj.record)) {
+    obj.counted = true;
+    ++open_started_;
+  }
   ev.ports.push_back(port);
   ev.source = port;
   guarded([&] { fire_global(event_kind::connect, ev); });
+  end_turn();
+}
+
+void context_core::on_peer_closed(std::uint64_t epoch) {
+  // A started port hears of the close through its close event instead (it
+  // stays counted until that event was dispatched).
+  if (auto port = ports_.find(epoch); port && !port->started.load())
+    uncount(*port);
   end_turn();
 }
 

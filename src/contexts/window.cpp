@@ -78,6 +78,25 @@ void window_proxy::post_message(
     caf::anon_send(hdl, detail::window_msg_atom::value, std::move(delivery));
 }
 
+void window_proxy::navigate(std::string_view url, init_function init) const {
+  if (!ctl_)
+    throw type_error("navigate on a null window_proxy");
+  auto* cur = detail::current_core();
+  if (cur == nullptr || !cur->is_window())
+    invalid_state("window_proxy::navigate must be called from a window");
+  auto org = origin::parse(url); // SyntaxError before anything happens
+  if (cur->control() == ctl_) {
+    cur->navigate(std::move(org), std::move(init));
+    return;
+  }
+  // A window that ended takes nothing (HTML: a discarded navigable).
+  if (auto hdl = ctl_->actor())
+    caf::anon_send(hdl, detail::navigate_atom::value,
+                   std::make_shared<detail::navigation_request>(
+                     detail::navigation_request{std::move(org),
+                                                std::move(init)}));
+}
+
 window_proxy window_proxy::parent() const {
   if (!ctl_)
     return {};

@@ -15,6 +15,12 @@ namespace {
 void send_hint(const caf::actor& owner, port_scheduler::wake_kind kind,
                const record_ptr&, std::uint64_t epoch, std::uint64_t arg) {
   // Every record owner is a context (only context_core::adopt sets one).
+  if (kind == port_scheduler::wake_kind::peer_closed) {
+    // Rare (a connection lost before its worker started it): no wake
+    // element, an ordinary message.
+    caf::anon_send(owner, peer_closed_atom::value, epoch);
+    return;
+  }
   auto* core = static_cast<context_core*>(
     caf::actor_cast<caf::abstract_actor*>(owner));
   if (kind == port_scheduler::wake_kind::unshipped) {

@@ -178,6 +178,11 @@ struct port_record {
   /// shipped ports only; never-shipped ports get one token per message.
   bool hint_pending = false;
 
+  /// The owner wants to hear when the peer closes while this port is not
+  /// started (a shared worker's connection keeps the worker alive until
+  /// then, HTML §12.6). Cleared by every adoption.
+  bool watch_close = false;
+
   /// Still paired with an open peer. Caller holds mu().
   bool entangled_locked() const noexcept {
     return peer != nullptr && !peer_closed;

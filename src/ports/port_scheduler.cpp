@@ -77,6 +77,7 @@ std::uint64_t port_scheduler::adopt(port_record& rec, caf::actor owner,
   rec.obj = obj;
   rec.started = false;
   rec.hint_pending = false;
+  rec.watch_close = false;
   rec.epoch = next_epoch_.fetch_add(1, std::memory_order_relaxed);
   return rec.epoch;
 }
@@ -128,7 +129,8 @@ port_scheduler::enqueue_locked(port_record& dst, serialized_message&& msg,
   bool was_empty = dst.queue.empty();
   dst.queue.emplace_back(std::move(msg), is_close, stamp);
   if (!dst.started || !dst.owner)
-    return wake_kind::none;
+    return is_close && dst.watch_close && dst.owner ? wake_kind::peer_closed
+                                                    : wake_kind::none;
   if (!dst.shipped) {
     if (!was_empty)
       return wake_kind::none;
@@ -494,6 +496,14 @@ bool port_scheduler::needs_rehint(port_record& rec, std::uint64_t epoch) {
 bool port_scheduler::entangled(port_record& rec) {
   record_guard guard{rec.mu()};
   return rec.entangled_locked();
+}
+
+bool port_scheduler::watch_close(port_record& rec) {
+  record_guard guard{rec.mu()};
+  if (!rec.entangled_locked() || !rec.owner)
+    return false;
+  rec.watch_close = true;
+  return true;
 }
 
 void port_scheduler::drop(serialized_message&& msg, drop_reason why) {

@@ -37,7 +37,9 @@ public:
   /// non-empty; its head has stamp `arg`" (the owner orders those ports by
   /// head stamp, see enqueue_locked). Only the owner's own thread can cause
   /// an `unshipped` wake-up: only it posts to, closes or starts such ports.
-  enum class wake_kind { none, drain, unshipped };
+  /// `peer_closed`: "the peer of your unstarted, watched port closed" (see
+  /// watch_close).
+  enum class wake_kind { none, drain, unshipped, peer_closed };
 
   using hint_fn = std::function<void(const caf::actor& owner, wake_kind kind,
                                      const std::shared_ptr<port_record>& rec,
@@ -147,6 +149,12 @@ public:
 
   /// Returns whether `rec` is still entangled with a live peer.
   bool entangled(port_record& rec);
+
+  /// Asks for a `peer_closed` wake-up when the peer of `rec` (owned,
+  /// unstarted) closes before `rec` is started. Returns false, and watches
+  /// nothing, if it is no longer entangled (checked under the same lock,
+  /// so no close can slip between the check and the watch).
+  bool watch_close(port_record& rec);
 
   /// Drops `msg` for `why`, counting it (and closing ports it carried).
   void drop(serialized_message&& msg, drop_reason why);

@@ -22,6 +22,8 @@ std::string_view to_string(drop_reason r) noexcept {
       return "origin_mismatch";
     case drop_reason::unreachable:
       return "unreachable";
+    case drop_reason::ineligible:
+      return "ineligible";
   }
   return "unknown";
 }

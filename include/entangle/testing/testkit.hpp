@@ -40,7 +40,9 @@ struct delivery {
 /// The same contexts and the same user code as with a threaded `runtime`,
 /// but every context runs on CAF's `test_coordinator`: nothing happens until
 /// the test drives it, one event at a time (`step`) or until idle (`run`),
-/// and time is virtual (timers fire only in `advance`). Every dispatched
+/// and time is virtual (timers fire only in `advance`, except a 0 ms timer,
+/// which is due at once and runs when the task that set it ends, as on the
+/// threaded runtime). Every dispatched
 /// event is recorded (`deliveries`).
 ///
 /// Single-threaded: use a testkit, and the handles its contexts hand out,
