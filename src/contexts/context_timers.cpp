@@ -35,17 +35,27 @@ void context_core::on_timer(timer_id id) {
     end_turn();
     return;
   }
+  const char* kind = i->second.repeat ? "interval" : "timeout";
+  auto period = i->second.interval;
+  auto run = [&](std::function<void()>& fn) {
+    guarded([&] {
+      // Named in the trace: the slice holds what the callback posts.
+      trace_task_scope task{kind, {}, id};
+      task.delay(period);
+      fn();
+    });
+  };
   if (i->second.repeat) {
     // Re-arm first: the callback may clear its own interval.
     auto fn = i->second.fn;
-    delayed_send(caf::actor_cast<caf::actor>(this), i->second.interval,
-                 timer_atom::value, id);
-    guarded([&] { fn(); });
+    delayed_send(caf::actor_cast<caf::actor>(this), period, timer_atom::value,
+                 id);
+    run(fn);
   } else {
     auto fn = std::move(i->second.fn);
     timers_.erase(i);
     --rt_.pending_timers;
-    guarded([&] { fn(); });
+    run(fn);
   }
   end_turn();
 }
