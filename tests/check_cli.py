@@ -6,7 +6,11 @@ run's summary, an INI file through CAF's --config-file, `--opt value` and
 for an unknown topology or option, a missing, bad or out-of-range value
 and a stray argument, and output files checked before the run.
 
-Usage: check_cli.py ENTANGLE_RUN WORKDIR
+The run shown in docs/guide.md (`$ build/examples/entangle-run mdn-basic`)
+is checked against a real run: its story lines occur, its summary matches
+(timings aside).
+
+Usage: check_cli.py ENTANGLE_RUN WORKDIR [SOURCE_ROOT]
 """
 import json
 import os
@@ -159,9 +163,44 @@ def main():
            and "at line 2" in r.stderr,
            "a bad value in an INI file: exit 2, the file and line named", r)
     check_unwritable(exe, work)
+    if len(sys.argv) > 3:
+        check_guide_run(exe, sys.argv[3])
     if failures:
         print(f"{len(failures)} check(s) failed")
         sys.exit(1)
+
+
+def check_guide_run(exe, root):
+    """The guide's sample run is what entangle-run prints today (story
+    lines from two threads interleave, so they are checked as a set;
+    throughput and wall time vary)."""
+    guide = open(os.path.join(root, "docs", "guide.md")).read()
+    cmd = "$ build/examples/entangle-run mdn-basic\n"
+    if cmd not in guide:
+        expect(False, "docs/guide.md shows a run of entangle-run mdn-basic")
+        return
+    shown = guide.split(cmd, 1)[1].split("```", 1)[0].rstrip("\n")
+    r = run(exe, "mdn-basic")
+    got = r.stdout.rstrip("\n").split("\n")
+    story = [x for x in shown.split("\n") if x.startswith("[")]
+    missing = [x for x in story if x not in got]
+    expect(r.returncode == 0 and story and not missing,
+           f"the guide's story lines occur in a real run (missing: "
+           f"{missing[:2]})", r)
+    head = "mdn-basic (size"
+    want = shown[shown.index(head):].split("\n")
+    have = r.stdout[r.stdout.index(head):].rstrip("\n").split("\n") \
+        if head in r.stdout else []
+
+    def key(line):  # timings vary: compare only their labels
+        for k in ("  throughput ", "  wall time "):
+            if line.startswith(k):
+                return k
+        return line
+    same = [key(x) for x in want] == [key(x) for x in have]
+    if not same:
+        print(f"  the guide shows: {want}\n  a run prints:    {have}")
+    expect(same, "the guide's summary is what a real run prints")
 
 
 def check_unwritable(exe, work):
