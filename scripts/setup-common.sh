@@ -1,10 +1,10 @@
 # shellcheck shell=bash
 # scripts/setup-common.sh - helpers shared by scripts/test and scripts/demo (source it).
-#   entangle_install_deps [pkg...]     install missing Debian build dependencies
-#                                      (ENTANGLE_DEPS, plus the packages given)
-#   entangle_install_hint SUDO pkg...  print the commands that install them by hand
-#   entangle_check_build_dir DIR       fail, saying what to do, if DIR exists but
-#                                      is not writable (e.g. made by root)
+#   entangle_install_deps [pkg...]     install missing Debian build deps
+#                                      (ENTANGLE_DEPS and the packages given)
+#   entangle_install_hint SUDO pkg...  print how to install them by hand
+#   entangle_check_build_dir DIR       fail, saying what to do, if DIR
+#                                      exists but is not writable (root's)
 #   entangle_configure DIR [args...]   meson setup DIR (first time) or meson configure DIR args
 #   entangle_build DIR [args...]       entangle_configure, then meson compile -C DIR
 # ccache is used automatically: meson detects it as long as CC/CXX are not overridden here.
@@ -40,7 +40,8 @@ entangle_install_deps() {
       sudo=(sudo -n)
     else
       echo "error: missing Debian packages: ${missing[*]}" >&2
-      echo "  install them (as root; these work as they are), then run this again:" >&2
+      echo "  install them (these commands work as they are)," \
+           "then run this again:" >&2
       entangle_install_hint "$hint" "${missing[@]}" >&2
       exit 1
     fi
@@ -72,7 +73,8 @@ entangle_check_build_dir() {
   local me
   me=$(id -un)
   echo "error: $dir/ is not writable by $me: $bad belongs to" \
-       "$(stat -c %U "$bad") (was $dir/ made by a command run with sudo?)" >&2
+       "$(stat -c %U "$bad") (was $dir/ made by a command run" \
+       "with sudo?)" >&2
   echo "  give it back:  sudo chown -R $me: $dir" >&2
   echo "  or start over: sudo rm -rf $dir" >&2
   return 1
