@@ -1,14 +1,18 @@
 #!/usr/bin/env python3
 """Checks entangle-run's trace files: the Chrome trace JSON parses, every
 flow start has its finish (same id) and binds to a slice on its track, every
-track is named once, the event cap holds and is reported; the DOT file
-renders with Graphviz (skipped with a message when `dot` is absent); the
-Mermaid diagram respects its cap.
+track is named once, the event cap holds and is reported, ports carry
+distinct "p<id>" labels, a close instant counts only dropped messages; the
+DOT file renders with Graphviz (skipped with a message when `dot` is
+absent); the Mermaid diagram respects its cap; the committed
+docs/images/mdn-basic.mmd (and its copy in docs/guide.md) is what the code
+makes today.
 
-Usage: check_trace.py ENTANGLE_RUN WORKDIR
+Usage: check_trace.py ENTANGLE_RUN WORKDIR [SOURCE_ROOT]
 """
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -83,7 +87,52 @@ def check_chrome(path, cap=None):
     print(f"ok: {path}: {len(events)} JSON events, {len(starts)} flows, "
           f"{len(contexts)} context tracks, kept {kept}, "
           f"dropped {meta['events_dropped']}")
-    return len(starts)
+    return len(starts), events
+
+
+def check_ports(events, drops):
+    """Port labels are "p<id>" and tell ports apart; close instants count
+    only dropped messages (`drops`: the run's total, from its summary)."""
+    labels = {e["args"]["port"] for e in events
+              if "port" in e.get("args", {})} - {"none"}
+    bad = [x for x in labels if not re.fullmatch(r"p[0-9]+", x)]
+    if bad or len(labels) < 3:
+        fail(f"port labels {sorted(labels)}: want distinct p<id> labels")
+    closes = [e for e in events if e["ph"] == "i" and e["name"] == "close"]
+    dropped = sum(e["args"]["dropped"] for e in closes)
+    if dropped > drops:
+        fail(f"close instants say {dropped} messages were dropped, the run "
+             f"counted {drops} drops")
+    print(f"ok: {len(labels)} distinct port labels, {len(closes)} closes "
+          f"dropping {dropped} (run drops {drops})")
+    return labels
+
+
+def summary_drops(stdout):
+    m = re.search(r"^  drops\s+(\d+) ", stdout, re.M)
+    if not m:
+        fail(f"no drops line in the summary:\n{stdout}")
+    return int(m.group(1))
+
+
+def check_committed_mmd(exe, work, root):
+    """docs/images/mdn-basic.mmd and the guide's inline copy are what
+    `entangle-run mdn-basic --quiet --sequence=...` writes now."""
+    fresh = os.path.join(work, "mdn-basic.mmd")
+    run(exe, "mdn-basic", "--quiet", f"--sequence={fresh}")
+    made = open(fresh).read()
+    committed = open(os.path.join(root, "docs", "images",
+                                  "mdn-basic.mmd")).read()
+    if made != committed:
+        fail("docs/images/mdn-basic.mmd is stale; regenerate it with "
+             "entangle-run mdn-basic --quiet "
+             f"--sequence=docs/images/mdn-basic.mmd\nnow:\n{made}"
+             f"committed:\n{committed}")
+    guide = open(os.path.join(root, "docs", "guide.md")).read()
+    if "```mermaid\n" + made + "```" not in guide:
+        fail("docs/guide.md's mermaid block differs from "
+             "docs/images/mdn-basic.mmd")
+    print("ok: docs/images/mdn-basic.mmd and docs/guide.md are current")
 
 
 def main():
@@ -92,14 +141,15 @@ def main():
     trace = os.path.join(work, "ring.json")
     dot = os.path.join(work, "ring.dot")
     mmd = os.path.join(work, "ring.mmd")
-    run(exe, "relay-ring", "--size=3", "--messages=9", "--quiet",
-        f"--trace={trace}", f"--graph={dot}", f"--sequence={mmd}",
-        "--sequence-max=5")
+    r = run(exe, "relay-ring", "--size=3", "--messages=9", "--quiet",
+            f"--trace={trace}", f"--graph={dot}", f"--sequence={mmd}",
+            "--sequence-max=5")
     # 9 hops travel on the ring links, 9 "hop" messages reach home, the
     # page's link and start messages reach the workers: all with arrows.
-    flows = check_chrome(trace)
+    flows, events = check_chrome(trace)
     if flows < 18:
         fail(f"only {flows} flows for 9 hops")
+    labels = check_ports(events, summary_drops(r.stdout))
 
     capped = os.path.join(work, "capped.json")
     run(exe, "pipeline", "--size=3", "--messages=200", "--quiet",
@@ -112,7 +162,14 @@ def main():
     arrows = sum(1 for line in text.splitlines() if "-)" in line)
     if arrows != 5 or "more messages not shown" not in text:
         fail(f"Mermaid cap: {arrows} arrows (want 5) and a note")
-    print(f"ok: {mmd}: {arrows} arrows, cap noted")
+    noted = set(re.findall(r"port (p[0-9]+)", text))
+    if not noted or not noted <= labels:
+        fail(f"Mermaid port notes {sorted(noted)} are not the trace's "
+             f"labels {sorted(labels)}")
+    print(f"ok: {mmd}: {arrows} arrows, cap noted, port notes {sorted(noted)}")
+
+    if len(sys.argv) > 3:
+        check_committed_mmd(exe, work, sys.argv[3])
 
     graph = open(dot).read()
     if not graph.startswith("digraph entangle {") or "dir=both" not in graph:

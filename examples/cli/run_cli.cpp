@@ -10,6 +10,7 @@
 #include <caf/settings.hpp>
 #include <fmt/format.h>
 
+#include "cli_args.hpp"
 #include "entangle/all.hpp"
 #include "entangle/trace_recorder.hpp"
 #include "progress_line.hpp"
@@ -63,22 +64,30 @@ struct run_config : runtime_config {
   run_config() {
     opt_group{custom_options_, "global"}
       .add(topology, "topology,t", "the topology to run (or the first "
-                                   "argument); see --list")
+                                   "word); see --list")
       .add(list, "list,l", "list the topologies and exit")
-      .add(size, "size,n", "contexts/stages/workers/clients (0: default)")
-      .add(messages, "messages,m", "messages to send (0: default)")
+      .add(size, "size,n", "contexts, stages, workers or clients, by "
+                           "topology (0: its default)")
+      .add(messages, "messages,m", "messages to send (0: the topology's "
+                                   "default)")
       .add(payload, "payload,p", "extra bytes per message")
       .add(threads, "threads", "CAF scheduler threads (0: CAF's default; "
                                "same as --scheduler.max-threads)")
-      .add(timeout, "timeout", "seconds before the run counts as failed")
+      .add(timeout, "timeout", "seconds before the run counts as failed "
+                               "(default 60)")
       .add(quiet, "quiet,q", "no story lines, only the summary")
       .add(trace, "trace", "write a Chrome trace (Perfetto) JSON file")
       .add(graph, "graph", "write the topology as a Graphviz DOT file")
       .add(sequence, "sequence", "write a Mermaid sequence diagram")
       .add(trace_max_events, "trace-max-events",
-           "events kept in the trace (later ones are counted)")
+           "events kept in the trace (later ones are counted; default "
+           "100000)")
       .add(sequence_max, "sequence-max",
-           "message arrows in the sequence diagram");
+           "message arrows in the sequence diagram (default 100)");
+  }
+
+  const caf::config_option_set& options() const {
+    return custom_options_;
   }
 };
 
@@ -101,11 +110,39 @@ void print_help_topologies(const char* fixed) {
   }
 }
 
-int usage_error(const std::string& what) {
-  fmt::print(stderr, "entangle-run: error: {}\n(--help for the options)\n",
-             what);
-  print_list(stderr);
+/// The program's name in messages (entangle-run, or a one-topology
+/// example program).
+std::string program_name = "entangle-run";
+
+/// Marks a usage error about the topology (the list of them helps).
+struct topology_error_t {};
+constexpr topology_error_t topology_error{};
+
+/// A usage error: the message, then what would help (the option's own line
+/// from --help, when an option is at fault).
+int usage_error(const std::string& what,
+                const caf::config_option* opt = nullptr) {
+  fmt::print(stderr, "{}: error: {}\n", program_name, what);
+  if (opt != nullptr)
+    fmt::print(stderr, "  --{}{}  {}\n", sv(opt->long_name()),
+               opt->is_flag() ? "" : " " + value_placeholder(*opt),
+               sv(opt->description()));
+  fmt::print(stderr, "({} --help for every option)\n", program_name);
   return exit_usage;
+}
+
+/// A usage error about the topology: the message and the topologies.
+int usage_error(const std::string& what, topology_error_t) {
+  fmt::print(stderr, "{}: error: {}\n", program_name, what);
+  print_list(stderr);
+  fmt::print(stderr, "({} --help for every option)\n", program_name);
+  return exit_usage;
+}
+
+/// The option called `name` in the global group (for error hints).
+const caf::config_option* option_named(const run_config& cfg,
+                                       std::string_view name) {
+  return cfg.options().cli_long_name_lookup({name.data(), name.size()});
 }
 
 /// Upper bounds that keep a typo from eating the machine.
@@ -173,26 +210,43 @@ void print_summary(const topology& t, const params& p, std::size_t threads,
 
 int run_cli(int argc, char** argv, const char* fixed) {
   run_config cfg;
-  // A leading bare word names the topology; CAF's parser would stop there
-  // and leave every later option unparsed, so take it out first.
-  std::vector<char*> args(argv, argv + argc);
-  std::string positional;
-  if (args.size() > 1 && args[1][0] != '-') {
-    positional = args[1];
-    args.erase(args.begin() + 1);
+  if (argc > 0) {
+    std::string_view self{argv[0]};
+    program_name = std::string{self.substr(self.rfind('/') + 1)};
   }
-  if (auto err = cfg.parse(static_cast<int>(args.size()), args.data()))
-    return usage_error(cfg.render(err));
-  if (cfg.cli_helptext_printed) { // CAF printed it but does not exit
+  // Our own pass first: `--opt value` becomes `--opt=value` (CAF 0.17
+  // knows only the latter), the bare word naming the topology comes out
+  // (CAF's parser would stop there), and mistakes are told in words.
+  auto cli = normalize_args(cfg.options(), argc, argv);
+  if (cli.help) {
+    print_help(stdout, cfg.options(), program_name, fixed);
+    return 0;
+  }
+  if (!cli.error.empty())
+    return cli.about_topology
+             ? usage_error(cli.error, topology_error)
+             : usage_error(cli.error, cli.option.empty()
+                                        ? nullptr
+                                        : option_named(cfg, cli.option));
+  std::string config_file;
+  for (auto& a : cli.args)
+    if (a.rfind("--config-file=", 0) == 0)
+      config_file = a.substr(14);
+  if (auto err = cfg.parse(caf::actor_system_config::string_list{
+        cli.args.begin() + 1, cli.args.end()}))
+    return usage_error(describe_parse_error(err, config_file));
+  if (cfg.cli_helptext_printed) { // --long-help: CAF printed, did not exit
     print_help_topologies(fixed);
     return 0;
   }
   if (auto key = cfg.unknown_ini_key(); !key.empty())
-    return usage_error(fmt::format("unknown option '{}' in the config file",
-                                   key));
+    return usage_error(fmt::format("unknown option '{}' in the config file "
+                                   "'{}'",
+                                   key, config_file));
   if (!cfg.remainder.empty())
     return usage_error(fmt::format("unexpected argument '{}'",
                                    cfg.remainder.front()));
+  auto& positional = cli.positional;
   if (cfg.list) {
     print_list(stdout);
     return 0;
@@ -202,11 +256,13 @@ int run_cli(int argc, char** argv, const char* fixed) {
   if (fixed && !positional.empty())
     return usage_error(fmt::format("unexpected argument '{}' ({} runs one "
                                    "topology)",
-                                   positional, fixed));
+                                   positional, fixed),
+                       topology_error);
   if (!positional.empty() && !cfg.topology.empty()
       && positional != cfg.topology)
     return usage_error(fmt::format("two topologies given: '{}' and '{}'",
-                                   positional, cfg.topology));
+                                   positional, cfg.topology),
+                       topology_error);
   if (!positional.empty())
     name = positional;
   else if (!cfg.topology.empty())
@@ -214,10 +270,12 @@ int run_cli(int argc, char** argv, const char* fixed) {
   if (fixed && name != fixed)
     return usage_error(fmt::format("this program runs {} only; use "
                                    "entangle-run for {}",
-                                   fixed, name));
+                                   fixed, name),
+                       topology_error);
   auto* topo = find_topology(name);
   if (topo == nullptr)
-    return usage_error(fmt::format("unknown topology '{}'", name));
+    return usage_error(fmt::format("unknown topology '{}'", name),
+                       topology_error);
 
   params p;
   p.size = cfg.size == 0 ? topo->default_size : cfg.size;
@@ -231,12 +289,30 @@ int run_cli(int argc, char** argv, const char* fixed) {
                  bound{"threads", cfg.threads, 256},
                  bound{"timeout", cfg.timeout, 86400}})
     if (b.value > b.max)
-      return usage_error(fmt::format("--{}={} is out of range (at most {})",
-                                     b.name, b.value, b.max));
+      return usage_error(fmt::format("--{} {} is out of range (at most {})",
+                                     b.name, b.value, b.max),
+                         option_named(cfg, b.name));
   if (cfg.timeout == 0)
-    return usage_error("--timeout must be at least 1 (second)");
+    return usage_error("--timeout must be at least 1 (second)",
+                       option_named(cfg, "timeout"));
   if (cfg.trace_max_events == 0 && !cfg.trace.empty())
-    return usage_error("--trace-max-events must be at least 1");
+    return usage_error("--trace-max-events must be at least 1",
+                       option_named(cfg, "trace-max-events"));
+  // Output files: found unwritable now, not after a long run.
+  std::vector<std::pair<const char*, const std::string*>> outputs{
+    {"trace", &cfg.trace}, {"graph", &cfg.graph}, {"sequence", &cfg.sequence}};
+  for (std::size_t i = 0; i < outputs.size(); ++i) {
+    auto& [opt, path] = outputs[i];
+    if (path->empty())
+      continue;
+    for (std::size_t j = 0; j < i; ++j)
+      if (*outputs[j].second == *path)
+        return usage_error(fmt::format("--{} and --{} name the same file "
+                                       "'{}'",
+                                       outputs[j].first, opt, *path));
+    if (auto why = check_writable(opt, *path); !why.empty())
+      return usage_error(why, option_named(cfg, opt));
+  }
   if (cfg.threads > 0)
     cfg.set("scheduler.max-threads", cfg.threads);
   auto threads = caf::get_or(cfg, "scheduler.max-threads", std::size_t{0});
@@ -280,7 +356,7 @@ int run_cli(int argc, char** argv, const char* fixed) {
       if (!cfg.sequence.empty())
         rec->write_mermaid(cfg.sequence);
     } catch (const std::exception& e) {
-      fmt::print(stderr, "entangle-run: error: {}\n", e.what());
+      fmt::print(stderr, "{}: error: {}\n", program_name, e.what());
       code = 1;
     }
   }

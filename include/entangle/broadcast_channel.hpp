@@ -4,6 +4,7 @@
 #include <string>
 #include <string_view>
 
+#include "entangle/detail/message_checks.hpp"
 #include "entangle/fwd.hpp"
 
 namespace entangle {
@@ -51,6 +52,12 @@ public:
   const std::string& name() const;
 
   void post_message(value message) const;
+  /// @private Not a `value` (a std::vector<int>, a std::map, a lambda...):
+  /// fails to compile with a message that names the fix.
+  template <class T, class... Rest, detail::if_not_value<T> = 0>
+  void post_message(T&&, Rest&&...) const {
+    detail::reject_non_value<T>();
+  }
 
   /// Leaves the channel: nothing more is delivered to this object, queued
   /// deliveries included. Idempotent, never throws.

@@ -8,6 +8,7 @@
 #include <string>
 #include <string_view>
 
+#include "entangle/detail/message_checks.hpp"
 #include "entangle/fwd.hpp"
 #include "entangle/message_port.hpp"
 #include "entangle/origin.hpp"
@@ -99,6 +100,17 @@ public:
   void post_message(value message, transfer_list transfer) const;
   void post_message(value message,
                     std::initializer_list<transferable> transfer) const;
+  /// @private Not a `value` (a std::vector<int>, a std::map, a lambda...):
+  /// fails to compile with a message that names the fix.
+  template <class T, class... Rest, detail::if_not_value<T> = 0>
+  void post_message(T&&, Rest&&...) const {
+    detail::reject_non_value<T>();
+  }
+  /// @private As above, with a braced transfer list.
+  template <class T, detail::if_not_value<T> = 0>
+  void post_message(T&&, std::initializer_list<transferable>) const {
+    detail::reject_non_value<T>();
+  }
 
   /// Handlers for messages to this global: window messages in a window, the
   /// creator's messages in a worker.
@@ -175,6 +187,17 @@ public:
   void post_message(value message, transfer_list transfer) const;
   void post_message(value message,
                     std::initializer_list<transferable> transfer) const;
+  /// @private Not a `value` (a std::vector<int>, a std::map, a lambda...):
+  /// fails to compile with a message that names the fix.
+  template <class T, class... Rest, detail::if_not_value<T> = 0>
+  void post_message(T&&, Rest&&...) const {
+    detail::reject_non_value<T>();
+  }
+  /// @private As above, with a braced transfer list.
+  template <class T, detail::if_not_value<T> = 0>
+  void post_message(T&&, std::initializer_list<transferable>) const {
+    detail::reject_non_value<T>();
+  }
 
   void on_message(event_handler fn) const;
   void on_messageerror(event_handler fn) const;

@@ -5,6 +5,7 @@
 #include <string_view>
 #include <vector>
 
+#include "entangle/detail/message_checks.hpp"
 #include "entangle/fwd.hpp"
 
 namespace entangle {
@@ -69,6 +70,17 @@ public:
                     std::initializer_list<transferable> transfer) const;
   void post_message(value message,
                     const structured_serialize_options& options) const;
+  /// @private Not a `value` (a std::vector<int>, a std::map, a lambda...):
+  /// fails to compile with a message that names the fix.
+  template <class T, class... Rest, detail::if_not_value<T> = 0>
+  void post_message(T&&, Rest&&...) const {
+    detail::reject_non_value<T>();
+  }
+  /// @private As above, with a braced transfer list.
+  template <class T, detail::if_not_value<T> = 0>
+  void post_message(T&&, std::initializer_list<transferable>) const {
+    detail::reject_non_value<T>();
+  }
 
   /// Enables the port message queue: queued messages are dispatched in
   /// order, each as its own task. Idempotent.

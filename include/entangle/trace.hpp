@@ -17,9 +17,11 @@ using trace_clock = std::chrono::steady_clock;
 /// on `runtime_config` is never called.
 bool tracing_compiled_in() noexcept;
 
-// Ids in trace events are names for observers, not capabilities: a context
-// id is `context::id()`, a port is the low 64 bits of its random port id,
-// a message id is unique within one runtime. 0 means "none" or "unknown".
+// Ids in trace events are names for observers, not capabilities, each
+// unique within one runtime: a context id is `context::id()`; a port id
+// names the port (both ends of a channel get consecutive ids, and an id
+// stays with its end across transfers; `trace_recorder` labels it "p<id>");
+// a message id links a post to its delivery. 0 means "none" or "unknown".
 
 /// A message was handed to the port scheduler (HTML "post message steps",
 /// after serialization): appended to the target's queue, or dropped.
@@ -83,7 +85,8 @@ struct trace_close {
   std::uint64_t context = 0;
   /// Why its queued messages were dropped.
   drop_reason reason = drop_reason::closed;
-  /// How many queued messages were dropped with it.
+  /// How many queued messages were dropped with it (the peer's close
+  /// marker, if it was still queued, is not a message and not counted).
   std::size_t dropped = 0;
 };
 
@@ -98,6 +101,32 @@ struct trace_context {
   std::uint64_t creator = 0;
   /// For ends: "normal", "exception" or "terminated".
   std::string_view how;
+  /// For ends by "exception": the exception's what() (what a worker's
+  /// `on_error` handler gets).
+  std::string_view what;
+};
+
+/// A named piece of work ran inside a context: a timer's callback, or one
+/// step of an RPC call (`begin`/`end` span it; whatever it posted nests
+/// inside).
+struct trace_task {
+  trace_clock::time_point begin;
+  trace_clock::time_point end;
+  std::uint64_t context = 0;
+  /// "timeout" or "interval" (a timer fired); "rpc call" (the caller posts
+  /// a call), "rpc method" (the service runs the method), "rpc result" (the
+  /// caller settles the call's promise: its continuations run inside).
+  std::string_view kind;
+  /// The RPC method's name; empty for timers.
+  std::string_view name;
+  /// The timer id, or the RPC call id (unique per `rpc::remote`).
+  std::uint64_t id = 0;
+  /// How an RPC step ended: "returned", "threw <error name>", "answers
+  /// later" (a method that returned a promise), "timed out" or "aborted";
+  /// empty for timers and "rpc call".
+  std::string_view detail;
+  /// For timers: the delay (timeout) or period (interval).
+  std::chrono::milliseconds delay{0};
 };
 
 /// A message was not delivered (counted in `runtime::drops()`).
@@ -144,6 +173,9 @@ public:
   virtual void on_context_start(const trace_context&) {
   }
   virtual void on_context_end(const trace_context&) {
+  }
+  /// A timer fired or an RPC call made a step (see `trace_task`).
+  virtual void on_task(const trace_task&) {
   }
 };
 

@@ -30,6 +30,10 @@ struct trace_totals {
   std::size_t transfers = 0;
   std::size_t closes = 0;
   std::size_t drops = 0;
+  /// Timers fired and RPC steps (`tracer::on_task`).
+  std::size_t tasks = 0;
+  /// Contexts that ended by an exception.
+  std::size_t crashes = 0;
   /// Events kept, and events not kept because of `max_events`.
   std::size_t events_kept = 0;
   std::size_t events_dropped = 0;
@@ -41,11 +45,17 @@ struct trace_totals {
 ///   one track per context, each post -> delivery a flow arrow between a
 ///   "post" slice on the sender's track and the handler's slice on the
 ///   receiver's, transfers, closes and drops as instant events, queued
-///   messages per context as counters; the caps and how many events they
-///   cut are in the file's `otherData`;
-/// - a Graphviz DOT topology: contexts as nodes, entangled ports as edges
-///   between their last owners, transfers as dashed arrows;
-/// - a Mermaid sequence diagram (capped, for small runs).
+///   messages per context as counters, timers and RPC steps as slices
+///   named by what ran ("timeout", "rpc method add"), a context that
+///   crashed as a "crashed" instant carrying the exception's what(); the
+///   caps and how many events they cut are in the file's `otherData`;
+/// - a Graphviz DOT topology: contexts as nodes (a crashed one red, with
+///   its what()), entangled ports as edges between their last owners,
+///   transfers as dashed arrows;
+/// - a Mermaid sequence diagram (capped, for small runs), with notes for
+///   transfers, closes, timers, RPC steps and crashes.
+///
+/// Ports are labelled "p<id>" (`trace_port::port`) everywhere.
 ///
 /// Thread-safe: hooks append to one mutex-protected, bounded vector (a
 /// post or a delivery costs a clock read, a lock and an append). Write the
@@ -67,6 +77,7 @@ public:
   void on_drop(const trace_drop&) override;
   void on_context_start(const trace_context&) override;
   void on_context_end(const trace_context&) override;
+  void on_task(const trace_task&) override;
 
   /// Returns what was seen so far.
   trace_totals totals() const;

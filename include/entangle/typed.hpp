@@ -64,20 +64,27 @@ void set_typed_handler(const message_port& port, const std::string& name,
 [[noreturn]] void throw_decode_error(const std::string& name,
                                      const std::string& why);
 
+/// @private Exactly one static_assert fires for a `T` that cannot be a
+/// typed message (the first reason), and the callers compile nothing else
+/// for it (`if constexpr`): the error is the first and only one.
 template <class T>
 constexpr void check_typed_message() {
-  static_assert(!std::is_pointer_v<T>,
+  constexpr bool ptr = std::is_pointer_v<T>;
+  constexpr bool ser = ptr || caf::detail::is_serializable<T>::value;
+  constexpr bool def = !ser || std::is_default_constructible_v<T>;
+  static_assert(!ptr,
                 "entangle: a pointer cannot be posted (it would alias the "
                 "sender's memory); post the object itself");
-  static_assert(caf::detail::is_serializable<T>::value,
+  static_assert(ser,
                 "entangle: T cannot be posted as a typed message because CAF "
                 "cannot serialize it: give it a free "
                 "`template <class Inspector> typename Inspector::result_type "
-                "inspect(Inspector& f, T& x)` listing its fields");
-  static_assert(std::is_default_constructible_v<T>,
+                "inspect(Inspector& f, T& x) { return f(x.a, x.b); }` "
+                "listing its fields, next to T");
+  static_assert(!ser || ptr || def,
                 "entangle: a typed message type needs a default constructor "
                 "(the receiver builds one and decodes into it)");
-  static_assert(std::is_copy_constructible_v<T>,
+  static_assert(!ser || ptr || !def || std::is_copy_constructible_v<T>,
                 "entangle: a typed message type must be copy-constructible "
                 "(caf::actor_system_config::add_message_type requires it)");
 }
@@ -117,32 +124,22 @@ template <class T>
 void post_typed(const message_port& port, const T& x,
                 const transfer_list& transfer = {}) {
   detail::check_typed_message<T>();
-  const auto& name = detail::registered_name(typeid(T), false);
-  std::vector<char> bytes;
-  caf::binary_serializer sink{detail::current_execution_unit(), bytes};
-  // A saving inspector only reads; CAF 0.17 spells it with a mutable ref.
-  if (auto err = sink(const_cast<T&>(x)))
-    detail::throw_encode_error(typeid(T), err);
-  detail::post_typed(port, name, std::move(bytes), transfer);
+  if constexpr (is_typed_message_v<T>) {
+    const auto& name = detail::registered_name(typeid(T), false);
+    std::vector<char> bytes;
+    caf::binary_serializer sink{detail::current_execution_unit(), bytes};
+    // A saving inspector only reads; CAF 0.17 spells it with a mutable ref.
+    if (auto err = sink(const_cast<T&>(x)))
+      detail::throw_encode_error(typeid(T), err);
+    detail::post_typed(port, name, std::move(bytes), transfer);
+  }
 }
 
-/// Sets the handler for typed messages of type `T` on `port`: `fn(T&,
-/// message_event&)` or `fn(T&)`; `nullptr` removes it. One handler per type
-/// per port (setting again replaces it). Like `on_message`, it starts the
-/// port.
-///
-/// A typed message whose type has no handler on the receiving port (or
-/// whose bytes do not decode as that type) is not delivered: the port fires
-/// `messageerror` (with `ev.error` naming the type and `ev.typed` set), the
-/// message is counted as a `drop_reason::messageerror` drop and the ports it
-/// carried are closed -- as the HTML standard does for data the receiver
-/// cannot deserialize. `on_message` handlers never see typed messages.
-///
-/// @throws dom_exception `NotSupportedError` naming the type if it is not
-/// registered in the runtime's config.
+namespace detail {
+
+/// @private The body of `on_typed` (compiled only for a valid `T`).
 template <class T, class F>
-void on_typed(const message_port& port, F fn) {
-  detail::check_typed_message<T>();
+void set_typed_handler_for(const message_port& port, F fn) {
   const auto& name = detail::registered_name(typeid(T), true);
   if constexpr (std::is_same_v<F, std::nullptr_t>) {
     detail::set_typed_handler(port, name, nullptr);
@@ -170,6 +167,29 @@ void on_typed(const message_port& port, F fn) {
         };
       });
   }
+}
+
+} // namespace detail
+
+/// Sets the handler for typed messages of type `T` on `port`: `fn(T&,
+/// message_event&)` or `fn(T&)`; `nullptr` removes it. One handler per type
+/// per port (setting again replaces it). Like `on_message`, it starts the
+/// port.
+///
+/// A typed message whose type has no handler on the receiving port (or
+/// whose bytes do not decode as that type) is not delivered: the port fires
+/// `messageerror` (with `ev.error` naming the type and `ev.typed` set), the
+/// message is counted as a `drop_reason::messageerror` drop and the ports it
+/// carried are closed -- as the HTML standard does for data the receiver
+/// cannot deserialize. `on_message` handlers never see typed messages.
+///
+/// @throws dom_exception `NotSupportedError` naming the type if it is not
+/// registered in the runtime's config.
+template <class T, class F>
+void on_typed(const message_port& port, F fn) {
+  detail::check_typed_message<T>();
+  if constexpr (is_typed_message_v<T>)
+    detail::set_typed_handler_for<T>(port, std::move(fn));
 }
 
 } // namespace entangle

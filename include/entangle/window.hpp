@@ -1,11 +1,13 @@
 #pragma once
 
 #include <cstdint>
+#include <initializer_list>
 #include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "entangle/detail/message_checks.hpp"
 #include "entangle/fwd.hpp"
 #include "entangle/transfer.hpp"
 
@@ -62,6 +64,18 @@ public:
                     transfer_list transfer) const;
   void post_message(value message,
                     const window_post_message_options& options) const;
+  /// @private Not a `value` (a std::vector<int>, a std::map, a lambda...):
+  /// fails to compile with a message that names the fix.
+  template <class T, class... Rest, detail::if_not_value<T> = 0>
+  void post_message(T&&, Rest&&...) const {
+    detail::reject_non_value<T>();
+  }
+  /// @private As above, with a braced transfer list.
+  template <class T, detail::if_not_value<T> = 0>
+  void post_message(T&&, std::string_view,
+                    std::initializer_list<transferable>) const {
+    detail::reject_non_value<T>();
+  }
 
   /// Navigates this window to a new document with the origin of `url` (the
   /// web's `iframe.src = url` or `frame.location = url`); `init` runs as

@@ -16,6 +16,7 @@
 // The event types exist either way (the public header declares them, and
 // port_scheduler's post is written once for both modes).
 #include <cstdint>
+#include <string>
 
 #include "entangle/trace.hpp"
 
@@ -67,6 +68,54 @@ private:
   trace_deliver ev_;
 };
 
+/// The tracer of the running context's runtime, null outside any context
+/// or when none is set.
+entangle::tracer* current_tracer() noexcept;
+
+/// Reports a named task (a timer firing, a step of an RPC call) of the
+/// running context when it goes out of scope: whatever runs in between
+/// nests inside its slice. Off the port hot path.
+class trace_task_scope {
+public:
+  trace_task_scope(std::string_view kind, std::string_view name,
+                   std::uint64_t id) noexcept
+    : t_(current_tracer()) {
+    if (t_ != nullptr) {
+      ev_.context = trace_current_context();
+      ev_.kind = kind;
+      ev_.name = name;
+      ev_.id = id;
+      ev_.begin = trace_clock::now();
+    }
+  }
+  ~trace_task_scope() {
+    if (t_ != nullptr) {
+      ev_.end = trace_clock::now();
+      ev_.detail = detail_;
+      t_->on_task(ev_);
+    }
+  }
+  trace_task_scope(const trace_task_scope&) = delete;
+  trace_task_scope& operator=(const trace_task_scope&) = delete;
+
+  /// Whether a tracer listens (skip building a detail text if not).
+  explicit operator bool() const noexcept {
+    return t_ != nullptr;
+  }
+  void detail(std::string text) {
+    if (t_ != nullptr)
+      detail_ = std::move(text);
+  }
+  void delay(std::chrono::milliseconds d) noexcept {
+    ev_.delay = d;
+  }
+
+private:
+  entangle::tracer* t_;
+  trace_task ev_;
+  std::string detail_;
+};
+
 } // namespace entangle::detail
 
 #else
@@ -74,5 +123,26 @@ private:
 #  define ENTANGLE_TRACE(expr, t, stmt)                                       \
     do {                                                                       \
     } while (false)
+
+namespace entangle::detail {
+
+/// Compiled out: the same interface, doing nothing.
+class trace_task_scope {
+public:
+  trace_task_scope(std::string_view, std::string_view, std::uint64_t) noexcept {
+    // nop
+  }
+  explicit operator bool() const noexcept {
+    return false;
+  }
+  void detail(const std::string&) noexcept {
+    // nop
+  }
+  void delay(std::chrono::milliseconds) noexcept {
+    // nop
+  }
+};
+
+} // namespace entangle::detail
 
 #endif

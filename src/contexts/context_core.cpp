@@ -50,6 +50,10 @@ caf::execution_unit* current_execution_unit() noexcept {
 std::uint64_t trace_current_context() noexcept {
   return tl_current ? tl_current->id() : 0;
 }
+
+entangle::tracer* current_tracer() noexcept {
+  return tl_current ? tl_current->sched().tracer : nullptr;
+}
 #endif
 
 context_core::context_core(caf::actor_config& cfg, world& rt,

@@ -77,18 +77,28 @@ void context_core::fire_timer(std::unordered_map<timer_id, timer>::iterator i) {
   auto id = i->first;
   auto& t = i->second;
   due_.erase({t.due, id});
+  const char* kind = t.repeat ? "interval" : "timeout";
+  auto period = t.interval;
+  auto run = [&](std::function<void()>& fn) {
+    guarded([&] {
+      // Named in the trace: the slice holds what the callback posts.
+      trace_task_scope task{kind, {}, id};
+      task.delay(period);
+      fn();
+    });
+  };
   if (t.repeat) {
     // Re-arm first: the callback may clear its own interval.
     auto fn = t.fn;
     arm(id, t, clock().now() + t.interval);
-    guarded([&] { fn(); });
+    run(fn);
   } else {
     auto fn = std::move(t.fn);
     if (t.refed)
       --refed_timers_;
     timers_.erase(i);
     --rt_.pending_timers;
-    guarded([&] { fn(); });
+    run(fn);
   }
 }
 

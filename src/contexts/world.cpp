@@ -42,7 +42,7 @@ runtime_config& prepare(runtime_config& c) {
 void trace_start(entangle::tracer& t, const context_control& ctl,
                  std::string_view kind) {
   t.on_context_start(trace_context{trace_clock::now(), ctl.id, ctl.name, kind,
-                                   trace_current_context(), {}});
+                                   trace_current_context(), {}, {}});
 }
 #endif
 
@@ -130,7 +130,7 @@ void world::context_ended(const context_control& ctl, exit_kind kind,
   ENTANGLE_TRACE(sched->tracer, t,
                  t->on_context_end(trace_context{trace_clock::now(), ctl.id,
                                                  ctl.name, {}, 0,
-                                                 to_string(kind)}));
+                                                 to_string(kind), what}));
   std::lock_guard<std::mutex> guard{mu};
   if (!ctl.shared_key.empty())
     if (auto i = shared_workers.find(ctl.shared_key);

@@ -1,5 +1,6 @@
 #include "ports/port_scheduler.hpp"
 
+#include <algorithm>
 #include <cstdio>
 #include <vector>
 
@@ -387,9 +388,13 @@ void port_scheduler::close_one(const std::shared_ptr<port_record>& rec,
     peer = std::move(rec->peer);
     rec->lost = why;
     dropped = rec->queue.take_all();
+    // The peer's close sentinel may be queued too: it is not a message.
     ENTANGLE_TRACE(tracer, t,
-                   t->on_close(trace_close{trace_clock::now(), rec->id, ctx,
-                                           why, dropped.size()}));
+                   t->on_close(trace_close{
+                     trace_clock::now(), rec->id, ctx, why,
+                     static_cast<std::size_t>(std::count_if(
+                       dropped.begin(), dropped.end(),
+                       [](const envelope& e) { return !e.is_close; }))}));
   }
   if (peer) {
     caf::actor wake;

@@ -6,6 +6,7 @@
 
 #include <fmt/format.h>
 
+#include "base/trace_hooks.hpp"
 #include "entangle/context.hpp"
 #include "entangle/error.hpp"
 #include "entangle/message_channel.hpp"
@@ -59,11 +60,25 @@ struct remote_state {
     auto c = take(answer->id);
     if (!c)
       return; // late: the call already timed out or was aborted
-    if (answer->ok)
+    trace_result task{c->method, answer->id};
+    if (answer->ok) {
+      task.detail("returned");
       c->result.resolve(std::move(answer->payload));
-    else
-      c->result.reject(wire::to_error(answer->payload));
+    } else {
+      auto err = wire::to_error(answer->payload);
+      if (task)
+        task.detail("threw " + err.name);
+      c->result.reject(std::move(err));
+    }
   }
+
+  /// The trace's slice for settling a call (its continuations run inside).
+  struct trace_result : entangle::detail::trace_task_scope {
+    trace_result(const std::string& method, double id)
+      : trace_task_scope("rpc result", method, static_cast<std::uint64_t>(id)) {
+      // nop
+    }
+  };
 
   void time_out(double id, std::chrono::milliseconds after) {
     auto i = calls.find(id);
@@ -71,6 +86,8 @@ struct remote_state {
       return;
     i->second.timer = 0; // fired: nothing to clear
     auto c = take(id);
+    trace_result task{c->method, id};
+    task.detail("timed out");
     c->result.reject(error_value{
       "TimeoutError", fmt::format("call '{}' got no answer within {} ms",
                                   c->method, after.count())});
@@ -88,6 +105,8 @@ struct remote_state {
     for (auto& [id, c] : pending) {
       if (c.timer != 0)
         this_context().clear_timeout(c.timer);
+      trace_result task{c.method, id};
+      task.detail("aborted");
       c.result.reject(error_value{
         "AbortError", fmt::format("call '{}' was aborted: {}", c.method, why)});
     }
@@ -147,6 +166,8 @@ promise remote::call(std::string_view method, std::vector<argument> args,
   }
   auto id = st.next_id++;
   try {
+    entangle::detail::trace_task_scope task{"rpc call", method,
+                                            static_cast<std::uint64_t>(id)};
     st.port.post_message(
       wire::call(id, std::string{method}, std::move(wire_args)), opts.transfer);
   } catch (const dom_exception& e) {

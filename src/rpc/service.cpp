@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 
+#include "base/trace_hooks.hpp"
 #include "contexts/context_core.hpp"
 #include "entangle/context.hpp"
 #include "entangle/error.hpp"
@@ -100,15 +101,23 @@ struct service_state : std::enable_shared_from_this<service_state> {
     invocation inv{call->method, std::move(call->args)};
     result r;
     std::optional<error_value> failed;
-    try {
-      r = m->second(inv);
-    } catch (const dom_exception& e) {
-      failed = error_value{e.name(), e.message()};
-    } catch (const std::exception& e) {
-      failed = error_value{"Error", e.what()};
-    } catch (...) {
-      failed = error_value{"Error", "an exception that is not a "
-                                    "std::exception"};
+    {
+      entangle::detail::trace_task_scope task{
+        "rpc method", call->method, static_cast<std::uint64_t>(call->id)};
+      try {
+        r = m->second(inv);
+      } catch (const dom_exception& e) {
+        failed = error_value{e.name(), e.message()};
+      } catch (const std::exception& e) {
+        failed = error_value{"Error", e.what()};
+      } catch (...) {
+        failed = error_value{"Error", "an exception that is not a "
+                                      "std::exception"};
+      }
+      if (task)
+        task.detail(failed    ? "threw " + failed->name
+                    : r.later ? std::string{"answers later"}
+                              : std::string{"returned"});
     }
     inv.release_untaken();
     if (failed) {

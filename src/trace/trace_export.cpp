@@ -6,8 +6,9 @@
 // post is a short "post" slice on the sender's track and a delivery is a
 // slice on the receiver's; a flow arrow (ph "s" -> ph "f", id = message id,
 // "bp":"e" so it binds to the enclosing slice) joins them when both were
-// kept. Transfers, closes and drops are instants; "queue <context>"
-// counters show messages waiting per context.
+// kept. Transfers, closes, drops and crashes are instants; timers and RPC
+// steps are slices named by what ran; "queue <context>" counters show
+// messages waiting per context.
 
 #include <algorithm>
 #include <map>
@@ -47,9 +48,17 @@ std::string json_escape(std::string_view s) {
   return out;
 }
 
-/// A short, stable name for a port in labels (its id is random).
+/// A port's name in labels: its id, unique within the runtime (the ends
+/// of one channel are consecutive; an end keeps its id when transferred).
 std::string port_label(std::uint64_t port) {
-  return fmt::format("{:06x}", port >> 40);
+  return fmt::format("p{}", port);
+}
+
+/// An exception's what() in a one-line label: at most `max` characters.
+std::string short_what(std::string_view what, std::size_t max = 60) {
+  if (what.size() <= max)
+    return std::string{what};
+  return std::string{what.substr(0, max - 3)} + "...";
 }
 
 double us(std::int64_t ns) {
@@ -160,11 +169,14 @@ void trace_recorder::write_chrome_json(std::ostream& out) const {
     emit(fmt::format("{{\"ph\":\"X\",\"name\":\"{}\",\"cat\":\"context\","
                      "\"pid\":1,\"tid\":{},\"ts\":{:.3f},\"dur\":{:.3f},"
                      "\"args\":{{\"kind\":\"{}\",\"creator\":{},"
-                     "\"ended\":\"{}\"}}}}",
+                     "\"ended\":\"{}\"{}}}}}",
                      json_escape(c.name), id, us(c.start),
                      us(std::max<std::int64_t>(end - c.start, 0)),
                      json_escape(c.kind), c.creator,
-                     json_escape(c.end >= 0 ? c.how : "running")));
+                     json_escape(c.end >= 0 ? c.how : "running"),
+                     c.what.empty() ? std::string{}
+                                    : fmt::format(",\"error\":\"{}\"",
+                                                  json_escape(c.what))));
   }
   depth_tracker depth;
   auto counter = [&](std::uint64_t ctx, std::int64_t ts) {
@@ -237,6 +249,30 @@ void trace_recorder::write_chrome_json(std::ostream& out) const {
                          to_string(static_cast<drop_reason>(e.sub)), e.ctx,
                          us(e.ts), e.other));
         break;
+      case kind::task: {
+        // Timers carry their delay, RPC steps how they ended.
+        std::string args = fmt::format("\"id\":{}", e.other);
+        if (*e.detail != '\0')
+          args += fmt::format(",\"detail\":\"{}\"", json_escape(e.detail));
+        if (e.other_ctx != 0)
+          args += fmt::format(",\"delay_ms\":{}", e.other_ctx);
+        emit(fmt::format("{{\"ph\":\"X\",\"name\":\"{}\",\"cat\":\"task\","
+                         "\"pid\":1,\"tid\":{},\"ts\":{:.3f},\"dur\":{:.3f},"
+                         "\"args\":{{{}}}}}",
+                         json_escape(e.type), e.ctx, us(e.ts), us(e.dur),
+                         args));
+        break;
+      }
+      case kind::ended: {
+        auto c = st.contexts.find(e.ctx);
+        auto what = c == st.contexts.end() ? std::string{} : c->second.what;
+        emit(fmt::format("{{\"ph\":\"i\",\"s\":\"t\",\"name\":\"{}\","
+                         "\"cat\":\"context\",\"pid\":1,\"tid\":{},"
+                         "\"ts\":{:.3f},\"args\":{{\"what\":\"{}\"}}}}",
+                         e.sub == 1 ? "crashed" : "terminated", e.ctx,
+                         us(e.ts), json_escape(what)));
+        break;
+      }
     }
   }
   if (st.totals.events_dropped > 0)
@@ -266,9 +302,17 @@ void trace_recorder::write_dot(std::ostream& out) const {
       << "  node [shape=box, style=\"rounded,filled\", fillcolor=\"#eef3fb\","
          " fontname=\"Helvetica\"];\n"
       << "  edge [fontname=\"Helvetica\", fontsize=10];\n";
-  for (auto& [id, c] : st.contexts)
-    out << fmt::format("  c{} [label=\"{}\\n#{} {}\"];\n", id,
-                       json_escape(c.name), id, json_escape(c.kind));
+  for (auto& [id, c] : st.contexts) {
+    if (c.how == "exception")
+      out << fmt::format("  c{} [label=\"{}\\n#{} {}\\ncrashed: {}\", "
+                         "fillcolor=\"#f8d7da\", color=\"#b00020\"];\n",
+                         id, json_escape(c.name), id, json_escape(c.kind),
+                         json_escape(short_what(c.what)));
+    else
+      out << fmt::format("  c{} [label=\"{}\\n#{} {}{}\"];\n", id,
+                         json_escape(c.name), id, json_escape(c.kind),
+                         c.how == "terminated" ? "\\nterminated" : "");
+  }
   // Channels between the same two contexts are drawn as one edge; a
   // worker's implicit pair (or a shared worker connection) as a grey one.
   struct link {
@@ -403,6 +447,20 @@ void trace_recorder::write_mermaid(std::ostream& out) const {
                                                 drop_reason::closed)) {
       line = fmt::format("  Note over c{}: closes port {}\n", e.ctx,
                          port_label(e.port));
+    } else if (e.k == kind::task) {
+      // "timeout 3 (100 ms)", "rpc method add (call 1) returned"
+      bool rpc = std::string_view{e.type}.substr(0, 4) == "rpc ";
+      line = fmt::format(
+        "  Note over c{}: {}{}{}\n", e.ctx, mermaid_text(e.type),
+        rpc ? fmt::format(" (call {})", e.other)
+            : fmt::format(" {} ({} ms)", e.other, e.other_ctx),
+        *e.detail != '\0' ? " " + mermaid_text(e.detail) : std::string{});
+    } else if (e.k == kind::ended) {
+      auto c = st.contexts.find(e.ctx);
+      line = e.sub == 1 ? fmt::format("  Note over c{}: crashed ({})\n", e.ctx,
+                                      mermaid_text(short_what(
+                                        c->second.what)))
+                        : fmt::format("  Note over c{}: terminated\n", e.ctx);
     }
     out << line;
   }

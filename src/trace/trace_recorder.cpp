@@ -1,5 +1,6 @@
 #include "entangle/trace_recorder.hpp"
 
+#include <algorithm>
 #include <fstream>
 #include <stdexcept>
 
@@ -175,6 +176,40 @@ void trace_recorder::on_context_end(const trace_context& ev) {
       c.name = std::string{ev.name};
     c.end = st_->ns(ev.at);
     c.how = std::string{ev.how};
+    bool crashed = ev.how == "exception";
+    if (crashed) {
+      c.what = std::string{ev.what};
+      ++st_->totals.crashes;
+    }
+    if (crashed || ev.how == "terminated") {
+      // On the time line too: the sequence diagram notes it in order.
+      state::event e{state::kind::ended};
+      e.sub = crashed ? 1 : 2;
+      e.ctx = ev.context;
+      e.ts = c.end;
+      st_->add(e);
+    }
+  } catch (...) {
+    lost(); // out of memory: the event is counted, not kept
+  }
+}
+
+void trace_recorder::on_task(const trace_task& ev) {
+  try {
+    state::event e{state::kind::task};
+    e.ctx = ev.context;
+    e.other = ev.id;
+    e.other_ctx = static_cast<std::uint64_t>(
+      std::max<std::int64_t>(ev.delay.count(), 0));
+    auto name = ev.name.empty() ? std::string{ev.kind}
+                                : fmt::format("{} {}", ev.kind, ev.name);
+    std::lock_guard<std::mutex> guard{st_->mu};
+    e.ts = st_->ns(ev.begin);
+    e.dur = st_->ns(ev.end) - e.ts;
+    e.type = st_->intern(std::move(name));
+    e.detail = st_->intern(std::string{ev.detail});
+    ++st_->totals.tasks;
+    st_->add(e);
   } catch (...) {
     lost(); // out of memory: the event is counted, not kept
   }

@@ -4,6 +4,7 @@
 #include <map>
 #include <mutex>
 #include <string>
+#include <unordered_set>
 #include <vector>
 
 #include "entangle/trace_recorder.hpp"
@@ -24,13 +25,17 @@ struct trace_recorder::state {
     transfer,
     close,
     drop,
+    /// A timer or an RPC step (tracer::on_task).
+    task,
+    /// A context ended by an exception or was terminated.
+    ended,
   };
 
   /// One time-line event (compact: a long run records many).
   struct event {
     kind k;
     /// deliver: 0 message, 1 messageerror, 2 close. post: 1 if queued.
-    /// close, drop: the drop_reason.
+    /// close, drop: the drop_reason. ended: 1 exception, 2 terminated.
     std::uint8_t sub = 0;
     std::uint32_t depth = 0;
     std::uint32_t ports = 0;
@@ -38,11 +43,16 @@ struct trace_recorder::state {
     std::int64_t dur = 0; // ns
     std::uint64_t ctx = 0;
     std::uint64_t port = 0;
-    /// post: target port and context; close: dropped count; drop: count.
+    /// post: target port and context; close: dropped count; drop: count;
+    /// task: the timer or call id.
     std::uint64_t other = 0;
+    /// task: the timer's delay in ms.
     std::uint64_t other_ctx = 0;
     std::uint64_t message = 0;
+    /// post: the value's type. task: its name ("rpc method add"), and in
+    /// `detail` how it ended; both interned (see `intern`).
     const char* type = "";
+    const char* detail = "";
   };
 
   struct context_info {
@@ -52,6 +62,8 @@ struct trace_recorder::state {
     std::int64_t start = 0;
     std::int64_t end = -1; // -1: still running
     std::string how;
+    /// The exception's what() when it crashed.
+    std::string what;
   };
 
   struct port_info {
@@ -96,6 +108,17 @@ struct trace_recorder::state {
   /// "name #id" (or "#id" for a context the recorder never saw start).
   std::string label(std::uint64_t ctx) const;
 
+  /// A stable C string equal to `s` (task names repeat: a method name is
+  /// kept once). Past `max_names` distinct names, "(other)".
+  const char* intern(std::string s) {
+    static constexpr std::size_t max_names = 4096;
+    if (auto i = names.find(s); i != names.end())
+      return i->c_str();
+    if (names.size() >= max_names)
+      return "(other)";
+    return names.insert(std::move(s)).first->c_str();
+  }
+
   const trace_limits limits;
   const trace_clock::time_point t0;
   mutable std::mutex mu;
@@ -112,6 +135,8 @@ struct trace_recorder::state {
   /// Entangled pairs in creation order.
   std::vector<channel> channels;
   trace_totals totals;
+  /// Interned task names (node-based: the strings never move).
+  std::unordered_set<std::string> names;
   std::int64_t first_cut = 0;
   bool graph_cut = false;
 };

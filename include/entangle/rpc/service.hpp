@@ -15,8 +15,6 @@
 #include <utility>
 #include <vector>
 
-#include <caf/detail/type_traits.hpp>
-
 #include "entangle/array_buffer.hpp"
 #include "entangle/message_port.hpp"
 #include "entangle/rpc/promise.hpp"
@@ -199,8 +197,44 @@ result invoke_to_result(F& f, Args&&... xs) {
   }
 }
 
+/// @private The parameter types of a function, a function pointer, or an
+/// object with one (non-template) call operator: a lambda, std::function.
+template <class... Ts>
+struct param_list {
+  static constexpr std::size_t size = sizeof...(Ts);
+};
+
+template <class F>
+struct params_of : params_of<decltype(&F::operator())> {};
+
+template <class R, class... Ts>
+struct params_of<R(Ts...)> {
+  using type = param_list<Ts...>;
+};
+
+template <class R, class... Ts>
+struct params_of<R(Ts...) noexcept> : params_of<R(Ts...)> {};
+
+template <class R, class... Ts>
+struct params_of<R (*)(Ts...)> : params_of<R(Ts...)> {};
+
+template <class R, class... Ts>
+struct params_of<R (*)(Ts...) noexcept> : params_of<R(Ts...)> {};
+
+template <class C, class R, class... Ts>
+struct params_of<R (C::*)(Ts...)> : params_of<R(Ts...)> {};
+
+template <class C, class R, class... Ts>
+struct params_of<R (C::*)(Ts...) const> : params_of<R(Ts...)> {};
+
+template <class C, class R, class... Ts>
+struct params_of<R (C::*)(Ts...) noexcept> : params_of<R(Ts...)> {};
+
+template <class C, class R, class... Ts>
+struct params_of<R (C::*)(Ts...) const noexcept> : params_of<R(Ts...)> {};
+
 template <class F, class... Params, std::size_t... Is>
-result call_adapted(F& f, invocation& inv, caf::detail::type_list<Params...>,
+result call_adapted(F& f, invocation& inv, param_list<Params...>,
                     std::index_sequence<Is...>) {
   if (inv.size() != sizeof...(Params))
     throw_bad_arity(inv, sizeof...(Params));
@@ -244,12 +278,10 @@ public:
         return detail::invoke_to_result(f, inv);
       };
     } else {
-      using trait = caf::detail::get_callable_trait<F>;
-      using params = typename trait::arg_types;
+      using params = typename detail::params_of<F>::type;
       fn_ = [f = std::move(f)](invocation& inv) mutable {
-        return detail::call_adapted(
-          f, inv, params{},
-          std::make_index_sequence<caf::detail::tl_size<params>::value>{});
+        return detail::call_adapted(f, inv, params{},
+                                    std::make_index_sequence<params::size>{});
       };
     }
   }
