@@ -140,8 +140,16 @@ caf::behavior context_core::make_behavior() {
     [this](worker_ready_atom, std::uint64_t worker_id) {
       on_worker_ready(worker_id);
     },
-    [this](worker_error_atom, std::uint64_t worker_id, const std::string& what) {
-      on_worker_error(worker_id, what);
+    [this](worker_error_atom, std::uint64_t worker_id, const std::string& name,
+           const std::string& what, bool handled) {
+      on_worker_error(worker_id, name, what, handled);
+    },
+    [this](why_atom, const liveness_probe_ptr& probe) {
+      {
+        std::lock_guard<std::mutex> guard{probe->mu};
+        probe->answers.push_back(describe());
+      }
+      probe->cv.notify_all();
     },
     [this](drain_atom) {
       begin_draining();
@@ -164,12 +172,15 @@ void context_core::on_worker_ready(std::uint64_t worker_id) {
 }
 
 void context_core::on_worker_error(std::uint64_t worker_id,
-                                   const std::string& what) {
+                                   const std::string& name,
+                                   const std::string& what, bool handled) {
   auto i = workers_.find(worker_id);
+  bool heard = false;
   if (i != workers_.end()) {
     if (auto port = i->second.lock(); port && !port->detached) {
       // Like the web's ErrorEvent at the Worker object; it comes before the
       // close of the worker's implicit port (the worker sent it first).
+      heard = !port->events.empty(event_kind::error);
       message_event ev;
       ev.type = "error";
       ev.data = what;
@@ -177,6 +188,8 @@ void context_core::on_worker_error(std::uint64_t worker_id,
       guarded([&] { fire(*port, event_kind::error, ev); });
     }
   }
+  if (!handled && !heard)
+    print_uncaught("worker", name, worker_id, what);
   end_turn();
 }
 
@@ -270,10 +283,14 @@ void context_core::post(port_object& src, const value& message,
 void context_core::post_serialized(port_object& src,
                                    serialized_message&& msg) {
   if (src.closed.load(std::memory_order_relaxed)) {
+    warn_inert(src, "post_message", "the message is dropped (counted as "
+                                    "closed)");
     sched_->drop(std::move(msg), drop_reason::closed);
     return;
   }
   if (!src.record) {
+    warn_inert(src, "post_message", "the message is dropped (counted as "
+                                    "detached)");
     sched_->drop(std::move(msg), drop_reason::detached);
     return;
   }
@@ -296,8 +313,26 @@ void context_core::post_serialized(port_object& src,
   sched_->post(*src.record, std::move(msg));
 }
 
+void context_core::warn_inert(port_object& port, const char* op,
+                              const char* effect) {
+  // Spec-silent no-ops, said once per handle so a mistake is visible.
+  if (port.warned)
+    return;
+  port.warned = true;
+  warn(fmt::format("{} on a port that was {}: {} (reported once per port)",
+                   op,
+                   port.closed.load(std::memory_order_relaxed)
+                     ? "closed"
+                     : "transferred away",
+                   effect));
+}
+
 void context_core::start_port(port_object& port) {
-  if (port.started.load(std::memory_order_relaxed) || !port.record)
+  if (!port.record) {
+    warn_inert(port, "start", "nothing happens");
+    return;
+  }
+  if (port.started.load(std::memory_order_relaxed))
     return;
   port.started.store(true, std::memory_order_relaxed);
   auto r = sched_->start(port.record, port.epoch);
@@ -392,10 +427,8 @@ worker context_core::spawn_worker(std::string name, init_function init) {
 void context_core::on_exit() {
   scope in{this};
   closing_ = true;
-  // The creator learns of an exception before the implicit port closes.
-  if (auto parent = caf::actor_cast<caf::actor>(control_->parent);
-      failed_ && parent)
-    caf::anon_send(parent, worker_error_atom::value, id(), what_);
+  if (failed_)
+    report_failure();
   // Orderly shutdown: a parent that ends normally only closes its workers'
   // implicit ports, and each worker finishes what is queued to it
   // (begin_draining); one that crashed or was terminated takes them down

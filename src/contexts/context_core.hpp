@@ -4,6 +4,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <condition_variable>
 #include <mutex>
 #include <optional>
 #include <set>
@@ -90,6 +91,14 @@ std::uint64_t next_context_id() noexcept;
 struct navigation_request {
   entangle::origin org;
   init_function init;
+};
+
+/// runtime::why_alive's question to every live context: each answers by
+/// adding its entry (context_core::describe).
+struct liveness_probe {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<context_liveness> answers;
 };
 
 /// How to spawn a context (world::spawn).
@@ -203,6 +212,9 @@ public:
   /// closed, detached or doomed post apply).
   void post_serialized(port_object& src, serialized_message&& msg);
   void start_port(port_object& port);
+  /// Reports once per port a silent no-op on an inert (closed or
+  /// transferred) port.
+  void warn_inert(port_object& port, const char* op, const char* effect);
   /// receive_message_on_port: the next value message queued on `port`, now,
   /// without dispatching an event; nullopt when none is queued (a close or
   /// a typed message at the head stays for its event).
@@ -307,7 +319,16 @@ private:
   /// Destroys the current document (navigation): as on_exit, minus ending.
   void unload_document();
   void destroy_frames();
-  void on_worker_error(std::uint64_t worker_id, const std::string& what);
+  void on_worker_error(std::uint64_t worker_id, const std::string& name,
+                       const std::string& what, bool handled);
+  /// An exception ended this context: the runtime's hook, the creator's
+  /// error event, or stderr (context_report.cpp).
+  void report_failure();
+  /// What keeps this context alive (runtime::why_alive).
+  context_liveness describe() const;
+  /// Prints an uncaught exception to stderr (with `warnings` on).
+  void print_uncaught(const char* kind, const std::string& name,
+                      std::uint64_t context_id, const std::string& what) const;
   void dispatch(const port_ptr& port, envelope&& e);
   /// Delivers a typed message to its `on_typed` handler (context_typed.cpp).
   void dispatch_typed(port_object& port, serialized_message& msg,

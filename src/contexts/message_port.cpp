@@ -64,8 +64,13 @@ void message_port::start() const {
 void message_port::close() const {
   if (!obj_)
     return;
-  if (auto* p = owned(obj_, "close", false))
+  if (auto* p = owned(obj_, "close", false)) {
+    if (p->detached.load(std::memory_order_relaxed)
+        && !p->closed.load(std::memory_order_relaxed))
+      p->ctx->warn_inert(*p, "close", "nothing happens (its new owner may "
+                                      "close it)");
     p->ctx->close_port(*p, drop_reason::closed);
+  }
 }
 
 namespace {

@@ -1,6 +1,10 @@
 #include "entangle/runtime.hpp"
 
+#include <algorithm>
+#include <cstdio>
+
 #include <caf/actor_cast.hpp>
+#include <fmt/format.h>
 #include <caf/exit_reason.hpp>
 #include <caf/send.hpp>
 
@@ -8,6 +12,17 @@
 #include "runtime/runtime_impl.hpp"
 
 namespace entangle {
+
+namespace {
+
+/// Whether the calling thread runs a context of `w` (which cannot wait for
+/// the runtime to end: it would wait for itself).
+bool inside(detail::world& w) {
+  auto* cur = detail::current_core();
+  return cur != nullptr && &cur->rt() == &w;
+}
+
+} // namespace
 
 bool runtime::impl::drive(bool advance) {
   auto done = [this] {
@@ -107,24 +122,82 @@ void runtime::run() {
 }
 
 bool runtime::run_for(std::chrono::milliseconds timeout) {
-  if (impl_->coordinator != nullptr) // virtual time: no wall clock involved
-    return impl_->drive(true);
-  std::unique_lock<std::mutex> guard{impl_->mu};
-  return impl_->cv.wait_for(guard, timeout, [this] {
-    return impl_->live.empty() || impl_->stopping;
-  }) && impl_->live.empty();
+  bool ended = false;
+  if (impl_->coordinator != nullptr) { // virtual time: no wall clock
+    ended = impl_->drive(true);
+  } else {
+    std::unique_lock<std::mutex> guard{impl_->mu};
+    ended = impl_->cv.wait_for(guard, timeout, [this] {
+      return impl_->live.empty() || impl_->stopping;
+    }) && impl_->live.empty();
+  }
+  if (!ended && impl_->cfg.warnings && !impl_->stopping) {
+    auto report = "entangle: run_for: contexts still running:\n"
+                  + describe_live();
+    std::fputs(report.c_str(), stderr);
+  }
+  return ended;
 }
 
-namespace {
-
-/// Whether the calling thread runs a context of `w` (which cannot wait for
-/// the runtime to end: it would wait for itself).
-bool inside(detail::world& w) {
-  auto* cur = detail::current_core();
-  return cur != nullptr && &cur->rt() == &w;
+std::vector<context_liveness>
+runtime::why_alive(std::chrono::milliseconds wait) const {
+  if (inside(*impl_))
+    throw dom_exception(std::string{error_name::invalid_state},
+                        "runtime::why_alive called from inside one of its "
+                        "contexts (it waits for their answers)");
+  auto probe = std::make_shared<detail::liveness_probe>();
+  std::vector<std::shared_ptr<detail::context_control>> asked;
+  {
+    std::lock_guard<std::mutex> guard{impl_->mu};
+    for (auto& [id, ctl] : impl_->live)
+      asked.push_back(ctl);
+  }
+  // Urgent: answered before whatever the context has queued.
+  for (auto& ctl : asked)
+    if (auto hdl = ctl->actor())
+      caf::anon_send<caf::message_priority::high>(
+        hdl, detail::why_atom::value, probe);
+  if (impl_->coordinator != nullptr) {
+    // Deterministic: let each asked context take exactly its question.
+    for (auto& ctl : asked)
+      if (auto hdl = ctl->actor(); hdl && impl_->coordinator->prioritize(hdl))
+        impl_->coordinator->run_once();
+  }
+  std::unique_lock<std::mutex> guard{probe->mu};
+  probe->cv.wait_for(guard, wait,
+                     [&] { return probe->answers.size() >= asked.size(); });
+  auto out = probe->answers;
+  guard.unlock();
+  for (auto& ctl : asked) { // no answer: busy (or it ended meanwhile)
+    bool answered = false;
+    for (auto& a : out)
+      answered = answered || a.id == ctl->id;
+    if (!answered && !ctl->ended.load())
+      out.push_back(context_liveness{
+        ctl->id, ctl->name, "context",
+        {fmt::format("busy: did not answer within {} ms (a long task or "
+                     "handler is running)",
+                     wait.count())}});
+  }
+  std::sort(out.begin(), out.end(),
+            [](const context_liveness& x, const context_liveness& y) {
+              return x.id < y.id;
+            });
+  return out;
 }
 
-} // namespace
+std::string runtime::describe_live(std::chrono::milliseconds wait) const {
+  std::string out;
+  for (auto& c : why_alive(wait)) {
+    out += fmt::format("  {} '{}' (#{}):\n", c.kind, c.name, c.id);
+    for (auto& r : c.reasons)
+      out += fmt::format("    - {}\n", r);
+  }
+  if (out.empty())
+    out = "  (none)\n";
+  return out;
+}
+
 
 void runtime::stop() {
   std::vector<std::shared_ptr<detail::context_control>> all;
