@@ -5,7 +5,7 @@
 #   entangle_build DIR [args...]       entangle_configure, then meson compile -C DIR
 # ccache is used automatically: meson detects it as long as CC/CXX are not overridden here.
 
-ENTANGLE_DEPS=(libcaf-dev libfmt-dev catch2 meson ninja-build pkg-config g++ python3 ccache)
+ENTANGLE_DEPS=(libcaf-dev libfmt-dev libboost-dev catch2 meson ninja-build pkg-config g++ python3 ccache)
 
 entangle_install_deps() {
   local pkg missing=() sudo=()
