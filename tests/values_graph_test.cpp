@@ -129,6 +129,45 @@ TEST_CASE("5.2 a cycle through several objects arrives as the same cycle; "
   CHECK(got[1][1].get<shared_object>() != ra);
 }
 
+TEST_CASE("5.2 the guide's tree with parent links and an index keeps its "
+          "shape across a post",
+          "[sem5]") {
+  harness h;
+  h.run([&](context& page) {
+    auto worker = page.spawn("worker", [&](context& self) {
+      self.on_message([&](message_event& ev) {
+        auto root = ev.data["tree"].get<shared_object>();
+        auto& a = root["children"][0];
+        bool cycle = a["parent"].get<shared_object>() == root;
+        bool shared = ev.data["index"].get<value_map>().at("a") == a;
+        h.log.add("cycle=" + yn(cycle) + " shared=" + yn(shared));
+        for (auto& [name, node] : ev.data["index"].get<value_map>())
+          h.log.add(name.as_string() + " -> " + node["name"].as_string());
+        h.log.add(to_string(ev.data["tree"]));
+        this_context().close();
+      });
+    });
+    // The guide's code ("Graphs: shared references and cycles").
+    shared_object root{object{{"name", "root"}}};
+    shared_array children;
+    root.set("children", children);
+    for (const char* name : {"a", "b"}) {
+      shared_object child{object{{"name", name}}};
+      child.set("parent", root);
+      children.push(child);
+    }
+    value_map index;
+    index.set("root", root);
+    index.set("a", children[0]);
+    worker.post_message(value::obj({{"tree", root}, {"index", index}}));
+  });
+  CHECK(h.log.lines()
+        == lines{"cycle=true shared=true", "root -> root", "a -> a",
+                 "<ref *1> {children: [{name: \"a\", parent: [Circular *1]}, "
+                 "{name: \"b\", parent: [Circular *1]}], name: \"root\"}"});
+  h.require_clean();
+}
+
 // -- §5.2 Map and Set ---------------------------------------------------------
 
 TEST_CASE("5.2 a Map keeps insertion order and keys of every kind",

@@ -27,10 +27,15 @@ struct bigint_rep {
   static bigint make(mp::cpp_int v) {
     bigint out;
     if (v >= std::numeric_limits<std::int64_t>::min()
-        && v <= std::numeric_limits<std::int64_t>::max())
+        && v <= std::numeric_limits<std::int64_t>::max()) {
       out.small_ = v.convert_to<std::int64_t>();
-    else
-      out.big_ = std::make_shared<const bigint_rep>(bigint_rep{std::move(v)});
+    } else {
+      // swap, not a move: GCC takes cpp_int's move constructor for a read
+      // of uninitialized limbs (-Wmaybe-uninitialized, a false positive).
+      auto rep = std::make_shared<bigint_rep>();
+      rep->v.swap(v);
+      out.big_ = std::move(rep);
+    }
     return out;
   }
 };
