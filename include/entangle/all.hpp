@@ -3,10 +3,12 @@
 // The whole public API of entangle.
 
 #include "entangle/array_buffer.hpp"
+#include "entangle/bigint.hpp"
 #include "entangle/broadcast_channel.hpp"
 #include "entangle/context.hpp"
 #include "entangle/drop_reason.hpp"
 #include "entangle/error.hpp"
+#include "entangle/graph.hpp"
 #include "entangle/message_channel.hpp"
 #include "entangle/message_event.hpp"
 #include "entangle/message_port.hpp"
@@ -14,8 +16,10 @@
 #include "entangle/rpc.hpp"
 #include "entangle/runtime.hpp"
 #include "entangle/shared_worker.hpp"
+#include "entangle/structured_clone.hpp"
 #include "entangle/trace.hpp"
 #include "entangle/transfer.hpp"
 #include "entangle/typed.hpp"
+#include "entangle/typed_array.hpp"
 #include "entangle/value.hpp"
 #include "entangle/window.hpp"
