@@ -12,6 +12,7 @@
 #include "entangle/message_channel.hpp"
 #include "entangle/message_event.hpp"
 #include "entangle/message_port.hpp"
+#include "entangle/outside_port.hpp"
 #include "entangle/origin.hpp"
 #include "entangle/rpc.hpp"
 #include "entangle/runtime.hpp"

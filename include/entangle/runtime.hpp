@@ -12,6 +12,7 @@
 
 #include "entangle/context.hpp"
 #include "entangle/drop_reason.hpp"
+#include "entangle/outside_port.hpp"
 #include "entangle/trace.hpp"
 
 namespace entangle {
@@ -184,6 +185,16 @@ public:
   /// Must not be called from inside a context of this runtime
   /// (InvalidStateError).
   shutdown_report shutdown(std::chrono::milliseconds grace);
+
+  /// The way in from a thread that is not a context (main, an I/O
+  /// thread, a test): a new channel whose one end is returned and whose
+  /// other end reaches context `context_id` as a `connect` event at its
+  /// global (`context::on_connect`, `ev.ports[0]`, not started). Like a
+  /// shared worker's client, the connection keeps that context alive until
+  /// either end closes. An unknown or ended context gives a port that is
+  /// closed at once. See `outside_port` for the thread rules.
+  /// @throws dom_exception InvalidStateError inside a context.
+  outside_port connect(std::uint64_t context_id);
 
   /// Terminates one context from outside; unknown ids are ignored.
   void terminate(std::uint64_t context_id);

@@ -56,6 +56,10 @@ using window_msg_atom = caf::atom_constant<caf::atom("e_window")>;
 using connect_atom = caf::atom_constant<caf::atom("e_connect")>;
 using connect_msg_ptr = std::shared_ptr<serialized_message>;
 
+/// A thread outside every context connects (runtime::connect): (atom,
+/// message carrying the context's end of the new channel).
+using ingress_atom = caf::atom_constant<caf::atom("e_ingress")>;
+
 /// "Your document is destroyed": a frame whose parent ended or navigated.
 using unload_atom = caf::atom_constant<caf::atom("e_unload")>;
 

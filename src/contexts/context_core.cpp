@@ -127,7 +127,10 @@ caf::behavior context_core::make_behavior() {
            const broadcast_delivery_ptr& delivery) {
       on_broadcast(weak, delivery);
     },
-    [this](connect_atom, const connect_msg_ptr& msg) { on_connect(msg); },
+    [this](connect_atom, const connect_msg_ptr& msg) { on_connect(msg, true); },
+    [this](ingress_atom, const connect_msg_ptr& msg) {
+      on_connect(msg, false);
+    },
     [this](navigate_atom, const navigation_ptr& nav) { on_navigate(nav); },
     [this](peer_closed_atom, std::uint64_t epoch) { on_peer_closed(epoch); },
     [this](unload_atom) {
@@ -217,12 +220,17 @@ bool context_core::reachable() const noexcept {
   //   implicit ports count here: worker.unref() unrefs the parent's);
   // - a BroadcastChannel that is open and has a message handler;
   // - a queued task;
-  // - a pending timer that is not unref'ed.
+  // - a pending timer that is not unref'ed;
+  // - a `connect` listener, except in a shared worker: the context is a
+  //   service waiting for runtime::connect (its clients decide a shared
+  //   worker's lifetime instead).
   // An unstarted port does not count: only this context could start it,
   // and none of its code will run again. Shared workers also wait for
   // connects on their way (world::shared_may_end).
-  return control_->is_window || open_started_ > 0 || open_broadcasts_ > 0
-         || !tasks_.empty() || refed_timers_ > 0;
+  return control_->is_window || control_->service || open_started_ > 0
+         || open_broadcasts_ > 0 || !tasks_.empty() || refed_timers_ > 0
+         || (!is_shared_worker()
+             && !global_events_.empty(event_kind::connect));
 }
 
 void context_core::end_turn() {

@@ -63,6 +63,10 @@ struct context_control {
   entangle::origin origin = entangle::origin::opaque();
   std::atomic<bool> terminated{false};
 
+  /// The runtime's hidden "outside" context (ingress.cpp): it lives until
+  /// the runtime stops and is not one of the runtime's live contexts.
+  bool service = false;
+
   // -- windows (HTML §11) ---------------------------------------------------
   bool is_window = false;
   /// Bumped by each navigation: messages posted to an earlier document are
@@ -304,7 +308,9 @@ private:
   void on_broadcast(const weak_broadcast_ptr& weak,
                     const broadcast_delivery_ptr& delivery);
   void on_window_message(const window_delivery_ptr& d);
-  void on_connect(const connect_msg_ptr& msg);
+  /// A connect event: a shared worker's client (`shared`), or a thread
+  /// outside every context (runtime::connect).
+  void on_connect(const connect_msg_ptr& msg, bool shared);
   /// Another window navigates this one (window_proxy::navigate).
   void on_navigate(const navigation_ptr& nav);
   /// Runs a pending navigation, if any: the end of the task that asked for

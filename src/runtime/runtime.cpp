@@ -9,6 +9,7 @@
 #include <caf/send.hpp>
 
 #include "entangle/error.hpp"
+#include "contexts/ingress.hpp"
 #include "runtime/runtime_impl.hpp"
 
 namespace entangle {
@@ -210,6 +211,8 @@ void runtime::stop() {
   }
   for (auto& ctl : all)
     impl_->terminate(ctl);
+  // The outside ports' gateway goes too (its ports close).
+  bool gateway = impl_->stop_gateway();
   if (inside(*impl_))
     return;
   if (impl_->coordinator != nullptr) {
@@ -217,7 +220,9 @@ void runtime::stop() {
     return;
   }
   std::unique_lock<std::mutex> guard{impl_->mu};
-  impl_->cv.wait(guard, [this] { return impl_->live.empty(); });
+  impl_->cv.wait(guard, [this, gateway] {
+    return impl_->live.empty() && (!gateway || impl_->gateway_ended);
+  });
 }
 
 shutdown_report runtime::shutdown(std::chrono::milliseconds grace) {
@@ -262,6 +267,10 @@ shutdown_report runtime::shutdown(std::chrono::milliseconds grace) {
   stop();
   report.dropped = impl_->sched->drops().since(before);
   return report;
+}
+
+outside_port runtime::connect(std::uint64_t context_id) {
+  return detail::connect_outside(*impl_, context_id);
 }
 
 void runtime::terminate(std::uint64_t context_id) {
