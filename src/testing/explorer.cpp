@@ -117,15 +117,15 @@ std::vector<explorer::option> explorer::options(bool nested) {
   });
   for (auto& r : rs)
     out.push_back(option{option::run, 0, r.job, r.key});
+  // Timers: CAF's clock delivers wake-ups in due order, each at or after
+  // its due time, possibly late (while time moves on).
   auto& clock = world_.coordinator->clock();
   auto& timers = clock.schedule();
-  if (!timers.empty()) {
-    auto head = timers.begin()->first;
-    if (head <= clock.current_time)
-      out.push_back(option{option::deliver});
-    else if (head <= limit_)
-      out.push_back(option{option::advance});
-  }
+  if (!timers.empty() && timers.begin()->first <= clock.current_time)
+    out.push_back(option{option::deliver});
+  if (auto later = timers.upper_bound(clock.current_time);
+      later != timers.end() && later->first <= limit_)
+    out.push_back(option{option::advance});
   return out;
 }
 
@@ -198,9 +198,12 @@ void explorer::perform(const option& o) {
     case option::deliver:
       coord.trigger_timeout();
       break;
-    case option::advance:
-      coord.clock().current_time = coord.clock().schedule().begin()->first;
+    case option::advance: {
+      auto& clock = coord.clock();
+      clock.current_time
+        = clock.schedule().upper_bound(clock.current_time)->first;
       break;
+    }
   }
 }
 

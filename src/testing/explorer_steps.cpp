@@ -36,12 +36,15 @@ explorer::side explorer::describe(const option& o) {
       break;
     case option::deliver:
     case option::advance: {
-      auto& head = *world_.coordinator->clock().schedule().begin();
+      auto& clock = world_.coordinator->clock();
+      auto& head = o.kind == option::deliver
+                     ? *clock.schedule().begin()
+                     : *clock.schedule().upper_bound(clock.current_time);
       s.ms = ms(head.first);
       // Whose wake-up: a context's timer is a delayed message to it.
-      using clock = caf::detail::simple_actor_clock;
-      if (head.second->subtype == clock::actor_msg_type) {
-        auto& msg = static_cast<const clock::actor_msg&>(*head.second);
+      using simple = caf::detail::simple_actor_clock;
+      if (head.second->subtype == simple::actor_msg_type) {
+        auto& msg = static_cast<const simple::actor_msg&>(*head.second);
         auto* core = dynamic_cast<detail::context_core*>(
           caf::actor_cast<caf::abstract_actor*>(msg.receiver));
         if (core != nullptr) {
