@@ -1,6 +1,9 @@
 #include "entangle/testing/testkit.hpp"
 
+#include <caf/detail/pretty_type_name.hpp>
 #include <caf/send.hpp>
+#include <caf/type_erased_value.hpp>
+#include <caf/uniform_type_info_map.hpp>
 
 #include "entangle/context.hpp"
 #include "entangle/message_event.hpp"
@@ -82,6 +85,9 @@ void testkit::record_dispatches() {
     }
     d.ports = ev.ports.size();
     d.typed = ev.typed;
+    if (!d.typed.empty()) // its C++ type, for typed_at<T> (catch.hpp)
+      if (auto v = rt_->impl_->system.types().make_value(d.typed))
+        d.typed_type = v->type().second;
     log_.push_back(std::move(d));
   };
 }
@@ -341,6 +347,10 @@ std::string port_name(const message_port& port) {
   if (!obj || !obj->record)
     return "a closed port";
   return "p" + std::to_string(obj->record->id);
+}
+
+std::string type_display_name(const std::type_info& type) {
+  return caf::detail::pretty_type_name(type);
 }
 
 std::string to_string(const delivery& d) {

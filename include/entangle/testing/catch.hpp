@@ -16,12 +16,12 @@
 
 #include <optional>
 #include <string>
+#include <typeinfo>
 
 #include <catch2/catch.hpp>
 
 #include "entangle/testing/explore.hpp"
 #include "entangle/testing/testkit.hpp"
-#include "entangle/typed.hpp"
 
 namespace entangle::testing {
 
@@ -31,8 +31,8 @@ struct expected_delivery {
   std::optional<message_port> port;
   std::optional<std::string> context;
   std::optional<value> data;
-  /// A typed message's registered name.
-  std::optional<std::string> typed;
+  /// A typed message's C++ type.
+  const std::type_info* typed = nullptr;
   /// The port's name when the expectation was made (for the report).
   std::string port_name;
 };
@@ -41,7 +41,7 @@ struct expected_delivery {
 inline expected_delivery message_at(message_port port) {
   auto name = testing::port_name(port);
   return {"message", std::move(port), std::nullopt, std::nullopt,
-          std::nullopt, std::move(name)};
+          nullptr, std::move(name)};
 }
 inline expected_delivery message_at(message_port port, value data) {
   auto e = message_at(std::move(port));
@@ -53,7 +53,7 @@ inline expected_delivery message_at(message_port port, value data) {
 template <class T>
 expected_delivery typed_at(message_port port) {
   auto e = message_at(std::move(port));
-  e.typed = typed_name<T>();
+  e.typed = &typeid(T);
   return e;
 }
 
@@ -61,7 +61,7 @@ expected_delivery typed_at(message_port port) {
 /// global or worker object, which are not ports), with `data` if given.
 inline expected_delivery message_in(std::string context) {
   return {"message", std::nullopt, std::move(context), std::nullopt,
-          std::nullopt, {}};
+          nullptr, {}};
 }
 inline expected_delivery message_in(std::string context, value data) {
   auto e = message_in(std::move(context));
@@ -74,7 +74,7 @@ inline expected_delivery message_in(std::string context, value data) {
 /// the exception's what() if given.
 inline expected_delivery error_in(std::string context) {
   return {"error", std::nullopt, std::move(context), std::nullopt,
-          std::nullopt, {}};
+          nullptr, {}};
 }
 inline expected_delivery error_in(std::string context, std::string what) {
   auto e = error_in(std::move(context));
@@ -101,7 +101,8 @@ inline bool operator==(const std::optional<delivery>& d,
   return d && d->type == e.type && (!e.port || d->port == *e.port)
          && (!e.context || d->context == *e.context)
          && (!e.data || d->data == *e.data)
-         && (!e.typed || d->typed == *e.typed);
+         && (e.typed == nullptr
+             || (d->typed_type != nullptr && *d->typed_type == *e.typed));
 }
 
 inline std::string describe(const delivery& d) {
@@ -110,8 +111,8 @@ inline std::string describe(const delivery& d) {
 
 inline std::string describe(const expected_delivery& e) {
   std::string out = e.type;
-  if (e.typed)
-    out += " of type " + *e.typed;
+  if (e.typed != nullptr)
+    out += " of type " + type_display_name(*e.typed);
   if (e.port)
     out += " at port " + e.port_name;
   if (e.context)

@@ -8,6 +8,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <typeinfo>
 #include <vector>
 
 #include "entangle/message_port.hpp"
@@ -47,6 +48,8 @@ struct delivery {
   std::size_t ports = 0;
   /// The registered type name of a typed message (typed.hpp); else "".
   std::string typed;
+  /// Its C++ type (null for value messages).
+  const std::type_info* typed_type = nullptr;
 };
 
 /// "message at port p3 of w1: \"ping\"" (what failure output shows).
@@ -55,6 +58,9 @@ std::string to_string(const delivery& d);
 /// The name reports give a port: "p" and its scheduler's number ("p3"),
 /// the same in every run of a test; "a closed port" once it has none.
 std::string port_name(const message_port& port);
+
+/// A C++ type's readable name ("test_types::order"), for reports.
+std::string type_display_name(const std::type_info& type);
 
 /// A failed `testkit::require` (explore() reports it with the schedule).
 class schedule_failure : public std::runtime_error {
