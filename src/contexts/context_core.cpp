@@ -62,6 +62,7 @@ context_core::context_core(caf::actor_config& cfg, world& rt,
   : caf::event_based_actor(cfg),
     rt_(rt),
     sched_(rt.sched),
+    explorer_(rt.explorer),
     wake_(new wake_element),
     control_(std::move(control)),
     init_(std::move(init)),
@@ -236,6 +237,13 @@ bool context_core::reachable() const noexcept {
 void context_core::end_turn() {
   apply_navigation();
   run_due_timers();
+  // Others may run before this end becomes visible (its ports close): on
+  // the threaded runtime the end is one more step of this turn.
+  if (explorer_ != nullptr
+      && (closing_
+          || (drain_ ? drain_->fence_seen && drain_->left == 0
+                     : !reachable())))
+    explore_point(explore_op::end);
   bool idle = !reachable();
   if (closing_) {
     quit();
@@ -290,6 +298,7 @@ void context_core::post(port_object& src, const value& message,
 
 void context_core::post_serialized(port_object& src,
                                    serialized_message&& msg) {
+  explore_point(explore_op::post, &src, &msg.data);
   if (src.closed.load(std::memory_order_relaxed)) {
     warn_inert(src, "post_message", "the message is dropped (counted as "
                                     "closed)");
@@ -387,6 +396,17 @@ void context_core::forget(port_object& port) {
     }
   }
   ports_.erase(port.epoch);
+}
+
+port_ptr context_core::port_of(std::uint64_t epoch) const {
+  return ports_.find(epoch);
+}
+
+std::uint64_t context_core::worker_of(const port_object& port) const {
+  for (auto& [worker_id, weak] : workers_)
+    if (weak.lock().get() == &port)
+      return worker_id;
+  return 0;
 }
 
 void context_core::queue_task(std::function<void()> fn) {

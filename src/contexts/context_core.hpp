@@ -19,6 +19,7 @@
 #include "entangle/origin.hpp"
 #include "entangle/runtime.hpp"
 #include "contexts/broadcast.hpp"
+#include "contexts/explore_hook.hpp"
 #include "base/lazy_fifo.hpp"
 #include "contexts/port_table.hpp"
 #include "ports/port_object.hpp"
@@ -300,6 +301,30 @@ public:
   /// Reports misuse (stderr when warnings are on).
   void warn(const std::string& what);
 
+  // -- schedule exploration (explore_hook; the testkit only) -----------------
+
+  /// An exploration point before `op`: other contexts may run first. One
+  /// predictable branch when no explorer is set (the threaded runtime).
+  void explore_point(explore_op op, const port_object* port = nullptr,
+                     const value* data = nullptr) {
+    if (__builtin_expect(explorer_ != nullptr, 0))
+      explorer_->point(*this, op, port, data);
+  }
+
+  /// Whether the init function ran (CAF's first resume).
+  bool initialized() const noexcept {
+    return getf(is_initialized_flag);
+  }
+
+  /// This context's port object `epoch` (what a wake-up hint names), or
+  /// null. For the testkit's reports: this context's thread, or any while
+  /// it is idle.
+  port_ptr port_of(std::uint64_t epoch) const;
+
+  /// The id of the worker whose worker object (the outside implicit port)
+  /// `port` is, or 0. For the testkit's reports.
+  std::uint64_t worker_of(const port_object& port) const;
+
 private:
   void on_ready(std::uint64_t epoch);
   void on_unshipped();
@@ -373,6 +398,8 @@ private:
 
   world& rt_;
   std::shared_ptr<port_scheduler> sched_;
+  /// The runtime's schedule explorer (deterministic testkit) or null.
+  explore_hook* explorer_;
   /// The reusable wake-up (see wake_element); orphaned, not deleted, by the
   /// destructor, since a closed mailbox may still hold it.
   wake_element* wake_;

@@ -104,6 +104,10 @@ struct world {
 
   /// Non-null in deterministic mode.
   caf::scheduler::test_coordinator* coordinator = nullptr;
+
+  /// The testkit's schedule explorer (deterministic mode only; set before
+  /// any context is spawned, outlives them). See explore_hook.
+  explore_hook* explorer = nullptr;
 };
 
 } // namespace entangle::detail

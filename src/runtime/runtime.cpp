@@ -31,6 +31,11 @@ bool runtime::impl::drive(bool advance) {
     return live.empty();
   };
   while (!done()) {
+    if (step) {
+      if (step(advance))
+        continue;
+      return false;
+    }
     if (coordinator->try_run_once())
       continue;
     if (advance && coordinator->has_pending_timeout()) {
@@ -40,7 +45,7 @@ bool runtime::impl::drive(bool advance) {
     return false;
   }
   // Let the ended actors' last messages go (they hold nothing strongly).
-  while (coordinator->try_run_once())
+  while (step ? step(false) : coordinator->try_run_once())
     ; // nop
   return true;
 }
