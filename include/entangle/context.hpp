@@ -120,6 +120,12 @@ public:
   /// creator's messages in a worker.
   void on_message(event_handler fn) const;
   void on_messageerror(event_handler fn) const;
+  /// The global's `onerror`: with runtime_config::continue_after_exception,
+  /// fires for an exception that escaped this context's init or a handler
+  /// (`ev.error` and `ev.data` hold its what()); `ev.prevent_default()`
+  /// marks it handled. Also `add_event_listener("error", ...)`. Without
+  /// that option an exception ends the context and this never fires.
+  void on_error(event_handler fn) const;
   listener_id add_event_listener(std::string_view type, event_handler fn) const;
   void remove_event_listener(std::string_view type, listener_id id) const;
 

@@ -38,6 +38,13 @@ struct message_event {
   /// For a typed message (`post_typed`, see typed.hpp): the registered name
   /// of its C++ type; empty for structured-clone messages.
   std::string typed;
+  /// The web's `preventDefault()`, for `error` events at a context's global
+  /// (runtime_config::continue_after_exception): the error counts as
+  /// handled and goes no further (not to the creator, not to stderr).
+  void prevent_default() noexcept {
+    default_prevented = true;
+  }
+  bool default_prevented = false;
 };
 
 /// Node's `receiveMessageOnPort`: takes the next message queued on `port`

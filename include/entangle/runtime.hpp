@@ -25,12 +25,16 @@ class testkit;
 /// options (`cfg.parse(argc, argv)`), INI files and CAF's own settings
 /// (`--scheduler.max-threads=2`) work unchanged. entangle's own options live
 /// in the `entangle` group.
-/// An exception that ended a context (runtime_config::on_error).
+/// An exception that escaped a context's init or a handler
+/// (runtime_config::on_error).
 struct context_error {
   std::uint64_t id = 0;
   std::string name;
+  /// Whether it ended the context (false with
+  /// `runtime_config::continue_after_exception`).
   /// The exception's what() ("unknown exception" for a non-std one).
   std::string what;
+  bool ended = true;
 };
 
 struct runtime_config : caf::actor_system_config {
@@ -66,13 +70,26 @@ struct runtime_config : caf::actor_system_config {
   /// cost one branch each. Ignored when `tracing_compiled_in()` is false.
   std::shared_ptr<entangle::tracer> tracer;
 
+  /// What an exception escaping init or a handler does. false (the
+  /// default, actor semantics): it ends the context like a crash — its
+  /// ports close, peers get close, a worker's creator gets `error` then
+  /// `close`. true (the web's "report an exception"): the
+  /// context keeps running; an `error` event fires at its global
+  /// (`context::on_error`), and unless a listener called
+  /// `prevent_default()`, a dedicated worker's creator gets `error` at the
+  /// worker object, and what nobody handled is printed. Either way the
+  /// runtime's `on_error` hook sees it first.
+  bool continue_after_exception = false;
+
   /// Called for every exception that ends a context (top-level ones,
   /// workers, windows), on that context's thread as it ends. Without it an
   /// uncaught exception is printed to stderr ("entangle: uncaught exception
   /// in context 'name' (#id): what"), unless it ended a dedicated worker
   /// whose creator has an error listener on the worker object (Node and
   /// the web print what nobody handled). With `warnings` off nothing is
-  /// printed. The hook must not throw (what it throws is ignored).
+  /// printed. The hook must not throw (what it throws is ignored). With
+  /// `continue_after_exception` it sees every escaped exception
+  /// (`context_error::ended` false).
   std::function<void(const context_error&)> on_error;
 };
 

@@ -93,8 +93,16 @@ void context::on_messageerror(event_handler fn) const {
                 std::move(fn), "context::on_messageerror");
 }
 
+void context::on_error(event_handler fn) const {
+  core_->global_events().set_attribute(detail::event_kind::error,
+                                       std::move(fn));
+}
+
 listener_id context::add_event_listener(std::string_view type,
                                         event_handler fn) const {
+  if (type == "error") // every global has error events (context::on_error)
+    return core_->global_events().add(detail::event_kind::error,
+                                      std::move(fn));
   if (core_->is_shared_worker()) {
     if (type != "connect")
       throw type_error("a shared worker global has connect events");
@@ -115,6 +123,10 @@ listener_id context::add_event_listener(std::string_view type,
 
 void context::remove_event_listener(std::string_view type,
                                     listener_id id) const {
+  if (type == "error") {
+    core_->global_events().remove(detail::event_kind::error, id);
+    return;
+  }
   if (core_->is_window()) {
     if (auto k = detail::parse_event_kind(type))
       core_->global_events().remove(*k, id);

@@ -80,22 +80,28 @@ const char* context_core::name() const {
 }
 
 void context_core::run_guarded(void* fn, void (*call)(void*)) {
+  std::string what;
   try {
     scope in{this};
     call(fn);
+    return;
   } catch (const std::exception& e) {
-    if (!failed_) {
-      failed_ = true;
-      what_ = e.what();
-    }
-    closing_ = true;
+    what = e.what();
   } catch (...) {
-    if (!failed_) {
-      failed_ = true;
-      what_ = "unknown exception";
-    }
-    closing_ = true;
+    what = "unknown exception";
   }
+  // The web reports the exception and the event loop goes on; an actor
+  // crashes. A context already ending (or reporting: an error handler that
+  // throws) ends either way.
+  if (rt_.cfg.continue_after_exception && !closing_ && !reporting_) {
+    report_exception(what);
+    return;
+  }
+  if (!failed_) {
+    failed_ = true;
+    what_ = std::move(what);
+  }
+  closing_ = true;
 }
 
 caf::behavior context_core::make_behavior() {

@@ -357,6 +357,10 @@ private:
   void report_failure();
   /// What keeps this context alive (runtime::why_alive).
   context_liveness describe() const;
+  /// runtime_config::continue_after_exception: an exception escaped init
+  /// or a handler and the context goes on; tells the hook, the global's
+  /// error listeners, then the creator or stderr.
+  void report_exception(const std::string& what);
   /// Prints an uncaught exception to stderr (with `warnings` on).
   void print_uncaught(const char* kind, const std::string& name,
                       std::uint64_t context_id, const std::string& what) const;
@@ -497,6 +501,9 @@ private:
   bool closing_ = false;
   bool failed_ = false;
   std::string what_;
+  /// An escaped exception is being reported (continue_after_exception):
+  /// one thrown by an error handler now ends the context.
+  bool reporting_ = false;
 };
 
 /// Returns the context running on this thread, or nullptr.

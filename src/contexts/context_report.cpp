@@ -46,6 +46,40 @@ void context_core::report_failure() {
                    id(), what_);
 }
 
+void context_core::report_exception(const std::string& what) {
+  reporting_ = true;
+  bool handled = false;
+  if (rt_.cfg.on_error) {
+    handled = true;
+    try {
+      rt_.cfg.on_error(context_error{id(), control_->name, what, false});
+    } catch (...) {
+      // nop, as in report_failure
+    }
+  }
+  // HTML "report an exception": an ErrorEvent at the global first; a
+  // listener that cancels it handles it.
+  message_event ev;
+  ev.type = "error";
+  ev.data = what;
+  ev.error = what;
+  if (!global_events_.empty(event_kind::error))
+    guarded([&] { fire_global(event_kind::error, ev); });
+  reporting_ = false;
+  if (ev.default_prevented)
+    return;
+  // Not cancelled: a dedicated worker's creator gets it at the worker
+  // object (which prints it unless it listens), anyone else prints it.
+  if (auto parent = caf::actor_cast<caf::actor>(control_->parent)) {
+    caf::anon_send(parent, worker_error_atom::value, id(), control_->name,
+                   what, handled);
+    return;
+  }
+  if (!handled)
+    print_uncaught(control_->is_window ? "window" : "context", control_->name,
+                   id(), what);
+}
+
 namespace {
 
 std::string plural(std::size_t n, const char* one, const char* many) {

@@ -59,6 +59,9 @@ runtime_config::runtime_config() {
     .add(max_buffer_bytes, "max-buffer-bytes",
          "largest ArrayBuffer payload a context accepts (0 = no limit)")
     .add(warnings, "warnings", "print misuse warnings to stderr")
+    .add(continue_after_exception, "continue-after-exception",
+         "an exception in a handler is reported and the context keeps "
+         "running (the web's behaviour) instead of ending it")
     .add(exit_history, "exit-history",
          "ended contexts runtime::exits() remembers (0 = none)")
     .add(deterministic, "deterministic",
