@@ -7,6 +7,7 @@
 #include "entangle/context.hpp"
 #include "entangle/drop_reason.hpp"
 #include "entangle/error.hpp"
+#include "entangle/flow_control.hpp"
 #include "entangle/message_channel.hpp"
 #include "entangle/message_event.hpp"
 #include "entangle/message_port.hpp"

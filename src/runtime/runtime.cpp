@@ -37,6 +37,14 @@ runtime_config::runtime_config() {
          "messages one port dispatches per turn before yielding")
     .add(max_buffer_bytes, "max-buffer-bytes",
          "largest ArrayBuffer payload a context accepts (0 = no limit)")
+    .add(port_high_water_mark.messages, "port-high-water-mark",
+         "unread messages at which a port's sender sees backpressure "
+         "(0 = none)")
+    .add(port_high_water_mark.bytes, "port-high-water-bytes",
+         "unread bytes at which a port's sender sees backpressure (0 = none)")
+    .add(port_high_water_mark.hard_factor, "port-hard-limit-factor",
+         "posts past this many times the high-water mark throw "
+         "QuotaExceededError")
     .add(warnings, "warnings", "print misuse warnings to stderr")
     .add(exit_history, "exit-history",
          "ended contexts runtime::exits() remembers (0 = none)")
