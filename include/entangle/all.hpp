@@ -2,6 +2,7 @@
 
 // The whole public API of entangle.
 
+#include "entangle/abort.hpp"
 #include "entangle/array_buffer.hpp"
 #include "entangle/broadcast_channel.hpp"
 #include "entangle/context.hpp"
@@ -12,9 +13,11 @@
 #include "entangle/message_event.hpp"
 #include "entangle/message_port.hpp"
 #include "entangle/origin.hpp"
+#include "entangle/promise.hpp"
 #include "entangle/rpc.hpp"
 #include "entangle/runtime.hpp"
 #include "entangle/shared_worker.hpp"
+#include "entangle/stream.hpp"
 #include "entangle/trace.hpp"
 #include "entangle/transfer.hpp"
 #include "entangle/typed.hpp"

@@ -15,12 +15,15 @@ namespace entangle::detail {
 /// with the record. The design: docs/architecture.md, "Flow control".
 ///
 /// Unread = posted by the peer and not yet taken by the owner's event loop:
-/// the messages of the record's queue (sentinels do not count). Taking a
-/// batch counts it as read; a batch given back (`unpop`) is unread again.
+/// the messages of the record's queue (sentinels do not count), plus those
+/// a consumer above the port holds until it has processed them
+/// (port_scheduler::hold/ack: a stream reader's buffer). Taking a batch
+/// counts it as read; a batch given back (`unpop`) is unread again.
 ///
 /// Invariants, under the record's lock:
 /// - `count` and `bytes` are the number and the summed sizes of the
-///   messages in the queue;
+///   messages in the queue plus the held ones (sizes saturate at 0: a
+///   mark set while messages were queued counts those as 0 bytes);
 /// - `full` is set once the unread data reached a mark, and cleared -- which
 ///   is the crossing that sends the peer one `ready` notice -- when it is
 ///   below every mark again (or the marks are lifted).
@@ -77,10 +80,10 @@ struct flow_state {
   /// A message of `n` bytes was taken. Caller holds the lock; call
   /// `settle` once the whole batch is counted.
   void taken(std::size_t n) noexcept {
-    count.store(count.load(std::memory_order_relaxed) - 1,
-                std::memory_order_relaxed);
-    bytes.store(bytes.load(std::memory_order_relaxed) - n,
-                std::memory_order_relaxed);
+    auto c = count.load(std::memory_order_relaxed);
+    auto b = bytes.load(std::memory_order_relaxed);
+    count.store(c > 0 ? c - 1 : 0, std::memory_order_relaxed);
+    bytes.store(b > n ? b - n : 0, std::memory_order_relaxed);
   }
 
   /// Returns true on a crossing: full, and now below every mark.

@@ -623,6 +623,27 @@ high_water_mark port_scheduler::marks(port_record& rec) {
   return f != nullptr ? f->marks() : high_water_mark{0, 0, 2};
 }
 
+void port_scheduler::hold(port_record& rec, std::size_t bytes) {
+  record_guard guard{rec.mu()};
+  if (auto* f = rec.flow.load(std::memory_order_relaxed); f && !rec.closed)
+    f->added(bytes);
+}
+
+void port_scheduler::ack(port_record& rec, std::size_t bytes) {
+  bool crossing = false;
+  {
+    record_guard guard{rec.mu()};
+    auto* f = rec.flow.load(std::memory_order_relaxed);
+    if (f == nullptr || rec.closed
+        || f->count.load(std::memory_order_relaxed) == 0)
+      return;
+    f->taken(bytes);
+    crossing = f->settle();
+  }
+  if (crossing)
+    send_ready(rec);
+}
+
 port_scheduler::credit port_scheduler::credit_of(const port_record& src) {
   credit c;
   auto* peer = src.peer.get();

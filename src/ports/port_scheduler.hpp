@@ -96,6 +96,22 @@ public:
   /// The marks of `rec` (none when it has no flow state).
   high_water_mark marks(port_record& rec);
 
+  /// A consumer above the port (a stream reader) keeps a message it was
+  /// handed unread until it has processed it: `hold` counts a message of
+  /// `bytes` as unread again, `ack` as read (a crossing then sends the
+  /// peer its ready notice). So the credit a sender sees is what the
+  /// consumer has room for, not what the event loop took: Mojo's read
+  /// acks, reported by the reader. No-ops without a mark. By rec's owner.
+  void hold(port_record& rec, std::size_t bytes);
+  void ack(port_record& rec, std::size_t bytes);
+
+  /// Lock-free: whether `src`'s peer is below all of its marks (or has
+  /// none). The same atomics as `admit`; a stale answer is too cautious.
+  static bool peer_has_room(const port_record& src) noexcept {
+    auto* f = peer_flow(src);
+    return f == nullptr || !f->at_mark();
+  }
+
   /// The room `src`'s peer has left: mark minus unread, per mark set
   /// (nullopt: no such mark, or no live peer).
   struct credit {

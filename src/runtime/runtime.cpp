@@ -6,6 +6,7 @@
 
 #include "entangle/error.hpp"
 #include "runtime/runtime_impl.hpp"
+#include "streams/stream_signal.hpp"
 
 namespace entangle {
 
@@ -30,6 +31,8 @@ bool runtime::impl::drive(bool advance) {
 }
 
 runtime_config::runtime_config() {
+  // Streams' control messages are typed messages of this type.
+  add_message_type<detail::stream_signal>(detail::stream_signal_name);
   opt_group{custom_options_, "entangle"}
     .add(max_clone_depth, "max-clone-depth",
          "maximum nesting depth of a posted value")
