@@ -9,7 +9,7 @@
 #   entangle_build DIR [args...]       entangle_configure, then meson compile -C DIR
 # ccache is used automatically: meson detects it as long as CC/CXX are not overridden here.
 
-ENTANGLE_DEPS=(libcaf-dev libfmt-dev libidn2-dev catch2 meson ninja-build pkg-config g++ python3 ccache)
+ENTANGLE_DEPS=(libcaf-dev libfmt-dev libidn2-dev libboost-dev catch2 meson ninja-build pkg-config g++ python3 ccache)
 # What the test suite needs beyond the build: cmake for the find_package
 # (entangle) consumer check (tests/check_install.py). scripts/test installs
 # these; scripts/demo does not need them.

@@ -10,7 +10,11 @@
   builds, fails to start without the library path (what the README warns
   about), and runs with LD_LIBRARY_PATH or with an rpath;
 - a tiny CMake project (tests/consumer/) does find_package(entangle 0.1),
-  builds and runs; asking for a version the install does not have fails.
+  builds and runs; asking for a version the install does not have fails;
+- a Catch2 test of a user's own protocol (tests/consumer/explore_main.cpp)
+  builds with only the installed headers, explores its schedules and finds
+  the planted bug, and the replay command it prints replays that schedule
+  in a new process (same steps).
 
 Usage: check_install.py BUILD_DIR SOURCE_ROOT WORKDIR PREFIX LIBDIR
                         [CMAKE_PACKAGE(true|false)]
@@ -153,6 +157,8 @@ def main():
                "with the rpath it runs without LD_LIBRARY_PATH",
                r.stdout + r.stderr)
 
+    check_explore(root, work, cxx, flags.stdout.split(), libpath)
+
     if not want_cmake:
         print("skip: configured without cmake (meson option cmake_package): "
               "no CMake package to test")
@@ -164,6 +170,36 @@ def main():
     if failures:
         print(f"{len(failures)} check(s) failed")
         sys.exit(1)
+
+
+def check_explore(root, work, cxx, flags, libpath):
+    src = os.path.join(root, "tests", "consumer", "explore_main.cpp")
+    app = os.path.join(work, "explore-consumer")
+    r = run([cxx, "-std=c++17", src, "-o", app] + flags)
+    if not expect(r.returncode == 0, "a Catch2 test exploring its own "
+                  "protocol builds with the installed headers",
+                  r.stderr[:3000]):
+        return
+    r = run([app], env=libpath)
+    if not expect(r.returncode == 0 and re.search(
+                  r"explore: schedule \d+ failed.*: the worker saw stop",
+                  r.stdout), "... finds the bug and passes the fix",
+                  r.stdout[-3000:] + r.stderr[-2000:]):
+        return
+    steps = [x.strip() for x in r.stdout.splitlines()
+             if re.match(r"\s+\d+\. #", x)]
+    m = re.search(r"replay that: ENTANGLE_SCHEDULE=(\S+) (\S+) \"([^\"]+)\"",
+                  r.stdout)
+    if not expect(m is not None and steps, "... and prints the shrunk "
+                  "schedule's steps and its replay command", r.stdout[-3000:]):
+        return
+    again = run([app, m.group(3)],
+                env=dict(libpath, ENTANGLE_SCHEDULE=m.group(1)))
+    steps_again = [x.strip() for x in again.stdout.splitlines()
+                   if re.match(r"\s+\d+\. #", x)]
+    expect(again.returncode == 0 and steps_again == steps,
+           "the printed replay command replays the same steps in a new "
+           "process", again.stdout[-3000:] + again.stderr[-2000:])
 
 
 def check_cmake(root, work, staged):

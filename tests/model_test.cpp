@@ -22,13 +22,19 @@
 //
 // It runs under the deterministic testkit (random `step`s between the
 // operations explore interleavings; failures replay exactly and are shrunk)
-// and under the threaded runtime. Environment:
+// and under the threaded runtime, and under the testkit exploring
+// schedules (mode explore: each seed also draws the schedule's choices --
+// turns interrupted by other contexts, the oldest ready context not always
+// first -- with the runtime's own dispatch batches). Environment:
 //   ENTANGLE_MODEL_SEEDS  seeds per mode (default 200: about 2 s in a
 //                         debugoptimized build, 18 s under ASan+UBSan)
 //   ENTANGLE_MODEL_OPS    operations per seed (default 300)
+//   ENTANGLE_MODEL_SCHEDULES   seeds in explore mode (default 60)
+//   ENTANGLE_MODEL_EXPLORE_OPS operations per seed there (default 150)
 //   ENTANGLE_MODEL_SEED   run only this seed
 //   ENTANGLE_MODEL_KEEP   only these operation indices, e.g. "0-12,15,40-41"
-//   ENTANGLE_MODEL_MODE   testkit, threads or both (default)
+//   ENTANGLE_MODEL_MODE   testkit, threads, explore or both (all three,
+//                         the default)
 //   ENTANGLE_MODEL_SHRINK 0 to skip shrinking a failure
 //   ENTANGLE_MODEL_VERBOSE 1 to print every end's log for failing seeds
 //   ENTANGLE_MODEL_TIMEOUT seconds a threaded run may take before it counts
@@ -63,6 +69,9 @@ using clock_type = std::chrono::steady_clock;
 struct settings {
   std::uint64_t seeds = 200;
   std::size_t ops = 300;
+  /// Explore mode: seeds (each also the schedule's seed) and operations.
+  std::uint64_t schedules = 60;
+  std::size_t explore_ops = 150;
   std::optional<std::uint64_t> only_seed;
   std::optional<std::vector<std::size_t>> keep;
   std::string mode = "both";
@@ -115,6 +124,10 @@ settings read_settings() {
     s.seeds = std::stoull(*v);
   if (auto v = env("ENTANGLE_MODEL_OPS"))
     s.ops = std::stoull(*v);
+  if (auto v = env("ENTANGLE_MODEL_SCHEDULES"))
+    s.schedules = std::stoull(*v);
+  if (auto v = env("ENTANGLE_MODEL_EXPLORE_OPS"))
+    s.explore_ops = std::stoull(*v);
   if (auto v = env("ENTANGLE_MODEL_SEED"))
     s.only_seed = std::stoull(*v);
   if (auto v = env("ENTANGLE_MODEL_KEEP"))
@@ -168,14 +181,20 @@ void conclude(outcome& out, world& w, runtime& rt, bool want_log) {
     out.log = w.dump();
 }
 
+/// `explore`: the testkit explores schedules, its choices drawn from
+/// `seed` too (ENTANGLE_MODEL_MODE=explore).
 outcome run_testkit(std::uint64_t seed, const std::vector<op>& ops,
-                    bool want_log) {
+                    bool want_log, bool explore = false) {
   outcome out;
   world w{ops, false};
-  testing::testkit kit{[seed](runtime_config& cfg) {
+  auto tune = [seed](runtime_config& cfg) {
     cfg.max_buffer_bytes = buffer_limit;
     cfg.dispatch_batch = batch_for(seed);
-  }};
+  };
+  auto kit_ptr = explore ? std::make_unique<testing::testkit>(
+                             testing::schedule::random(seed), tune)
+                         : std::make_unique<testing::testkit>(tune);
+  auto& kit = *kit_ptr;
   w.rt = &kit.rt();
   kit.spawn("root", [&w](context& self) { w.root_init(self); });
   kit.run();
@@ -269,7 +288,8 @@ outcome run_threads(std::uint64_t seed, const std::vector<op>& ops,
 outcome run_once(const std::string& mode, std::uint64_t seed,
                  const std::vector<op>& ops, bool want_log) {
   return mode == "threads" ? run_threads(seed, ops, want_log)
-                           : run_testkit(seed, ops, want_log);
+                           : run_testkit(seed, ops, want_log,
+                                         mode == "explore");
 }
 
 std::vector<op> select(const std::vector<op>& all,
@@ -285,9 +305,10 @@ std::vector<op> select(const std::vector<op>& all,
 /// failing prefix, then chunks removed while it still fails. Bounded in time.
 std::vector<std::size_t> shrink(std::uint64_t seed, const std::vector<op>& all,
                                 std::vector<std::size_t> keep,
-                                clock_type::time_point deadline) {
+                                clock_type::time_point deadline,
+                                bool explore) {
   auto fails = [&](const std::vector<std::size_t>& k) {
-    return run_testkit(seed, select(all, k), false).t.failed();
+    return run_testkit(seed, select(all, k), false, explore).t.failed();
   };
   std::size_t lo = 0;
   std::size_t hi = keep.size();
@@ -328,9 +349,10 @@ void report_failure(const settings& s, clock_type::time_point shrink_until,
   if (s.shrink) {
     // Deterministic replay (a threaded failure is tried under the testkit
     // with the same operations).
-    auto again = run_testkit(seed, select(all, keep), false);
+    auto again = run_testkit(seed, select(all, keep), false,
+                             mode == "explore");
     if (again.t.failed()) {
-      shown = shrink(seed, all, keep, shrink_until);
+      shown = shrink(seed, all, keep, shrink_until, mode == "explore");
       shrunk = true;
     } else if (mode == "threads") {
       out << "  (does not reproduce under the testkit; the threaded run is "
@@ -338,8 +360,11 @@ void report_failure(const settings& s, clock_type::time_point shrink_until,
     }
   }
   // The shrunk list replayed (deterministic), or the failing run itself.
-  auto replay = shrunk ? run_testkit(seed, select(all, shown), true) : o;
-  out << "  reproduce: ENTANGLE_MODEL_MODE=" << (shrunk ? "testkit" : mode)
+  auto replay = shrunk ? run_testkit(seed, select(all, shown), true,
+                                     mode == "explore")
+                       : o;
+  auto shown_mode = !shrunk ? mode : mode == "explore" ? mode : "testkit";
+  out << "  reproduce: ENTANGLE_MODEL_MODE=" << shown_mode
       << " ENTANGLE_MODEL_SEED=" << seed << " ENTANGLE_MODEL_OPS="
       << all.size() << " ENTANGLE_MODEL_KEEP=" << format_ranges(shown) << "\n";
   if (shrunk)
@@ -377,9 +402,12 @@ tally run_mode(const std::string& mode) {
   clock_type::time_point shrink_until;
   auto t0 = clock_type::now();
   std::uint64_t first = s.only_seed.value_or(1);
-  std::uint64_t count = s.only_seed ? 1 : s.seeds;
+  std::uint64_t count = s.only_seed          ? 1
+                        : mode == "explore" ? s.schedules
+                                            : s.seeds;
   for (auto seed = first; seed < first + count; ++seed) {
-    auto all = generate(seed, s.ops, mode == "testkit");
+    auto all = generate(seed, mode == "explore" ? s.explore_ops : s.ops,
+                        mode != "threads");
     std::vector<std::size_t> keep;
     if (s.keep) {
       keep = *s.keep;
@@ -417,7 +445,8 @@ tally run_mode(const std::string& mode) {
   auto secs = std::chrono::duration<double>(clock_type::now() - t0).count();
   std::printf("model: seeds=%llu ops=%zu lost=%llu duplicated=%llu "
               "reordered=%llu close_violations=%llu leaked=%llu mode=%s\n",
-              static_cast<unsigned long long>(seeds), s.ops,
+              static_cast<unsigned long long>(seeds),
+              mode == "explore" ? s.explore_ops : s.ops,
               static_cast<unsigned long long>(total.lost),
               static_cast<unsigned long long>(total.duplicated),
               static_cast<unsigned long long>(total.reordered),
@@ -467,4 +496,10 @@ TEST_CASE("model: random operations agree with the reference model under "
           "the threaded runtime",
           "[model]") {
   run_and_require("threads");
+}
+
+TEST_CASE("model: random operations agree with the reference model under "
+          "explored schedules",
+          "[model][explore]") {
+  run_and_require("explore");
 }

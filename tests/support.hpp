@@ -196,6 +196,23 @@ inline std::string what_of(const harness& h, const std::string& name) {
   return "<none>";
 }
 
+/// Posts `v` from a page to a dedicated worker; returns what arrived.
+inline value clone_via_worker(const value& v) {
+  harness h;
+  value out{"<nothing arrived>"};
+  h.run([&](context& page) {
+    auto w = page.spawn("w", [&](context& self) {
+      self.on_message([&](message_event& ev) {
+        out = std::move(ev.data);
+        this_context().close();
+      });
+    });
+    w.post_message(v);
+  });
+  h.require_clean();
+  return out;
+}
+
 /// Runs a fresh page <-> worker conversation on the same runtime; returns
 /// what the page heard.
 inline std::string conversation_after(harness& h) {

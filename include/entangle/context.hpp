@@ -60,8 +60,12 @@ public:
   shared_worker connect_shared_worker(std::string script, init_function init,
                                       std::string name = {});
 
-  /// In a shared worker: the handler for `connect` events (one per client;
-  /// `ev.ports[0]` is the client's port, not started).
+  /// The handler for `connect` events: one per shared worker client, or
+  /// per `runtime::connect` from a thread outside every context
+  /// (`ev.ports[0]` is the new port, not started). In any context but a
+  /// shared worker a connect handler keeps the context alive (it listens,
+  /// like a server): clear it (`on_connect({})`) or close the context to
+  /// let it end.
   void on_connect(event_handler fn) const;
 
   // -- windows (HTML §11) ------------------------------------------------------

@@ -38,6 +38,15 @@ public:
   explicit type_error(const std::string& message);
 };
 
+/// ECMAScript's `RangeError`: a number or index outside what an operation
+/// accepts (an integer accessor given 3.5 or 2^40 for an int32, a typed
+/// array index past its length, a BigInt division by zero). `name()` is
+/// "RangeError".
+class range_error : public dom_exception {
+public:
+  explicit range_error(const std::string& message);
+};
+
 namespace error_name {
 inline constexpr std::string_view data_clone = "DataCloneError";
 inline constexpr std::string_view invalid_state = "InvalidStateError";
@@ -46,6 +55,7 @@ inline constexpr std::string_view type = "TypeError";
 inline constexpr std::string_view quota_exceeded = "QuotaExceededError";
 inline constexpr std::string_view abort = "AbortError";
 inline constexpr std::string_view timeout = "TimeoutError";
+inline constexpr std::string_view range = "RangeError";
 } // namespace error_name
 
 } // namespace entangle

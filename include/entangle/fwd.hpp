@@ -8,13 +8,22 @@
 namespace entangle {
 
 class array_buffer;
+class bigint;
+class boxed_primitive;
 class context;
+class data_view;
 class dom_exception;
 class message_channel;
 class message_port;
+class regexp;
 class runtime;
+class shared_array;
+class shared_object;
 class transferable;
+class typed_array;
 class value;
+class value_map;
+class value_set;
 class worker;
 struct message_event;
 struct runtime_config;

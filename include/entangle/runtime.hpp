@@ -3,6 +3,7 @@
 #include <array>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -12,6 +13,7 @@
 #include "entangle/context.hpp"
 #include "entangle/drop_reason.hpp"
 #include "entangle/flow_control.hpp"
+#include "entangle/outside_port.hpp"
 #include "entangle/trace.hpp"
 
 namespace entangle {
@@ -24,6 +26,14 @@ class testkit;
 /// options (`cfg.parse(argc, argv)`), INI files and CAF's own settings
 /// (`--scheduler.max-threads=2`) work unchanged. entangle's own options live
 /// in the `entangle` group.
+/// An exception that ended a context (runtime_config::on_error).
+struct context_error {
+  std::uint64_t id = 0;
+  std::string name;
+  /// The exception's what() ("unknown exception" for a non-std one).
+  std::string what;
+};
+
 struct runtime_config : caf::actor_system_config {
   runtime_config();
 
@@ -63,6 +73,15 @@ struct runtime_config : caf::actor_system_config {
   /// trace JSON, Graphviz and Mermaid). Null: no tracing, and the hooks
   /// cost one branch each. Ignored when `tracing_compiled_in()` is false.
   std::shared_ptr<entangle::tracer> tracer;
+
+  /// Called for every exception that ends a context (top-level ones,
+  /// workers, windows), on that context's thread as it ends. Without it an
+  /// uncaught exception is printed to stderr ("entangle: uncaught exception
+  /// in context 'name' (#id): what"), unless it ended a dedicated worker
+  /// whose creator has an error listener on the worker object (Node and
+  /// the web print what nobody handled). With `warnings` off nothing is
+  /// printed. The hook must not throw (what it throws is ignored).
+  std::function<void(const context_error&)> on_error;
 };
 
 /// How a context ended.
@@ -76,6 +95,17 @@ enum class exit_kind : std::uint8_t {
 };
 
 std::string_view to_string(exit_kind k) noexcept;
+
+/// What keeps one context alive (runtime::why_alive).
+struct context_liveness {
+  std::uint64_t id = 0;
+  std::string name;
+  /// "window", "frame", "worker", "shared worker" or "context".
+  std::string kind;
+  /// One line per thing that keeps it running or that it waits for, e.g.
+  /// "port p12 is started and waits for messages".
+  std::vector<std::string> reasons;
+};
 
 /// How many exit kinds there are (indexes of `exit_counts`).
 inline constexpr std::size_t exit_kind_count = 3;
@@ -164,6 +194,16 @@ public:
   /// (InvalidStateError).
   shutdown_report shutdown(std::chrono::milliseconds grace);
 
+  /// The way in from a thread that is not a context (main, an I/O
+  /// thread, a test): a new channel whose one end is returned and whose
+  /// other end reaches context `context_id` as a `connect` event at its
+  /// global (`context::on_connect`, `ev.ports[0]`, not started). Like a
+  /// shared worker's client, the connection keeps that context alive until
+  /// either end closes. An unknown or ended context gives a port that is
+  /// closed at once. See `outside_port` for the thread rules.
+  /// @throws dom_exception InvalidStateError inside a context.
+  outside_port connect(std::uint64_t context_id);
+
   /// Terminates one context from outside; unknown ids are ignored.
   void terminate(std::uint64_t context_id);
 
@@ -183,6 +223,22 @@ public:
 
   /// Returns the number of live port records (0 at quiescence: no leaks).
   std::size_t live_ports() const;
+
+  /// Why is it still running? Asks every live context what keeps it alive
+  /// (started ports waiting, referenced timers, queued tasks, workers,
+  /// BroadcastChannels, pending connects, a window's own lifetime) and
+  /// what it waits for in vain (ports holding messages but never started).
+  /// A context busy for longer than `wait` is listed as busy. In
+  /// deterministic mode each context answers at once (no other event
+  /// runs). Must not be called from inside a context of this runtime.
+  std::vector<context_liveness>
+  why_alive(std::chrono::milliseconds wait = std::chrono::milliseconds{200})
+    const;
+
+  /// `why_alive` as text, one block per context. `run_for` prints it to
+  /// stderr when it times out (with `warnings` on).
+  std::string describe_live(std::chrono::milliseconds wait
+                            = std::chrono::milliseconds{200}) const;
 
   /// @private
   struct impl;

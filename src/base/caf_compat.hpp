@@ -42,7 +42,8 @@ using timer_atom = caf::atom_constant<caf::atom("e_timer")>;
 /// Worker -> parent: "my init ran, enable my outside port" (worker id).
 using worker_ready_atom = caf::atom_constant<caf::atom("e_wready")>;
 
-/// Worker -> parent: "an exception ended me" (worker id, what()).
+/// Worker -> parent: "an exception ended me" (worker id, name, what(),
+/// whether runtime_config::on_error took it).
 using worker_error_atom = caf::atom_constant<caf::atom("e_werror")>;
 
 /// A BroadcastChannel delivery: (atom, destination object, payload).
@@ -54,6 +55,10 @@ using window_msg_atom = caf::atom_constant<caf::atom("e_window")>;
 /// A shared worker client connects: (atom, message carrying the port).
 using connect_atom = caf::atom_constant<caf::atom("e_connect")>;
 using connect_msg_ptr = std::shared_ptr<serialized_message>;
+
+/// A thread outside every context connects (runtime::connect): (atom,
+/// message carrying the context's end of the new channel).
+using ingress_atom = caf::atom_constant<caf::atom("e_ingress")>;
 
 /// "Your document is destroyed": a frame whose parent ended or navigated.
 using unload_atom = caf::atom_constant<caf::atom("e_unload")>;
@@ -67,6 +72,11 @@ using drain_fence_atom = caf::atom_constant<caf::atom("e_dfence")>;
 using navigate_atom = caf::atom_constant<caf::atom("e_navig")>;
 struct navigation_request;
 using navigation_ptr = std::shared_ptr<navigation_request>;
+
+/// runtime::why_alive asks a context what keeps it alive: (atom, probe).
+using why_atom = caf::atom_constant<caf::atom("e_why")>;
+struct liveness_probe;
+using liveness_probe_ptr = std::shared_ptr<liveness_probe>;
 
 /// Testkit fault injection: (atom, code to run inside the context).
 using inject_atom = caf::atom_constant<caf::atom("e_inject")>;
@@ -87,4 +97,5 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(entangle::detail::weak_broadcast_ptr)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(entangle::detail::broadcast_delivery_ptr)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(entangle::detail::window_delivery_ptr)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(entangle::detail::connect_msg_ptr)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(entangle::detail::liveness_probe_ptr)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(entangle::detail::navigation_ptr)

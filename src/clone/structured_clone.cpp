@@ -6,22 +6,11 @@
 
 #include "entangle/error.hpp"
 #include "ports/port_object.hpp"
+#include "values/buffer_access.hpp"
+#include "values/clone_def.hpp"
+#include "values/graph_node.hpp"
 
 namespace entangle::detail {
-
-/// Access to a buffer's shared state (identity and detaching).
-struct clone_access {
-  using state = array_buffer::state;
-  static state* get(const array_buffer& b) noexcept {
-    return b.state_.get();
-  }
-  static void move_bytes(array_buffer& from, array_buffer& to) noexcept {
-    to.state_->bytes = std::move(from.state_->bytes);
-    from.state_->bytes.clear();
-    from.state_->bytes.shrink_to_fit();
-    from.state_->detached = true;
-  }
-};
 
 namespace {
 
@@ -40,14 +29,25 @@ const char* normalized_error_name(const std::string& name) {
   return "Error";
 }
 
+/// StructuredSerializeInternal's memory: the first occurrence of a graph
+/// node or a buffer gets the next number (preorder, a node before its
+/// contents, so a cycle finds its own number); a later one is written as a
+/// reference to it. Recursion is bounded by `max_depth`; a node reached
+/// again is not entered again, so cycles end.
 struct serializer {
   const std::vector<const port_object*>& ports;
   const std::vector<clone_access::state*>& transferred_buffers;
   std::size_t max_depth;
-  // Sender buffer -> its copy in the message (identity within a message).
-  std::unordered_map<clone_access::state*, array_buffer> memo;
+
+  struct buffer_copy {
+    std::uint32_t id;
+    array_buffer fresh; // the message's copy (transferred bytes at commit)
+  };
+  std::unordered_map<clone_access::state*, buffer_copy> buffers;
+  std::unordered_map<const graph_node*, std::uint32_t> nodes;
+  std::uint32_t next_id = 0;
   std::size_t buffer_bytes = 0;
-  bool has_port_slots = false;
+  bool needs_rebuild = false;
 
   bool is_transferred(clone_access::state* s) const {
     for (auto* t : transferred_buffers)
@@ -56,80 +56,60 @@ struct serializer {
     return false;
   }
 
-  value copy(const value& x, std::size_t depth) {
-    if (depth > max_depth)
-      data_clone_error(fmt::format(
-        "the message nests deeper than {} levels", max_depth));
-    struct visitor {
-      serializer& s;
-      std::size_t depth;
-      value operator()(undefined_t) {
-        return value{};
-      }
-      value operator()(null_t) {
-        return value{null};
-      }
-      value operator()(bool b) {
-        return value{b};
-      }
-      value operator()(double d) {
-        return value{d};
-      }
-      value operator()(bigint b) {
-        return value{b};
-      }
-      value operator()(const std::string& str) {
-        return value{str};
-      }
-      value operator()(date d) {
-        return value{d};
-      }
-      value operator()(const error_value& e) {
-        return value{error_value{normalized_error_name(e.name), e.message}};
-      }
-      value operator()(const array_buffer& b) {
-        return s.copy_buffer(b);
-      }
-      value operator()(const array& a) {
-        array out;
-        out.reserve(a.size());
-        for (auto& v : a)
-          out.push_back(s.copy(v, depth + 1));
-        return value{std::move(out)};
-      }
-      value operator()(const object& o) {
-        object out;
-        for (auto& [k, v] : o)
-          out.emplace_hint(out.end(), k, s.copy(v, depth + 1));
-        return value{std::move(out)};
-      }
-      value operator()(const message_port& p) {
-        return s.port_reference(p);
-      }
-      value operator()(const host_object& h) {
-        data_clone_error(fmt::format("{} could not be cloned",
-                                     h.kind.empty() ? "a host object"
-                                                    : h.kind));
-      }
-      value operator()(detail::port_slot) {
-        data_clone_error("an internal port slot could not be cloned");
-      }
-    };
-    return std::visit(visitor{*this, depth}, x.var());
+  value copy(const value& x, std::size_t depth);
+
+  std::unique_ptr<clone_def> def(def_kind k) {
+    needs_rebuild = true;
+    auto d = std::make_unique<clone_def>();
+    d->kind = k;
+    return d;
+  }
+
+  /// A graph node: its definition the first time, a reference after.
+  template <class Handle, class Fill>
+  value node(const Handle& h, const char* type, def_kind k, Fill&& fill) {
+    auto* n = graph_access::node(h);
+    if (n == nullptr)
+      data_clone_error(fmt::format("a moved-from {} could not be cloned",
+                                   type));
+    needs_rebuild = true;
+    if (auto i = nodes.find(n); i != nodes.end())
+      return value{clone_ref{i->second}};
+    nodes.emplace(n, next_id++); // before the contents: cycles refer back
+    auto d = def(k);
+    fill(*d);
+    return value{clone_def_box{std::move(d)}};
   }
 
   value copy_buffer(const array_buffer& b) {
     auto* st = clone_access::get(b);
-    if (auto i = memo.find(st); i != memo.end())
-      return value{i->second};
+    if (auto i = buffers.find(st); i != buffers.end()) {
+      needs_rebuild = true;
+      return value{clone_ref{i->second.id}};
+    }
     if (b.detached())
       data_clone_error("an ArrayBuffer is detached");
     array_buffer fresh;
     if (!is_transferred(st))
       fresh.bytes() = b.bytes(); // copy; transferred bytes move at commit
     buffer_bytes += b.byte_length();
-    memo.emplace(st, fresh);
+    buffers.emplace(st, buffer_copy{next_id++, fresh});
     return value{std::move(fresh)};
+  }
+
+  /// A view: its kind and window, and its buffer (shared as buffers are).
+  value view(def_kind k, const array_buffer& b, const char* what,
+             bool out_of_bounds, std::size_t depth) {
+    if (b.detached())
+      data_clone_error(fmt::format("a {} views a detached (transferred) "
+                                   "ArrayBuffer",
+                                   what));
+    if (out_of_bounds)
+      data_clone_error(
+        fmt::format("a {} is out of bounds of its ArrayBuffer", what));
+    auto d = def(k);
+    d->items.push_back(copy(value{b}, depth + 1));
+    return value{clone_def_box{std::move(d)}};
   }
 
   value port_reference(const message_port& p) {
@@ -137,7 +117,7 @@ struct serializer {
       data_clone_error("a null MessagePort could not be cloned");
     for (std::size_t i = 0; i < ports.size(); ++i) {
       if (ports[i] == p.object().get()) {
-        has_port_slots = true;
+        needs_rebuild = true;
         return value{detail::port_slot{static_cast<std::uint32_t>(i)}};
       }
     }
@@ -147,16 +127,108 @@ struct serializer {
   }
 };
 
-bool is_primitive(const value& x) noexcept {
-  return std::visit(
-    [](const auto& v) {
-      using T = std::decay_t<decltype(v)>;
-      return std::is_same_v<T, undefined_t> || std::is_same_v<T, null_t>
-             || std::is_same_v<T, bool> || std::is_same_v<T, double>
-             || std::is_same_v<T, bigint> || std::is_same_v<T, std::string>
-             || std::is_same_v<T, date>;
-    },
-    x.var());
+struct copy_visitor {
+  serializer& s;
+  std::size_t depth;
+
+  value operator()(const error_value& e) {
+    return value{error_value{normalized_error_name(e.name), e.message}};
+  }
+  value operator()(const array_buffer& b) {
+    return s.copy_buffer(b);
+  }
+  value operator()(const typed_array& t) {
+    auto name = std::string{to_string(t.kind())};
+    auto out = s.view(def_kind::typed_array, t.buffer(), name.c_str(),
+                      t.out_of_bounds(), depth);
+    auto& d = out.get<clone_def_box>().get();
+    d.element = t.kind();
+    d.offset = t.byte_offset();
+    d.length = t.length();
+    return out;
+  }
+  value operator()(const data_view& v) {
+    auto out = s.view(def_kind::data_view, v.buffer(), "DataView",
+                      v.out_of_bounds(), depth);
+    auto& d = out.get<clone_def_box>().get();
+    d.offset = v.byte_offset();
+    d.length = v.byte_length();
+    return out;
+  }
+  value operator()(const array& a) {
+    array out;
+    out.reserve(a.size());
+    for (auto& v : a)
+      out.push_back(s.copy(v, depth + 1));
+    return value{std::move(out)};
+  }
+  value operator()(const object& o) {
+    object out;
+    for (auto& [k, v] : o)
+      out.emplace_hint(out.end(), k, s.copy(v, depth + 1));
+    return value{std::move(out)};
+  }
+  value operator()(const shared_object& o) {
+    return s.node(o, "shared_object", def_kind::object, [&](clone_def& d) {
+      for (auto& [k, v] : o.properties())
+        d.props.emplace_back(k, s.copy(v, depth + 1));
+    });
+  }
+  value operator()(const shared_array& a) {
+    return s.node(a, "shared_array", def_kind::array, [&](clone_def& d) {
+      d.length = a.length();
+      for (auto& [i, v] : a.elements()) {
+        d.items.emplace_back(static_cast<double>(i));
+        d.items.push_back(s.copy(v, depth + 1));
+      }
+      for (auto& [k, v] : a.properties())
+        d.props.emplace_back(k, s.copy(v, depth + 1));
+    });
+  }
+  value operator()(const value_map& m) {
+    return s.node(m, "value_map", def_kind::map, [&](clone_def& d) {
+      for (auto& [k, v] : m) {
+        d.items.push_back(s.copy(k, depth + 1));
+        d.items.push_back(s.copy(v, depth + 1));
+      }
+    });
+  }
+  value operator()(const value_set& set) {
+    return s.node(set, "value_set", def_kind::set, [&](clone_def& d) {
+      for (auto& v : set)
+        d.items.push_back(s.copy(v, depth + 1));
+    });
+  }
+  value operator()(const message_port& p) {
+    return s.port_reference(p);
+  }
+  value operator()(const host_object& h) {
+    data_clone_error(fmt::format("{} could not be cloned",
+                                 h.kind.empty() ? "a host object" : h.kind));
+  }
+  value operator()(detail::port_slot) {
+    data_clone_error("an internal port slot could not be cloned");
+  }
+  value operator()(detail::clone_ref) {
+    data_clone_error("an internal clone reference could not be cloned");
+  }
+  value operator()(const detail::clone_def_box&) {
+    data_clone_error("an internal clone definition could not be cloned");
+  }
+  /// Primitives and plain data (serializer::copy returns them first).
+  template <class T>
+  value operator()(const T& x) {
+    return value{x};
+  }
+};
+
+value serializer::copy(const value& x, std::size_t depth) {
+  if (depth > max_depth)
+    data_clone_error(
+      fmt::format("the message nests deeper than {} levels", max_depth));
+  if (x.var().index() <= value::last_simple_index)
+    return x; // primitives and plain data: the copy is the clone
+  return std::visit(copy_visitor{*this, depth}, x.var());
 }
 
 } // namespace
@@ -168,7 +240,8 @@ serialized_message serialize_with_transfer(const clone_sender& from,
                                            std::size_t max_depth) {
   // Fast path: nothing to transfer and a primitive value (the commonest
   // post) needs no validation, memo or commit: the copy is the clone.
-  if (transfer.empty() && is_primitive(message)) {
+  if (transfer.empty()
+      && message.var().index() <= value::last_simple_index) {
     serialized_message out;
     out.data = message;
     return out;
@@ -219,18 +292,18 @@ serialized_message serialize_with_transfer(const clone_sender& from,
   }
 
   // -- serialize: no side effect until this succeeded ----------------------
-  serializer s{ports, buffers, max_depth, {}, 0, false};
+  serializer s{ports, buffers, max_depth, {}, {}};
   serialized_message out;
   out.data = s.copy(message, 0);
   out.buffer_bytes = s.buffer_bytes;
-  out.has_port_slots = s.has_port_slots;
+  out.needs_rebuild = s.needs_rebuild;
 
   // -- commit --------------------------------------------------------------
   for (auto& b : buffer_handles) {
     auto* st = clone_access::get(b);
-    auto i = s.memo.find(st);
-    if (i != s.memo.end()) {
-      clone_access::move_bytes(b, i->second);
+    auto i = s.buffers.find(st);
+    if (i != s.buffers.end()) {
+      clone_access::move_bytes(b, i->second.fresh);
     } else {
       // Transferred but not referenced by the message: detached and lost,
       // as on the web.
@@ -252,18 +325,6 @@ std::optional<std::string> check_receivable(std::size_t buffer_bytes,
                        "(limit {})",
                        buffer_bytes, max_buffer_bytes);
   return std::nullopt;
-}
-
-void resolve_port_slots(value& data, const std::vector<message_port>& ports) {
-  if (auto* slot = data.get_if<detail::port_slot>()) {
-    data = value{ports.at(slot->index)};
-  } else if (auto* a = data.get_if<array>()) {
-    for (auto& v : *a)
-      resolve_port_slots(v, ports);
-  } else if (auto* o = data.get_if<object>()) {
-    for (auto& [k, v] : *o)
-      resolve_port_slots(v, ports);
-  }
 }
 
 } // namespace entangle::detail

@@ -29,8 +29,10 @@ struct clone_sender {
 /// changes nothing:
 ///
 /// 1. validate + serialize: checks the transfer list (null items,
-///    duplicates, the source port, detached or foreign items) and deep-copies
-///    `message` into fresh storage; throws `type_error` / `DataCloneError`.
+///    duplicates, the source port, detached or foreign items) and writes
+///    `message` into fresh storage as plain, acyclic data (graph nodes and
+///    views as definitions, later occurrences of a node or buffer as
+///    references to its number); throws `type_error` / `DataCloneError`.
 /// 2. commit (only after 1 succeeded): moves the bytes of transferred
 ///    buffers (detaching the sources) and ships transferred ports (their
 ///    handles become detached at once; their records go IN TRANSIT inside
@@ -48,7 +50,20 @@ serialized_message serialize_with_transfer(const clone_sender& from,
 std::optional<std::string> check_receivable(std::size_t buffer_bytes,
                                             std::size_t max_buffer_bytes);
 
-/// Replaces every `port_slot` in `data` by the matching received port.
-void resolve_port_slots(value& data, const std::vector<message_port>& ports);
+/// StructuredDeserialize, in place: turns the in-flight form `data` (see
+/// src/values/clone_def.hpp) into the receiver's value. Port slots become
+/// the received `ports`, definitions become fresh graph nodes and views,
+/// and references become the object defined under their number, so
+/// sharing and cycles come back. Needed only when the message's
+/// `needs_rebuild` is set.
+void rebuild(value& data, const std::vector<message_port>& ports);
+
+/// The same for a form that stays shared (BroadcastChannel deserializes
+/// one payload once per destination): copies it with fresh buffers first.
+value rebuild_copy(const value& form);
+
+/// Which of `count` port slots `form` references (structured_clone closes
+/// the transferred ports its result cannot reach).
+std::vector<bool> referenced_port_slots(const value& form, std::size_t count);
 
 } // namespace entangle::detail

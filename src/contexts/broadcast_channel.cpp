@@ -101,8 +101,10 @@ const std::string& broadcast_channel::name() const {
 
 void broadcast_channel::post_message(value message) const {
   auto* b = detail::owned_broadcast(obj_, "broadcast_channel::post_message");
-  if (b != nullptr)
+  if (b != nullptr) {
+    b->ctx->explore_point(detail::explore_op::broadcast, nullptr, &message);
     b->ctx->post_broadcast(*b, message);
+  }
 }
 
 void broadcast_channel::close() const {

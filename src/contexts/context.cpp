@@ -169,6 +169,7 @@ void context::clear_interval(timer_id id) {
 shared_worker context::connect_shared_worker(std::string script,
                                              init_function init,
                                              std::string name) {
+  core_->explore_point(detail::explore_op::connect);
   return shared_worker{
     core_->connect_shared(std::move(script), std::move(init), std::move(name))};
 }
@@ -235,6 +236,7 @@ void worker::terminate() const {
   if (detail::owned(outside_.object(), "worker::terminate", false) == nullptr)
     return;
   auto ctl = std::static_pointer_cast<detail::context_control>(control_);
+  detail::current_core()->explore_point(detail::explore_op::terminate);
   // Mark it terminated (and send the kill) before closing the outside port:
   // the close alone would let a fast worker end "normally" first.
   detail::current_core()->rt().terminate(ctl);

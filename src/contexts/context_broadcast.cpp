@@ -72,8 +72,7 @@ void context_core::on_broadcast(const weak_broadcast_ptr& weak,
     k = event_kind::messageerror;
   } else {
     // Each destination deserializes a fresh copy (its own buffers).
-    ev.data = serialize(payload->data, {}, nullptr)
-                .data;
+    ev.data = rebuild_copy(payload->data);
   }
   guarded([&] {
 #if ENTANGLE_TRACING

@@ -62,6 +62,7 @@ context_core::context_core(caf::actor_config& cfg, world& rt,
   : caf::event_based_actor(cfg),
     rt_(rt),
     sched_(rt.sched),
+    explorer_(rt.explorer),
     wake_(new wake_element),
     control_(std::move(control)),
     init_(std::move(init)),
@@ -127,7 +128,10 @@ caf::behavior context_core::make_behavior() {
            const broadcast_delivery_ptr& delivery) {
       on_broadcast(weak, delivery);
     },
-    [this](connect_atom, const connect_msg_ptr& msg) { on_connect(msg); },
+    [this](connect_atom, const connect_msg_ptr& msg) { on_connect(msg, true); },
+    [this](ingress_atom, const connect_msg_ptr& msg) {
+      on_connect(msg, false);
+    },
     [this](navigate_atom, const navigation_ptr& nav) { on_navigate(nav); },
     [this](peer_closed_atom, std::uint64_t epoch) { on_peer_closed(epoch); },
     [this](unload_atom) {
@@ -140,8 +144,16 @@ caf::behavior context_core::make_behavior() {
     [this](worker_ready_atom, std::uint64_t worker_id) {
       on_worker_ready(worker_id);
     },
-    [this](worker_error_atom, std::uint64_t worker_id, const std::string& what) {
-      on_worker_error(worker_id, what);
+    [this](worker_error_atom, std::uint64_t worker_id, const std::string& name,
+           const std::string& what, bool handled) {
+      on_worker_error(worker_id, name, what, handled);
+    },
+    [this](why_atom, const liveness_probe_ptr& probe) {
+      {
+        std::lock_guard<std::mutex> guard{probe->mu};
+        probe->answers.push_back(describe());
+      }
+      probe->cv.notify_all();
     },
     [this](drain_atom) {
       begin_draining();
@@ -164,12 +176,15 @@ void context_core::on_worker_ready(std::uint64_t worker_id) {
 }
 
 void context_core::on_worker_error(std::uint64_t worker_id,
-                                   const std::string& what) {
+                                   const std::string& name,
+                                   const std::string& what, bool handled) {
   auto i = workers_.find(worker_id);
+  bool heard = false;
   if (i != workers_.end()) {
     if (auto port = i->second.lock(); port && !port->detached) {
       // Like the web's ErrorEvent at the Worker object; it comes before the
       // close of the worker's implicit port (the worker sent it first).
+      heard = !port->events.empty(event_kind::error);
       message_event ev;
       ev.type = "error";
       ev.data = what;
@@ -177,6 +192,8 @@ void context_core::on_worker_error(std::uint64_t worker_id,
       guarded([&] { fire(*port, event_kind::error, ev); });
     }
   }
+  if (!handled && !heard)
+    print_uncaught("worker", name, worker_id, what);
   end_turn();
 }
 
@@ -204,17 +221,29 @@ bool context_core::reachable() const noexcept {
   //   implicit ports count here: worker.unref() unrefs the parent's);
   // - a BroadcastChannel that is open and has a message handler;
   // - a queued task;
-  // - a pending timer that is not unref'ed.
+  // - a pending timer that is not unref'ed;
+  // - a `connect` listener, except in a shared worker: the context is a
+  //   service waiting for runtime::connect (its clients decide a shared
+  //   worker's lifetime instead).
   // An unstarted port does not count: only this context could start it,
   // and none of its code will run again. Shared workers also wait for
   // connects on their way (world::shared_may_end).
-  return control_->is_window || open_started_ > 0 || open_broadcasts_ > 0
-         || !tasks_.empty() || refed_timers_ > 0;
+  return control_->is_window || control_->service || open_started_ > 0
+         || open_broadcasts_ > 0 || !tasks_.empty() || refed_timers_ > 0
+         || (!is_shared_worker()
+             && !global_events_.empty(event_kind::connect));
 }
 
 void context_core::end_turn() {
   apply_navigation();
   run_due_timers();
+  // Others may run before this end becomes visible (its ports close): on
+  // the threaded runtime the end is one more step of this turn.
+  if (explorer_ != nullptr
+      && (closing_
+          || (drain_ ? drain_->fence_seen && drain_->left == 0
+                     : !reachable())))
+    explore_point(explore_op::end);
   bool idle = !reachable();
   if (closing_) {
     quit();
@@ -275,11 +304,16 @@ void context_core::post(port_object& src, const value& message,
 
 void context_core::post_serialized(port_object& src, serialized_message&& msg,
                                    std::uint32_t bytes) {
+  explore_point(explore_op::post, &src, &msg.data);
   if (src.closed.load(std::memory_order_relaxed)) {
+    warn_inert(src, "post_message", "the message is dropped (counted as "
+                                    "closed)");
     sched_->drop(std::move(msg), drop_reason::closed);
     return;
   }
   if (!src.record) {
+    warn_inert(src, "post_message", "the message is dropped (counted as "
+                                    "detached)");
     sched_->drop(std::move(msg), drop_reason::detached);
     return;
   }
@@ -302,8 +336,26 @@ void context_core::post_serialized(port_object& src, serialized_message&& msg,
   sched_->post(*src.record, std::move(msg), bytes);
 }
 
+void context_core::warn_inert(port_object& port, const char* op,
+                              const char* effect) {
+  // Spec-silent no-ops, said once per handle so a mistake is visible.
+  if (port.warned)
+    return;
+  port.warned = true;
+  warn(fmt::format("{} on a port that was {}: {} (reported once per port)",
+                   op,
+                   port.closed.load(std::memory_order_relaxed)
+                     ? "closed"
+                     : "transferred away",
+                   effect));
+}
+
 void context_core::start_port(port_object& port) {
-  if (port.started.load(std::memory_order_relaxed) || !port.record)
+  if (!port.record) {
+    warn_inert(port, "start", "nothing happens");
+    return;
+  }
+  if (port.started.load(std::memory_order_relaxed))
     return;
   port.started.store(true, std::memory_order_relaxed);
   auto r = sched_->start(port.record, port.epoch);
@@ -352,6 +404,17 @@ void context_core::forget(port_object& port) {
   ports_.erase(port.epoch);
 }
 
+port_ptr context_core::port_of(std::uint64_t epoch) const {
+  return ports_.find(epoch);
+}
+
+std::uint64_t context_core::worker_of(const port_object& port) const {
+  for (auto& [worker_id, weak] : workers_)
+    if (weak.lock().get() == &port)
+      return worker_id;
+  return 0;
+}
+
 void context_core::queue_task(std::function<void()> fn) {
   if (closing_ || drain_) // HTML's closing flag: new tasks are discarded
     return;
@@ -398,10 +461,8 @@ worker context_core::spawn_worker(std::string name, init_function init) {
 void context_core::on_exit() {
   scope in{this};
   closing_ = true;
-  // The creator learns of an exception before the implicit port closes.
-  if (auto parent = caf::actor_cast<caf::actor>(control_->parent);
-      failed_ && parent)
-    caf::anon_send(parent, worker_error_atom::value, id(), what_);
+  if (failed_)
+    report_failure();
   // Orderly shutdown: a parent that ends normally only closes its workers'
   // implicit ports, and each worker finishes what is queued to it
   // (begin_draining); one that crashed or was terminated takes them down

@@ -4,6 +4,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <condition_variable>
 #include <mutex>
 #include <optional>
 #include <set>
@@ -18,6 +19,7 @@
 #include "entangle/origin.hpp"
 #include "entangle/runtime.hpp"
 #include "contexts/broadcast.hpp"
+#include "contexts/explore_hook.hpp"
 #include "base/lazy_fifo.hpp"
 #include "contexts/port_table.hpp"
 #include "ports/port_object.hpp"
@@ -62,6 +64,10 @@ struct context_control {
   entangle::origin origin = entangle::origin::opaque();
   std::atomic<bool> terminated{false};
 
+  /// The runtime's hidden "outside" context (ingress.cpp): it lives until
+  /// the runtime stops and is not one of the runtime's live contexts.
+  bool service = false;
+
   // -- windows (HTML §11) ---------------------------------------------------
   bool is_window = false;
   /// Bumped by each navigation: messages posted to an earlier document are
@@ -90,6 +96,14 @@ std::uint64_t next_context_id() noexcept;
 struct navigation_request {
   entangle::origin org;
   init_function init;
+};
+
+/// runtime::why_alive's question to every live context: each answers by
+/// adding its entry (context_core::describe).
+struct liveness_probe {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<context_liveness> answers;
 };
 
 /// How to spawn a context (world::spawn).
@@ -205,6 +219,9 @@ public:
   void post_serialized(port_object& src, serialized_message&& msg,
                        std::uint32_t bytes = 0);
   void start_port(port_object& port);
+  /// Reports once per port a silent no-op on an inert (closed or
+  /// transferred) port.
+  void warn_inert(port_object& port, const char* op, const char* effect);
   /// receive_message_on_port: the next value message queued on `port`, now,
   /// without dispatching an event; nullopt when none is queued (a close or
   /// a typed message at the head stays for its event).
@@ -286,6 +303,30 @@ public:
   /// Reports misuse (stderr when warnings are on).
   void warn(const std::string& what);
 
+  // -- schedule exploration (explore_hook; the testkit only) -----------------
+
+  /// An exploration point before `op`: other contexts may run first. One
+  /// predictable branch when no explorer is set (the threaded runtime).
+  void explore_point(explore_op op, const port_object* port = nullptr,
+                     const value* data = nullptr) {
+    if (__builtin_expect(explorer_ != nullptr, 0))
+      explorer_->point(*this, op, port, data);
+  }
+
+  /// Whether the init function ran (CAF's first resume).
+  bool initialized() const noexcept {
+    return getf(is_initialized_flag);
+  }
+
+  /// This context's port object `epoch` (what a wake-up hint names), or
+  /// null. For the testkit's reports: this context's thread, or any while
+  /// it is idle.
+  port_ptr port_of(std::uint64_t epoch) const;
+
+  /// The id of the worker whose worker object (the outside implicit port)
+  /// `port` is, or 0. For the testkit's reports.
+  std::uint64_t worker_of(const port_object& port) const;
+
 private:
   void on_ready(std::uint64_t epoch);
   void on_unshipped();
@@ -294,7 +335,9 @@ private:
   void on_broadcast(const weak_broadcast_ptr& weak,
                     const broadcast_delivery_ptr& delivery);
   void on_window_message(const window_delivery_ptr& d);
-  void on_connect(const connect_msg_ptr& msg);
+  /// A connect event: a shared worker's client (`shared`), or a thread
+  /// outside every context (runtime::connect).
+  void on_connect(const connect_msg_ptr& msg, bool shared);
   /// Another window navigates this one (window_proxy::navigate).
   void on_navigate(const navigation_ptr& nav);
   /// Runs a pending navigation, if any: the end of the task that asked for
@@ -309,7 +352,16 @@ private:
   /// Destroys the current document (navigation): as on_exit, minus ending.
   void unload_document();
   void destroy_frames();
-  void on_worker_error(std::uint64_t worker_id, const std::string& what);
+  void on_worker_error(std::uint64_t worker_id, const std::string& name,
+                       const std::string& what, bool handled);
+  /// An exception ended this context: the runtime's hook, the creator's
+  /// error event, or stderr (context_report.cpp).
+  void report_failure();
+  /// What keeps this context alive (runtime::why_alive).
+  context_liveness describe() const;
+  /// Prints an uncaught exception to stderr (with `warnings` on).
+  void print_uncaught(const char* kind, const std::string& name,
+                      std::uint64_t context_id, const std::string& what) const;
   void dispatch(const port_ptr& port, envelope&& e);
   /// Delivers a typed message to its `on_typed` handler (context_typed.cpp).
   void dispatch_typed(port_object& port, serialized_message& msg,
@@ -348,6 +400,8 @@ private:
 
   world& rt_;
   std::shared_ptr<port_scheduler> sched_;
+  /// The runtime's schedule explorer (deterministic testkit) or null.
+  explore_hook* explorer_;
   /// The reusable wake-up (see wake_element); orphaned, not deleted, by the
   /// destructor, since a closed mailbox may still hold it.
   wake_element* wake_;

@@ -343,8 +343,8 @@ void context_core::receive(serialized_message& msg, message_event& ev) {
     ev.ports.push_back(adopt_port(std::move(rec)));
   msg.ports.clear();
   ev.data = std::move(msg.data);
-  if (msg.has_port_slots)
-    resolve_port_slots(ev.data, ev.ports);
+  if (msg.needs_rebuild)
+    rebuild(ev.data, ev.ports);
 }
 
 void context_core::fire_global(event_kind k, message_event& ev) {

@@ -128,8 +128,8 @@ message_port context_core::connect_shared(std::string script,
   return port;
 }
 
-void context_core::on_connect(const connect_msg_ptr& msg) {
-  {
+void context_core::on_connect(const connect_msg_ptr& msg, bool shared) {
+  if (shared) {
     std::lock_guard<std::mutex> guard{rt_.mu};
     --control_->pending_connects;
   }

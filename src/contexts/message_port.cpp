@@ -57,15 +57,23 @@ void message_port::post_message(
 }
 
 void message_port::start() const {
-  if (auto* p = owned(obj_, "start", false))
+  if (auto* p = owned(obj_, "start", false)) {
+    p->ctx->explore_point(detail::explore_op::start, p);
     p->ctx->start_port(*p);
+  }
 }
 
 void message_port::close() const {
   if (!obj_)
     return;
-  if (auto* p = owned(obj_, "close", false))
+  if (auto* p = owned(obj_, "close", false)) {
+    if (p->detached.load(std::memory_order_relaxed)
+        && !p->closed.load(std::memory_order_relaxed))
+      p->ctx->warn_inert(*p, "close", "nothing happens (its new owner may "
+                                      "close it)");
+    p->ctx->explore_point(detail::explore_op::close, p);
     p->ctx->close_port(*p, drop_reason::closed);
+  }
 }
 
 namespace {
@@ -191,6 +199,7 @@ std::optional<message_event> receive_message_on_port(const message_port& port) {
   auto* p = owned(port.object(), "receive_message_on_port", false);
   if (p == nullptr)
     return std::nullopt;
+  p->ctx->explore_point(detail::explore_op::receive, p);
   return p->ctx->receive_now(port.object());
 }
 

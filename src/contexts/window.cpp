@@ -72,6 +72,8 @@ void window_proxy::post_message(
                  delivery->msg.trace_id = cur->sched().trace_other_post(
                    ctl_->id, delivery->msg.data.type_name(),
                    delivery->msg.ports.size()));
+  cur->explore_point(detail::explore_op::post_window, nullptr,
+                     &delivery->msg.data);
   // A window that ended takes nothing: the unsettled delivery counts itself
   // as a context_gone drop and closes the ports it carries.
   if (auto hdl = ctl_->actor())
@@ -89,6 +91,7 @@ void window_proxy::navigate(std::string_view url, init_function init) const {
     cur->navigate(std::move(org), std::move(init));
     return;
   }
+  cur->explore_point(detail::explore_op::navigate);
   // A window that ended takes nothing (HTML: a discarded navigable).
   if (auto hdl = ctl_->actor())
     caf::anon_send(hdl, detail::navigate_atom::value,

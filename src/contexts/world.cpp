@@ -7,6 +7,7 @@
 #include <caf/send.hpp>
 
 #include "base/trace_hooks.hpp"
+#include "contexts/ingress.hpp"
 
 namespace entangle::detail {
 
@@ -126,12 +127,21 @@ world::spawn(std::string name, init_function init, spawn_options opts) {
   return ctl;
 }
 
-void world::context_ended(const context_control& ctl, exit_kind kind,
+void world::context_ended(context_control& ctl, exit_kind kind,
                                   std::string what) {
   ENTANGLE_TRACE(sched->tracer, t,
                  t->on_context_end(trace_context{trace_clock::now(), ctl.id,
                                                  ctl.name, {}, 0,
                                                  to_string(kind), what}));
+  if (ctl.service) { // the gateway: no live context, no exit record
+    close_outside_ports(*this);
+    std::lock_guard<std::mutex> guard{mu};
+    ctl.set_actor(nullptr);
+    ctl.ended = true;
+    gateway_ended = true;
+    cv.notify_all();
+    return;
+  }
   std::lock_guard<std::mutex> guard{mu};
   if (!ctl.shared_key.empty())
     if (auto i = shared_workers.find(ctl.shared_key);
@@ -194,6 +204,40 @@ bool world::shared_may_end(context_control& ctl) {
   if (auto i = shared_workers.find(ctl.shared_key);
       i != shared_workers.end() && i->second.get() == &ctl)
     shared_workers.erase(i);
+  return true;
+}
+
+caf::actor world::gateway() {
+  std::lock_guard<std::mutex> guard{mu};
+  if (gateway_ctl) // running, or gone because the runtime stops
+    return gateway_ctl->actor();
+  if (stopping)
+    return {};
+  auto ctl = std::make_shared<context_control>();
+  ctl->name = "outside";
+  ctl->id = next_context_id();
+  ctl->sched = sched;
+  ctl->service = true;
+  auto hdl = system.spawn<context_core>(*this, ctl, init_function{},
+                                        record_ptr{});
+  ctl->set_actor(hdl);
+  gateway_ctl = std::move(ctl);
+  return hdl;
+}
+
+bool world::stop_gateway() {
+  caf::actor hdl;
+  {
+    std::lock_guard<std::mutex> guard{mu};
+    if (!gateway_ctl)
+      return false;
+    hdl = gateway_ctl->actor();
+    if (hdl)
+      gateway_ctl->terminated = true;
+  }
+  if (!hdl)
+    return false;
+  caf::anon_send_exit(hdl, caf::exit_reason::kill);
   return true;
 }
 

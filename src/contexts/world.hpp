@@ -31,6 +31,8 @@ namespace entangle::detail {
 /// Member order matters: the scheduler outlives the actor system, because
 /// records (held by mailbox hints) call back into it while the system
 /// destroys the last actors.
+struct outside_state;
+
 struct world {
   explicit world(runtime_config& cfg);
   ~world();
@@ -39,8 +41,19 @@ struct world {
   std::shared_ptr<context_control> spawn(std::string name, init_function init,
                                          spawn_options opts);
 
+  /// The hidden context that owns the ends of outside ports (ingress.cpp),
+  /// spawned on first use; null once the runtime stops.
+  caf::actor gateway();
+  /// Terminates the gateway (runtime::stop); true if one was running.
+  bool stop_gateway();
+  /// The outside ports' shared states, so the gateway's end can close
+  /// them all (guarded by `mu`).
+  std::vector<std::weak_ptr<outside_state>> outside_ports;
+  std::shared_ptr<context_control> gateway_ctl;
+  bool gateway_ended = false;
+
   /// Called by a context's on_exit.
-  void context_ended(const context_control& ctl, exit_kind kind,
+  void context_ended(context_control& ctl, exit_kind kind,
                      std::string what);
 
   void terminate(const std::shared_ptr<context_control>& ctl);
@@ -91,6 +104,10 @@ struct world {
 
   /// Non-null in deterministic mode.
   caf::scheduler::test_coordinator* coordinator = nullptr;
+
+  /// The testkit's schedule explorer (deterministic mode only; set before
+  /// any context is spawned, outlives them). See explore_hook.
+  explore_hook* explorer = nullptr;
 };
 
 } // namespace entangle::detail

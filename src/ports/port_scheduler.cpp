@@ -27,7 +27,7 @@ serialized_message::operator=(serialized_message&& other) noexcept {
     data = std::move(other.data);
     ports = std::move(other.ports);
     buffer_bytes = other.buffer_bytes;
-    has_port_slots = other.has_port_slots;
+    needs_rebuild = other.needs_rebuild;
     fate = other.fate;
     typed = std::move(other.typed);
 #if ENTANGLE_TRACING

@@ -23,9 +23,12 @@ struct typed_payload {
 
 /// The output of StructuredSerializeWithTransfer: a message in flight.
 ///
-/// `data` is a deep copy that shares nothing with the sender: its buffers are
-/// fresh (copied, or holding the bytes moved out of a transferred buffer) and
-/// each port reference is a `port_slot` naming an entry of `ports`.
+/// `data` is the message as plain, acyclic data that shares nothing with the
+/// sender: its buffers are fresh (copied, or holding the bytes moved out of
+/// a transferred buffer), each port reference is a `port_slot` naming an
+/// entry of `ports`, graph nodes and views are definitions, and a node or
+/// buffer reached again is a reference to its number (clone/'s `rebuild`
+/// turns it back into a graph at the receiver).
 ///
 /// `ports` are the transferred ports, in transfer-list order, each IN
 /// TRANSIT: owned by this message and by no context. Receiving the message
@@ -52,8 +55,10 @@ public:
   std::vector<std::shared_ptr<port_record>> ports;
   /// Total bytes of buffers in `data` (checked against receiver limits).
   std::size_t buffer_bytes = 0;
-  /// Whether `data` contains `port_slot`s to resolve at the receiver.
-  bool has_port_slots = false;
+  /// Whether `data` holds port slots, definitions or references, which the
+  /// receiver must rebuild (plain trees and primitives are used as they
+  /// are, with no walk).
+  bool needs_rebuild = false;
   drop_reason fate = drop_reason::closed;
   /// Set for a typed message (then `data` is undefined): one more payload
   /// kind of the same envelope, so queueing, order, transfer and close

@@ -1,14 +1,30 @@
 #include "entangle/runtime.hpp"
 
+#include <algorithm>
+#include <cstdio>
+
 #include <caf/actor_cast.hpp>
+#include <fmt/format.h>
 #include <caf/exit_reason.hpp>
 #include <caf/send.hpp>
 
 #include "entangle/error.hpp"
+#include "contexts/ingress.hpp"
 #include "runtime/runtime_impl.hpp"
 #include "streams/stream_signal.hpp"
 
 namespace entangle {
+
+namespace {
+
+/// Whether the calling thread runs a context of `w` (which cannot wait for
+/// the runtime to end: it would wait for itself).
+bool inside(detail::world& w) {
+  auto* cur = detail::current_core();
+  return cur != nullptr && &cur->rt() == &w;
+}
+
+} // namespace
 
 bool runtime::impl::drive(bool advance) {
   auto done = [this] {
@@ -16,6 +32,11 @@ bool runtime::impl::drive(bool advance) {
     return live.empty();
   };
   while (!done()) {
+    if (step) {
+      if (step(advance))
+        continue;
+      return false;
+    }
     if (coordinator->try_run_once())
       continue;
     if (advance && coordinator->has_pending_timeout()) {
@@ -25,7 +46,7 @@ bool runtime::impl::drive(bool advance) {
     return false;
   }
   // Let the ended actors' last messages go (they hold nothing strongly).
-  while (coordinator->try_run_once())
+  while (step ? step(false) : coordinator->try_run_once())
     ; // nop
   return true;
 }
@@ -118,24 +139,82 @@ void runtime::run() {
 }
 
 bool runtime::run_for(std::chrono::milliseconds timeout) {
-  if (impl_->coordinator != nullptr) // virtual time: no wall clock involved
-    return impl_->drive(true);
-  std::unique_lock<std::mutex> guard{impl_->mu};
-  return impl_->cv.wait_for(guard, timeout, [this] {
-    return impl_->live.empty() || impl_->stopping;
-  }) && impl_->live.empty();
+  bool ended = false;
+  if (impl_->coordinator != nullptr) { // virtual time: no wall clock
+    ended = impl_->drive(true);
+  } else {
+    std::unique_lock<std::mutex> guard{impl_->mu};
+    ended = impl_->cv.wait_for(guard, timeout, [this] {
+      return impl_->live.empty() || impl_->stopping;
+    }) && impl_->live.empty();
+  }
+  if (!ended && impl_->cfg.warnings && !impl_->stopping) {
+    auto report = "entangle: run_for: contexts still running:\n"
+                  + describe_live();
+    std::fputs(report.c_str(), stderr);
+  }
+  return ended;
 }
 
-namespace {
-
-/// Whether the calling thread runs a context of `w` (which cannot wait for
-/// the runtime to end: it would wait for itself).
-bool inside(detail::world& w) {
-  auto* cur = detail::current_core();
-  return cur != nullptr && &cur->rt() == &w;
+std::vector<context_liveness>
+runtime::why_alive(std::chrono::milliseconds wait) const {
+  if (inside(*impl_))
+    throw dom_exception(std::string{error_name::invalid_state},
+                        "runtime::why_alive called from inside one of its "
+                        "contexts (it waits for their answers)");
+  auto probe = std::make_shared<detail::liveness_probe>();
+  std::vector<std::shared_ptr<detail::context_control>> asked;
+  {
+    std::lock_guard<std::mutex> guard{impl_->mu};
+    for (auto& [id, ctl] : impl_->live)
+      asked.push_back(ctl);
+  }
+  // Urgent: answered before whatever the context has queued.
+  for (auto& ctl : asked)
+    if (auto hdl = ctl->actor())
+      caf::anon_send<caf::message_priority::high>(
+        hdl, detail::why_atom::value, probe);
+  if (impl_->coordinator != nullptr) {
+    // Deterministic: let each asked context take exactly its question.
+    for (auto& ctl : asked)
+      if (auto hdl = ctl->actor(); hdl && impl_->coordinator->prioritize(hdl))
+        impl_->coordinator->run_once();
+  }
+  std::unique_lock<std::mutex> guard{probe->mu};
+  probe->cv.wait_for(guard, wait,
+                     [&] { return probe->answers.size() >= asked.size(); });
+  auto out = probe->answers;
+  guard.unlock();
+  for (auto& ctl : asked) { // no answer: busy (or it ended meanwhile)
+    bool answered = false;
+    for (auto& a : out)
+      answered = answered || a.id == ctl->id;
+    if (!answered && !ctl->ended.load())
+      out.push_back(context_liveness{
+        ctl->id, ctl->name, "context",
+        {fmt::format("busy: did not answer within {} ms (a long task or "
+                     "handler is running)",
+                     wait.count())}});
+  }
+  std::sort(out.begin(), out.end(),
+            [](const context_liveness& x, const context_liveness& y) {
+              return x.id < y.id;
+            });
+  return out;
 }
 
-} // namespace
+std::string runtime::describe_live(std::chrono::milliseconds wait) const {
+  std::string out;
+  for (auto& c : why_alive(wait)) {
+    out += fmt::format("  {} '{}' (#{}):\n", c.kind, c.name, c.id);
+    for (auto& r : c.reasons)
+      out += fmt::format("    - {}\n", r);
+  }
+  if (out.empty())
+    out = "  (none)\n";
+  return out;
+}
+
 
 void runtime::stop() {
   std::vector<std::shared_ptr<detail::context_control>> all;
@@ -148,6 +227,8 @@ void runtime::stop() {
   }
   for (auto& ctl : all)
     impl_->terminate(ctl);
+  // The outside ports' gateway goes too (its ports close).
+  bool gateway = impl_->stop_gateway();
   if (inside(*impl_))
     return;
   if (impl_->coordinator != nullptr) {
@@ -155,7 +236,9 @@ void runtime::stop() {
     return;
   }
   std::unique_lock<std::mutex> guard{impl_->mu};
-  impl_->cv.wait(guard, [this] { return impl_->live.empty(); });
+  impl_->cv.wait(guard, [this, gateway] {
+    return impl_->live.empty() && (!gateway || impl_->gateway_ended);
+  });
 }
 
 shutdown_report runtime::shutdown(std::chrono::milliseconds grace) {
@@ -200,6 +283,10 @@ shutdown_report runtime::shutdown(std::chrono::milliseconds grace) {
   stop();
   report.dropped = impl_->sched->drops().since(before);
   return report;
+}
+
+outside_port runtime::connect(std::uint64_t context_id) {
+  return detail::connect_outside(*impl_, context_id);
 }
 
 void runtime::terminate(std::uint64_t context_id) {

@@ -12,4 +12,9 @@ type_error::type_error(const std::string& message)
   // nop
 }
 
+range_error::range_error(const std::string& message)
+  : dom_exception(std::string{error_name::range}, message) {
+  // nop
+}
+
 } // namespace entangle

@@ -318,10 +318,10 @@ private:
       error("end " + std::to_string(e) + " popped a message after close");
     ++received;
     auto* v = env.msg.data.get_if<bigint>();
-    if (v == nullptr || v->v < 0) {
+    if (v == nullptr || v->sign() < 0) {
       error("end " + std::to_string(e) + " popped a message without a seq");
     } else {
-      auto bits = static_cast<std::uint64_t>(v->v);
+      auto bits = v->to<std::uint64_t>();
       auto from = static_cast<int>(bits >> 32);
       auto seq = bits & 0xffffffffu;
       if (from != (e ^ 1))

@@ -123,26 +123,6 @@ inline constexpr bool is_plain_alternative
     || std::is_same_v<D, bigint> || std::is_same_v<D, date>
     || std::is_same_v<D, error_value>;
 
-/// @private Whether the integer `x` is representable as `D`.
-template <class D>
-bool fits(std::int64_t x) noexcept {
-  if constexpr (std::is_signed_v<D>)
-    return x >= std::numeric_limits<D>::min()
-           && x <= std::numeric_limits<D>::max();
-  else
-    return x >= 0
-           && static_cast<std::uint64_t>(x) <= std::numeric_limits<D>::max();
-}
-
-/// @private Whether the number `x` is an integer representable as `D`
-/// (checked before converting: out-of-range conversion is undefined).
-template <class D>
-bool fits(double x) noexcept {
-  auto bound = std::ldexp(1.0, std::numeric_limits<D>::digits);
-  auto low = std::is_signed_v<D> ? -bound : 0.0;
-  return x >= low && x < bound && std::trunc(x) == x;
-}
-
 /// @private Converts argument `i` to a parameter of type `T`.
 template <class T>
 decltype(auto) from_arg(invocation& inv, std::size_t i) {
@@ -158,10 +138,10 @@ decltype(auto) from_arg(invocation& inv, std::size_t i) {
     throw_bad_argument(inv, i, "a boolean");
   } else if constexpr (std::is_integral_v<D>) {
     if (auto* b = v.get_if<bigint>())
-      if (fits<D>(b->v))
-        return static_cast<D>(b->v);
+      if (b->fits<D>())
+        return b->to<D>();
     if (auto* d = v.get_if<double>())
-      if (fits<D>(*d))
+      if (entangle::detail::integral_fits<D>(*d))
         return static_cast<D>(*d);
     throw_bad_argument(inv, i, "an integer in range");
   } else if constexpr (std::is_floating_point_v<D>) {

@@ -1,0 +1,298 @@
+// The way in from threads that are not contexts (runtime::connect and
+// outside_port): a hidden gateway context owns the outside ends; outside
+// threads talk to it with closures and read what its handlers leave in
+// each port's shared state. See ingress.hpp.
+
+#include "contexts/ingress.hpp"
+
+#include <algorithm>
+
+#include <caf/actor_cast.hpp>
+#include <caf/send.hpp>
+
+#include "clone/structured_clone.hpp"
+#include "contexts/context_core.hpp"
+#include "contexts/world.hpp"
+#include "entangle/error.hpp"
+#include "entangle/message_event.hpp"
+
+namespace entangle::detail {
+
+namespace {
+
+[[noreturn]] void invalid_state(const char* what) {
+  throw dom_exception(std::string{error_name::invalid_state}, what);
+}
+
+/// Outside ports are for threads that are not contexts: a context would
+/// block its event loop (and could wait for itself).
+void require_outside(const char* op) {
+  if (current_core() != nullptr)
+    throw dom_exception(std::string{error_name::invalid_state},
+                        std::string{op}
+                          + ": outside_port is for threads that are not "
+                            "contexts; inside a context use message_port");
+}
+
+/// Runs `fn` in the gateway context; false if the gateway is gone (then
+/// `fn` is destroyed unrun, which breaks any promise it holds).
+bool in_gateway(const outside_state& st, std::function<void()> fn) {
+  auto hdl = caf::actor_cast<caf::actor>(st.gateway);
+  if (!hdl)
+    return false;
+  caf::anon_send(hdl, inject_atom::value, injected_fn{std::move(fn)});
+  return true;
+}
+
+/// Fails everyone waiting on `st` (caller holds st.mu).
+void fail_waiters(outside_state& st, const char* why) {
+  for (auto& w : st.waiters)
+    w.set_exception(std::make_exception_ptr(
+      dom_exception(std::string{error_name::invalid_state}, why)));
+  st.waiters.clear();
+}
+
+void end_locked(outside_state& st, const char* why) {
+  st.ended = true;
+  fail_waiters(st, why);
+  st.cv.notify_all();
+}
+
+void attach(world& w, message_port port, std::shared_ptr<outside_state> st);
+
+/// Gateway thread: hands a received message to the outside.
+void deliver(world& w, const std::weak_ptr<outside_state>& weak,
+             message_event& ev) {
+  auto st = weak.lock();
+  if (!st)
+    return;
+  outside_message m;
+  m.data = std::move(ev.data);
+  for (auto& p : ev.ports) {
+    auto inner = std::make_shared<outside_state>();
+    inner->gateway = st->gateway;
+    inner->max_depth = st->max_depth;
+    attach(w, p, inner);
+    m.ports.emplace_back(std::move(inner));
+  }
+  std::lock_guard<std::mutex> guard{st->mu};
+  if (st->ended)
+    return;
+  if (!st->waiters.empty()) {
+    st->waiters.front().set_value(std::move(m));
+    st->waiters.pop_front();
+  } else {
+    st->inbox.push_back(std::move(m));
+  }
+  st->cv.notify_all();
+}
+
+/// Gateway thread: makes `port` (adopted by the gateway) an outside port.
+void attach(world& w, message_port port, std::shared_ptr<outside_state> st) {
+  st->port = port;
+  {
+    std::lock_guard<std::mutex> guard{w.mu};
+    auto& all = w.outside_ports;
+    if (all.size() > 64 && all.size() % 64 == 0) // prune as it grows
+      all.erase(std::remove_if(all.begin(), all.end(),
+                               [](auto& x) { return x.expired(); }),
+                all.end());
+    all.push_back(st);
+  }
+  std::weak_ptr<outside_state> weak = st;
+  port.on_message([&w, weak](message_event& ev) { deliver(w, weak, ev); });
+  port.on_close([weak](message_event&) {
+    if (auto s = weak.lock()) {
+      std::lock_guard<std::mutex> guard{s->mu};
+      end_locked(*s, "the port closed");
+    }
+  });
+}
+
+} // namespace
+
+outside_port connect_outside(world& w, std::uint64_t context_id) {
+  require_outside("runtime::connect");
+  auto st = std::make_shared<outside_state>();
+  st->max_depth = w.cfg.max_clone_depth;
+  caf::actor target;
+  {
+    std::lock_guard<std::mutex> guard{w.mu};
+    if (auto i = w.live.find(context_id); i != w.live.end())
+      target = i->second->actor();
+  }
+  auto gw = target ? w.gateway() : caf::actor{};
+  if (!gw) { // no such context (or the runtime stops): closed at once
+    st->ended = true;
+    return outside_port{st};
+  }
+  st->gateway = gw.address();
+  auto [inside, outside] = w.sched->make_pair(true);
+  auto in_msg = std::make_shared<serialized_message>();
+  in_msg->ports.push_back(std::move(inside));
+  in_msg->fate = drop_reason::context_gone; // closes it if never delivered
+  auto out_msg = std::make_shared<serialized_message>();
+  out_msg->ports.push_back(std::move(outside));
+  // The gateway adopts its end first, so that a post right after connect
+  // (the next closure from this thread) finds it.
+  in_gateway(*st, [&w, out_msg, st] {
+    auto port = current_core()->adopt_port(std::move(out_msg->ports.at(0)));
+    out_msg->ports.clear();
+    attach(w, port, st);
+  });
+  caf::anon_send(target, ingress_atom::value, std::move(in_msg));
+  return outside_port{st};
+}
+
+void close_outside_ports(world& w) {
+  std::vector<std::weak_ptr<outside_state>> all;
+  {
+    std::lock_guard<std::mutex> guard{w.mu};
+    all.swap(w.outside_ports);
+  }
+  for (auto& weak : all)
+    if (auto st = weak.lock()) {
+      std::lock_guard<std::mutex> guard{st->mu};
+      if (!st->ended)
+        end_locked(*st, "the runtime stopped");
+    }
+}
+
+} // namespace entangle::detail
+
+namespace entangle {
+
+using detail::outside_state;
+
+namespace {
+
+/// The state of `p` if it can still be used; throws for a null handle.
+outside_state* usable(const std::shared_ptr<outside_state>& st,
+                      const char* op) {
+  if (!st)
+    throw type_error(std::string{op} + " on a null outside_port");
+  detail::require_outside(op);
+  return st.get();
+}
+
+} // namespace
+
+void outside_port::post_message(value message) const {
+  post_message(std::move(message), {});
+}
+
+void outside_port::post_message(value message,
+                                std::vector<outside_port> transfer) const {
+  auto* st = usable(st_, "outside_port::post_message");
+  {
+    std::lock_guard<std::mutex> guard{st->mu};
+    if (st->detached)
+      return; // a transferred-away end: inert (its messages are gone too)
+  }
+  if (transfer.empty()) {
+    // No transfer changes the sender: clone here (errors throw here),
+    // post in the gateway, do not wait.
+    detail::clone_sender from{0, nullptr, nullptr};
+    auto msg = std::make_shared<detail::serialized_message>(
+      detail::serialize_with_transfer(from, message, {}, nullptr,
+                                      st->max_depth));
+    detail::in_gateway(*st, [self = st_, msg] {
+      if (auto& obj = self->port.object())
+        detail::current_core()->post_serialized(*obj, std::move(*msg));
+    });
+    return;
+  }
+  for (auto& t : transfer) {
+    auto* ts = usable(t.st_, "outside_port::post_message");
+    std::lock_guard<std::mutex> guard{ts->mu};
+    if (!ts->inbox.empty())
+      throw dom_exception(std::string{error_name::data_clone},
+                          "an outside_port in the transfer list has unread "
+                          "messages (they already left its queue): read "
+                          "them first");
+  }
+  // A transfer changes the sender: post in the gateway and wait for it.
+  auto done = std::make_shared<std::promise<void>>();
+  auto result = done->get_future();
+  auto ran = detail::in_gateway(
+    *st, [self = st_, done, message = std::move(message), transfer] {
+      try {
+        transfer_list items;
+        for (auto& t : transfer)
+          items.emplace_back(t.state()->port);
+        self->port.post_message(message, std::move(items));
+        for (auto& t : transfer) {
+          std::lock_guard<std::mutex> guard{t.state()->mu};
+          t.state()->detached = true;
+          detail::end_locked(*t.state(), "the port was transferred");
+        }
+        done->set_value();
+      } catch (...) {
+        done->set_exception(std::current_exception());
+      }
+    });
+  if (!ran)
+    return; // the runtime is gone: inert, like a closed port
+  try {
+    result.get();
+  } catch (const std::future_error&) {
+    // The gateway ended before running it: the runtime stopped.
+  }
+}
+
+std::optional<outside_message>
+outside_port::receive(std::chrono::milliseconds timeout) const {
+  auto* st = usable(st_, "outside_port::receive");
+  std::unique_lock<std::mutex> guard{st->mu};
+  st->cv.wait_for(guard, timeout,
+                  [st] { return !st->inbox.empty() || st->ended; });
+  if (st->inbox.empty())
+    return std::nullopt;
+  auto m = std::move(st->inbox.front());
+  st->inbox.pop_front();
+  return m;
+}
+
+std::optional<outside_message> outside_port::try_receive() const {
+  return receive(std::chrono::milliseconds{0});
+}
+
+std::future<outside_message> outside_port::next() const {
+  auto* st = usable(st_, "outside_port::next");
+  std::promise<outside_message> p;
+  auto f = p.get_future();
+  std::lock_guard<std::mutex> guard{st->mu};
+  if (!st->inbox.empty()) {
+    p.set_value(std::move(st->inbox.front()));
+    st->inbox.pop_front();
+  } else if (st->ended) {
+    p.set_exception(std::make_exception_ptr(dom_exception(
+      std::string{error_name::invalid_state}, "the outside_port is closed")));
+  } else {
+    st->waiters.push_back(std::move(p));
+  }
+  return f;
+}
+
+void outside_port::close() const {
+  if (!st_)
+    return;
+  auto* st = usable(st_, "outside_port::close");
+  {
+    std::lock_guard<std::mutex> guard{st->mu};
+    if (st->detached)
+      return;
+    st->inbox.clear();
+    detail::end_locked(*st, "the port was closed here");
+  }
+  detail::in_gateway(*st, [self = st_] { self->port.close(); });
+}
+
+bool outside_port::closed() const {
+  if (!st_)
+    return true;
+  std::lock_guard<std::mutex> guard{st_->mu};
+  return st_->ended && st_->inbox.empty();
+}
+
+} // namespace entangle
