@@ -561,15 +561,17 @@ std::size_t times(std::size_t x, std::size_t k) noexcept {
 
 } // namespace
 
-std::uint32_t port_scheduler::admit(const flow_state& f, std::size_t n) const {
+std::uint32_t port_scheduler::admit(const flow_state& f, std::size_t n,
+                                    std::size_t more,
+                                    std::size_t more_bytes) {
   // The sender's view of the unread data can only be too high (only it
   // adds, the receiver takes meanwhile), so this never admits past the
   // limit; a receiver lowering its marks concurrently may see one more.
-  auto count = f.count.load(std::memory_order_relaxed);
+  auto count = f.count.load(std::memory_order_relaxed) + more;
   if (count == 0)
     return clamp_size(n); // an empty queue takes any one message
   auto m = f.marks();
-  auto bytes = f.bytes.load(std::memory_order_relaxed);
+  auto bytes = f.bytes.load(std::memory_order_relaxed) + more_bytes;
   const char* what = nullptr;
   std::size_t limit = 0;
   std::size_t have = 0;
@@ -645,22 +647,29 @@ void port_scheduler::ack(port_record& rec, std::size_t bytes) {
 }
 
 port_scheduler::credit port_scheduler::credit_of(const port_record& src) {
-  credit c;
   auto* peer = src.peer.get();
   if (peer == nullptr)
-    return c;
-  record_guard guard{peer->mu()};
-  auto* f = peer->flow.load(std::memory_order_relaxed);
-  if (f == nullptr || peer->closed)
+    return {};
+  return room_of(*peer);
+}
+
+port_scheduler::credit port_scheduler::room_of(port_record& rec,
+                                               std::size_t more,
+                                               std::size_t more_bytes) {
+  credit c;
+  record_guard guard{rec.mu()};
+  auto* f = rec.flow.load(std::memory_order_relaxed);
+  if (f == nullptr || rec.closed)
     return c;
   auto m = f->marks();
   auto signed_of = [](std::size_t x) { return static_cast<std::int64_t>(x); };
   if (m.messages != 0)
     c.messages = signed_of(m.messages)
-                 - signed_of(f->count.load(std::memory_order_relaxed));
+                 - signed_of(f->count.load(std::memory_order_relaxed) + more);
   if (m.bytes != 0)
     c.bytes = signed_of(m.bytes)
-              - signed_of(f->bytes.load(std::memory_order_relaxed));
+              - signed_of(f->bytes.load(std::memory_order_relaxed)
+                          + more_bytes);
   return c;
 }
 

@@ -84,10 +84,14 @@ public:
   /// The admission check of a post of `n` bytes into the queue `f`
   /// belongs to, made by the sender before anything else (so a refused
   /// post changes nothing). Returns `n`, clamped, for `post`.
+  /// `more`/`more_bytes`: posts this sender already admitted that are not
+  /// queued yet (an outside port's posts on their way to its gateway),
+  /// counted as unread.
   /// @throws dom_exception `QuotaExceededError` if the message would take
   ///         the unread data past the hard limit (an empty queue takes any
   ///         one message).
-  std::uint32_t admit(const flow_state& f, std::size_t n) const;
+  static std::uint32_t admit(const flow_state& f, std::size_t n,
+                             std::size_t more = 0, std::size_t more_bytes = 0);
 
   /// Sets the marks of `rec` (by its owner); a crossing (it was full, is
   /// not now) sends the peer its ready notice.
@@ -119,6 +123,10 @@ public:
     std::optional<std::int64_t> bytes;
   };
   credit credit_of(const port_record& src);
+  /// The room receiving record `rec` has left, counting `more` messages
+  /// (`more_bytes`) not queued yet as unread. Takes rec's lock.
+  static credit room_of(port_record& rec, std::size_t more = 0,
+                        std::size_t more_bytes = 0);
 
   struct start_result {
     /// Never shipped: its owner dispatches it in combined order.
