@@ -16,6 +16,17 @@ value answer_value(double id, value v);
 value answer_error(double id, const error_value& e);
 value proxy_marker(const message_port& port);
 
+/// Asks the service to stop call `id` (its abort signal fires with
+/// `reason`; a result it still produces is discarded).
+value cancel(double id, const error_value& reason);
+
+struct parsed_cancel {
+  double id = 0;
+  error_value reason;
+};
+
+std::optional<parsed_cancel> parse_cancel(const value& v);
+
 /// The port inside a callback marker, or nullptr.
 const message_port* proxy_port(const value& v);
 
