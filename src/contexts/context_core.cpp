@@ -42,6 +42,12 @@ context_core* current_core() noexcept {
   return tl_current;
 }
 
+context_core* exchange_current(context_core* ctx) noexcept {
+  auto* prev = tl_current;
+  tl_current = ctx;
+  return prev;
+}
+
 caf::execution_unit* current_execution_unit() noexcept {
   return tl_current != nullptr ? tl_current->context() : nullptr;
 }

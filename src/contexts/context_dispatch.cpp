@@ -43,9 +43,34 @@ void context_core::wake(caf::atom_value what, std::uint64_t epoch,
   }
 }
 
+/// Defined in context_core.cpp: makes `ctx` the running context, returns
+/// the previous one.
+context_core* exchange_current(context_core* ctx) noexcept;
+
+namespace {
+
+/// This context is the running one while it drains a wake-up: its pops
+/// may queue a ready notice on a never-shipped port of its own
+/// (note_unshipped checks the thread), also when a test's deterministic
+/// scheduler runs it from inside another context's call stack.
+struct drain_scope {
+  explicit drain_scope(context_core* ctx) noexcept
+    : prev(exchange_current(ctx)) {
+  }
+  ~drain_scope() {
+    exchange_current(prev);
+  }
+  drain_scope(const drain_scope&) = delete;
+  drain_scope& operator=(const drain_scope&) = delete;
+  context_core* prev;
+};
+
+} // namespace
+
 caf::invoke_message_result context_core::consume(caf::mailbox_element& x) {
   if (&x != wake_)
     return caf::event_based_actor::consume(x);
+  drain_scope running{this};
   // What CAF's consume would do for it, minus the generic parts: a context
   // never awaits a CAF response (nothing is skipped), never changes its
   // behavior, and a wake-up is never a system message.
