@@ -21,9 +21,13 @@ namespace detail {
 /// The caller's side of one wrapped port.
 ///
 /// Invariants: every entry of `calls` is a pending promise, at most one
-/// per id, with its timer (0 for none) still armed; `closed` is set once
-/// (release, or the service's end closed) and from then on `calls` stays
-/// empty and the port is closed. Touched only by the owning context.
+/// per id, with its timer (0 for none) still armed and its listener on the
+/// call's abort signal (0 for none) still registered; an id leaves `calls`
+/// once (answered, timed out, aborted or shut) and is never reused, so an
+/// answer for an id below `next_id` that is not in `calls` is late
+/// (counted in `late`); `closed` is set once (release, or the service's
+/// end closed) and from then on `calls` stays empty and the port is
+/// closed. Touched only by the owning context.
 struct remote_state {
   struct pending_call {
     std::string method;
