@@ -301,10 +301,14 @@ void context_core::post(port_object& src, const value& message,
                         const transfer_list& transfer) {
   // Flow control: a peer with a high-water mark admits the post first
   // (QuotaExceededError past its hard limit), before anything is shipped.
+  // The size is measured only under a byte mark (a walk of the value);
+  // a message queued without one counts 0 bytes (flow_state).
   std::uint32_t bytes = 0;
   if (src.record)
     if (auto* f = port_scheduler::peer_flow(*src.record))
-      bytes = sched_->admit(*f, message_size(message));
+      bytes = sched_->admit(*f, f->mark_bytes.load(std::memory_order_relaxed)
+                                  ? message_size(message)
+                                  : 0);
   post_serialized(src, serialize(message, transfer, &src), bytes);
 }
 

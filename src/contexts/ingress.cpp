@@ -191,8 +191,11 @@ std::uint32_t admit_locked(outside_state& st, const value& message) {
   std::uint32_t bytes = 0;
   if (auto peer = st.peer.lock())
     if (auto* f = peer->flow.load(std::memory_order_acquire))
-      bytes = detail::port_scheduler::admit(*f, message_size(message),
-                                            st.in_flight, st.in_flight_bytes);
+      bytes = detail::port_scheduler::admit(
+        *f,
+        f->mark_bytes.load(std::memory_order_relaxed) ? message_size(message)
+                                                      : 0,
+        st.in_flight, st.in_flight_bytes);
   ++st.in_flight;
   st.in_flight_bytes += bytes;
   return bytes;

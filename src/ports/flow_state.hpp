@@ -23,7 +23,8 @@ namespace entangle::detail {
 /// Invariants, under the record's lock:
 /// - `count` and `bytes` are the number and the summed sizes of the
 ///   messages in the queue plus the held ones (sizes saturate at 0: a
-///   mark set while messages were queued counts those as 0 bytes);
+///   message queued while there was no byte mark -- its size is not
+///   measured then -- counts 0 bytes);
 /// - `full` is set once the unread data reached a mark, and cleared -- which
 ///   is the crossing that sends the peer one `ready` notice -- when it is
 ///   below every mark again (or the marks are lifted).
