@@ -73,6 +73,17 @@ struct contexts_figures {
 contexts_figures ent_contexts(std::size_t n);
 contexts_figures caf_contexts(std::size_t n);
 
+// -- flow control (flow_cases.cpp) ----------------------------------------------
+/// ns per message of ent_oneway's case, the receiver having a high-water
+/// mark of `mark` messages (0: none; a mark above n is never reached).
+double ent_oneway_marked(std::size_t n, std::size_t mark);
+/// ns per chunk of `n` chunks through a stream whose reader has `mark`.
+double ent_stream_oneway(std::size_t n, std::size_t mark);
+/// Growth of the peak RSS (bytes) while a producer floods `n` 1 KiB
+/// messages into a slower consumer, ignoring backpressure; with `mark`
+/// (0: no limit) the posts past the hard limit are refused.
+double ent_flood_peak_rss(std::size_t n, std::size_t mark);
+
 /// entangle's wake-ups so far that went as an allocated CAF message
 /// because the context's reusable element was queued (wake_element.hpp).
 std::uint64_t wake_fallbacks();
