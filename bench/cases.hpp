@@ -34,7 +34,9 @@ enum class payload { number, object, bytes_copied, bytes_transferred };
 /// With `traced`, a tracer that counts every hook call is set on the
 /// runtime (the cost of observing, without recording).
 double ent_pingpong(std::size_t n, payload p, bool traced = false);
-double ent_oneway(std::size_t n, bool traced = false);
+/// With `mark`, the receiver has a high-water mark of that many messages
+/// (0: none; a mark above n is never reached: the flow group).
+double ent_oneway(std::size_t n, bool traced = false, std::size_t mark = 0);
 /// Whether the library was built with the tracing hooks (-Dtracing=true).
 bool ent_tracing_compiled_in();
 double ent_fan(std::size_t n, std::size_t rounds);
@@ -74,9 +76,6 @@ contexts_figures ent_contexts(std::size_t n);
 contexts_figures caf_contexts(std::size_t n);
 
 // -- flow control (flow_cases.cpp) ----------------------------------------------
-/// ns per message of ent_oneway's case, the receiver having a high-water
-/// mark of `mark` messages (0: none; a mark above n is never reached).
-double ent_oneway_marked(std::size_t n, std::size_t mark);
 /// ns per chunk of `n` chunks through a stream whose reader has `mark`.
 double ent_stream_oneway(std::size_t n, std::size_t mark);
 /// Growth of the peak RSS (bytes) while a producer floods `n` 1 KiB

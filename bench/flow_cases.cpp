@@ -4,7 +4,6 @@
 
 #include "cases.hpp"
 
-#include <fstream>
 #include <functional>
 #include <memory>
 #include <string>
@@ -23,16 +22,6 @@ runtime_config flow_config() {
   return cfg;
 }
 
-/// The peak resident set of this process so far (VmHWM), in bytes.
-std::size_t peak_rss_bytes() {
-  std::ifstream in{"/proc/self/status"};
-  std::string line;
-  while (std::getline(in, line))
-    if (line.rfind("VmHWM:", 0) == 0)
-      return std::stoull(line.substr(6)) * 1024;
-  return 0;
-}
-
 /// Burns roughly `iters` loop iterations: a consumer slower than a post.
 void spin(std::size_t iters) {
   volatile std::size_t sink = 0;
@@ -41,42 +30,6 @@ void spin(std::size_t iters) {
 }
 
 } // namespace
-
-double ent_oneway_marked(std::size_t n, std::size_t mark) {
-  auto cfg = flow_config();
-  runtime rt{cfg};
-  std::int64_t t0 = 0;
-  std::int64_t t1 = 0;
-  rt.spawn("producer", [&](context& self) {
-    message_channel ch;
-    auto consumer = self.spawn("consumer", [n, mark, &t1](context& me) {
-      me.on_message([n, mark, &t1](message_event& ev) {
-        auto port = ev.ports.at(0);
-        if (mark != 0)
-          port.set_high_water_mark({mark});
-        auto count = std::make_shared<std::size_t>(0);
-        port.on_message([port, count, n, &t1](message_event&) {
-          if (++*count == n) {
-            t1 = now_ns();
-            port.close();
-          }
-        });
-        this_context().post_message("ready");
-      });
-    });
-    consumer.post_message("port", {ch.port2()});
-    auto port = ch.port1();
-    port.on_close([](message_event&) { this_context().close(); });
-    port.start();
-    consumer.on_message([port, n, &t0](message_event&) {
-      t0 = now_ns();
-      for (std::size_t i = 0; i < n; ++i)
-        port.post_message(double(i));
-    });
-  });
-  rt.run();
-  return double(t1 - t0) / double(n);
-}
 
 double ent_stream_oneway(std::size_t n, std::size_t mark) {
   auto cfg = flow_config();
@@ -122,7 +75,7 @@ double ent_stream_oneway(std::size_t n, std::size_t mark) {
 }
 
 double ent_flood_peak_rss(std::size_t n, std::size_t mark) {
-  auto before = peak_rss_bytes();
+  auto before = status_bytes("VmHWM:");
   auto cfg = flow_config();
   runtime rt{cfg};
   std::size_t refused = 0;
@@ -172,7 +125,7 @@ double ent_flood_peak_rss(std::size_t n, std::size_t mark) {
     });
   });
   rt.run();
-  auto after = peak_rss_bytes();
+  auto after = status_bytes("VmHWM:");
   return double(after > before ? after - before : 0);
 }
 

@@ -24,13 +24,18 @@
 
 namespace bench {
 
-std::size_t rss_bytes() {
+std::size_t status_bytes(const char* key) {
   std::ifstream in{"/proc/self/status"};
   std::string line;
+  auto len = std::strlen(key);
   while (std::getline(in, line))
-    if (line.rfind("VmRSS:", 0) == 0)
-      return std::stoull(line.substr(6)) * 1024;
+    if (line.compare(0, len, key) == 0)
+      return std::stoull(line.substr(len)) * 1024;
   return 0;
+}
+
+std::size_t rss_bytes() {
+  return status_bytes("VmRSS:");
 }
 
 std::size_t heap_bytes() {
@@ -260,13 +265,13 @@ void flow(const sizes& s) {
          "no mark", "mark set", "mark/none");
   report("flow_mark_oneway", "one way (ns/msg)", "",
          interleave(
-           s.reps, [n] { return ent_oneway_marked(n, 0); },
-           [n] { return ent_oneway_marked(n, 2 * n + 1); }));
+           s.reps, [n] { return ent_oneway(n); },
+           [n] { return ent_oneway(n, false, 2 * n + 1); }));
   header("streams: steady state vs plain posts", "posts", "stream",
          "stream/posts");
   report("flow_stream_oneway", "one way, mark 64 (ns/chunk)", "",
          interleave(
-           s.reps, [n] { return ent_oneway_marked(n, 0); },
+           s.reps, [n] { return ent_oneway(n); },
            [n] { return ent_stream_oneway(n, 64); }));
   // Peak RSS of a flood of 1 KiB messages into a slow consumer, each in a
   // fresh process: with a limit it stays near the hard limit's worth.

@@ -52,15 +52,19 @@ value proxy_marker(const message_port& port) {
   return value::obj({{"rpc", "proxy"}, {"port", port}});
 }
 
-const message_port* proxy_port(const value& v) {
+const message_port* marker_port(const value& v, std::string_view tag) {
   auto* o = v.get_if<object>();
   if (o == nullptr || o->size() != 2)
     return nullptr;
-  auto* tag = string_at(*o, "rpc");
+  auto* t = string_at(*o, "rpc");
   auto i = o->find("port");
-  if (tag == nullptr || *tag != "proxy" || i == o->end())
+  if (t == nullptr || *t != tag || i == o->end())
     return nullptr;
   return i->second.get_if<message_port>();
+}
+
+const message_port* proxy_port(const value& v) {
+  return marker_port(v, "proxy");
 }
 
 value cancel(double id, const error_value& reason) {
@@ -190,14 +194,7 @@ value stream_marker(const message_port& port) {
 }
 
 const message_port* stream_port(const value& v) {
-  auto* o = v.get_if<object>();
-  if (o == nullptr || o->size() != 2)
-    return nullptr;
-  auto* tag = tag_of(*o);
-  auto i = o->find("port");
-  if (tag == nullptr || *tag != "stream" || i == o->end())
-    return nullptr;
-  return i->second.get_if<message_port>();
+  return wire::marker_port(v, "stream");
 }
 
 std::string describe(const value& v) {

@@ -5,6 +5,7 @@
 
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "entangle/message_port.hpp"
 #include "entangle/value.hpp"
@@ -26,6 +27,9 @@ struct parsed_cancel {
 };
 
 std::optional<parsed_cancel> parse_cancel(const value& v);
+
+/// The port of a marker {"rpc": tag, "port": port}, or nullptr.
+const message_port* marker_port(const value& v, std::string_view tag);
 
 /// The port inside a callback marker, or nullptr.
 const message_port* proxy_port(const value& v);
