@@ -34,7 +34,9 @@ enum class payload { number, object, bytes_copied, bytes_transferred };
 /// With `traced`, a tracer that counts every hook call is set on the
 /// runtime (the cost of observing, without recording).
 double ent_pingpong(std::size_t n, payload p, bool traced = false);
-double ent_oneway(std::size_t n, bool traced = false);
+/// With `mark`, the receiver has a high-water mark of that many messages
+/// (0: none; a mark above n is never reached: the flow group).
+double ent_oneway(std::size_t n, bool traced = false, std::size_t mark = 0);
 /// Whether the library was built with the tracing hooks (-Dtracing=true).
 bool ent_tracing_compiled_in();
 double ent_fan(std::size_t n, std::size_t rounds);
@@ -72,6 +74,14 @@ struct contexts_figures {
 /// by the one before; a round goes down the chain and back up.
 contexts_figures ent_contexts(std::size_t n);
 contexts_figures caf_contexts(std::size_t n);
+
+// -- flow control (flow_cases.cpp) ----------------------------------------------
+/// ns per chunk of `n` chunks through a stream whose reader has `mark`.
+double ent_stream_oneway(std::size_t n, std::size_t mark);
+/// Growth of the peak RSS (bytes) while a producer floods `n` 1 KiB
+/// messages into a slower consumer, ignoring backpressure; with `mark`
+/// (0: no limit) the posts past the hard limit are refused.
+double ent_flood_peak_rss(std::size_t n, std::size_t mark);
 
 /// entangle's wake-ups so far that went as an allocated CAF message
 /// because the context's reusable element was queued (wake_element.hpp).

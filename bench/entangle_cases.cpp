@@ -107,16 +107,18 @@ double ent_pingpong(std::size_t n, payload p, bool traced) {
   return result;
 }
 
-double ent_oneway(std::size_t n, bool traced) {
+double ent_oneway(std::size_t n, bool traced, std::size_t mark) {
   auto cfg = quiet_config(traced);
   runtime rt{cfg};
   std::int64_t t0 = 0;
   std::int64_t t1 = 0;
   rt.spawn("producer", [&](context& self) {
     message_channel ch;
-    auto consumer = self.spawn("consumer", [n, &t1](context& me) {
-      me.on_message([n, &t1](message_event& ev) {
+    auto consumer = self.spawn("consumer", [n, mark, &t1](context& me) {
+      me.on_message([n, mark, &t1](message_event& ev) {
         auto port = ev.ports.at(0);
+        if (mark != 0)
+          port.set_high_water_mark({mark});
         auto count = std::make_shared<std::size_t>(0);
         port.on_message([port, count, n, &t1](message_event&) {
           if (++*count == n) {

@@ -110,6 +110,8 @@ inline void header(const char* title, const char* left = "raw CAF",
 
 /// Resident set size in bytes (VmRSS of /proc/self/status).
 std::size_t rss_bytes();
+/// A "Key: N kB" line of /proc/self/status in bytes (key with its colon).
+std::size_t status_bytes(const char* key);
 
 /// Bytes currently allocated through malloc (mallinfo2).
 std::size_t heap_bytes();

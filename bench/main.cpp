@@ -4,7 +4,7 @@
 //
 //   entangle_bench [--quick] [--reps=N] [--only=group,group...]
 //                  [--side=caf|entangle]   (one side alone, for profilers)
-//   groups: pingpong oneway fan transfer payloads tracing memory scale
+//   groups: pingpong oneway fan transfer payloads tracing memory scale flow
 //
 // Every figure is a median of per-rep medians or per-rep ratios; the
 // RESULT lines are for scripts/bench, the tables for humans.
@@ -24,13 +24,18 @@
 
 namespace bench {
 
-std::size_t rss_bytes() {
+std::size_t status_bytes(const char* key) {
   std::ifstream in{"/proc/self/status"};
   std::string line;
+  auto len = std::strlen(key);
   while (std::getline(in, line))
-    if (line.rfind("VmRSS:", 0) == 0)
-      return std::stoull(line.substr(6)) * 1024;
+    if (line.compare(0, len, key) == 0)
+      return std::stoull(line.substr(len)) * 1024;
   return 0;
+}
+
+std::size_t rss_bytes() {
+  return status_bytes("VmRSS:");
 }
 
 std::size_t heap_bytes() {
@@ -90,6 +95,12 @@ int run_child(const std::string& kind, std::size_t n, bool heap) {
     auto f = kind == "contexts_ent" ? ent_contexts(n) : caf_contexts(n);
     std::printf("%.3f %.3f %.3f\n", f.spawn_ns, f.bytes_per_context,
                 f.round_ns);
+    return 0;
+  }
+  if (kind == "flood" || kind == "flood_limited") {
+    // `n` messages; the limited flood's mark is 1000 messages (hard 2000).
+    std::printf("%.0f\n",
+                ent_flood_peak_rss(n, kind == "flood_limited" ? 1000 : 0));
     return 0;
   }
   double x = -1;
@@ -246,6 +257,41 @@ void print_fallbacks(std::uint64_t fallbacks, std::size_t messages) {
 
 } // namespace
 
+/// Flow control (issue #15): each ratio is measured in this run against a
+/// baseline interleaved with it.
+void flow(const sizes& s) {
+  auto n = s.oneway;
+  header("flow control: one way with a mark never reached",
+         "no mark", "mark set", "mark/none");
+  report("flow_mark_oneway", "one way (ns/msg)", "",
+         interleave(
+           s.reps, [n] { return ent_oneway(n); },
+           [n] { return ent_oneway(n, false, 2 * n + 1); }));
+  header("streams: steady state vs plain posts", "posts", "stream",
+         "stream/posts");
+  report("flow_stream_oneway", "one way, mark 64 (ns/chunk)", "",
+         interleave(
+           s.reps, [n] { return ent_oneway(n); },
+           [n] { return ent_stream_oneway(n, 64); }));
+  // Peak RSS of a flood of 1 KiB messages into a slow consumer, each in a
+  // fresh process: with a limit it stays near the hard limit's worth.
+  auto flood = s.oneway / 5;
+  std::vector<double> none, limited;
+  for (int i = 0; i < std::min(s.reps, 3); ++i) {
+    none.push_back(child_measure("flood", flood, false));
+    limited.push_back(child_measure("flood_limited", flood, false));
+  }
+  auto mib = [](double b) { return b / (1024.0 * 1024.0); };
+  std::printf("\n== flood of %zu x 1 KiB into a slow consumer: peak RSS "
+              "growth (fresh process, median of %zu)\n"
+              "no limit %.1f MiB, mark 1000 (hard limit 2000 = 2 MiB of "
+              "payload) %.1f MiB\n",
+              flood, none.size(), mib(median(none)), mib(median(limited)));
+  std::printf("RESULT flow_flood_rss none_mib=%.3f limited_mib=%.3f\n",
+              mib(median(none)), mib(median(limited)));
+  std::fflush(stdout);
+}
+
 int main(int argc, char** argv) {
   sizes s;
   std::set<std::string> only;
@@ -394,6 +440,8 @@ int main(int argc, char** argv) {
              s.reps, [t] { return caf_handle_rtt(t); },
              [k, t] { return ent_transfer(k, t, true); }));
   }
+  if (want("flow"))
+    flow(s);
   if (want("memory"))
     memory(s);
   if (want("scale"))

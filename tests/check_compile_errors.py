@@ -46,6 +46,16 @@ void f(context& self, const message_port& port, worker& w,
   win.post_message("hi", "*", {port});
   post_typed(port, inspected{});
   on_typed<inspected>(port, [](inspected&) {});
+  rpc::remote r;
+  r.call("m", {1, "two", inspected{}});
+  r.call<inspected>("m", {inspected{}}).then([](inspected&) {});
+  r.call<double>("m").then([](double&) {});
+  r.call<readable_stream<inspected>>("m");
+  rpc::methods m{
+    {"a", [](inspected x, double k, abort_signal s) { return x; }},
+    {"b", [](std::string s) { return make_stream<inspected>().readable; }},
+    {"c", [] { return promise<inspected>::make(); }},
+  };
 }
 """
 
@@ -78,6 +88,23 @@ REJECT = [
     ("on_typed for a struct without inspect",
      "on_typed<plain>(port, [](plain&) {});",
      "entangle: T cannot be posted as a typed message"),
+    ("an RPC argument of a type without inspect",
+     "rpc::remote r; r.call(\"m\", {plain{}});",
+     "entangle::rpc: this type can be neither a structured-clone value nor "
+     "a typed message"),
+    ("a lambda as an RPC argument",
+     "rpc::remote r; r.call(\"m\", {[] {}});",
+     "entangle::rpc: a function or lambda is not an argument: pass it by "
+     "reference as rpc::proxy(fn)"),
+    ("an RPC result type without inspect",
+     "rpc::remote r; r.call<plain>(\"m\");",
+     "entangle::rpc: this type can be neither"),
+    ("a method parameter without inspect",
+     "rpc::methods m{{\"f\", [](double, plain) {}}};",
+     "entangle::rpc: a method parameter must be value, bool"),
+    ("a method returning a type without inspect",
+     "rpc::methods m{{\"f\", [] { return plain{}; }}};",
+     "entangle::rpc: this type can be neither"),
 ]
 
 

@@ -39,6 +39,11 @@
 //   ENTANGLE_MODEL_VERBOSE 1 to print every end's log for failing seeds
 //   ENTANGLE_MODEL_TIMEOUT seconds a threaded run may take before it counts
 //     as a hang (default 60, plus 20 ms per operation)
+//   ENTANGLE_MODEL_MARK   a high-water mark of this many messages on both
+//     ends of every channel the model creates (hard limit 2x; the marks
+//     travel with the ports): every post is then delivered exactly once
+//     and in order, or refused with QuotaExceededError changing nothing
+//     (meson test model-limits: 2)
 
 #include <catch2/catch.hpp>
 
@@ -118,6 +123,23 @@ std::string format_ranges(const std::vector<std::size_t>& xs) {
   return out;
 }
 
+/// ENTANGLE_MODEL_MARK (0: no limits).
+std::size_t mark_setting() {
+  if (auto v = env("ENTANGLE_MODEL_MARK"))
+    return std::stoull(*v);
+  return 0;
+}
+
+/// Tells the world to set the mark on both ends of every channel it
+/// creates (not runtime-wide: the model's own control messages to its
+/// workers are not under test and do not wait for credit).
+void apply_mark(runtime_config&, world& w) {
+  if (auto m = mark_setting()) {
+    w.limits = true;
+    w.mark = m;
+  }
+}
+
 settings read_settings() {
   settings s;
   if (auto v = env("ENTANGLE_MODEL_SEEDS"))
@@ -151,6 +173,7 @@ struct outcome {
   std::uint64_t delivered = 0;
   std::uint64_t drops = 0;
   std::uint64_t closes = 0;
+  std::uint64_t refused = 0;
   drop_counts by_reason;
   std::string log; // every end's log (for reports)
 };
@@ -173,6 +196,7 @@ void conclude(outcome& out, world& w, runtime& rt, bool want_log) {
     out.t.first = cycle + "; " + out.t.first;
   out.executed = w.executed;
   out.skipped = w.skipped;
+  out.refused = w.refused.load();
   out.delivered = w.data_delivered;
   out.drops = rt.drops().total();
   out.by_reason = rt.drops();
@@ -187,9 +211,10 @@ outcome run_testkit(std::uint64_t seed, const std::vector<op>& ops,
                     bool want_log, bool explore = false) {
   outcome out;
   world w{ops, false};
-  auto tune = [seed](runtime_config& cfg) {
+  auto tune = [seed, &w](runtime_config& cfg) {
     cfg.max_buffer_bytes = buffer_limit;
     cfg.dispatch_batch = batch_for(seed);
+    apply_mark(cfg, w);
   };
   auto kit_ptr = explore ? std::make_unique<testing::testkit>(
                              testing::schedule::random(seed), tune)
@@ -238,6 +263,7 @@ outcome run_threads(std::uint64_t seed, const std::vector<op>& ops,
   cfg.warnings = false;
   cfg.max_buffer_bytes = buffer_limit;
   cfg.dispatch_batch = batch_for(seed);
+  apply_mark(cfg, w);
   runtime rt{cfg};
   w.rt = &rt;
   rt.spawn("root", [&w](context& self) { w.root_init(self); });
@@ -388,6 +414,9 @@ void report_failure(const settings& s, clock_type::time_point shrink_until,
   std::cout << out.str() << std::flush;
 }
 
+/// Posts refused by the hard limit in the last run_mode (ENTANGLE_MODEL_MARK).
+std::uint64_t last_refused = 0;
+
 /// Runs every seed in one mode, prints the summary line, returns the totals.
 tally run_mode(const std::string& mode) {
   auto s = read_settings();
@@ -423,6 +452,7 @@ tally run_mode(const std::string& mode) {
     sum.delivered += o.delivered;
     sum.drops += o.drops;
     sum.closes += o.closes;
+    sum.refused += o.refused;
     for (std::size_t r = 0; r < drop_reason_count; ++r)
       sum.by_reason.by_reason[r] += o.by_reason.by_reason[r];
     if (o.t.failed()) {
@@ -460,6 +490,12 @@ tally run_mode(const std::string& mode) {
               static_cast<unsigned long long>(sum.drops),
               static_cast<unsigned long long>(sum.closes),
               static_cast<unsigned long long>(total.other), secs);
+  last_refused = sum.refused;
+  if (mark_setting() > 0)
+    std::printf("model-detail: mode=%s mark=%zu: %llu posts refused by the "
+                "hard limit (QuotaExceededError, nothing changed)\n",
+                mode.c_str(), mark_setting(),
+                static_cast<unsigned long long>(sum.refused));
   std::printf("model-detail: mode=%s drops by reason:", mode.c_str());
   for (std::size_t r = 0; r < drop_reason_count; ++r)
     std::printf(" %s=%llu",
@@ -475,6 +511,9 @@ void run_and_require(const std::string& mode) {
   if (s.mode != "both" && s.mode != mode)
     return;
   auto t = run_mode(mode);
+  // With limits the rule must have been exercised, not just allowed.
+  if (mark_setting() > 0 && s.seeds >= 20 && !s.only_seed)
+    CHECK(last_refused > 0);
   INFO("first violation: " << t.first);
   CHECK(t.lost == 0);
   CHECK(t.duplicated == 0);

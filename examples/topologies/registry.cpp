@@ -16,6 +16,7 @@ topology shared_chat_topology();
 topology broadcast_topology();
 topology relay_ring_topology();
 topology rpc_service_topology();
+topology stream_flow_topology();
 
 const std::vector<topology>& topologies() {
   static const std::vector<topology> all{
@@ -24,6 +25,7 @@ const std::vector<topology>& topologies() {
     worker_pool_topology(), port_introduction_topology(),
     shared_chat_topology(), broadcast_topology(),
     relay_ring_topology(),  rpc_service_topology(),
+    stream_flow_topology(),
   };
   return all;
 }

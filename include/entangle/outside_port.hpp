@@ -1,6 +1,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <future>
 #include <memory>
 #include <optional>
@@ -54,11 +55,30 @@ public:
   /// message_port::post_message. Without transfers it does not wait for
   /// the runtime; with `transfer` (other outside ports, buffers) it waits
   /// until the post happened, since a transfer changes the sender.
+  ///
+  /// Flow control holds as for `message_port`: when the context's end has
+  /// a high-water mark, a post that would take its unread data past the
+  /// hard limit throws `QuotaExceededError` here, on the posting thread,
+  /// and changes nothing. Posts on their way to the runtime count as
+  /// unread, so a flood from this thread cannot pass the limit either.
   /// @throws dom_exception DataCloneError as message_port does; also for
   ///         an outside port in `transfer` that still has unread messages
-  ///         (read them first: they already left its queue).
+  ///         (read them first: they already left its queue);
+  ///         QuotaExceededError past the receiver's hard limit.
   void post_message(value message) const;
   void post_message(value message, std::vector<outside_port> transfer) const;
+
+  /// The room the context's end has left under its high-water mark in
+  /// messages (bytes): mark minus unread, counting posts still on their way
+  /// (at most 0 means backpressure); nullopt when it has no such mark.
+  std::optional<std::int64_t> desired_size() const;
+  std::optional<std::int64_t> desired_bytes() const;
+
+  /// Waits up to `timeout` until the context's end has room under its
+  /// marks (at once without a mark): an outside thread may block, where a
+  /// context waits for the `ready` event instead. Returns whether it has
+  /// room; false on timeout, or when the port is closed.
+  bool wait_ready(std::chrono::milliseconds timeout) const;
 
   /// Waits up to `timeout` for the next message. nullopt: none arrived in
   /// time, or the port is closed and drained (see `closed()`).

@@ -14,15 +14,12 @@
 #include "contexts/context_core.hpp"
 #include "contexts/world.hpp"
 #include "entangle/error.hpp"
+#include "entangle/flow_control.hpp"
 #include "entangle/message_event.hpp"
 
 namespace entangle::detail {
 
 namespace {
-
-[[noreturn]] void invalid_state(const char* what) {
-  throw dom_exception(std::string{error_name::invalid_state}, what);
-}
 
 /// Outside ports are for threads that are not contexts: a context would
 /// block its event loop (and could wait for itself).
@@ -90,6 +87,8 @@ void deliver(world& w, const std::weak_ptr<outside_state>& weak,
 /// Gateway thread: makes `port` (adopted by the gateway) an outside port.
 void attach(world& w, message_port port, std::shared_ptr<outside_state> st) {
   st->port = port;
+  if (auto& obj = port.object(); obj && obj->record)
+    st->peer = obj->record->peer; // the owner reads its peer link freely
   {
     std::lock_guard<std::mutex> guard{w.mu};
     auto& all = w.outside_ports;
@@ -105,6 +104,13 @@ void attach(world& w, message_port port, std::shared_ptr<outside_state> st) {
     if (auto s = weak.lock()) {
       std::lock_guard<std::mutex> guard{s->mu};
       end_locked(*s, "the port closed");
+    }
+  });
+  // The context's end has room again: wake threads in wait_ready.
+  port.on_ready([weak](message_event&) {
+    if (auto s = weak.lock()) {
+      std::lock_guard<std::mutex> guard{s->mu};
+      s->cv.notify_all();
     }
   });
 }
@@ -128,6 +134,7 @@ outside_port connect_outside(world& w, std::uint64_t context_id) {
   }
   st->gateway = gw.address();
   auto [inside, outside] = w.sched->make_pair(true);
+  st->peer = inside; // before anyone can post (see outside_state)
   auto in_msg = std::make_shared<serialized_message>();
   in_msg->ports.push_back(std::move(inside));
   in_msg->fate = drop_reason::context_gone; // closes it if never delivered
@@ -166,6 +173,34 @@ using detail::outside_state;
 
 namespace {
 
+/// The room the context's end has left (caller holds st.mu), counting the
+/// posts still on their way to the gateway.
+detail::port_scheduler::credit room_locked(outside_state& st) {
+  auto peer = st.peer.lock();
+  if (!peer || st.ended)
+    return {};
+  return detail::port_scheduler::room_of(*peer, st.in_flight,
+                                         st.in_flight_bytes);
+}
+
+/// Admission of an outside post of `message` (caller holds st.mu): throws
+/// QuotaExceededError past the peer's hard limit, else counts the post as
+/// in flight until the gateway has queued it. Returns its size for the
+/// byte mark (0 when the peer has no mark: nothing is measured).
+std::uint32_t admit_locked(outside_state& st, const value& message) {
+  std::uint32_t bytes = 0;
+  if (auto peer = st.peer.lock())
+    if (auto* f = peer->flow.load(std::memory_order_acquire))
+      bytes = detail::port_scheduler::admit(
+        *f,
+        f->mark_bytes.load(std::memory_order_relaxed) ? message_size(message)
+                                                      : 0,
+        st.in_flight, st.in_flight_bytes);
+  ++st.in_flight;
+  st.in_flight_bytes += bytes;
+  return bytes;
+}
+
 /// The state of `p` if it can still be used; throws for a null handle.
 outside_state* usable(const std::shared_ptr<outside_state>& st,
                       const char* op) {
@@ -191,15 +226,30 @@ void outside_port::post_message(value message,
   }
   if (transfer.empty()) {
     // No transfer changes the sender: clone here (errors throw here),
-    // post in the gateway, do not wait.
+    // admit it against the receiver's marks here (QuotaExceededError
+    // throws here), post in the gateway, do not wait.
     detail::clone_sender from{0, nullptr, nullptr};
     auto msg = std::make_shared<detail::serialized_message>(
       detail::serialize_with_transfer(from, message, {}, nullptr,
                                       st->max_depth));
-    detail::in_gateway(*st, [self = st_, msg] {
+    std::uint32_t bytes = 0;
+    {
+      std::lock_guard<std::mutex> guard{st->mu};
+      bytes = admit_locked(*st, message);
+    }
+    auto ran = detail::in_gateway(*st, [self = st_, msg, bytes] {
       if (auto& obj = self->port.object())
-        detail::current_core()->post_serialized(*obj, std::move(*msg));
+        detail::current_core()->post_serialized(*obj, std::move(*msg), bytes);
+      std::lock_guard<std::mutex> guard{self->mu};
+      --self->in_flight;
+      self->in_flight_bytes -= bytes;
+      self->cv.notify_all(); // wait_ready sees the post counted now
     });
+    if (!ran) {
+      std::lock_guard<std::mutex> guard{st->mu};
+      --st->in_flight;
+      st->in_flight_bytes -= bytes;
+    }
     return;
   }
   for (auto& t : transfer) {
@@ -286,6 +336,40 @@ void outside_port::close() const {
     detail::end_locked(*st, "the port was closed here");
   }
   detail::in_gateway(*st, [self = st_] { self->port.close(); });
+}
+
+std::optional<std::int64_t> outside_port::desired_size() const {
+  auto* st = usable(st_, "outside_port::desired_size");
+  std::lock_guard<std::mutex> guard{st->mu};
+  return room_locked(*st).messages;
+}
+
+std::optional<std::int64_t> outside_port::desired_bytes() const {
+  auto* st = usable(st_, "outside_port::desired_bytes");
+  std::lock_guard<std::mutex> guard{st->mu};
+  return room_locked(*st).bytes;
+}
+
+bool outside_port::wait_ready(std::chrono::milliseconds timeout) const {
+  auto* st = usable(st_, "outside_port::wait_ready");
+  auto has_room = [st] {
+    if (st->ended)
+      return true;
+    auto c = room_locked(*st);
+    return (!c.messages || *c.messages > 0) && (!c.bytes || *c.bytes > 0);
+  };
+  std::unique_lock<std::mutex> guard{st->mu};
+  // Woken by the gateway (a ready notice, or an in-flight post landing);
+  // the slice bounds the wait should a wake-up race the check.
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!has_room()) {
+    auto now = std::chrono::steady_clock::now();
+    if (now >= deadline)
+      return false;
+    st->cv.wait_for(guard, std::min<std::chrono::steady_clock::duration>(
+                             deadline - now, std::chrono::milliseconds{20}));
+  }
+  return !st->ended;
 }
 
 bool outside_port::closed() const {

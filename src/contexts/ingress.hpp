@@ -11,6 +11,7 @@
 
 #include "entangle/message_port.hpp"
 #include "entangle/outside_port.hpp"
+#include "ports/port_record.hpp"
 
 namespace entangle::detail {
 
@@ -26,10 +27,20 @@ struct world;
 /// does to the port is a closure run in the gateway (the port is a
 /// capability of that context), so posts from one thread keep their order.
 ///
+/// Flow control: an outside post is admitted on the posting thread against
+/// the flow state of `peer` (the context's end, whose receiver sets the
+/// marks), counting the posts admitted here that the gateway has not queued
+/// yet (`in_flight`): they are unread data the receiver cannot see yet, so a
+/// flood of asynchronous posts cannot pass the hard limit before they land.
+///
 /// Invariants: `port` is touched only on the gateway's thread. `inbox`
 /// holds messages no waiter claimed; a waiter exists only while `inbox` is
 /// empty. Once `ended`, nothing is added; `closed()` is `ended` with an
-/// empty inbox.
+/// empty inbox. `in_flight`/`in_flight_bytes` count the closures posted to
+/// the gateway and not yet run (under `mu`); the peer's unread count plus
+/// them never passes its hard limit (admission adds them under `mu`). The
+/// gateway counts a post as queued before it stops counting it in flight,
+/// so for a moment it counts twice: the safe direction.
 struct outside_state {
   std::mutex mu;
   std::condition_variable cv;
@@ -45,6 +56,12 @@ struct outside_state {
   std::size_t max_depth = 256;
   /// The gateway's port object (gateway thread only).
   message_port port;
+  /// The receiving record of the other end, set once before the handle is
+  /// shared (weak: a handle must not keep a record, counted as live, alive).
+  std::weak_ptr<port_record> peer;
+  /// Admitted outside posts not yet queued by the gateway (see above).
+  std::size_t in_flight = 0;
+  std::size_t in_flight_bytes = 0;
 };
 
 /// runtime::connect: a new channel between a thread outside every context

@@ -21,14 +21,21 @@ namespace detail {
 /// The caller's side of one wrapped port.
 ///
 /// Invariants: every entry of `calls` is a pending promise, at most one
-/// per id, with its timer (0 for none) still armed; `closed` is set once
-/// (release, or the service's end closed) and from then on `calls` stays
-/// empty and the port is closed. Touched only by the owning context.
+/// per id, with its timer (0 for none) still armed and its listener on the
+/// call's abort signal (0 for none) still registered; an id leaves `calls`
+/// once (answered, timed out, aborted or shut) and is never reused, so an
+/// answer for an id below `next_id` that is not in `calls` is late
+/// (counted in `late`); `closed` is set once (release, or the service's
+/// end closed) and from then on `calls` stays empty and the port is
+/// closed. Touched only by the owning context.
 struct remote_state {
   struct pending_call {
     std::string method;
     promise result;
     timer_id timer = 0;
+    /// The call's abort signal and our listener on it (0: none).
+    abort_signal signal;
+    listener_id on_abort = 0;
   };
 
   message_port port;
@@ -37,11 +44,13 @@ struct remote_state {
   std::chrono::milliseconds default_timeout{0};
   double next_id = 1;
   std::map<double, pending_call> calls;
+  /// Answers for ids no longer in `calls` (cancelled, timed out).
+  std::size_t late = 0;
   bool closed = false;
   std::string closed_why;
 
   /// Takes call `id` out (nullopt if it is not pending) and disarms its
-  /// timer.
+  /// timer and its abort listener.
   std::optional<pending_call> take(double id) {
     auto i = calls.find(id);
     if (i == calls.end())
@@ -50,7 +59,28 @@ struct remote_state {
     calls.erase(i);
     if (c.timer != 0)
       this_context().clear_timeout(c.timer);
+    if (c.on_abort != 0)
+      c.signal.remove_listener(c.on_abort);
     return c;
+  }
+
+  /// Cancels pending call `id`: rejects it with `reason` and tells the
+  /// service, which fires the call's signal and discards its late answer.
+  void cancel(double id, error_value reason, const char* how) {
+    auto c = take(id);
+    if (!c)
+      return;
+    if (!closed) {
+      try {
+        port.post_message(wire::cancel(id, reason));
+      } catch (const dom_exception&) {
+        // The service is past its hard limit: it will answer anyway, and
+        // the answer is discarded here (counted as late).
+      }
+    }
+    trace_result task{c->method, id};
+    task.detail(how);
+    c->result.reject(std::move(reason));
   }
 
   void on_answer(message_event& ev) {
@@ -58,8 +88,13 @@ struct remote_state {
     if (!answer)
       return; // not ours: nothing is waiting for it
     auto c = take(answer->id);
-    if (!c)
-      return; // late: the call already timed out or was aborted
+    if (!c) {
+      // Late: the call was cancelled or timed out (ids are never reused,
+      // each is answered once).
+      if (answer->id < next_id)
+        ++late;
+      return;
+    }
     trace_result task{c->method, answer->id};
     if (answer->ok) {
       task.detail("returned");
@@ -85,12 +120,11 @@ struct remote_state {
     if (i == calls.end())
       return;
     i->second.timer = 0; // fired: nothing to clear
-    auto c = take(id);
-    trace_result task{c->method, id};
-    task.detail("timed out");
-    c->result.reject(error_value{
-      "TimeoutError", fmt::format("call '{}' got no answer within {} ms",
-                                  c->method, after.count())});
+    cancel(id,
+           error_value{"TimeoutError",
+                       fmt::format("call '{}' got no answer within {} ms",
+                                   i->second.method, after.count())},
+           "timed out");
   }
 
   /// Closes the remote: every pending call fails with AbortError `why`.
@@ -105,6 +139,8 @@ struct remote_state {
     for (auto& [id, c] : pending) {
       if (c.timer != 0)
         this_context().clear_timeout(c.timer);
+      if (c.on_abort != 0)
+        c.signal.remove_listener(c.on_abort);
       trace_result task{c.method, id};
       task.detail("aborted");
       c.result.reject(error_value{
@@ -151,18 +187,33 @@ promise remote::call(std::string_view method, std::vector<argument> args,
                     ? keep->closed_why
                     : "it was released, or its service's port closed")});
   auto& st = *keep;
+  if (auto* why = opts.signal.reason())
+    return promise::make_rejected(*why); // aborted already: nothing is sent
   // Callback arguments: a fresh channel each; this end serves the function.
   array wire_args;
   wire_args.reserve(args.size());
   std::vector<message_channel> callbacks;
-  for (auto& a : args) {
-    if (a.callback()) {
-      auto& ch = callbacks.emplace_back();
-      wire_args.push_back(wire::proxy_marker(ch.port2()));
-      opts.transfer.push_back(ch.port2());
-    } else {
-      wire_args.push_back(a.data());
+  auto drop_callbacks = [&callbacks] {
+    for (auto& ch : callbacks) {
+      ch.port1().close();
+      ch.port2().close();
     }
+  };
+  try {
+    for (auto& a : args) {
+      if (a.callback()) {
+        auto& ch = callbacks.emplace_back();
+        wire_args.push_back(wire::proxy_marker(ch.port2()));
+        opts.transfer.push_back(ch.port2());
+      } else {
+        wire_args.push_back(a.wire(opts.transfer)); // typed: encoded here
+      }
+    }
+  } catch (const dom_exception& e) {
+    drop_callbacks();
+    return promise::make_rejected(error_value{
+      e.name(), fmt::format("call '{}': an argument could not be encoded: {}",
+                            method, e.message())});
   }
   auto id = st.next_id++;
   try {
@@ -173,10 +224,7 @@ promise remote::call(std::string_view method, std::vector<argument> args,
   } catch (const dom_exception& e) {
     // Nothing was sent (a failed post changes nothing): drop the callback
     // channels made for it.
-    for (auto& ch : callbacks) {
-      ch.port1().close();
-      ch.port2().close();
-    }
+    drop_callbacks();
     return promise::make_rejected(
       error_value{e.name(), fmt::format("call '{}' could not be sent: {}",
                                         method, e.message())});
@@ -190,8 +238,16 @@ promise remote::call(std::string_view method, std::vector<argument> args,
   if (timeout.count() > 0)
     timer = this_context().set_timeout(
       [keep, id, timeout] { keep->time_out(id, timeout); }, timeout);
-  st.calls.emplace(
-    id, detail::remote_state::pending_call{std::string{method}, p, timer});
+  detail::remote_state::pending_call pc{std::string{method}, p, timer,
+                                        opts.signal, 0};
+  if (opts.signal) {
+    std::weak_ptr<detail::remote_state> weak = keep;
+    pc.on_abort = opts.signal.on_abort([weak, id](const error_value& why) {
+      if (auto s = weak.lock())
+        s->cancel(id, why, "aborted");
+    });
+  }
+  st.calls.emplace(id, std::move(pc));
   return p;
 }
 
@@ -216,6 +272,20 @@ bool remote::closed() const noexcept {
   auto st = st_.lock();
   return !st || st->closed;
 }
+
+std::size_t remote::late_answers() const noexcept {
+  auto st = st_.lock();
+  return st ? st->late : 0;
+}
+
+namespace detail {
+
+void bad_result::operator()(const char* expected) const {
+  throw type_error(fmt::format("the result of '{}' must be {}, got {}", method,
+                               expected, describe(got)));
+}
+
+} // namespace detail
 
 std::size_t remote::pending_calls() const noexcept {
   auto st = st_.lock();

@@ -1,6 +1,8 @@
 #include "entangle/rpc/service.hpp"
 
 #include <exception>
+#include <map>
+#include <optional>
 #include <utility>
 
 #include <fmt/format.h>
@@ -49,6 +51,12 @@ void invocation::release_untaken() {
         port->close();
 }
 
+abort_signal invocation::signal() {
+  if (!abort_)
+    abort_.emplace();
+  return abort_->signal();
+}
+
 void invocation::release_taken() {
   for (auto& r : remotes_)
     r.release();
@@ -57,10 +65,10 @@ void invocation::release_taken() {
 namespace detail {
 
 void throw_bad_argument(invocation& inv, std::size_t i, const char* expected) {
-  const char* got
+  std::string got
     = i < inv.size()
-        ? (inv.is_callback(i) ? "a callback" : inv.arg(i).type_name())
-        : "nothing";
+        ? describe(inv.arg(i)) // a callback, a typed T, a stream, a type
+        : std::string{"nothing"};
   throw type_error(fmt::format("argument {} of '{}' must be {}, got {}", i + 1,
                                inv.method(), expected, got));
 }
@@ -72,12 +80,46 @@ void throw_bad_arity(invocation& inv, std::size_t expected) {
 
 /// The service side of one exposed port.
 ///
-/// Invariant: answers go out on `port` only, one per call id received
-/// (a method's promise answers once, when it settles). Touched only by the
-/// owning context.
+/// Invariants: answers go out on `port` only, at most one per call id
+/// received (a method's promise answers once, when it settles). `active`
+/// holds the calls answering later whose answer is not sent yet, each with
+/// its abort controller if the method asked for its signal; a cancel takes
+/// the call out of `active` (and fires its signal), so its late answer
+/// finds it gone and is discarded (counted). Touched only by the owning
+/// context.
 struct service_state : std::enable_shared_from_this<service_state> {
   message_port port;
   methods table;
+  std::map<double, std::optional<abort_controller>> active;
+  std::size_t cancelled = 0;
+  std::size_t discarded = 0;
+
+  void on_message(message_event& ev) {
+    if (auto c = wire::parse_cancel(ev.data))
+      on_cancel(*c);
+    else
+      on_call(ev);
+  }
+
+  void on_cancel(const wire::parsed_cancel& c) {
+    auto i = active.find(c.id);
+    if (i == active.end())
+      return; // answered already (the answer and the cancel crossed)
+    auto ctl = std::move(i->second);
+    active.erase(i);
+    ++cancelled;
+    if (ctl)
+      ctl->abort(c.reason);
+  }
+
+  /// A later answer of call `id` settled: whether to send it (the call is
+  /// still active), else it is discarded and counted.
+  bool settle(double id) {
+    if (active.erase(id) == 1)
+      return true;
+    ++discarded;
+    return false;
+  }
 
   void on_call(message_event& ev) {
     std::optional<double> id;
@@ -123,11 +165,17 @@ struct service_state : std::enable_shared_from_this<service_state> {
     if (failed) {
       send_error(call->id, *failed);
     } else if (r.later) {
+      active.emplace(call->id, inv.controller());
+      std::weak_ptr<service_state> weak = shared_from_this();
       r.later.then(
-        [st = shared_from_this(), cid = call->id, method = call->method](
-          value& v) { st->send_value(cid, method, v, {}); },
-        [st = shared_from_this(), cid = call->id](const error_value& e) {
-          st->send_error(cid, e);
+        [weak, cid = call->id, method = call->method,
+         t = r.later_transfer](value& v) {
+          if (auto st = weak.lock(); st && st->settle(cid))
+            st->send_value(cid, method, v, t ? *t : transfer_list{});
+        },
+        [weak, cid = call->id](const error_value& e) {
+          if (auto st = weak.lock(); st && st->settle(cid))
+            st->send_error(cid, e);
         });
     } else {
       send_value(call->id, call->method, r.data, r.transfer);
@@ -164,7 +212,7 @@ struct service_state : std::enable_shared_from_this<service_state> {
 
 } // namespace detail
 
-void expose(const message_port& port, methods table) {
+service expose(const message_port& port, methods table) {
   wire::check_usable(port, "rpc::expose");
   auto st = std::make_shared<detail::service_state>();
   st->port = port;
@@ -174,7 +222,23 @@ void expose(const message_port& port, methods table) {
   port.on_close([st](message_event&) {
     this_context().queue_task([st] { st->port.close(); });
   });
-  port.on_message([st](message_event& ev) { st->on_call(ev); });
+  port.on_message([st](message_event& ev) { st->on_message(ev); });
+  return service{st};
+}
+
+std::size_t service::active_calls() const noexcept {
+  auto st = st_.lock();
+  return st ? st->active.size() : 0;
+}
+
+std::size_t service::cancelled_calls() const noexcept {
+  auto st = st_.lock();
+  return st ? st->cancelled : 0;
+}
+
+std::size_t service::discarded_results() const noexcept {
+  auto st = st_.lock();
+  return st ? st->discarded : 0;
 }
 
 } // namespace entangle::rpc

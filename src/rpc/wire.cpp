@@ -4,6 +4,7 @@
 
 #include "entangle/context.hpp"
 #include "entangle/error.hpp"
+#include "entangle/rpc/convert.hpp"
 #include "ports/port_object.hpp"
 
 namespace entangle::rpc::wire {
@@ -51,15 +52,41 @@ value proxy_marker(const message_port& port) {
   return value::obj({{"rpc", "proxy"}, {"port", port}});
 }
 
-const message_port* proxy_port(const value& v) {
+const message_port* marker_port(const value& v, std::string_view tag) {
   auto* o = v.get_if<object>();
   if (o == nullptr || o->size() != 2)
     return nullptr;
-  auto* tag = string_at(*o, "rpc");
+  auto* t = string_at(*o, "rpc");
   auto i = o->find("port");
-  if (tag == nullptr || *tag != "proxy" || i == o->end())
+  if (t == nullptr || *t != tag || i == o->end())
     return nullptr;
   return i->second.get_if<message_port>();
+}
+
+const message_port* proxy_port(const value& v) {
+  return marker_port(v, "proxy");
+}
+
+value cancel(double id, const error_value& reason) {
+  object o;
+  o.emplace("rpc", "cancel");
+  o.emplace("id", id);
+  o.emplace("reason",
+            value::obj({{"name", reason.name}, {"message", reason.message}}));
+  return value{std::move(o)};
+}
+
+std::optional<parsed_cancel> parse_cancel(const value& v) {
+  auto* o = v.get_if<object>();
+  if (o == nullptr)
+    return std::nullopt;
+  auto* tag = string_at(*o, "rpc");
+  auto* id = number_at(*o, "id");
+  if (tag == nullptr || *tag != "cancel" || id == nullptr)
+    return std::nullopt;
+  auto i = o->find("reason");
+  auto reason = to_error(i == o->end() ? value{} : i->second);
+  return parsed_cancel{*id, std::move(reason)};
 }
 
 std::optional<parsed_call> parse_call(value& v, std::optional<double>& id,
@@ -126,3 +153,65 @@ error_value to_error(const value& payload) {
 }
 
 } // namespace entangle::rpc::wire
+
+namespace entangle::rpc::detail {
+
+namespace {
+
+const std::string* tag_of(const object& o) {
+  auto i = o.find("rpc");
+  return i == o.end() ? nullptr : i->second.get_if<std::string>();
+}
+
+} // namespace
+
+value typed_marker(const std::string& name, std::vector<char> bytes) {
+  std::vector<std::uint8_t> data(bytes.begin(), bytes.end());
+  return value::obj({{"rpc", "typed"},
+                     {"type", name},
+                     {"bytes", array_buffer{std::move(data)}}});
+}
+
+const std::vector<std::uint8_t>* typed_bytes(const value& v,
+                                             const std::string& name) {
+  auto* o = v.get_if<object>();
+  if (o == nullptr || o->size() != 3)
+    return nullptr;
+  auto* tag = tag_of(*o);
+  auto t = o->find("type");
+  auto b = o->find("bytes");
+  if (tag == nullptr || *tag != "typed" || t == o->end() || b == o->end())
+    return nullptr;
+  auto* type = t->second.get_if<std::string>();
+  auto* buf = b->second.get_if<array_buffer>();
+  if (type == nullptr || *type != name || buf == nullptr)
+    return nullptr;
+  return &buf->bytes();
+}
+
+value stream_marker(const message_port& port) {
+  return value::obj({{"rpc", "stream"}, {"port", port}});
+}
+
+const message_port* stream_port(const value& v) {
+  return wire::marker_port(v, "stream");
+}
+
+std::string describe(const value& v) {
+  if (auto* o = v.get_if<object>()) {
+    if (auto* tag = tag_of(*o)) {
+      if (*tag == "stream")
+        return "a stream";
+      if (*tag == "proxy")
+        return "a callback";
+      if (*tag == "typed") {
+        auto t = o->find("type");
+        if (t != o->end() && t->second.is_string())
+          return "a typed " + t->second.as_string();
+      }
+    }
+  }
+  return v.type_name();
+}
+
+} // namespace entangle::rpc::detail

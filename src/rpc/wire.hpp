@@ -5,6 +5,7 @@
 
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "entangle/message_port.hpp"
 #include "entangle/value.hpp"
@@ -15,6 +16,20 @@ value call(double id, std::string method, array args);
 value answer_value(double id, value v);
 value answer_error(double id, const error_value& e);
 value proxy_marker(const message_port& port);
+
+/// Asks the service to stop call `id` (its abort signal fires with
+/// `reason`; a result it still produces is discarded).
+value cancel(double id, const error_value& reason);
+
+struct parsed_cancel {
+  double id = 0;
+  error_value reason;
+};
+
+std::optional<parsed_cancel> parse_cancel(const value& v);
+
+/// The port of a marker {"rpc": tag, "port": port}, or nullptr.
+const message_port* marker_port(const value& v, std::string_view tag);
 
 /// The port inside a callback marker, or nullptr.
 const message_port* proxy_port(const value& v);

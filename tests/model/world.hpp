@@ -27,6 +27,7 @@
 // made outside it (they never call back into the model synchronously, but
 // keeping them outside makes that irrelevant).
 
+#include <atomic>
 #include <algorithm>
 #include <array>
 #include <chrono>
@@ -62,6 +63,24 @@ public:
   }
 
   world(const world&) = delete;
+
+  /// Ports have a high-water mark (ENTANGLE_MODEL_MARK): a post past the
+  /// hard limit is refused with QuotaExceededError and changes nothing --
+  /// the documented rule, not a failure; the post is never delivered.
+  bool limits = false;
+  std::size_t mark = 0;
+
+  /// Posts refused that way (statistics: the rule was exercised).
+  std::atomic<std::uint64_t> refused{0};
+
+  /// Whether `ex` is that refusal (only with `limits`); counts it.
+  bool quota_refusal(const std::exception& ex) {
+    auto* d = dynamic_cast<const dom_exception*>(&ex);
+    bool yes = limits && d != nullptr && d->name() == "QuotaExceededError";
+    if (yes)
+      ++refused;
+    return yes;
+  }
   world& operator=(const world&) = delete;
 
   runtime* rt = nullptr;
@@ -477,9 +496,33 @@ private:
       s = record_post_locked(c, e, post_status::pending, kind_marker, me, -1);
     }
     h.start();
+    post_marker(h, c, e, s);
+  }
+
+  /// Posts ch.e's flush marker (seq `s`). With limits a full peer refuses
+  /// it: it is posted again on this port's next `ready` (the final phase
+  /// starts every port, so the peer drains and sends one) or `close` (the
+  /// peer went away full: then the post is dropped and counted, as any
+  /// post to a closed peer).
+  void post_marker(const message_port& h, int c, int e, std::int64_t s) {
     auto v = tag(c, e, s, kind_marker);
     obj_of(v)["x"] = null;
-    h.post_message(std::move(v));
+    try {
+      h.post_message(std::move(v));
+    } catch (const std::exception& ex) {
+      if (!quota_refusal(ex))
+        throw;
+      auto done = std::make_shared<bool>(false);
+      auto again = [this, h, c, e, s, done](message_event&) {
+        if (*done)
+          return;
+        *done = true;
+        post_marker(h, c, e, s);
+      };
+      h.add_event_listener("ready", again);
+      h.add_event_listener("close", again);
+      return;
+    }
     set_status(c, e, s, post_status::live);
   }
 

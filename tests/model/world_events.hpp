@@ -137,7 +137,14 @@ inline void world::handler_post(int me, int c, int e) {
   array_buffer unused;
   auto v = tag(c, e, s, 1);
   obj_of(v)["x"] = make_payload(1, s, unused);
-  h.post_message(std::move(v));
+  try {
+    h.post_message(std::move(v));
+  } catch (const std::exception& ex) {
+    if (!quota_refusal(ex))
+      throw;
+    set_status(c, e, s, post_status::rejected); // the documented rule
+    return;
+  }
   set_status(c, e, s, post_status::live);
 }
 

@@ -24,6 +24,10 @@ inline void world::do_create(int me, const op& o) {
       r.h = e == 0 ? mc.port1() : mc.port2();
     }
   }
+  if (limits) {
+    mc.port1().set_high_water_mark({mark});
+    mc.port2().set_high_water_mark({mark});
+  }
   listen(me, o.ch, 0, mc.port1());
   listen(me, o.ch, 1, mc.port2());
 }
@@ -70,8 +74,12 @@ inline void world::do_post(int me, const op& o, std::int64_t k) {
     h.post_message(std::move(v), std::move(t));
   } catch (const std::exception& ex) {
     set_status(o.ch, o.end, s, post_status::rejected);
-    problem(&tally::other, "a valid post on " + end_name(o.ch, o.end)
-                             + " threw: " + ex.what());
+    if (!quota_refusal(ex))
+      problem(&tally::other, "a valid post on " + end_name(o.ch, o.end)
+                               + " threw: " + ex.what());
+    else if (h.detached() || (x && x.detached()))
+      problem(&tally::other, "a post refused by the hard limit changed "
+                             "state");
     if (x) {
       std::lock_guard<std::mutex> g{mu_};
       auto& r = ch_[o.ch2][o.end2];
@@ -175,6 +183,7 @@ inline void world::do_close(int me, int c, int e) {
 inline void world::do_doom(int me, const op& o, std::int64_t k) {
   message_port h, peer;
   std::int64_t s = 0;
+  bool peer_started = false;
   {
     std::lock_guard<std::mutex> g{mu_};
     h = held_locked(o.ch, o.end, me);
@@ -182,6 +191,7 @@ inline void world::do_doom(int me, const op& o, std::int64_t k) {
     if (!h || !peer)
       return;
     s = record_post_locked(o.ch, o.end, post_status::doomed, 0, me, k);
+    peer_started = ch_[o.ch][1 - o.end].started;
     ch_[o.ch][1 - o.end].closed = true;
     leave_locked(o.ch, 1 - o.end, me);
   }
@@ -192,7 +202,22 @@ inline void world::do_doom(int me, const op& o, std::int64_t k) {
     h.post_message(std::move(v), {peer});
   } catch (const std::exception& ex) {
     set_status(o.ch, o.end, s, post_status::rejected);
-    problem(&tally::other, std::string{"a doomed post threw: "} + ex.what());
+    if (!quota_refusal(ex)) {
+      problem(&tally::other, std::string{"a doomed post threw: "} + ex.what());
+      return;
+    }
+    // Refused by the hard limit before anything happened: the peer is
+    // still here, open, as it was.
+    if (h.detached() || peer.detached())
+      problem(&tally::other, "a doomed post refused by the hard limit "
+                             "changed state");
+    std::lock_guard<std::mutex> g{mu_};
+    auto& r = ch_[o.ch][1 - o.end];
+    r.closed = false;
+    r.stale.pop_back();
+    r.loc = me;
+    r.h = peer;
+    r.started = peer_started;
     return;
   }
   if (!peer.detached() || h.detached())
@@ -294,6 +319,12 @@ inline void world::do_bad(int me, const op& o, std::int64_t k) {
     outcome = ex.what();
   }
   auto want = want_type_error ? "TypeError" : "DataCloneError";
+  // With limits the admission comes first: a full queue refuses even an
+  // invalid message, with the hard limit's error (nothing changes either).
+  if (limits && outcome == "QuotaExceededError") {
+    outcome = want;
+    ++refused;
+  }
   if (outcome != want) {
     set_status(o.ch, o.end, s,
                outcome == "no exception" ? post_status::unexpected

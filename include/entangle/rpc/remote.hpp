@@ -3,13 +3,18 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
+#include <string>
 #include <memory>
 #include <string_view>
 #include <type_traits>
 #include <utility>
 #include <vector>
 
+#include "entangle/abort.hpp"
 #include "entangle/message_port.hpp"
+#include "entangle/promise.hpp"
+#include "entangle/rpc/convert.hpp"
 #include "entangle/rpc/promise.hpp"
 #include "entangle/transfer.hpp"
 #include "entangle/value.hpp"
@@ -18,19 +23,38 @@ namespace entangle::rpc {
 
 class method;
 
+/// The promise `remote::call<R>` returns (a `promise<value>` for a type
+/// that cannot be a result, which fails to compile with a readable error).
+template <class R>
+using promise_of = entangle::promise<
+  std::conditional_t<detail::is_wire_type<R>, R, value>>;
+
 namespace detail {
 struct remote_state;
 } // namespace detail
 
 /// One argument of a remote call: a value (cloned, or moved when it or its
-/// parts are in the call's transfer list), or a local function passed by
-/// reference (`rpc::proxy(fn)`, see service.hpp).
+/// parts are in the call's transfer list), a C++ type `post_typed` accepts
+/// (encoded when the call is made; the method takes it as that type), a
+/// `readable_stream` (its port moves to the service), or a local function
+/// passed by reference (`rpc::proxy(fn)`, see service.hpp). Anything else
+/// fails to compile with one error naming the fix.
 class argument {
 public:
-  /// Anything a `value` can be made of.
-  template <class T,
-            class = std::enable_if_t<std::is_constructible_v<value, T&&>>>
-  argument(T&& x) : data_(std::forward<T>(x)) {
+  template <class T, class D = std::decay_t<T>,
+            std::enable_if_t<!std::is_same_v<D, argument>, int> = 0>
+  argument(T&& x) {
+    if constexpr (entangle::detail::is_callable_message_v<D>) {
+      detail::reject_wire_type<D>(); // a captureless lambda converts to bool
+    } else if constexpr (std::is_constructible_v<value, T&&>) {
+      data_ = value(std::forward<T>(x));
+    } else if constexpr (detail::is_wire_type<D>) {
+      encode_ = [x = D(std::forward<T>(x))](transfer_list& transfer) {
+        return detail::to_wire(x, transfer);
+      };
+    } else {
+      detail::reject_wire_type<D>();
+    }
   }
 
   /// @private A callback argument (made by `rpc::proxy`).
@@ -45,8 +69,15 @@ public:
     return fn_;
   }
 
+  /// @private The wire value of the argument (encodes a typed message or
+  /// a stream, adding what it moves to `transfer`). @throws as `post_typed`.
+  value wire(transfer_list& transfer) const {
+    return encode_ ? encode_(transfer) : data_;
+  }
+
 private:
   value data_;
+  std::function<value(transfer_list&)> encode_;
   std::shared_ptr<const method> fn_;
 };
 
@@ -58,7 +89,24 @@ struct call_options {
   std::chrono::milliseconds timeout{0};
   /// Buffers and ports (found in the arguments) to move instead of copy.
   transfer_list transfer;
+  /// Cancels the call when it aborts (WHATWG's `signal` option): the
+  /// promise is rejected with the signal's reason at once, the service is
+  /// told (its `invocation::signal()` fires with the same reason) and its
+  /// late answer is discarded. An already aborted signal sends nothing.
+  abort_signal signal;
 };
+
+namespace detail {
+
+/// @private Throws the TypeError of a result that is not what `call<R>`
+/// expected.
+struct bad_result {
+  const std::string& method;
+  const value& got;
+  [[noreturn]] void operator()(const char* expected) const;
+};
+
+} // namespace detail
 
 /// The calling side of an exposed service (Comlink's `Remote`): a proxy
 /// over one port whose calls return promises.
@@ -77,7 +125,9 @@ struct call_options {
 ///   `dom_exception`'s name, `TypeError` for a `type_error`, else `Error`)
 ///   and its message; `TypeError` for an unknown method or wrong
 ///   arguments; `DataCloneError` when the result could not be cloned;
-/// - `TimeoutError`: no answer within the call's timeout;
+/// - `TimeoutError`: no answer within the call's timeout (the call is then
+///   cancelled at the service, as by an abort signal);
+/// - the reason of the call's abort signal (`AbortError` by default);
 /// - `AbortError`: the remote was released, or the service's port closed
 ///   (the service released it or its context ended), before the answer;
 /// - `InvalidStateError`: called after the remote was released or closed;
@@ -100,6 +150,26 @@ public:
   promise call(std::string_view method, std::vector<argument> args = {},
                call_options opts = {}) const;
 
+  /// Calls `method` and converts its result to `R`: a value type (double,
+  /// std::string, array, ...), a type `post_typed` accepts, or a
+  /// `readable_stream<T>` (a method returning a stream). A result of
+  /// another type rejects the promise with a `TypeError` naming both.
+  template <class R>
+  promise_of<R> call(std::string_view method, std::vector<argument> args = {},
+                     call_options opts = {}) const {
+    if constexpr (std::is_same_v<R, value>) {
+      return call(method, std::move(args), std::move(opts));
+    } else if constexpr (detail::is_wire_type<R>) {
+      return call(method, std::move(args), std::move(opts))
+        .then([m = std::string{method}](value& v) -> R {
+          return detail::from_value<R>(v, detail::bad_result{m, v});
+        });
+    } else {
+      detail::reject_wire_type<R>();
+      return {};
+    }
+  }
+
   /// Calls the remote function itself (a callback proxy received through
   /// `invocation::callback`).
   promise operator()(std::vector<argument> args = {},
@@ -115,6 +185,10 @@ public:
 
   /// Returns the number of calls waiting for an answer.
   std::size_t pending_calls() const noexcept;
+
+  /// Answers that arrived for calls no longer waiting (cancelled, timed
+  /// out): discarded, counted here.
+  std::size_t late_answers() const noexcept;
 
   /// @private
   remote(std::weak_ptr<detail::remote_state> st, std::uint64_t owner) noexcept
