@@ -14,6 +14,7 @@
 #include "entangle/message_port.hpp"
 #include "entangle/outside_port.hpp"
 #include "entangle/origin.hpp"
+#include "entangle/remote.hpp"
 #include "entangle/rpc.hpp"
 #include "entangle/runtime.hpp"
 #include "entangle/shared_worker.hpp"
