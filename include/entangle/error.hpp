@@ -52,6 +52,9 @@ inline constexpr std::string_view data_clone = "DataCloneError";
 inline constexpr std::string_view invalid_state = "InvalidStateError";
 inline constexpr std::string_view syntax = "SyntaxError";
 inline constexpr std::string_view type = "TypeError";
+inline constexpr std::string_view quota_exceeded = "QuotaExceededError";
+inline constexpr std::string_view abort = "AbortError";
+inline constexpr std::string_view timeout = "TimeoutError";
 inline constexpr std::string_view range = "RangeError";
 } // namespace error_name
 

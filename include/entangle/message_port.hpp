@@ -1,11 +1,14 @@
 #pragma once
 
+#include <cstdint>
 #include <initializer_list>
 #include <memory>
+#include <optional>
 #include <string_view>
 #include <vector>
 
 #include "entangle/detail/message_checks.hpp"
+#include "entangle/flow_control.hpp"
 #include "entangle/fwd.hpp"
 
 namespace entangle {
@@ -103,13 +106,47 @@ public:
   /// Sets the `onclose` handler (does not start the queue).
   void on_close(event_handler fn) const;
 
-  /// Adds a listener for "message", "messageerror" or "close". Does not
-  /// start the queue. @throws type_error for any other event type.
+  /// Sets the `onready` handler (flow control, see below) and starts the
+  /// queue: the ready notice travels in band, like a message.
+  void on_ready(event_handler fn) const;
+
+  /// Adds a listener for "message", "messageerror", "close" or "ready".
+  /// Does not start the queue. @throws type_error for any other event type.
   listener_id add_event_listener(std::string_view type, event_handler fn) const;
 
   /// Removes a listener added with `add_event_listener`; unknown ids are
   /// ignored.
   void remove_event_listener(std::string_view type, listener_id id) const;
+
+  // -- flow control (flow_control.hpp; docs/guide.md "Flow control") ---------
+  //
+  // The receiver sets a high-water mark on its own port; the sender reads
+  // the room left on its end (`desired_size`, WHATWG Streams' name) and
+  // gets a `ready` event, in order with the peer's messages, each time the
+  // peer's queue drops below the mark after reaching it (crossings that
+  // happen while an earlier ready is still queued here fold into it). Past
+  // the hard limit a post throws `QuotaExceededError` and changes nothing.
+  // Marks and counts travel with the ports; contexts never block.
+
+  /// Receiver side: sets the high-water mark of this port's queue (what
+  /// its peer may leave unread here); `{}` lifts it. Lifting or raising it
+  /// while the queue is at the mark sends the peer its ready event.
+  void set_high_water_mark(const high_water_mark& mark) const;
+
+  /// Returns this port's high-water mark (`enabled()` false when none).
+  high_water_mark water_mark() const;
+
+  /// Sender side: the peer's message mark minus what is unread there (at
+  /// most 0 means backpressure); nullopt when the peer has no message mark
+  /// or the port is closed, detached, foreign or unentangled.
+  std::optional<std::int64_t> desired_size() const;
+
+  /// Sender side: the same for the peer's byte mark (`message_size`).
+  std::optional<std::int64_t> desired_bytes() const;
+
+  /// Sender side: whether the peer's queue is at one of its marks (WHATWG
+  /// Streams' [[backpressure]]): wait for `ready` before posting more.
+  bool backpressure() const;
 
   // -- lifetime (Node's ref/unref) ---------------------------------------------
 

@@ -12,6 +12,7 @@
 
 #include "entangle/context.hpp"
 #include "entangle/drop_reason.hpp"
+#include "entangle/flow_control.hpp"
 #include "entangle/outside_port.hpp"
 #include "entangle/trace.hpp"
 
@@ -54,6 +55,13 @@ struct runtime_config : caf::actor_system_config {
   /// Largest buffer (bytes) a context accepts in one message; a larger one
   /// fails deserialization at the receiver (`messageerror`). 0 = no limit.
   std::size_t max_buffer_bytes = 0;
+
+  /// The high-water mark every new port gets (its receiver may change it:
+  /// `message_port::set_high_water_mark`). Off unless configured:
+  /// `entangle.port-high-water-mark` (messages), `entangle.port-high-water-
+  /// bytes` and `entangle.port-hard-limit-factor` on the command line or
+  /// in an INI file. See `high_water_mark` for the rules.
+  high_water_mark port_high_water_mark;
 
   /// Print warnings (misuse, doomed posts) to stderr.
   bool warnings = true;

@@ -19,14 +19,35 @@ namespace entangle::detail {
 /// vector is compacted when the dead prefix is large, so memory stays
 /// O(live). Once allocated the body is kept (a busy queue does not
 /// allocate per message).
+///
+/// Memory returns (bounded slack): a queue that drains keeps at most
+/// `slack` free slots (a busy queue reuses them without allocating); more
+/// capacity than that is freed when it empties, and when compacting finds
+/// more than four times the live elements. So a port queue that once held
+/// a million messages holds at most 128 envelopes' worth (18 KiB) once
+/// drained, a context's task queue at most 128 functions (4 KiB).
 template <class T>
 class lazy_fifo {
 public:
+  /// Free slots a drained queue may keep (see the class comment).
+  static constexpr std::size_t slack = 128;
+
   bool empty() const noexcept {
     return !b_ || b_->head == b_->items.size();
   }
   std::size_t size() const noexcept {
     return b_ ? b_->items.size() - b_->head : 0;
+  }
+  /// Slots allocated (live, dead prefix and free), for the memory bound.
+  std::size_t capacity() const noexcept {
+    return b_ ? b_->items.capacity() : 0;
+  }
+  /// Calls `f` on each live element, front to back.
+  template <class F>
+  void for_each(F&& f) const {
+    if (b_)
+      for (auto i = b_->head; i < b_->items.size(); ++i)
+        f(b_->items[i]);
   }
   /// Precondition: !empty().
   const T& front() const noexcept {
@@ -59,6 +80,8 @@ public:
     auto n = b.items.size() - b.head;
     if (n <= max && b.head == 0 && out.capacity() <= b.items.capacity()) {
       out.swap(b.items);
+      if (b.items.capacity() > slack) // `out` brought more than the slack
+        std::vector<T>{}.swap(b.items);
       return n;
     }
     auto k = n < max ? n : max;
@@ -117,9 +140,21 @@ private:
     if (b.head == b.items.size()) {
       b.items.clear();
       b.head = 0;
+      if (b.items.capacity() > slack) // drained: give the capacity back
+        std::vector<T>{}.swap(b.items);
     } else if (b.head >= 64 && b.head * 2 >= b.items.size()) {
-      b.items.erase(b.items.begin(),
-                    b.items.begin() + static_cast<long>(b.head));
+      auto live = b.items.size() - b.head;
+      auto first = b.items.begin() + static_cast<long>(b.head);
+      if (b.items.capacity() > slack && b.items.capacity() > 4 * live) {
+        // Shrinking: move the live elements into storage twice their size.
+        std::vector<T> kept;
+        kept.reserve(2 * live);
+        kept.insert(kept.end(), std::make_move_iterator(first),
+                    std::make_move_iterator(b.items.end()));
+        b.items.swap(kept);
+      } else {
+        b.items.erase(b.items.begin(), first);
+      }
       b.head = 0;
     }
   }

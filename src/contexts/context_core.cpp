@@ -300,11 +300,17 @@ serialized_message context_core::serialize(const value& message,
 
 void context_core::post(port_object& src, const value& message,
                         const transfer_list& transfer) {
-  post_serialized(src, serialize(message, transfer, &src));
+  // Flow control: a peer with a high-water mark admits the post first
+  // (QuotaExceededError past its hard limit), before anything is shipped.
+  std::uint32_t bytes = 0;
+  if (src.record)
+    if (auto* f = port_scheduler::peer_flow(*src.record))
+      bytes = sched_->admit(*f, message_size(message));
+  post_serialized(src, serialize(message, transfer, &src), bytes);
 }
 
-void context_core::post_serialized(port_object& src,
-                                   serialized_message&& msg) {
+void context_core::post_serialized(port_object& src, serialized_message&& msg,
+                                   std::uint32_t bytes) {
   explore_point(explore_op::post, &src, &msg.data);
   if (src.closed.load(std::memory_order_relaxed)) {
     warn_inert(src, "post_message", "the message is dropped (counted as "
@@ -334,7 +340,7 @@ void context_core::post_serialized(port_object& src,
       }
     }
   }
-  sched_->post(*src.record, std::move(msg));
+  sched_->post(*src.record, std::move(msg), bytes);
 }
 
 void context_core::warn_inert(port_object& port, const char* op,

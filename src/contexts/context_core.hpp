@@ -225,8 +225,10 @@ public:
   void post(port_object& src, const value& message,
             const transfer_list& transfer);
   /// Sends an already serialized message from `src` (the drop rules of a
-  /// closed, detached or doomed post apply).
-  void post_serialized(port_object& src, serialized_message&& msg);
+  /// closed, detached or doomed post apply); `bytes` is its size for the
+  /// peer's byte mark (port_scheduler::admit).
+  void post_serialized(port_object& src, serialized_message&& msg,
+                       std::uint32_t bytes = 0);
   void start_port(port_object& port);
   /// Reports once per port a silent no-op on an inert (closed or
   /// transferred) port.

@@ -141,8 +141,10 @@ void context_core::give_back(port_object& port) {
 
 void context_core::note_unshipped(std::uint64_t epoch, std::uint64_t stamp) {
   // Only this context posts to, starts or closes its never-shipped ports,
-  // so this runs on its own thread (the heap needs no lock).
-  assert(current_core() == this);
+  // so this runs on its own thread (the heap needs no lock): in its user
+  // code, or in its event loop between handlers (a ready notice sent when
+  // a pop crossed a mark, port_scheduler::send_ready).
+  assert(current_core() == this || current_core() == nullptr);
   unshipped_heads_.push_back(unshipped_head{stamp, epoch});
   std::push_heap(unshipped_heads_.begin(), unshipped_heads_.end(),
                  std::greater<>{});
@@ -196,22 +198,33 @@ std::optional<message_event> context_core::receive_now(const port_ptr& self) {
   if (!port.record)
     return std::nullopt;
   envelope e;
-  if (lease_.port == &port && lease_.next < lease_.items->size()) {
-    // The rest of the batch being dispatched is the front of the queue.
-    auto& head = (*lease_.items)[lease_.next];
-    if (head.is_close || head.msg.typed)
-      return std::nullopt;
-    e = std::move(head);
-    ++lease_.next;
-  } else {
-    std::uint64_t next = 0;
-    if (sched_->take_value(*port.record, port.epoch, e, next)
-        != port_scheduler::pop_result::item)
-      return std::nullopt;
-    if (next != 0) // its combined-order entry named the head just taken
-      note_unshipped(port.epoch, next);
-  }
-  dispatched_from(port, 1); // a drain waits for one message less
+  do {
+    if (e.is_ready) // taken at the head: it fires as a task of its own
+      queue_task([this, self] {
+        if (self->record) {
+          message_event ready;
+          ready.type = "ready";
+          ready.target = message_port{self};
+          fire(*self, event_kind::ready, ready);
+        }
+      });
+    if (lease_.port == &port && lease_.next < lease_.items->size()) {
+      // The rest of the batch being dispatched is the front of the queue.
+      auto& head = (*lease_.items)[lease_.next];
+      if (head.is_close || head.msg.typed)
+        return std::nullopt;
+      e = std::move(head);
+      ++lease_.next;
+    } else {
+      std::uint64_t next = 0;
+      if (sched_->take_value(*port.record, port.epoch, e, next)
+          != port_scheduler::pop_result::item)
+        return std::nullopt;
+      if (next != 0) // its combined-order entry named the head just taken
+        note_unshipped(port.epoch, next);
+    }
+    dispatched_from(port, 1); // a drain waits for one item less
+  } while (e.is_ready);
   message_event ev;
   if (!port.implicit)
     ev.target = message_port{self};
@@ -270,6 +283,7 @@ void context_core::traced_dispatch(entangle::tracer& t,
   r.ev.context = id();
   r.ev.port = port.record ? port.record->id : 0;
   r.ev.type = e.is_close                                        ? "close"
+              : e.is_ready                                      ? "ready"
               : check_receivable_bytes(e.msg.buffer_bytes) ? "messageerror"
                                                                 : "message";
   r.ev.queue_depth = queued(port);
@@ -294,6 +308,12 @@ void context_core::dispatch_event(const port_ptr& self, envelope&& e) {
   message_event ev;
   if (!port.implicit)
     ev.target = message_port{self};
+  if (e.is_ready) {
+    // The peer's queue dropped below its high-water mark (flow_state).
+    ev.type = "ready";
+    fire(port, event_kind::ready, ev);
+    return;
+  }
   if (e.is_close) {
     port.peer_gone = true;
     uncount(port);

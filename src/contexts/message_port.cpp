@@ -90,8 +90,8 @@ detail::event_kind kind_of(std::string_view type) {
   auto k = detail::parse_event_kind(type);
   if (!k)
     throw type_error(fmt::format(
-      "unknown event type '{}' (expected message, messageerror, close or "
-      "error)",
+      "unknown event type '{}' (expected message, messageerror, close, "
+      "ready or error)",
       type));
   return *k;
 }
@@ -113,6 +113,11 @@ void message_port::on_close(event_handler fn) const {
   set_handler(obj_, detail::event_kind::close, std::move(fn), "on_close");
 }
 
+void message_port::on_ready(event_handler fn) const {
+  set_handler(obj_, detail::event_kind::ready, std::move(fn), "on_ready");
+  start(); // the notice is dispatched like a message
+}
+
 listener_id message_port::add_event_listener(std::string_view type,
                                              event_handler fn) const {
   auto k = kind_of(type);
@@ -127,6 +132,41 @@ void message_port::remove_event_listener(std::string_view type,
   auto k = kind_of(type);
   if (auto* p = owned(obj_, "remove_event_listener", false))
     p->events.remove(k, id);
+}
+
+void message_port::set_high_water_mark(const high_water_mark& mark) const {
+  if (auto* p = owned(obj_, "set_high_water_mark", false); p && p->record)
+    p->sched->set_marks(*p->record, mark);
+}
+
+high_water_mark message_port::water_mark() const {
+  if (auto* p = owned(obj_, "water_mark", false); p && p->record)
+    return p->sched->marks(*p->record);
+  return {0, 0, 2};
+}
+
+namespace {
+
+detail::port_scheduler::credit
+credit_of(const std::shared_ptr<detail::port_object>& obj, const char* op) {
+  if (auto* p = owned(obj, op, false); p && p->record)
+    return p->sched->credit_of(*p->record);
+  return {};
+}
+
+} // namespace
+
+std::optional<std::int64_t> message_port::desired_size() const {
+  return credit_of(obj_, "desired_size").messages;
+}
+
+std::optional<std::int64_t> message_port::desired_bytes() const {
+  return credit_of(obj_, "desired_bytes").bytes;
+}
+
+bool message_port::backpressure() const {
+  auto c = credit_of(obj_, "backpressure");
+  return (c.messages && *c.messages <= 0) || (c.bytes && *c.bytes <= 0);
 }
 
 bool message_port::detached() const noexcept {

@@ -47,12 +47,17 @@ void post_typed(const message_port& port, const std::string& name,
                     "ports travel alongside it",
                     i));
   auto& ctx = *p->ctx;
+  // Flow control first: a refused post must change nothing.
+  std::uint32_t size = 0;
+  if (p->record)
+    if (auto* f = port_scheduler::peer_flow(*p->record))
+      size = ctx.sched().admit(*f, bytes.size() + name.size());
   // The value part is empty; this validates the transfer list and ships
   // the ports exactly as a value post does (nothing changes on failure).
   auto msg = ctx.serialize(value{}, transfer, p);
   msg.typed = std::make_unique<typed_payload>(
     typed_payload{name, std::move(bytes)});
-  ctx.post_serialized(*p, std::move(msg));
+  ctx.post_serialized(*p, std::move(msg), size);
 }
 
 void set_typed_handler(const message_port& port, const std::string& name,

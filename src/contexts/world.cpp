@@ -72,6 +72,7 @@ world::world(runtime_config& c)
     sched(std::make_shared<port_scheduler>(send_hint)),
     system(prepare(c)) {
   sched->warnings = c.warnings;
+  sched->default_marks = c.port_high_water_mark;
 #if ENTANGLE_TRACING
   sched->tracer = tracer.get();
 #endif

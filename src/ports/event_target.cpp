@@ -17,6 +17,8 @@ std::optional<event_kind> parse_event_kind(std::string_view type) noexcept {
     return event_kind::error;
   if (type == "connect")
     return event_kind::connect;
+  if (type == "ready")
+    return event_kind::ready;
   return std::nullopt;
 }
 

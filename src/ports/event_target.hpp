@@ -19,11 +19,13 @@ enum class event_kind : std::uint8_t {
   messageerror,
   close,
   error,
-  connect
+  connect,
+  /// The peer's queue dropped below its high-water mark (flow control).
+  ready
 };
 
-/// Maps "message" / "messageerror" / "close" / "error"; nullopt for
-/// anything else.
+/// Maps "message" / "messageerror" / "close" / "error" / "connect" /
+/// "ready"; nullopt for anything else.
 std::optional<event_kind> parse_event_kind(std::string_view type) noexcept;
 
 /// DOM EventTarget semantics for one object's event types ("error" only

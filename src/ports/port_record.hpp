@@ -16,6 +16,7 @@
 #include <caf/actor.hpp>
 
 #include "base/lazy_fifo.hpp"
+#include "ports/flow_state.hpp"
 #include "ports/serialized_message.hpp"
 #include "ports/transit_forest.hpp"
 
@@ -54,16 +55,27 @@ private:
 
 using record_guard = std::lock_guard<record_mutex>;
 
-/// One item of a port message queue: a message, or the close sentinel the
-/// peer's closure leaves *behind* everything it posted.
+/// One item of a port message queue: a message, the close sentinel the
+/// peer's closure leaves *behind* everything it posted, or a ready notice
+/// (the peer's queue dropped below its high-water mark; see flow_state).
 struct envelope {
   envelope() = default;
-  envelope(serialized_message&& m, bool close, std::uint64_t s) noexcept
-    : msg(std::move(m)), is_close(close), stamp(s) {
+  envelope(serialized_message&& m, bool close, std::uint64_t s,
+           std::uint32_t n = 0, bool ready = false) noexcept
+    : msg(std::move(m)), is_close(close), is_ready(ready), bytes(n), stamp(s) {
+  }
+
+  /// Whether this is a sentinel (close or ready), not a message.
+  bool sentinel() const noexcept {
+    return is_close || is_ready;
   }
 
   serialized_message msg;
   bool is_close = false;
+  bool is_ready = false;
+  /// The message's size for the receiver's byte mark (0 when the receiver
+  /// had no mark at the post); in the padding before `stamp`.
+  std::uint32_t bytes = 0;
   /// Global enqueue order, set only for never-shipped targets (HTML §1.3).
   std::uint64_t stamp = 0;
 };
@@ -111,7 +123,7 @@ struct port_record {
   port_record(port_scheduler& s, std::uint64_t i) : sched(s), id(i) {
   }
 
-  /// Tells the scheduler (leak accounting).
+  /// Tells the scheduler (leak accounting); frees `flow`.
   ~port_record();
 
   port_scheduler& sched;
@@ -154,6 +166,11 @@ struct port_record {
   /// only to skip that mutex when null.
   std::atomic<transit_node*> transit{nullptr};
 
+  /// This port's high-water mark and unread counts, once a mark was set
+  /// (see flow_state); owned, freed with the record, never replaced. Set
+  /// under `mu()`; the sender reads it without the lock (admission).
+  std::atomic<flow_state*> flow{nullptr};
+
   // The small fields last, packed into one word (bytes per idle port).
 
   /// Why the pairing is gone (this record's close reason once `closed`;
@@ -182,6 +199,10 @@ struct port_record {
   /// started (a shared worker's connection keeps the worker alive until
   /// then, HTML §12.6). Cleared by every adoption.
   bool watch_close = false;
+
+  /// A ready notice is in `queue`: later crossings of the peer's mark fold
+  /// into it (so notices cannot pile up on a port that is not read).
+  bool ready_queued = false;
 
   /// Still paired with an open peer. Caller holds mu().
   bool entangled_locked() const noexcept {

@@ -2,8 +2,10 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <string>
 #include <vector>
 
+#include "entangle/error.hpp"
 #include "ports/port_object.hpp"
 
 namespace entangle::detail {
@@ -11,6 +13,7 @@ namespace entangle::detail {
 record_lock_stripe record_locks[record_lock_stripes];
 
 port_record::~port_record() {
+  delete flow.load(std::memory_order_relaxed);
   sched.record_destroyed(this);
 }
 
@@ -59,6 +62,13 @@ port_scheduler::make_pair(bool shipped) {
   live_.fetch_add(2, std::memory_order_acq_rel);
   a->peer = b;
   b->peer = a;
+  if (default_marks.enabled()) {
+    for (auto* r : {a.get(), b.get()}) {
+      auto* f = new flow_state;
+      f->set_marks(default_marks);
+      r->flow.store(f, std::memory_order_release);
+    }
+  }
   ENTANGLE_TRACE(tracer, t,
                  t->on_entangle(trace_port{trace_clock::now(), a->id,
                                            trace_current_context(), b->id,
@@ -117,7 +127,8 @@ void port_scheduler::ship(port_record& rec) {
 
 port_scheduler::wake_kind
 port_scheduler::enqueue_locked(port_record& dst, serialized_message&& msg,
-                               bool is_close, std::uint64_t& arg) {
+                               bool is_close, std::uint64_t& arg,
+                               std::uint32_t bytes, bool is_ready) {
   // Never-shipped ports of one context form one task source ordered by
   // enqueue time (HTML §1.3). Their sender is their own context, so a global
   // stamp orders them; the owner keeps its started ones in a heap by head
@@ -128,7 +139,7 @@ port_scheduler::enqueue_locked(port_record& dst, serialized_message&& msg,
   if (!dst.shipped)
     stamp = next_stamp_.fetch_add(1, std::memory_order_relaxed);
   bool was_empty = dst.queue.empty();
-  dst.queue.emplace_back(std::move(msg), is_close, stamp);
+  dst.queue.emplace_back(std::move(msg), is_close, stamp, bytes, is_ready);
   if (!dst.started || !dst.owner)
     return is_close && dst.watch_close && dst.owner ? wake_kind::peer_closed
                                                     : wake_kind::none;
@@ -145,7 +156,8 @@ port_scheduler::enqueue_locked(port_record& dst, serialized_message&& msg,
   return wake_kind::drain;
 }
 
-void port_scheduler::post(port_record& src, serialized_message&& msg) {
+void port_scheduler::post(port_record& src, serialized_message&& msg,
+                          std::uint32_t bytes) {
 #if ENTANGLE_TRACING
   if (__builtin_expect(tracer != nullptr, 0)) {
     post_trace tr{tracer, {}};
@@ -155,11 +167,11 @@ void port_scheduler::post(port_record& src, serialized_message&& msg) {
     tr.ev.ports = msg.ports.size();
     tr.ev.type = msg.data.type_name();
     msg.trace_id = tr.ev.message;
-    post_impl<true>(src, std::move(msg), &tr);
+    post_impl<true>(src, std::move(msg), bytes, &tr);
     return;
   }
 #endif
-  post_impl<false>(src, std::move(msg), nullptr);
+  post_impl<false>(src, std::move(msg), bytes, nullptr);
 }
 
 // One body for the traced and the untraced post: the untraced
@@ -168,6 +180,7 @@ void port_scheduler::post(port_record& src, serialized_message&& msg) {
 // under the locks the post takes anyway.
 template <bool Traced>
 void port_scheduler::post_impl(port_record& src, serialized_message&& msg,
+                               std::uint32_t bytes,
                                [[maybe_unused]] post_trace* tr) {
   // Posts that carry ports check and link the transit forest under
   // transit_mu_ (see closes_cycle); plain posts never touch it.
@@ -212,7 +225,9 @@ void port_scheduler::post_impl(port_record& src, serialized_message&& msg,
     if (transit)
       for (auto& rec : msg.ports)
         forest_.link(*rec, *dst);
-    kind = enqueue_locked(*dst, std::move(msg), false, arg);
+    kind = enqueue_locked(*dst, std::move(msg), false, arg, bytes);
+    if (auto* f = dst->flow.load(std::memory_order_relaxed))
+      f->added(bytes); // unread (the sender was admitted before serializing)
     if constexpr (Traced) {
       tr->ev.target_port = dst->id;
       tr->ev.target_context = dst->obj ? dst->obj->ctx_id : 0;
@@ -388,13 +403,16 @@ void port_scheduler::close_one(const std::shared_ptr<port_record>& rec,
     peer = std::move(rec->peer);
     rec->lost = why;
     dropped = rec->queue.take_all();
+    rec->ready_queued = false;
+    if (auto* f = rec->flow.load(std::memory_order_relaxed))
+      f->reset();
     // The peer's close sentinel may be queued too: it is not a message.
     ENTANGLE_TRACE(tracer, t,
                    t->on_close(trace_close{
                      trace_clock::now(), rec->id, ctx, why,
                      static_cast<std::size_t>(std::count_if(
                        dropped.begin(), dropped.end(),
-                       [](const envelope& e) { return !e.is_close; }))}));
+                       [](const envelope& e) { return !e.sentinel(); }))}));
   }
   if (peer) {
     caf::actor wake;
@@ -425,7 +443,7 @@ void port_scheduler::close_one(const std::shared_ptr<port_record>& rec,
   }
   // Destroyed here, outside every lock; carried ports land on the worklist.
   for (auto& e : dropped) {
-    if (!e.is_close) {
+    if (!e.sentinel()) {
       count_drop(why);
       e.msg.fate = why;
     }
@@ -447,28 +465,42 @@ port_scheduler::pop_result
 port_scheduler::pop_unshipped(port_record& rec, std::uint64_t epoch,
                               std::uint64_t stamp, envelope& out,
                               std::uint64_t& next) {
-  record_guard guard{rec.mu()};
-  if (rec.epoch != epoch || !rec.owner || rec.shipped || rec.queue.empty()
-      || rec.queue.front().stamp != stamp)
-    return pop_result::stale;
-  rec.queue.pop_front(out);
-  next = rec.queue.empty() ? 0 : rec.queue.front().stamp;
+  bool crossing = false;
+  {
+    record_guard guard{rec.mu()};
+    if (rec.epoch != epoch || !rec.owner || rec.shipped || rec.queue.empty()
+        || rec.queue.front().stamp != stamp)
+      return pop_result::stale;
+    rec.queue.pop_front(out);
+    next = rec.queue.empty() ? 0 : rec.queue.front().stamp;
+    crossing = taken_locked(rec, &out, &out + 1);
+  }
+  if (crossing)
+    send_ready(rec);
   return pop_result::item;
 }
 
 port_scheduler::pop_result
 port_scheduler::take_value(port_record& rec, std::uint64_t epoch,
                            envelope& out, std::uint64_t& next) {
-  record_guard guard{rec.mu()};
-  if (rec.epoch != epoch || !rec.owner)
-    return pop_result::stale;
-  if (rec.queue.empty() || rec.queue.front().is_close
-      || rec.queue.front().msg.typed)
-    return pop_result::empty;
-  rec.queue.pop_front(out);
-  next = rec.started && !rec.shipped && !rec.queue.empty()
-           ? rec.queue.front().stamp
-           : 0;
+  bool crossing = false;
+  {
+    record_guard guard{rec.mu()};
+    if (rec.epoch != epoch || !rec.owner)
+      return pop_result::stale;
+    // A ready notice at the head is taken too (out.is_ready): the caller
+    // fires it, so it cannot block synchronous reads.
+    if (rec.queue.empty() || rec.queue.front().is_close
+        || rec.queue.front().msg.typed)
+      return pop_result::empty;
+    rec.queue.pop_front(out);
+    next = rec.started && !rec.shipped && !rec.queue.empty()
+             ? rec.queue.front().stamp
+             : 0;
+    crossing = taken_locked(rec, &out, &out + 1);
+  }
+  if (crossing)
+    send_ready(rec);
   return pop_result::item;
 }
 
@@ -476,14 +508,20 @@ port_scheduler::pop_result
 port_scheduler::pop_batch(port_record& rec, std::uint64_t epoch,
                           std::vector<envelope>& out, std::size_t max,
                           bool& drained) {
-  record_guard guard{rec.mu()};
-  if (auto r = head_locked(rec, epoch); r != pop_result::item)
-    return r;
-  rec.queue.take_front(out, max);
-  if (rec.queue.empty()) {
-    rec.hint_pending = false;
-    drained = true;
+  bool crossing = false;
+  {
+    record_guard guard{rec.mu()};
+    if (auto r = head_locked(rec, epoch); r != pop_result::item)
+      return r;
+    rec.queue.take_front(out, max);
+    if (rec.queue.empty()) {
+      rec.hint_pending = false;
+      drained = true;
+    }
+    crossing = taken_locked(rec, out.begin(), out.end()); // `out` was empty
   }
+  if (crossing)
+    send_ready(rec);
   return pop_result::item;
 }
 
@@ -509,6 +547,149 @@ bool port_scheduler::watch_close(port_record& rec) {
     return false;
   rec.watch_close = true;
   return true;
+}
+
+// -- flow control ------------------------------------------------------------
+
+namespace {
+
+std::size_t times(std::size_t x, std::size_t k) noexcept {
+  return k != 0 && x > static_cast<std::size_t>(-1) / k
+           ? static_cast<std::size_t>(-1)
+           : x * k;
+}
+
+} // namespace
+
+std::uint32_t port_scheduler::admit(const flow_state& f, std::size_t n) const {
+  // The sender's view of the unread data can only be too high (only it
+  // adds, the receiver takes meanwhile), so this never admits past the
+  // limit; a receiver lowering its marks concurrently may see one more.
+  auto count = f.count.load(std::memory_order_relaxed);
+  if (count == 0)
+    return clamp_size(n); // an empty queue takes any one message
+  auto m = f.marks();
+  auto bytes = f.bytes.load(std::memory_order_relaxed);
+  const char* what = nullptr;
+  std::size_t limit = 0;
+  std::size_t have = 0;
+  if (m.messages != 0 && count >= times(m.messages, m.hard_factor)) {
+    what = "messages";
+    limit = times(m.messages, m.hard_factor);
+    have = count;
+  } else if (m.bytes != 0 && bytes + n > times(m.bytes, m.hard_factor)) {
+    what = "bytes";
+    limit = times(m.bytes, m.hard_factor);
+    have = bytes;
+  }
+  if (what != nullptr)
+    throw dom_exception(
+      std::string{error_name::quota_exceeded},
+      "post_message: the receiving port holds " + std::to_string(have)
+        + " unread " + what + " and its hard limit is " + std::to_string(limit)
+        + " (" + std::to_string(m.hard_factor)
+        + " x its high-water mark); wait for this port's ready event, or "
+          "post while desired_size() > 0");
+  return clamp_size(n);
+}
+
+void port_scheduler::set_marks(port_record& rec, const high_water_mark& m) {
+  bool crossing = false;
+  {
+    record_guard guard{rec.mu()};
+    if (rec.closed)
+      return;
+    auto* f = rec.flow.load(std::memory_order_relaxed);
+    if (f == nullptr) {
+      if (!m.enabled())
+        return;
+      // Counted from now on: what is queued already counts too (sizes of
+      // messages posted while there was no mark count as 0 bytes).
+      f = new flow_state;
+      std::size_t n = 0;
+      rec.queue.for_each([&n](const envelope& e) { n += !e.sentinel(); });
+      f->count.store(n, std::memory_order_relaxed);
+      rec.flow.store(f, std::memory_order_release);
+    }
+    crossing = f->set_marks(m);
+  }
+  if (crossing)
+    send_ready(rec);
+}
+
+high_water_mark port_scheduler::marks(port_record& rec) {
+  record_guard guard{rec.mu()};
+  auto* f = rec.flow.load(std::memory_order_relaxed);
+  return f != nullptr ? f->marks() : high_water_mark{0, 0, 2};
+}
+
+void port_scheduler::hold(port_record& rec, std::size_t bytes) {
+  record_guard guard{rec.mu()};
+  if (auto* f = rec.flow.load(std::memory_order_relaxed); f && !rec.closed)
+    f->added(bytes);
+}
+
+void port_scheduler::ack(port_record& rec, std::size_t bytes) {
+  bool crossing = false;
+  {
+    record_guard guard{rec.mu()};
+    auto* f = rec.flow.load(std::memory_order_relaxed);
+    if (f == nullptr || rec.closed
+        || f->count.load(std::memory_order_relaxed) == 0)
+      return;
+    f->taken(bytes);
+    crossing = f->settle();
+  }
+  if (crossing)
+    send_ready(rec);
+}
+
+port_scheduler::credit port_scheduler::credit_of(const port_record& src) {
+  credit c;
+  auto* peer = src.peer.get();
+  if (peer == nullptr)
+    return c;
+  record_guard guard{peer->mu()};
+  auto* f = peer->flow.load(std::memory_order_relaxed);
+  if (f == nullptr || peer->closed)
+    return c;
+  auto m = f->marks();
+  auto signed_of = [](std::size_t x) { return static_cast<std::int64_t>(x); };
+  if (m.messages != 0)
+    c.messages = signed_of(m.messages)
+                 - signed_of(f->count.load(std::memory_order_relaxed));
+  if (m.bytes != 0)
+    c.bytes = signed_of(m.bytes)
+              - signed_of(f->bytes.load(std::memory_order_relaxed));
+  return c;
+}
+
+void port_scheduler::send_ready(port_record& rec) {
+  // The owner of `rec` reads its peer link without the lock (port_record::
+  // peer); the notice goes into the peer's own queue, in band behind what
+  // this side posted to it, so it moves with the peer and is dispatched
+  // exactly once by whoever owns it then.
+  const auto& peer_ref = rec.peer;
+  auto* s = peer_ref.get();
+  if (s == nullptr)
+    return;
+  caf::actor wake;
+  std::uint64_t epoch = 0;
+  std::uint64_t arg = 0;
+  auto kind = wake_kind::none;
+  {
+    record_guard guard{s->mu()};
+    if (s->closed || s->ready_queued)
+      return;
+    s->ready_queued = true;
+    kind = enqueue_locked(*s, serialized_message{}, false, arg, 0, true);
+    if (kind != wake_kind::none) {
+      wake = s->owner;
+      epoch = s->epoch;
+    }
+  }
+  if (kind != wake_kind::none)
+    send_hint_(wake, kind, peer_ref, epoch, arg);
 }
 
 void port_scheduler::drop(serialized_message&& msg, drop_reason why) {

@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "entangle/drop_reason.hpp"
+#include "entangle/flow_control.hpp"
 #include "ports/port_record.hpp"
 #include "base/trace_hooks.hpp"
 
@@ -63,7 +64,61 @@ public:
   /// Appends `msg` to the queue of `src`'s peer, waking the peer's owner if
   /// needed, or drops it (counted) when there is no live peer, or when the
   /// ports it carries would end up inside their own queues (unreachable).
-  void post(port_record& src, serialized_message&& msg);
+  /// `bytes`: its size for the peer's byte mark (see admit).
+  void post(port_record& src, serialized_message&& msg,
+            std::uint32_t bytes = 0);
+
+  // -- flow control (flow_state; docs/architecture.md "Flow control") ------
+
+  /// The high-water mark every new record gets (runtime_config::
+  /// port_high_water_mark); set before any port exists.
+  high_water_mark default_marks;
+
+  /// The flow state of `src`'s peer, or null when it has no mark: the one
+  /// extra load of a post. Caller owns `src` (reads its peer link).
+  static flow_state* peer_flow(const port_record& src) noexcept {
+    auto* p = src.peer.get();
+    return p != nullptr ? p->flow.load(std::memory_order_acquire) : nullptr;
+  }
+
+  /// The admission check of a post of `n` bytes into the queue `f`
+  /// belongs to, made by the sender before anything else (so a refused
+  /// post changes nothing). Returns `n`, clamped, for `post`.
+  /// @throws dom_exception `QuotaExceededError` if the message would take
+  ///         the unread data past the hard limit (an empty queue takes any
+  ///         one message).
+  std::uint32_t admit(const flow_state& f, std::size_t n) const;
+
+  /// Sets the marks of `rec` (by its owner); a crossing (it was full, is
+  /// not now) sends the peer its ready notice.
+  void set_marks(port_record& rec, const high_water_mark& m);
+
+  /// The marks of `rec` (none when it has no flow state).
+  high_water_mark marks(port_record& rec);
+
+  /// A consumer above the port (a stream reader) keeps a message it was
+  /// handed unread until it has processed it: `hold` counts a message of
+  /// `bytes` as unread again, `ack` as read (a crossing then sends the
+  /// peer its ready notice). So the credit a sender sees is what the
+  /// consumer has room for, not what the event loop took: Mojo's read
+  /// acks, reported by the reader. No-ops without a mark. By rec's owner.
+  void hold(port_record& rec, std::size_t bytes);
+  void ack(port_record& rec, std::size_t bytes);
+
+  /// Lock-free: whether `src`'s peer is below all of its marks (or has
+  /// none). The same atomics as `admit`; a stale answer is too cautious.
+  static bool peer_has_room(const port_record& src) noexcept {
+    auto* f = peer_flow(src);
+    return f == nullptr || !f->at_mark();
+  }
+
+  /// The room `src`'s peer has left: mark minus unread, per mark set
+  /// (nullopt: no such mark, or no live peer).
+  struct credit {
+    std::optional<std::int64_t> messages;
+    std::optional<std::int64_t> bytes;
+  };
+  credit credit_of(const port_record& src);
 
   struct start_result {
     /// Never shipped: its owner dispatches it in combined order.
@@ -140,6 +195,13 @@ public:
   template <class It>
   void unpop(port_record& rec, It first, It last) {
     record_guard guard{rec.mu()};
+    auto* f = rec.flow.load(std::memory_order_relaxed);
+    for (auto i = first; i != last; ++i) {
+      if (i->is_ready)
+        rec.ready_queued = true; // it is queued again
+      else if (f != nullptr && !i->is_close)
+        f->added(i->bytes); // unread again
+    }
     rec.queue.prepend(first, last);
   }
 
@@ -187,7 +249,31 @@ private:
   /// returns how the caller must wake `dst.owner` after unlocking.
   /// `arg` receives the hint's argument (see wake_kind).
   wake_kind enqueue_locked(port_record& dst, serialized_message&& msg,
-                           bool is_close, std::uint64_t& arg);
+                           bool is_close, std::uint64_t& arg,
+                           std::uint32_t bytes = 0, bool is_ready = false);
+
+  /// Counts the items [first, last) taken from `rec`'s queue as read
+  /// (flow_state) and a taken ready notice as no longer queued. Returns
+  /// true on a crossing: the caller sends the ready notice (send_ready)
+  /// once it released the lock. Caller holds rec's lock.
+  template <class It>
+  static bool taken_locked(port_record& rec, It first, It last) noexcept {
+    auto* f = rec.flow.load(std::memory_order_relaxed);
+    if (f == nullptr && !rec.ready_queued)
+      return false; // no mark and no notice: the common case
+    for (auto i = first; i != last; ++i) {
+      if (i->is_ready)
+        rec.ready_queued = false;
+      else if (f != nullptr && !i->is_close)
+        f->taken(i->bytes);
+    }
+    return f != nullptr && f->settle();
+  }
+
+  /// Queues the ready notice on the peer of `rec` (whose queue just
+  /// dropped below its mark), unless one is queued there already. Called
+  /// by rec's owner without locks held.
+  void send_ready(port_record& rec);
 
   void close_one(const std::shared_ptr<port_record>& rec, drop_reason why);
 
@@ -211,7 +297,8 @@ private:
   /// The body of post(); `Traced` adds the trace (tr non-null) and nothing
   /// else, the untraced instantiation has no trace code.
   template <bool Traced>
-  void post_impl(port_record& src, serialized_message&& msg, post_trace* tr);
+  void post_impl(port_record& src, serialized_message&& msg,
+                 std::uint32_t bytes, post_trace* tr);
 
   template <bool Traced>
   void post_drop(serialized_message&& msg, drop_reason why, post_trace* tr);

@@ -11,6 +11,7 @@
 #include "entangle/error.hpp"
 #include "contexts/ingress.hpp"
 #include "runtime/runtime_impl.hpp"
+#include "streams/stream_signal.hpp"
 
 namespace entangle {
 
@@ -51,6 +52,8 @@ bool runtime::impl::drive(bool advance) {
 }
 
 runtime_config::runtime_config() {
+  // Streams' control messages are typed messages of this type.
+  add_message_type<detail::stream_signal>(detail::stream_signal_name);
   opt_group{custom_options_, "entangle"}
     .add(max_clone_depth, "max-clone-depth",
          "maximum nesting depth of a posted value")
@@ -58,6 +61,14 @@ runtime_config::runtime_config() {
          "messages one port dispatches per turn before yielding")
     .add(max_buffer_bytes, "max-buffer-bytes",
          "largest ArrayBuffer payload a context accepts (0 = no limit)")
+    .add(port_high_water_mark.messages, "port-high-water-mark",
+         "unread messages at which a port's sender sees backpressure "
+         "(0 = none)")
+    .add(port_high_water_mark.bytes, "port-high-water-bytes",
+         "unread bytes at which a port's sender sees backpressure (0 = none)")
+    .add(port_high_water_mark.hard_factor, "port-hard-limit-factor",
+         "posts past this many times the high-water mark throw "
+         "QuotaExceededError")
     .add(warnings, "warnings", "print misuse warnings to stderr")
     .add(exit_history, "exit-history",
          "ended contexts runtime::exits() remembers (0 = none)")

@@ -167,3 +167,46 @@ TEST_CASE("lazy_fifo takes batches from the front and gives them back in "
   auto rest = q.take_all();
   CHECK(std::equal(rest.begin(), rest.end(), ref.begin(), ref.end()));
 }
+
+TEST_CASE("lazy_fifo gives capacity back: bounded slack once drained, "
+          "O(live) while draining",
+          "[internals][lazy_fifo]") {
+  using fifo = lazy_fifo<int>;
+  fifo q;
+  // A million messages, then drained one by one (a never-shipped port).
+  for (int i = 0; i < 1000000; ++i)
+    q.emplace_back(i);
+  CHECK(q.capacity() >= 1000000);
+  int out = -1;
+  std::size_t worst = 0;
+  for (int i = 0; i < 1000000; ++i) {
+    q.pop_front(out);
+    REQUIRE(out == i);
+    // After a compaction the storage is at most 4x the live elements
+    // (plus the dead prefix it keeps before compacting: 2x): 8x overall.
+    if (q.size() > fifo::slack)
+      worst = std::max(worst, q.capacity() / q.size());
+  }
+  CHECK(worst <= 8);
+  CHECK(q.empty());
+  CHECK(q.capacity() <= fifo::slack);
+  // Drained by batches (a shipped port): the same bound.
+  for (int i = 0; i < 100000; ++i)
+    q.emplace_back(i);
+  std::vector<int> batch;
+  while (!q.empty()) {
+    batch.clear();
+    q.take_front(batch, 64);
+  }
+  CHECK(q.capacity() <= fifo::slack);
+  // A busy queue that stays small keeps its slots (no allocation per
+  // message): capacity does not drop to 0 between messages.
+  for (int round = 0; round < 100; ++round) {
+    for (int i = 0; i < 50; ++i)
+      q.emplace_back(i);
+    while (!q.empty())
+      q.pop_front(out);
+  }
+  CHECK(q.capacity() > 0);
+  CHECK(q.capacity() <= fifo::slack);
+}

@@ -1,0 +1,111 @@
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+
+#include "entangle/flow_control.hpp"
+
+namespace entangle::detail {
+
+/// The flow-control state of one *receiving* port record: its high-water
+/// mark (set by its receiver) and what is unread in its queue. Allocated
+/// with the first mark (an idle port without one pays one pointer), freed
+/// with the record. The design: docs/architecture.md, "Flow control".
+///
+/// Unread = posted by the peer and not yet taken by the owner's event loop:
+/// the messages of the record's queue (sentinels do not count), plus those
+/// a consumer above the port holds until it has processed them
+/// (port_scheduler::hold/ack: a stream reader's buffer). Taking a batch
+/// counts it as read; a batch given back (`unpop`) is unread again.
+///
+/// Invariants, under the record's lock:
+/// - `count` and `bytes` are the number and the summed sizes of the
+///   messages in the queue plus the held ones (sizes saturate at 0: a
+///   mark set while messages were queued counts those as 0 bytes);
+/// - `full` is set once the unread data reached a mark, and cleared -- which
+///   is the crossing that sends the peer one `ready` notice -- when it is
+///   below every mark again (or the marks are lifted).
+///
+/// The marks and counters are atomics written only under the lock, so the
+/// sender's admission check (`port_scheduler::admit`) reads them without
+/// it. Its view can only be too high (the receiver only takes, and only
+/// the sender adds), so it never admits past the hard limit: the property
+/// a remote sender, which learns of reads through acks, keeps too.
+struct flow_state {
+  std::atomic<std::size_t> mark_messages{0};
+  std::atomic<std::size_t> mark_bytes{0};
+  std::atomic<std::size_t> hard_factor{2};
+  std::atomic<std::size_t> count{0};
+  std::atomic<std::size_t> bytes{0};
+  bool full = false;
+
+  high_water_mark marks() const noexcept {
+    return {mark_messages.load(std::memory_order_relaxed),
+            mark_bytes.load(std::memory_order_relaxed),
+            hard_factor.load(std::memory_order_relaxed)};
+  }
+
+  /// Sets the marks; returns true on a crossing (it was full, now it is
+  /// not). Caller holds the record's lock.
+  bool set_marks(const high_water_mark& m) noexcept {
+    mark_messages.store(m.messages, std::memory_order_relaxed);
+    mark_bytes.store(m.bytes, std::memory_order_relaxed);
+    hard_factor.store(m.hard_factor < 1 ? 1 : m.hard_factor,
+                      std::memory_order_relaxed);
+    if (!full && at_mark())
+      full = true;
+    return settle();
+  }
+
+  /// Whether the unread data reached a mark (the sender's backpressure).
+  bool at_mark() const noexcept {
+    auto mm = mark_messages.load(std::memory_order_relaxed);
+    auto mb = mark_bytes.load(std::memory_order_relaxed);
+    return (mm != 0 && count.load(std::memory_order_relaxed) >= mm)
+           || (mb != 0 && bytes.load(std::memory_order_relaxed) >= mb);
+  }
+
+  /// A message of `n` bytes was queued. Caller holds the lock.
+  void added(std::size_t n) noexcept {
+    count.store(count.load(std::memory_order_relaxed) + 1,
+                std::memory_order_relaxed);
+    bytes.store(bytes.load(std::memory_order_relaxed) + n,
+                std::memory_order_relaxed);
+    if (!full && at_mark())
+      full = true;
+  }
+
+  /// A message of `n` bytes was taken. Caller holds the lock; call
+  /// `settle` once the whole batch is counted.
+  void taken(std::size_t n) noexcept {
+    auto c = count.load(std::memory_order_relaxed);
+    auto b = bytes.load(std::memory_order_relaxed);
+    count.store(c > 0 ? c - 1 : 0, std::memory_order_relaxed);
+    bytes.store(b > n ? b - n : 0, std::memory_order_relaxed);
+  }
+
+  /// Returns true on a crossing: full, and now below every mark.
+  bool settle() noexcept {
+    if (!full || at_mark())
+      return false;
+    full = false;
+    return true;
+  }
+
+  /// The queue was dropped (closed). Caller holds the lock.
+  void reset() noexcept {
+    count.store(0, std::memory_order_relaxed);
+    bytes.store(0, std::memory_order_relaxed);
+    full = false;
+  }
+};
+
+/// The size a message is accounted with (envelope::bytes), saturated.
+inline std::uint32_t clamp_size(std::size_t n) noexcept {
+  constexpr auto max = std::numeric_limits<std::uint32_t>::max();
+  return n > max ? max : static_cast<std::uint32_t>(n);
+}
+
+} // namespace entangle::detail

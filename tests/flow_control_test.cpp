@@ -1,0 +1,458 @@
+// Flow control on ports ([flow]): the receiver's high-water mark, the
+// sender's credit (desired_size, backpressure), the ready event exactly
+// once per crossing, the hard limit (QuotaExceededError, nothing changed),
+// and marks and counts travelling with either end of a channel, also while
+// it is in flight (docs/architecture.md, "Flow control").
+
+#include "support.hpp"
+
+#include "entangle/testing/catch.hpp"
+
+using namespace entangle;
+using namespace entangle::test;
+using entangle::testing::testkit;
+
+namespace {
+
+std::string credit(const message_port& p) {
+  auto d = p.desired_size();
+  return d ? std::to_string(*d) : std::string{"none"};
+}
+
+std::size_t count_of(const testkit& kit, const std::string& type) {
+  std::size_t n = 0;
+  for (auto& d : kit.deliveries())
+    n += d.type == type;
+  return n;
+}
+
+} // namespace
+
+TEST_CASE("flow: the sender sees the receiver's mark minus what is unread",
+          "[flow]") {
+  testkit kit;
+  std::vector<std::string> seen;
+  message_port in;
+  kit.spawn("page", [&](context&) {
+    message_channel ch;
+    auto out = ch.port1();
+    in = ch.port2();
+    seen.push_back(credit(out)); // no mark yet
+    in.set_high_water_mark({3});
+    seen.push_back(credit(out));
+    seen.push_back(yn(out.backpressure()));
+    out.post_message(1);
+    out.post_message(2);
+    seen.push_back(credit(out));
+    out.post_message(3);
+    seen.push_back(credit(out));
+    seen.push_back(yn(out.backpressure()));
+    // The mark is soft: up to twice it (the default hard factor) is taken.
+    for (int i = 4; i <= 6; ++i)
+      out.post_message(i);
+    seen.push_back(credit(out));
+    seen.push_back(outcome([&] { out.post_message(7); }));
+    seen.push_back(std::to_string(in.water_mark().messages));
+    in.set_high_water_mark({}); // lifted: no credit to report
+    seen.push_back(credit(out));
+  });
+  kit.run();
+  CHECK(seen
+        == lines{"none", "3", "false", "1", "0", "true", "-3",
+                 "QuotaExceededError", "3", "none"});
+  // The page ended after its init (nothing started): the refused post was
+  // never queued, so exactly the six admitted ones are dropped with it.
+  CHECK(kit.drops()[drop_reason::context_gone] == 6);
+  CHECK(kit.drops().total() == 6);
+}
+
+TEST_CASE("flow: ready fires once per crossing of the mark, in order",
+          "[flow]") {
+  testkit kit;
+  message_port out, in;
+  std::vector<std::string> log;
+  auto page = kit.spawn("page", [&](context&) {
+    message_channel ch;
+    out = ch.port1();
+    in = ch.port2();
+    in.set_high_water_mark({2});
+    out.on_ready([&](message_event& ev) {
+      log.push_back(ev.type + " credit=" + credit(out));
+    });
+    out.post_message(1);
+    out.post_message(2); // at the mark: the next drop below is a crossing
+    in.on_message([&](message_event& m) { log.push_back(label(m)); });
+  });
+  kit.run();
+  // Taking 1 is the crossing; the notice is queued behind 2 (these ports
+  // were never shipped: one task source in posting order).
+  CHECK(log == lines{"1", "2", "ready credit=2"});
+  CHECK(count_of(kit, "ready") == 1);
+  // Filling it again makes a second crossing, hence a second ready.
+  kit.clear_deliveries();
+  log.clear();
+  kit.inject(page, [&] {
+    for (int i = 3; i <= 5; ++i)
+      out.post_message(i);
+  });
+  kit.run();
+  CHECK(log == lines{"3", "4", "5", "ready credit=2"});
+  CHECK(count_of(kit, "ready") == 1);
+  // Below the mark all along: no crossing, no ready.
+  kit.clear_deliveries();
+  kit.inject(page, [&] { out.post_message(6); });
+  kit.run();
+  CHECK(count_of(kit, "ready") == 0);
+  CHECK(kit.drops().total() == 0);
+}
+
+TEST_CASE("flow: crossings fold into a ready notice that is still queued",
+          "[flow]") {
+  testkit kit;
+  message_port out, in;
+  std::size_t readies = 0;
+  std::uint64_t page = kit.spawn("page", [&](context&) {
+    message_channel ch;
+    out = ch.port1(); // not started: notices wait in its queue
+    in = ch.port2();
+    in.set_high_water_mark({1});
+    in.on_message([](message_event&) {});
+    out.post_message(1); // full; taken: crossing 1
+  });
+  kit.run();
+  kit.inject(page, [&] { out.post_message(2); }); // full again; crossing 2
+  kit.run();
+  CHECK(kit.queued(out) == 1); // one notice for both crossings
+  kit.inject(page, [&] {
+    out.on_ready([&](message_event&) { ++readies; });
+  });
+  kit.run();
+  CHECK(readies == 1);
+  CHECK(kit.queued(out) == 0);
+}
+
+TEST_CASE("flow: past the hard limit a post throws QuotaExceededError and "
+          "changes nothing",
+          "[flow]") {
+  harness h;
+  h.run([&h](context&) {
+    message_channel ch, carried;
+    auto out = ch.port1();
+    auto in = ch.port2();
+    in.set_high_water_mark({1, 0, 1}); // hard limit = the mark
+    out.post_message("first");
+    array_buffer buf{std::size_t{16}};
+    h.log.add(outcome([&] {
+      out.post_message(value::arr({buf, carried.port1()}),
+                       {buf, carried.port1()});
+    }));
+    // Nothing was shipped or detached: both still work here.
+    h.log.add("buffer " + std::to_string(buf.byte_length()));
+    h.log.add("port " + state(carried.port1()));
+    carried.port1().post_message("still mine");
+    h.log.add(label(*receive_message_on_port(carried.port2())));
+    // An empty queue takes any one message.
+    h.log.add(label(*receive_message_on_port(in)));
+    h.log.add(outcome([&] { out.post_message("second"); }));
+    close_all({out, in, carried.port1(), carried.port2()});
+  });
+  CHECK(h.log.lines()
+        == lines{"QuotaExceededError", "buffer 16",
+                 "port started=false detached=false closed=false",
+                 "still mine", "first", "ok"});
+  CHECK(h.drops(drop_reason::closed) == 1); // "second", dropped by close
+  h.require_clean();
+}
+
+TEST_CASE("flow: a byte mark counts message sizes; an empty queue takes a "
+          "large message",
+          "[flow]") {
+  harness h;
+  h.run([&h](context&) {
+    message_channel ch;
+    auto out = ch.port1();
+    auto in = ch.port2();
+    in.set_high_water_mark({0, 100}); // 100 bytes, hard limit 200
+    std::string sixty(60, 'x');
+    h.log.add(std::to_string(message_size(sixty)));
+    out.post_message(sixty);
+    h.log.add(std::to_string(*out.desired_bytes()));
+    h.log.add(out.desired_size() ? "messages" : "no message mark");
+    out.post_message(sixty);
+    h.log.add(std::to_string(*out.desired_bytes()) + " "
+              + yn(out.backpressure()));
+    h.log.add(outcome([&] { out.post_message(std::string(100, 'y')); }));
+    receive_message_on_port(in);
+    receive_message_on_port(in);
+    h.log.add(outcome([&] { out.post_message(std::string(1000, 'z')); }));
+    h.log.add(std::to_string(*out.desired_bytes()));
+    close_all({out, in});
+  });
+  CHECK(h.log.lines()
+        == lines{"60", "40", "no message mark", "-20 true",
+                 "QuotaExceededError", "ok", "-900"});
+  h.require_clean();
+}
+
+TEST_CASE("flow: message_size counts strings, buffers, keys and items",
+          "[flow]") {
+  CHECK(message_size(value{1.0}) == 8);
+  CHECK(message_size(value{"abc"}) == 3);
+  CHECK(message_size(value::arr({1, "ab"})) == 8 + 8 + 2);
+  CHECK(message_size(value::obj({{"key", true}})) == 8 + 3 + 8);
+  CHECK(message_size(value{array_buffer{std::size_t{1000}}}) == 1000);
+  CHECK(message_size(value{error_value{"TypeError", "bad"}}) == 12);
+}
+
+TEST_CASE("flow: the runtime-wide default mark applies to every new port, "
+          "and is an entangle option",
+          "[flow]") {
+  runtime_config parsed;
+  REQUIRE(!parsed.port_high_water_mark.enabled());
+  REQUIRE(!parsed.parse(caf::actor_system_config::string_list{
+    "--entangle.port-high-water-mark=7",
+    "--entangle.port-high-water-bytes=4096",
+    "--entangle.port-hard-limit-factor=3"}));
+  CHECK(parsed.port_high_water_mark == high_water_mark{7, 4096, 3});
+
+  harness h{[](runtime_config& c) { c.port_high_water_mark = {4}; }};
+  h.run([&h](context& self) {
+    message_channel ch;
+    h.log.add(credit(ch.port1()) + " " + credit(ch.port2()));
+    auto w = self.spawn("w", [](context&) {}); // its implicit ports too
+    h.log.add(std::to_string(ch.port2().water_mark().messages));
+    close_all({ch.port1(), ch.port2()});
+    w.terminate();
+  });
+  CHECK(h.log.lines() == lines{"4 4", "4"});
+}
+
+TEST_CASE("flow: the mark and the unread count travel with the receiving "
+          "port",
+          "[flow]") {
+  harness h;
+  h.run([&h](context& self) {
+    message_channel ch;
+    auto out = ch.port1();
+    auto in = ch.port2();
+    in.set_high_water_mark({4});
+    for (int i = 0; i < 5; ++i)
+      out.post_message(i);
+    h.log.add("before " + credit(out));
+    auto w = self.spawn("w", [&h](context& me) {
+      me.on_message([&h](message_event& ev) {
+        auto port = ev.ports.at(0);
+        h.log.add("mark in w " + std::to_string(port.water_mark().messages));
+        port.on_message([&h, port](message_event& m) {
+          if (m.data == value{9})
+            port.close();
+        });
+      });
+    });
+    w.post_message("in", {in});
+    h.log.add("in flight " + credit(out));
+    out.on_ready([&h, out](message_event&) {
+      h.log.add("ready " + credit(out));
+      out.post_message(9);
+    });
+    out.on_close([](message_event&) { this_context().close(); });
+  });
+  auto got = h.log.lines();
+  REQUIRE(got.size() == 4);
+  CHECK(got[0] == "before -1");
+  CHECK(got[1] == "in flight -1");
+  CHECK(got[2] == "mark in w 4");
+  // The worker drained at least one batch before the notice was handled.
+  CHECK(got[3].rfind("ready ", 0) == 0);
+  CHECK(std::stoi(got[3].substr(6)) > 0);
+  h.require_clean();
+}
+
+TEST_CASE("flow: the ready notice goes to whoever owns the sender, also "
+          "when it crossed while the sender was in flight",
+          "[flow]") {
+  testkit kit;
+  message_port out, in, carrier_in;
+  std::vector<std::string> log;
+  auto page = kit.spawn("page", [&](context& self) {
+    self.set_timeout([] {}, std::chrono::hours{1}); // keeps it alive
+    message_channel ch, carrier;
+    out = ch.port1();
+    in = ch.port2();
+    carrier_in = carrier.port2(); // not started: what it carries waits
+    in.set_high_water_mark({2});
+    out.post_message(1);
+    out.post_message(2);
+    carrier.port1().post_message("sender", {out}); // `out` is in flight
+  });
+  kit.run();
+  REQUIRE(out.detached());
+  kit.inject(page, [&] {
+    in.on_message([&](message_event& m) { log.push_back(label(m)); });
+  });
+  kit.run(); // drained: the crossing happens while `out` is in flight
+  kit.inject(page, [&] {
+    this_context()
+      .spawn("w",
+             [&](context& self) {
+               self.on_message([&](message_event& ev) {
+                 auto carried = ev.ports.at(0);
+                 carried.on_message([&](message_event& m) {
+                   auto sender = m.ports.at(0);
+                   sender.on_ready([&, sender](message_event&) {
+                     log.push_back("ready in w, credit " + credit(sender));
+                   });
+                 });
+               });
+             })
+      .post_message("carrier", {carrier_in});
+  });
+  kit.run();
+  CHECK(log == lines{"1", "2", "ready in w, credit 2"});
+  CHECK(count_of(kit, "ready") == 1);
+}
+
+TEST_CASE("flow: both ends moving with messages queued keep order and "
+          "credit",
+          "[flow]") {
+  constexpr int total = 2000;
+  harness h;
+  auto got = std::make_shared<std::vector<int>>();
+  auto max_unread = std::make_shared<std::int64_t>(0);
+  h.run([&h, got, max_unread](context& self) {
+    message_channel ch;
+    auto out = ch.port1();
+    auto in = ch.port2();
+    in.set_high_water_mark({16});
+    int next = 0;
+    while (out.desired_size().value_or(0) > 0)
+      out.post_message(next++);
+    // The reader: drains in order, closes after the last.
+    auto reader = self.spawn("reader", [got](context& me) {
+      me.on_message([got](message_event& ev) {
+        auto port = ev.ports.at(0);
+        port.on_message([got, port](message_event& m) {
+          got->push_back(static_cast<int>(m.data.as_number()));
+          if (got->back() == total - 1) {
+            port.close();
+            this_context().close();
+          }
+        });
+      });
+    });
+    // The writer: posts only while there is credit, resumes on ready.
+    auto writer = self.spawn("writer", [next, max_unread](context& me) {
+      me.on_message([next, max_unread](message_event& ev) mutable {
+        auto port = ev.ports.at(0);
+        auto pump = [port, next, max_unread]() mutable {
+          while (next < total && port.desired_size().value_or(0) > 0)
+            port.post_message(next++);
+          *max_unread
+            = std::max(*max_unread, 16 - port.desired_size().value_or(16));
+        };
+        pump();
+        port.on_ready([pump](message_event&) mutable { pump(); });
+        port.on_close([](message_event&) { this_context().close(); });
+      });
+    });
+    reader.post_message("in", {in});   // both ends move at once,
+    writer.post_message("out", {out}); // with 16 messages queued
+  });
+  REQUIRE(got->size() == static_cast<std::size_t>(total));
+  for (int i = 0; i < total; ++i)
+    REQUIRE((*got)[static_cast<std::size_t>(i)] == i);
+  CHECK(*max_unread <= 16);
+  h.require_clean();
+}
+
+TEST_CASE("flow: a flood with a limit stays within the hard limit",
+          "[flow]") {
+  constexpr int total = 5000;
+  testkit kit;
+  message_port out, in;
+  std::size_t refused = 0;
+  std::size_t max_queued = 0;
+  std::vector<int> got;
+  auto page = kit.spawn("page", [&](context&) {
+    message_channel ch;
+    out = ch.port1();
+    in = ch.port2();
+    in.set_high_water_mark({50});
+    in.on_message([&](message_event& m) {
+      got.push_back(static_cast<int>(m.data.as_number()));
+    });
+  });
+  kit.run();
+  // The producer ignores backpressure; the consumer runs one event now
+  // and then: the queue never holds more than the hard limit (100).
+  for (int i = 0; i < total; ++i) {
+    kit.inject(page, [&, i] {
+      try {
+        out.post_message(i);
+      } catch (const dom_exception& e) {
+        CHECK(e.name() == "QuotaExceededError");
+        ++refused;
+      }
+    });
+    max_queued = std::max(max_queued, kit.queued(in));
+    if (i % 3 == 0)
+      kit.step();
+  }
+  kit.run();
+  CHECK(max_queued <= 100);
+  CHECK(got.size() + refused == static_cast<std::size_t>(total));
+  CHECK(refused > 0);
+  CHECK(std::is_sorted(got.begin(), got.end()));
+  CHECK(kit.drops().total() == 0);
+}
+
+TEST_CASE("flow: receive_message_on_port passes a ready notice to its "
+          "event",
+          "[flow]") {
+  testkit kit;
+  message_port a, b;
+  std::vector<std::string> log;
+  kit.spawn("page", [&](context&) {
+    message_channel ch;
+    a = ch.port1();
+    b = ch.port2();
+    b.set_high_water_mark({1});
+    a.add_event_listener("ready", [&](message_event&) {
+      log.push_back("ready");
+    });
+    a.post_message("to b"); // b full
+    receive_message_on_port(b); // crossing: a notice queued on a
+    b.post_message("to a");
+    a.start();
+    auto m = receive_message_on_port(a); // passes the notice, takes the
+    log.push_back(m ? label(*m) : "none"); // message behind it
+  });
+  kit.run();
+  CHECK(log == lines{"to a", "ready"});
+}
+
+TEST_CASE("flow: lifting or raising the mark while full sends ready; a "
+          "closed peer reports no credit",
+          "[flow]") {
+  harness h;
+  h.run([&h](context&) {
+    message_channel ch;
+    auto out = ch.port1();
+    auto in = ch.port2();
+    in.set_high_water_mark({1});
+    out.post_message(1);
+    out.on_ready([&h, out, in](message_event&) {
+      h.log.add("ready");
+      in.close();
+    });
+    out.on_close([&h, out](message_event&) {
+      h.log.add("close, credit " + credit(out));
+      h.log.add(outcome([&] { out.post_message(2); })); // dropped: closed
+      out.close();
+    });
+    in.set_high_water_mark({5});
+  });
+  CHECK(h.log.lines() == lines{"ready", "close, credit none", "ok"});
+  CHECK(h.drops(drop_reason::closed) == 2); // 1 queued at close, then 2
+  h.require_clean();
+}
