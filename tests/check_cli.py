@@ -21,7 +21,7 @@ import time
 
 TOPOLOGIES = ["mdn-basic", "mdn-multi", "ping-pong", "pipeline", "worker-pool",
               "port-introduction", "shared-chat", "broadcast", "relay-ring",
-              "rpc-service"]
+              "rpc-service", "remote-pipeline", "remote-chat"]
 # CAF's raw parser text must never reach the user.
 RAW = ("parser_error", "pec::", "not_an_option", "missing_argument",
        "unexpected_character", "system_error")

@@ -194,6 +194,8 @@ TEST_CASE("a name that is not offered: NotFoundError, then close",
   CHECK_THAT(lines[0], Catch::Contains("nobody"));
   CHECK(lines[1] == "close");
   CHECK(remote::stats(rt).peers == 1);
+  rt.stop();
+  CHECK(a.stop() == 0);
 }
 
 TEST_CASE("structured-clone values cross processes and come back",
@@ -235,6 +237,8 @@ TEST_CASE("structured-clone values cross processes and come back",
   CHECK(lines[1] == "detached");
   CHECK("sent " + lines[2] == lines[0]);
   CHECK(rt.run_for(10s));
+  rt.stop();
+  CHECK(a.stop() == 0);
 }
 
 TEST_CASE("typed messages cross; an unknown type name is messageerror there",
@@ -264,6 +268,8 @@ TEST_CASE("typed messages cross; an unknown type name is messageerror there",
   CHECK_THAT(lines[1], Catch::Contains("messageerror")
                          && Catch::Contains("remote_types::only_here"));
   CHECK(rt.run_for(10s));
+  rt.stop();
+  CHECK(a.stop() == 0);
 }
 
 TEST_CASE("a port goes to another process and back: queued and in-flight "
@@ -307,6 +313,8 @@ TEST_CASE("a port goes to another process and back: queued and in-flight "
   REQUIRE(lines.size() == 1);
   CHECK(lines[0] == "closed after 100");
   CHECK(rt.run_for(10s));
+  rt.stop();
+  CHECK(a.stop() == 0);
 }
 
 TEST_CASE("three processes: a port moves here -> A -> B while 10000 "
@@ -337,6 +345,9 @@ TEST_CASE("three processes: a port moves here -> A -> B while 10000 "
   REQUIRE(lines.size() == 1);
   CHECK(lines[0] == "{count: 10000, ordered: true}");
   CHECK(rt.run_for(10s));
+  rt.stop();
+  CHECK(a.stop() == 0);
+  CHECK(b.stop() == 0);
 }
 
 TEST_CASE("both ends of a channel move at once, to two processes",
@@ -369,6 +380,9 @@ TEST_CASE("both ends of a channel move at once, to two processes",
   REQUIRE(lines.size() == 1);
   CHECK(lines[0] == "{count: 5000, ordered: true}");
   CHECK(rt.run_for(10s));
+  rt.stop();
+  CHECK(a.stop() == 0);
+  CHECK(b.stop() == 0);
 }
 
 TEST_CASE("kill -9 of a process in the middle of a stream: the survivor "
@@ -405,4 +419,50 @@ TEST_CASE("kill -9 of a process in the middle of a stream: the survivor "
   CHECK(remote::stats(rt).nodes_lost == 1);
   CHECK(remote::stats(rt).links == 0);
   CHECK(rt.run_for(10s)); // the client's only peer was remote: it ends
+}
+
+TEST_CASE("kill -9 of the middle process while a port is relayed through "
+          "it: ports on both sides close, nothing hangs",
+          "[remote]") {
+  auto a = std::make_unique<child>();
+  child b;
+  runtime_config cfg;
+  runtime rt{remote_config(cfg)};
+  journal j;
+  std::string fwd = a->url("forward");
+  std::string count = b.url("count");
+  rt.spawn("client", [&j, fwd, count](context& self) {
+    auto c = remote::connect(fwd);
+    message_channel data;
+    message_channel report;
+    auto x = data.port1();
+    c.post_message(value::obj({{"to", count}}),
+                   {data.port2(), report.port2()});
+    c.close();
+    report.port1().close();
+    // Keep posting until the route breaks (the close of x says so).
+    auto sent = std::make_shared<int>(0);
+    auto timer = std::make_shared<timer_id>(0);
+    *timer = self.set_interval(
+      [x, sent, &j] {
+        for (int i = 0; i < 100; ++i)
+          x.post_message((*sent)++);
+        if (*sent == 2000)
+          j.add("2000 sent");
+      },
+      1ms);
+    x.on_close([&j, timer](message_event&) {
+      this_context().clear_interval(*timer);
+      j.add("x closed");
+    });
+    x.start();
+  });
+  REQUIRE(j.wait_for(1).size() == 1);
+  a->kill9();
+  auto lines = j.wait_for(2, 10s);
+  REQUIRE(lines.size() == 2);
+  CHECK(lines[1] == "x closed");
+  CHECK(remote::stats(rt).nodes_lost == 1);
+  rt.stop();
+  CHECK(b.stop() == 0); // B lost A too, and is fine
 }

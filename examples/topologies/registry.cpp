@@ -16,6 +16,8 @@ topology shared_chat_topology();
 topology broadcast_topology();
 topology relay_ring_topology();
 topology rpc_service_topology();
+topology remote_pipeline_topology();
+topology remote_chat_topology();
 
 const std::vector<topology>& topologies() {
   static const std::vector<topology> all{
@@ -24,6 +26,7 @@ const std::vector<topology>& topologies() {
     worker_pool_topology(), port_introduction_topology(),
     shared_chat_topology(), broadcast_topology(),
     relay_ring_topology(),  rpc_service_topology(),
+    remote_pipeline_topology(), remote_chat_topology(),
   };
   return all;
 }

@@ -91,6 +91,12 @@ world::~world() {
     std::lock_guard<std::mutex> guard{mu};
     live.clear();
   }
+  // The remote node holds actor handles: let them go while the actor
+  // system is still there (outside the lock: it releases ports too).
+  auto node = std::move(remote);
+  auto stop_node = std::move(remote_stop);
+  node.reset();
+  stop_node = nullptr;
 }
 
 std::shared_ptr<context_control>

@@ -123,11 +123,17 @@ void node_state::on_local(port_name local, envelope&& e) {
   auto& sched = current_core()->sched();
   auto i = links_.find(local);
   if (i == links_.end()) {
-    if (!e.is_close)
+    if (!e.sentinel())
       sched.drop(std::move(e.msg), drop_reason::closed);
     return;
   }
   auto& l = i->second;
+  if (e.is_ready) {
+    // Flow control's ready notice (the local receiver drained below its
+    // mark): it will become a credit frame to the sending node (see
+    // docs/architecture.md, "Credit across processes"); not sent yet.
+    return;
+  }
   if (e.is_close) {
     // The user's port closed (or its context ended): tell the peer the
     // number of the last message, so its close comes after that one.
@@ -516,6 +522,9 @@ void node_state::handle_user(const caf::node_id& from, frame& f) {
       // carried are closed at their sender (they never materialized).
       sched.count_drop(drop_reason::closed);
       for (auto& [theirs, mine] : f.ports) {
+        // Its sender may already be forwarding on that link: drop those
+        // frames too, until its answer to this close comes.
+        tombstones_.emplace(from, mine);
         frame c;
         c.kind = frame_kind::close;
         c.dst = theirs;

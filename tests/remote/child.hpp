@@ -23,10 +23,14 @@ namespace remote_test {
 
 class child {
 public:
-  explicit child(std::vector<std::string> args = {}) {
-    const char* exe = std::getenv("ENTANGLE_TEST_NODE");
-    if (exe == nullptr)
-      throw std::runtime_error("ENTANGLE_TEST_NODE is not set");
+  /// Starts $ENTANGLE_TEST_NODE with `args`.
+  explicit child(std::vector<std::string> args = {})
+    : child(node_exe(), std::move(args)) {
+  }
+
+  /// Starts `program` with `args`; it must print "listening PORT" first.
+  child(const std::string& program, std::vector<std::string> args) {
+    const char* exe = program.c_str();
     int in[2];
     int out[2];
     if (::pipe(in) != 0 || ::pipe(out) != 0)
@@ -61,8 +65,19 @@ public:
   child& operator=(const child&) = delete;
 
   ~child() {
-    if (stdin_ >= 0)
+    stop();
+    if (stdout_ >= 0)
+      ::close(stdout_);
+  }
+
+  /// Closes its stdin and waits for it to exit (at most 5 s, then kill -9).
+  /// Returns its exit code (128 + signal if a signal ended it), so a test
+  /// sees a child that crashed or, under ASan, leaked.
+  int stop() {
+    if (stdin_ >= 0) {
       ::close(stdin_);
+      stdin_ = -1;
+    }
     if (pid_ > 0) {
       // A clean exit is expected within seconds; never hang the suite.
       for (int i = 0; i < 200; ++i) {
@@ -75,10 +90,12 @@ public:
       if (pid_ > 0) {
         ::kill(pid_, SIGKILL);
         ::waitpid(pid_, &status_, 0);
+        pid_ = -1;
       }
     }
-    if (stdout_ >= 0)
-      ::close(stdout_);
+    if (WIFEXITED(status_))
+      return WEXITSTATUS(status_);
+    return WIFSIGNALED(status_) ? 128 + WTERMSIG(status_) : -1;
   }
 
   std::uint16_t port() const noexcept {
@@ -99,6 +116,13 @@ public:
   }
 
 private:
+  static std::string node_exe() {
+    const char* exe = std::getenv("ENTANGLE_TEST_NODE");
+    if (exe == nullptr)
+      throw std::runtime_error("ENTANGLE_TEST_NODE is not set");
+    return exe;
+  }
+
   std::string read_line(std::chrono::milliseconds timeout) {
     std::string line;
     auto deadline = std::chrono::steady_clock::now() + timeout;
