@@ -17,6 +17,7 @@
 // sends every line to every client; each client checks it got them all,
 // each sender's in order, then leaves.
 
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
@@ -50,7 +51,9 @@ public:
     exe[n] = '\0';
     int in[2];
     int out[2];
-    if (::pipe(in) != 0 || ::pipe(out) != 0)
+    // Close-on-exec: a later child must not inherit this one's stdin
+    // (it would never see EOF).
+    if (::pipe2(in, O_CLOEXEC) != 0 || ::pipe2(out, O_CLOEXEC) != 0)
       throw std::runtime_error("pipe failed");
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init(&fa);

@@ -425,6 +425,7 @@ std::string encode(const frame& f) {
     case frame_kind::welcome:
       w.u32(f.magic);
       w.u16(f.version);
+      w.str(f.text);
       break;
     case frame_kind::open:
       w.name(f.dst);
@@ -475,6 +476,7 @@ std::optional<frame> decode(std::string_view bytes, std::size_t max_depth,
     case frame_kind::welcome:
       f.magic = r.u32();
       f.version = r.u16();
+      f.text = r.str();
       break;
     case frame_kind::open:
       f.dst = r.name();

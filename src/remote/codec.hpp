@@ -56,9 +56,11 @@ inline constexpr std::uint32_t wire_magic = 0x47544e45;
 inline constexpr std::uint16_t wire_version = 1;
 
 enum class frame_kind : std::uint8_t {
-  /// Dialer -> listener, first frame: {magic, version}.
+  /// Dialer -> listener, first frame: {magic, version, text = where the
+  /// sender listens, "host:port", or empty}. Repeated until answered (a
+  /// connection CAF drops while two nodes dial each other loses it).
   hello = 1,
-  /// Listener -> dialer, the answer: {magic, version}.
+  /// Listener -> dialer, the answer: {magic, version, text as in hello}.
   welcome,
   /// Open a fresh channel to a named service: {dst = the listener's end
   /// to create, src = the dialer's end, text = service name}.

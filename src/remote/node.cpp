@@ -320,11 +320,8 @@ void node_state::dialed(const std::string& key, const caf::actor& hdl,
     case peer::state::hello_sent:
       d.in_progress = true; // until welcome or the timer
       if (fresh) {
-        frame f;
-        f.kind = frame_kind::hello;
-        f.magic = wire_magic;
-        f.version = wire_version;
-        send(hdl, f);
+        send(hdl, hello_frame(frame_kind::hello));
+        resend_hello(key, 50);
       }
       return;
   }
@@ -373,6 +370,49 @@ void node_state::fail_pending(const std::string& key,
       fail_link(i->second, err_name, why);
 }
 
+frame node_state::hello_frame(frame_kind kind) {
+  frame f;
+  f.kind = kind;
+  f.magic = wire_magic;
+  f.version = wire_version;
+  std::lock_guard<std::mutex> guard{mu};
+  f.text = listen_key;
+  return f;
+}
+
+void node_state::resend_hello(const std::string& key, int left) {
+  // When two nodes dial each other at once, CAF keeps one of the two
+  // connections and closes the other, and a hello sent on the closed one
+  // is gone: say it again until the peer answers (welcome is idempotent).
+  auto self = shared_from_this();
+  current_core()->set_timer(
+    [self, key, left] {
+      auto i = self->dialing_.find(key);
+      if (i == self->dialing_.end() || i->second.up || !i->second.in_progress
+          || left <= 0)
+        return;
+      auto p = self->peers_.find(i->second.node);
+      if (p == self->peers_.end() || p->second.st != peer::state::hello_sent)
+        return;
+      self->send(p->second.hdl, self->hello_frame(frame_kind::hello));
+      self->resend_hello(key, left - 1);
+    },
+    std::chrono::milliseconds{100}, false);
+}
+
+void node_state::learn_key(const std::string& key, const caf::node_id& node) {
+  auto& d = dialing_[key];
+  if (d.up && d.node == node)
+    return;
+  d.node = node;
+  auto p = peers_.find(node);
+  if (p != peers_.end() && p->second.st == peer::state::up) {
+    d.up = true;
+    d.in_progress = false;
+    flush_pending(key);
+  }
+}
+
 // -- frames from peers --------------------------------------------------------
 
 void node_state::violation(const caf::node_id& node, const std::string& why) {
@@ -416,11 +456,11 @@ void node_state::on_frame(const caf::actor& from, const std::string& bytes) {
         watch_node(actor, from);
         ++peers_up;
       }
-      frame w;
-      w.kind = frame_kind::welcome;
-      w.magic = wire_magic;
-      w.version = wire_version;
-      send(from, w);
+      // Welcome first: what learning its address flushes (open, user)
+      // must reach it after it knows we are up.
+      send(from, hello_frame(frame_kind::welcome));
+      if (!f->text.empty())
+        learn_key(f->text, node);
       return;
     }
     case frame_kind::welcome: {
@@ -434,6 +474,8 @@ void node_state::on_frame(const caf::actor& from, const std::string& bytes) {
         watch_node(actor, from);
         ++peers_up;
       }
+      if (!f->text.empty())
+        learn_key(f->text, node);
       for (auto& [key, d] : dialing_)
         if (d.node == node && !d.up) {
           d.up = true;

@@ -115,6 +115,10 @@ public:
   std::atomic<std::uint64_t> peers_up{0};
   std::atomic<std::uint64_t> live_links{0};
   std::atomic<std::uint16_t> listening{0};
+  /// "host:port" this node listens on (told to peers in hello/welcome, so
+  /// a connect to it finds the peer up instead of dialing it again).
+  /// Written by listen() before any peer can know it; guarded by mu.
+  std::string listen_key;
 
   // -- node-context thread ---------------------------------------------------
 
@@ -158,6 +162,10 @@ private:
   void handle_open(const caf::node_id& from, frame& f);
   void handle_close(const caf::node_id& from, frame& f);
   void handle_refuse(const caf::node_id& from, frame& f);
+  frame hello_frame(frame_kind kind);
+  void resend_hello(const std::string& key, int left);
+  /// A peer told us where it listens: connects to `key` go to it.
+  void learn_key(const std::string& key, const caf::node_id& node);
 
   world& w_;
   std::unordered_map<port_name, link, port_name_hash> links_;

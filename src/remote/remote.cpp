@@ -90,6 +90,10 @@ std::uint16_t listen(runtime& rt, std::uint16_t port,
                         fmt::format("cannot listen on {}:{}: {}", host, port,
                                     w.system.render(res.error())));
   st->listening = *res;
+  {
+    std::lock_guard<std::mutex> guard{st->mu};
+    st->listen_key = fmt::format("{}:{}", host, *res);
+  }
   return *res;
 }
 

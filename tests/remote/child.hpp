@@ -4,6 +4,7 @@
 // 127.0.0.1 and reads the port it listens on. The child ends when its stdin
 // closes (the destructor) or when it is killed (kill9).
 
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
@@ -33,7 +34,9 @@ public:
     const char* exe = program.c_str();
     int in[2];
     int out[2];
-    if (::pipe(in) != 0 || ::pipe(out) != 0)
+    // Close-on-exec: a later child must not inherit this one's stdin
+    // (it would never see EOF).
+    if (::pipe2(in, O_CLOEXEC) != 0 || ::pipe2(out, O_CLOEXEC) != 0)
       throw std::runtime_error("pipe failed");
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init(&fa);
