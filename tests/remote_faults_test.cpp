@@ -35,6 +35,9 @@ struct raw_peer {
   caf::actor_system_config cfg;
   std::unique_ptr<caf::actor_system> sys;
   caf::actor node;
+  /// One sender for every frame, alive as long as the peer: the node
+  /// monitors whoever said hello (a node actor lives as long as its node).
+  std::unique_ptr<caf::scoped_actor> self;
 
   explicit raw_peer(std::uint16_t port) {
     cfg.load<caf::io::middleman>();
@@ -44,11 +47,15 @@ struct raw_peer {
     auto hdl = sys->middleman().remote_actor("127.0.0.1", port);
     REQUIRE(hdl);
     node = *hdl;
+    self = std::make_unique<caf::scoped_actor>(*sys);
+  }
+
+  ~raw_peer() {
+    self.reset();
   }
 
   void send(const std::string& bytes) {
-    caf::scoped_actor self{*sys};
-    self->send(node, wire::frame_atom::value, bytes);
+    (*self)->send(node, wire::frame_atom::value, bytes);
   }
 
   void send(const wire::frame& f) {
