@@ -167,15 +167,20 @@ TEST_CASE("frames before hello, for names never given, with a wrong "
           "sequence number: each disconnects its node",
           "[remote]") {
   server s;
+  // Alive until the checks below: a peer torn down at once may take its
+  // last frames with it (its middleman never writes them).
+  std::unique_ptr<raw_peer> peer;
   SECTION("a frame before hello") {
-    raw_peer bad{s.port};
+    peer = std::make_unique<raw_peer>(s.port);
+    auto& bad = *peer;
     wire::frame f;
     f.kind = wire::frame_kind::close;
     f.dst = wire::port_name::mint();
     bad.send(f);
   }
   SECTION("a message for a port it was never given") {
-    raw_peer bad{s.port};
+    peer = std::make_unique<raw_peer>(s.port);
+    auto& bad = *peer;
     bad.hello();
     wire::frame f;
     f.kind = wire::frame_kind::user;
@@ -185,7 +190,8 @@ TEST_CASE("frames before hello, for names never given, with a wrong "
     bad.send(f);
   }
   SECTION("a sequence number it already used, on a port it was given") {
-    raw_peer bad{s.port};
+    peer = std::make_unique<raw_peer>(s.port);
+    auto& bad = *peer;
     bad.hello();
     wire::frame open;
     open.kind = wire::frame_kind::open;
@@ -206,7 +212,8 @@ TEST_CASE("frames before hello, for names never given, with a wrong "
     CHECK(remote::stats(*s.rt).links == 0);
   }
   SECTION("a payload that does not rebuild (a reference to nothing)") {
-    raw_peer bad{s.port};
+    peer = std::make_unique<raw_peer>(s.port);
+    auto& bad = *peer;
     bad.hello();
     wire::frame open;
     open.kind = wire::frame_kind::open;
@@ -221,7 +228,8 @@ TEST_CASE("frames before hello, for names never given, with a wrong "
     f.data = value{detail::clone_ref{42}};
     bad.send(f);
   }
-  CHECK(eventually([&] { return remote::stats(*s.rt).violations == 1; }));
+  CHECK(eventually([&] { return remote::stats(*s.rt).violations >= 1; }));
+  CHECK(remote::stats(*s.rt).violations == 1);
   CHECK(remote::stats(*s.rt).nodes_lost == 1);
   honest_round_trip(s.port, "unharmed");
 }
