@@ -21,7 +21,8 @@ import time
 
 TOPOLOGIES = ["mdn-basic", "mdn-multi", "ping-pong", "pipeline", "worker-pool",
               "port-introduction", "shared-chat", "broadcast", "relay-ring",
-              "rpc-service", "stream-flow"]
+              "rpc-service", "stream-flow", "remote-pipeline",
+              "remote-chat"]
 # CAF's raw parser text must never reach the user.
 RAW = ("parser_error", "pec::", "not_an_option", "missing_argument",
        "unexpected_character", "system_error")

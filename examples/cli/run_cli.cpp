@@ -38,6 +38,8 @@ struct run_config : runtime_config {
   std::string sequence;
   std::size_t trace_max_events = trace_limits{}.max_events;
   std::size_t sequence_max = trace_limits{}.max_sequence_messages;
+  std::int64_t listen = -1;
+  std::string connect;
 
   /// CAF 0.17 keeps keys of an INI file that name no option without a
   /// word (a typo like `sizee=8` would be ignored). Returns the first such
@@ -83,7 +85,13 @@ struct run_config : runtime_config {
            "events kept in the trace (later ones are counted; default "
            "100000)")
       .add(sequence_max, "sequence-max",
-           "message arrows in the sequence diagram (default 100)");
+           "message arrows in the sequence diagram (default 100)")
+      .add(listen, "listen",
+           "topologies across processes: serve this role on 127.0.0.1:PORT "
+           "(0: any free port, printed) until stdin closes")
+      .add(connect, "connect",
+           "topologies across processes: run the client role against this "
+           "entangle://HOST:PORT/NAME");
   }
 
   const caf::config_option_set& options() const {
@@ -277,7 +285,22 @@ int run_cli(int argc, char** argv, const char* fixed) {
     return usage_error(fmt::format("unknown topology '{}'", name),
                        topology_error);
 
+  if (!topo->remote && (cfg.listen >= 0 || !cfg.connect.empty()))
+    return usage_error(fmt::format("--listen and --connect are for the "
+                                   "topologies across processes, not {}",
+                                   topo->name),
+                       option_named(cfg, cfg.listen >= 0 ? "listen"
+                                                         : "connect"));
+  if (cfg.listen > 65535 || cfg.listen < -1)
+    return usage_error(fmt::format("--listen {} is not a port (0-65535)",
+                                   cfg.listen),
+                       option_named(cfg, "listen"));
+  if (topo->remote)
+    cfg.remote = true;
+
   params p;
+  p.listen = static_cast<long>(cfg.listen);
+  p.connect = cfg.connect;
   p.size = cfg.size == 0 ? topo->default_size : cfg.size;
   p.messages = cfg.messages == 0 ? topo->default_messages : cfg.messages;
   p.payload = cfg.payload;

@@ -17,6 +17,8 @@ topology broadcast_topology();
 topology relay_ring_topology();
 topology rpc_service_topology();
 topology stream_flow_topology();
+topology remote_pipeline_topology();
+topology remote_chat_topology();
 
 const std::vector<topology>& topologies() {
   static const std::vector<topology> all{
@@ -26,6 +28,7 @@ const std::vector<topology>& topologies() {
     shared_chat_topology(), broadcast_topology(),
     relay_ring_topology(),  rpc_service_topology(),
     stream_flow_topology(),
+    remote_pipeline_topology(), remote_chat_topology(),
   };
   return all;
 }

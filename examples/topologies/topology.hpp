@@ -31,6 +31,12 @@ struct params {
   bool verbose = true;
   /// Give up (and fail) after this long.
   std::chrono::milliseconds timeout{30000};
+  /// Topologies across processes: serve this process's role on
+  /// 127.0.0.1:listen (0: any free port) until stdin closes; -1: no.
+  long listen = -1;
+  /// Topologies across processes: the entangle:// URL a client role
+  /// connects to (empty: start the other processes itself).
+  std::string connect;
 };
 
 /// What a topology bumps while it runs (read by the live progress line).
@@ -67,6 +73,9 @@ struct topology {
   /// it to the end within `p.timeout` and checks the result. `p` has the
   /// defaults filled in.
   outcome (*run)(runtime& rt, const params& p, progress& prog);
+  /// Runs across processes: needs the network layer
+  /// (runtime_config::remote) and understands --listen / --connect.
+  bool remote = false;
 };
 
 /// Every topology, in the order `--list` shows them.

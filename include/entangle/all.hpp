@@ -17,6 +17,7 @@
 #include "entangle/outside_port.hpp"
 #include "entangle/origin.hpp"
 #include "entangle/promise.hpp"
+#include "entangle/remote.hpp"
 #include "entangle/rpc.hpp"
 #include "entangle/runtime.hpp"
 #include "entangle/shared_worker.hpp"

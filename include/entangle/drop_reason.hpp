@@ -39,9 +39,13 @@ enum class drop_reason : std::uint8_t {
   /// not eligible for messaging, so the post returns silently); counted
   /// once per destination it would have reached.
   ineligible,
+  /// Lost with another process: queued for, or in flight to or from, a
+  /// node whose connection broke, that died or that was disconnected for
+  /// misbehaving (see docs/architecture.md, "Across processes").
+  node_lost,
 };
 
-inline constexpr std::size_t drop_reason_count = 10;
+inline constexpr std::size_t drop_reason_count = 11;
 
 /// Returns the reason's name, e.g. "context_gone".
 std::string_view to_string(drop_reason r) noexcept;

@@ -22,6 +22,14 @@ namespace testing {
 class testkit;
 } // namespace testing
 
+class runtime;
+
+namespace detail {
+struct world;
+/// @private The world a runtime's contexts live in (src/remote/ needs it).
+world& world_of(runtime& rt) noexcept;
+} // namespace detail
+
 /// Configuration, the CAF way: it *is* a `caf::actor_system_config`, so CLI
 /// options (`cfg.parse(argc, argv)`), INI files and CAF's own settings
 /// (`--scheduler.max-threads=2`) work unchanged. entangle's own options live
@@ -99,6 +107,26 @@ struct runtime_config : caf::actor_system_config {
   /// `continue_after_exception` it sees every escaped exception
   /// (`context_error::ended` false).
   std::function<void(const context_error&)> on_error;
+
+  /// Load CAF's network layer (caf::io's middleman), so that this runtime
+  /// can listen for and connect to other processes (include/entangle/
+  /// remote.hpp). Off by default: it costs a thread. Option
+  /// `entangle.remote`; set it before the runtime is made.
+  bool remote = false;
+
+  /// How often connected runtimes exchange heartbeats; a peer silent for
+  /// five intervals is lost (its ports close, counted `node_lost`). Sets
+  /// CAF's `middleman.heartbeat-interval` and `middleman.connection-timeout`
+  /// unless those are given. Option `entangle.remote-heartbeat`.
+  caf::timespan remote_heartbeat = std::chrono::milliseconds{200};
+
+  /// How long a connect may take (TCP, CAF's handshake and entangle's
+  /// hello) before it fails with NetworkError. Option
+  /// `entangle.remote-connect-timeout`.
+  caf::timespan remote_connect_timeout = std::chrono::seconds{5};
+
+  /// @private The middleman was loaded (load only once per config).
+  bool remote_loaded = false;
 };
 
 /// How a context ended.
@@ -262,6 +290,7 @@ public:
 
 private:
   friend class testing::testkit;
+  friend detail::world& detail::world_of(runtime& rt) noexcept;
 
   std::unique_ptr<runtime_config> owned_cfg_;
   std::unique_ptr<impl> impl_;

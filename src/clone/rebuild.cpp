@@ -193,6 +193,17 @@ value rebuild_copy(const value& form) {
   return out;
 }
 
+std::optional<std::string> check_form(const value& form, std::size_t ports) {
+  std::vector<message_port> none(ports);
+  try {
+    auto out = copy_form(form);
+    rebuilder{none}.walk(out);
+  } catch (const std::exception& e) {
+    return std::string{e.what()};
+  }
+  return std::nullopt;
+}
+
 std::vector<bool> referenced_port_slots(const value& form,
                                         std::size_t count) {
   std::vector<bool> used(count, false);

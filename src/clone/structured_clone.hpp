@@ -62,6 +62,11 @@ void rebuild(value& data, const std::vector<message_port>& ports);
 /// one payload once per destination): copies it with fresh buffers first.
 value rebuild_copy(const value& form);
 
+/// Whether `form` (from an untrusted decoder: another process) rebuilds
+/// with `ports` ports: a dry run of `rebuild` on a copy. Returns why not,
+/// or nullopt.
+std::optional<std::string> check_form(const value& form, std::size_t ports);
+
 /// Which of `count` port slots `form` references (structured_clone closes
 /// the transferred ports its result cannot reach).
 std::vector<bool> referenced_port_slots(const value& form, std::size_t count);

@@ -293,6 +293,13 @@ record_ptr context_core::ship_port(port_object& port) {
   return rec;
 }
 
+void context_core::set_sink(port_object& port, port_sink fn) {
+  if (fn)
+    sinks_[&port] = std::move(fn);
+  else
+    sinks_.erase(&port);
+}
+
 serialized_message context_core::serialize(const value& message,
                                            const transfer_list& transfer,
                                            const port_object* source) {
@@ -411,6 +418,8 @@ void context_core::forget(port_object& port) {
   // The port dispatches nothing more: drop its listeners now (they may
   // capture handles to it) and let it go once user handles are gone.
   port.events.clear();
+  if (!sinks_.empty())
+    sinks_.erase(&port);
   for (auto i = workers_.begin(); i != workers_.end(); ++i) {
     if (i->second.lock().get() == &port) {
       workers_.erase(i);

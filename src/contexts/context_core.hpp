@@ -205,6 +205,17 @@ public:
   /// Detaches a port for a transfer and returns its record (IN TRANSIT).
   record_ptr ship_port(port_object& port);
 
+  /// What a sink port hands over instead of dispatching events: each
+  /// queued item as it is (a message still in its in-flight form, with its
+  /// ports IN TRANSIT, or the close sentinel).
+  using port_sink = std::function<void(envelope&&)>;
+
+  /// Makes `port` (owned by this context) a sink: its messages and its
+  /// close go to `fn`, not to listeners; null `fn` undoes it. The remote
+  /// layer's link ends are sinks (src/remote/): they forward what they
+  /// get to another process without rebuilding it. Forgotten with the port.
+  void set_sink(port_object& port, port_sink fn);
+
   /// StructuredSerializeWithTransfer from this context (clone/): ports in
   /// `transfer` must be ours and are shipped if it succeeds.
   serialized_message serialize(const value& message,
@@ -457,6 +468,8 @@ private:
   void give_back(port_object& port);
   /// Queued tasks (queue_task); lazy: most contexts never queue one.
   lazy_fifo<std::function<void()>> tasks_;
+  /// Sink ports (set_sink); empty in every context but the remote node's.
+  std::unordered_map<const port_object*, port_sink> sinks_;
 
   /// Timers (context_timers.cpp) are tasks of this event loop (HTML
   /// §8.6): one runs when its due time has come, either when CAF's clock

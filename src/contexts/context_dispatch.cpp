@@ -319,6 +319,17 @@ void context_core::traced_dispatch(entangle::tracer& t,
 
 void context_core::dispatch_event(const port_ptr& self, envelope&& e) {
   auto& port = *self;
+  if (!sinks_.empty()) {
+    if (auto i = sinks_.find(&port); i != sinks_.end()) {
+      if (e.is_close) {
+        port.peer_gone = true;
+        uncount(port);
+      }
+      auto fn = i->second; // the sink may unset itself
+      fn(std::move(e));
+      return;
+    }
+  }
   message_event ev;
   if (!port.implicit)
     ev.target = message_port{self};

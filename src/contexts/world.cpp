@@ -1,5 +1,8 @@
 #include "contexts/world.hpp"
 
+#include <caf/io/middleman.hpp>
+#include <caf/settings.hpp>
+
 #include <algorithm>
 
 #include <caf/actor_cast.hpp>
@@ -36,6 +39,20 @@ void send_hint(const caf::actor& owner, port_scheduler::wake_kind kind,
 runtime_config& prepare(runtime_config& c) {
   if (c.deterministic)
     c.set("scheduler.policy", caf::atom("testing"));
+  if (c.remote && !c.remote_loaded) {
+    // CAF's network layer (issue #14; src/remote/ runs on it). BASP's
+    // handshake compares app identifiers: a CAF node of another
+    // application is refused before any entangle frame is exchanged.
+    c.load<caf::io::middleman>();
+    c.remote_loaded = true;
+    c.set("middleman.app-identifiers",
+          std::vector<std::string>{"entangle/1"});
+    // Without heartbeats a hung peer is never detected (CAF_NOTES §5).
+    if (caf::get_if(&c.content, "middleman.heartbeat-interval") == nullptr)
+      c.set("middleman.heartbeat-interval", c.remote_heartbeat);
+    if (caf::get_if(&c.content, "middleman.connection-timeout") == nullptr)
+      c.set("middleman.connection-timeout", 5 * c.remote_heartbeat);
+  }
   return c;
 }
 
@@ -74,6 +91,12 @@ world::~world() {
     std::lock_guard<std::mutex> guard{mu};
     live.clear();
   }
+  // The remote node holds actor handles: let them go while the actor
+  // system is still there (outside the lock: it releases ports too).
+  auto node = std::move(remote);
+  auto stop_node = std::move(remote_stop);
+  node.reset();
+  stop_node = nullptr;
 }
 
 std::shared_ptr<context_control>
@@ -133,12 +156,18 @@ void world::context_ended(context_control& ctl, exit_kind kind,
                  t->on_context_end(trace_context{trace_clock::now(), ctl.id,
                                                  ctl.name, {}, 0,
                                                  to_string(kind), what}));
-  if (ctl.service) { // the gateway: no live context, no exit record
-    close_outside_ports(*this);
+  if (ctl.service) { // the gateway or the remote node: no exit record
+    bool is_gateway;
+    {
+      std::lock_guard<std::mutex> guard{mu};
+      is_gateway = &ctl != remote_ctl.get();
+    }
+    if (is_gateway)
+      close_outside_ports(*this);
     std::lock_guard<std::mutex> guard{mu};
     ctl.set_actor(nullptr);
     ctl.ended = true;
-    gateway_ended = true;
+    (is_gateway ? gateway_ended : remote_ended) = true;
     cv.notify_all();
     return;
   }
@@ -239,6 +268,26 @@ bool world::stop_gateway() {
     return false;
   caf::anon_send_exit(hdl, caf::exit_reason::kill);
   return true;
+}
+
+bool world::stop_remote() {
+  caf::actor hdl;
+  std::function<void()> stop_actor;
+  {
+    std::lock_guard<std::mutex> guard{mu};
+    if (!remote_ctl)
+      return false;
+    hdl = remote_ctl->actor();
+    if (hdl)
+      remote_ctl->terminated = true;
+    stop_actor = std::move(remote_stop);
+  }
+  // The node context first: it sends frames as the actor.
+  if (hdl)
+    caf::anon_send_exit(hdl, caf::exit_reason::kill);
+  if (stop_actor)
+    stop_actor();
+  return static_cast<bool>(hdl);
 }
 
 void world::terminate(std::uint64_t id) {

@@ -52,6 +52,17 @@ struct world {
   std::shared_ptr<context_control> gateway_ctl;
   bool gateway_ended = false;
 
+  /// The remote node (src/remote/, issue #14): its state, opaque here,
+  /// created on first use; its hidden context (a service like the gateway,
+  /// owning the local ends of cross-process links); how to stop its
+  /// network-facing actor. All guarded by `mu`.
+  std::shared_ptr<void> remote;
+  std::shared_ptr<context_control> remote_ctl;
+  std::function<void()> remote_stop;
+  bool remote_ended = false;
+  /// Terminates the remote node (runtime::stop); true if one was running.
+  bool stop_remote();
+
   /// Called by a context's on_exit.
   void context_ended(context_control& ctl, exit_kind kind,
                      std::string what);

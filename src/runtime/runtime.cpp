@@ -76,7 +76,13 @@ runtime_config::runtime_config() {
     .add(exit_history, "exit-history",
          "ended contexts runtime::exits() remembers (0 = none)")
     .add(deterministic, "deterministic",
-         "run all contexts on one thread with virtual time");
+         "run all contexts on one thread with virtual time")
+    .add(remote, "remote",
+         "load CAF's network layer (listen and connect to other runtimes)")
+    .add(remote_heartbeat, "remote-heartbeat",
+         "heartbeat interval between connected runtimes")
+    .add(remote_connect_timeout, "remote-connect-timeout",
+         "how long connecting to another runtime may take");
 }
 
 std::string_view to_string(exit_kind k) noexcept {
@@ -89,6 +95,10 @@ std::string_view to_string(exit_kind k) noexcept {
       return "terminated";
   }
   return "unknown";
+}
+
+detail::world& detail::world_of(runtime& rt) noexcept {
+  return *rt.impl_;
 }
 
 runtime::runtime()
@@ -230,8 +240,10 @@ void runtime::stop() {
   }
   for (auto& ctl : all)
     impl_->terminate(ctl);
-  // The outside ports' gateway goes too (its ports close).
+  // The outside ports' gateway goes too (its ports close), and the remote
+  // node (its links close).
   bool gateway = impl_->stop_gateway();
+  bool remote = impl_->stop_remote();
   if (inside(*impl_))
     return;
   if (impl_->coordinator != nullptr) {
@@ -239,8 +251,9 @@ void runtime::stop() {
     return;
   }
   std::unique_lock<std::mutex> guard{impl_->mu};
-  impl_->cv.wait(guard, [this, gateway] {
-    return impl_->live.empty() && (!gateway || impl_->gateway_ended);
+  impl_->cv.wait(guard, [this, gateway, remote] {
+    return impl_->live.empty() && (!gateway || impl_->gateway_ended)
+           && (!remote || impl_->remote_ended);
   });
 }
 

@@ -24,6 +24,8 @@ std::string_view to_string(drop_reason r) noexcept {
       return "unreachable";
     case drop_reason::ineligible:
       return "ineligible";
+    case drop_reason::node_lost:
+      return "node_lost";
   }
   return "unknown";
 }

@@ -1,0 +1,114 @@
+#pragma once
+
+// The wire format between remote nodes (docs/architecture.md, "Across
+// processes"): every frame is one CAF message `(frame_atom, std::string)`
+// between the two runtimes' node actors, and the string is entangle's own
+// little-endian encoding, written and read here field by field. CAF sees
+// only builtin types, so no unregistered type can turn into CAF's silent
+// empty message; the decoder checks every length, count, tag and depth
+// before anything else looks at a frame.
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "entangle/value.hpp"
+
+namespace entangle::detail::remote {
+
+/// A 128-bit random name of one end of a cross-process link (ARCHITECTURE
+/// §2.5): minted from the OS's CSPRNG, fresh in every process a port
+/// reaches. A capability between nodes: a frame naming a link end its
+/// sender was never given is a protocol violation.
+struct port_name {
+  std::uint64_t hi = 0;
+  std::uint64_t lo = 0;
+
+  /// A fresh random name (getrandom(2); never the all-zero name).
+  static port_name mint();
+
+  std::string to_string() const;
+
+  friend bool operator==(port_name x, port_name y) noexcept {
+    return x.hi == y.hi && x.lo == y.lo;
+  }
+  friend bool operator!=(port_name x, port_name y) noexcept {
+    return !(x == y);
+  }
+  friend bool operator<(port_name x, port_name y) noexcept {
+    return x.hi < y.hi || (x.hi == y.hi && x.lo < y.lo);
+  }
+};
+
+struct port_name_hash {
+  std::size_t operator()(port_name n) const noexcept {
+    return static_cast<std::size_t>(n.hi ^ (n.lo * 0x9e3779b97f4a7c15ULL));
+  }
+};
+
+/// "ENTG": the first field of hello and welcome.
+inline constexpr std::uint32_t wire_magic = 0x47544e45;
+inline constexpr std::uint16_t wire_version = 1;
+
+enum class frame_kind : std::uint8_t {
+  /// Dialer -> listener, first frame: {magic, version, text = where the
+  /// sender listens, "host:port", or empty}. Repeated until answered (a
+  /// connection CAF drops while two nodes dial each other loses it).
+  hello = 1,
+  /// Listener -> dialer, the answer: {magic, version, text as in hello}.
+  welcome,
+  /// Open a fresh channel to a named service: {dst = the listener's end
+  /// to create, src = the dialer's end, text = service name}.
+  open,
+  /// The service does not exist: {dst = the dialer's end, text = why}.
+  refuse,
+  /// A message on a link: {dst, seq, payload, carried link ends}.
+  user,
+  /// The sender's end closed; `seq` is the last user seq it sent.
+  close,
+};
+
+/// One decoded frame. Which fields mean something depends on `kind`.
+struct frame {
+  frame_kind kind = frame_kind::hello;
+  std::uint32_t magic = 0;
+  std::uint16_t version = 0;
+  port_name dst;
+  port_name src;
+  std::string text;
+  /// user: the message's sequence number on its link (1, 2, ...);
+  /// close: the last one sent.
+  std::uint64_t seq = 0;
+
+  // user payload: a typed message (name + CAF bytes) or a value in its
+  // in-flight form (src/values/clone_def.hpp).
+  bool typed = false;
+  std::string typed_name;
+  std::vector<char> typed_bytes;
+  value data;
+  /// Set by the decoder: the form holds port slots, definitions or
+  /// references (never trusted from the wire).
+  bool needs_rebuild = false;
+  /// Set by the decoder: total ArrayBuffer bytes.
+  std::size_t buffer_bytes = 0;
+  /// user: one entry per carried port, in port-slot order: (the sender's
+  /// end of the new link, the receiver's end to create).
+  std::vector<std::pair<port_name, port_name>> ports;
+};
+
+/// Encodes `f`. For a user frame, `f.data` must be an in-flight form.
+/// @throws dom_exception DataCloneError for a value kind that has no wire
+///         form (never produced by structured clone's serializer).
+std::string encode(const frame& f);
+
+/// Decodes `bytes`, or returns nullopt with `why` set. Nesting deeper than
+/// `max_depth` is refused (the decoder and the receiver recurse).
+std::optional<frame> decode(std::string_view bytes, std::size_t max_depth,
+                            std::string& why);
+
+} // namespace entangle::detail::remote

@@ -1,0 +1,711 @@
+// The remote node: the link table and the protocol (see node.hpp and
+// docs/architecture.md, "Across processes").
+
+#include "remote/node.hpp"
+
+#include <utility>
+
+#include <caf/actor_cast.hpp>
+#include <caf/actor_system.hpp>
+#include <caf/send.hpp>
+#include <fmt/format.h>
+
+#include "clone/structured_clone.hpp"
+#include "contexts/world.hpp"
+#include "entangle/error.hpp"
+#include "entangle/message_event.hpp"
+#include "remote/node_actor.hpp"
+
+namespace entangle::detail::remote {
+
+namespace {
+
+/// How far ahead of the next expected number a frame may be: more is a
+/// violation (a reorder buffer must not be made to grow without bound).
+constexpr std::uint64_t max_reorder_window = std::uint64_t{1} << 24;
+
+std::string node_str(const caf::node_id& n) {
+  return caf::to_string(n);
+}
+
+} // namespace
+
+std::shared_ptr<node_state> node_state::of(world& w) {
+  std::lock_guard<std::mutex> guard{w.mu};
+  if (w.remote)
+    return std::static_pointer_cast<node_state>(w.remote);
+  if (!w.cfg.remote)
+    throw dom_exception(std::string{error_name::invalid_state},
+                        "remote: this runtime has no network layer; set "
+                        "runtime_config::remote (option entangle.remote) "
+                        "before making it");
+  if (w.cfg.deterministic)
+    throw dom_exception(std::string{error_name::invalid_state},
+                        "remote: not available in deterministic mode");
+  if (w.stopping)
+    throw dom_exception(std::string{error_name::invalid_state},
+                        "remote: the runtime stops");
+  auto st = std::make_shared<node_state>(w);
+  auto ctl = std::make_shared<context_control>();
+  ctl->name = "remote";
+  ctl->id = next_context_id();
+  ctl->sched = w.sched;
+  ctl->service = true;
+  auto hdl = w.system.spawn<context_core>(w, ctl, init_function{},
+                                          record_ptr{});
+  ctl->set_actor(hdl);
+  w.remote_ctl = std::move(ctl);
+  st->ctx = hdl;
+  st->actor = spawn_node_actor(w.system, st);
+  w.remote_stop = [a = st->actor] {
+    caf::anon_send_exit(a, caf::exit_reason::kill);
+  };
+  w.remote = st;
+  return st;
+}
+
+void node_state::in_ctx(std::function<void()> fn) {
+  auto self = shared_from_this();
+  caf::anon_send(ctx, inject_atom::value,
+                 injected_fn{[self, fn = std::move(fn)] {
+                   try {
+                     fn();
+                   } catch (const std::exception& e) {
+                     // A bug here must not end the node context (every
+                     // link would close): report it.
+                     fmt::print(stderr, "entangle: remote: internal error: "
+                                        "{}\n",
+                                e.what());
+                   }
+                 }});
+}
+
+// -- links ------------------------------------------------------------------
+
+link* node_state::make_link(port_name local, port_name remote,
+                            const caf::node_id& node, record_ptr rec,
+                            bool start) {
+  auto* core = current_core();
+  auto& l = links_[local];
+  l.local = local;
+  l.remote = remote;
+  l.node = node;
+  l.end = core->adopt_port(std::move(rec));
+  install_sink(local);
+  if (start)
+    l.end.start();
+  else
+    l.pending = true;
+  ++live_links;
+  return &l;
+}
+
+void node_state::install_sink(port_name local) {
+  auto& l = links_.at(local);
+  current_core()->set_sink(*l.end.object(), [this, local](envelope&& e) {
+    on_local(local, std::move(e));
+  });
+}
+
+void node_state::send(const caf::actor& to, const frame& f) {
+  ++frames_out;
+  caf::send_as(actor, to, frame_atom::value, encode(f));
+}
+
+void node_state::send(const caf::node_id& node, const frame& f) {
+  auto i = peers_.find(node);
+  if (i == peers_.end() || i->second.st != peer::state::up)
+    return; // lost meanwhile: its links are being closed
+  send(i->second.hdl, f);
+}
+
+void node_state::on_local(port_name local, envelope&& e) {
+  auto& sched = current_core()->sched();
+  auto i = links_.find(local);
+  if (i == links_.end()) {
+    if (!e.sentinel())
+      sched.drop(std::move(e.msg), drop_reason::closed);
+    return;
+  }
+  auto& l = i->second;
+  if (e.is_ready) {
+    // Flow control's ready notice (the local receiver drained below its
+    // mark): it will become a credit frame to the sending node (see
+    // docs/architecture.md, "Credit across processes"); not sent yet.
+    return;
+  }
+  if (e.is_close) {
+    // The user's port closed (or its context ended): tell the peer the
+    // number of the last message, so its close comes after that one.
+    if (!l.sent_close && !l.pending) {
+      frame f;
+      f.kind = frame_kind::close;
+      f.dst = l.remote;
+      f.seq = l.next_send - 1;
+      send(l.node, f);
+      l.sent_close = true;
+      if (!l.got_close)
+        tombstones_.emplace(l.node, l.local);
+    }
+    close_link(local, drop_reason::closed);
+    return;
+  }
+  if (l.sent_close) {
+    sched.drop(std::move(e.msg), drop_reason::closed);
+    return;
+  }
+  auto& msg = e.msg;
+  frame f;
+  f.kind = frame_kind::user;
+  f.dst = l.remote;
+  f.seq = l.next_send;
+  if (msg.typed) {
+    f.typed = true;
+    f.typed_name = msg.typed->name;
+    f.typed_bytes = msg.typed->bytes;
+  } else {
+    f.data = msg.data;
+  }
+  for (std::size_t k = 0; k < msg.ports.size(); ++k)
+    f.ports.emplace_back(port_name::mint(), port_name::mint());
+  std::string bytes;
+  try {
+    bytes = encode(f);
+  } catch (const std::exception& ex) {
+    if (w_.cfg.warnings)
+      fmt::print(stderr, "entangle: remote: a message cannot cross: {}\n",
+                 ex.what());
+    sched.drop(std::move(msg), drop_reason::messageerror);
+    return;
+  }
+  ++l.next_send;
+  auto node = l.node;
+  auto hdl = peers_.count(node) ? peers_[node].hdl : caf::actor{};
+  // Each carried port becomes the local end of a new link to the same
+  // node; what is queued on it (and what its peer posts meanwhile) follows
+  // on that link, behind this frame.
+  for (std::size_t k = 0; k < msg.ports.size(); ++k)
+    make_link(f.ports[k].first, f.ports[k].second, node,
+              std::move(msg.ports[k]), true);
+  msg.ports.clear();
+  if (hdl) {
+    ++frames_out;
+    caf::send_as(actor, hdl, frame_atom::value, std::move(bytes));
+  }
+}
+
+void node_state::deliver(link& l, serialized_message&& msg) {
+  ++l.next_recv;
+  current_core()->post_serialized(*l.end.object(), std::move(msg));
+}
+
+void node_state::finish_if_done(port_name local) {
+  auto i = links_.find(local);
+  if (i == links_.end())
+    return;
+  auto& l = i->second;
+  if (l.got_close && l.next_recv > l.last_recv)
+    close_link(local, drop_reason::closed);
+}
+
+void node_state::close_link(port_name local, drop_reason why) {
+  auto i = links_.find(local);
+  if (i == links_.end())
+    return;
+  auto l = std::move(i->second);
+  links_.erase(i);
+  --live_links;
+  auto* core = current_core();
+  auto& sched = core->sched();
+  for (auto& [seq, msg] : l.early)
+    sched.drop(std::move(msg), why);
+  l.early.clear();
+  if (auto& obj = l.end.object(); obj && !obj->closed)
+    core->close_port(*obj, why);
+}
+
+void node_state::fail_link(link& l, const std::string& err_name,
+                           const std::string& why) {
+  auto text = fmt::format("{}: {}", err_name, why);
+  if (w_.cfg.warnings)
+    fmt::print(stderr, "entangle: remote: {}\n", text);
+  if (l.requester) {
+    caf::anon_send(
+      l.requester, inject_atom::value,
+      injected_fn{[weak = l.requester_port, text, err_name] {
+        auto obj = weak.lock();
+        if (!obj || obj->detached || obj->closed)
+          return; // transferred on: its close says enough
+        message_event ev;
+        ev.type = "error";
+        ev.error = text;
+        ev.data = value{error_value{err_name, text}};
+        ev.target = message_port{obj};
+        obj->events.dispatch(event_kind::error, ev);
+      }});
+  }
+  close_link(l.local, drop_reason::node_lost);
+}
+
+// -- connecting ---------------------------------------------------------------
+
+void node_state::connect(std::string host, std::uint16_t port,
+                         std::string service, std::string url, record_ptr end,
+                         caf::actor requester,
+                         std::weak_ptr<port_object> requester_port) {
+  auto key = fmt::format("{}:{}", host, port);
+  auto local = port_name::mint();
+  auto remote = port_name::mint();
+  auto& d = dialing_[key];
+  bool up = d.up && peers_.count(d.node) > 0
+            && peers_[d.node].st == peer::state::up;
+  auto* l = make_link(local, remote, d.node, std::move(end), false);
+  l->url = std::move(url);
+  l->requester = std::move(requester);
+  l->requester_port = std::move(requester_port);
+  l->service = std::move(service);
+  d.waiting.push_back(local);
+  if (up) {
+    flush_pending(key);
+    return;
+  }
+  if (d.in_progress)
+    return;
+  d.in_progress = true;
+  auto timeout = w_.cfg.remote_connect_timeout;
+  dial_node(shared_from_this(), host, port, key, timeout);
+  auto self = shared_from_this();
+  current_core()->set_timer(
+    [self, key] { self->dial_timeout(key); },
+    std::chrono::duration_cast<std::chrono::milliseconds>(timeout)
+      + std::chrono::milliseconds{50},
+    false);
+}
+
+void node_state::dialed(const std::string& key, const caf::actor& hdl,
+                        const std::string& err) {
+  auto& d = dialing_[key];
+  if (!d.in_progress)
+    return; // timed out meanwhile
+  d.in_progress = false;
+  if (!err.empty() || !hdl) {
+    fail_pending(key, "NetworkError",
+                 fmt::format("cannot connect to entangle://{}: {}", key,
+                             err.empty() ? "nothing published there" : err));
+    return;
+  }
+  if (hdl.node() == actor.node()) {
+    fail_pending(key, "NetworkError",
+                 fmt::format("entangle://{} is this runtime itself", key));
+    return;
+  }
+  d.node = hdl.node();
+  auto [i, fresh] = peers_.emplace(d.node, peer{hdl, peer::state::hello_sent});
+  if (i->second.st == peer::state::lost) { // reconnected: start over
+    i->second = peer{hdl, peer::state::hello_sent};
+    fresh = true;
+  }
+  switch (i->second.st) {
+    case peer::state::up:
+      d.up = true;
+      flush_pending(key);
+      return;
+    case peer::state::lost:
+    case peer::state::banned:
+      fail_pending(key, "NetworkError",
+                   fmt::format("entangle://{} was disconnected for "
+                               "misbehaving",
+                               key));
+      return;
+    case peer::state::hello_sent:
+      d.in_progress = true; // until welcome or the timer
+      if (fresh) {
+        send(hdl, hello_frame(frame_kind::hello));
+        resend_hello(key, 50);
+      }
+      return;
+  }
+}
+
+void node_state::dial_timeout(const std::string& key) {
+  auto i = dialing_.find(key);
+  if (i == dialing_.end() || i->second.up || !i->second.in_progress)
+    return;
+  i->second.in_progress = false;
+  fail_pending(key, "NetworkError",
+               fmt::format("connecting to entangle://{} timed out (not an "
+                           "entangle node, or it does not answer)",
+                           key));
+}
+
+void node_state::flush_pending(const std::string& key) {
+  auto& d = dialing_[key];
+  auto waiting = std::move(d.waiting);
+  d.waiting.clear();
+  for (auto local : waiting) {
+    auto i = links_.find(local);
+    if (i == links_.end() || !i->second.pending)
+      continue;
+    auto& l = i->second;
+    l.pending = false;
+    l.node = d.node;
+    frame f;
+    f.kind = frame_kind::open;
+    f.dst = l.remote;
+    f.src = l.local;
+    f.text = l.service;
+    send(l.node, f);
+    l.end.start();
+  }
+}
+
+void node_state::fail_pending(const std::string& key,
+                              const std::string& err_name,
+                              const std::string& why) {
+  auto& d = dialing_[key];
+  auto waiting = std::move(d.waiting);
+  d.waiting.clear();
+  for (auto local : waiting)
+    if (auto i = links_.find(local); i != links_.end() && i->second.pending)
+      fail_link(i->second, err_name, why);
+}
+
+frame node_state::hello_frame(frame_kind kind) {
+  frame f;
+  f.kind = kind;
+  f.magic = wire_magic;
+  f.version = wire_version;
+  std::lock_guard<std::mutex> guard{mu};
+  f.text = listen_key;
+  return f;
+}
+
+void node_state::resend_hello(const std::string& key, int left) {
+  // When two nodes dial each other at once, CAF keeps one of the two
+  // connections and closes the other, and a hello sent on the closed one
+  // is gone: say it again until the peer answers (welcome is idempotent).
+  auto self = shared_from_this();
+  current_core()->set_timer(
+    [self, key, left] {
+      auto i = self->dialing_.find(key);
+      if (i == self->dialing_.end() || i->second.up || !i->second.in_progress
+          || left <= 0)
+        return;
+      auto p = self->peers_.find(i->second.node);
+      if (p == self->peers_.end() || p->second.st != peer::state::hello_sent)
+        return;
+      self->send(p->second.hdl, self->hello_frame(frame_kind::hello));
+      self->resend_hello(key, left - 1);
+    },
+    std::chrono::milliseconds{100}, false);
+}
+
+void node_state::learn_key(const std::string& key, const caf::node_id& node) {
+  auto& d = dialing_[key];
+  if (d.up && d.node == node)
+    return;
+  d.node = node;
+  auto p = peers_.find(node);
+  if (p != peers_.end() && p->second.st == peer::state::up) {
+    d.up = true;
+    d.in_progress = false;
+    flush_pending(key);
+  }
+}
+
+// -- frames from peers --------------------------------------------------------
+
+void node_state::violation(const caf::node_id& node, const std::string& why) {
+  ++violations;
+  fmt::print(stderr,
+             "entangle: remote: node {} sent a bad frame ({}); disconnected\n",
+             node_str(node), why);
+  auto& p = peers_[node];
+  if (p.st == peer::state::up)
+    --peers_up;
+  p.st = peer::state::banned;
+  node_down(node, "protocol violation");
+}
+
+void node_state::on_frame(const caf::actor& from, const std::string& bytes) {
+  auto node = from.node();
+  auto pi = peers_.find(node);
+  if (pi != peers_.end() && pi->second.st == peer::state::banned)
+    return; // disconnected: nothing it sends is looked at
+  if (pi != peers_.end() && pi->second.st == peer::state::lost
+      && (bytes.empty()
+          || bytes[0] != static_cast<char>(frame_kind::hello)))
+    return; // sent before the connection went; only a new hello counts
+  std::string why;
+  auto f = decode(bytes, 2 * w_.cfg.max_clone_depth + 16, why);
+  if (!f) {
+    violation(node, "undecodable frame: " + why);
+    return;
+  }
+  switch (f->kind) {
+    case frame_kind::hello: {
+      if (f->magic != wire_magic || f->version != wire_version) {
+        violation(node, "bad hello");
+        return;
+      }
+      if (pi == peers_.end())
+        pi = peers_.emplace(node, peer{from, peer::state::hello_sent}).first;
+      pi->second.hdl = from;
+      if (pi->second.st != peer::state::up) {
+        pi->second.st = peer::state::up;
+        watch_node(actor, from);
+        ++peers_up;
+      }
+      // Welcome first: what learning its address flushes (open, user)
+      // must reach it after it knows we are up.
+      send(from, hello_frame(frame_kind::welcome));
+      if (!f->text.empty())
+        learn_key(f->text, node);
+      return;
+    }
+    case frame_kind::welcome: {
+      if (pi == peers_.end() || f->magic != wire_magic
+          || f->version != wire_version) {
+        violation(node, "unexpected welcome");
+        return;
+      }
+      if (pi->second.st == peer::state::hello_sent) {
+        pi->second.st = peer::state::up;
+        watch_node(actor, from);
+        ++peers_up;
+      }
+      if (!f->text.empty())
+        learn_key(f->text, node);
+      for (auto& [key, d] : dialing_)
+        if (d.node == node && !d.up) {
+          d.up = true;
+          d.in_progress = false;
+          flush_pending(key);
+        }
+      return;
+    }
+    default:
+      break;
+  }
+  if (pi == peers_.end() || pi->second.st != peer::state::up) {
+    violation(node, "a frame before hello");
+    return;
+  }
+  switch (f->kind) {
+    case frame_kind::open:
+      handle_open(node, *f);
+      break;
+    case frame_kind::refuse:
+      handle_refuse(node, *f);
+      break;
+    case frame_kind::user:
+      handle_user(node, *f);
+      break;
+    case frame_kind::close:
+      handle_close(node, *f);
+      break;
+    default:
+      break;
+  }
+}
+
+void node_state::handle_open(const caf::node_id& from, frame& f) {
+  if (links_.count(f.dst) > 0) {
+    violation(from, "open with a name already in use");
+    return;
+  }
+  std::uint64_t id = 0;
+  {
+    std::lock_guard<std::mutex> guard{mu};
+    if (auto i = services.find(f.text); i != services.end())
+      id = i->second;
+  }
+  caf::actor target;
+  if (id != 0) {
+    std::lock_guard<std::mutex> guard{w_.mu};
+    if (auto i = w_.live.find(id); i != w_.live.end())
+      target = i->second->actor();
+  }
+  if (!target) {
+    frame r;
+    r.kind = frame_kind::refuse;
+    r.dst = f.src;
+    r.text = fmt::format("no service '{}' here", f.text);
+    send(from, r);
+    return;
+  }
+  auto [mine, theirs] = w_.sched->make_pair(true);
+  make_link(f.dst, f.src, from, std::move(mine), true);
+  auto carrier = std::make_shared<serialized_message>();
+  carrier->ports.push_back(std::move(theirs));
+  carrier->fate = drop_reason::context_gone; // closes it if undelivered
+  caf::anon_send(target, ingress_atom::value, std::move(carrier));
+}
+
+void node_state::handle_refuse(const caf::node_id& from, frame& f) {
+  auto i = links_.find(f.dst);
+  if (i == links_.end() || i->second.node != from || i->second.next_recv != 1
+      || i->second.got_close) {
+    if (tombstones_.erase({from, f.dst}) > 0)
+      return;
+    violation(from, "refuse for a port it was never given");
+    return;
+  }
+  fail_link(i->second, "NotFoundError",
+            fmt::format("{}: {}", i->second.url, f.text));
+}
+
+void node_state::handle_user(const caf::node_id& from, frame& f) {
+  auto& sched = current_core()->sched();
+  auto i = links_.find(f.dst);
+  if (i == links_.end() || i->second.node != from || i->second.pending) {
+    if (tombstones_.count({from, f.dst}) > 0) {
+      // Posted before the peer saw our close: dropped, and the ports it
+      // carried are closed at their sender (they never materialized).
+      sched.count_drop(drop_reason::closed);
+      for (auto& [theirs, mine] : f.ports) {
+        // Its sender may already be forwarding on that link: drop those
+        // frames too, until its answer to this close comes.
+        tombstones_.emplace(from, mine);
+        frame c;
+        c.kind = frame_kind::close;
+        c.dst = theirs;
+        c.seq = 0;
+        send(from, c);
+      }
+      return;
+    }
+    violation(from, "a message for a port it was never given");
+    return;
+  }
+  auto& l = i->second;
+  if (f.seq < l.next_recv || l.early.count(f.seq) > 0
+      || f.seq - l.next_recv >= max_reorder_window
+      || (l.got_close && f.seq > l.last_recv)) {
+    violation(from, fmt::format("wrong sequence number {} (expected {})",
+                                f.seq, l.next_recv));
+    return;
+  }
+  for (std::size_t k = 0; k < f.ports.size(); ++k) {
+    auto mine = f.ports[k].second;
+    bool dup = links_.count(mine) > 0;
+    for (std::size_t j = 0; j < k && !dup; ++j)
+      dup = f.ports[j].second == mine;
+    if (dup) {
+      violation(from, "a carried port with a name already in use");
+      return;
+    }
+  }
+  if (f.typed && f.typed_name.empty()) {
+    violation(from, "a typed message without a type name");
+    return;
+  }
+  if (!f.typed && f.needs_rebuild)
+    if (auto err = check_form(f.data, f.ports.size())) {
+      violation(from, "undecodable payload: " + *err);
+      return;
+    }
+  // Accepted: the carried ports materialize now (not when read), so frames
+  // that follow on their links find them.
+  serialized_message msg;
+  if (f.typed) {
+    msg.typed = std::make_unique<typed_payload>();
+    msg.typed->name = std::move(f.typed_name);
+    msg.typed->bytes = std::move(f.typed_bytes);
+  } else {
+    msg.data = std::move(f.data);
+    msg.needs_rebuild = f.needs_rebuild;
+    msg.buffer_bytes = f.buffer_bytes;
+  }
+  auto local = f.dst;
+  for (auto& [theirs, mine] : f.ports) {
+    auto [a, b] = w_.sched->make_pair(true);
+    make_link(mine, theirs, from, std::move(a), true);
+    msg.ports.push_back(std::move(b));
+  }
+  auto& lk = links_.at(local); // make_link may have rehashed
+  if (f.seq != lk.next_recv) {
+    lk.early.emplace(f.seq, std::move(msg));
+    return;
+  }
+  deliver(lk, std::move(msg));
+  while (!lk.early.empty() && lk.early.begin()->first == lk.next_recv) {
+    auto next = std::move(lk.early.begin()->second);
+    lk.early.erase(lk.early.begin());
+    deliver(lk, std::move(next));
+  }
+  finish_if_done(local);
+}
+
+void node_state::handle_close(const caf::node_id& from, frame& f) {
+  auto i = links_.find(f.dst);
+  if (i == links_.end() || i->second.node != from || i->second.pending) {
+    if (tombstones_.erase({from, f.dst}) > 0)
+      return; // both ends closed: the link is gone on both sides
+    violation(from, "a close for a port it was never given");
+    return;
+  }
+  auto& l = i->second;
+  if (l.got_close || f.seq + 1 < l.next_recv
+      || (!l.early.empty() && l.early.rbegin()->first > f.seq)) {
+    violation(from, "a close that contradicts the messages sent");
+    return;
+  }
+  l.got_close = true;
+  l.last_recv = f.seq;
+  if (!l.sent_close) {
+    frame c;
+    c.kind = frame_kind::close;
+    c.dst = l.remote;
+    c.seq = l.next_send - 1;
+    send(from, c);
+    l.sent_close = true;
+  }
+  finish_if_done(f.dst);
+}
+
+// -- node loss ------------------------------------------------------------------
+
+void node_state::node_down(const caf::node_id& node, const std::string& why) {
+  auto pi = peers_.find(node);
+  if (pi == peers_.end())
+    return;
+  bool banned = pi->second.st == peer::state::banned;
+  if (pi->second.st == peer::state::lost)
+    return;
+  if (!banned) {
+    if (pi->second.st == peer::state::up)
+      --peers_up;
+    // Kept as lost: frames it sent before it went are ignored, not taken
+    // for a misbehaving stranger's.
+    pi->second.st = peer::state::lost;
+  } else if (why != "protocol violation") {
+    return; // already handled when it was banned
+  }
+  ++nodes_lost;
+  if (w_.cfg.warnings && !banned)
+    fmt::print(stderr, "entangle: remote: lost node {} ({})\n",
+               node_str(node), why);
+  for (auto& [key, d] : dialing_)
+    if (d.node == node) {
+      d.up = false;
+      d.node = caf::node_id{};
+    }
+  std::vector<port_name> gone;
+  for (auto& [local, l] : links_)
+    if (l.node == node)
+      gone.push_back(local);
+  for (auto local : gone) {
+    auto i = links_.find(local);
+    if (i == links_.end())
+      continue;
+    if (i->second.pending)
+      fail_link(i->second, "NetworkError", "the node was lost");
+    else
+      close_link(local, drop_reason::node_lost);
+  }
+  for (auto i = tombstones_.begin(); i != tombstones_.end();)
+    i = i->first == node ? tombstones_.erase(i) : std::next(i);
+}
+
+} // namespace entangle::detail::remote

@@ -1,0 +1,186 @@
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include <caf/actor.hpp>
+#include <caf/node_id.hpp>
+
+#include "contexts/context_core.hpp"
+#include "entangle/message_port.hpp"
+#include "remote/codec.hpp"
+
+namespace entangle::detail {
+struct world;
+} // namespace entangle::detail
+
+namespace entangle::detail::remote {
+
+/// One end of a cross-process link: a port of the node context (a sink,
+/// context_core::set_sink) entangled in-process with the port a context
+/// holds, and paired over the wire with the end `remote` on node `node`.
+struct link {
+  port_name local;
+  port_name remote;
+  caf::node_id node;
+  /// The node context's port (its local peer is the user's port).
+  message_port end;
+  /// Sequence number of the next user frame sent on this link.
+  std::uint64_t next_send = 1;
+  /// Sequence number of the next user frame delivered (the reorder
+  /// buffer's head: only this one is ever visible).
+  std::uint64_t next_recv = 1;
+  /// Frames that arrived ahead of `next_recv`, by sequence number.
+  std::map<std::uint64_t, serialized_message> early;
+  /// The peer's close: the last sequence number it sent.
+  std::uint64_t last_recv = 0;
+  bool got_close = false;
+  /// This end sent its close: what its local peer posts now is dropped.
+  bool sent_close = false;
+  /// A connect whose node is not up yet: `open` not sent, end not started.
+  bool pending = false;
+  /// For a pending connect: who asked (its error event goes there).
+  caf::actor requester;
+  std::weak_ptr<port_object> requester_port;
+  std::string url;
+  std::string service;
+};
+
+/// A connected (or connecting) runtime.
+struct peer {
+  /// hello_sent -> up (welcome or their hello) -> lost (connection gone:
+  /// what it still sends is ignored until a new hello) or banned (it
+  /// misbehaved: ignored for good).
+  enum class state { hello_sent, up, lost, banned };
+  caf::actor hdl;
+  state st = state::hello_sent;
+};
+
+/// The remote node of one runtime (issue #14): the network-facing CAF
+/// actor (the only actor handle that ever crosses the wire) and the hidden
+/// node context that owns the local end of every cross-process link. The
+/// actor checks where a frame comes from and hands it to the context; the
+/// context validates it, routes it, and sends frames back as the actor
+/// (`caf::send_as`), so that peers can tell nodes apart by CAF sender.
+///
+/// Invariants (node-context thread, all of `links`, `peers`, `dialing`):
+/// - every entry of `links` has a live `end` owned by the node context,
+///   with this node's sink installed, started unless `pending`;
+/// - a link whose `node` is lost or banned is closed and erased at once,
+///   so no frame of that node ever reaches a port again;
+/// - `early` holds only sequence numbers > next_recv, all <= last_recv once
+///   `got_close`; next_recv - 1 messages were delivered, in order;
+/// - a frame naming an end of `links` is accepted only from that link's
+///   node; any other frame naming an unknown end, from a node that is up,
+///   is a violation (the node is banned), unless it is in `tombstones`
+///   (an end this node closed whose peer may still be sending).
+class node_state : public std::enable_shared_from_this<node_state> {
+public:
+  explicit node_state(world& w) : w_(w) {
+  }
+
+  /// Creates (once) the node of `w`'s runtime. @throws InvalidStateError
+  /// when remoting is off (runtime_config::remote), in deterministic mode,
+  /// or when the runtime stops.
+  static std::shared_ptr<node_state> of(world& w);
+
+  world& w() noexcept {
+    return w_;
+  }
+
+  caf::actor actor; // the network face (set once at creation)
+  caf::actor ctx;   // the node context (set once at creation)
+
+  // -- any thread ------------------------------------------------------------
+
+  /// Runs `fn` in the node context (exceptions are caught and logged).
+  void in_ctx(std::function<void()> fn);
+
+  std::mutex mu;
+  /// Offered services: name -> context id (guarded by mu).
+  std::map<std::string, std::uint64_t> services;
+
+  std::atomic<std::uint64_t> frames_in{0};
+  std::atomic<std::uint64_t> frames_out{0};
+  std::atomic<std::uint64_t> violations{0};
+  std::atomic<std::uint64_t> nodes_lost{0};
+  std::atomic<std::uint64_t> peers_up{0};
+  std::atomic<std::uint64_t> live_links{0};
+  std::atomic<std::uint16_t> listening{0};
+  /// "host:port" this node listens on (told to peers in hello/welcome, so
+  /// a connect to it finds the peer up instead of dialing it again).
+  /// Written by listen() before any peer can know it; guarded by mu.
+  std::string listen_key;
+
+  // -- node-context thread ---------------------------------------------------
+
+  /// A context asked for `host:port/service`; `end` is the node's end of
+  /// the fresh channel (its other end is the context's port).
+  void connect(std::string host, std::uint16_t port, std::string service,
+               std::string url, record_ptr end, caf::actor requester,
+               std::weak_ptr<port_object> requester_port);
+
+  /// A frame from node actor `from` (already known to be remote).
+  void on_frame(const caf::actor& from, const std::string& bytes);
+
+  /// The middleman connected to `key` ("host:port"): `hdl` is the actor
+  /// published there (null with `err` set on failure).
+  void dialed(const std::string& key, const caf::actor& hdl,
+              const std::string& err);
+
+  /// A connect to `key` took too long.
+  void dial_timeout(const std::string& key);
+
+  /// The node actor saw a peer go down (connection lost, process died,
+  /// heartbeats missed).
+  void node_down(const caf::node_id& node, const std::string& why);
+
+private:
+  link* make_link(port_name local, port_name remote, const caf::node_id& node,
+                  record_ptr rec, bool start);
+  void install_sink(port_name local);
+  void on_local(port_name local, envelope&& e);
+  void send(const caf::actor& to, const frame& f);
+  void send(const caf::node_id& node, const frame& f);
+  void violation(const caf::node_id& node, const std::string& why);
+  void deliver(link& l, serialized_message&& msg);
+  void finish_if_done(port_name local);
+  void close_link(port_name local, drop_reason why);
+  void fail_pending(const std::string& key, const std::string& err_name,
+                    const std::string& why);
+  void fail_link(link& l, const std::string& err_name, const std::string& why);
+  void flush_pending(const std::string& key);
+  void handle_user(const caf::node_id& from, frame& f);
+  void handle_open(const caf::node_id& from, frame& f);
+  void handle_close(const caf::node_id& from, frame& f);
+  void handle_refuse(const caf::node_id& from, frame& f);
+  frame hello_frame(frame_kind kind);
+  void resend_hello(const std::string& key, int left);
+  /// A peer told us where it listens: connects to `key` go to it.
+  void learn_key(const std::string& key, const caf::node_id& node);
+
+  world& w_;
+  std::unordered_map<port_name, link, port_name_hash> links_;
+  std::map<caf::node_id, peer> peers_;
+  /// Dials in progress or done, by "host:port": the node it reached (once
+  /// it did) and the pending links waiting for it.
+  struct dial {
+    caf::node_id node;
+    bool up = false;
+    bool in_progress = false;
+    std::vector<port_name> waiting;
+  };
+  std::map<std::string, dial> dialing_;
+  /// Ends this node closed and erased, whose peer may still send on them.
+  std::set<std::pair<caf::node_id, port_name>> tombstones_;
+};
+
+} // namespace entangle::detail::remote

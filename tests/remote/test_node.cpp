@@ -1,0 +1,140 @@
+// A small entangle node for the multi-process tests (tests/remote_test.cpp
+// starts it as a child process): listens on 127.0.0.1 with port 0, prints
+// "listening PORT", offers the services below, and runs until its stdin
+// closes (or it is killed).
+//
+// Services (each client's connection is a port; see remote_test.cpp):
+// - echo: posts every message back on the port it came from, with the
+//   ports it carried (so they travel back); a typed `point` comes back as
+//   a point with label + "!"; a messageerror comes back as
+//   {messageerror: why}; the string "close" closes the port.
+// - forward: {to: URL} with ports: connects to URL and posts the same
+//   message (and its ports) there, then closes that connection.
+// - count: a message carrying [data, report]: reads numbers from `data`,
+//   checks each is the next one (0, 1, ...); when `data` closes, posts
+//   {count, ordered, node_lost} on `report` and closes it.
+// - pump: {n: N} with a port: posts 0..N-1 on it, then closes it.
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstring>
+#include <iostream>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "entangle/all.hpp"
+#include "remote_types.hpp"
+
+using namespace entangle;
+using remote_types::point;
+
+namespace {
+
+void serve_echo(message_port p) {
+  p.on_message([p](message_event& ev) {
+    if (auto* s = ev.data.get_if<std::string>(); s && *s == "close") {
+      p.close();
+      return;
+    }
+    for (auto& q : ev.ports)
+      serve_echo(q); // a port that came back can be echoed on too
+    std::vector<transferable> t(ev.ports.begin(), ev.ports.end());
+    p.post_message(ev.data, t);
+  });
+  on_typed<point>(p, [p](point& pt) {
+    pt.label += "!";
+    post_typed(p, pt);
+  });
+  p.on_messageerror([p](message_event& ev) {
+    p.post_message(value::obj({{"messageerror", ev.error}}));
+  });
+  p.start();
+}
+
+void serve_forward(message_port p) {
+  p.on_message([](message_event& ev) {
+    auto* o = ev.data.get_if<object>();
+    if (o == nullptr || o->count("to") == 0)
+      return;
+    auto q = remote::connect(o->at("to").as_string());
+    std::vector<transferable> t(ev.ports.begin(), ev.ports.end());
+    q.post_message(ev.data, t);
+    q.close();
+  });
+  p.start();
+}
+
+void serve_count(message_port p) {
+  p.on_message([](message_event& ev) {
+    if (ev.ports.size() != 2)
+      return;
+    auto data = ev.ports[0];
+    auto report = ev.ports[1];
+    auto n = std::make_shared<double>(0);
+    auto ordered = std::make_shared<bool>(true);
+    data.on_message([n, ordered](message_event& m) {
+      if (!m.data.is_number() || m.data.as_number() != *n)
+        *ordered = false;
+      *n += 1;
+    });
+    data.on_close([n, ordered, report](message_event&) {
+      report.post_message(
+        value::obj({{"count", *n}, {"ordered", *ordered}}));
+      report.close();
+    });
+    data.start();
+  });
+  p.start();
+}
+
+void serve_pump(message_port p) {
+  p.on_message([](message_event& ev) {
+    auto* o = ev.data.get_if<object>();
+    if (o == nullptr || ev.ports.size() != 1)
+      return;
+    auto n = o->at("n").as_number();
+    auto q = ev.ports[0];
+    for (double i = 0; i < n; ++i)
+      q.post_message(i);
+    q.close();
+  });
+  p.start();
+}
+
+std::uint64_t service(runtime& rt, const std::string& name,
+                      void (*serve)(message_port)) {
+  auto id = rt.spawn(name, [serve](context& self) {
+    self.on_connect([serve](message_event& ev) { serve(ev.ports.at(0)); });
+  });
+  remote::offer(rt, name, id);
+  return id;
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  runtime_config cfg;
+  cfg.remote = true;
+  cfg.warnings = false;
+  cfg.add_message_type<point>("remote_types::point");
+  if (auto err = cfg.parse(argc, argv)) {
+    std::cerr << "bad options\n";
+    return 2;
+  }
+  runtime rt{cfg};
+  service(rt, "echo", serve_echo);
+  service(rt, "forward", serve_forward);
+  service(rt, "count", serve_count);
+  service(rt, "pump", serve_pump);
+  auto port = remote::listen(rt, 0, "127.0.0.1");
+  std::printf("listening %u\n", static_cast<unsigned>(port));
+  std::fflush(stdout);
+  // Until the parent closes our stdin (or kills us).
+  char buf[64];
+  while (::read(0, buf, sizeof buf) > 0)
+    ; // nop
+  rt.stop();
+  return 0;
+}

@@ -1,0 +1,235 @@
+// Bad input from a peer (issue #14 point 8): a CAF node that speaks BASP
+// with entangle's app identifier but sends malformed or unexpected frames
+// is disconnected and counted; it never touches ports it was not given,
+// and honest peers go on. Two runtimes in this one process stand for two
+// nodes (they connect over loopback like separate processes). [remote]
+
+#include <catch2/catch.hpp>
+
+#include <chrono>
+#include <condition_variable>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+#include <caf/io/middleman.hpp>
+#include <caf/scoped_actor.hpp>
+
+#include "entangle/all.hpp"
+#include "remote/codec.hpp"
+#include "remote/node_actor.hpp"
+
+using namespace entangle;
+using namespace std::chrono_literals;
+namespace wire = entangle::detail::remote;
+
+namespace {
+
+/// A CAF node with entangle's app identifier but none of its code: it can
+/// send any frame it likes to a listening entangle node.
+struct raw_peer {
+  caf::actor_system_config cfg;
+  std::unique_ptr<caf::actor_system> sys;
+  caf::actor node;
+  /// One sender for every frame, alive as long as the peer: the node
+  /// monitors whoever said hello (a node actor lives as long as its node).
+  std::unique_ptr<caf::scoped_actor> self;
+
+  explicit raw_peer(std::uint16_t port) {
+    cfg.load<caf::io::middleman>();
+    cfg.set("middleman.app-identifiers",
+            std::vector<std::string>{"entangle/1"});
+    sys = std::make_unique<caf::actor_system>(cfg);
+    auto hdl = sys->middleman().remote_actor("127.0.0.1", port);
+    REQUIRE(hdl);
+    node = *hdl;
+    self = std::make_unique<caf::scoped_actor>(*sys);
+  }
+
+  ~raw_peer() {
+    self.reset();
+  }
+
+  void send(const std::string& bytes) {
+    (*self)->send(node, wire::frame_atom::value, bytes);
+  }
+
+  void send(const wire::frame& f) {
+    send(wire::encode(f));
+  }
+
+  void hello() {
+    wire::frame f;
+    f.kind = wire::frame_kind::hello;
+    f.magic = wire::wire_magic;
+    f.version = wire::wire_version;
+    send(f);
+  }
+};
+
+bool eventually(const std::function<bool()>& pred,
+                std::chrono::milliseconds timeout = 10s) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (pred())
+      return true;
+    std::this_thread::sleep_for(10ms);
+  }
+  return pred();
+}
+
+struct journal {
+  std::mutex mu;
+  std::vector<std::string> lines;
+  void add(std::string s) {
+    std::lock_guard<std::mutex> guard{mu};
+    lines.push_back(std::move(s));
+  }
+  std::size_t size() {
+    std::lock_guard<std::mutex> guard{mu};
+    return lines.size();
+  }
+  std::string at(std::size_t i) {
+    std::lock_guard<std::mutex> guard{mu};
+    return lines.at(i);
+  }
+};
+
+/// A listening runtime offering "echo" (which also logs the events of each
+/// connection it serves).
+struct server {
+  runtime_config cfg;
+  std::unique_ptr<runtime> rt;
+  std::uint16_t port = 0;
+  journal served;
+
+  server() {
+    cfg.remote = true;
+    cfg.warnings = false;
+    rt = std::make_unique<runtime>(cfg);
+    auto id = rt->spawn("echo", [this](context& self) {
+      self.on_connect([this](message_event& ev) {
+        auto p = ev.ports.at(0);
+        p.on_message([p](message_event& m) { p.post_message(m.data); });
+        p.on_close([this](message_event&) { served.add("close"); });
+        p.start();
+      });
+    });
+    remote::offer(*rt, "echo", id);
+    port = remote::listen(*rt, 0, "127.0.0.1");
+  }
+};
+
+/// An honest client runtime: connects to echo and checks a round trip.
+void honest_round_trip(std::uint16_t port, const std::string& text) {
+  runtime_config cfg;
+  cfg.remote = true;
+  cfg.warnings = false;
+  runtime rt{cfg};
+  journal j;
+  auto url = "entangle://127.0.0.1:" + std::to_string(port) + "/echo";
+  rt.spawn("client", [&j, url, text](context&) {
+    auto p = remote::connect(url);
+    p.on_message([&j, p](message_event& ev) {
+      j.add(to_string(ev.data));
+      p.close();
+    });
+    p.start();
+    p.post_message(text);
+  });
+  REQUIRE(eventually([&] { return j.size() == 1; }));
+  CHECK(j.at(0) == to_string(value{text}));
+  CHECK(rt.run_for(10s));
+}
+
+} // namespace
+
+TEST_CASE("an undecodable frame disconnects its node, counted; others go on",
+          "[remote]") {
+  server s;
+  raw_peer bad{s.port};
+  bad.send(std::string{"\x05garbage", 8});
+  CHECK(eventually([&] { return remote::stats(*s.rt).violations == 1; }));
+  CHECK(remote::stats(*s.rt).nodes_lost == 1);
+  // Banned: what it sends now is not even looked at.
+  bad.hello();
+  bad.send(std::string{"\xff", 1});
+  std::this_thread::sleep_for(100ms);
+  CHECK(remote::stats(*s.rt).violations == 1);
+  honest_round_trip(s.port, "still here");
+}
+
+TEST_CASE("frames before hello, for names never given, with a wrong "
+          "sequence number: each disconnects its node",
+          "[remote]") {
+  server s;
+  // Alive until the checks below: a peer torn down at once may take its
+  // last frames with it (its middleman never writes them).
+  std::unique_ptr<raw_peer> peer;
+  SECTION("a frame before hello") {
+    peer = std::make_unique<raw_peer>(s.port);
+    auto& bad = *peer;
+    wire::frame f;
+    f.kind = wire::frame_kind::close;
+    f.dst = wire::port_name::mint();
+    bad.send(f);
+  }
+  SECTION("a message for a port it was never given") {
+    peer = std::make_unique<raw_peer>(s.port);
+    auto& bad = *peer;
+    bad.hello();
+    wire::frame f;
+    f.kind = wire::frame_kind::user;
+    f.dst = wire::port_name::mint();
+    f.seq = 1;
+    f.data = value{"hi"};
+    bad.send(f);
+  }
+  SECTION("a sequence number it already used, on a port it was given") {
+    peer = std::make_unique<raw_peer>(s.port);
+    auto& bad = *peer;
+    bad.hello();
+    wire::frame open;
+    open.kind = wire::frame_kind::open;
+    open.dst = wire::port_name::mint();
+    open.src = wire::port_name::mint();
+    open.text = "echo";
+    bad.send(open);
+    wire::frame f;
+    f.kind = wire::frame_kind::user;
+    f.dst = open.dst;
+    f.seq = 1;
+    f.data = value{"hi"};
+    bad.send(f);
+    bad.send(f); // seq 1 again: a duplicate (later numbers may come early:
+                 // the reorder buffer holds them; earlier ones never)
+    // The one port it was given closes (node loss); nothing else does.
+    CHECK(eventually([&] { return s.served.size() == 1; }));
+    CHECK(remote::stats(*s.rt).links == 0);
+  }
+  SECTION("a payload that does not rebuild (a reference to nothing)") {
+    peer = std::make_unique<raw_peer>(s.port);
+    auto& bad = *peer;
+    bad.hello();
+    wire::frame open;
+    open.kind = wire::frame_kind::open;
+    open.dst = wire::port_name::mint();
+    open.src = wire::port_name::mint();
+    open.text = "echo";
+    bad.send(open);
+    wire::frame f;
+    f.kind = wire::frame_kind::user;
+    f.dst = open.dst;
+    f.seq = 1;
+    f.data = value{detail::clone_ref{42}};
+    bad.send(f);
+  }
+  CHECK(eventually([&] { return remote::stats(*s.rt).violations >= 1; }));
+  CHECK(remote::stats(*s.rt).violations == 1);
+  CHECK(remote::stats(*s.rt).nodes_lost == 1);
+  honest_round_trip(s.port, "unharmed");
+}
