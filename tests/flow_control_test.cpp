@@ -204,6 +204,33 @@ TEST_CASE("flow: message_size counts strings, buffers, keys and items",
   CHECK(message_size(value{error_value{"TypeError", "bad"}}) == 12);
 }
 
+TEST_CASE("flow: message_size counts what the clone copies: a view's whole "
+          "buffer, each graph node once, cycles included",
+          "[flow]") {
+  array_buffer big{std::size_t{1} << 20};
+  // A view copies its whole buffer, however small its window.
+  CHECK(message_size(value{typed_array{element_kind::uint8, big, 0, 16}})
+        == 8 + (std::size_t{1} << 20));
+  CHECK(message_size(value{data_view{big, 0, 4}}) == 8 + (std::size_t{1} << 20));
+  // Graph kinds count their contents (before, 8 whatever they held).
+  shared_object o;
+  o.set("blob", value{std::string(1000, 'x')});
+  CHECK(message_size(value{o}) == 8 + 4 + 1000);
+  value_map m;
+  m.set(value{"k"}, value{std::string(500, 'y')});
+  CHECK(message_size(value{m}) == 8 + 1 + 500);
+  value_set st;
+  st.add(value{std::string(300, 'z')});
+  CHECK(message_size(value{st}) == 8 + 300);
+  shared_array a;
+  a.push(value{std::string(200, 'w')});
+  CHECK(message_size(value{a}) == 8 + 8 + 200);
+  // A node reached twice counts once; a cycle ends.
+  o.set("self", value{o});
+  CHECK(message_size(value::arr({value{o}, value{o}}))
+        == 8 + (8 + 4 + 1000 + 4 + 8) + 8);
+}
+
 TEST_CASE("flow: the runtime-wide default mark applies to every new port, "
           "and is an entangle option",
           "[flow]") {

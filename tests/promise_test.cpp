@@ -195,3 +195,26 @@ TEST_CASE("abort: a controller aborts its signal once, with a reason; "
         == lines{"false", "1 AbortError", "2 stop", "stop", "AbortError", "0",
                  "false", "TimeoutError"});
 }
+
+TEST_CASE("abort: a listener that throws does not keep the others from "
+          "running; its exception is reported afterwards",
+          "[promise][abort]") {
+  testkit kit{[](runtime_config& cfg) { cfg.warnings = false; }};
+  std::vector<std::string> log;
+  kit.spawn("main", [&](context&) {
+    abort_controller c;
+    c.signal().on_abort([&log](const error_value&) {
+      log.push_back("first");
+      throw std::runtime_error("listener failed");
+    });
+    c.signal().on_abort([&log](const error_value&) { log.push_back("second"); });
+    try {
+      c.abort(error_value{"AbortError", "stop"});
+    } catch (const std::runtime_error& e) {
+      log.push_back(std::string{"caught "} + e.what());
+    }
+    log.push_back(yn(c.signal().aborted()));
+  });
+  kit.run();
+  CHECK(log == lines{"first", "second", "caught listener failed", "true"});
+}

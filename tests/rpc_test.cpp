@@ -341,3 +341,41 @@ TEST_CASE("rpc: promises settle once; continuations run in order, and after "
                    "rejected RangeError no", "queued task"});
   check_all_ended(kit);
 }
+
+TEST_CASE("rpc: answers are not refused by the caller's hard limit: a caller "
+          "with a mark of 1 that makes 10 calls in one task gets 10 answers",
+          "[rpc][flow]") {
+  testkit kit;
+  strings log;
+  kit.spawn("main", [&](context& self) {
+    message_channel ch;
+    // The caller reads answers on port1: at most one unread, hard limit 1.
+    ch.port1().set_high_water_mark(high_water_mark{1, 0, 1});
+    auto w = self.spawn("service", [](context& ws) {
+      ws.on_message([](message_event& ev) {
+        auto port = ev.ports.at(0);
+        rpc::expose(port, calculator());
+        port.add_event_listener("close",
+                                [](message_event&) { this_context().close(); });
+      });
+    });
+    w.post_message("connect", {ch.port2()});
+    auto calc = rpc::wrap(ch.port1());
+    auto left = std::make_shared<int>(10);
+    for (int i = 0; i < 10; ++i)
+      calc.call("add", {i, 100}).then(
+        [&log, calc, left](value& v) {
+          log.push_back(to_string(v));
+          if (--*left == 0)
+            calc.release();
+        },
+        [&log](const error_value& e) { log.push_back(e.name); });
+  });
+  kit.run();
+  CHECK(log
+        == strings{"100", "101", "102", "103", "104", "105", "106", "107",
+                   "108", "109"});
+  for (auto& e : kit.rt().exits())
+    CHECK(e.kind != exit_kind::exception);
+  check_all_ended(kit);
+}

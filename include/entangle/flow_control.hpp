@@ -54,10 +54,13 @@ struct high_water_mark {
   }
 };
 
-/// The size a message counts for against a byte mark: the bytes of its
-/// strings and buffers (keys and error texts included) plus 8 per other
-/// item (numbers, booleans, array and object entries, ports). A typed
-/// message counts its encoded bytes and its type name.
+/// The size a message counts for against a byte mark: what the clone
+/// copies -- the bytes of its strings and buffers (keys and error texts
+/// included; a typed-array view or DataView counts its whole buffer, which
+/// the clone copies), each graph node (`shared_object`, `shared_array`,
+/// `value_map`, `value_set`) once with its contents however often it is
+/// reached, plus 8 per other item (numbers, booleans, entries, ports). A
+/// typed message counts its encoded bytes and its type name.
 std::size_t message_size(const value& v);
 
 } // namespace entangle

@@ -1,5 +1,7 @@
 #include "entangle/abort.hpp"
 
+#include <exception>
+
 #include <optional>
 #include <utility>
 #include <vector>
@@ -27,8 +29,20 @@ struct abort_state {
     reason = std::move(why);
     auto ls = std::move(listeners);
     listeners.clear();
-    for (auto& [id, fn] : ls)
-      fn(*reason);
+    // Like the DOM, one listener that throws does not keep the others from
+    // running (what they abort would hang); the first exception is
+    // rethrown afterwards, so it is reported where any handler's would be.
+    std::exception_ptr first;
+    for (auto& [id, fn] : ls) {
+      try {
+        fn(*reason);
+      } catch (...) {
+        if (!first)
+          first = std::current_exception();
+      }
+    }
+    if (first)
+      std::rethrow_exception(first);
   }
 };
 

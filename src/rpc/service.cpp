@@ -185,7 +185,7 @@ struct service_state : std::enable_shared_from_this<service_state> {
   void send_value(double id, const std::string& method, const value& v,
                   const transfer_list& transfer) {
     try {
-      port.post_message(wire::answer_value(id, v), transfer);
+      post_answer(wire::answer_value(id, v), transfer);
     } catch (const dom_exception& e) {
       // Nothing was sent (a failed post changes nothing): say why instead.
       send_error(
@@ -196,7 +196,21 @@ struct service_state : std::enable_shared_from_this<service_state> {
   }
 
   void send_error(double id, const error_value& e) {
-    port.post_message(wire::answer_error(id, e));
+    post_answer(wire::answer_error(id, e), {});
+  }
+
+  /// Posts an answer without admission against the caller's high-water
+  /// mark: a call gets exactly one answer, so answers are bounded by the
+  /// calls the caller made (which the service's own mark bounds); refusing
+  /// one (QuotaExceededError) would leave the caller's promise waiting
+  /// forever. Clone errors still throw (send_value turns them into an
+  /// error answer).
+  void post_answer(const value& answer, const transfer_list& transfer) {
+    auto* p = entangle::detail::owned(port.object(), "rpc answer", true);
+    if (p == nullptr || !p->record)
+      return;
+    auto& ctx = *p->ctx;
+    ctx.post_serialized(*p, ctx.serialize(answer, transfer, p));
   }
 
   std::string unknown_method(const std::string& name) const {
