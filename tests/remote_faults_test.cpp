@@ -211,6 +211,45 @@ TEST_CASE("frames before hello, for names never given, with a wrong "
     CHECK(eventually([&] { return s.served.size() == 1; }));
     CHECK(remote::stats(*s.rt).links == 0);
   }
+  SECTION("a gap it never fills, then more early frames than the reorder "
+          "buffer holds") {
+    peer = std::make_unique<raw_peer>(s.port);
+    auto& bad = *peer;
+    bad.hello();
+    wire::frame open;
+    open.kind = wire::frame_kind::open;
+    open.dst = wire::port_name::mint();
+    open.src = wire::port_name::mint();
+    open.text = "echo";
+    bad.send(open);
+    wire::frame f;
+    f.kind = wire::frame_kind::user;
+    f.dst = open.dst;
+    f.data = value{"early"};
+    // Number 1 never comes; 2..1025 wait in the reorder buffer (1024 is its
+    // bound), and the next one is a violation instead of more memory.
+    for (std::uint64_t seq = 2; seq <= 1026; ++seq) {
+      f.seq = seq;
+      bad.send(f);
+    }
+  }
+  SECTION("a number too far ahead of the next expected one") {
+    peer = std::make_unique<raw_peer>(s.port);
+    auto& bad = *peer;
+    bad.hello();
+    wire::frame open;
+    open.kind = wire::frame_kind::open;
+    open.dst = wire::port_name::mint();
+    open.src = wire::port_name::mint();
+    open.text = "echo";
+    bad.send(open);
+    wire::frame f;
+    f.kind = wire::frame_kind::user;
+    f.dst = open.dst;
+    f.seq = std::uint64_t{1} << 20;
+    f.data = value{"far"};
+    bad.send(f);
+  }
   SECTION("a payload that does not rebuild (a reference to nothing)") {
     peer = std::make_unique<raw_peer>(s.port);
     auto& bad = *peer;

@@ -2,6 +2,7 @@
 
 #include "remote/codec.hpp"
 
+#include <algorithm>
 #include <sys/random.h>
 
 #include <cerrno>
@@ -42,6 +43,12 @@ std::string port_name::to_string() const {
 }
 
 namespace {
+
+/// Counts read off the wire are checked against the bytes left, but every
+/// nesting level could reserve that much again (a small frame of nested
+/// array headers asking for gigabytes): reserve at most this many, and let
+/// real elements grow the rest.
+constexpr std::size_t reserve_cap = 1024;
 
 // Value tags on the wire (one byte before each value).
 enum tag : std::uint8_t {
@@ -356,7 +363,7 @@ public:
       case t_array: {
         auto n = count(1);
         array a;
-        a.reserve(n);
+        a.reserve(std::min<std::size_t>(n, reserve_cap));
         for (std::size_t i = 0; i < n && ok(); ++i)
           a.push_back(val(depth + 1));
         return value{std::move(a)};
@@ -393,7 +400,7 @@ public:
         d->offset = u64();
         d->length = u64();
         auto n = count(1);
-        d->items.reserve(n);
+        d->items.reserve(std::min<std::size_t>(n, reserve_cap));
         for (std::size_t i = 0; i < n && ok(); ++i)
           d->items.push_back(val(depth + 1));
         auto m = count(5);

@@ -3,6 +3,8 @@
 
 #include "remote/node.hpp"
 
+#include <new>
+
 #include <utility>
 
 #include <caf/actor_cast.hpp>
@@ -20,9 +22,13 @@ namespace entangle::detail::remote {
 
 namespace {
 
-/// How far ahead of the next expected number a frame may be: more is a
-/// violation (a reorder buffer must not be made to grow without bound).
-constexpr std::uint64_t max_reorder_window = std::uint64_t{1} << 24;
+/// How far ahead of the next expected number a frame may be, and how many
+/// frames one link's reorder buffer may hold: more is a violation. Frames
+/// between two nodes arrive in order today (one BASP connection), so any
+/// early frame is already unusual; the bounds keep a misbehaving peer from
+/// growing the buffer without limit (16M frames of any size before).
+constexpr std::uint64_t max_reorder_window = std::uint64_t{1} << 16;
+constexpr std::size_t max_early_frames = 1024;
 
 std::string node_str(const caf::node_id& n) {
   return caf::to_string(n);
@@ -437,7 +443,12 @@ void node_state::on_frame(const caf::actor& from, const std::string& bytes) {
           || bytes[0] != static_cast<char>(frame_kind::hello)))
     return; // sent before the connection went; only a new hello counts
   std::string why;
-  auto f = decode(bytes, 2 * w_.cfg.max_clone_depth + 16, why);
+  decltype(decode(bytes, 0, why)) f;
+  try {
+    f = decode(bytes, 2 * w_.cfg.max_clone_depth + 16, why);
+  } catch (const std::bad_alloc&) {
+    why = "it does not fit in memory"; // the peer's doing: ban it
+  }
   if (!f) {
     violation(node, "undecodable frame: " + why);
     return;
@@ -581,6 +592,7 @@ void node_state::handle_user(const caf::node_id& from, frame& f) {
   auto& l = i->second;
   if (f.seq < l.next_recv || l.early.count(f.seq) > 0
       || f.seq - l.next_recv >= max_reorder_window
+      || (f.seq != l.next_recv && l.early.size() >= max_early_frames)
       || (l.got_close && f.seq > l.last_recv)) {
     violation(from, fmt::format("wrong sequence number {} (expected {})",
                                 f.seq, l.next_recv));
