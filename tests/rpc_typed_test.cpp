@@ -340,11 +340,13 @@ TEST_CASE("rpc: a method returns a stream for a long result, written as "
                     auto s = make_stream<value>({high_water_mark{4}});
                     auto w = s.writable;
                     auto pump = std::make_shared<std::function<void(int)>>();
-                    *pump = [w, pump, n](int i) {
+                    std::weak_ptr<std::function<void(int)>> weak = pump;
+                    *pump = [w, weak, n](int i) {
                       while (i < n)
                         if (!w.write(i++)) {
-                          w.ready().then(
-                            [pump, i](value&) { (*pump)(i); });
+                          w.ready().then([again = weak.lock(), i](value&) {
+                            (*again)(i);
+                          });
                           return;
                         }
                       w.close();

@@ -132,12 +132,14 @@ TEST_CASE("stream: a slow consumer holds its credit until it is done",
     // The writer pumps whenever it has room and records its credit.
     auto next = std::make_shared<int>(0);
     auto write_some = std::make_shared<std::function<void()>>();
-    *write_some = [&, w, next, write_some] {
+    // Weak inside, strong in the pending continuation: no cycle to leak.
+    std::weak_ptr<std::function<void()>> weak = write_some;
+    *write_some = [&, w, next, weak] {
       while (*next < 40 && w.has_room())
         w.write((*next)++);
       least_credit = std::min(least_credit, *w.desired_size());
       if (*next < 40)
-        w.ready().then([write_some](value&) { (*write_some)(); });
+        w.ready().then([again = weak.lock()](value&) { (*again)(); });
       else
         w.close();
     };
@@ -279,14 +281,15 @@ TEST_CASE("stream: typed streams carry C++ structs", "[stream]") {
     w.post_message("stream", {s.readable.port()});
     auto out = s.writable;
     auto write = std::make_shared<std::function<void(int)>>();
-    *write = [out, write](int i) {
+    std::weak_ptr<std::function<void(int)>> weak = write; // no cycle
+    *write = [out, weak](int i) {
       if (i == 5) {
         out.close();
         return;
       }
-      out.ready().then([out, write, i](value&) {
+      out.ready().then([out, again = weak.lock(), i](value&) {
         out.write(sample{i, "s"});
-        (*write)(i + 1);
+        (*again)(i + 1);
       });
     };
     (*write)(0);
@@ -322,7 +325,8 @@ TEST_CASE("stream: either end moves mid-stream; order and backpressure "
       me.on_message([most_unread](message_event& ev) {
         writable_stream<> out{ev.ports.at(0)};
         auto go = std::make_shared<std::function<void(int)>>();
-        *go = [out, go, most_unread](int i) {
+        std::weak_ptr<std::function<void(int)>> weak = go; // no cycle
+        *go = [out, weak, most_unread](int i) {
           while (i < total && out.has_room()) {
             out.write(i++);
             *most_unread
@@ -332,7 +336,7 @@ TEST_CASE("stream: either end moves mid-stream; order and backpressure "
             out.close();
             this_context().close();
           } else
-            out.ready().then([go, i](value&) { (*go)(i); });
+            out.ready().then([again = weak.lock(), i](value&) { (*again)(i); });
         };
         (*go)(static_cast<int>(ev.data.as_number()));
       });
@@ -340,7 +344,8 @@ TEST_CASE("stream: either end moves mid-stream; order and backpressure "
     reader.post_message("in", {s.readable.port()});
     auto w = s.writable;
     auto go = std::make_shared<std::function<void(int)>>();
-    *go = [w, go, second, most_unread](int i) {
+    std::weak_ptr<std::function<void(int)>> weak = go; // no cycle
+    *go = [w, weak, second, most_unread](int i) {
       while (i < 1500 && w.has_room()) {
         w.write(i++);
         *most_unread = std::max(*most_unread, 8 - w.desired_size().value_or(8));
@@ -348,7 +353,7 @@ TEST_CASE("stream: either end moves mid-stream; order and backpressure "
       if (i == 1500)
         second.post_message(1500, {w.port()});
       else
-        w.ready().then([go, i](value&) { (*go)(i); });
+        w.ready().then([again = weak.lock(), i](value&) { (*again)(i); });
     };
     (*go)(8);
   });
