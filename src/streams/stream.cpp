@@ -235,7 +235,10 @@ public:
 
   struct item {
     stream_delivery run;
-    std::function<void()> control;
+    /// Gets the core as an argument: a control item that captured it would
+    /// keep it alive through `buffer` (a cycle that leaked when the context
+    /// ended with a consumer's promise still pending).
+    std::function<void(stream_reader_core&)> control;
     std::size_t bytes = 0;
     bool held = false;
   };
@@ -312,7 +315,7 @@ public:
       auto it = std::move(buffer.front());
       buffer.pop_front();
       if (it.control)
-        it.control();
+        it.control(*this);
       else
         run(std::move(it));
     }
@@ -329,7 +332,7 @@ public:
     run(item{std::move(d), {}, bytes, false});
   }
 
-  void control(std::function<void()> fn) {
+  void control(std::function<void(stream_reader_core&)> fn) {
     if (st != state::open)
       return;
     buffer.push_back(item{{}, std::move(fn), 0, false});
@@ -357,22 +360,22 @@ void reader_start(const std::shared_ptr<stream_reader_core>& r,
   r->locked = true;
   on_typed<stream_signal>(r->port, [r](stream_signal& s) {
     if (s.kind == "close") {
-      r->control([r] { r->close_signalled = true; });
+      r->control([](stream_reader_core& me) { me.close_signalled = true; });
     } else if (s.kind == "abort") {
-      r->control([r, e = error_value{s.name, s.message}] {
-        r->end(stream_reader_core::state::errored, &e);
+      r->control([e = error_value{s.name, s.message}](stream_reader_core& me) {
+        me.end(stream_reader_core::state::errored, &e);
       });
     }
   });
   r->port.on_close([r](message_event&) {
-    r->control([r] {
-      if (r->close_signalled) {
-        r->end(stream_reader_core::state::finished, nullptr);
+    r->control([](stream_reader_core& me) {
+      if (me.close_signalled) {
+        me.end(stream_reader_core::state::finished, nullptr);
       } else {
         auto e = error_value{std::string{error_name::abort},
                              "the writable end went away without close() "
                              "(its context ended?)"};
-        r->end(stream_reader_core::state::errored, &e);
+        me.end(stream_reader_core::state::errored, &e);
       }
     });
   });
