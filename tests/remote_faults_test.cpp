@@ -69,6 +69,19 @@ struct raw_peer {
     f.version = wire::wire_version;
     send(f);
   }
+
+  /// Says hello and opens a link to service `name`; returns the open frame
+  /// (its `dst` names the server's end of the link).
+  wire::frame hello_and_open(const std::string& name) {
+    hello();
+    wire::frame open;
+    open.kind = wire::frame_kind::open;
+    open.dst = wire::port_name::mint();
+    open.src = wire::port_name::mint();
+    open.text = name;
+    send(open);
+    return open;
+  }
 };
 
 bool eventually(const std::function<bool()>& pred,
@@ -192,13 +205,7 @@ TEST_CASE("frames before hello, for names never given, with a wrong "
   SECTION("a sequence number it already used, on a port it was given") {
     peer = std::make_unique<raw_peer>(s.port);
     auto& bad = *peer;
-    bad.hello();
-    wire::frame open;
-    open.kind = wire::frame_kind::open;
-    open.dst = wire::port_name::mint();
-    open.src = wire::port_name::mint();
-    open.text = "echo";
-    bad.send(open);
+    auto open = bad.hello_and_open("echo");
     wire::frame f;
     f.kind = wire::frame_kind::user;
     f.dst = open.dst;
@@ -215,13 +222,7 @@ TEST_CASE("frames before hello, for names never given, with a wrong "
           "buffer holds") {
     peer = std::make_unique<raw_peer>(s.port);
     auto& bad = *peer;
-    bad.hello();
-    wire::frame open;
-    open.kind = wire::frame_kind::open;
-    open.dst = wire::port_name::mint();
-    open.src = wire::port_name::mint();
-    open.text = "echo";
-    bad.send(open);
+    auto open = bad.hello_and_open("echo");
     wire::frame f;
     f.kind = wire::frame_kind::user;
     f.dst = open.dst;
@@ -236,13 +237,7 @@ TEST_CASE("frames before hello, for names never given, with a wrong "
   SECTION("a number too far ahead of the next expected one") {
     peer = std::make_unique<raw_peer>(s.port);
     auto& bad = *peer;
-    bad.hello();
-    wire::frame open;
-    open.kind = wire::frame_kind::open;
-    open.dst = wire::port_name::mint();
-    open.src = wire::port_name::mint();
-    open.text = "echo";
-    bad.send(open);
+    auto open = bad.hello_and_open("echo");
     wire::frame f;
     f.kind = wire::frame_kind::user;
     f.dst = open.dst;
@@ -253,13 +248,7 @@ TEST_CASE("frames before hello, for names never given, with a wrong "
   SECTION("a payload that does not rebuild (a reference to nothing)") {
     peer = std::make_unique<raw_peer>(s.port);
     auto& bad = *peer;
-    bad.hello();
-    wire::frame open;
-    open.kind = wire::frame_kind::open;
-    open.dst = wire::port_name::mint();
-    open.src = wire::port_name::mint();
-    open.text = "echo";
-    bad.send(open);
+    auto open = bad.hello_and_open("echo");
     wire::frame f;
     f.kind = wire::frame_kind::user;
     f.dst = open.dst;
