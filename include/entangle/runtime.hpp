@@ -115,7 +115,9 @@ struct runtime_config : caf::actor_system_config {
   bool remote = false;
 
   /// How often connected runtimes exchange heartbeats; a peer silent for
-  /// five intervals is lost (its ports close, counted `node_lost`). Sets
+  /// five intervals, and at least 5 s, is lost (its ports close, counted
+  /// `node_lost`; a process that died is seen at once, its socket closes,
+  /// the timeout is for a hung one). Sets
   /// CAF's `middleman.heartbeat-interval` and `middleman.connection-timeout`
   /// unless those are given. Option `entangle.remote-heartbeat`.
   caf::timespan remote_heartbeat = std::chrono::milliseconds{200};

@@ -50,8 +50,14 @@ runtime_config& prepare(runtime_config& c) {
     // Without heartbeats a hung peer is never detected (CAF_NOTES §5).
     if (caf::get_if(&c.content, "middleman.heartbeat-interval") == nullptr)
       c.set("middleman.heartbeat-interval", c.remote_heartbeat);
+    // Five intervals, but never under 5 s: a process that is merely slow
+    // (a sanitizer build on a loaded machine stalled for over a second)
+    // must not be declared lost. A dead process closes its socket and is
+    // seen at once either way.
     if (caf::get_if(&c.content, "middleman.connection-timeout") == nullptr)
-      c.set("middleman.connection-timeout", 5 * c.remote_heartbeat);
+      c.set("middleman.connection-timeout",
+            std::max(caf::timespan{5 * c.remote_heartbeat},
+                     caf::timespan{std::chrono::seconds{5}}));
   }
   return c;
 }
