@@ -7,9 +7,11 @@
 #include <cstdint>
 #include <functional>
 #include <initializer_list>
+#include <iterator>
 #include <map>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -29,6 +31,43 @@ namespace detail {
 struct graph_node;
 struct graph_access;
 class value_table;
+
+/// @private Iterates the live slots of a Map's or Set's table in insertion
+/// order: a Set (`Keys`) yields each slot's key, a Map the whole entry.
+template <bool Keys>
+class table_iterator {
+public:
+  using value_type = std::conditional_t<Keys, value, std::pair<value, value>>;
+  using reference = const value_type&;
+  using pointer = const value_type*;
+  using difference_type = std::ptrdiff_t;
+  using iterator_category = std::forward_iterator_tag;
+
+  table_iterator(const value_table* t, std::size_t i) noexcept
+    : t_(t), i_(i) {
+  }
+
+  reference operator*() const;
+  pointer operator->() const {
+    return &**this;
+  }
+  table_iterator& operator++();
+  friend bool operator==(const table_iterator& x,
+                         const table_iterator& y) noexcept {
+    return x.i_ == y.i_;
+  }
+  friend bool operator!=(const table_iterator& x,
+                         const table_iterator& y) noexcept {
+    return x.i_ != y.i_;
+  }
+
+private:
+  const value_table* t_;
+  std::size_t i_;
+};
+
+extern template class table_iterator<false>;
+extern template class table_iterator<true>;
 
 /// @private What every graph handle is: a counted reference to a node.
 ///
@@ -229,30 +268,7 @@ public:
   using entry = std::pair<value, value>;
 
   /// Iterates the entries in insertion order.
-  class iterator {
-  public:
-    using value_type = entry;
-    using reference = const entry&;
-    using pointer = const entry*;
-    using difference_type = std::ptrdiff_t;
-    using iterator_category = std::forward_iterator_tag;
-
-    reference operator*() const;
-    pointer operator->() const;
-    iterator& operator++();
-    friend bool operator==(const iterator& x, const iterator& y) noexcept {
-      return x.i_ == y.i_;
-    }
-    friend bool operator!=(const iterator& x, const iterator& y) noexcept {
-      return x.i_ != y.i_;
-    }
-
-  private:
-    friend class value_map;
-    iterator(const detail::value_table* t, std::size_t i) noexcept;
-    const detail::value_table* t_;
-    std::size_t i_;
-  };
+  using iterator = detail::table_iterator<false>;
 
   /// `new Map()`.
   value_map();
@@ -295,30 +311,7 @@ public:
 class value_set : public detail::node_handle {
 public:
   /// Iterates the values in insertion order.
-  class iterator {
-  public:
-    using value_type = value;
-    using reference = const value&;
-    using pointer = const value*;
-    using difference_type = std::ptrdiff_t;
-    using iterator_category = std::forward_iterator_tag;
-
-    reference operator*() const;
-    pointer operator->() const;
-    iterator& operator++();
-    friend bool operator==(const iterator& x, const iterator& y) noexcept {
-      return x.i_ == y.i_;
-    }
-    friend bool operator!=(const iterator& x, const iterator& y) noexcept {
-      return x.i_ != y.i_;
-    }
-
-  private:
-    friend class value_set;
-    iterator(const detail::value_table* t, std::size_t i) noexcept;
-    const detail::value_table* t_;
-    std::size_t i_;
-  };
+  using iterator = detail::table_iterator<true>;
 
   /// `new Set()`.
   value_set();

@@ -223,24 +223,31 @@ detail::value_table& table_of(detail::graph_node& n) noexcept {
 
 } // namespace
 
-value_map::iterator::iterator(const detail::value_table* t,
-                              std::size_t i) noexcept
-  : t_(t), i_(i) {
-  // nop
+} // namespace entangle
+
+namespace entangle::detail {
+
+template <bool Keys>
+typename table_iterator<Keys>::reference
+table_iterator<Keys>::operator*() const {
+  if constexpr (Keys)
+    return t_->slot(i_).first;
+  else
+    return t_->slot(i_);
 }
 
-const value_map::entry& value_map::iterator::operator*() const {
-  return t_->slot(i_);
-}
-
-const value_map::entry* value_map::iterator::operator->() const {
-  return &t_->slot(i_);
-}
-
-value_map::iterator& value_map::iterator::operator++() {
+template <bool Keys>
+table_iterator<Keys>& table_iterator<Keys>::operator++() {
   i_ = t_->next_live(i_ + 1);
   return *this;
 }
+
+template class table_iterator<false>;
+template class table_iterator<true>;
+
+} // namespace entangle::detail
+
+namespace entangle {
 
 value_map::value_map() : node_handle(detail::make_node(node_kind::map)) {
   // nop
@@ -299,25 +306,6 @@ value_map::iterator value_map::end() const {
 }
 
 // -- value_set ----------------------------------------------------------------
-
-value_set::iterator::iterator(const detail::value_table* t,
-                              std::size_t i) noexcept
-  : t_(t), i_(i) {
-  // nop
-}
-
-const value& value_set::iterator::operator*() const {
-  return t_->slot(i_).first;
-}
-
-const value* value_set::iterator::operator->() const {
-  return &t_->slot(i_).first;
-}
-
-value_set::iterator& value_set::iterator::operator++() {
-  i_ = t_->next_live(i_ + 1);
-  return *this;
-}
 
 value_set::value_set() : node_handle(detail::make_node(node_kind::set)) {
   // nop
