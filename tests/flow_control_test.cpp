@@ -347,6 +347,52 @@ TEST_CASE("flow: the ready notice goes to whoever owns the sender, also "
   CHECK(count_of(kit, "ready") == 1);
 }
 
+TEST_CASE("flow: a ready notice given back with a batch folds with a newer "
+          "crossing (one ready, not two)",
+          "[flow]") {
+  // `a`'s batch is [m1, ready, m2]. m1's handler makes a second crossing
+  // (the notice of the first was taken with the batch, not dispatched),
+  // then transfers `a`: the batch's rest is given back. The sink must see
+  // one ready for the two crossings, as if the batch had never been taken.
+  testkit kit{[](runtime_config& c) { c.dispatch_batch = 64; }}; // batches
+  std::vector<std::string> log;
+  kit.spawn("page", [&](context& self) {
+    message_channel ch;
+    auto w = self.spawn("w", [&](context& me) {
+      me.on_message([&](message_event& ev) {
+        auto a = ev.ports.at(0);
+        auto b = ev.ports.at(1);
+        b.set_high_water_mark({1});
+        b.post_message("m1");
+        a.post_message("to b");     // b full
+        receive_message_on_port(b); // crossing 1: a notice queued on a
+        b.post_message("m2");
+        a.on_ready([&](message_event&) { log.push_back("ready in w"); });
+        a.on_message([&, a, b](message_event& m) {
+          log.push_back("w: " + label(m));
+          if (label(m) != "m1")
+            return;
+          a.post_message("again");    // b full again
+          receive_message_on_port(b); // crossing 2, notice 1 in the batch
+          auto sink = this_context().spawn("sink", [&](context& s) {
+            s.on_message([&](message_event& e) {
+              auto p = e.ports.at(0);
+              p.on_ready([&](message_event&) { log.push_back("ready"); });
+              p.on_message([&](message_event& x) {
+                log.push_back("sink: " + label(x));
+              });
+            });
+          });
+          sink.post_message("a", {a});
+        });
+      });
+    });
+    w.post_message("ports", {ch.port1(), ch.port2()});
+  });
+  kit.run();
+  CHECK(log == lines{"w: m1", "ready", "sink: m2"});
+}
+
 TEST_CASE("flow: both ends moving with messages queued keep order and "
           "credit",
           "[flow]") {

@@ -5,6 +5,7 @@
 // outside thread (never a context) until the receiver has room.
 
 #include <atomic>
+#include <condition_variable>
 #include <memory>
 #include <thread>
 
@@ -160,5 +161,90 @@ TEST_CASE("outside ports: a producer that waits for room is never refused "
     CHECK(log->got == want);
   }
   port.close();
+  CHECK(rt.run_for(seconds{30}));
+}
+
+TEST_CASE("outside ports: the outside end's mark holds what waits for a "
+          "slow outside reader; the context sees backpressure, ready and "
+          "QuotaExceededError",
+          "[ingress][flow]") {
+  // The reverse direction: a context posts to an outside thread that
+  // reads slowly. Messages in the outside port's inbox count as unread
+  // until a thread takes them, so the context's credit follows the
+  // thread's pace, not the gateway's (which empties the port at once).
+  auto cfg = quiet();
+  runtime rt{cfg};
+  struct shared {
+    std::mutex mu;
+    std::condition_variable cv;
+    std::vector<std::string> log;
+    bool refused = false;
+  };
+  auto sh = std::make_shared<shared>();
+  auto note = [sh](std::string s, bool refused = false) {
+    std::lock_guard<std::mutex> guard{sh->mu};
+    sh->log.push_back(std::move(s));
+    sh->refused = sh->refused || refused;
+    sh->cv.notify_all();
+  };
+  constexpr int total = 8;
+  auto id = rt.spawn("producer", [note](context& self) {
+    self.on_connect([note](message_event& ev) {
+      this_context().on_connect({});
+      auto port = ev.ports.at(0);
+      auto next = std::make_shared<int>(1);
+      // Posts while there is room (the ready event's promise).
+      auto pump = [port, next, note] {
+        while (*next <= total && port.desired_size().value_or(1) > 0)
+          port.post_message((*next)++);
+        if (*next > total)
+          port.close();
+      };
+      port.on_ready([port, note, pump](message_event&) {
+        note("ready " + std::to_string(port.desired_size().value_or(-99)));
+        pump();
+      });
+      port.on_message([port, note, next](message_event&) { // "go"
+        for (; *next <= 4; ++*next)
+          port.post_message(*next); // to the hard limit, 2 x 2
+        note("credit " + std::to_string(*port.desired_size()));
+        // Later (the gateway has long put all four in the inbox): still
+        // no room, and one more is refused.
+        this_context().set_timeout(
+          [port, note] {
+            note("credit " + std::to_string(*port.desired_size()));
+            try {
+              port.post_message(99);
+              note("admitted", true);
+            } catch (const dom_exception& e) {
+              note(e.name(), true);
+            }
+          },
+          milliseconds{200});
+      });
+    });
+  });
+  auto port = rt.connect(id);
+  port.set_high_water_mark({2});
+  CHECK(port.water_mark().messages == 2);
+  port.post_message("go");
+  {
+    std::unique_lock<std::mutex> guard{sh->mu};
+    REQUIRE(sh->cv.wait_for(guard, seconds{30}, [&] { return sh->refused; }));
+    CHECK(sh->log == lines{"credit -2", "credit -2", "QuotaExceededError"});
+  }
+  std::vector<double> got;
+  while (auto m = port.receive(seconds{30}))
+    got.push_back(m->data.as_number());
+  CHECK(got == std::vector<double>{1, 2, 3, 4, 5, 6, 7, 8});
+  CHECK(port.closed());
+  // Every ready the producer saw had room: a notice made stale by the
+  // gateway's hold is not fired.
+  std::lock_guard<std::mutex> guard{sh->mu};
+  REQUIRE(sh->log.size() > 3);
+  for (std::size_t i = 3; i < sh->log.size(); ++i) {
+    CHECK(sh->log[i].rfind("ready ", 0) == 0);
+    CHECK(std::stoi(sh->log[i].substr(6)) > 0);
+  }
   CHECK(rt.run_for(seconds{30}));
 }

@@ -388,3 +388,46 @@ TEST_CASE("rpc: a method returns a stream for a long result, written as "
   CHECK(points == strings{"(0,0)", "(1,1)", "(2,4)"});
   check_all_ended(kit);
 }
+
+TEST_CASE("rpc: a stream argument of a call that could not be sent stays "
+          "the caller's",
+          "[rpc][stream]") {
+  // The stream is encoded first (its port handed out), then the second
+  // argument fails to encode: nothing is sent, and the stream is readable
+  // again -- here it goes with the next call, which sums it.
+  testkit kit{register_types};
+  strings log;
+  kit.spawn("main", [&](context& self) {
+    auto r = connect(self, [] {
+               return rpc::methods{
+                 {"sum",
+                  [](readable_stream<value> in, double k) {
+                    auto total = std::make_shared<double>(0);
+                    return in
+                      .for_each([total](value& v) { *total += v.as_number(); })
+                      .then([total, k](value&) { return value{*total * k}; });
+                  }},
+               };
+             }).remote;
+    auto s = make_stream<value>({high_water_mark{8}});
+    record_as<double>(r.call<double>("sum", {s.readable, unlisted{1}}), log,
+                      "bad", [](double& d) { return std::to_string(int(d)); });
+    log.push_back("locked " + std::string{s.readable.locked() ? "yes" : "no"});
+    r.call<double>("sum", {s.readable, 2}).then([&log, r](double& d) {
+      log.push_back("sum=" + std::to_string(int(d)));
+      r.release();
+    });
+    for (int i = 1; i <= 3; ++i)
+      s.writable.write(i);
+    s.writable.close();
+  });
+  kit.run();
+  REQUIRE(log.size() == 3);
+  CHECK(log[0] == "locked no"); // the rejection is reported later
+  CHECK(log[1].rfind("bad!DataCloneError: call 'sum': an argument could not "
+                     "be encoded",
+                     0)
+        == 0);
+  CHECK(log[2] == "sum=12");
+  check_all_ended(kit);
+}

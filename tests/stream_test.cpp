@@ -298,6 +298,51 @@ TEST_CASE("stream: typed streams carry C++ structs", "[stream]") {
   h.require_clean();
 }
 
+TEST_CASE("stream: a typed chunk holds its bytes against a byte mark while "
+          "its consumer works on it",
+          "[stream]") {
+  // A byte-only mark of 1: any one chunk fills the reader. While the
+  // consumer's promise for chunk 0 is pending, the writer has no room
+  // (the chunk still counts its encoded bytes and type name, as
+  // message_size does); settling it gives the room back.
+  testkit kit{[](runtime_config& c) {
+    c.add_message_type<sample>("test::sample");
+  }};
+  std::vector<std::string> log;
+  std::vector<promise<value>> pending;
+  writable_stream<sample> w;
+  int written = 0;
+  auto page = kit.spawn("page", [&](context& self) {
+    self.set_timeout([] {}, std::chrono::hours{1}); // keeps it alive
+    high_water_mark m;
+    m.bytes = 1;
+    auto s = make_stream<sample>({m});
+    w = s.writable;
+    s.readable.for_each([&](sample& x) {
+      log.push_back("got " + std::to_string(x.seq));
+      auto done = promise<value>::make();
+      pending.push_back(done);
+      return done;
+    });
+    w.write(sample{written++, "typed"});
+  });
+  kit.run();
+  REQUIRE(log == lines{"got 0"});
+  kit.inject(page, [&] {
+    log.push_back("room " + yn(w.has_room()));
+    w.ready().then([&](value&) {
+      log.push_back("ready");
+      w.write(sample{written++, "typed"});
+    });
+  });
+  kit.run();
+  CHECK(log == lines{"got 0", "room false"});
+  kit.inject(page, [&] { pending.at(0).resolve(value{}); });
+  kit.run();
+  CHECK(log == lines{"got 0", "room false", "ready", "got 1"});
+  CHECK(written == 2);
+}
+
 TEST_CASE("stream: either end moves mid-stream; order and backpressure "
           "hold",
           "[stream]") {

@@ -7,6 +7,7 @@
 #include <optional>
 #include <vector>
 
+#include "entangle/flow_control.hpp"
 #include "entangle/value.hpp"
 
 namespace entangle {
@@ -80,6 +81,16 @@ public:
   /// room; false on timeout, or when the port is closed.
   bool wait_ready(std::chrono::milliseconds timeout) const;
 
+  /// The high-water mark of this end (what a context posting here sees,
+  /// as `message_port::set_high_water_mark` on a context's port): messages
+  /// received here and not yet taken by `receive`, `try_receive` or
+  /// `next` count as unread, so a context sending to a slow outside thread
+  /// gets backpressure, `ready` when the thread catches up, and
+  /// QuotaExceededError past the hard limit. Messages already waiting
+  /// count from the call on. Waits until the mark is in place; inert once
+  /// closed or transferred. The runtime's default mark applies here too.
+  void set_high_water_mark(const high_water_mark& mark) const;
+  high_water_mark water_mark() const;
   /// Waits up to `timeout` for the next message. nullopt: none arrived in
   /// time, or the port is closed and drained (see `closed()`).
   std::optional<outside_message> receive(std::chrono::milliseconds timeout)

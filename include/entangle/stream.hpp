@@ -75,6 +75,7 @@ void reader_arrive(const std::shared_ptr<stream_reader_core>& r,
 void reader_cancel(stream_reader_core& r, error_value reason);
 promise<value> reader_closed(stream_reader_core& r);
 message_port reader_release_port(stream_reader_core& r);
+void reader_restore_port(stream_reader_core& r) noexcept;
 bool reader_locked(const stream_reader_core& r) noexcept;
 
 /// @private Calls the consumer and turns what it returns into a delivery
@@ -163,15 +164,18 @@ public:
           }
         });
       } else {
-        on_typed<T>(port, [user, weak](T& x) {
-          if (auto r = weak.lock())
-            detail::reader_arrive(
-              r,
-              [user, x = std::move(x)]() mutable {
-                return detail::consume(*user, x);
-              },
-              0);
-        });
+        // A chunk holds the credit it was counted with (encoded bytes and
+        // type name) while the consumer works on it.
+        detail::install_typed_handler<T>(
+          port, [user, weak](T& x, message_event&, std::size_t size) {
+            if (auto r = weak.lock())
+              detail::reader_arrive(
+                r,
+                [user, x = std::move(x)]() mutable {
+                  return detail::consume(*user, x);
+                },
+                size);
+          });
       }
     });
     return closed();
@@ -217,6 +221,14 @@ public:
   /// afterwards). @throws dom_exception `InvalidStateError` when locked.
   message_port port() const {
     return detail::reader_release_port(core());
+  }
+
+  /// @private Takes back the port `port()` handed out when it was not
+  /// transferred after all (a post that failed changes nothing): the
+  /// stream is readable again. No-op unless handed out and still ours.
+  void restore_port() const {
+    if (core_)
+      detail::reader_restore_port(*core_);
   }
 
 private:

@@ -137,34 +137,46 @@ void post_typed(const message_port& port, const T& x,
 
 namespace detail {
 
+/// @private Installs `call(T&, message_event&, std::size_t size)` for
+/// typed messages of `T` on `port`; `size` is what the message counts for
+/// against a byte mark (its encoded bytes and type name, `message_size`),
+/// which a stream needs to hold the credit of a chunk still being read.
+template <class T, class Call>
+void install_typed_handler(const message_port& port, Call call) {
+  const auto& name = detail::registered_name(typeid(T), true);
+  auto user = std::make_shared<Call>(std::move(call));
+  detail::set_typed_handler(
+    port, name,
+    [user, name](caf::execution_unit* ctx, const std::vector<char>& bytes)
+      -> std::function<void(message_event&)> {
+      auto obj = std::make_shared<T>();
+      caf::binary_deserializer source{ctx, bytes};
+      if (auto err = source(*obj))
+        detail::throw_decode_error(name, caf::to_string(err));
+      if (source.remaining() != 0)
+        detail::throw_decode_error(name, "trailing bytes after the value");
+      return [user, obj, size = bytes.size() + name.size()](
+               message_event& ev) { (*user)(*obj, ev, size); };
+    });
+}
+
 /// @private The body of `on_typed` (compiled only for a valid `T`).
 template <class T, class F>
 void set_typed_handler_for(const message_port& port, F fn) {
-  const auto& name = detail::registered_name(typeid(T), true);
   if constexpr (std::is_same_v<F, std::nullptr_t>) {
-    detail::set_typed_handler(port, name, nullptr);
+    detail::set_typed_handler(port, detail::registered_name(typeid(T), true),
+                              nullptr);
   } else {
     static_assert(std::is_invocable_v<F&, T&, message_event&>
                     || std::is_invocable_v<F&, T&>,
                   "entangle: an on_typed<T> handler takes (T&, "
                   "message_event&) or (T&)");
-    auto user = std::make_shared<F>(std::move(fn));
-    detail::set_typed_handler(
-      port, name,
-      [user, name](caf::execution_unit* ctx, const std::vector<char>& bytes)
-        -> std::function<void(message_event&)> {
-        auto obj = std::make_shared<T>();
-        caf::binary_deserializer source{ctx, bytes};
-        if (auto err = source(*obj))
-          detail::throw_decode_error(name, caf::to_string(err));
-        if (source.remaining() != 0)
-          detail::throw_decode_error(name, "trailing bytes after the value");
-        return [user, obj](message_event& ev) {
-          if constexpr (std::is_invocable_v<F&, T&, message_event&>)
-            (*user)(*obj, ev);
-          else
-            (*user)(*obj);
-        };
+    install_typed_handler<T>(
+      port, [fn = std::move(fn)](T& x, message_event& ev, std::size_t) mutable {
+        if constexpr (std::is_invocable_v<F&, T&, message_event&>)
+          fn(x, ev);
+        else
+          fn(x);
       });
   }
 }

@@ -110,6 +110,21 @@ public:
                      std::make_move_iterator(last));
     }
   }
+  /// Erases the first live element matching `pred`; returns whether one
+  /// did. O(size): for rare repairs, not a path per message.
+  template <class P>
+  bool erase_first(P&& pred) {
+    if (!b_)
+      return false;
+    auto& items = b_->items;
+    for (auto i = b_->head; i < items.size(); ++i) {
+      if (pred(items[i])) {
+        items.erase(items.begin() + static_cast<long>(i));
+        return true;
+      }
+    }
+    return false;
+  }
   /// Moves every element out, leaving the queue empty (and unallocated).
   std::vector<T> take_all() {
     std::vector<T> out;

@@ -226,7 +226,7 @@ std::optional<message_event> context_core::receive_now(const port_ptr& self) {
   do {
     if (e.is_ready) // taken at the head: it fires as a task of its own
       queue_task([this, self] {
-        if (self->record) {
+        if (self->record && !sched_->peer_full(*self->record)) {
           message_event ready;
           ready.type = "ready";
           ready.target = message_port{self};
@@ -334,7 +334,11 @@ void context_core::dispatch_event(const port_ptr& self, envelope&& e) {
   if (!port.implicit)
     ev.target = message_port{self};
   if (e.is_ready) {
-    // The peer's queue dropped below its high-water mark (flow_state).
+    // The peer's queue dropped below its high-water mark (flow_state);
+    // full again by now (a consumer held what was taken, or more came):
+    // stale, and the next crossing queues a fresh notice.
+    if (port.record && sched_->peer_full(*port.record))
+      return;
     ev.type = "ready";
     fire(port, event_kind::ready, ev);
     return;

@@ -16,6 +16,7 @@
 #include "entangle/error.hpp"
 #include "entangle/flow_control.hpp"
 #include "entangle/message_event.hpp"
+#include "ports/flow_state.hpp"
 
 namespace entangle::detail {
 
@@ -57,6 +58,24 @@ void end_locked(outside_state& st, const char* why) {
 
 void attach(world& w, message_port port, std::shared_ptr<outside_state> st);
 
+/// The record of the gateway's end of `st` (gateway thread only).
+port_record* gateway_record(outside_state& st) {
+  auto& obj = st.port.object();
+  return obj ? obj->record.get() : nullptr;
+}
+
+/// Gateway thread, st.mu held: counts an inbox entry as unread.
+void hold_entry(outside_state& st, outside_state::entry& e) {
+  auto* rec = gateway_record(st);
+  if (rec == nullptr || e.held)
+    return;
+  auto* f = rec->flow.load(std::memory_order_relaxed);
+  e.bytes = f != nullptr && f->mark_bytes.load(std::memory_order_relaxed) != 0
+              ? clamp_size(message_size(e.m.data))
+              : 0;
+  e.held = rec->sched.hold(*rec, e.bytes);
+}
+
 /// Gateway thread: hands a received message to the outside.
 void deliver(world& w, const std::weak_ptr<outside_state>& weak,
              message_event& ev) {
@@ -79,7 +98,9 @@ void deliver(world& w, const std::weak_ptr<outside_state>& weak,
     st->waiters.front().set_value(std::move(m));
     st->waiters.pop_front();
   } else {
-    st->inbox.push_back(std::move(m));
+    outside_state::entry e{std::move(m)};
+    hold_entry(*st, e);
+    st->inbox.push_back(std::move(e));
   }
   st->cv.notify_all();
 }
@@ -89,6 +110,10 @@ void attach(world& w, message_port port, std::shared_ptr<outside_state> st) {
   st->port = port;
   if (auto& obj = port.object(); obj && obj->record)
     st->peer = obj->record->peer; // the owner reads its peer link freely
+  {
+    std::lock_guard<std::mutex> guard{st->mu};
+    st->mark = port.water_mark(); // the runtime's default, if any
+  }
   {
     std::lock_guard<std::mutex> guard{w.mu};
     auto& all = w.outside_ports;
@@ -201,6 +226,19 @@ std::uint32_t admit_locked(outside_state& st, const value& message) {
   return bytes;
 }
 
+/// Takes the inbox's head (caller holds st.mu, inbox not empty); an entry
+/// counted against the mark is acked in the gateway, which owns the port.
+outside_message take_locked(const std::shared_ptr<outside_state>& st) {
+  auto e = std::move(st->inbox.front());
+  st->inbox.pop_front();
+  if (e.held)
+    detail::in_gateway(*st, [self = st, bytes = e.bytes] {
+      if (auto* rec = detail::gateway_record(*self))
+        rec->sched.ack(*rec, bytes);
+    });
+  return std::move(e.m);
+}
+
 /// The state of `p` if it can still be used; throws for a null handle.
 outside_state* usable(const std::shared_ptr<outside_state>& st,
                       const char* op) {
@@ -298,9 +336,7 @@ outside_port::receive(std::chrono::milliseconds timeout) const {
                   [st] { return !st->inbox.empty() || st->ended; });
   if (st->inbox.empty())
     return std::nullopt;
-  auto m = std::move(st->inbox.front());
-  st->inbox.pop_front();
-  return m;
+  return take_locked(st_);
 }
 
 std::optional<outside_message> outside_port::try_receive() const {
@@ -313,8 +349,7 @@ std::future<outside_message> outside_port::next() const {
   auto f = p.get_future();
   std::lock_guard<std::mutex> guard{st->mu};
   if (!st->inbox.empty()) {
-    p.set_value(std::move(st->inbox.front()));
-    st->inbox.pop_front();
+    p.set_value(take_locked(st_));
   } else if (st->ended) {
     p.set_exception(std::make_exception_ptr(dom_exception(
       std::string{error_name::invalid_state}, "the outside_port is closed")));
@@ -370,6 +405,43 @@ bool outside_port::wait_ready(std::chrono::milliseconds timeout) const {
                              deadline - now, std::chrono::milliseconds{20}));
   }
   return !st->ended;
+}
+
+void outside_port::set_high_water_mark(const high_water_mark& mark) const {
+  auto* st = usable(st_, "outside_port::set_high_water_mark");
+  {
+    std::lock_guard<std::mutex> guard{st->mu};
+    if (st->detached || st->ended)
+      return;
+  }
+  // Set by the gateway, which owns the port; waited for, so the context's
+  // sender sees the mark once this returns. Messages already in the inbox
+  // count from now on, as if they had been queued under the mark.
+  auto done = std::make_shared<std::promise<void>>();
+  auto result = done->get_future();
+  auto ran = detail::in_gateway(*st, [self = st_, done, mark] {
+    if (self->port) {
+      self->port.set_high_water_mark(mark);
+      std::lock_guard<std::mutex> guard{self->mu};
+      self->mark = mark;
+      for (auto& e : self->inbox)
+        detail::hold_entry(*self, e);
+    }
+    done->set_value();
+  });
+  if (!ran)
+    return;
+  try {
+    result.get();
+  } catch (const std::future_error&) {
+    // The gateway ended before running it: the runtime stopped.
+  }
+}
+
+high_water_mark outside_port::water_mark() const {
+  auto* st = usable(st_, "outside_port::water_mark");
+  std::lock_guard<std::mutex> guard{st->mu};
+  return st->mark;
 }
 
 bool outside_port::closed() const {

@@ -9,6 +9,7 @@
 
 #include <caf/actor_addr.hpp>
 
+#include "entangle/flow_control.hpp"
 #include "entangle/message_port.hpp"
 #include "entangle/outside_port.hpp"
 #include "ports/port_record.hpp"
@@ -41,10 +42,23 @@ struct world;
 /// them never passes its hard limit (admission adds them under `mu`). The
 /// gateway counts a post as queued before it stops counting it in flight,
 /// so for a moment it counts twice: the safe direction.
+///
+/// The inbox counts against the outside end's high-water mark (set by the
+/// outside thread, `outside_port::set_high_water_mark`, or the runtime's
+/// default): a message the gateway puts in the inbox is held unread
+/// (port_scheduler::hold) until an outside thread takes it, which acks it
+/// in the gateway. So the context posting here sees the outside reader's
+/// pace, not the gateway's. `held` says whether an entry was counted (not
+/// without a flow state), so exactly the counted ones are acked.
 struct outside_state {
+  struct entry {
+    outside_message m;
+    std::uint32_t bytes = 0;
+    bool held = false;
+  };
   std::mutex mu;
   std::condition_variable cv;
-  std::deque<outside_message> inbox;
+  std::deque<entry> inbox;
   std::deque<std::promise<outside_message>> waiters;
   /// No message will come any more (closed here, transferred, the peer
   /// closed, or the gateway ended).
@@ -59,6 +73,9 @@ struct outside_state {
   /// The receiving record of the other end, set once before the handle is
   /// shared (weak: a handle must not keep a record, counted as live, alive).
   std::weak_ptr<port_record> peer;
+  /// The outside end's marks (a copy for the outside threads; the gateway
+  /// sets them on its port).
+  high_water_mark mark;
   /// Admitted outside posts not yet queued by the gateway (see above).
   std::size_t in_flight = 0;
   std::size_t in_flight_bytes = 0;

@@ -106,8 +106,16 @@ public:
   /// peer its ready notice). So the credit a sender sees is what the
   /// consumer has room for, not what the event loop took: Mojo's read
   /// acks, reported by the reader. No-ops without a mark. By rec's owner.
-  void hold(port_record& rec, std::size_t bytes);
+  /// `hold` returns whether it counted (false without a flow state: the
+  /// consumer must then not `ack` it).
+  bool hold(port_record& rec, std::size_t bytes);
   void ack(port_record& rec, std::size_t bytes);
+
+  /// Whether the peer of `src` (owned by the caller) is full again: a
+  /// ready notice taken now is stale and is not fired. Exact, not a hint:
+  /// `full` is cleared only by a crossing, which queues a new notice (none
+  /// is queued on `src` once this one was taken), or by a close.
+  bool peer_full(const port_record& src);
 
   /// Lock-free: whether `src`'s peer is below all of its marks (or has
   /// none). The same atomics as `admit`; a stale answer is too cautious.
@@ -200,15 +208,23 @@ public:
   /// took with pop_batch and has not dispatched, given back before the
   /// port's state changes (close, transfer, the context ending).
   /// Precondition: the caller still owns `rec` at the epoch it popped at.
+  ///
+  /// A ready notice given back while a newer one was queued meanwhile (a
+  /// crossing after the batch was taken) replaces it: the crossing folds
+  /// into the notice that was never dispatched, at its place, exactly as
+  /// if the batch had never been taken (one ready, not two).
   template <class It>
   void unpop(port_record& rec, It first, It last) {
     record_guard guard{rec.mu()};
     auto* f = rec.flow.load(std::memory_order_relaxed);
     for (auto i = first; i != last; ++i) {
-      if (i->is_ready)
+      if (i->is_ready) {
+        if (rec.ready_queued)
+          rec.queue.erase_first([](const envelope& e) { return e.is_ready; });
         rec.ready_queued = true; // it is queued again
-      else if (f != nullptr && !i->is_close)
+      } else if (f != nullptr && !i->is_close) {
         f->added(i->bytes); // unread again
+      }
     }
     rec.queue.prepend(first, last);
   }

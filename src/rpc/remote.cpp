@@ -199,6 +199,11 @@ promise remote::call(std::string_view method, std::vector<argument> args,
       ch.port2().close();
     }
   };
+  std::size_t encoded = 0; // arguments whose wire() ran (unwire on failure)
+  auto unwire = [&args, &encoded] {
+    for (std::size_t i = 0; i < encoded; ++i)
+      args[i].unwire();
+  };
   try {
     for (auto& a : args) {
       if (a.callback()) {
@@ -208,9 +213,11 @@ promise remote::call(std::string_view method, std::vector<argument> args,
       } else {
         wire_args.push_back(a.wire(opts.transfer)); // typed: encoded here
       }
+      ++encoded;
     }
   } catch (const dom_exception& e) {
     drop_callbacks();
+    unwire();
     return promise::make_rejected(error_value{
       e.name(), fmt::format("call '{}': an argument could not be encoded: {}",
                             method, e.message())});
@@ -223,8 +230,9 @@ promise remote::call(std::string_view method, std::vector<argument> args,
       wire::call(id, std::string{method}, std::move(wire_args)), opts.transfer);
   } catch (const dom_exception& e) {
     // Nothing was sent (a failed post changes nothing): drop the callback
-    // channels made for it.
+    // channels made for it, and give streams their ports back.
     drop_callbacks();
+    unwire();
     return promise::make_rejected(
       error_value{e.name(), fmt::format("call '{}' could not be sent: {}",
                                         method, e.message())});

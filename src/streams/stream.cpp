@@ -409,6 +409,12 @@ message_port reader_release_port(stream_reader_core& r) {
   return r.port;
 }
 
+void reader_restore_port(stream_reader_core& r) noexcept {
+  // Only while the port stayed here (not detached by a transfer).
+  if (r.st == stream_reader_core::state::released && !r.port.detached())
+    r.st = stream_reader_core::state::open;
+}
+
 bool reader_locked(const stream_reader_core& r) noexcept {
   return r.locked;
 }

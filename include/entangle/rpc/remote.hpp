@@ -48,6 +48,15 @@ public:
       detail::reject_wire_type<D>(); // a captureless lambda converts to bool
     } else if constexpr (std::is_constructible_v<value, T&&>) {
       data_ = value(std::forward<T>(x));
+    } else if constexpr (detail::is_readable_stream_v<D>) {
+      // Encoding hands the stream's port out; a call that is not sent after
+      // all (a later argument fails, the post is refused) gives it back,
+      // so the caller's stream is not lost. (A handle: copies share it.)
+      D stream{std::forward<T>(x)};
+      encode_ = [stream](transfer_list& transfer) {
+        return detail::to_wire(stream, transfer);
+      };
+      undo_ = [stream] { stream.restore_port(); };
     } else if constexpr (detail::is_wire_type<D>) {
       encode_ = [x = D(std::forward<T>(x))](transfer_list& transfer) {
         return detail::to_wire(x, transfer);
@@ -75,9 +84,17 @@ public:
     return encode_ ? encode_(transfer) : data_;
   }
 
+  /// @private Undoes what `wire` did to the caller's objects when the call
+  /// was not sent after all (a stream's port is its own again).
+  void unwire() const {
+    if (undo_)
+      undo_();
+  }
+
 private:
   value data_;
   std::function<value(transfer_list&)> encode_;
+  std::function<void()> undo_;
   std::shared_ptr<const method> fn_;
 };
 

@@ -1,0 +1,177 @@
+// Flow control on the port scheduler (docs/architecture.md, "Flow
+// control"): admission against the receiver's marks, marks set and read,
+// the holds and acks of a consumer above a port, credit, and the in-band
+// ready notice. The state itself is the receiving record's flow_state.
+
+#include "ports/port_scheduler.hpp"
+
+#include <string>
+
+#include "entangle/error.hpp"
+#include "ports/port_object.hpp"
+
+namespace entangle::detail {
+
+namespace {
+
+std::size_t times(std::size_t x, std::size_t k) noexcept {
+  return k != 0 && x > static_cast<std::size_t>(-1) / k
+           ? static_cast<std::size_t>(-1)
+           : x * k;
+}
+
+} // namespace
+
+std::uint32_t port_scheduler::admit(const flow_state& f, std::size_t n,
+                                    std::size_t more,
+                                    std::size_t more_bytes) {
+  // The sender's view of the unread data can only be too high (only it
+  // adds, the receiver takes meanwhile), so this never admits past the
+  // limit; a receiver lowering its marks concurrently may see one more.
+  auto count = f.count.load(std::memory_order_relaxed) + more;
+  if (count == 0)
+    return clamp_size(n); // an empty queue takes any one message
+  auto m = f.marks();
+  auto bytes = f.bytes.load(std::memory_order_relaxed) + more_bytes;
+  const char* what = nullptr;
+  std::size_t limit = 0;
+  std::size_t have = 0;
+  if (m.messages != 0 && count >= times(m.messages, m.hard_factor)) {
+    what = "messages";
+    limit = times(m.messages, m.hard_factor);
+    have = count;
+  } else if (m.bytes != 0 && bytes + n > times(m.bytes, m.hard_factor)) {
+    what = "bytes";
+    limit = times(m.bytes, m.hard_factor);
+    have = bytes;
+  }
+  if (what != nullptr)
+    throw dom_exception(
+      std::string{error_name::quota_exceeded},
+      "post_message: the receiving port holds " + std::to_string(have)
+        + " unread " + what + " and its hard limit is " + std::to_string(limit)
+        + " (" + std::to_string(m.hard_factor)
+        + " x its high-water mark); wait for this port's ready event, or "
+          "post while desired_size() > 0");
+  return clamp_size(n);
+}
+
+void port_scheduler::set_marks(port_record& rec, const high_water_mark& m) {
+  bool crossing = false;
+  {
+    record_guard guard{rec.mu()};
+    if (rec.closed)
+      return;
+    auto* f = rec.flow.load(std::memory_order_relaxed);
+    if (f == nullptr) {
+      if (!m.enabled())
+        return;
+      // Counted from now on: what is queued already counts too (sizes of
+      // messages posted while there was no mark count as 0 bytes).
+      f = new flow_state;
+      std::size_t n = 0;
+      rec.queue.for_each([&n](const envelope& e) { n += !e.sentinel(); });
+      f->count.store(n, std::memory_order_relaxed);
+      rec.flow.store(f, std::memory_order_release);
+    }
+    crossing = f->set_marks(m);
+  }
+  if (crossing)
+    send_ready(rec);
+}
+
+high_water_mark port_scheduler::marks(port_record& rec) {
+  record_guard guard{rec.mu()};
+  auto* f = rec.flow.load(std::memory_order_relaxed);
+  return f != nullptr ? f->marks() : high_water_mark{0, 0, 2};
+}
+
+bool port_scheduler::hold(port_record& rec, std::size_t bytes) {
+  record_guard guard{rec.mu()};
+  auto* f = rec.flow.load(std::memory_order_relaxed);
+  if (f == nullptr || rec.closed)
+    return false;
+  f->added(bytes);
+  return true;
+}
+
+bool port_scheduler::peer_full(const port_record& src) {
+  auto* peer = src.peer.get();
+  if (peer == nullptr)
+    return false;
+  record_guard guard{peer->mu()};
+  auto* f = peer->flow.load(std::memory_order_relaxed);
+  return f != nullptr && !peer->closed && f->full;
+}
+
+void port_scheduler::ack(port_record& rec, std::size_t bytes) {
+  bool crossing = false;
+  {
+    record_guard guard{rec.mu()};
+    auto* f = rec.flow.load(std::memory_order_relaxed);
+    if (f == nullptr || rec.closed
+        || f->count.load(std::memory_order_relaxed) == 0)
+      return;
+    f->taken(bytes);
+    crossing = f->settle();
+  }
+  if (crossing)
+    send_ready(rec);
+}
+
+port_scheduler::credit port_scheduler::credit_of(const port_record& src) {
+  auto* peer = src.peer.get();
+  if (peer == nullptr)
+    return {};
+  return room_of(*peer);
+}
+
+port_scheduler::credit port_scheduler::room_of(port_record& rec,
+                                               std::size_t more,
+                                               std::size_t more_bytes) {
+  credit c;
+  record_guard guard{rec.mu()};
+  auto* f = rec.flow.load(std::memory_order_relaxed);
+  if (f == nullptr || rec.closed)
+    return c;
+  auto m = f->marks();
+  auto signed_of = [](std::size_t x) { return static_cast<std::int64_t>(x); };
+  if (m.messages != 0)
+    c.messages = signed_of(m.messages)
+                 - signed_of(f->count.load(std::memory_order_relaxed) + more);
+  if (m.bytes != 0)
+    c.bytes = signed_of(m.bytes)
+              - signed_of(f->bytes.load(std::memory_order_relaxed)
+                          + more_bytes);
+  return c;
+}
+
+void port_scheduler::send_ready(port_record& rec) {
+  // The owner of `rec` reads its peer link without the lock (port_record::
+  // peer); the notice goes into the peer's own queue, in band behind what
+  // this side posted to it, so it moves with the peer and is dispatched
+  // exactly once by whoever owns it then.
+  const auto& peer_ref = rec.peer;
+  auto* s = peer_ref.get();
+  if (s == nullptr)
+    return;
+  caf::actor wake;
+  std::uint64_t epoch = 0;
+  std::uint64_t arg = 0;
+  auto kind = wake_kind::none;
+  {
+    record_guard guard{s->mu()};
+    if (s->closed || s->ready_queued)
+      return;
+    s->ready_queued = true;
+    kind = enqueue_locked(*s, serialized_message{}, false, arg, 0, true);
+    if (kind != wake_kind::none) {
+      wake = s->owner;
+      epoch = s->epoch;
+    }
+  }
+  if (kind != wake_kind::none)
+    send_hint_(wake, kind, peer_ref, epoch, arg);
+}
+
+} // namespace entangle::detail
