@@ -72,6 +72,15 @@ void reader_start(const std::shared_ptr<stream_reader_core>& r,
                   const std::function<void(const message_port&)>& install);
 void reader_arrive(const std::shared_ptr<stream_reader_core>& r,
                    stream_delivery d, std::size_t bytes);
+/// @private Nothing buffered or in progress: a chunk may run at once.
+bool reader_idle(const stream_reader_core& r) noexcept;
+/// @private Whether the reader's port has a byte mark (chunk sizes count).
+bool reader_measures_bytes(const stream_reader_core& r) noexcept;
+/// @private What the consumer returned for a chunk run at once.
+void reader_settle(stream_reader_core& r, promise<value> p,
+                   std::size_t bytes);
+/// @private Called in a catch block: the consumer threw.
+void reader_failed(stream_reader_core& r);
 void reader_cancel(stream_reader_core& r, error_value reason);
 promise<value> reader_closed(stream_reader_core& r);
 message_port reader_release_port(stream_reader_core& r);
@@ -92,6 +101,29 @@ promise<value> consume(F& fn, T& chunk) {
     fn(chunk);
     return {};
   }
+}
+
+/// @private Hands `chunk` (of `bytes`) to the consumer: at once when
+/// nothing is buffered or in progress -- no closure is made, the common
+/// case of a consumer that keeps up -- else queued behind the rest.
+template <class F, class C>
+void deliver_chunk(const std::shared_ptr<stream_reader_core>& r,
+                   const std::shared_ptr<F>& user, C& chunk,
+                   std::size_t bytes) {
+  if (reader_idle(*r)) {
+    promise<value> p;
+    try {
+      p = consume(*user, chunk);
+    } catch (...) {
+      reader_failed(*r);
+      return;
+    }
+    reader_settle(*r, std::move(p), bytes);
+    return;
+  }
+  reader_arrive(
+    r, [user, c = std::move(chunk)]() mutable { return consume(*user, c); },
+    bytes);
 }
 
 /// @private The chunk types a stream carries: `value`, or a type
@@ -154,13 +186,10 @@ public:
       if constexpr (std::is_same_v<T, value>) {
         port.on_message([user, weak](message_event& ev) {
           if (auto r = weak.lock()) {
-            auto n = message_size(ev.data);
-            detail::reader_arrive(
-              r,
-              [user, v = std::move(ev.data)]() mutable {
-                return detail::consume(*user, v);
-              },
-              n);
+            // Sized as the post counted it: only under a byte mark.
+            auto n = detail::reader_measures_bytes(*r) ? message_size(ev.data)
+                                                       : 0;
+            detail::deliver_chunk(r, user, ev.data, n);
           }
         });
       } else {
@@ -169,12 +198,7 @@ public:
         detail::install_typed_handler<T>(
           port, [user, weak](T& x, message_event&, std::size_t size) {
             if (auto r = weak.lock())
-              detail::reader_arrive(
-                r,
-                [user, x = std::move(x)]() mutable {
-                  return detail::consume(*user, x);
-                },
-                size);
+              detail::deliver_chunk(r, user, x, size);
           });
       }
     });

@@ -18,6 +18,7 @@
 #include "entangle/context.hpp"
 #include "entangle/error.hpp"
 #include "entangle/message_channel.hpp"
+#include "ports/flow_state.hpp"
 #include "streams/stream_signal.hpp"
 
 namespace entangle::detail {
@@ -288,16 +289,22 @@ public:
       consumer_failed(current_error());
       return;
     }
+    settle(std::move(p), it.bytes, it.held);
+  }
+
+  /// The consumer returned `p` for a chunk of `bytes` (`held`: counted
+  /// unread since it was buffered): done now, or busy until `p` settles,
+  /// the chunk counting against the writer's credit until then.
+  void settle(promise<value> p, std::size_t bytes, bool held) {
     if (!p) {
-      if (it.held)
-        ack(it.bytes);
+      if (held)
+        ack(bytes);
       return;
     }
-    if (!it.held)
-      hold(it.bytes);
+    if (!held)
+      hold(bytes);
     busy = true;
     auto self = shared_from_this();
-    auto bytes = it.bytes;
     p.then(
       [self, bytes](value&) {
         self->ack(bytes);
@@ -385,6 +392,27 @@ void reader_start(const std::shared_ptr<stream_reader_core>& r,
 void reader_arrive(const std::shared_ptr<stream_reader_core>& r,
                    stream_delivery d, std::size_t bytes) {
   r->arrive(std::move(d), bytes);
+}
+
+bool reader_idle(const stream_reader_core& r) noexcept {
+  return r.st == stream_reader_core::state::open && !r.busy
+         && r.buffer.empty();
+}
+
+bool reader_measures_bytes(const stream_reader_core& r) noexcept {
+  auto* rec = record_of(r.port);
+  auto* f = rec != nullptr ? rec->flow.load(std::memory_order_relaxed)
+                           : nullptr;
+  return f != nullptr && f->mark_bytes.load(std::memory_order_relaxed) != 0;
+}
+
+void reader_settle(stream_reader_core& r, promise<value> p,
+                   std::size_t bytes) {
+  r.settle(std::move(p), bytes, false);
+}
+
+void reader_failed(stream_reader_core& r) {
+  r.consumer_failed(current_error());
 }
 
 void reader_cancel(stream_reader_core& r, error_value reason) {

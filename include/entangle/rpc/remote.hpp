@@ -98,8 +98,17 @@ private:
   std::shared_ptr<const method> fn_;
 };
 
-/// Per-call options.
+/// Per-call options: `{timeout}`, `{timeout, transfer}` or all three (a
+/// constructor, not an aggregate, so that leaving the later ones out does
+/// not warn under -Wextra).
 struct call_options {
+  call_options() = default;
+  call_options(std::chrono::milliseconds timeout, transfer_list transfer = {},
+               abort_signal signal = {})
+    : timeout(timeout), transfer(std::move(transfer)),
+      signal(std::move(signal)) {
+  }
+
   /// Fails the call with `TimeoutError` if no answer came within this time
   /// (the calling context's timers: virtual time under the testkit). 0 means
   /// the remote's default (`wrap`); no timeout if that is 0 too.
