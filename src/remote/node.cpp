@@ -469,6 +469,7 @@ void node_state::on_frame(const caf::actor& from, const std::string& bytes) {
     return;
   }
   auto& p = pi->second;
+  use_handle(p, from);
   if (!on_ack(node, p, f->ack))
     return;
   if (f->kind == frame_kind::ack) {

@@ -156,6 +156,8 @@ public:
   std::atomic<std::uint64_t> nodes_lost{0};
   std::atomic<std::uint64_t> peers_up{0};
   std::atomic<std::uint64_t> live_links{0};
+  std::atomic<std::uint64_t> reconnects{0};
+  std::atomic<std::uint64_t> resent{0};
   std::atomic<std::uint16_t> listening{0};
   /// "host:port" this node listens on (told to peers in hello/welcome, so
   /// a connect to it finds the peer up instead of dialing it again).
@@ -240,6 +242,8 @@ private:
   /// again what it did not ack.
   void greeted(const caf::node_id& node, peer& p, const frame& f,
                const caf::actor& from);
+  /// A sequenced frame of `p` came from `from`: sends go there from now.
+  void use_handle(peer& p, const caf::actor& from);
   /// A peer told us where it listens: connects to `key` go to it.
   void learn_key(const std::string& key, const caf::node_id& node);
 

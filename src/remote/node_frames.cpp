@@ -47,6 +47,15 @@ std::uint64_t mint_session() {
   return port_name::mint().lo | 1; // never 0 ("none yet")
 }
 
+/// CAF compares handles by actor id and node; a proxy CAF made anew after
+/// it killed the old one has the same of both, so compare the objects.
+const void* object_of(const caf::actor& x) {
+  return caf::actor_cast<caf::abstract_actor*>(x);
+}
+const void* object_of(const caf::actor_addr& x) {
+  return caf::actor_cast<caf::abstract_actor*>(x);
+}
+
 bool streaming(peer::state st) {
   return st == peer::state::up || st == peer::state::reconnecting;
 }
@@ -100,6 +109,7 @@ void node_state::arm_rto(const caf::node_id& node, peer& p) {
           // route (a peer we cannot dial just gets the frames again).
           p.st = peer::state::reconnecting;
           p.redials = max_redials;
+          ++self->reconnects;
           self->redial(node);
         } else {
           self->resend_after(p, p.acked);
@@ -174,6 +184,7 @@ void node_state::resend_after(peer& p, std::uint64_t ack) {
   for (auto& [pseq, msg] : p.unacked)
     if (pseq > ack) {
       ++frames_out;
+      ++resent;
       caf::send_as(actor, p.hdl, msg);
     }
 }
@@ -223,8 +234,12 @@ bool node_state::on_greeting(const caf::node_id& node, peer& p,
 
 void node_state::greeted(const caf::node_id& node, peer& p, const frame& f,
                          const caf::actor& from) {
-  if (caf::actor_cast<caf::actor_addr>(from)
-      != caf::actor_cast<caf::actor_addr>(p.hdl)) {
+  // A greeting on a new handle, or after a reconnect, may follow a loss:
+  // the peer gets again what it did not ack. (Repeated greetings on the
+  // same handle do not: what is unacked then is just in flight.)
+  bool again = p.st == peer::state::reconnecting;
+  if (object_of(from) != object_of(p.hdl)) {
+    again = again || streaming(p.st);
     p.hdl = from;
     watch_node(actor, from);
   } else if (p.st == peer::state::hello_sent) {
@@ -234,12 +249,22 @@ void node_state::greeted(const caf::node_id& node, peer& p, const frame& f,
     ++peers_up;
   p.st = peer::state::up;
   p.redials = 0;
-  // It tells what it got of our stream (meaningful only if it speaks of
-  // our current stream: after we started over it may not know yet).
+  // Its ack is meaningful only if it speaks of our current stream (after
+  // we started over it may not know yet).
   if (f.ack < p.next_out && f.ack >= p.acked) {
     on_ack(node, p, f.ack);
-    resend_after(p, f.ack);
+    if (again)
+      resend_after(p, f.ack);
   }
+}
+
+void node_state::use_handle(peer& p, const caf::actor& from) {
+  if (object_of(from) == object_of(p.hdl))
+    return;
+  // Its frames come from a proxy CAF made anew: the one we held is dead
+  // (its down_msg may not have come yet). Send on the live one.
+  p.hdl = from;
+  watch_node(actor, from);
 }
 
 void node_state::peer_down(const caf::actor_addr& who, bool unreachable,
@@ -249,7 +274,7 @@ void node_state::peer_down(const caf::actor_addr& who, bool unreachable,
   if (i == peers_.end())
     return;
   auto& p = i->second;
-  if (who != caf::actor_cast<caf::actor_addr>(p.hdl))
+  if (object_of(who) != object_of(p.hdl))
     return; // an old handle (replaced by a reconnect)
   if (p.st == peer::state::lost || p.st == peer::state::banned)
     return;
@@ -264,6 +289,7 @@ void node_state::peer_down(const caf::actor_addr& who, bool unreachable,
   if (p.st == peer::state::up)
     p.st = peer::state::reconnecting;
   p.redials = max_redials;
+  ++reconnects;
   redial(node);
 }
 
