@@ -24,8 +24,8 @@ namespace {
 
 /// How far ahead of the next expected number a frame may be, and how many
 /// frames one link's reorder buffer may hold: more is a violation. Frames
-/// between two nodes arrive in order today (one BASP connection), so any
-/// early frame is already unusual; the bounds keep a misbehaving peer from
+/// between two nodes are taken in the order sent (the per-node stream of
+/// node_frames.cpp), so any early frame is already unusual; the bounds keep a misbehaving peer from
 /// growing the buffer without limit (16M frames of any size before).
 constexpr std::uint64_t max_reorder_window = std::uint64_t{1} << 16;
 constexpr std::size_t max_early_frames = 1024;
