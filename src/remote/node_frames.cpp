@@ -30,7 +30,7 @@ namespace {
 /// frame it has not acked, whichever comes first (acks also ride on every
 /// sequenced frame it sends): the sender's unacked frames are what is in
 /// flight plus at most this much.
-constexpr std::uint32_t ack_every = 64;
+constexpr std::uint32_t ack_every = 256;
 constexpr std::chrono::milliseconds ack_delay{10};
 
 /// A dropped connection is dialed again this many times, 100 ms apart,
