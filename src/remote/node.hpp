@@ -98,8 +98,11 @@ struct peer {
   std::uint32_t unacked_in = 0;
   bool ack_timer = false;
   std::uint64_t nacked_at = 0;
-  /// Redials left before a dropped connection counts as node loss.
+  /// Redials left before a dropped connection counts as node loss, and
+  /// the time after which none is tried (a hung peer's connect times out:
+  /// node loss within one connect timeout, as without redials).
   int redials = 0;
+  std::chrono::steady_clock::time_point redial_until;
   /// The resend timer: pending; `acked` when it last looked; its period.
   bool rto_timer = false;
   std::uint64_t rto_acked = 0;

@@ -109,6 +109,8 @@ void node_state::arm_rto(const caf::node_id& node, peer& p) {
           // route (a peer we cannot dial just gets the frames again).
           p.st = peer::state::reconnecting;
           p.redials = max_redials;
+          p.redial_until = std::chrono::steady_clock::now()
+                           + self->w_.cfg.remote_connect_timeout;
           ++self->reconnects;
           self->redial(node);
         } else {
@@ -289,6 +291,8 @@ void node_state::peer_down(const caf::actor_addr& who, bool unreachable,
   if (p.st == peer::state::up)
     p.st = peer::state::reconnecting;
   p.redials = max_redials;
+  p.redial_until =
+    std::chrono::steady_clock::now() + w_.cfg.remote_connect_timeout;
   ++reconnects;
   redial(node);
 }
@@ -320,7 +324,8 @@ void node_state::redialed(const caf::node_id& node, const caf::actor& hdl,
       || p.st == peer::state::up)
     return; // decided meanwhile (its hello came first)
   if (!err.empty() || !hdl || hdl.node() != node) {
-    if (--p.redials > 0) {
+    if (--p.redials > 0
+        && std::chrono::steady_clock::now() < p.redial_until) {
       auto self = shared_from_this();
       current_core()->set_timer([self, node] { self->redial(node); },
                                 std::chrono::milliseconds{100}, false);
