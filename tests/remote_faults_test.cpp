@@ -38,6 +38,8 @@ struct raw_peer {
   /// One sender for every frame, alive as long as the peer: the node
   /// monitors whoever said hello (a node actor lives as long as its node).
   std::unique_ptr<caf::scoped_actor> self;
+  /// The number of the last sequenced frame sent (the node's stream).
+  std::uint64_t pseq = 0;
 
   explicit raw_peer(std::uint16_t port) {
     cfg.load<caf::io::middleman>();
@@ -58,7 +60,11 @@ struct raw_peer {
     (*self)->send(node, wire::frame_atom::value, bytes);
   }
 
-  void send(const wire::frame& f) {
+  /// Sends `f`, numbered in this peer's stream if it is sequenced (the
+  /// node drops a frame out of stream order without looking at it).
+  void send(wire::frame f) {
+    if (wire::sequenced(f.kind))
+      f.pseq = ++pseq;
     send(wire::encode(f));
   }
 
@@ -67,6 +73,7 @@ struct raw_peer {
     f.kind = wire::frame_kind::hello;
     f.magic = wire::wire_magic;
     f.version = wire::wire_version;
+    f.session = 1;
     send(f);
   }
 

@@ -51,9 +51,9 @@ std::size_t env_or(const char* name, std::size_t fallback) {
 
 /// ENTANGLE_MODEL_PRECONNECT=1: connect the nodes one pair at a time
 /// before the channels start, so that no two nodes dial each other at the
-/// same moment. Without it, a known open bug shows at full size (see
-/// docs/testing.md): when two nodes dial each other at once, CAF keeps one
-/// of the two BASP connections and frames sent on the other can be lost.
+/// same moment. Kept for diagnosis: without it (the default) the nodes
+/// dial each other at once, and CAF drops routes they were using, which
+/// the nodes repair (docs/architecture.md, "Delivery between nodes").
 bool preconnect() {
   const char* v = std::getenv("ENTANGLE_MODEL_PRECONNECT");
   return v != nullptr && *v != '\0' && *v != '0';

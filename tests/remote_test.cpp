@@ -9,12 +9,16 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <array>
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <cstdio>
 #include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "entangle/all.hpp"
@@ -465,4 +469,118 @@ TEST_CASE("kill -9 of the middle process while a port is relayed through "
   CHECK(remote::stats(rt).nodes_lost == 1);
   rt.stop();
   CHECK(b.stop() == 0); // B lost A too, and is fine
+}
+
+TEST_CASE("nodes that dial each other at once lose no message",
+          "[remote]") {
+  // CAF keeps one of two BASP connections between two nodes and may drop
+  // the route a handle was using; the nodes dial again and send what was
+  // not acked. Three runtimes in this process, each connecting to both
+  // others' "sink" at the same moment and posting at once; several rounds,
+  // as the race does not always go the bad way.
+  constexpr std::size_t nodes = 3;
+  constexpr int rounds = 40;
+  constexpr int n = 200;
+  struct seen {
+    int next = 0;
+    bool bad = false;
+    bool closed = false;
+  };
+  struct sink {
+    std::mutex mu;
+    std::vector<std::shared_ptr<seen>> conns;
+  };
+  std::uint64_t reconnects = 0, resent = 0;
+  int failed_dials = 0;
+  for (int round = 0; round < rounds; ++round) {
+    // A dial that never gets an answer (a route CAF lost in one direction
+    // only, docs/architecture.md "Not yet") ends in an error event: its
+    // messages are reported, not silently lost. Counted, not failed on.
+    auto errors = std::make_shared<std::atomic<int>>(0);
+    std::array<sink, nodes> sinks;
+    std::array<runtime_config, nodes> cfgs;
+    std::array<std::unique_ptr<runtime>, nodes> rts;
+    std::array<std::string, nodes> urls;
+    for (std::size_t i = 0; i < nodes; ++i) {
+      rts[i] = std::make_unique<runtime>(remote_config(cfgs[i]));
+      auto* s = &sinks[i];
+      auto id = rts[i]->spawn("sink", [s](context& self) {
+        self.on_connect([s](message_event& ev) {
+          auto c = std::make_shared<seen>();
+          {
+            std::lock_guard<std::mutex> guard{s->mu};
+            s->conns.push_back(c);
+          }
+          auto p = ev.ports.at(0);
+          p.on_message([s, c](message_event& m) {
+            std::lock_guard<std::mutex> guard{s->mu};
+            if (m.data != value{static_cast<double>(c->next)})
+              c->bad = true;
+            ++c->next;
+          });
+          p.on_close([s, c](message_event&) {
+            std::lock_guard<std::mutex> guard{s->mu};
+            c->closed = true;
+          });
+          p.start();
+        });
+      });
+      remote::offer(*rts[i], "sink", id);
+      urls[i] = "entangle://127.0.0.1:"
+                + std::to_string(remote::listen(*rts[i], 0, "127.0.0.1"))
+                + "/sink";
+    }
+    for (std::size_t i = 0; i < nodes; ++i) {
+      std::vector<std::string> others;
+      for (std::size_t j = 0; j < nodes; ++j)
+        if (j != i)
+          others.push_back(urls[j]);
+      rts[i]->spawn("dialer", [others, errors](context&) {
+        for (auto& url : others) {
+          auto p = remote::connect(url);
+          p.add_event_listener("error",
+                               [errors](message_event&) { ++*errors; });
+          for (int k = 0; k < n; ++k)
+            p.post_message(static_cast<double>(k));
+          p.close();
+        }
+      });
+    }
+    auto done = [&] {
+      std::size_t closed = 0;
+      for (auto& s : sinks) {
+        std::lock_guard<std::mutex> guard{s.mu};
+        for (auto& c : s.conns)
+          closed += c->closed ? 1 : 0;
+      }
+      return closed + static_cast<std::size_t>(errors->load())
+             >= nodes * (nodes - 1);
+    };
+    auto deadline = std::chrono::steady_clock::now() + 30s;
+    while (!done() && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(5ms);
+    failed_dials += errors->load();
+    std::size_t conns = 0;
+    for (std::size_t i = 0; i < nodes; ++i) {
+      std::lock_guard<std::mutex> guard{sinks[i].mu};
+      INFO("round " << round << ", sink " << i);
+      conns += sinks[i].conns.size();
+      for (auto& c : sinks[i].conns) {
+        CHECK(c->closed);
+        CHECK(c->next == n);
+        CHECK(!c->bad);
+      }
+      auto st = remote::stats(*rts[i]);
+      CHECK(st.nodes_lost == 0);
+      CHECK(st.violations == 0);
+      reconnects += st.reconnects;
+      resent += st.resent;
+    }
+    CHECK(conns + static_cast<std::size_t>(errors->load())
+          == nodes * (nodes - 1));
+  }
+  std::printf("simultaneous dials: %d rounds, %llu reconnects, %llu frames "
+              "resent, %d dials failed\n",
+              rounds, static_cast<unsigned long long>(reconnects),
+              static_cast<unsigned long long>(resent), failed_dials);
 }

@@ -77,6 +77,11 @@ struct node_stats {
   std::uint64_t nodes_lost = 0;
   /// The port `listen` bound (0 if none).
   std::uint16_t listening = 0;
+  /// Peers dialed again after CAF dropped the connection to them (or their
+  /// handle stopped delivering) while they were still there.
+  std::uint64_t reconnects = 0;
+  /// Frames sent again because the peer had not acknowledged them.
+  std::uint64_t resent = 0;
 };
 
 /// A snapshot (all zero when the runtime never used its network layer).

@@ -427,12 +427,22 @@ private:
 std::string encode(const frame& f) {
   writer w;
   w.u8(static_cast<std::uint8_t>(f.kind));
+  if (sequenced(f.kind)) {
+    w.u64(f.pseq);
+    w.u64(f.ack);
+  }
   switch (f.kind) {
     case frame_kind::hello:
     case frame_kind::welcome:
       w.u32(f.magic);
       w.u16(f.version);
       w.str(f.text);
+      w.u64(f.session);
+      w.u64(f.ack);
+      break;
+    case frame_kind::ack:
+      w.u64(f.ack);
+      w.u8(f.resend ? 1 : 0);
       break;
     case frame_kind::open:
       w.name(f.dst);
@@ -473,18 +483,32 @@ std::optional<frame> decode(std::string_view bytes, std::size_t max_depth,
   frame f;
   auto kind = r.u8();
   if (kind < static_cast<std::uint8_t>(frame_kind::hello)
-      || kind > static_cast<std::uint8_t>(frame_kind::close)) {
+      || kind > static_cast<std::uint8_t>(frame_kind::ack)) {
     why = fmt::format("unknown frame kind {}", kind);
     return std::nullopt;
   }
   f.kind = static_cast<frame_kind>(kind);
+  if (sequenced(f.kind)) {
+    f.pseq = r.u64();
+    f.ack = r.u64();
+  }
   switch (f.kind) {
     case frame_kind::hello:
     case frame_kind::welcome:
       f.magic = r.u32();
       f.version = r.u16();
       f.text = r.str();
+      f.session = r.u64();
+      f.ack = r.u64();
       break;
+    case frame_kind::ack: {
+      f.ack = r.u64();
+      auto flag = r.u8();
+      if (flag > 1)
+        r.fail("bad ack flag");
+      f.resend = flag == 1;
+      break;
+    }
     case frame_kind::open:
       f.dst = r.name();
       f.src = r.name();

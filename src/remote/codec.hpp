@@ -53,14 +53,18 @@ struct port_name_hash {
 
 /// "ENTG": the first field of hello and welcome.
 inline constexpr std::uint32_t wire_magic = 0x47544e45;
-inline constexpr std::uint16_t wire_version = 1;
+inline constexpr std::uint16_t wire_version = 2;
 
+/// Frames from open on are *sequenced*: each carries `pseq`, its number in
+/// the sender's stream to that node (1, 2, ...), and `ack`, the last pseq
+/// the sender received from the receiver (cumulative). hello, welcome and
+/// ack are not sequenced (docs/architecture.md, "Delivery between nodes").
 enum class frame_kind : std::uint8_t {
   /// Dialer -> listener, first frame: {magic, version, text = where the
-  /// sender listens, "host:port", or empty}. Repeated until answered (a
-  /// connection CAF drops while two nodes dial each other loses it).
+  /// sender listens, "host:port", or empty; session; ack}. Repeated until
+  /// answered, and sent again after a reconnect.
   hello = 1,
-  /// Listener -> dialer, the answer: {magic, version, text as in hello}.
+  /// The answer to hello: {magic, version, text, session, ack} as in hello.
   welcome,
   /// Open a fresh channel to a named service: {dst = the listener's end
   /// to create, src = the dialer's end, text = service name}.
@@ -71,7 +75,16 @@ enum class frame_kind : std::uint8_t {
   user,
   /// The sender's end closed; `seq` is the last user seq it sent.
   close,
+  /// Not sequenced: {ack, resend}; resend = 1 asks the receiver to send
+  /// everything after `ack` again (the sender of the ack saw a gap).
+  ack,
 };
+
+/// True for the frame kinds that carry pseq and ack.
+inline bool sequenced(frame_kind k) noexcept {
+  return k != frame_kind::hello && k != frame_kind::welcome
+         && k != frame_kind::ack;
+}
 
 /// One decoded frame. Which fields mean something depends on `kind`.
 struct frame {
@@ -84,6 +97,15 @@ struct frame {
   /// user: the message's sequence number on its link (1, 2, ...);
   /// close: the last one sent.
   std::uint64_t seq = 0;
+  /// Sequenced frames: the number in the sender's stream to this node.
+  std::uint64_t pseq = 0;
+  /// Sequenced frames, hello, welcome, ack: the last pseq received.
+  std::uint64_t ack = 0;
+  /// hello, welcome: the sender's session with this node (new after it
+  /// lost the node; a change tells the receiver to start over).
+  std::uint64_t session = 0;
+  /// ack: the receiver should send again everything after `ack`.
+  bool resend = false;
 
   // user payload: a typed message (name + CAF bytes) or a value in its
   // in-flight form (src/values/clone_def.hpp).

@@ -24,8 +24,8 @@ namespace {
 
 /// How far ahead of the next expected number a frame may be, and how many
 /// frames one link's reorder buffer may hold: more is a violation. Frames
-/// between two nodes arrive in order today (one BASP connection), so any
-/// early frame is already unusual; the bounds keep a misbehaving peer from
+/// between two nodes are taken in the order sent (the per-node stream of
+/// node_frames.cpp), so any early frame is already unusual; the bounds keep a misbehaving peer from
 /// growing the buffer without limit (16M frames of any size before).
 constexpr std::uint64_t max_reorder_window = std::uint64_t{1} << 16;
 constexpr std::size_t max_early_frames = 1024;
@@ -118,13 +118,6 @@ void node_state::send(const caf::actor& to, const frame& f) {
   caf::send_as(actor, to, frame_atom::value, encode(f));
 }
 
-void node_state::send(const caf::node_id& node, const frame& f) {
-  auto i = peers_.find(node);
-  if (i == peers_.end() || i->second.st != peer::state::up)
-    return; // lost meanwhile: its links are being closed
-  send(i->second.hdl, f);
-}
-
 void node_state::on_local(port_name local, envelope&& e) {
   auto& sched = current_core()->sched();
   auto i = links_.find(local);
@@ -174,9 +167,9 @@ void node_state::on_local(port_name local, envelope&& e) {
   }
   for (std::size_t k = 0; k < msg.ports.size(); ++k)
     f.ports.emplace_back(port_name::mint(), port_name::mint());
-  std::string bytes;
+  auto node = l.node;
   try {
-    bytes = encode(f);
+    send(node, f);
   } catch (const std::exception& ex) {
     if (w_.cfg.warnings)
       fmt::print(stderr, "entangle: remote: a message cannot cross: {}\n",
@@ -185,19 +178,13 @@ void node_state::on_local(port_name local, envelope&& e) {
     return;
   }
   ++l.next_send;
-  auto node = l.node;
-  auto hdl = peers_.count(node) ? peers_[node].hdl : caf::actor{};
   // Each carried port becomes the local end of a new link to the same
   // node; what is queued on it (and what its peer posts meanwhile) follows
-  // on that link, behind this frame.
+  // on that link, behind this frame (its sink runs in a later turn).
   for (std::size_t k = 0; k < msg.ports.size(); ++k)
     make_link(f.ports[k].first, f.ports[k].second, node,
               std::move(msg.ports[k]), true);
   msg.ports.clear();
-  if (hdl) {
-    ++frames_out;
-    caf::send_as(actor, hdl, frame_atom::value, std::move(bytes));
-  }
 }
 
 void node_state::deliver(link& l, serialized_message&& msg) {
@@ -263,8 +250,12 @@ void node_state::connect(std::string host, std::uint16_t port,
   auto local = port_name::mint();
   auto remote = port_name::mint();
   auto& d = dialing_[key];
-  bool up = d.up && peers_.count(d.node) > 0
-            && peers_[d.node].st == peer::state::up;
+  // Reconnecting counts as up: its frames are numbered and kept, and sent
+  // once the connection is back.
+  auto pi = d.up ? peers_.find(d.node) : peers_.end();
+  bool up = pi != peers_.end()
+            && (pi->second.st == peer::state::up
+                || pi->second.st == peer::state::reconnecting);
   auto* l = make_link(local, remote, d.node, std::move(end), false);
   l->url = std::move(url);
   l->requester = std::move(requester);
@@ -279,7 +270,9 @@ void node_state::connect(std::string host, std::uint16_t port,
     return;
   d.in_progress = true;
   auto timeout = w_.cfg.remote_connect_timeout;
-  dial_node(shared_from_this(), host, port, key, timeout);
+  dial_node(shared_from_this(), host, port, timeout,
+            [key](node_state& st, const caf::actor& hdl,
+                  const std::string& err) { st.dialed(key, hdl, err); });
   auto self = shared_from_this();
   current_core()->set_timer(
     [self, key] { self->dial_timeout(key); },
@@ -306,13 +299,18 @@ void node_state::dialed(const std::string& key, const caf::actor& hdl,
     return;
   }
   d.node = hdl.node();
-  auto [i, fresh] = peers_.emplace(d.node, peer{hdl, peer::state::hello_sent});
-  if (i->second.st == peer::state::lost) { // reconnected: start over
-    i->second = peer{hdl, peer::state::hello_sent};
+  bool fresh = peers_.count(d.node) == 0;
+  auto& p = peer_of(d.node, hdl);
+  if (p.st == peer::state::lost) { // reconnected: start over (node_down
+    p.st = peer::state::hello_sent; // reset its streams)
+    p.hdl = hdl;
     fresh = true;
   }
-  switch (i->second.st) {
+  if (p.key.empty())
+    p.key = key;
+  switch (p.st) {
     case peer::state::up:
+    case peer::state::reconnecting:
       d.up = true;
       flush_pending(key);
       return;
@@ -326,8 +324,11 @@ void node_state::dialed(const std::string& key, const caf::actor& hdl,
     case peer::state::hello_sent:
       d.in_progress = true; // until welcome or the timer
       if (fresh) {
-        send(hdl, hello_frame(frame_kind::hello));
-        resend_hello(key, 50);
+        // Watched from now on: CAF may drop the connection this handle
+        // routes over before the peer answers (peer_down dials again).
+        watch_node(actor, hdl);
+        send(hdl, hello_frame(frame_kind::hello, p));
+        resend_hello(d.node, 50);
       }
       return;
   }
@@ -376,43 +377,15 @@ void node_state::fail_pending(const std::string& key,
       fail_link(i->second, err_name, why);
 }
 
-frame node_state::hello_frame(frame_kind kind) {
-  frame f;
-  f.kind = kind;
-  f.magic = wire_magic;
-  f.version = wire_version;
-  std::lock_guard<std::mutex> guard{mu};
-  f.text = listen_key;
-  return f;
-}
-
-void node_state::resend_hello(const std::string& key, int left) {
-  // When two nodes dial each other at once, CAF keeps one of the two
-  // connections and closes the other, and a hello sent on the closed one
-  // is gone: say it again until the peer answers (welcome is idempotent).
-  auto self = shared_from_this();
-  current_core()->set_timer(
-    [self, key, left] {
-      auto i = self->dialing_.find(key);
-      if (i == self->dialing_.end() || i->second.up || !i->second.in_progress
-          || left <= 0)
-        return;
-      auto p = self->peers_.find(i->second.node);
-      if (p == self->peers_.end() || p->second.st != peer::state::hello_sent)
-        return;
-      self->send(p->second.hdl, self->hello_frame(frame_kind::hello));
-      self->resend_hello(key, left - 1);
-    },
-    std::chrono::milliseconds{100}, false);
-}
-
 void node_state::learn_key(const std::string& key, const caf::node_id& node) {
   auto& d = dialing_[key];
   if (d.up && d.node == node)
     return;
   d.node = node;
   auto p = peers_.find(node);
-  if (p != peers_.end() && p->second.st == peer::state::up) {
+  if (p != peers_.end()
+      && (p->second.st == peer::state::up
+          || p->second.st == peer::state::reconnecting)) {
     d.up = true;
     d.in_progress = false;
     flush_pending(key);
@@ -427,9 +400,10 @@ void node_state::violation(const caf::node_id& node, const std::string& why) {
              "entangle: remote: node {} sent a bad frame ({}); disconnected\n",
              node_str(node), why);
   auto& p = peers_[node];
-  if (p.st == peer::state::up)
+  if (p.st == peer::state::up || p.st == peer::state::reconnecting)
     --peers_up;
   p.st = peer::state::banned;
+  p.unacked.clear();
   node_down(node, "protocol violation");
 }
 
@@ -455,36 +429,26 @@ void node_state::on_frame(const caf::actor& from, const std::string& bytes) {
   }
   switch (f->kind) {
     case frame_kind::hello: {
-      if (f->magic != wire_magic || f->version != wire_version) {
-        violation(node, "bad hello");
+      auto& p = peer_of(node, from);
+      if (!on_greeting(node, p, *f))
         return;
-      }
-      if (pi == peers_.end())
-        pi = peers_.emplace(node, peer{from, peer::state::hello_sent}).first;
-      pi->second.hdl = from;
-      if (pi->second.st != peer::state::up) {
-        pi->second.st = peer::state::up;
-        watch_node(actor, from);
-        ++peers_up;
-      }
+      greeted(node, p, *f, from);
       // Welcome first: what learning its address flushes (open, user)
       // must reach it after it knows we are up.
-      send(from, hello_frame(frame_kind::welcome));
+      send(from, hello_frame(frame_kind::welcome, p));
       if (!f->text.empty())
         learn_key(f->text, node);
       return;
     }
     case frame_kind::welcome: {
-      if (pi == peers_.end() || f->magic != wire_magic
-          || f->version != wire_version) {
+      if (pi == peers_.end()) {
         violation(node, "unexpected welcome");
         return;
       }
-      if (pi->second.st == peer::state::hello_sent) {
-        pi->second.st = peer::state::up;
-        watch_node(actor, from);
-        ++peers_up;
-      }
+      auto& p = pi->second;
+      if (!on_greeting(node, p, *f))
+        return;
+      greeted(node, p, *f, from);
       if (!f->text.empty())
         learn_key(f->text, node);
       for (auto& [key, d] : dialing_)
@@ -498,10 +462,23 @@ void node_state::on_frame(const caf::actor& from, const std::string& bytes) {
     default:
       break;
   }
-  if (pi == peers_.end() || pi->second.st != peer::state::up) {
+  if (pi == peers_.end()
+      || (pi->second.st != peer::state::up
+          && pi->second.st != peer::state::reconnecting)) {
     violation(node, "a frame before hello");
     return;
   }
+  auto& p = pi->second;
+  use_handle(p, from);
+  if (!on_ack(node, p, f->ack))
+    return;
+  if (f->kind == frame_kind::ack) {
+    if (f->resend && p.st == peer::state::up)
+      resend_after(p, f->ack);
+    return;
+  }
+  if (!take_seq(node, p, *f))
+    return; // a duplicate, or after a gap (it comes again)
   switch (f->kind) {
     case frame_kind::open:
       handle_open(node, *f);
@@ -686,11 +663,21 @@ void node_state::node_down(const caf::node_id& node, const std::string& why) {
   if (pi->second.st == peer::state::lost)
     return;
   if (!banned) {
-    if (pi->second.st == peer::state::up)
+    if (pi->second.st == peer::state::up
+        || pi->second.st == peer::state::reconnecting)
       --peers_up;
     // Kept as lost: frames it sent before it went are ignored, not taken
-    // for a misbehaving stranger's.
-    pi->second.st = peer::state::lost;
+    // for a misbehaving stranger's. Its streams end; if it comes back, a
+    // new session of ours tells it to start over too.
+    auto& p = pi->second;
+    p.st = peer::state::lost;
+    p.session = port_name::mint().lo | 1;
+    p.next_out = 1;
+    p.acked = 0;
+    p.unacked.clear();
+    p.next_in = 1;
+    p.unacked_in = 0;
+    p.nacked_at = 0;
   } else if (why != "protocol violation") {
     return; // already handled when it was banned
   }

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -11,7 +12,11 @@
 #include <unordered_map>
 #include <vector>
 
+#include <deque>
+
 #include <caf/actor.hpp>
+#include <caf/actor_addr.hpp>
+#include <caf/message.hpp>
 #include <caf/node_id.hpp>
 
 #include "contexts/context_core.hpp"
@@ -54,14 +59,54 @@ struct link {
   std::string service;
 };
 
-/// A connected (or connecting) runtime.
+/// A connected (or connecting) runtime, and the reliable stream of
+/// sequenced frames to and from it (node_frames.cpp; docs/architecture.md,
+/// "Delivery between nodes").
+///
+/// Invariants (node-context thread):
+/// - `unacked` holds, in pseq order, exactly the sequenced frames sent with
+///   pseq in (acked, next_out), as the CAF messages that were sent (shared,
+///   not copied); it empties as acks come, so it holds what is in flight;
+/// - frames from the node are taken only in pseq order: next_in - 1 were
+///   taken, one with another number is dropped (a duplicate, or one after
+///   a gap: the sender sends the gap again on a reconnect or a resend ack);
+/// - `st == up` or `reconnecting` keeps both streams; `lost` and `banned`
+///   end them (the links with the node are closed; a new hello starts a new
+///   session with fresh numbers).
 struct peer {
-  /// hello_sent -> up (welcome or their hello) -> lost (connection gone:
-  /// what it still sends is ignored until a new hello) or banned (it
-  /// misbehaved: ignored for good).
-  enum class state { hello_sent, up, lost, banned };
+  /// hello_sent -> up (welcome or their hello) -> reconnecting (its handle
+  /// died with a dropped connection; dialing it again) -> up, or lost
+  /// (connection gone for good: what it still sends is ignored until a new
+  /// hello) or banned (it misbehaved: ignored for good).
+  enum class state { hello_sent, up, reconnecting, lost, banned };
   caf::actor hdl;
   state st = state::hello_sent;
+  /// Where it listens ("host:port", from its hello or welcome, or the
+  /// address we dialed): a dropped connection is dialed again there.
+  std::string key;
+  /// This node's session with it (random, new after each loss), and the
+  /// last one it told us (0: none yet).
+  std::uint64_t session = 0;
+  std::uint64_t their_session = 0;
+  /// Outgoing: the next pseq, the highest acked one, the frames in flight.
+  std::uint64_t next_out = 1;
+  std::uint64_t acked = 0;
+  std::deque<std::pair<std::uint64_t, caf::message>> unacked;
+  /// Incoming: the next pseq taken; frames taken since our last ack; an
+  /// ack timer is pending; next_in when we last asked for a resend.
+  std::uint64_t next_in = 1;
+  std::uint32_t unacked_in = 0;
+  bool ack_timer = false;
+  std::uint64_t nacked_at = 0;
+  /// Redials left before a dropped connection counts as node loss, and
+  /// the time after which none is tried (a hung peer's connect times out:
+  /// node loss within one connect timeout, as without redials).
+  int redials = 0;
+  std::chrono::steady_clock::time_point redial_until;
+  /// The resend timer: pending; `acked` when it last looked; its period.
+  bool rto_timer = false;
+  std::uint64_t rto_acked = 0;
+  std::chrono::milliseconds rto{0};
 };
 
 /// The remote node of one runtime (issue #14): the network-facing CAF
@@ -114,6 +159,8 @@ public:
   std::atomic<std::uint64_t> nodes_lost{0};
   std::atomic<std::uint64_t> peers_up{0};
   std::atomic<std::uint64_t> live_links{0};
+  std::atomic<std::uint64_t> reconnects{0};
+  std::atomic<std::uint64_t> resent{0};
   std::atomic<std::uint16_t> listening{0};
   /// "host:port" this node listens on (told to peers in hello/welcome, so
   /// a connect to it finds the peer up instead of dialing it again).
@@ -143,13 +190,40 @@ public:
   /// heartbeats missed).
   void node_down(const caf::node_id& node, const std::string& why);
 
+  /// The node actor saw the handle `who` of a peer go down; `unreachable`:
+  /// CAF dropped the connection (the node may still be there: try again).
+  void peer_down(const caf::actor_addr& who, bool unreachable,
+                 const std::string& why);
+
+  /// A redial of `node` (peer_down) reached `hdl` (null with `err` set).
+  void redialed(const caf::node_id& node, const caf::actor& hdl,
+                const std::string& err);
+
 private:
   link* make_link(port_name local, port_name remote, const caf::node_id& node,
                   record_ptr rec, bool start);
   void install_sink(port_name local);
   void on_local(port_name local, envelope&& e);
   void send(const caf::actor& to, const frame& f);
-  void send(const caf::node_id& node, const frame& f);
+  /// Sends sequenced frame `f` to `node` (numbered, kept until acked; held
+  /// while the node reconnects). @throws what encode throws, before any
+  /// state changed.
+  void send(const caf::node_id& node, frame& f);
+  /// Checks a sequenced frame's place in the stream from `p`: true if it is
+  /// the next one (then taken), false if it is to be dropped.
+  bool take_seq(const caf::node_id& node, peer& p, const frame& f);
+  /// The peer acked everything up to `ack`: frees those frames.
+  bool on_ack(const caf::node_id& node, peer& p, std::uint64_t ack);
+  void send_ack(const caf::node_id& node, peer& p, bool resend);
+  /// Sends again every unacked frame after `ack` (a reconnect, a gap).
+  void resend_after(peer& p, std::uint64_t ack);
+  /// A hello or welcome of `p`'s (session, ack): starts a new session if
+  /// it changed, resends what it did not get. False if it was banned.
+  bool on_greeting(const caf::node_id& node, peer& p, const frame& f);
+  void redial(const caf::node_id& node);
+  /// While frames are unacked: if no ack came for a while, sends them
+  /// again (a loss nothing else revealed), backing off.
+  void arm_rto(const caf::node_id& node, peer& p);
   void violation(const caf::node_id& node, const std::string& why);
   void deliver(link& l, serialized_message&& msg);
   void finish_if_done(port_name local);
@@ -162,8 +236,17 @@ private:
   void handle_open(const caf::node_id& from, frame& f);
   void handle_close(const caf::node_id& from, frame& f);
   void handle_refuse(const caf::node_id& from, frame& f);
-  frame hello_frame(frame_kind kind);
-  void resend_hello(const std::string& key, int left);
+  frame hello_frame(frame_kind kind, const peer& p);
+  /// Says hello to `node` again every 100 ms until it answers.
+  void resend_hello(const caf::node_id& node, int left);
+  /// The peer record of `node`, made (with a fresh session) if new.
+  peer& peer_of(const caf::node_id& node, const caf::actor& hdl);
+  /// A valid greeting from `from`: the peer is up on that handle, and gets
+  /// again what it did not ack.
+  void greeted(const caf::node_id& node, peer& p, const frame& f,
+               const caf::actor& from);
+  /// A sequenced frame of `p` came from `from`: sends go there from now.
+  void use_handle(peer& p, const caf::actor& from);
   /// A peer told us where it listens: connects to `key` go to it.
   void learn_key(const std::string& key, const caf::node_id& node);
 

@@ -40,9 +40,15 @@ caf::behavior node_actor(caf::event_based_actor* self,
     auto st = weak.lock();
     if (!st)
       return;
-    auto node = dm.source.node();
+    auto who = dm.source;
     auto why = caf::to_string(dm.reason);
-    st->in_ctx([st, node, why] { st->node_down(node, why); });
+    // A proxy CAF kills because it dropped the connection it routed over
+    // (two nodes that dialed each other at once): the node may be alive.
+    bool unreachable =
+      dm.reason == caf::make_error(caf::exit_reason::remote_link_unreachable);
+    st->in_ctx([st, who, unreachable, why] {
+      st->peer_down(who, unreachable, why);
+    });
   });
   return {
     [self, weak](frame_atom, const std::string& bytes) {
@@ -74,14 +80,13 @@ caf::actor spawn_node_actor(caf::actor_system& sys,
 }
 
 void dial_node(const std::shared_ptr<node_state>& st, const std::string& host,
-               std::uint16_t port, const std::string& key,
-               caf::timespan timeout) {
+               std::uint16_t port, caf::timespan timeout, dial_result then) {
   std::weak_ptr<node_state> weak = st;
-  run_in(st->actor, [weak, host, port, key,
-                     timeout](caf::event_based_actor* self) {
-    auto report = [weak, key](caf::actor hdl, std::string err) {
+  run_in(st->actor, [weak, host, port, timeout,
+                     then](caf::event_based_actor* self) {
+    auto report = [weak, then](caf::actor hdl, std::string err) {
       if (auto st = weak.lock())
-        st->in_ctx([st, key, hdl, err] { st->dialed(key, hdl, err); });
+        st->in_ctx([st, then, hdl, err] { then(*st, hdl, err); });
     };
     auto mm = self->home_system().middleman().actor_handle();
     self->request(mm, timeout, caf::connect_atom::value, host, port)

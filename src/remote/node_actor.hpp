@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -26,11 +27,15 @@ using frame_atom = caf::atom_constant<caf::atom("e_frame")>;
 caf::actor spawn_node_actor(caf::actor_system& sys,
                             const std::shared_ptr<node_state>& st);
 
+/// What a dial reached: the published actor, or null with an error text.
+/// Runs in the node context.
+using dial_result =
+  std::function<void(node_state&, const caf::actor&, const std::string&)>;
+
 /// Asks the middleman (from the node actor) to connect to host:port; the
-/// outcome reaches node_state::dialed in the node context.
+/// outcome reaches `then` in the node context.
 void dial_node(const std::shared_ptr<node_state>& st, const std::string& host,
-               std::uint16_t port, const std::string& key,
-               caf::timespan timeout);
+               std::uint16_t port, caf::timespan timeout, dial_result then);
 
 /// Makes the node actor monitor `peer` (its down_msg is node loss).
 void watch_node(const caf::actor& node_actor, const caf::actor& peer);

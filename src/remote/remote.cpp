@@ -150,6 +150,8 @@ node_stats stats(runtime& rt) {
   s.violations = st->violations.load();
   s.nodes_lost = st->nodes_lost.load();
   s.listening = st->listening.load();
+  s.reconnects = st->reconnects.load();
+  s.resent = st->resent.load();
   return s;
 }
 

@@ -1,0 +1,368 @@
+// Delivery between two nodes (see node.hpp, struct peer, and
+// docs/architecture.md, "Delivery between nodes"): the numbered, acked
+// stream of sequenced frames to each peer, greetings, and what happens
+// when CAF drops the connection a peer's handle routes over.
+//
+// Why: when two nodes dial each other at once, CAF 0.17 keeps one of the
+// two BASP connections and may kill the proxy that routed over the other
+// (down_msg remote_link_unreachable) although the node is alive; frames
+// sent to it meanwhile are gone, and so is anything sent to the dead proxy
+// later. So a node dials a peer whose handle died again, and on the new
+// handle sends again every frame the peer has not acked. The receiver
+// takes frames only in stream order and drops duplicates, so each frame
+// is taken once and in order whatever was lost or sent twice.
+
+#include <utility>
+
+#include <caf/actor_cast.hpp>
+#include <caf/send.hpp>
+#include <fmt/format.h>
+
+#include "contexts/world.hpp"
+#include "remote/node.hpp"
+#include "remote/node_actor.hpp"
+
+namespace entangle::detail::remote {
+
+namespace {
+
+/// The receiver acks after this many frames, or this long after the first
+/// frame it has not acked, whichever comes first (acks also ride on every
+/// sequenced frame it sends): the sender's unacked frames are what is in
+/// flight plus at most this much.
+constexpr std::uint32_t ack_every = 256;
+constexpr std::chrono::milliseconds ack_delay{10};
+
+/// A dropped connection is dialed again this many times, 100 ms apart,
+/// before the node counts as lost.
+constexpr int max_redials = 5;
+
+/// No ack for this long while frames are unacked: send them again (the
+/// period doubles while nothing is acked, up to rto_max). Far above an
+/// ack's delay, so that only a loss (or a stalled peer) triggers it.
+constexpr std::chrono::milliseconds rto_min{250};
+constexpr std::chrono::milliseconds rto_max{2000};
+
+std::uint64_t mint_session() {
+  return port_name::mint().lo | 1; // never 0 ("none yet")
+}
+
+/// CAF compares handles by actor id and node; a proxy CAF made anew after
+/// it killed the old one has the same of both, so compare the objects.
+const void* object_of(const caf::actor& x) {
+  return caf::actor_cast<caf::abstract_actor*>(x);
+}
+const void* object_of(const caf::actor_addr& x) {
+  return caf::actor_cast<caf::abstract_actor*>(x);
+}
+
+bool streaming(peer::state st) {
+  return st == peer::state::up || st == peer::state::reconnecting;
+}
+
+} // namespace
+
+void node_state::send(const caf::node_id& node, frame& f) {
+  auto i = peers_.find(node);
+  if (i == peers_.end() || !streaming(i->second.st))
+    return; // lost meanwhile: its links are being closed
+  auto& p = i->second;
+  f.pseq = p.next_out;
+  f.ack = p.next_in - 1;
+  // Encoding may throw: nothing is numbered or kept before it succeeded.
+  auto msg = caf::make_message(frame_atom::value, encode(f));
+  ++p.next_out;
+  p.unacked_in = 0; // this frame carries the ack
+  if (p.st == peer::state::up) {
+    ++frames_out;
+    caf::send_as(actor, p.hdl, msg);
+  }
+  // The message CAF sends is shared, not copied, until the ack frees it.
+  p.unacked.emplace_back(f.pseq, std::move(msg));
+  if (!p.rto_timer)
+    arm_rto(node, p);
+}
+
+void node_state::arm_rto(const caf::node_id& node, peer& p) {
+  p.rto_timer = true;
+  if (p.rto.count() == 0)
+    p.rto = rto_min;
+  p.rto_acked = p.acked;
+  auto self = shared_from_this();
+  current_core()->set_timer(
+    [self, node] {
+      auto i = self->peers_.find(node);
+      if (i == self->peers_.end())
+        return;
+      auto& p = i->second;
+      p.rto_timer = false;
+      if (p.unacked.empty() || !streaming(p.st)) {
+        p.rto = rto_min;
+        return;
+      }
+      if (p.acked == p.rto_acked) {
+        if (p.rto >= 4 * rto_min && p.st == peer::state::up
+            && !p.key.empty()) {
+          // Sent twice more and still nothing acked, while its own frames
+          // may well arrive: after a simultaneous dial CAF can keep a
+          // handle whose route goes nowhere. Dialing it again repairs the
+          // route (a peer we cannot dial just gets the frames again).
+          p.st = peer::state::reconnecting;
+          p.redials = max_redials;
+          p.redial_until = std::chrono::steady_clock::now()
+                           + self->w_.cfg.remote_connect_timeout;
+          ++self->reconnects;
+          self->redial(node);
+        } else {
+          self->resend_after(p, p.acked);
+        }
+        p.rto = std::min(p.rto * 2, rto_max);
+      } else {
+        p.rto = rto_min;
+      }
+      self->arm_rto(node, p);
+    },
+    p.rto, false);
+}
+
+bool node_state::take_seq(const caf::node_id& node, peer& p, const frame& f) {
+  if (f.pseq != p.next_in) {
+    // A duplicate (sent again after a reconnect) or one after a gap: the
+    // gap's frames come again, this one behind them. Ask once per gap, in
+    // case the sender saw nothing go wrong.
+    if (f.pseq > p.next_in && p.nacked_at != p.next_in) {
+      p.nacked_at = p.next_in;
+      send_ack(node, p, true);
+    }
+    return false;
+  }
+  ++p.next_in;
+  if (++p.unacked_in >= ack_every) {
+    send_ack(node, p, false);
+  } else if (!p.ack_timer) {
+    p.ack_timer = true;
+    auto self = shared_from_this();
+    current_core()->set_timer(
+      [self, node] {
+        auto i = self->peers_.find(node);
+        if (i == self->peers_.end())
+          return;
+        i->second.ack_timer = false;
+        if (i->second.unacked_in > 0)
+          self->send_ack(node, i->second, false);
+      },
+      ack_delay, false);
+  }
+  return true;
+}
+
+bool node_state::on_ack(const caf::node_id& node, peer& p,
+                        std::uint64_t ack) {
+  if (ack >= p.next_out) {
+    violation(node, "an ack for a frame never sent");
+    return false;
+  }
+  while (!p.unacked.empty() && p.unacked.front().first <= ack)
+    p.unacked.pop_front();
+  if (ack > p.acked)
+    p.acked = ack;
+  return true;
+}
+
+void node_state::send_ack(const caf::node_id&, peer& p, bool resend) {
+  if (p.st != peer::state::up)
+    return;
+  frame f;
+  f.kind = frame_kind::ack;
+  f.ack = p.next_in - 1;
+  f.resend = resend;
+  p.unacked_in = 0;
+  send(p.hdl, f);
+}
+
+void node_state::resend_after(peer& p, std::uint64_t ack) {
+  if (p.st != peer::state::up)
+    return;
+  for (auto& [pseq, msg] : p.unacked)
+    if (pseq > ack) {
+      ++frames_out;
+      ++resent;
+      caf::send_as(actor, p.hdl, msg);
+    }
+}
+
+frame node_state::hello_frame(frame_kind kind, const peer& p) {
+  frame f;
+  f.kind = kind;
+  f.magic = wire_magic;
+  f.version = wire_version;
+  f.session = p.session;
+  f.ack = p.next_in - 1;
+  std::lock_guard<std::mutex> guard{mu};
+  f.text = listen_key;
+  return f;
+}
+
+peer& node_state::peer_of(const caf::node_id& node, const caf::actor& hdl) {
+  auto [i, fresh] = peers_.emplace(node, peer{});
+  if (fresh) {
+    i->second.hdl = hdl;
+    i->second.session = mint_session();
+  }
+  return i->second;
+}
+
+bool node_state::on_greeting(const caf::node_id& node, peer& p,
+                             const frame& f) {
+  if (f.magic != wire_magic || f.version != wire_version
+      || f.session == 0) {
+    violation(node, "bad hello");
+    return false;
+  }
+  if (p.their_session != 0 && f.session != p.their_session
+      && streaming(p.st)) {
+    // It lost us and started over: so do we (our links with it are gone
+    // on its side), without a new session of ours (it expects a fresh
+    // stream from us, and knows our session).
+    auto keep = p.session;
+    node_down(node, "it started over");
+    p.session = keep;
+  }
+  p.their_session = f.session;
+  if (!f.text.empty())
+    p.key = f.text;
+  return true;
+}
+
+void node_state::greeted(const caf::node_id& node, peer& p, const frame& f,
+                         const caf::actor& from) {
+  // A greeting on a new handle, or after a reconnect, may follow a loss:
+  // the peer gets again what it did not ack. (Repeated greetings on the
+  // same handle do not: what is unacked then is just in flight.)
+  bool again = p.st == peer::state::reconnecting;
+  if (object_of(from) != object_of(p.hdl)) {
+    again = again || streaming(p.st);
+    p.hdl = from;
+    watch_node(actor, from);
+  } else if (p.st == peer::state::hello_sent) {
+    watch_node(actor, from);
+  }
+  if (!streaming(p.st))
+    ++peers_up;
+  p.st = peer::state::up;
+  p.redials = 0;
+  // Its ack is meaningful only if it speaks of our current stream (after
+  // we started over it may not know yet).
+  if (f.ack < p.next_out && f.ack >= p.acked) {
+    on_ack(node, p, f.ack);
+    if (again)
+      resend_after(p, f.ack);
+  }
+}
+
+void node_state::use_handle(peer& p, const caf::actor& from) {
+  if (object_of(from) == object_of(p.hdl))
+    return;
+  // Its frames come from a proxy CAF made anew: the one we held is dead
+  // (its down_msg may not have come yet). Send on the live one.
+  p.hdl = from;
+  watch_node(actor, from);
+}
+
+void node_state::peer_down(const caf::actor_addr& who, bool unreachable,
+                           const std::string& why) {
+  auto node = who.node();
+  auto i = peers_.find(node);
+  if (i == peers_.end())
+    return;
+  auto& p = i->second;
+  if (object_of(who) != object_of(p.hdl))
+    return; // an old handle (replaced by a reconnect)
+  if (p.st == peer::state::lost || p.st == peer::state::banned)
+    return;
+  if (!unreachable || p.key.empty()) {
+    // Its node actor ended (or the runtime stopped), or we cannot dial
+    // it: a dead process closes its socket, so this is node loss.
+    node_down(node, why);
+    return;
+  }
+  // CAF dropped the connection: the node may be alive (two nodes dialed
+  // each other) or gone (its socket closed). Dialing it again tells.
+  if (p.st == peer::state::up)
+    p.st = peer::state::reconnecting;
+  p.redials = max_redials;
+  p.redial_until =
+    std::chrono::steady_clock::now() + w_.cfg.remote_connect_timeout;
+  ++reconnects;
+  redial(node);
+}
+
+void node_state::redial(const caf::node_id& node) {
+  auto i = peers_.find(node);
+  if (i == peers_.end())
+    return;
+  auto& key = i->second.key;
+  auto colon = key.rfind(':');
+  if (colon == std::string::npos) {
+    node_down(node, "cannot dial it again");
+    return;
+  }
+  auto host = key.substr(0, colon);
+  auto port = static_cast<std::uint16_t>(std::stoul(key.substr(colon + 1)));
+  dial_node(shared_from_this(), host, port, w_.cfg.remote_connect_timeout,
+            [node](node_state& st, const caf::actor& hdl,
+                   const std::string& err) { st.redialed(node, hdl, err); });
+}
+
+void node_state::redialed(const caf::node_id& node, const caf::actor& hdl,
+                          const std::string& err) {
+  auto i = peers_.find(node);
+  if (i == peers_.end())
+    return;
+  auto& p = i->second;
+  if (p.st == peer::state::lost || p.st == peer::state::banned
+      || p.st == peer::state::up)
+    return; // decided meanwhile (its hello came first)
+  if (!err.empty() || !hdl || hdl.node() != node) {
+    if (--p.redials > 0
+        && std::chrono::steady_clock::now() < p.redial_until) {
+      auto self = shared_from_this();
+      current_core()->set_timer([self, node] { self->redial(node); },
+                                std::chrono::milliseconds{100}, false);
+    } else if (p.st == peer::state::reconnecting) {
+      node_down(node, "connection lost: " + err);
+    }
+    return;
+  }
+  p.hdl = hdl;
+  watch_node(actor, hdl);
+  send(hdl, hello_frame(frame_kind::hello, p));
+  resend_hello(node, 50);
+}
+
+void node_state::resend_hello(const caf::node_id& node, int left) {
+  // When two nodes dial each other at once, a hello sent to a handle CAF
+  // is about to drop is gone: say it again until the peer answers (a
+  // greeting is idempotent). A reconnect that gets no answer is loss.
+  auto self = shared_from_this();
+  current_core()->set_timer(
+    [self, node, left] {
+      auto p = self->peers_.find(node);
+      if (p == self->peers_.end())
+        return;
+      auto st = p->second.st;
+      if (st != peer::state::hello_sent && st != peer::state::reconnecting)
+        return;
+      if (left <= 0) {
+        if (st == peer::state::reconnecting)
+          self->node_down(node, "no answer after a reconnect");
+        return;
+      }
+      self->send(p->second.hdl, self->hello_frame(frame_kind::hello,
+                                                  p->second));
+      self->resend_hello(node, left - 1);
+    },
+    std::chrono::milliseconds{100}, false);
+}
+
+} // namespace entangle::detail::remote
