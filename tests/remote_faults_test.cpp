@@ -68,12 +68,14 @@ struct raw_peer {
     send(wire::encode(f));
   }
 
-  void hello() {
+  /// `key`: where it claims to listen (empty: nowhere).
+  void hello(const std::string& key = "") {
     wire::frame f;
     f.kind = wire::frame_kind::hello;
     f.magic = wire::wire_magic;
     f.version = wire::wire_version;
     f.session = 1;
+    f.text = key;
     send(f);
   }
 
@@ -264,6 +266,38 @@ TEST_CASE("frames before hello, for names never given, with a wrong "
     bad.send(f);
   }
   CHECK(eventually([&] { return remote::stats(*s.rt).violations >= 1; }));
+  CHECK(remote::stats(*s.rt).violations == 1);
+  CHECK(remote::stats(*s.rt).nodes_lost == 1);
+  honest_round_trip(s.port, "unharmed");
+}
+
+TEST_CASE("a hello whose listen key is not host:port disconnects its node "
+          "at once (it is never dialed)",
+          "[remote]") {
+  server s;
+  std::string key;
+  SECTION("not a number") {
+    key = "a:b";
+  }
+  SECTION("beyond any integer") {
+    key = "h:99999999999999999999";
+  }
+  SECTION("beyond a port") {
+    key = "h:70000";
+  }
+  SECTION("port 0") {
+    key = "h:0";
+  }
+  SECTION("no port") {
+    key = "nocolon";
+  }
+  SECTION("trailing junk") {
+    key = "h:80x";
+  }
+  raw_peer bad{s.port};
+  bad.hello(key);
+  CHECK(eventually([&] { return remote::stats(*s.rt).violations >= 1; }));
+  std::this_thread::sleep_for(100ms);
   CHECK(remote::stats(*s.rt).violations == 1);
   CHECK(remote::stats(*s.rt).nodes_lost == 1);
   honest_round_trip(s.port, "unharmed");

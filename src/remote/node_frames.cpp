@@ -12,6 +12,7 @@
 // takes frames only in stream order and drops duplicates, so each frame
 // is taken once and in order whatever was lost or sent twice.
 
+#include <charconv>
 #include <utility>
 
 #include <caf/actor_cast.hpp>
@@ -54,6 +55,26 @@ const void* object_of(const caf::actor& x) {
 }
 const void* object_of(const caf::actor_addr& x) {
   return caf::actor_cast<caf::abstract_actor*>(x);
+}
+
+/// Splits a listen key "host:port" (port 1..65535). False if malformed: a
+/// peer's key is checked when its greeting comes, so a redial never fails
+/// on it (nor throws in a timer).
+bool split_key(const std::string& key, std::string& host,
+               std::uint16_t& port) {
+  auto colon = key.rfind(':');
+  if (colon == std::string::npos || colon == 0)
+    return false;
+  const char* first = key.data() + colon + 1;
+  const char* last = key.data() + key.size();
+  unsigned long n = 0;
+  auto [end, ec] = std::from_chars(first, last, n);
+  if (ec != std::errc{} || end != last || first == last || n == 0
+      || n > 65535)
+    return false;
+  host = key.substr(0, colon);
+  port = static_cast<std::uint16_t>(n);
+  return true;
 }
 
 bool streaming(peer::state st) {
@@ -219,6 +240,12 @@ bool node_state::on_greeting(const caf::node_id& node, peer& p,
     violation(node, "bad hello");
     return false;
   }
+  std::string host;
+  std::uint16_t port = 0;
+  if (!f.text.empty() && !split_key(f.text, host, port)) {
+    violation(node, "a listen key that is not host:port");
+    return false;
+  }
   if (p.their_session != 0 && f.session != p.their_session
       && streaming(p.st)) {
     // It lost us and started over: so do we (our links with it are gone
@@ -301,14 +328,12 @@ void node_state::redial(const caf::node_id& node) {
   auto i = peers_.find(node);
   if (i == peers_.end())
     return;
-  auto& key = i->second.key;
-  auto colon = key.rfind(':');
-  if (colon == std::string::npos) {
+  std::string host;
+  std::uint16_t port = 0;
+  if (!split_key(i->second.key, host, port)) {
     node_down(node, "cannot dial it again");
     return;
   }
-  auto host = key.substr(0, colon);
-  auto port = static_cast<std::uint16_t>(std::stoul(key.substr(colon + 1)));
   dial_node(shared_from_this(), host, port, w_.cfg.remote_connect_timeout,
             [node](node_state& st, const caf::actor& hdl,
                    const std::string& err) { st.redialed(node, hdl, err); });
