@@ -40,6 +40,8 @@ struct raw_peer {
   std::unique_ptr<caf::scoped_actor> self;
   /// The number of the last sequenced frame sent (the node's stream).
   std::uint64_t pseq = 0;
+  /// The node's session, from its welcome (sequenced frames echo it).
+  std::uint64_t echo = 0;
 
   explicit raw_peer(std::uint16_t port) {
     cfg.load<caf::io::middleman>();
@@ -65,11 +67,14 @@ struct raw_peer {
   void send(wire::frame f) {
     if (wire::sequenced(f.kind))
       f.pseq = ++pseq;
+    if (wire::sequenced(f.kind) || f.kind == wire::frame_kind::ack)
+      f.echo = echo;
     send(wire::encode(f));
   }
 
-  /// `key`: where it claims to listen (empty: nowhere).
-  void hello(const std::string& key = "") {
+  /// `key`: where it claims to listen (empty: nowhere). With `welcome`,
+  /// waits for the node's answer and learns its session.
+  void hello(const std::string& key = "", bool welcome = true) {
     wire::frame f;
     f.kind = wire::frame_kind::hello;
     f.magic = wire::wire_magic;
@@ -77,6 +82,24 @@ struct raw_peer {
     f.session = 1;
     f.text = key;
     send(f);
+    if (!welcome)
+      return;
+    bool done = false;
+    while (!done) {
+      (*self)->receive(
+        [&](wire::frame_atom, const std::string& bytes) {
+          std::string why;
+          auto w = wire::decode(bytes, 64, why);
+          REQUIRE(w);
+          if (w->kind == wire::frame_kind::welcome) {
+            echo = w->session;
+            done = true;
+          }
+        },
+        caf::after(std::chrono::seconds{30}) >> [&] {
+          FAIL("no welcome");
+        });
+    }
   }
 
   /// Says hello and opens a link to service `name`; returns the open frame
@@ -178,7 +201,7 @@ TEST_CASE("an undecodable frame disconnects its node, counted; others go on",
   CHECK(eventually([&] { return remote::stats(*s.rt).violations == 1; }));
   CHECK(remote::stats(*s.rt).nodes_lost == 1);
   // Banned: what it sends now is not even looked at.
-  bad.hello();
+  bad.hello("", false);
   bad.send(std::string{"\xff", 1});
   std::this_thread::sleep_for(100ms);
   CHECK(remote::stats(*s.rt).violations == 1);
@@ -295,10 +318,37 @@ TEST_CASE("a hello whose listen key is not host:port disconnects its node "
     key = "h:80x";
   }
   raw_peer bad{s.port};
-  bad.hello(key);
+  bad.hello(key, false);
   CHECK(eventually([&] { return remote::stats(*s.rt).violations >= 1; }));
   std::this_thread::sleep_for(100ms);
   CHECK(remote::stats(*s.rt).violations == 1);
   CHECK(remote::stats(*s.rt).nodes_lost == 1);
   honest_round_trip(s.port, "unharmed");
+}
+
+TEST_CASE("frames of a session the node does not know (stale, in flight "
+          "when one side lost the other) are dropped, counted, not banned",
+          "[remote]") {
+  server s;
+  raw_peer peer{s.port};
+  auto open = peer.hello_and_open("echo");
+  CHECK(eventually([&] { return remote::stats(*s.rt).links == 1; }));
+  auto node_echo = peer.echo;
+  peer.echo = node_echo ^ 2; // another session of the node's
+  wire::frame f;
+  f.kind = wire::frame_kind::user;
+  f.dst = open.dst;
+  f.seq = 1;
+  f.data = value{"stale"};
+  peer.send(f);
+  // An ack for frames the node never sent in its current session.
+  wire::frame a;
+  a.kind = wire::frame_kind::ack;
+  a.ack = 1000;
+  peer.send(a);
+  CHECK(eventually([&] { return remote::stats(*s.rt).stale >= 2; }));
+  CHECK(remote::stats(*s.rt).violations == 0);
+  CHECK(remote::stats(*s.rt).links == 1);
+  honest_round_trip(s.port, "unharmed");
+  CHECK(remote::stats(*s.rt).violations == 0);
 }

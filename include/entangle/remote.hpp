@@ -82,6 +82,9 @@ struct node_stats {
   std::uint64_t reconnects = 0;
   /// Frames sent again because the peer had not acknowledged them.
   std::uint64_t resent = 0;
+  /// Frames dropped unread because they belong to a session that ended
+  /// (in flight when one node lost the other) or came before the greeting.
+  std::uint64_t stale = 0;
 };
 
 /// A snapshot (all zero when the runtime never used its network layer).

@@ -427,6 +427,8 @@ private:
 std::string encode(const frame& f) {
   writer w;
   w.u8(static_cast<std::uint8_t>(f.kind));
+  if (sequenced(f.kind) || f.kind == frame_kind::ack)
+    w.u64(f.echo);
   if (sequenced(f.kind)) {
     w.u64(f.pseq);
     w.u64(f.ack);
@@ -438,6 +440,7 @@ std::string encode(const frame& f) {
       w.u16(f.version);
       w.str(f.text);
       w.u64(f.session);
+      w.u64(f.echo);
       w.u64(f.ack);
       break;
     case frame_kind::ack:
@@ -488,6 +491,8 @@ std::optional<frame> decode(std::string_view bytes, std::size_t max_depth,
     return std::nullopt;
   }
   f.kind = static_cast<frame_kind>(kind);
+  if (sequenced(f.kind) || f.kind == frame_kind::ack)
+    f.echo = r.u64();
   if (sequenced(f.kind)) {
     f.pseq = r.u64();
     f.ack = r.u64();
@@ -499,6 +504,7 @@ std::optional<frame> decode(std::string_view bytes, std::size_t max_depth,
       f.version = r.u16();
       f.text = r.str();
       f.session = r.u64();
+      f.echo = r.u64();
       f.ack = r.u64();
       break;
     case frame_kind::ack: {

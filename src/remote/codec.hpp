@@ -53,18 +53,21 @@ struct port_name_hash {
 
 /// "ENTG": the first field of hello and welcome.
 inline constexpr std::uint32_t wire_magic = 0x47544e45;
-inline constexpr std::uint16_t wire_version = 2;
+/// 3: sequenced, ack and greeting frames carry `echo`.
+inline constexpr std::uint16_t wire_version = 3;
 
-/// Frames from open on are *sequenced*: each carries `pseq`, its number in
-/// the sender's stream to that node (1, 2, ...), and `ack`, the last pseq
-/// the sender received from the receiver (cumulative). hello, welcome and
-/// ack are not sequenced (docs/architecture.md, "Delivery between nodes").
+/// Frames from open on are *sequenced*: each carries `echo`, then `pseq`,
+/// its number in the sender's stream to that node (1, 2, ...), and `ack`,
+/// the last pseq the sender received from the receiver (cumulative).
+/// hello, welcome and ack are not sequenced (docs/architecture.md,
+/// "Delivery between nodes"); ack carries `echo` first too.
 enum class frame_kind : std::uint8_t {
   /// Dialer -> listener, first frame: {magic, version, text = where the
-  /// sender listens, "host:port", or empty; session; ack}. Repeated until
+  /// sender listens, "host:port", or empty; session; echo; ack}. Repeated until
   /// answered, and sent again after a reconnect.
   hello = 1,
-  /// The answer to hello: {magic, version, text, session, ack} as in hello.
+  /// The answer to hello: {magic, version, text, session, echo, ack} as in
+  /// hello.
   welcome,
   /// Open a fresh channel to a named service: {dst = the listener's end
   /// to create, src = the dialer's end, text = service name}.
@@ -75,7 +78,7 @@ enum class frame_kind : std::uint8_t {
   user,
   /// The sender's end closed; `seq` is the last user seq it sent.
   close,
-  /// Not sequenced: {ack, resend}; resend = 1 asks the receiver to send
+  /// Not sequenced: {echo, ack, resend}; resend = 1 asks the receiver to send
   /// everything after `ack` again (the sender of the ack saw a gap).
   ack,
 };
@@ -104,6 +107,10 @@ struct frame {
   /// hello, welcome: the sender's session with this node (new after it
   /// lost the node; a change tells the receiver to start over).
   std::uint64_t session = 0;
+  /// Sequenced frames, hello, welcome, ack: the receiver's session as the
+  /// sender knows it (0: none yet). Frames of an ended session carry an old
+  /// one: the receiver drops them, and ignores such a greeting's ack.
+  std::uint64_t echo = 0;
   /// ack: the receiver should send again everything after `ack`.
   bool resend = false;
 

@@ -414,8 +414,10 @@ void node_state::on_frame(const caf::actor& from, const std::string& bytes) {
     return; // disconnected: nothing it sends is looked at
   if (pi != peers_.end() && pi->second.st == peer::state::lost
       && (bytes.empty()
-          || bytes[0] != static_cast<char>(frame_kind::hello)))
-    return; // sent before the connection went; only a new hello counts
+          || bytes[0] != static_cast<char>(frame_kind::hello))) {
+    ++stale; // sent before the connection went; only a new hello counts
+    return;
+  }
   std::string why;
   decltype(decode(bytes, 0, why)) f;
   try {
@@ -462,13 +464,19 @@ void node_state::on_frame(const caf::actor& from, const std::string& bytes) {
     default:
       break;
   }
-  if (pi == peers_.end()
-      || (pi->second.st != peer::state::up
-          && pi->second.st != peer::state::reconnecting)) {
+  if (pi == peers_.end()) {
     violation(node, "a frame before hello");
     return;
   }
   auto& p = pi->second;
+  if ((p.st != peer::state::up && p.st != peer::state::reconnecting)
+      || f->echo != p.session) {
+    // Of a session that ended (in flight when one side lost the other), or
+    // before our greeting was answered: the sender sends it again once
+    // the greetings agree, so it is dropped, not taken for misbehaviour.
+    ++stale;
+    return;
+  }
   use_handle(p, from);
   if (!on_ack(node, p, f->ack))
     return;

@@ -161,6 +161,7 @@ public:
   std::atomic<std::uint64_t> live_links{0};
   std::atomic<std::uint64_t> reconnects{0};
   std::atomic<std::uint64_t> resent{0};
+  std::atomic<std::uint64_t> stale{0};
   std::atomic<std::uint16_t> listening{0};
   /// "host:port" this node listens on (told to peers in hello/welcome, so
   /// a connect to it finds the peer up instead of dialing it again).

@@ -90,6 +90,7 @@ void node_state::send(const caf::node_id& node, frame& f) {
   auto& p = i->second;
   f.pseq = p.next_out;
   f.ack = p.next_in - 1;
+  f.echo = p.their_session;
   // Encoding may throw: nothing is numbered or kept before it succeeded.
   auto msg = caf::make_message(frame_atom::value, encode(f));
   ++p.next_out;
@@ -196,6 +197,7 @@ void node_state::send_ack(const caf::node_id&, peer& p, bool resend) {
   frame f;
   f.kind = frame_kind::ack;
   f.ack = p.next_in - 1;
+  f.echo = p.their_session;
   f.resend = resend;
   p.unacked_in = 0;
   send(p.hdl, f);
@@ -218,6 +220,7 @@ frame node_state::hello_frame(frame_kind kind, const peer& p) {
   f.magic = wire_magic;
   f.version = wire_version;
   f.session = p.session;
+  f.echo = p.their_session;
   f.ack = p.next_in - 1;
   std::lock_guard<std::mutex> guard{mu};
   f.text = listen_key;
@@ -278,9 +281,10 @@ void node_state::greeted(const caf::node_id& node, peer& p, const frame& f,
     ++peers_up;
   p.st = peer::state::up;
   p.redials = 0;
-  // Its ack is meaningful only if it speaks of our current stream (after
-  // we started over it may not know yet).
-  if (f.ack < p.next_out && f.ack >= p.acked) {
+  // Its ack is meaningful only if it speaks of our current stream: a
+  // greeting sent before it knew our new session (stale, in flight, or
+  // before it learned we started over) echoes an old one.
+  if (f.echo == p.session && f.ack < p.next_out && f.ack >= p.acked) {
     on_ack(node, p, f.ack);
     if (again)
       resend_after(p, f.ack);

@@ -152,6 +152,7 @@ node_stats stats(runtime& rt) {
   s.listening = st->listening.load();
   s.reconnects = st->reconnects.load();
   s.resent = st->resent.load();
+  s.stale = st->stale.load();
   return s;
 }
 
