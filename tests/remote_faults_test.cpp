@@ -352,3 +352,23 @@ TEST_CASE("frames of a session the node does not know (stale, in flight "
   honest_round_trip(s.port, "unharmed");
   CHECK(remote::stats(*s.rt).violations == 0);
 }
+
+TEST_CASE("a peer that takes frames but never acks them is lost, not "
+          "resent to forever",
+          "[remote]") {
+  server s;
+  raw_peer peer{s.port};
+  auto open = peer.hello_and_open("echo");
+  wire::frame f;
+  f.kind = wire::frame_kind::user;
+  f.dst = open.dst;
+  f.seq = 1;
+  f.data = value{"echo me"};
+  peer.send(f); // its ack field stays 0: the echo's frame is never acked
+  // Resent with backoff (0.25 + 0.5 + 1 + 2 + 2 s), then lost.
+  CHECK(eventually([&] { return remote::stats(*s.rt).nodes_lost == 1; },
+                   60s));
+  CHECK(remote::stats(*s.rt).resent >= 2);
+  CHECK(remote::stats(*s.rt).violations == 0);
+  honest_round_trip(s.port, "unharmed");
+}

@@ -482,7 +482,7 @@ void node_state::on_frame(const caf::actor& from, const std::string& bytes) {
     return;
   if (f->kind == frame_kind::ack) {
     if (f->resend && p.st == peer::state::up)
-      resend_after(p, f->ack);
+      resend_asked(p, f->ack);
     return;
   }
   if (!take_seq(node, p, *f))
@@ -679,13 +679,7 @@ void node_state::node_down(const caf::node_id& node, const std::string& why) {
     // new session of ours tells it to start over too.
     auto& p = pi->second;
     p.st = peer::state::lost;
-    p.session = port_name::mint().lo | 1;
-    p.next_out = 1;
-    p.acked = 0;
-    p.unacked.clear();
-    p.next_in = 1;
-    p.unacked_in = 0;
-    p.nacked_at = 0;
+    reset_streams(p);
   } else if (why != "protocol violation") {
     return; // already handled when it was banned
   }

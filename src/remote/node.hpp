@@ -92,6 +92,14 @@ struct peer {
   std::uint64_t next_out = 1;
   std::uint64_t acked = 0;
   std::deque<std::pair<std::uint64_t, caf::message>> unacked;
+  /// The encoded size of `unacked`; over a bound (node_frames.cpp) it is
+  /// set to be lost (`overflow`).
+  std::size_t unacked_bytes = 0;
+  bool overflow = false;
+  /// Reconnects in a row without an ack; the last resend request honoured.
+  int silent_reconnects = 0;
+  std::uint64_t resend_ack = 0;
+  std::chrono::steady_clock::time_point resend_at;
   /// Incoming: the next pseq taken; frames taken since our last ack; an
   /// ack timer is pending; next_in when we last asked for a resend.
   std::uint64_t next_in = 1;
@@ -107,6 +115,8 @@ struct peer {
   bool rto_timer = false;
   std::uint64_t rto_acked = 0;
   std::chrono::milliseconds rto{0};
+  /// Bumped when the streams end: timers armed before do nothing.
+  std::uint64_t epoch = 0;
 };
 
 /// The remote node of one runtime (issue #14): the network-facing CAF
@@ -213,11 +223,17 @@ private:
   /// Checks a sequenced frame's place in the stream from `p`: true if it is
   /// the next one (then taken), false if it is to be dropped.
   bool take_seq(const caf::node_id& node, peer& p, const frame& f);
+  /// Sends an ack within ack_delay (unless one is due already).
+  void arm_ack(const caf::node_id& node, peer& p);
   /// The peer acked everything up to `ack`: frees those frames.
   bool on_ack(const caf::node_id& node, peer& p, std::uint64_t ack);
   void send_ack(const caf::node_id& node, peer& p, bool resend);
   /// Sends again every unacked frame after `ack` (a reconnect, a gap).
   void resend_after(peer& p, std::uint64_t ack);
+  /// The peer asked for a resend after `ack` (at most once per rto_min).
+  void resend_asked(peer& p, std::uint64_t ack);
+  /// Ends both streams with the peer: a fresh session, numbers from 1.
+  void reset_streams(peer& p);
   /// A hello or welcome of `p`'s (session, ack): starts a new session if
   /// it changed, resends what it did not get. False if it was banned.
   bool on_greeting(const caf::node_id& node, peer& p, const frame& f);

@@ -44,6 +44,17 @@ constexpr int max_redials = 5;
 constexpr std::chrono::milliseconds rto_min{250};
 constexpr std::chrono::milliseconds rto_max{2000};
 
+/// A peer that holds this many of our frames unacked, or this many bytes
+/// of them, is lost: a live peer acks every 256 frames or 10 ms, so only
+/// one that takes frames and never acks (or a reconnect that lasts while
+/// the sender posts on) gets there, and memory stays bounded.
+constexpr std::size_t max_unacked_frames = std::size_t{1} << 16;
+constexpr std::size_t max_unacked_bytes = std::size_t{64} << 20;
+
+/// Reconnects (third silent resend period) in a row without any ack
+/// before the peer is lost: it answers greetings but acks nothing.
+constexpr int max_silent_reconnects = 3;
+
 std::uint64_t mint_session() {
   return port_name::mint().lo | 1; // never 0 ("none yet")
 }
@@ -92,7 +103,9 @@ void node_state::send(const caf::node_id& node, frame& f) {
   f.ack = p.next_in - 1;
   f.echo = p.their_session;
   // Encoding may throw: nothing is numbered or kept before it succeeded.
-  auto msg = caf::make_message(frame_atom::value, encode(f));
+  auto bytes = encode(f);
+  auto size = bytes.size();
+  auto msg = caf::make_message(frame_atom::value, std::move(bytes));
   ++p.next_out;
   p.unacked_in = 0; // this frame carries the ack
   if (p.st == peer::state::up) {
@@ -101,6 +114,21 @@ void node_state::send(const caf::node_id& node, frame& f) {
   }
   // The message CAF sends is shared, not copied, until the ack frees it.
   p.unacked.emplace_back(f.pseq, std::move(msg));
+  p.unacked_bytes += size;
+  if ((p.unacked.size() > max_unacked_frames
+       || p.unacked_bytes > max_unacked_bytes)
+      && !p.overflow) {
+    // Not at once: the caller may still hold one of its links.
+    p.overflow = true;
+    auto self = shared_from_this();
+    current_core()->set_timer(
+      [self, node] {
+        auto i = self->peers_.find(node);
+        if (i != self->peers_.end() && i->second.overflow)
+          self->node_down(node, "it acks nothing (too many frames unacked)");
+      },
+      std::chrono::milliseconds{0}, false);
+  }
   if (!p.rto_timer)
     arm_rto(node, p);
 }
@@ -112,10 +140,10 @@ void node_state::arm_rto(const caf::node_id& node, peer& p) {
   p.rto_acked = p.acked;
   auto self = shared_from_this();
   current_core()->set_timer(
-    [self, node] {
+    [self, node, epoch = p.epoch] {
       auto i = self->peers_.find(node);
-      if (i == self->peers_.end())
-        return;
+      if (i == self->peers_.end() || i->second.epoch != epoch)
+        return; // its streams ended meanwhile (and took the timer's flag)
       auto& p = i->second;
       p.rto_timer = false;
       if (p.unacked.empty() || !streaming(p.st)) {
@@ -123,6 +151,13 @@ void node_state::arm_rto(const caf::node_id& node, peer& p) {
         return;
       }
       if (p.acked == p.rto_acked) {
+        if (p.rto >= 4 * rto_min && p.st == peer::state::up
+            && ++p.silent_reconnects >= max_silent_reconnects) {
+          // It answers greetings (and heartbeats) but acks nothing, not
+          // even after a reconnect (whose greeting carries its ack).
+          self->node_down(node, "it acks nothing");
+          return;
+        }
         if (p.rto >= 4 * rto_min && p.st == peer::state::up
             && !p.key.empty()) {
           // Sent twice more and still nothing acked, while its own frames
@@ -148,6 +183,13 @@ void node_state::arm_rto(const caf::node_id& node, peer& p) {
 }
 
 bool node_state::take_seq(const caf::node_id& node, peer& p, const frame& f) {
+  if (f.pseq < p.next_in) {
+    // A duplicate: our ack may be what got lost; say it again (soon,
+    // once for a burst of them).
+    p.unacked_in = std::max<std::uint32_t>(p.unacked_in, 1);
+    arm_ack(node, p);
+    return false;
+  }
   if (f.pseq != p.next_in) {
     // A duplicate (sent again after a reconnect) or one after a gap: the
     // gap's frames come again, this one behind them. Ask once per gap, in
@@ -159,15 +201,21 @@ bool node_state::take_seq(const caf::node_id& node, peer& p, const frame& f) {
     return false;
   }
   ++p.next_in;
-  if (++p.unacked_in >= ack_every) {
+  if (++p.unacked_in >= ack_every)
     send_ack(node, p, false);
-  } else if (!p.ack_timer) {
+  else
+    arm_ack(node, p);
+  return true;
+}
+
+void node_state::arm_ack(const caf::node_id& node, peer& p) {
+  if (!p.ack_timer) {
     p.ack_timer = true;
     auto self = shared_from_this();
     current_core()->set_timer(
-      [self, node] {
+      [self, node, epoch = p.epoch] {
         auto i = self->peers_.find(node);
-        if (i == self->peers_.end())
+        if (i == self->peers_.end() || i->second.epoch != epoch)
           return;
         i->second.ack_timer = false;
         if (i->second.unacked_in > 0)
@@ -175,7 +223,6 @@ bool node_state::take_seq(const caf::node_id& node, peer& p, const frame& f) {
       },
       ack_delay, false);
   }
-  return true;
 }
 
 bool node_state::on_ack(const caf::node_id& node, peer& p,
@@ -184,10 +231,14 @@ bool node_state::on_ack(const caf::node_id& node, peer& p,
     violation(node, "an ack for a frame never sent");
     return false;
   }
-  while (!p.unacked.empty() && p.unacked.front().first <= ack)
+  while (!p.unacked.empty() && p.unacked.front().first <= ack) {
+    p.unacked_bytes -= p.unacked.front().second.get_as<std::string>(1).size();
     p.unacked.pop_front();
-  if (ack > p.acked)
+  }
+  if (ack > p.acked) {
     p.acked = ack;
+    p.silent_reconnects = 0;
+  }
   return true;
 }
 
@@ -203,6 +254,18 @@ void node_state::send_ack(const caf::node_id&, peer& p, bool resend) {
   send(p.hdl, f);
 }
 
+void node_state::resend_asked(peer& p, std::uint64_t ack) {
+  // Honoured once per gap, or again after rto_min: each one resends all
+  // that is unacked, so a peer repeating a tiny frame cannot make us flood
+  // the connection.
+  auto now = std::chrono::steady_clock::now();
+  if (ack == p.resend_ack && now < p.resend_at + rto_min)
+    return;
+  p.resend_ack = ack;
+  p.resend_at = now;
+  resend_after(p, ack);
+}
+
 void node_state::resend_after(peer& p, std::uint64_t ack) {
   if (p.st != peer::state::up)
     return;
@@ -212,6 +275,26 @@ void node_state::resend_after(peer& p, std::uint64_t ack) {
       ++resent;
       caf::send_as(actor, p.hdl, msg);
     }
+}
+
+void node_state::reset_streams(peer& p) {
+  p.session = mint_session();
+  p.next_out = 1;
+  p.acked = 0;
+  p.unacked.clear();
+  p.unacked_bytes = 0;
+  p.overflow = false;
+  p.silent_reconnects = 0;
+  p.resend_ack = 0;
+  p.next_in = 1;
+  p.unacked_in = 0;
+  p.nacked_at = 0;
+  // Timers still pending see another epoch and do nothing.
+  ++p.epoch;
+  p.ack_timer = false;
+  p.rto_timer = false;
+  p.rto_acked = 0;
+  p.rto = std::chrono::milliseconds{0};
 }
 
 frame node_state::hello_frame(frame_kind kind, const peer& p) {
