@@ -6,7 +6,9 @@
 
 #include <catch2/catch.hpp>
 
+#include <atomic>
 #include <chrono>
+#include <memory>
 #include <condition_variable>
 #include <functional>
 #include <mutex>
@@ -16,6 +18,7 @@
 
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
+#include <caf/event_based_actor.hpp>
 #include <caf/io/middleman.hpp>
 #include <caf/scoped_actor.hpp>
 
@@ -371,4 +374,51 @@ TEST_CASE("a peer that takes frames but never acks them is lost, not "
   CHECK(remote::stats(*s.rt).resent >= 2);
   CHECK(remote::stats(*s.rt).violations == 0);
   honest_round_trip(s.port, "unharmed");
+}
+
+TEST_CASE("a node that never answers hello is lost when the hellos run out; "
+          "a later connect greets it again",
+          "[remote]") {
+  // A CAF node with entangle's app identifier that counts hellos and
+  // answers nothing.
+  caf::actor_system_config ccfg;
+  ccfg.load<caf::io::middleman>();
+  ccfg.set("middleman.app-identifiers",
+           std::vector<std::string>{"entangle/1"});
+  caf::actor_system sys{ccfg};
+  auto hellos = std::make_shared<std::atomic<int>>(0);
+  auto mute = sys.spawn([hellos](caf::event_based_actor*) -> caf::behavior {
+    return {[hellos](wire::frame_atom, const std::string& bytes) {
+      if (!bytes.empty()
+          && bytes[0] == static_cast<char>(wire::frame_kind::hello))
+        ++*hellos;
+    }};
+  });
+  auto port = sys.middleman().publish(mute, 0, "127.0.0.1");
+  REQUIRE(port);
+  runtime_config cfg;
+  cfg.remote = true;
+  cfg.warnings = false;
+  cfg.remote_connect_timeout = 500ms;
+  runtime rt{cfg};
+  auto url = "entangle://127.0.0.1:" + std::to_string(*port) + "/echo";
+  journal j;
+  auto connect = [&] {
+    rt.spawn("client", [&j, url](context&) {
+      auto p = remote::connect(url);
+      p.add_event_listener("error", [&j](message_event&) { j.add("error"); });
+      p.start();
+    });
+  };
+  connect();
+  CHECK(eventually([&] { return j.size() == 1; }, 30s));
+  // Not left waiting for an answer: lost once the hellos run out.
+  CHECK(eventually([&] { return remote::stats(rt).nodes_lost == 1; }, 60s));
+  auto before = hellos->load();
+  CHECK(before >= 1);
+  connect();
+  CHECK(eventually([&] { return j.size() == 2; }, 30s));
+  CHECK(eventually([&] { return hellos->load() > before; }, 30s));
+  CHECK(remote::stats(rt).violations == 0);
+  caf::anon_send_exit(mute, caf::exit_reason::kill);
 }

@@ -323,12 +323,16 @@ void node_state::dialed(const std::string& key, const caf::actor& hdl,
       return;
     case peer::state::hello_sent:
       d.in_progress = true; // until welcome or the timer
+      // Watched from now on: CAF may drop the connection this handle
+      // routes over before the peer answers (peer_down dials again).
+      watch(p, hdl);
       if (fresh) {
-        // Watched from now on: CAF may drop the connection this handle
-        // routes over before the peer answers (peer_down dials again).
-        watch_node(actor, hdl);
         send(hdl, hello_frame(frame_kind::hello, p));
         resend_hello(d.node, 50);
+      } else if (caf::actor_cast<caf::abstract_actor*>(hdl)
+                 != caf::actor_cast<caf::abstract_actor*>(p.hdl)) {
+        p.hdl = hdl; // the old handle may be dead: greet on this one
+        send(hdl, hello_frame(frame_kind::hello, p));
       }
       return;
   }

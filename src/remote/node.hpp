@@ -80,6 +80,8 @@ struct peer {
   /// hello) or banned (it misbehaved: ignored for good).
   enum class state { hello_sent, up, reconnecting, lost, banned };
   caf::actor hdl;
+  /// The last proxy monitored (each one once: see node_state::watch).
+  caf::actor watched;
   state st = state::hello_sent;
   /// Where it listens ("host:port", from its hello or welcome, or the
   /// address we dialed): a dropped connection is dialed again there.
@@ -262,6 +264,8 @@ private:
   /// again what it did not ack.
   void greeted(const caf::node_id& node, peer& p, const frame& f,
                const caf::actor& from);
+  /// Monitors `hdl` for `p` unless it is the proxy monitored last.
+  void watch(peer& p, const caf::actor& hdl);
   /// A sequenced frame of `p` came from `from`: sends go there from now.
   void use_handle(peer& p, const caf::actor& from);
   /// A peer told us where it listens: connects to `key` go to it.

@@ -356,9 +356,9 @@ void node_state::greeted(const caf::node_id& node, peer& p, const frame& f,
   if (object_of(from) != object_of(p.hdl)) {
     again = again || streaming(p.st);
     p.hdl = from;
-    watch_node(actor, from);
+    watch(p, from);
   } else if (p.st == peer::state::hello_sent) {
-    watch_node(actor, from);
+    watch(p, from);
   }
   if (!streaming(p.st))
     ++peers_up;
@@ -374,13 +374,22 @@ void node_state::greeted(const caf::node_id& node, peer& p, const frame& f,
   }
 }
 
+void node_state::watch(peer& p, const caf::actor& hdl) {
+  // One monitor per proxy: a second would deliver a second down, and each
+  // down starts a reconnect with a fresh redial budget.
+  if (object_of(hdl) == object_of(p.watched))
+    return;
+  p.watched = hdl;
+  watch_node(actor, hdl);
+}
+
 void node_state::use_handle(peer& p, const caf::actor& from) {
   if (object_of(from) == object_of(p.hdl))
     return;
   // Its frames come from a proxy CAF made anew: the one we held is dead
   // (its down_msg may not have come yet). Send on the live one.
   p.hdl = from;
-  watch_node(actor, from);
+  watch(p, from);
 }
 
 void node_state::peer_down(const caf::actor_addr& who, bool unreachable,
@@ -394,6 +403,8 @@ void node_state::peer_down(const caf::actor_addr& who, bool unreachable,
     return; // an old handle (replaced by a reconnect)
   if (p.st == peer::state::lost || p.st == peer::state::banned)
     return;
+  if (unreachable && p.st == peer::state::reconnecting)
+    return; // redialing already (its budget is not renewed)
   if (!unreachable || p.key.empty()) {
     // Its node actor ended (or the runtime stopped), or we cannot dial
     // it: a dead process closes its socket, so this is node loss.
@@ -441,13 +452,16 @@ void node_state::redialed(const caf::node_id& node, const caf::actor& hdl,
       auto self = shared_from_this();
       current_core()->set_timer([self, node] { self->redial(node); },
                                 std::chrono::milliseconds{100}, false);
-    } else if (p.st == peer::state::reconnecting) {
+    } else {
+      // Out of redials: lost, also if it never answered our hello (left
+      // in hello_sent, later dials would neither greet it nor take their
+      // handle, and time out).
       node_down(node, "connection lost: " + err);
     }
     return;
   }
   p.hdl = hdl;
-  watch_node(actor, hdl);
+  watch(p, hdl);
   send(hdl, hello_frame(frame_kind::hello, p));
   resend_hello(node, 50);
 }
@@ -466,8 +480,11 @@ void node_state::resend_hello(const caf::node_id& node, int left) {
       if (st != peer::state::hello_sent && st != peer::state::reconnecting)
         return;
       if (left <= 0) {
-        if (st == peer::state::reconnecting)
-          self->node_down(node, "no answer after a reconnect");
+        // No answer: lost (from hello_sent too, so that a later dial
+        // starts over with a hello instead of waiting on this peer).
+        self->node_down(node, st == peer::state::reconnecting
+                                ? "no answer after a reconnect"
+                                : "no answer to hello");
         return;
       }
       self->send(p->second.hdl, self->hello_frame(frame_kind::hello,
