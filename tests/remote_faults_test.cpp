@@ -50,6 +50,8 @@ struct raw_peer {
     cfg.load<caf::io::middleman>();
     cfg.set("middleman.app-identifiers",
             std::vector<std::string>{"entangle/1"});
+    // Heartbeats as entangle's, or the node's CAF drops the connection.
+    cfg.set("middleman.heartbeat-interval", caf::timespan{200ms});
     sys = std::make_unique<caf::actor_system>(cfg);
     auto hdl = sys->middleman().remote_actor("127.0.0.1", port);
     REQUIRE(hdl);
@@ -103,6 +105,24 @@ struct raw_peer {
           FAIL("no welcome");
         });
     }
+  }
+
+  /// Waits for a hello from the node with a session other than `old`.
+  bool hello_from_node(std::uint64_t old) {
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds{30};
+    while (std::chrono::steady_clock::now() < deadline) {
+      bool got = false;
+      (*self)->receive(
+        [&](wire::frame_atom, const std::string& bytes) {
+          std::string why;
+          auto w = wire::decode(bytes, 64, why);
+          got = w && w->kind == wire::frame_kind::hello && w->session != old;
+        },
+        caf::after(std::chrono::seconds{1}) >> [] {});
+      if (got)
+        return true;
+    }
+    return false;
   }
 
   /// Says hello and opens a link to service `name`; returns the open frame
@@ -372,6 +392,14 @@ TEST_CASE("a peer that takes frames but never acks them is lost, not "
   CHECK(eventually([&] { return remote::stats(*s.rt).nodes_lost == 1; },
                    60s));
   CHECK(remote::stats(*s.rt).resent >= 2);
+  CHECK(remote::stats(*s.rt).violations == 0);
+  // It is told (a hello with the node's new session), and told again when
+  // it goes on sending as if nothing happened.
+  CHECK(peer.hello_from_node(peer.echo));
+  std::this_thread::sleep_for(150ms);
+  f.seq = 2;
+  peer.send(f);
+  CHECK(peer.hello_from_node(peer.echo));
   CHECK(remote::stats(*s.rt).violations == 0);
   honest_round_trip(s.port, "unharmed");
 }

@@ -417,11 +417,8 @@ void node_state::on_frame(const caf::actor& from, const std::string& bytes) {
   if (pi != peers_.end() && pi->second.st == peer::state::banned)
     return; // disconnected: nothing it sends is looked at
   if (pi != peers_.end() && pi->second.st == peer::state::lost
-      && (bytes.empty()
-          || bytes[0] != static_cast<char>(frame_kind::hello))) {
-    ++stale; // sent before the connection went; only a new hello counts
+      && !from_lost(pi->second, from, bytes))
     return;
-  }
   std::string why;
   decltype(decode(bytes, 0, why)) f;
   try {
@@ -452,6 +449,10 @@ void node_state::on_frame(const caf::actor& from, const std::string& bytes) {
         return;
       }
       auto& p = pi->second;
+      if (p.st == peer::state::lost && f->echo != p.session) {
+        ++stale; // a welcome of before we lost it
+        return;
+      }
       if (!on_greeting(node, p, *f))
         return;
       greeted(node, p, *f, from);
@@ -684,6 +685,8 @@ void node_state::node_down(const caf::node_id& node, const std::string& why) {
     auto& p = pi->second;
     p.st = peer::state::lost;
     reset_streams(p);
+    if (why != "it started over" && p.hdl)
+      send(p.hdl, hello_frame(frame_kind::hello, p)); // tell it (if alive)
   } else if (why != "protocol violation") {
     return; // already handled when it was banned
   }

@@ -117,6 +117,8 @@ struct peer {
   bool rto_timer = false;
   std::uint64_t rto_acked = 0;
   std::chrono::milliseconds rto{0};
+  /// When we last answered a frame of its, while `lost`, with a hello.
+  std::chrono::steady_clock::time_point poked_at;
   /// Bumped when the streams end: timers armed before do nothing.
   std::uint64_t epoch = 0;
 };
@@ -264,6 +266,9 @@ private:
   /// again what it did not ack.
   void greeted(const caf::node_id& node, peer& p, const frame& f,
                const caf::actor& from);
+  /// A frame from a `lost` peer: true if it is a greeting to look at;
+  /// otherwise dropped, and answered with our hello (rate-limited).
+  bool from_lost(peer& p, const caf::actor& from, const std::string& bytes);
   /// Monitors `hdl` for `p` unless it is the proxy monitored last.
   void watch(peer& p, const caf::actor& hdl);
   /// A sequenced frame of `p` came from `from`: sends go there from now.

@@ -374,6 +374,24 @@ void node_state::greeted(const caf::node_id& node, peer& p, const frame& f,
   }
 }
 
+bool node_state::from_lost(peer& p, const caf::actor& from,
+                           const std::string& bytes) {
+  if (!bytes.empty()
+      && (bytes[0] == static_cast<char>(frame_kind::hello)
+          || bytes[0] == static_cast<char>(frame_kind::welcome)))
+    return true; // a new session (a welcome must echo ours: on_frame)
+  // Sent before the connection went, or it never learned we lost it (an
+  // idle peer would keep its links forever): our hello tells it, at most
+  // every 100 ms.
+  ++stale;
+  auto now = std::chrono::steady_clock::now();
+  if (now >= p.poked_at + std::chrono::milliseconds{100}) {
+    p.poked_at = now;
+    send(from, hello_frame(frame_kind::hello, p));
+  }
+  return false;
+}
+
 void node_state::watch(peer& p, const caf::actor& hdl) {
   // One monitor per proxy: a second would deliver a second down, and each
   // down starts a reconnect with a fresh redial budget.
