@@ -328,7 +328,7 @@ void node_state::dialed(const std::string& key, const caf::actor& hdl,
       watch(p, hdl);
       if (fresh) {
         send(hdl, hello_frame(frame_kind::hello, p));
-        resend_hello(d.node, 50);
+        resend_hello(d.node, hello_tries());
       } else if (caf::actor_cast<caf::abstract_actor*>(hdl)
                  != caf::actor_cast<caf::abstract_actor*>(p.hdl)) {
         p.hdl = hdl; // the old handle may be dead: greet on this one

@@ -258,6 +258,9 @@ private:
   void handle_close(const caf::node_id& from, frame& f);
   void handle_refuse(const caf::node_id& from, frame& f);
   frame hello_frame(frame_kind kind, const peer& p);
+  /// How many hellos (100 ms apart) a peer gets before it is lost:
+  /// max(5 s, 5 heartbeats, the connect timeout).
+  int hello_tries() const;
   /// Says hello to `node` again every 100 ms until it answers.
   void resend_hello(const caf::node_id& node, int left);
   /// The peer record of `node`, made (with a fresh session) if new.

@@ -12,6 +12,7 @@
 // takes frames only in stream order and drops duplicates, so each frame
 // is taken once and in order whatever was lost or sent twice.
 
+#include <algorithm>
 #include <charconv>
 #include <utility>
 
@@ -481,7 +482,18 @@ void node_state::redialed(const caf::node_id& node, const caf::actor& hdl,
   p.hdl = hdl;
   watch(p, hdl);
   send(hdl, hello_frame(frame_kind::hello, p));
-  resend_hello(node, 50);
+  resend_hello(node, hello_tries());
+}
+
+int node_state::hello_tries() const {
+  // As long as a peer may be silent before it counts as hung (the
+  // heartbeat rule: max(5 s, 5 heartbeats)), and a connect may take.
+  auto wait = std::max({caf::timespan{std::chrono::seconds{5}},
+                        5 * w_.cfg.remote_heartbeat,
+                        w_.cfg.remote_connect_timeout});
+  return static_cast<int>(
+    std::chrono::duration_cast<std::chrono::milliseconds>(wait).count()
+    / 100);
 }
 
 void node_state::resend_hello(const caf::node_id& node, int left) {
