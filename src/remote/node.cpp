@@ -329,8 +329,9 @@ void node_state::dialed(const std::string& key, const caf::actor& hdl,
       if (fresh) {
         send(hdl, hello_frame(frame_kind::hello, p));
         resend_hello(d.node, hello_tries());
-      } else if (caf::actor_cast<caf::abstract_actor*>(hdl)
-                 != caf::actor_cast<caf::abstract_actor*>(p.hdl)) {
+      } else if (!p.hdl
+                 || caf::actor_cast<caf::abstract_actor*>(hdl)
+                      != caf::actor_cast<caf::abstract_actor*>(p.hdl)) {
         p.hdl = hdl; // the old handle may be dead: greet on this one
         send(hdl, hello_frame(frame_kind::hello, p));
       }
@@ -399,7 +400,6 @@ void node_state::learn_key(const std::string& key, const caf::node_id& node) {
 // -- frames from peers --------------------------------------------------------
 
 void node_state::violation(const caf::node_id& node, const std::string& why) {
-  ++violations;
   fmt::print(stderr,
              "entangle: remote: node {} sent a bad frame ({}); disconnected\n",
              node_str(node), why);
@@ -409,6 +409,9 @@ void node_state::violation(const caf::node_id& node, const std::string& why) {
   p.st = peer::state::banned;
   p.unacked.clear();
   node_down(node, "protocol violation");
+  // Counted last: whoever sees the violation (remote::stats) sees the node
+  // loss it caused too.
+  ++violations;
 }
 
 void node_state::on_frame(const caf::actor& from, const std::string& bytes) {

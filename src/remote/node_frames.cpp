@@ -62,11 +62,12 @@ std::uint64_t mint_session() {
 
 /// CAF compares handles by actor id and node; a proxy CAF made anew after
 /// it killed the old one has the same of both, so compare the objects.
+/// (A null handle is no object: CAF's cast would call through null.)
 const void* object_of(const caf::actor& x) {
-  return caf::actor_cast<caf::abstract_actor*>(x);
+  return x ? caf::actor_cast<caf::abstract_actor*>(x) : nullptr;
 }
 const void* object_of(const caf::actor_addr& x) {
-  return caf::actor_cast<caf::abstract_actor*>(x);
+  return x ? caf::actor_cast<caf::abstract_actor*>(x) : nullptr;
 }
 
 /// Splits a listen key "host:port" (port 1..65535). False if malformed: a
