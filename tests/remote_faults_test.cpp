@@ -32,6 +32,17 @@ namespace wire = entangle::detail::remote;
 
 namespace {
 
+/// A user frame for `dst` with sequence number `seq` carrying `data`, as a
+/// peer would send it (the tests then bend one field).
+wire::frame user_frame(wire::port_name dst, std::uint64_t seq, value data) {
+  wire::frame f;
+  f.kind = wire::frame_kind::user;
+  f.dst = dst;
+  f.seq = seq;
+  f.data = std::move(data);
+  return f;
+}
+
 /// A CAF node with entangle's app identifier but none of its code: it can
 /// send any frame it likes to a listening entangle node.
 struct raw_peer {
@@ -250,22 +261,14 @@ TEST_CASE("frames before hello, for names never given, with a wrong "
     peer = std::make_unique<raw_peer>(s.port);
     auto& bad = *peer;
     bad.hello();
-    wire::frame f;
-    f.kind = wire::frame_kind::user;
-    f.dst = wire::port_name::mint();
-    f.seq = 1;
-    f.data = value{"hi"};
+    auto f = user_frame(wire::port_name::mint(), 1, value{"hi"});
     bad.send(f);
   }
   SECTION("a sequence number it already used, on a port it was given") {
     peer = std::make_unique<raw_peer>(s.port);
     auto& bad = *peer;
     auto open = bad.hello_and_open("echo");
-    wire::frame f;
-    f.kind = wire::frame_kind::user;
-    f.dst = open.dst;
-    f.seq = 1;
-    f.data = value{"hi"};
+    auto f = user_frame(open.dst, 1, value{"hi"});
     bad.send(f);
     bad.send(f); // seq 1 again: a duplicate (later numbers may come early:
                  // the reorder buffer holds them; earlier ones never)
@@ -278,10 +281,7 @@ TEST_CASE("frames before hello, for names never given, with a wrong "
     peer = std::make_unique<raw_peer>(s.port);
     auto& bad = *peer;
     auto open = bad.hello_and_open("echo");
-    wire::frame f;
-    f.kind = wire::frame_kind::user;
-    f.dst = open.dst;
-    f.data = value{"early"};
+    auto f = user_frame(open.dst, 0, value{"early"});
     // Number 1 never comes; 2..1025 wait in the reorder buffer (1024 is its
     // bound), and the next one is a violation instead of more memory.
     for (std::uint64_t seq = 2; seq <= 1026; ++seq) {
@@ -293,22 +293,14 @@ TEST_CASE("frames before hello, for names never given, with a wrong "
     peer = std::make_unique<raw_peer>(s.port);
     auto& bad = *peer;
     auto open = bad.hello_and_open("echo");
-    wire::frame f;
-    f.kind = wire::frame_kind::user;
-    f.dst = open.dst;
-    f.seq = std::uint64_t{1} << 20;
-    f.data = value{"far"};
+    auto f = user_frame(open.dst, std::uint64_t{1} << 20, value{"far"});
     bad.send(f);
   }
   SECTION("a payload that does not rebuild (a reference to nothing)") {
     peer = std::make_unique<raw_peer>(s.port);
     auto& bad = *peer;
     auto open = bad.hello_and_open("echo");
-    wire::frame f;
-    f.kind = wire::frame_kind::user;
-    f.dst = open.dst;
-    f.seq = 1;
-    f.data = value{detail::clone_ref{42}};
+    auto f = user_frame(open.dst, 1, value{detail::clone_ref{42}});
     bad.send(f);
   }
   CHECK(eventually([&] { return remote::stats(*s.rt).violations >= 1; }));
@@ -358,11 +350,7 @@ TEST_CASE("frames of a session the node does not know (stale, in flight "
   CHECK(eventually([&] { return remote::stats(*s.rt).links == 1; }));
   auto node_echo = peer.echo;
   peer.echo = node_echo ^ 2; // another session of the node's
-  wire::frame f;
-  f.kind = wire::frame_kind::user;
-  f.dst = open.dst;
-  f.seq = 1;
-  f.data = value{"stale"};
+  auto f = user_frame(open.dst, 1, value{"stale"});
   peer.send(f);
   // An ack for frames the node never sent in its current session.
   wire::frame a;
@@ -382,11 +370,7 @@ TEST_CASE("a peer that takes frames but never acks them is lost, not "
   server s;
   raw_peer peer{s.port};
   auto open = peer.hello_and_open("echo");
-  wire::frame f;
-  f.kind = wire::frame_kind::user;
-  f.dst = open.dst;
-  f.seq = 1;
-  f.data = value{"echo me"};
+  auto f = user_frame(open.dst, 1, value{"echo me"});
   peer.send(f); // its ack field stays 0: the echo's frame is never acked
   // Resent with backoff (0.25 + 0.5 + 1 + 2 + 2 s), then lost.
   CHECK(eventually([&] { return remote::stats(*s.rt).nodes_lost == 1; },
