@@ -16,10 +16,10 @@ namespace entangle::detail {
 std::shared_ptr<broadcast_object>
 context_core::join_broadcast(std::string name) {
   auto obj = std::make_shared<broadcast_object>(
-    this, id(), sched_, std::move(name), control_->origin.key(),
+    this, id(), control_->sched, std::move(name), control_->origin.key(),
     rt_.broadcasts.next_seq());
   rt_.broadcasts.add(obj, caf::actor_cast<caf::actor>(this));
-  bcs_.emplace(obj->seq, obj);
+  rare().bcs.emplace(obj->seq, obj);
   return obj;
 }
 
@@ -39,7 +39,8 @@ void context_core::post_broadcast(broadcast_object& obj, const value& message) {
   auto payload = std::make_shared<const broadcast_payload>(broadcast_payload{
     std::move(msg.data), msg.buffer_bytes, control_->origin.serialize()});
   for (auto& dest : rt_.broadcasts.destinations(obj)) {
-    auto delivery = std::make_shared<broadcast_delivery>(payload, sched_);
+    auto delivery = std::make_shared<broadcast_delivery>(payload,
+                                                         control_->sched);
     ENTANGLE_TRACE(sched_->tracer, t, {
       auto target = dest.obj.lock();
       delivery->trace_id = sched_->trace_other_post(
@@ -96,7 +97,8 @@ void context_core::close_broadcast(broadcast_object& obj) {
     --open_broadcasts_;
   }
   obj.events.clear();
-  bcs_.erase(obj.seq);
+  if (rare_)
+    rare_->bcs.erase(obj.seq);
 }
 
 void context_core::count_broadcast(broadcast_object& obj) {

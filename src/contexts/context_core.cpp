@@ -18,6 +18,12 @@ namespace {
 [[gnu::tls_model("initial-exec")]] thread_local context_core* tl_current
   = nullptr;
 
+/// The context a case of the shared behavior runs for (make_behavior):
+/// consume() makes it the running one before CAF invokes the behavior.
+context_core* self() noexcept {
+  return tl_current;
+}
+
 /// Marks the code between construction and destruction as running inside
 /// `ctx` (restores the previous value: contexts never nest, but a test's
 /// deterministic scheduler may run one from inside another's call stack).
@@ -67,12 +73,12 @@ context_core::context_core(caf::actor_config& cfg, world& rt,
                            init_function init, record_ptr inside)
   : caf::event_based_actor(cfg),
     rt_(rt),
-    sched_(rt.sched),
+    sched_(rt.sched.get()),
     explorer_(rt.explorer),
     wake_(new wake_element),
     control_(std::move(control)),
-    init_(std::move(init)),
-    inside_record_(std::move(inside)),
+    startup_(std::make_unique<startup>(startup{std::move(init),
+                                               std::move(inside)})),
     facade_(this) {
   // nop
 }
@@ -105,7 +111,7 @@ void context_core::run_guarded(void* fn, void (*call)(void*)) {
   }
   if (!failed_) {
     failed_ = true;
-    what_ = std::move(what);
+    rare().what = std::move(what);
   }
   closing_ = true;
 }
@@ -115,12 +121,13 @@ caf::behavior context_core::make_behavior() {
   set_exception_handler([](caf::scheduled_actor*, std::exception_ptr&) {
     return caf::make_error(caf::sec::runtime_error);
   });
-  if (inside_record_) {
-    auto p = adopt_port(std::move(inside_record_), true);
+  auto start = std::move(startup_);
+  if (start->inside) {
+    auto p = adopt_port(std::move(start->inside), true);
     inside_ = p.object();
   }
-  if (init_) {
-    auto init = std::move(init_);
+  if (start->init) {
+    auto init = std::move(start->init);
     guarded([&] { init(facade_); });
   }
   // The worker machinery enables the implicit ports once init has run
@@ -131,68 +138,80 @@ caf::behavior context_core::make_behavior() {
   if (auto parent = caf::actor_cast<caf::actor>(control_->parent))
     caf::anon_send(parent, worker_ready_atom::value, id());
   end_turn();
-  return {
-    [this](port_ready_atom, std::uint64_t epoch) { on_ready(epoch); },
-    [this](unshipped_atom, std::uint64_t) { on_unshipped(); },
-    [this](task_atom) { on_task(); },
-    [this](timer_atom, timer_id id) { on_timer(id); },
-    [this](broadcast_atom, const weak_broadcast_ptr& weak,
-           const broadcast_delivery_ptr& delivery) {
-      on_broadcast(weak, delivery);
+  // One behavior for every context, not one each: CAF allocates a
+  // behavior's cases per actor (728 bytes for these), and an idle context
+  // must stay small (issue #17). Its cases capture nothing: consume() makes
+  // the receiving context the running one (current_core) for every message.
+  static const caf::behavior shared{
+    [](port_ready_atom, std::uint64_t epoch) { self()->on_ready(epoch); },
+    [](unshipped_atom, std::uint64_t) { self()->on_unshipped(); },
+    [](task_atom) { self()->on_task(); },
+    [](timer_atom, timer_id id) { self()->on_timer(id); },
+    [](broadcast_atom, const weak_broadcast_ptr& weak,
+       const broadcast_delivery_ptr& delivery) {
+      self()->on_broadcast(weak, delivery);
     },
-    [this](connect_atom, const connect_msg_ptr& msg) { on_connect(msg, true); },
-    [this](ingress_atom, const connect_msg_ptr& msg) {
-      on_connect(msg, false);
+    [](connect_atom, const connect_msg_ptr& msg) {
+      self()->on_connect(msg, true);
     },
-    [this](navigate_atom, const navigation_ptr& nav) { on_navigate(nav); },
-    [this](peer_closed_atom, std::uint64_t epoch) { on_peer_closed(epoch); },
-    [this](unload_atom) {
-      close_self();
-      end_turn();
+    [](ingress_atom, const connect_msg_ptr& msg) {
+      self()->on_connect(msg, false);
     },
-    [this](window_msg_atom, const window_delivery_ptr& d) {
-      on_window_message(d);
+    [](navigate_atom, const navigation_ptr& nav) {
+      self()->on_navigate(nav);
     },
-    [this](worker_ready_atom, std::uint64_t worker_id) {
-      on_worker_ready(worker_id);
+    [](peer_closed_atom, std::uint64_t epoch) {
+      self()->on_peer_closed(epoch);
     },
-    [this](worker_error_atom, std::uint64_t worker_id, const std::string& name,
-           const std::string& what, bool handled) {
-      on_worker_error(worker_id, name, what, handled);
+    [](unload_atom) {
+      self()->close_self();
+      self()->end_turn();
     },
-    [this](why_atom, const liveness_probe_ptr& probe) {
+    [](window_msg_atom, const window_delivery_ptr& d) {
+      self()->on_window_message(d);
+    },
+    [](worker_ready_atom, std::uint64_t worker_id) {
+      self()->on_worker_ready(worker_id);
+    },
+    [](worker_error_atom, std::uint64_t worker_id, const std::string& name,
+       const std::string& what, bool handled) {
+      self()->on_worker_error(worker_id, name, what, handled);
+    },
+    [](why_atom, const liveness_probe_ptr& probe) {
       {
         std::lock_guard<std::mutex> guard{probe->mu};
-        probe->answers.push_back(describe());
+        probe->answers.push_back(self()->describe());
       }
       probe->cv.notify_all();
     },
-    [this](drain_atom) {
-      begin_draining();
-      end_turn();
+    [](drain_atom) {
+      self()->begin_draining();
+      self()->end_turn();
     },
-    [this](drain_fence_atom) { on_drain_fence(); },
-    [this](inject_atom, const injected_fn& fn) {
-      guarded([&] { fn(); });
-      end_turn();
+    [](drain_fence_atom) { self()->on_drain_fence(); },
+    [](inject_atom, const injected_fn& fn) {
+      self()->guarded([&] { fn(); });
+      self()->end_turn();
     },
   };
+  return shared;
 }
 
 void context_core::on_worker_ready(std::uint64_t worker_id) {
-  auto i = workers_.find(worker_id);
-  if (i != workers_.end())
-    if (auto port = i->second.lock())
-      start_port(*port);
+  if (rare_) {
+    auto i = rare_->workers.find(worker_id);
+    if (i != rare_->workers.end())
+      if (auto port = i->second.lock())
+        start_port(*port);
+  }
   end_turn();
 }
 
 void context_core::on_worker_error(std::uint64_t worker_id,
                                    const std::string& name,
                                    const std::string& what, bool handled) {
-  auto i = workers_.find(worker_id);
   bool heard = false;
-  if (i != workers_.end()) {
+  if (auto i = rare().workers.find(worker_id); i != rare_->workers.end()) {
     if (auto port = i->second.lock(); port && !port->detached) {
       // Like the web's ErrorEvent at the Worker object; it comes before the
       // close of the worker's implicit port (the worker sent it first).
@@ -271,7 +290,8 @@ void context_core::end_turn() {
 }
 
 message_port context_core::adopt_port(record_ptr rec, bool implicit) {
-  auto obj = std::make_shared<port_object>(this, id(), sched_, implicit);
+  auto obj = std::make_shared<port_object>(this, id(), control_->sched,
+                                           implicit);
   obj->epoch = sched_->adopt(*rec, caf::actor_cast<caf::actor>(this),
                              obj.get());
   ENTANGLE_TRACE(sched_->tracer, t,
@@ -295,9 +315,9 @@ record_ptr context_core::ship_port(port_object& port) {
 
 void context_core::set_sink(port_object& port, port_sink fn) {
   if (fn)
-    sinks_[&port] = std::move(fn);
-  else
-    sinks_.erase(&port);
+    rare().sinks[&port] = std::move(fn);
+  else if (rare_)
+    rare_->sinks.erase(&port);
 }
 
 serialized_message context_core::serialize(const value& message,
@@ -418,12 +438,14 @@ void context_core::forget(port_object& port) {
   // The port dispatches nothing more: drop its listeners now (they may
   // capture handles to it) and let it go once user handles are gone.
   port.events.clear();
-  if (!sinks_.empty())
-    sinks_.erase(&port);
-  for (auto i = workers_.begin(); i != workers_.end(); ++i) {
-    if (i->second.lock().get() == &port) {
-      workers_.erase(i);
-      break;
+  if (rare_) {
+    rare_->sinks.erase(&port);
+    auto& workers = rare_->workers;
+    for (auto i = workers.begin(); i != workers.end(); ++i) {
+      if (i->second.lock().get() == &port) {
+        workers.erase(i);
+        break;
+      }
     }
   }
   ports_.erase(port.epoch);
@@ -434,9 +456,10 @@ port_ptr context_core::port_of(std::uint64_t epoch) const {
 }
 
 std::uint64_t context_core::worker_of(const port_object& port) const {
-  for (auto& [worker_id, weak] : workers_)
-    if (weak.lock().get() == &port)
-      return worker_id;
+  if (rare_)
+    for (auto& [worker_id, weak] : rare_->workers)
+      if (weak.lock().get() == &port)
+        return worker_id;
   return 0;
 }
 
@@ -479,7 +502,7 @@ worker context_core::spawn_worker(std::string name, init_function init) {
   opts.inside = std::move(inside_rec);
   opts.parent = caf::actor_cast<caf::actor>(this);
   auto ctl = rt_.spawn(std::move(name), std::move(init), std::move(opts));
-  workers_.emplace(ctl->id, outside.object());
+  rare().workers.emplace(ctl->id, outside.object());
   return worker{std::move(outside), std::move(ctl)};
 }
 
@@ -492,22 +515,25 @@ void context_core::on_exit() {
   // implicit ports, and each worker finishes what is queued to it
   // (begin_draining); one that crashed or was terminated takes them down
   // at once.
-  if (failed_ || control_->terminated.load())
-    for (auto& [worker_id, port] : workers_)
+  if (rare_ && (failed_ || control_->terminated.load()))
+    for (auto& [worker_id, port] : rare_->workers)
       rt_.terminate(worker_id);
   tasks_.clear();
   drop_timers();
-  init_ = nullptr;
+  if (startup_)
+    startup_->init = nullptr;
   // Close every port we own as an orderly close: peers get everything we
   // posted, then close. Messages still queued here are counted as
   // context_gone, and ports they carry are closed in turn.
   auto ports = ports_.snapshot(); // close_port erases them from ports_
   unshipped_heads_.clear();
-  workers_.clear();
-  auto bcs = std::move(bcs_);
-  bcs_.clear();
-  for (auto& [seq, obj] : bcs)
-    close_broadcast(*obj);
+  if (rare_) {
+    rare_->workers.clear();
+    auto bcs = std::move(rare_->bcs);
+    rare_->bcs.clear();
+    for (auto& [seq, obj] : bcs)
+      close_broadcast(*obj);
+  }
   global_events_.clear();
   pending_navigation_.reset();
   if (control_->is_window)
@@ -521,13 +547,13 @@ void context_core::on_exit() {
     close_port(*inside_, drop_reason::context_gone);
     inside_.reset();
   }
-  if (inside_record_) // spawned but never initialised
-    sched_->close(inside_record_, drop_reason::context_gone);
-  inside_record_.reset();
+  if (startup_ && startup_->inside) // spawned but never initialised
+    sched_->close(startup_->inside, drop_reason::context_gone);
+  startup_.reset();
   auto kind = control_->terminated.load() ? exit_kind::terminated
               : failed_                    ? exit_kind::exception
                                            : exit_kind::normal;
-  rt_.context_ended(*control_, kind, what_);
+  rt_.context_ended(*control_, kind, rare_ ? rare_->what : std::string{});
   caf::event_based_actor::on_exit();
 }
 

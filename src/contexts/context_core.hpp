@@ -47,11 +47,11 @@ struct context_control {
   /// The context's actor while it runs; null before it is spawned and once
   /// it ended.
   caf::actor actor() const {
-    std::lock_guard<std::mutex> guard{actor_mu_};
+    std::lock_guard<std::mutex> guard{mu};
     return actor_;
   }
   void set_actor(caf::actor hdl) {
-    std::lock_guard<std::mutex> guard{actor_mu_};
+    std::lock_guard<std::mutex> guard{mu};
     actor_ = std::move(hdl);
   }
 
@@ -74,7 +74,7 @@ struct context_control {
   /// dropped at delivery.
   std::atomic<std::uint64_t> document{1};
   std::weak_ptr<context_control> parent_window;
-  std::mutex frames_mu;
+  /// Guarded by `mu`.
   std::vector<std::weak_ptr<context_control>> frames;
 
   // -- shared workers (HTML §12.6); guarded by the runtime's `mu` ----------
@@ -83,8 +83,12 @@ struct context_control {
   /// Connects sent and not yet handled: the worker must not end meanwhile.
   std::size_t pending_connects = 0;
 
+  /// Guards the actor handle and `frames` (one mutex, not one each: a
+  /// mutex is 40 bytes and every context has a control block). Never held
+  /// while taking another.
+  mutable std::mutex mu;
+
 private:
-  mutable std::mutex actor_mu_;
   caf::actor actor_;
 };
 
@@ -414,23 +418,27 @@ private:
   void run_guarded(void* fn, void (*call)(void*));
 
   world& rt_;
-  std::shared_ptr<port_scheduler> sched_;
+  /// The runtime's scheduler, kept alive by `control_->sched`.
+  port_scheduler* const sched_;
   /// The runtime's schedule explorer (deterministic testkit) or null.
   explore_hook* explorer_;
   /// The reusable wake-up (see wake_element); orphaned, not deleted, by the
   /// destructor, since a closed mailbox may still hold it.
   wake_element* wake_;
   std::shared_ptr<context_control> control_;
-  init_function init_;
-  record_ptr inside_record_;
+  /// What make_behavior starts with (the init function and a worker's
+  /// implicit port), freed once it ran: not carried for a context's life.
+  struct startup {
+    init_function init;
+    record_ptr inside;
+  };
+  std::unique_ptr<startup> startup_;
   std::shared_ptr<port_object> inside_;
   entangle::context facade_;
 
   /// Every port object of this context, by its (scheduler-unique) epoch:
   /// how a wake-up hint finds its port.
   port_table ports_;
-  /// This context's BroadcastChannel objects, by creation sequence.
-  std::unordered_map<std::uint64_t, std::shared_ptr<broadcast_object>> bcs_;
   std::size_t open_broadcasts_ = 0;
   /// The window global's listeners (window messages).
   event_target global_events_;
@@ -439,8 +447,6 @@ private:
   /// further task of the old document while it is set (a dispatch batch
   /// stops, see on_ready).
   navigation_ptr pending_navigation_;
-  /// The outside ports of the workers this context spawned, by worker id.
-  std::unordered_map<std::uint64_t, std::weak_ptr<port_object>> workers_;
   /// The combined order of never-shipped ports (see the class comment): a
   /// min-heap on `stamp`.
   struct unshipped_head {
@@ -468,15 +474,14 @@ private:
   void give_back(port_object& port);
   /// Queued tasks (queue_task); lazy: most contexts never queue one.
   lazy_fifo<std::function<void()>> tasks_;
-  /// Sink ports (set_sink); empty in every context but the remote node's.
-  std::unordered_map<const port_object*, port_sink> sinks_;
 
   /// Timers (context_timers.cpp) are tasks of this event loop (HTML
   /// §8.6): one runs when its due time has come, either when CAF's clock
   /// delivers the wake-up each arming schedules (an idle context), or at
   /// the end of a turn of this context, whichever comes first -- so a busy
   /// context cannot starve its timers behind a late clock thread.
-  /// Invariant: `due_` holds exactly one (due, id) per entry of `timers_`.
+  /// Invariant: `rare_->due` holds exactly one (due, id) per entry of
+  /// `rare_->timers`.
   /// A wake-up that finds its timer gone (run early, cleared) or not due
   /// (re-armed since) does nothing.
   struct timer {
@@ -490,10 +495,30 @@ private:
   std::size_t refed_timers_ = 0;
   /// The lifetime rule (see the definition).
   bool reachable() const noexcept;
-  /// Pending timers (a fired timeout is erased; a cleared one too, its
-  /// wake-up then finds nothing), and their due times in order.
-  std::unordered_map<timer_id, timer> timers_;
-  std::set<std::pair<caf::actor_clock::time_point, timer_id>> due_;
+  /// What most contexts never use, in one block allocated on first use
+  /// (rare()): an idle context must stay small (issue #17: four empty
+  /// hash maps and a set are 280 bytes). Null until then; readers check.
+  struct rare_state {
+    /// This context's BroadcastChannel objects, by creation sequence.
+    std::unordered_map<std::uint64_t, std::shared_ptr<broadcast_object>> bcs;
+    /// The outside ports of the workers this context spawned, by worker id.
+    std::unordered_map<std::uint64_t, std::weak_ptr<port_object>> workers;
+    /// Sink ports (set_sink); empty in every context but the remote node's.
+    std::unordered_map<const port_object*, port_sink> sinks;
+    /// Pending timers (a fired timeout is erased; a cleared one too, its
+    /// wake-up then finds nothing), and their due times in order.
+    std::unordered_map<timer_id, timer> timers;
+    std::set<std::pair<caf::actor_clock::time_point, timer_id>> due;
+    timer_id next_timer = 1;
+    /// Why the context failed (an escaped exception's what()).
+    std::string what;
+  };
+  std::unique_ptr<rare_state> rare_;
+  rare_state& rare() {
+    if (!rare_)
+      rare_ = std::make_unique<rare_state>();
+    return *rare_;
+  }
   void arm(timer_id id, timer& t, caf::actor_clock::time_point due);
   /// Runs timer `i` (a task): a timeout is erased, an interval re-armed.
   void fire_timer(std::unordered_map<timer_id, timer>::iterator i);
@@ -501,7 +526,6 @@ private:
   void run_due_timers();
   /// Forgets every timer (the context or its document ends).
   void drop_timers() noexcept;
-  timer_id next_timer_ = 1;
   std::size_t open_started_ = 0;
   /// While draining (see begin_draining): each port's remaining allowance,
   /// the queued tasks still to run, their sum, and whether the mailbox
@@ -515,7 +539,6 @@ private:
   std::unique_ptr<drain_state> drain_;
   bool closing_ = false;
   bool failed_ = false;
-  std::string what_;
   /// An escaped exception is being reported (continue_after_exception):
   /// one thrown by an error handler now ends the context.
   bool reporting_ = false;

@@ -68,9 +68,11 @@ struct drain_scope {
 } // namespace
 
 caf::invoke_message_result context_core::consume(caf::mailbox_element& x) {
+  // The running context while it handles any message: the shared
+  // behavior's cases find it so (make_behavior).
+  drain_scope running{this};
   if (&x != wake_)
     return caf::event_based_actor::consume(x);
-  drain_scope running{this};
   // What CAF's consume would do for it, minus the generic parts: a context
   // never awaits a CAF response (nothing is skipped), never changes its
   // behavior, and a wake-up is never a system message.
@@ -319,8 +321,8 @@ void context_core::traced_dispatch(entangle::tracer& t,
 
 void context_core::dispatch_event(const port_ptr& self, envelope&& e) {
   auto& port = *self;
-  if (!sinks_.empty()) {
-    if (auto i = sinks_.find(&port); i != sinks_.end()) {
+  if (rare_ && !rare_->sinks.empty()) {
+    if (auto i = rare_->sinks.find(&port); i != rare_->sinks.end()) {
       if (e.is_close) {
         port.peer_gone = true;
         uncount(port);

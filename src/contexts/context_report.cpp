@@ -30,7 +30,7 @@ void context_core::report_failure() {
   if (rt_.cfg.on_error) {
     handled = true;
     try {
-      rt_.cfg.on_error(context_error{id(), control_->name, what_});
+      rt_.cfg.on_error(context_error{id(), control_->name, rare().what});
     } catch (...) {
       // nop: a hook that throws must not hide the failure it reports
     }
@@ -38,12 +38,12 @@ void context_core::report_failure() {
   // The creator learns of an exception before the implicit port closes.
   if (auto parent = caf::actor_cast<caf::actor>(control_->parent)) {
     caf::anon_send(parent, worker_error_atom::value, id(), control_->name,
-                   what_, handled);
+                   rare().what, handled);
     return;
   }
   if (!handled)
     print_uncaught(control_->is_window ? "window" : "context", control_->name,
-                   id(), what_);
+                   id(), rare().what);
 }
 
 void context_core::report_exception(const std::string& what) {
@@ -122,9 +122,8 @@ context_liveness context_core::describe() const {
     auto label = fmt::format("p{}", obj->record->id);
     auto held = queued(*obj);
     std::string worker;
-    for (auto& [wid, weak] : workers_)
-      if (weak.lock() == obj)
-        worker = fmt::format("#{}", wid);
+    if (auto wid = worker_of(*obj))
+      worker = fmt::format("#{}", wid);
     if (obj->counted) {
       if (!worker.empty())
         add(fmt::format("worker {} is running (its implicit port {} keeps "

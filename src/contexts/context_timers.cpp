@@ -25,8 +25,9 @@ timer_id context_core::set_timer(std::function<void()> fn,
     return 0;
   if (delay.count() < 0)
     delay = std::chrono::milliseconds{0};
-  auto id = next_timer_++;
-  auto& t = timers_.emplace(id, timer{std::move(fn), delay, repeat, {}})
+  auto& r = rare();
+  auto id = r.next_timer++;
+  auto& t = r.timers.emplace(id, timer{std::move(fn), delay, repeat, {}})
               .first->second;
   ++rt_.pending_timers;
   ++refed_timers_;
@@ -35,8 +36,10 @@ timer_id context_core::set_timer(std::function<void()> fn,
 }
 
 void context_core::set_timer_ref(timer_id id, bool ref) noexcept {
-  auto i = timers_.find(id);
-  if (i == timers_.end() || i->second.refed == ref)
+  if (!rare_)
+    return;
+  auto i = rare_->timers.find(id);
+  if (i == rare_->timers.end() || i->second.refed == ref)
     return;
   i->second.refed = ref;
   if (ref)
@@ -48,7 +51,7 @@ void context_core::set_timer_ref(timer_id id, bool ref) noexcept {
 void context_core::arm(timer_id id, timer& t,
                        caf::actor_clock::time_point due) {
   t.due = due;
-  due_.emplace(due, id);
+  rare_->due.emplace(due, id); // rare_ holds `t`
   // The wake-up for an idle context, at exactly the due time (so it finds
   // the timer due); it cannot be cancelled, so it may find nothing.
   scheduled_send(caf::actor_cast<caf::actor>(this), due, timer_atom::value,
@@ -56,27 +59,31 @@ void context_core::arm(timer_id id, timer& t,
 }
 
 void context_core::clear_timer(timer_id id) noexcept {
-  auto i = timers_.find(id);
-  if (i == timers_.end())
+  if (!rare_)
     return;
-  due_.erase({i->second.due, id});
+  auto i = rare_->timers.find(id);
+  if (i == rare_->timers.end())
+    return;
+  rare_->due.erase({i->second.due, id});
   if (i->second.refed)
     --refed_timers_;
-  timers_.erase(i);
+  rare_->timers.erase(i);
   --rt_.pending_timers;
 }
 
 void context_core::drop_timers() noexcept {
-  rt_.pending_timers -= timers_.size();
-  timers_.clear();
-  due_.clear();
+  if (rare_) {
+    rt_.pending_timers -= rare_->timers.size();
+    rare_->timers.clear();
+    rare_->due.clear();
+  }
   refed_timers_ = 0;
 }
 
 void context_core::fire_timer(std::unordered_map<timer_id, timer>::iterator i) {
   auto id = i->first;
   auto& t = i->second;
-  due_.erase({t.due, id});
+  rare_->due.erase({t.due, id}); // rare_ holds `t`
   const char* kind = t.repeat ? "interval" : "timeout";
   auto period = t.interval;
   auto run = [&](std::function<void()>& fn) {
@@ -96,31 +103,33 @@ void context_core::fire_timer(std::unordered_map<timer_id, timer>::iterator i) {
     auto fn = std::move(t.fn);
     if (t.refed)
       --refed_timers_;
-    timers_.erase(i);
+    rare_->timers.erase(i);
     --rt_.pending_timers;
     run(fn);
   }
 }
 
 void context_core::on_timer(timer_id id) {
-  auto i = timers_.find(id);
-  if (i != timers_.end() && !closing_ && !drain_
-      && i->second.due <= clock().now())
-    fire_timer(i);
+  if (rare_) {
+    auto i = rare_->timers.find(id);
+    if (i != rare_->timers.end() && !closing_ && !drain_
+        && i->second.due <= clock().now())
+      fire_timer(i);
+  }
   end_turn();
 }
 
 void context_core::run_due_timers() {
-  if (due_.empty() || closing_ || drain_)
+  if (!rare_ || rare_->due.empty() || closing_ || drain_)
     return;
   auto now = clock().now();
-  if (due_.begin()->first > now)
+  if (rare_->due.begin()->first > now)
     return;
   // The timers due now, in due order (ties in the order they were set:
   // ids grow). Taken first, so one re-armed for 0 ms (an interval) runs
   // once per turn, not for ever.
   std::vector<timer_id> ready;
-  for (auto& [due, id] : due_) {
+  for (auto& [due, id] : rare_->due) {
     if (due > now)
       break;
     ready.push_back(id);
@@ -130,8 +139,8 @@ void context_core::run_due_timers() {
       return;
     // An earlier callback may have cleared it, or navigated (which drops
     // every timer of the old document).
-    auto i = timers_.find(id);
-    if (i == timers_.end() || i->second.due > now)
+    auto i = rare_->timers.find(id);
+    if (i == rare_->timers.end() || i->second.due > now)
       continue;
     fire_timer(i);
     apply_navigation(); // each timer is a task of its own

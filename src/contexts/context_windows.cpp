@@ -90,7 +90,7 @@ void context_core::destroy_frames() {
   // removes an iframe's document with its parent's).
   std::vector<std::weak_ptr<context_control>> frames;
   {
-    std::lock_guard<std::mutex> guard{control_->frames_mu};
+    std::lock_guard<std::mutex> guard{control_->mu};
     frames.swap(control_->frames);
   }
   for (auto& f : frames) {
@@ -111,7 +111,7 @@ void context_core::unload_document() {
   global_events_.clear();
   for (auto& obj : ports_.snapshot())
     close_port(*obj, drop_reason::context_gone);
-  auto bcs = bcs_;
+  auto bcs = rare_ ? rare_->bcs : decltype(rare_->bcs){};
   for (auto& [seq, obj] : bcs)
     close_broadcast(*obj);
 }

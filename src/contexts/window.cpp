@@ -120,7 +120,7 @@ std::vector<window_proxy> window_proxy::frames() const {
     return out;
   std::vector<std::shared_ptr<detail::context_control>> live;
   {
-    std::lock_guard<std::mutex> guard{ctl_->frames_mu};
+    std::lock_guard<std::mutex> guard{ctl_->mu};
     for (auto& f : ctl_->frames)
       if (auto c = f.lock())
         live.push_back(std::move(c));

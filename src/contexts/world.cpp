@@ -115,7 +115,7 @@ world::spawn(std::string name, init_function init, spawn_options opts) {
   ctl->sched = sched;
   if (opts.parent_window) {
     ctl->parent_window = opts.parent_window;
-    std::lock_guard<std::mutex> guard{opts.parent_window->frames_mu};
+    std::lock_guard<std::mutex> guard{opts.parent_window->mu};
     auto& frames = opts.parent_window->frames;
     // Bounded: frames that ended are dropped as new ones open.
     frames.erase(std::remove_if(frames.begin(), frames.end(),
