@@ -31,12 +31,16 @@ double caf_idle_actor_bytes(std::size_t n, bool heap);
 
 // -- entangle ------------------------------------------------------------------
 enum class payload { number, object, bytes_copied, bytes_transferred };
-/// With `traced`, a tracer that counts every hook call is set on the
-/// runtime (the cost of observing, without recording).
-double ent_pingpong(std::size_t n, payload p, bool traced = false);
+/// `timed`/`untimed`: a tracer that counts every hook call is set on the
+/// runtime (the cost of observing, without recording), with or without
+/// timestamps (tracer::timestamps).
+enum class trace_mode { off, timed, untimed };
+double ent_pingpong(std::size_t n, payload p,
+                    trace_mode traced = trace_mode::off);
 /// With `mark`, the receiver has a high-water mark of that many messages
 /// (0: none; a mark above n is never reached: the flow group).
-double ent_oneway(std::size_t n, bool traced = false, std::size_t mark = 0);
+double ent_oneway(std::size_t n, trace_mode traced = trace_mode::off,
+                  std::size_t mark = 0);
 /// Whether the library was built with the tracing hooks (-Dtracing=true).
 bool ent_tracing_compiled_in();
 double ent_fan(std::size_t n, std::size_t rounds);

@@ -15,9 +15,13 @@ using namespace entangle;
 
 namespace {
 
-/// The cheapest real observer: counts what it is told.
+/// The cheapest real observer: counts what it is told. `timed` asks for
+/// timestamps (what a recorder needs) or not (tracer::timestamps).
 class counting_tracer : public tracer {
 public:
+  explicit counting_tracer(bool timed)
+    : tracer(timed ? timestamps::yes : timestamps::no) {
+  }
   void on_post(const trace_post&) override {
     n.fetch_add(1, std::memory_order_relaxed);
   }
@@ -27,11 +31,12 @@ public:
   std::atomic<std::size_t> n{0};
 };
 
-runtime_config quiet_config(bool traced = false) {
+runtime_config quiet_config(trace_mode traced = trace_mode::off) {
   runtime_config cfg;
   cfg.warnings = false;
-  if (traced)
-    cfg.tracer = std::make_shared<counting_tracer>();
+  if (traced != trace_mode::off)
+    cfg.tracer = std::make_shared<counting_tracer>(traced
+                                                   == trace_mode::timed);
   return cfg;
 }
 
@@ -67,7 +72,7 @@ bool ent_tracing_compiled_in() {
   return tracing_compiled_in();
 }
 
-double ent_pingpong(std::size_t n, payload p, bool traced) {
+double ent_pingpong(std::size_t n, payload p, trace_mode traced) {
   auto cfg = quiet_config(traced);
   runtime rt{cfg};
   double result = 0;
@@ -107,7 +112,7 @@ double ent_pingpong(std::size_t n, payload p, bool traced) {
   return result;
 }
 
-double ent_oneway(std::size_t n, bool traced, std::size_t mark) {
+double ent_oneway(std::size_t n, trace_mode traced, std::size_t mark) {
   auto cfg = quiet_config(traced);
   runtime rt{cfg};
   std::int64_t t0 = 0;

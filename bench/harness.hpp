@@ -49,6 +49,10 @@ struct sizes {
   std::vector<std::size_t> scale_nests{1000, 8000, 16000};
   std::size_t scale_channels = 1000000;
   std::size_t scale_contexts = 100000;
+  /// Smaller worlds for the growth curves (the points before the two
+  /// above).
+  std::vector<std::size_t> scale_channel_curve{1000, 10000, 100000};
+  std::vector<std::size_t> scale_context_curve{100, 1000, 10000};
   std::size_t scale_fan = 1000;
   std::size_t scale_fan_rounds = 50;
   int scale_reps = 5;

@@ -236,6 +236,40 @@ void scale(const sizes& s) {
               "caf_bytes=%.1f ent_bytes=%.1f caf_hop_ns=%.3f ent_hop_ns=%.3f\n",
               cc[0], ec[0], cc[1], ec[1], cc[2], ec[2]);
   std::fflush(stdout);
+  // Growth: the same per-item figures for smaller worlds, then the big one
+  // again (flat columns: cost independent of the number of live items).
+  std::printf("\n== scale: growth of live channels in one context (fresh "
+              "process per point, median of %d)\n%-10s %12s %12s %12s\n",
+              reps, "N", "create ns", "B RSS/port", "close ns");
+  auto curve_channels = s.scale_channel_curve;
+  curve_channels.push_back(s.scale_channels);
+  for (auto n : curve_channels) {
+    auto c = n == s.scale_channels ? ch : triple_medians("channels", n, reps);
+    std::printf("%-10zu %12.1f %12.1f %12.1f\n", n, c[0], c[1], c[2]);
+    std::printf("RESULT scale_growth_channels_%zu create_ns=%.3f "
+                "bytes_per_port=%.1f close_ns=%.3f\n",
+                n, c[0], c[1], c[2]);
+  }
+  std::printf("\n== scale: growth of a chain of N contexts (fresh process per "
+              "point, median of %d; per context)\n%-8s %9s %9s %7s %7s "
+              "%7s %7s %7s %7s\n",
+              reps, "N", "spawn CAF", "spawn ent", "ratio", "B CAF", "B ent",
+              "ratio", "hop CAF", "hop ent");
+  auto curve_contexts = s.scale_context_curve;
+  curve_contexts.push_back(s.scale_contexts);
+  for (auto n : curve_contexts) {
+    bool big = n == s.scale_contexts;
+    auto e = big ? ec : triple_medians("contexts_ent", n, reps);
+    auto c = big ? cc : triple_medians("contexts_caf", n, reps);
+    std::printf("%-8zu %9.1f %9.1f %6.2fx %7.0f %7.0f %6.2fx %7.1f %7.1f\n",
+                n, c[0], e[0], e[0] / c[0], c[1], e[1], e[1] / c[1], c[2],
+                e[2]);
+    std::printf("RESULT scale_growth_contexts_%zu caf_spawn_ns=%.3f "
+                "ent_spawn_ns=%.3f caf_bytes=%.1f ent_bytes=%.1f "
+                "caf_hop_ns=%.3f ent_hop_ns=%.3f\n",
+                n, c[0], e[0], c[1], e[1], c[2], e[2]);
+  }
+  std::fflush(stdout);
   header("scale: fan-out/fan-in through N contexts (ns per round)");
   auto n = s.scale_fan;
   auto rounds = s.scale_fan_rounds;
@@ -266,7 +300,7 @@ void flow(const sizes& s) {
   report("flow_mark_oneway", "one way (ns/msg)", "",
          interleave(
            s.reps, [n] { return ent_oneway(n); },
-           [n] { return ent_oneway(n, false, 2 * n + 1); }));
+           [n] { return ent_oneway(n, trace_mode::off, 2 * n + 1); }));
   header("streams: steady state vs plain posts", "posts", "stream",
          "stream/posts");
   report("flow_stream_oneway", "one way, mark 64 (ns/chunk)", "",
@@ -376,15 +410,26 @@ int main(int argc, char** argv) {
       std::printf("tracing compiled out (-Dtracing=false): not measured\n");
     } else {
       auto n = s.pingpong;
-      report("trace_on_pingpong", "ping-pong, tracer on (ns/RTT)", "",
-             interleave(
-               s.reps, [n] { return ent_pingpong(n, payload::number); },
-               [n] { return ent_pingpong(n, payload::number, true); }));
-      auto w = s.oneway;
-      report("trace_on_oneway", "one way, tracer on (ns/msg)", "",
-             interleave(
-               s.reps, [w] { return ent_oneway(w); },
-               [w] { return ent_oneway(w, true); }));
+      // Timestamps (what a recorder needs) cost a clock read per event;
+      // the untimed rows are a tracer that only counts.
+      for (auto mode : {trace_mode::timed, trace_mode::untimed}) {
+        bool timed = mode == trace_mode::timed;
+        report(timed ? "trace_on_pingpong" : "trace_untimed_pingpong",
+               timed ? "ping-pong, timestamps (ns/RTT)"
+                     : "ping-pong, no timestamps (ns/RTT)",
+               "",
+               interleave(
+                 s.reps, [n] { return ent_pingpong(n, payload::number); },
+                 [n, mode] { return ent_pingpong(n, payload::number, mode); }));
+        auto w = s.oneway;
+        report(timed ? "trace_on_oneway" : "trace_untimed_oneway",
+               timed ? "one way, timestamps (ns/msg)"
+                     : "one way, no timestamps (ns/msg)",
+               "",
+               interleave(
+                 s.reps, [w] { return ent_oneway(w); },
+                 [w, mode] { return ent_oneway(w, mode); }));
+      }
     }
   }
   if (want("fan")) {

@@ -4,9 +4,11 @@
 // tests/check_trace.py checks entangle-run's files with a real JSON parser.
 
 #include <map>
+#include <mutex>
 #include <regex>
 #include <set>
 #include <sstream>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -180,4 +182,97 @@ TEST_CASE("the DOT graph has the contexts as nodes and the channel as an "
   CHECK(text.find("label=\"worker port\"") != std::string::npos);
   CHECK(text.find("port transfer") != std::string::npos);
   CHECK(text.find("dir=both") != std::string::npos);
+}
+
+namespace {
+
+/// Keeps every delivery of user messages it is told about.
+class delivery_log : public tracer {
+public:
+  explicit delivery_log(timestamps ts) : tracer(ts) {
+  }
+  void on_deliver(const trace_deliver& ev) override {
+    if (ev.type != "message")
+      return;
+    std::lock_guard<std::mutex> guard{mu};
+    seen.push_back(ev);
+  }
+  std::mutex mu;
+  std::vector<trace_deliver> seen;
+};
+
+// `n` messages wait on port2 before it is moved to a worker, which then
+// starts it: the worker dispatches them in one batch (n <= dispatch_batch).
+std::vector<trace_deliver> queued_then_moved(tracer::timestamps ts, int n) {
+  auto log = std::make_shared<delivery_log>(ts);
+  runtime_config cfg;
+  cfg.tracer = log;
+  runtime rt{cfg};
+  rt.spawn("page", [n](context& self) {
+    auto w = self.spawn("sink", [n](context& c) {
+      c.on_message([n](message_event& ev) {
+        auto port = ev.ports.at(0);
+        auto got = std::make_shared<int>(0);
+        port.on_message([port, got, n](message_event&) {
+          if (++*got == n) {
+            port.close();
+            this_context().close();
+          }
+        });
+      });
+    });
+    message_channel ch;
+    for (int i = 0; i < n; ++i)
+      ch.port1().post_message(i);
+    w.post_message("port", {ch.port2()});
+    ch.port1().close();
+  });
+  REQUIRE(rt.run_for(std::chrono::seconds{30}));
+  std::lock_guard<std::mutex> guard{log->mu};
+  return log->seen;
+}
+
+} // namespace
+
+TEST_CASE("a batch's deliveries count the queue down, each beginning where "
+          "the last ended",
+          "[tracing]") {
+  if (!tracing_compiled_in())
+    return;
+  constexpr int n = 40;
+  auto seen = queued_then_moved(tracer::timestamps::yes, n);
+  // The worker's "port" message came on its implicit port: port2's n
+  // messages are the other port's.
+  std::map<std::uint64_t, std::vector<trace_deliver>> by_port;
+  for (auto& ev : seen)
+    by_port[ev.port].push_back(ev);
+  const std::vector<trace_deliver>* p2 = nullptr;
+  for (auto& [port, evs] : by_port)
+    if (evs.size() == std::size_t(n))
+      p2 = &evs;
+  REQUIRE(p2 != nullptr);
+  auto& d = *p2;
+  // Behind them: nothing, or port1's close if the page ended first.
+  CHECK(d[0].queue_depth >= std::size_t(n - 1));
+  CHECK(d[0].queue_depth <= std::size_t(n));
+  for (int i = 0; i < n; ++i) {
+    CHECK(d[i].queue_depth == d[0].queue_depth - i);
+    CHECK(d[i].begin <= d[i].end);
+    CHECK(d[i].begin != trace_clock::time_point{});
+    if (i > 0) // one clock read per delivery within the batch
+      CHECK(d[i].begin == d[i - 1].end);
+  }
+}
+
+TEST_CASE("a tracer without timestamps gets every event with none",
+          "[tracing]") {
+  if (!tracing_compiled_in())
+    return;
+  constexpr int n = 10;
+  auto seen = queued_then_moved(tracer::timestamps::no, n);
+  CHECK(seen.size() == std::size_t(n + 1)); // and the worker's "port"
+  for (auto& ev : seen) {
+    CHECK(ev.begin == trace_clock::time_point{});
+    CHECK(ev.end == trace_clock::time_point{});
+  }
 }

@@ -47,12 +47,12 @@ public:
       ev_.message = message;
       ev_.context = context;
       ev_.type = "message";
-      ev_.begin = trace_clock::now();
+      ev_.begin = t_->now();
     }
   }
   ~trace_deliver_scope() {
     if (t_ != nullptr) {
-      ev_.end = trace_clock::now();
+      ev_.end = t_->now();
       t_->on_deliver(ev_);
     }
   }
@@ -85,12 +85,12 @@ public:
       ev_.kind = kind;
       ev_.name = name;
       ev_.id = id;
-      ev_.begin = trace_clock::now();
+      ev_.begin = t_->now();
     }
   }
   ~trace_task_scope() {
     if (t_ != nullptr) {
-      ev_.end = trace_clock::now();
+      ev_.end = t_->now();
       ev_.detail = detail_;
       t_->on_task(ev_);
     }

@@ -295,7 +295,7 @@ message_port context_core::adopt_port(record_ptr rec, bool implicit) {
   obj->epoch = sched_->adopt(*rec, caf::actor_cast<caf::actor>(this),
                              obj.get());
   ENTANGLE_TRACE(sched_->tracer, t,
-                 t->on_adopt(trace_port{trace_clock::now(), rec->id, id()}));
+                 t->on_adopt(trace_port{t->now(), rec->id, id()}));
   obj->record = std::move(rec);
   ports_.insert(obj);
   return message_port{std::move(obj)};
@@ -308,7 +308,7 @@ record_ptr context_core::ship_port(port_object& port) {
   port.detached.store(true, std::memory_order_relaxed);
   sched_->ship(*rec);
   ENTANGLE_TRACE(sched_->tracer, t,
-                 t->on_transfer(trace_port{trace_clock::now(), rec->id, id()}));
+                 t->on_transfer(trace_port{t->now(), rec->id, id()}));
   forget(port);
   return rec;
 }

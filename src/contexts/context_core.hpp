@@ -389,6 +389,8 @@ private:
 #if ENTANGLE_TRACING
   void traced_dispatch(entangle::tracer& t, const port_ptr& port,
                        envelope&& e);
+  /// A traced batch was taken from `port` (context_dispatch.cpp).
+  void trace_batch_begin(const port_object& port);
 #endif
   std::optional<std::string> check_receivable_bytes(std::size_t bytes) const;
   void fire(port_object& port, event_kind k, message_event& ev);

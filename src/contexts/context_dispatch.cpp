@@ -121,6 +121,10 @@ void context_core::on_ready(std::uint64_t epoch) {
       && sched_->pop_batch(*rec, epoch, items, batch, drained)
            == port_scheduler::pop_result::item) {
     lease_ = lease{&port, &items, 0};
+#if ENTANGLE_TRACING
+    if (__builtin_expect(sched_->tracer != nullptr, 0))
+      trace_batch_begin(port);
+#endif
     // Dispatched in place: give_back moves only the ones after `next`.
     // A navigation ends the batch too: the rest belongs to the old document
     // (given back below, then dropped when unload closes the port).
@@ -294,18 +298,61 @@ void context_core::dispatch(const port_ptr& port, envelope&& e) {
 }
 
 #if ENTANGLE_TRACING
+namespace {
+
+/// The traced batch this thread is dispatching (a context runs on one
+/// thread at a time; a nested one, which the testkit may run, starts its
+/// own and so ends the outer chain). Two per-message costs of a trace are
+/// paid once per batch here: the queue depth (read under the record lock
+/// at the take, then counted down: a lock round per message contended with
+/// the producer), and a clock read (a delivery's begin is the previous
+/// one's end: nothing of the batch runs between them).
+struct trace_batch {
+  const context_core* ctx = nullptr;
+  /// The port's queue length when the batch was taken (later arrivals are
+  /// not counted: a snapshot at most one batch old).
+  std::size_t left = 0;
+  /// `lease_.next` during the delivery whose begin is `mark`, if chained.
+  std::size_t chain_next = 0;
+  bool chained = false;
+  trace_clock::time_point mark;
+};
+[[gnu::tls_model("initial-exec")]] thread_local trace_batch tl_trace_batch;
+
+} // namespace
+
+void context_core::trace_batch_begin(const port_object& port) {
+  auto& b = tl_trace_batch;
+  b.ctx = this;
+  b.chained = false;
+  record_guard guard{port.record->mu()};
+  b.left = port.record->queue.size();
+}
+
 void context_core::traced_dispatch(entangle::tracer& t,
                                    const port_ptr& self, envelope&& e) {
   auto& port = *self;
+  auto& b = tl_trace_batch;
+  // Part of this context's current batch (not a message taken on its own,
+  // e.g. by the never-shipped path, nor a batch given back meanwhile).
+  bool in_batch = b.ctx == this && lease_.port == &port;
   // Reported when the listeners return or throw (a slice in the trace).
   struct report {
+    context_core& self;
+    const port_object& port;
     entangle::tracer& t;
     trace_deliver ev;
     ~report() {
-      ev.end = trace_clock::now();
+      ev.end = t.now();
+      auto& b = tl_trace_batch;
+      if (b.ctx == &self && self.lease_.port == &port) {
+        b.chained = true;
+        b.chain_next = self.lease_.next + 1;
+        b.mark = ev.end;
+      }
       t.on_deliver(ev);
     }
-  } r{t, {}};
+  } r{*this, port, t, {}};
   r.ev.message = e.msg.trace_id;
   r.ev.context = id();
   r.ev.port = port.record ? port.record->id : 0;
@@ -313,8 +360,12 @@ void context_core::traced_dispatch(entangle::tracer& t,
               : e.is_ready                                      ? "ready"
               : check_receivable_bytes(e.msg.buffer_bytes) ? "messageerror"
                                                                 : "message";
-  r.ev.queue_depth = queued(port);
-  r.ev.begin = trace_clock::now();
+  r.ev.queue_depth = in_batch ? b.left + (lease_.items->size() - lease_.next)
+                              : queued(port);
+  r.ev.begin = in_batch && b.chained && b.chain_next == lease_.next
+                 ? b.mark
+                 : t.now();
+  b.chained = false;
   dispatch_event(self, std::move(e));
 }
 #endif

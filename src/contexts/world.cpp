@@ -65,7 +65,7 @@ runtime_config& prepare(runtime_config& c) {
 #if ENTANGLE_TRACING
 void trace_start(entangle::tracer& t, const context_control& ctl,
                  std::string_view kind) {
-  t.on_context_start(trace_context{trace_clock::now(), ctl.id, ctl.name, kind,
+  t.on_context_start(trace_context{t.now(), ctl.id, ctl.name, kind,
                                    trace_current_context(), {}, {}});
 }
 #endif
@@ -159,7 +159,7 @@ world::spawn(std::string name, init_function init, spawn_options opts) {
 void world::context_ended(context_control& ctl, exit_kind kind,
                                   std::string what) {
   ENTANGLE_TRACE(sched->tracer, t,
-                 t->on_context_end(trace_context{trace_clock::now(), ctl.id,
+                 t->on_context_end(trace_context{t->now(), ctl.id,
                                                  ctl.name, {}, 0,
                                                  to_string(kind), what}));
   if (ctl.service) { // the gateway or the remote node: no exit record

@@ -70,7 +70,7 @@ port_scheduler::make_pair(bool shipped) {
     }
   }
   ENTANGLE_TRACE(tracer, t,
-                 t->on_entangle(trace_port{trace_clock::now(), a->id,
+                 t->on_entangle(trace_port{t->now(), a->id,
                                            trace_current_context(), b->id,
                                            shipped}));
   return {std::move(a), std::move(b)};
@@ -161,7 +161,7 @@ void port_scheduler::post(port_record& src, serialized_message&& msg,
 #if ENTANGLE_TRACING
   if (__builtin_expect(tracer != nullptr, 0)) {
     post_trace tr{tracer, {}};
-    tr.ev.begin = trace_clock::now();
+    tr.ev.begin = tracer->now();
     tr.ev.message = next_trace_id_.fetch_add(1, std::memory_order_relaxed);
     tr.ev.port = src.id;
     tr.ev.ports = msg.ports.size();
@@ -250,7 +250,7 @@ void port_scheduler::post_impl(port_record& src, serialized_message&& msg,
   if (transit)
     transit.unlock();
   if constexpr (Traced) {
-    tr->ev.end = trace_clock::now();
+    tr->ev.end = tr->t->now();
     tr->t->on_post(tr->ev);
   }
   if (kind != wake_kind::none)
@@ -262,7 +262,7 @@ void port_scheduler::post_drop(serialized_message&& msg, drop_reason why,
                                [[maybe_unused]] post_trace* tr) {
   if constexpr (Traced) {
     tr->ev.queued = false;
-    tr->ev.end = trace_clock::now();
+    tr->ev.end = tr->t->now();
     tr->t->on_post(tr->ev);
   }
   drop(std::move(msg), why);
@@ -289,7 +289,7 @@ std::uint64_t port_scheduler::trace_other_post(std::uint64_t target,
                                                const char* type,
                                                std::size_t ports) {
   trace_post ev;
-  ev.begin = ev.end = trace_clock::now();
+  ev.begin = ev.end = tracer->now();
   ev.message = next_trace_id_.fetch_add(1, std::memory_order_relaxed);
   ev.context = trace_current_context();
   ev.target_context = target;
@@ -302,7 +302,7 @@ std::uint64_t port_scheduler::trace_other_post(std::uint64_t target,
 void port_scheduler::report_drop(entangle::tracer& t, drop_reason why,
                                  std::uint64_t n) noexcept {
   try {
-    t.on_drop(trace_drop{trace_clock::now(), trace_current_context(), why, n});
+    t.on_drop(trace_drop{t.now(), trace_current_context(), why, n});
   } catch (...) {
     // nop: a drop is counted whether or not a tracer can record it
   }
@@ -409,7 +409,7 @@ void port_scheduler::close_one(const std::shared_ptr<port_record>& rec,
     // The peer's close sentinel may be queued too: it is not a message.
     ENTANGLE_TRACE(tracer, t,
                    t->on_close(trace_close{
-                     trace_clock::now(), rec->id, ctx, why,
+                     t->now(), rec->id, ctx, why,
                      static_cast<std::size_t>(std::count_if(
                        dropped.begin(), dropped.end(),
                        [](const envelope& e) { return !e.sentinel(); }))}));
