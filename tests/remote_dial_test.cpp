@@ -3,7 +3,8 @@
 // connections, sometimes before its handshake is done (the dial fails with
 // disconnect_during_handshake although the node is there): the dial is
 // made again within the connect timeout instead of failing the connects
-// that wait for it. [remote]
+// that wait for it. And what a dialer posts behind an open the other node
+// refuses is dropped there, not taken for misbehaviour. [remote]
 
 #include <catch2/catch.hpp>
 
@@ -208,4 +209,70 @@ TEST_CASE("a dial whose connection is closed during the handshake is made "
   REQUIRE(s->got.size() == static_cast<std::size_t>(n));
   for (int k = 0; k < n; ++k)
     CHECK(s->got[static_cast<std::size_t>(k)] == k);
+}
+
+TEST_CASE("messages posted behind a refused connect are dropped there, not "
+          "taken for misbehaviour",
+          "[remote]") {
+  // The dialer sends what its user posted right behind its open, without
+  // waiting for an answer; a node that refuses the open (no such service,
+  // or a runtime that stops: its contexts end before its node) drops them.
+  runtime_config cfg_b;
+  cfg_b.remote = true;
+  cfg_b.warnings = false;
+  runtime b{cfg_b};
+  auto got = std::make_shared<std::atomic<int>>(0);
+  auto id = b.spawn("sink", [got](context& self) {
+    self.on_connect([got](message_event& ev) {
+      auto p = ev.ports.at(0);
+      p.on_message([got](message_event&) { ++*got; });
+      p.start();
+    });
+  });
+  remote::offer(b, "sink", id);
+  auto b_port = remote::listen(b, 0, "127.0.0.1");
+  runtime_config cfg_a;
+  cfg_a.remote = true;
+  cfg_a.warnings = false;
+  runtime a{cfg_a};
+  auto base = "entangle://127.0.0.1:" + std::to_string(b_port);
+  auto errors = std::make_shared<std::atomic<int>>(0);
+  auto closes = std::make_shared<std::atomic<int>>(0);
+  // One connect closed right after its posts (its close follows them), one
+  // left open (closed by the refusal).
+  for (bool close_it : {true, false})
+    a.spawn("dialer", [base, errors, closes, close_it](context&) {
+      auto p = remote::connect(base + "/nobody");
+      p.add_event_listener("error", [errors](message_event&) { ++*errors; });
+      p.on_close([closes](message_event&) { ++*closes; });
+      p.start();
+      for (int k = 0; k < 5; ++k)
+        p.post_message(static_cast<double>(k));
+      if (close_it)
+        p.close();
+    });
+  auto wait = [](auto done) {
+    auto deadline = std::chrono::steady_clock::now() + 30s;
+    while (!done() && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(5ms);
+  };
+  wait([&] { return closes->load() >= 1; });
+  CHECK(errors->load() == 1); // the connect left open: NotFoundError
+  CHECK(closes->load() == 1);
+  // Frames from a to b arrive in the order sent: once b has this message,
+  // it has judged everything the refused connects sent before.
+  a.spawn("after", [base](context&) {
+    auto p = remote::connect(base + "/sink");
+    p.post_message(1.0);
+    p.close();
+  });
+  wait([&] { return got->load() >= 1; });
+  CHECK(got->load() == 1);
+  auto sb = remote::stats(b);
+  auto sa = remote::stats(a);
+  CHECK(sb.violations == 0);
+  CHECK(sb.nodes_lost == 0);
+  CHECK(sa.nodes_lost == 0);
+  a.stop();
+  b.stop();
 }
