@@ -493,9 +493,9 @@ TEST_CASE("nodes that dial each other at once lose no message",
   std::uint64_t reconnects = 0, resent = 0;
   int failed_dials = 0;
   for (int round = 0; round < rounds; ++round) {
-    // A dial that never gets an answer (a route CAF lost in one direction
-    // only, docs/architecture.md "Not yet") ends in an error event: its
-    // messages are reported, not silently lost. Counted, not failed on.
+    // A dial CAF answers with a dead handle from its cache, or whose
+    // connection it closes during the handshake, is made again: no connect
+    // ends in an error event (it did about once in twenty runs before).
     auto errors = std::make_shared<std::atomic<int>>(0);
     std::array<sink, nodes> sinks;
     std::array<runtime_config, nodes> cfgs;
@@ -576,6 +576,7 @@ TEST_CASE("nodes that dial each other at once lose no message",
       reconnects += st.reconnects;
       resent += st.resent;
     }
+    CHECK(errors->load() == 0);
     CHECK(conns + static_cast<std::size_t>(errors->load())
           == nodes * (nodes - 1));
   }

@@ -379,6 +379,11 @@ void node_state::handle_open(const caf::node_id& from, frame& f) {
     r.dst = f.src;
     r.text = fmt::format("no service '{}' here", f.text);
     send(from, r);
+    // The dialer does not wait for an answer: what its user posted follows
+    // the open (and its close, if it closed). Dropped like frames for an
+    // end we closed, not taken for misbehaviour (a stopping runtime, whose
+    // contexts end before its node, refuses every open).
+    tombstones_.emplace(from, f.dst);
     return;
   }
   auto [mine, theirs] = w_.sched->make_pair(true);
@@ -398,8 +403,18 @@ void node_state::handle_refuse(const caf::node_id& from, frame& f) {
     violation(from, "refuse for a port it was never given");
     return;
   }
-  fail_link(i->second, "NotFoundError",
-            fmt::format("{}: {}", i->second.url, f.text));
+  auto& l = i->second;
+  if (!l.sent_close) {
+    // The refuser keeps a tombstone for the frames that followed the open:
+    // our close (after the last of them) lets it go.
+    frame c;
+    c.kind = frame_kind::close;
+    c.dst = l.remote;
+    c.seq = l.next_send - 1;
+    send(from, c);
+    l.sent_close = true;
+  }
+  fail_link(l, "NotFoundError", fmt::format("{}: {}", l.url, f.text));
 }
 
 void node_state::handle_user(const caf::node_id& from, frame& f) {

@@ -140,7 +140,8 @@ struct peer {
 /// - a frame naming an end of `links` is accepted only from that link's
 ///   node; any other frame naming an unknown end, from a node that is up,
 ///   is a violation (the node is banned), unless it is in `tombstones`
-///   (an end this node closed whose peer may still be sending).
+///   (an end this node closed, or an open it refused, whose peer may still
+///   be sending).
 class node_state : public std::enable_shared_from_this<node_state> {
 public:
   explicit node_state(world& w) : w_(w) {
@@ -291,7 +292,8 @@ private:
     std::vector<port_name> waiting;
   };
   std::map<std::string, dial> dialing_;
-  /// Ends this node closed and erased, whose peer may still send on them.
+  /// Ends this node closed and erased, or opens it refused, whose peer may
+  /// still send on them (until the peer's close, or node loss).
   std::set<std::pair<caf::node_id, port_name>> tombstones_;
 };
 

@@ -2,12 +2,14 @@
 
 #include "remote/node_actor.hpp"
 
+#include <chrono>
 #include <functional>
 #include <set>
 
 #include <caf/actor_cast.hpp>
 #include <caf/event_based_actor.hpp>
 #include <caf/io/middleman.hpp>
+#include <caf/monitorable_actor.hpp>
 #include <caf/send.hpp>
 
 #include "base/caf_compat.hpp"
@@ -79,26 +81,85 @@ caf::actor spawn_node_actor(caf::actor_system& sys,
   return sys.spawn(node_actor, std::weak_ptr<node_state>{st});
 }
 
+namespace {
+
+/// How long a dial waits before it asks again after an answer that says
+/// nothing about the node (is_dead, or a connection CAF dropped during the
+/// handshake).
+constexpr std::chrono::milliseconds retry_pause{20};
+
+/// True if `hdl` is a proxy CAF has already killed. The middleman answers a
+/// connect to a host and port it connected before from its cache, and drops
+/// that entry only when its own down_msg for the proxy comes; a redial made
+/// right after a dropped connection can get back the very proxy whose death
+/// started it. Sends to it go nowhere, and, monitored already, it brings no
+/// new down_msg: the route is lost in our direction only.
+bool is_dead(const caf::actor& hdl) {
+  auto* m = dynamic_cast<caf::monitorable_actor*>(
+    caf::actor_cast<caf::abstract_actor*>(hdl));
+  return m != nullptr && static_cast<bool>(m->fail_state());
+}
+
+void dial_until(caf::event_based_actor* self, std::weak_ptr<node_state> weak,
+                std::string host, std::uint16_t port,
+                std::chrono::steady_clock::time_point deadline,
+                dial_result then) {
+  auto report = [weak, then](caf::actor hdl, std::string err) {
+    if (auto st = weak.lock())
+      st->in_ctx([st, then, hdl, err] { then(*st, hdl, err); });
+  };
+  auto left = deadline - std::chrono::steady_clock::now();
+  if (left <= caf::timespan{0}) {
+    report({}, "no usable answer within the connect timeout");
+    return;
+  }
+  auto again = [self, weak, host, port, deadline, then] {
+    self->delayed_send(self, retry_pause, actor_fn_atom::value,
+                       actor_fn{[weak, host, port, deadline,
+                                 then](caf::event_based_actor* s) {
+                         dial_until(s, weak, host, port, deadline, then);
+                       }});
+  };
+  auto mm = self->home_system().middleman().actor_handle();
+  self
+    ->request(mm, std::chrono::duration_cast<caf::timespan>(left),
+              caf::connect_atom::value, host, port)
+    .then(
+      [again, report](const caf::node_id&, caf::strong_actor_ptr& ptr,
+                      const std::set<std::string>&) {
+        auto hdl = caf::actor_cast<caf::actor>(ptr);
+        if (hdl && is_dead(hdl)) {
+          // The cache's answer, not the node's: ask again once the
+          // middleman has seen the proxy die (and connects anew).
+          again();
+          return;
+        }
+        report(hdl, hdl ? "" : "nothing published there");
+      },
+      [self, deadline, again, report](caf::error& err) {
+        // Two nodes that dial each other at once: CAF may close one of
+        // the two connections before its handshake is done. The node is
+        // there (the other connection is its): ask again.
+        if (err == caf::sec::disconnect_during_handshake
+            && std::chrono::steady_clock::now() + retry_pause < deadline) {
+          again();
+          return;
+        }
+        report({}, self->home_system().render(err));
+      });
+}
+
+} // namespace
+
 void dial_node(const std::shared_ptr<node_state>& st, const std::string& host,
                std::uint16_t port, caf::timespan timeout, dial_result then) {
   std::weak_ptr<node_state> weak = st;
-  run_in(st->actor, [weak, host, port, timeout,
+  auto deadline = std::chrono::steady_clock::now()
+                  + std::chrono::duration_cast<
+                    std::chrono::steady_clock::duration>(timeout);
+  run_in(st->actor, [weak, host, port, deadline,
                      then](caf::event_based_actor* self) {
-    auto report = [weak, then](caf::actor hdl, std::string err) {
-      if (auto st = weak.lock())
-        st->in_ctx([st, then, hdl, err] { then(*st, hdl, err); });
-    };
-    auto mm = self->home_system().middleman().actor_handle();
-    self->request(mm, timeout, caf::connect_atom::value, host, port)
-      .then(
-        [report](const caf::node_id&, caf::strong_actor_ptr& ptr,
-                 const std::set<std::string>&) {
-          auto hdl = caf::actor_cast<caf::actor>(ptr);
-          report(hdl, hdl ? "" : "nothing published there");
-        },
-        [self, report](caf::error& err) {
-          report({}, self->home_system().render(err));
-        });
+    dial_until(self, weak, host, port, deadline, then);
   });
 }
 

@@ -33,7 +33,10 @@ using dial_result =
   std::function<void(node_state&, const caf::actor&, const std::string&)>;
 
 /// Asks the middleman (from the node actor) to connect to host:port; the
-/// outcome reaches `then` in the node context.
+/// outcome reaches `then` in the node context, within `timeout`. An answer
+/// that says nothing about the node (a handle CAF had already killed, from
+/// the middleman's cache; a connection CAF closed during its handshake) is
+/// not the outcome: the dial is made again 20 ms later.
 void dial_node(const std::shared_ptr<node_state>& st, const std::string& host,
                std::uint16_t port, caf::timespan timeout, dial_result then);
 

@@ -163,9 +163,10 @@ void node_state::arm_rto(const caf::node_id& node, peer& p) {
         if (p.rto >= 4 * rto_min && p.st == peer::state::up
             && !p.key.empty()) {
           // Sent twice more and still nothing acked, while its own frames
-          // may well arrive: after a simultaneous dial CAF can keep a
-          // handle whose route goes nowhere. Dialing it again repairs the
-          // route (a peer we cannot dial just gets the frames again).
+          // may well arrive: our handle may be dead without telling (a
+          // killed proxy we got back from CAF's cache before dial_node
+          // asked again). Dialing gets a live one (a peer we cannot dial
+          // just gets the frames again).
           p.st = peer::state::reconnecting;
           p.redials = max_redials;
           p.redial_until = std::chrono::steady_clock::now()
