@@ -127,6 +127,9 @@ void producer(runtime& rt, const std::string& url, log_lines& log) {
         },
         5ms);
     });
+    p.on_close([p, &log](message_event&) {
+      log.add("closed, desired " + str(p.desired_size()));
+    });
     p.start();
     auto t = std::make_shared<timer_id>(0);
     *t = this_context().set_interval(
@@ -186,6 +189,28 @@ TEST_CASE("a sender on another node sees the receiver's mark: desired_size "
   CHECK(remote::stats(*a.rt).credits_received == st.credits_sent);
   CHECK(st.violations == 0);
   CHECK(remote::stats(*a.rt).violations == 0);
+}
+
+TEST_CASE("the receiver's node is lost while the sender waits for credit: "
+          "the sender's port closes, no ready, no room left to see",
+          "[remote][flow]") {
+  node a;
+  auto b = std::make_unique<node>();
+  log_lines log;
+  auto go = std::make_shared<std::atomic<bool>>(false);
+  auto id = slow_reader(*b->rt, go, log);
+  remote::offer(*b->rt, "slow", id);
+  producer(*a.rt, b->url("slow"), log);
+  REQUIRE(log.wait_for("refused after 8: QuotaExceededError"));
+  b->rt->stop();
+  b.reset();
+  REQUIRE(log.wait_for("closed, desired none"));
+  auto seen = log.snapshot();
+  CHECK(std::none_of(seen.begin(), seen.end(), [](const std::string& s) {
+    return s == "ready";
+  }));
+  CHECK(remote::stats(*a.rt).nodes_lost == 1);
+  CHECK(remote::stats(*a.rt).links == 0);
 }
 
 TEST_CASE("a flood that waits for ready stays within the receiver's hard "
