@@ -158,8 +158,8 @@ void producer(runtime& rt, const std::string& url, log_lines& log) {
 TEST_CASE("a sender on another node sees the receiver's mark: desired_size "
           "drops, QuotaExceededError at the hard limit, ready once it reads",
           "[remote][flow]") {
+  log_lines log; // outlives the runtimes (their ports' close events)
   node a, b;
-  log_lines log;
   auto go = std::make_shared<std::atomic<bool>>(false);
   auto id = slow_reader(*b.rt, go, log);
   remote::offer(*b.rt, "slow", id);
@@ -194,9 +194,9 @@ TEST_CASE("a sender on another node sees the receiver's mark: desired_size "
 TEST_CASE("the receiver's node is lost while the sender waits for credit: "
           "the sender's port closes, no ready, no room left to see",
           "[remote][flow]") {
+  log_lines log; // outlives the runtimes (their ports' close events)
   node a;
   auto b = std::make_unique<node>();
-  log_lines log;
   auto go = std::make_shared<std::atomic<bool>>(false);
   auto id = slow_reader(*b->rt, go, log);
   remote::offer(*b->rt, "slow", id);
@@ -298,8 +298,8 @@ TEST_CASE("a receiving port's mark follows it to another node; the sender "
           "[remote][flow]") {
   // A's producer talks to B's "pass", which sets mark {4} on its port and
   // hands that port on to C's slow reader: the mark moves with it.
+  log_lines log; // outlives the runtimes (their ports' close events)
   node a, b, c;
-  log_lines log;
   auto go = std::make_shared<std::atomic<bool>>(false);
   auto cid = c.rt->spawn("slow", [go, &log](context&) {
     this_context().on_connect([go, &log](message_event& ev) {
@@ -358,8 +358,8 @@ TEST_CASE("a sending port moved to another node keeps the receiver's mark: "
           "[remote][flow]") {
   // A connects to B's slow reader (mark {4}) and hands its end to C's
   // "produce" service, which posts until refused: A relays.
+  log_lines log; // outlives the runtimes (their ports' close events)
   node a, b, c;
-  log_lines log;
   auto go = std::make_shared<std::atomic<bool>>(false);
   auto id = slow_reader(*b.rt, go, log);
   remote::offer(*b.rt, "slow", id);
