@@ -136,6 +136,25 @@ struct raw_peer {
     return false;
   }
 
+  /// Waits for the next user frame from the node (other frames are
+  /// skipped); false after 30 s.
+  bool user_from_node() {
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds{30};
+    while (std::chrono::steady_clock::now() < deadline) {
+      bool got = false;
+      (*self)->receive(
+        [&](wire::frame_atom, const std::string& bytes) {
+          std::string why;
+          auto w = wire::decode(bytes, 64, why);
+          got = w && w->kind == wire::frame_kind::user;
+        },
+        caf::after(std::chrono::seconds{1}) >> [] {});
+      if (got)
+        return true;
+    }
+    return false;
+  }
+
   /// Says hello and opens a link to service `name`; returns the open frame
   /// (its `dst` names the server's end of the link).
   wire::frame hello_and_open(const std::string& name) {
@@ -433,4 +452,55 @@ TEST_CASE("a node that never answers hello is lost when the hellos run out; "
   CHECK(eventually([&] { return hellos->load() > before; }, 30s));
   CHECK(remote::stats(rt).violations == 0);
   caf::anon_send_exit(mute, caf::exit_reason::kill);
+}
+
+TEST_CASE("credit that does not add up disconnects its node: more consumed "
+          "than sent, going back, without a mark",
+          "[remote][flow]") {
+  server s;
+  raw_peer peer{s.port};
+  auto open = peer.hello_and_open("echo");
+  auto mark = [&](std::size_t messages, std::uint64_t consumed) {
+    wire::frame f;
+    f.kind = wire::frame_kind::mark;
+    f.dst = open.dst;
+    f.marks = high_water_mark{messages};
+    f.seq = consumed;
+    peer.send(f);
+  };
+  auto credit = [&](std::uint64_t consumed) {
+    wire::frame f;
+    f.kind = wire::frame_kind::credit;
+    f.dst = open.dst;
+    f.seq = consumed;
+    peer.send(f);
+  };
+  // Honest first: a mark for the echo's messages to it, one message echoed
+  // (the node sent 1), that message credited: no violation, still served.
+  mark(4, 0);
+  peer.send(user_frame(open.dst, 1, value{"one"}));
+  REQUIRE(peer.user_from_node());
+  credit(1);
+  peer.send(user_frame(open.dst, 2, value{"two"}));
+  REQUIRE(peer.user_from_node()); // sent 2 now
+  CHECK(remote::stats(*s.rt).violations == 0);
+  SECTION("more consumed than sent") {
+    credit(3);
+  }
+  SECTION("a count that goes back") {
+    credit(0);
+  }
+  SECTION("credit after the mark was lifted") {
+    mark(0, 1);
+    credit(2);
+  }
+  SECTION("a mark that counts more consumed than sent") {
+    mark(4, 5);
+  }
+  CHECK(eventually([&] { return remote::stats(*s.rt).violations >= 1; }));
+  std::this_thread::sleep_for(100ms);
+  CHECK(remote::stats(*s.rt).violations == 1);
+  CHECK(remote::stats(*s.rt).nodes_lost == 1);
+  CHECK(eventually([&] { return s.served.size() == 1; })); // its port closed
+  honest_round_trip(s.port, "unharmed");
 }

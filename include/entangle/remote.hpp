@@ -85,6 +85,11 @@ struct node_stats {
   /// Frames dropped unread because they belong to a session that ended
   /// (in flight when one node lost the other) or came before the greeting.
   std::uint64_t stale = 0;
+  /// Credit frames (flow control across processes, docs/guide.md): sent
+  /// for this runtime's receiving ports, and taken for its sending ends.
+  /// Batched: about one per half mark consumed, not one per message.
+  std::uint64_t credits_sent = 0;
+  std::uint64_t credits_received = 0;
 };
 
 /// A snapshot (all zero when the runtime never used its network layer).

@@ -114,6 +114,7 @@ void port_scheduler::ack(port_record& rec, std::size_t bytes) {
       return;
     f->taken(bytes);
     crossing = f->settle();
+    crossing = crossing || f->reports();
   }
   if (crossing)
     send_ready(rec);
@@ -151,7 +152,10 @@ void port_scheduler::send_ready(port_record& rec) {
   // peer); the notice goes into the peer's own queue, in band behind what
   // this side posted to it, so it moves with the peer and is dispatched
   // exactly once by whoever owns it then.
-  const auto& peer_ref = rec.peer;
+  queue_ready(rec.peer);
+}
+
+void port_scheduler::queue_ready(const std::shared_ptr<port_record>& peer_ref) {
   auto* s = peer_ref.get();
   if (s == nullptr)
     return;
@@ -172,6 +176,111 @@ void port_scheduler::send_ready(port_record& rec) {
   }
   if (kind != wake_kind::none)
     send_hint_(wake, kind, peer_ref, epoch, arg);
+}
+
+// -- credit between nodes ------------------------------------------------------
+
+void port_scheduler::watch_reads(const std::shared_ptr<port_record>& end) {
+  auto* rec = end->peer.get(); // the end's owner reads its link unlocked
+  if (rec == nullptr)
+    return;
+  bool marked = false;
+  {
+    record_guard guard{rec->mu()};
+    if (rec->closed)
+      return;
+    auto* f = rec->flow.load(std::memory_order_relaxed);
+    if (f == nullptr) {
+      // As set_marks: what is queued counts (0 bytes each).
+      f = new flow_state;
+      std::size_t n = 0;
+      rec->queue.for_each([&n](const envelope& e) { n += !e.sentinel(); });
+      f->count.store(n, std::memory_order_relaxed);
+      rec->flow.store(f, std::memory_order_release);
+    }
+    f->report = true;
+    marked = f->marks().enabled();
+  }
+  if (marked)
+    queue_ready(end);
+}
+
+port_scheduler::flow_view port_scheduler::view_of(port_record& rec) {
+  flow_view v;
+  v.marks.hard_factor = 2;
+  record_guard guard{rec.mu()};
+  auto* f = rec.flow.load(std::memory_order_relaxed);
+  if (f == nullptr || rec.closed)
+    return v;
+  v.marks = f->marks();
+  v.count = f->count.load(std::memory_order_relaxed);
+  return v;
+}
+
+void port_scheduler::set_mirror(port_record& end, const high_water_mark& m,
+                                std::size_t unsent) {
+  bool crossing = false;
+  {
+    record_guard guard{end.mu()};
+    if (end.closed)
+      return;
+    auto* f = end.flow.load(std::memory_order_relaxed);
+    if (f == nullptr) {
+      if (!m.enabled())
+        return;
+      f = new flow_state;
+      end.flow.store(f, std::memory_order_release);
+    }
+    if (m.enabled() && !f->mirror) {
+      // From now on unread = queued here + sent and not credited.
+      std::size_t n = 0;
+      std::size_t b = 0;
+      end.queue.for_each([&](const envelope& e) {
+        if (!e.sentinel()) {
+          ++n;
+          b += e.bytes;
+        }
+      });
+      f->mirror = true;
+      f->count.store(n + unsent, std::memory_order_relaxed);
+      f->bytes.store(b, std::memory_order_relaxed);
+    } else if (!m.enabled() && f->mirror) {
+      // Back to a plain end: unread is what its sink has not taken yet.
+      std::size_t n = 0;
+      std::size_t b = 0;
+      end.queue.for_each([&](const envelope& e) {
+        if (!e.sentinel()) {
+          ++n;
+          b += e.bytes;
+        }
+      });
+      f->mirror = false;
+      f->count.store(n, std::memory_order_relaxed);
+      f->bytes.store(b, std::memory_order_relaxed);
+    }
+    crossing = f->set_marks(m);
+  }
+  if (crossing)
+    send_ready(end);
+}
+
+void port_scheduler::credit_remote(port_record& end, std::size_t n,
+                                   std::size_t bytes) {
+  bool crossing = false;
+  {
+    record_guard guard{end.mu()};
+    auto* f = end.flow.load(std::memory_order_relaxed);
+    if (f == nullptr || end.closed || !f->mirror || n == 0)
+      return;
+    auto c = f->count.load(std::memory_order_relaxed);
+    auto b = f->bytes.load(std::memory_order_relaxed);
+    f->count.store(c > n ? c - n : 0, std::memory_order_relaxed);
+    f->bytes.store(b > bytes ? b - bytes : 0, std::memory_order_relaxed);
+    crossing = f->settle();
+    crossing = crossing || f->reports();
+  }
+  if (crossing)
+    send_ready(end);
 }
 
 } // namespace entangle::detail

@@ -33,7 +33,19 @@ namespace entangle::detail {
 /// sender's admission check (`port_scheduler::admit`) reads them without
 /// it. Its view can only be too high (the receiver only takes, and only
 /// the sender adds), so it never admits past the hard limit: the property
-/// a remote sender, which learns of reads through acks, keeps too.
+/// a remote sender, which learns of reads through credit, keeps too.
+///
+/// Across processes (docs/architecture.md, "Credit between nodes"), two
+/// flags, set by the remote node under the lock:
+/// - `mirror`: this record is a node's link end, which sends what it is
+///   given to another node at once; its unread data is what was sent and
+///   not yet read *there*. Pops do not count as reads; only the node's
+///   credit does (port_scheduler::credit_remote). While set, `count` is the
+///   messages still queued here plus those sent and not credited.
+/// - `report`: this record is fed by a node's link end (its peer): a change
+///   of its marks, and every read while it has a mark, queues the ready
+///   notice on that end (folded while one is queued), which the node turns
+///   into a mark or credit frame for the sending node.
 struct flow_state {
   std::atomic<std::size_t> mark_messages{0};
   std::atomic<std::size_t> mark_bytes{0};
@@ -41,6 +53,15 @@ struct flow_state {
   std::atomic<std::size_t> count{0};
   std::atomic<std::size_t> bytes{0};
   bool full = false;
+  bool mirror = false;
+  bool report = false;
+
+  /// Whether a read is to be reported to the feeding node (see `report`).
+  bool reports() const noexcept {
+    return report
+           && (mark_messages.load(std::memory_order_relaxed) != 0
+               || mark_bytes.load(std::memory_order_relaxed) != 0);
+  }
 
   high_water_mark marks() const noexcept {
     return {mark_messages.load(std::memory_order_relaxed),
@@ -49,7 +70,8 @@ struct flow_state {
   }
 
   /// Sets the marks; returns true on a crossing (it was full, now it is
-  /// not). Caller holds the record's lock.
+  /// not), or when a feeding node must hear of the change (`report`).
+  /// Caller holds the record's lock.
   bool set_marks(const high_water_mark& m) noexcept {
     mark_messages.store(m.messages, std::memory_order_relaxed);
     mark_bytes.store(m.bytes, std::memory_order_relaxed);
@@ -57,7 +79,7 @@ struct flow_state {
                       std::memory_order_relaxed);
     if (!full && at_mark())
       full = true;
-    return settle();
+    return settle() || report;
   }
 
   /// Whether the unread data reached a mark (the sender's backpressure).

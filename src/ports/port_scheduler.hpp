@@ -136,6 +136,38 @@ public:
   static credit room_of(port_record& rec, std::size_t more = 0,
                         std::size_t more_bytes = 0);
 
+  // -- credit between nodes (src/remote/node_credit.cpp) --------------------
+
+  /// The peer of link end `end` is fed by it: from now on the peer's mark
+  /// changes and reads queue the ready notice on that end (flow_state::
+  /// report); a flow state is made if it has none. If it has a mark, the
+  /// notice is queued at once, so the node tells the sending node. By the
+  /// end's owner (the node context).
+  void watch_reads(const std::shared_ptr<port_record>& end);
+
+  /// What the node reads of a record it watches: its marks and unread
+  /// count (under its lock; no marks, 0 without a flow state or closed).
+  struct flow_view {
+    high_water_mark marks;
+    std::size_t count = 0;
+  };
+  static flow_view view_of(port_record& rec);
+
+  /// Link end `end` mirrors the remote receiver (flow_state::mirror): sets
+  /// its marks to `m`; on entering mirror mode, `unsent` messages (sent
+  /// before and not yet credited, 0 bytes each) count as unread. Marks
+  /// that are not enabled leave mirror mode: unread is again what is
+  /// queued. A crossing queues the ready notice on `end`'s peer. By the
+  /// end's owner.
+  void set_mirror(port_record& end, const high_water_mark& m,
+                  std::size_t unsent);
+
+  /// The remote receiver read `n` messages (`bytes`) sent through mirror
+  /// `end`, or they were dropped before being sent: they are no longer
+  /// unread; a crossing (or a watching feeder) gets the ready notice. By
+  /// the end's owner.
+  void credit_remote(port_record& end, std::size_t n, std::size_t bytes);
+
   struct start_result {
     /// Never shipped: its owner dispatches it in combined order.
     bool unshipped = false;
@@ -222,8 +254,8 @@ public:
         if (rec.ready_queued)
           rec.queue.erase_first([](const envelope& e) { return e.is_ready; });
         rec.ready_queued = true; // it is queued again
-      } else if (f != nullptr && !i->is_close) {
-        f->added(i->bytes); // unread again
+      } else if (f != nullptr && !i->is_close && !f->mirror) {
+        f->added(i->bytes); // unread again (a mirror's pop did not count)
       }
     }
     rec.queue.prepend(first, last);
@@ -285,19 +317,27 @@ private:
     auto* f = rec.flow.load(std::memory_order_relaxed);
     if (f == nullptr && !rec.ready_queued)
       return false; // no mark and no notice: the common case
+    bool took = false;
     for (auto i = first; i != last; ++i) {
-      if (i->is_ready)
+      if (i->is_ready) {
         rec.ready_queued = false;
-      else if (f != nullptr && !i->is_close)
-        f->taken(i->bytes);
+      } else if (f != nullptr && !i->is_close && !f->mirror) {
+        f->taken(i->bytes); // a mirror's reads are the remote node's credit
+        took = true;
+      }
     }
-    return f != nullptr && f->settle();
+    if (f == nullptr)
+      return false;
+    bool crossing = f->settle();
+    return crossing || (took && f->reports());
   }
 
   /// Queues the ready notice on the peer of `rec` (whose queue just
   /// dropped below its mark), unless one is queued there already. Called
   /// by rec's owner without locks held.
   void send_ready(port_record& rec);
+  /// Queues the ready notice on `s` itself (unless one is queued there).
+  void queue_ready(const std::shared_ptr<port_record>& s);
 
   void close_one(const std::shared_ptr<port_record>& rec, drop_reason why);
 

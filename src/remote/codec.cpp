@@ -422,6 +422,23 @@ private:
   std::size_t max_depth_;
 };
 
+void write_marks(writer& w, const high_water_mark& m) {
+  w.u64(m.messages);
+  w.u64(m.bytes);
+  w.u64(m.hard_factor);
+}
+
+/// Reads marks; false if none is enabled. A hard factor of 0 is refused
+/// (the API clamps it to 1, so no honest node sends it).
+bool read_marks(reader& r, high_water_mark& m) {
+  m.messages = r.u64();
+  m.bytes = r.u64();
+  m.hard_factor = r.u64();
+  if (m.hard_factor == 0)
+    r.fail("a hard factor of 0");
+  return m.enabled();
+}
+
 } // namespace
 
 std::string encode(const frame& f) {
@@ -467,10 +484,27 @@ std::string encode(const frame& f) {
         w.val(f.data);
       }
       w.count(f.ports.size());
-      for (auto& [mine, theirs] : f.ports) {
-        w.name(mine);
-        w.name(theirs);
+      for (std::size_t i = 0; i < f.ports.size(); ++i) {
+        w.name(f.ports[i].first);
+        w.name(f.ports[i].second);
+        carried_flow cf;
+        if (i < f.port_flow.size())
+          cf = f.port_flow[i];
+        w.u8((cf.recv.enabled() ? 1 : 0) | (cf.send.enabled() ? 2 : 0));
+        if (cf.recv.enabled())
+          write_marks(w, cf.recv);
+        if (cf.send.enabled())
+          write_marks(w, cf.send);
       }
+      break;
+    case frame_kind::mark:
+      w.name(f.dst);
+      write_marks(w, f.marks);
+      w.u64(f.seq);
+      break;
+    case frame_kind::credit:
+      w.name(f.dst);
+      w.u64(f.seq);
       break;
     case frame_kind::close:
       w.name(f.dst);
@@ -486,7 +520,7 @@ std::optional<frame> decode(std::string_view bytes, std::size_t max_depth,
   frame f;
   auto kind = r.u8();
   if (kind < static_cast<std::uint8_t>(frame_kind::hello)
-      || kind > static_cast<std::uint8_t>(frame_kind::ack)) {
+      || kind > static_cast<std::uint8_t>(frame_kind::credit)) {
     why = fmt::format("unknown frame kind {}", kind);
     return std::nullopt;
   }
@@ -538,17 +572,35 @@ std::optional<frame> decode(std::string_view bytes, std::size_t max_depth,
       } else {
         f.data = r.val(0);
       }
-      auto n = r.count(32);
+      auto n = r.count(33);
       for (std::size_t i = 0; i < n && r.ok(); ++i) {
         auto mine = r.name();
         auto theirs = r.name();
         f.ports.emplace_back(mine, theirs);
+        auto flags = r.u8();
+        if (flags > 3)
+          r.fail("bad carried port flags");
+        carried_flow cf;
+        if ((flags & 1) != 0 && !read_marks(r, cf.recv))
+          r.fail("carried marks that are not enabled");
+        if ((flags & 2) != 0 && !read_marks(r, cf.send))
+          r.fail("carried marks that are not enabled");
+        f.port_flow.push_back(cf);
       }
       f.needs_rebuild = r.needs_rebuild || !f.ports.empty();
       f.buffer_bytes = r.buffer_bytes;
       break;
     }
     case frame_kind::close:
+      f.dst = r.name();
+      f.seq = r.u64();
+      break;
+    case frame_kind::mark:
+      f.dst = r.name();
+      read_marks(r, f.marks); // not enabled: lifted
+      f.seq = r.u64();
+      break;
+    case frame_kind::credit:
       f.dst = r.name();
       f.seq = r.u64();
       break;

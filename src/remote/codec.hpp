@@ -17,6 +17,7 @@
 #include <utility>
 #include <vector>
 
+#include "entangle/flow_control.hpp"
 #include "entangle/value.hpp"
 
 namespace entangle::detail::remote {
@@ -53,8 +54,9 @@ struct port_name_hash {
 
 /// "ENTG": the first field of hello and welcome.
 inline constexpr std::uint32_t wire_magic = 0x47544e45;
-/// 3: sequenced, ack and greeting frames carry `echo`.
-inline constexpr std::uint16_t wire_version = 3;
+/// 3: sequenced, ack and greeting frames carry `echo`. 4: `mark` and
+/// `credit` frames, and a user frame's carried ports carry their marks.
+inline constexpr std::uint16_t wire_version = 4;
 
 /// Frames from open on are *sequenced*: each carries `echo`, then `pseq`,
 /// its number in the sender's stream to that node (1, 2, ...), and `ack`,
@@ -81,6 +83,12 @@ enum class frame_kind : std::uint8_t {
   /// Not sequenced: {echo, ack, resend}; resend = 1 asks the receiver to send
   /// everything after `ack` again (the sender of the ack saw a gap).
   ack,
+  /// The receiving port behind the sender's end `dst` has these marks
+  /// (none: lifted): {dst, marks, seq = messages it consumed so far}.
+  mark,
+  /// The receiving port consumed messages: {dst, seq = how many of the
+  /// messages `dst` sent it has consumed in all} (never goes back).
+  credit,
 };
 
 /// True for the frame kinds that carry pseq and ack.
@@ -88,6 +96,15 @@ inline bool sequenced(frame_kind k) noexcept {
   return k != frame_kind::hello && k != frame_kind::welcome
          && k != frame_kind::ack;
 }
+
+/// The marks that travel with one carried port (user frame): `recv`, the
+/// port's own (the new port at the receiver gets them; the sender's new
+/// link end mirrors them); `send`, its peer's, which the receiver's new
+/// link end mirrors. Not enabled: none.
+struct carried_flow {
+  high_water_mark recv;
+  high_water_mark send;
+};
 
 /// One decoded frame. Which fields mean something depends on `kind`.
 struct frame {
@@ -98,7 +115,7 @@ struct frame {
   port_name src;
   std::string text;
   /// user: the message's sequence number on its link (1, 2, ...);
-  /// close: the last one sent.
+  /// close: the last one sent; mark, credit: messages consumed in all.
   std::uint64_t seq = 0;
   /// Sequenced frames: the number in the sender's stream to this node.
   std::uint64_t pseq = 0;
@@ -128,6 +145,10 @@ struct frame {
   /// user: one entry per carried port, in port-slot order: (the sender's
   /// end of the new link, the receiver's end to create).
   std::vector<std::pair<port_name, port_name>> ports;
+  /// user: the marks of each carried port (missing entries: none).
+  std::vector<carried_flow> port_flow;
+  /// mark: the receiving port's marks.
+  high_water_mark marks;
 };
 
 /// Encodes `f`. For a user frame, `f.data` must be an in-flight form.

@@ -98,6 +98,9 @@ link* node_state::make_link(port_name local, port_name remote,
   l.node = node;
   l.end = core->adopt_port(std::move(rec));
   install_sink(local);
+  // The user's port behind this end reports its marks and reads here
+  // (credit for the sending node, node_credit.cpp).
+  w_.sched->watch_reads(l.end.object()->record);
   if (start)
     l.end.start();
   else
@@ -128,9 +131,9 @@ void node_state::on_local(port_name local, envelope&& e) {
   }
   auto& l = i->second;
   if (e.is_ready) {
-    // Flow control's ready notice (the local receiver drained below its
-    // mark): it will become a credit frame to the sending node (see
-    // docs/architecture.md, "Credit across processes"); not sent yet.
+    // The user's port behind this end changed its marks or read: a mark
+    // or credit frame for the sending node (node_credit.cpp).
+    on_ready(l);
     return;
   }
   if (e.is_close) {
@@ -165,8 +168,10 @@ void node_state::on_local(port_name local, envelope&& e) {
   } else {
     f.data = msg.data;
   }
-  for (std::size_t k = 0; k < msg.ports.size(); ++k)
+  for (std::size_t k = 0; k < msg.ports.size(); ++k) {
     f.ports.emplace_back(port_name::mint(), port_name::mint());
+    f.port_flow.push_back(carried_marks(*msg.ports[k]));
+  }
   auto node = l.node;
   try {
     send(node, f);
@@ -174,16 +179,19 @@ void node_state::on_local(port_name local, envelope&& e) {
     if (w_.cfg.warnings)
       fmt::print(stderr, "entangle: remote: a message cannot cross: {}\n",
                  ex.what());
+    user_left(l, e.bytes, false);
     sched.drop(std::move(msg), drop_reason::messageerror);
     return;
   }
   ++l.next_send;
+  user_left(l, e.bytes, true);
   // Each carried port becomes the local end of a new link to the same
   // node; what is queued on it (and what its peer posts meanwhile) follows
   // on that link, behind this frame (its sink runs in a later turn).
   for (std::size_t k = 0; k < msg.ports.size(); ++k)
-    make_link(f.ports[k].first, f.ports[k].second, node,
-              std::move(msg.ports[k]), true);
+    carried_out(*make_link(f.ports[k].first, f.ports[k].second, node,
+                           std::move(msg.ports[k]), true),
+                f.port_flow[k]);
   msg.ports.clear();
 }
 
@@ -351,6 +359,12 @@ void node_state::on_frame(const caf::actor& from, const std::string& bytes) {
     case frame_kind::close:
       handle_close(node, *f);
       break;
+    case frame_kind::mark:
+      handle_mark(node, *f);
+      break;
+    case frame_kind::credit:
+      handle_credit(node, *f);
+      break;
     default:
       break;
   }
@@ -481,9 +495,12 @@ void node_state::handle_user(const caf::node_id& from, frame& f) {
     msg.buffer_bytes = f.buffer_bytes;
   }
   auto local = f.dst;
-  for (auto& [theirs, mine] : f.ports) {
+  for (std::size_t k = 0; k < f.ports.size(); ++k) {
+    auto [theirs, mine] = f.ports[k];
     auto [a, b] = w_.sched->make_pair(true);
-    make_link(mine, theirs, from, std::move(a), true);
+    auto* nl = make_link(mine, theirs, from, std::move(a), true);
+    if (k < f.port_flow.size())
+      carried_in(*nl, *b, f.port_flow[k]);
     msg.ports.push_back(std::move(b));
   }
   auto& lk = links_.at(local); // make_link may have rehashed

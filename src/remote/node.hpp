@@ -57,6 +57,21 @@ struct link {
   std::weak_ptr<port_object> requester_port;
   std::string url;
   std::string service;
+
+  // Credit (node_credit.cpp). Toward the peer, for our user's port (the
+  // end's peer, which this end feeds): the marks last told (a mark frame
+  // or the carried port's entry) and the consumed count last told.
+  high_water_mark told_marks;
+  std::uint64_t credited = 0;
+  // From the peer: this end mirrors its receiver (flow_state::mirror);
+  // `consumed` is its last count. While mirroring, unsized + sizes.size()
+  // == next_send - 1 - consumed: the messages sent and not credited, the
+  // first `unsized` sent before the mark came (0 bytes each), the rest
+  // with their sizes, in send order.
+  bool mirror = false;
+  std::uint64_t consumed = 0;
+  std::uint64_t unsized = 0;
+  std::deque<std::uint32_t> sizes;
 };
 
 /// A connected (or connecting) runtime, and the reliable stream of
@@ -177,6 +192,8 @@ public:
   std::atomic<std::uint64_t> reconnects{0};
   std::atomic<std::uint64_t> resent{0};
   std::atomic<std::uint64_t> stale{0};
+  std::atomic<std::uint64_t> credits_out{0};
+  std::atomic<std::uint64_t> credits_in{0};
   std::atomic<std::uint16_t> listening{0};
   /// "host:port" this node listens on (told to peers in hello/welcome, so
   /// a connect to it finds the peer up instead of dialing it again).
@@ -258,6 +275,27 @@ private:
   void handle_open(const caf::node_id& from, frame& f);
   void handle_close(const caf::node_id& from, frame& f);
   void handle_refuse(const caf::node_id& from, frame& f);
+  // -- credit (node_credit.cpp) --
+  /// The ready notice reached end `l`: its user's port changed its marks
+  /// or read; tells the peer (mark or credit frame, batched).
+  void on_ready(link& l);
+  void handle_mark(const caf::node_id& from, frame& f);
+  void handle_credit(const caf::node_id& from, frame& f);
+  /// The link a mark or credit frame names, or null (ignored when it names
+  /// a tombstone; otherwise a violation, reported).
+  link* credit_link(const caf::node_id& from, const frame& f);
+  /// The peer consumed `consumed` messages of this end's in all.
+  void take_credit(link& l, std::uint64_t consumed);
+  /// A message of `bytes` left on link `l` (sent: true) or was dropped
+  /// before it could (false): a mirror counts it until credited.
+  void user_left(link& l, std::uint32_t bytes, bool sent);
+  /// The marks that travel with carried port `rec` (in transit).
+  carried_flow carried_marks(port_record& rec);
+  /// After make_link for a carried port: at its sender (`out`), the new end
+  /// mirrors the port's marks; at its receiver, the new port `user` gets
+  /// them and the end mirrors its peer's.
+  void carried_out(link& l, const carried_flow& cf);
+  void carried_in(link& l, port_record& user, const carried_flow& cf);
   frame hello_frame(frame_kind kind, const peer& p);
   /// How many hellos (100 ms apart) a peer gets before it is lost:
   /// max(5 s, 5 heartbeats, the connect timeout).

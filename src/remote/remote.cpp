@@ -153,6 +153,8 @@ node_stats stats(runtime& rt) {
   s.reconnects = st->reconnects.load();
   s.resent = st->resent.load();
   s.stale = st->stale.load();
+  s.credits_sent = st->credits_out.load();
+  s.credits_received = st->credits_in.load();
   return s;
 }
 

@@ -1,0 +1,205 @@
+// Credit between nodes (docs/architecture.md, "Credit between nodes"):
+// the receiving node tells the sending node its user port's marks (`mark`)
+// and how many messages that port consumed (`credit`); the sending node's
+// link end mirrors the receiver, so the sender's desired_size, ready and
+// QuotaExceededError work as within one process. State: flow_state's
+// `mirror` and `report` flags, and the credit fields of `link`.
+
+#include "remote/node.hpp"
+
+#include <algorithm>
+
+#include <fmt/format.h>
+
+#include "contexts/world.hpp"
+#include "ports/port_scheduler.hpp"
+
+namespace entangle::detail::remote {
+
+namespace {
+
+/// Marks as told over the wire: all "no mark" values are one.
+bool same_marks(const high_water_mark& x, const high_water_mark& y) {
+  if (!x.enabled() && !y.enabled())
+    return true;
+  return x == y;
+}
+
+} // namespace
+
+void node_state::on_ready(link& l) {
+  // Nothing goes out before `open` (the peer does not know the link yet;
+  // a pending end is not started, so this does not happen) or after our
+  // close (the peer may have forgotten the link: a frame for it would be
+  // a violation there).
+  if (l.pending || l.sent_close || !l.end.object())
+    return;
+  auto& end = l.end.object()->record;
+  if (!end || !end->peer)
+    return;
+  auto v = port_scheduler::view_of(*end->peer);
+  // What the user's port consumed of ours: delivered minus still unread.
+  // Unread may include messages queued there before this link existed
+  // (a carried port's backlog); they come first, so the difference is
+  // exact once they are read and too low (the safe side) before.
+  auto delivered = l.next_recv - 1;
+  auto consumed = delivered - std::min<std::uint64_t>(delivered, v.count);
+  consumed = std::max(consumed, l.credited);
+  if (!same_marks(v.marks, l.told_marks)) {
+    frame f;
+    f.kind = frame_kind::mark;
+    f.dst = l.remote;
+    f.marks = v.marks;
+    f.seq = consumed;
+    send(l.node, f);
+    l.told_marks = v.marks;
+    l.credited = consumed;
+    return;
+  }
+  if (!v.marks.enabled() || consumed == l.credited)
+    return;
+  // Batched: under a message mark only, credit goes out once half a mark
+  // was consumed since the last. Enough for the sender: once everything
+  // is consumed, what it was not told is below half a mark, so its view
+  // is below the mark and it got its ready. A byte mark (whose sizes only
+  // the sender knows) gets credit on every read batch.
+  std::uint64_t step = 1;
+  if (v.marks.bytes == 0)
+    step = std::max<std::uint64_t>(1, v.marks.messages / 2);
+  if (consumed - l.credited < step)
+    return;
+  frame f;
+  f.kind = frame_kind::credit;
+  f.dst = l.remote;
+  f.seq = consumed;
+  ++credits_out; // before: its effect at the peer comes after
+  send(l.node, f);
+  l.credited = consumed;
+}
+
+link* node_state::credit_link(const caf::node_id& from, const frame& f) {
+  auto i = links_.find(f.dst);
+  if (i == links_.end() || i->second.node != from || i->second.pending) {
+    if (tombstones_.count({from, f.dst}) == 0)
+      violation(from, f.kind == frame_kind::mark
+                        ? "a mark for a port it was never given"
+                        : "credit for a port it was never given");
+    return nullptr; // else: sent before it saw our close
+  }
+  return &i->second;
+}
+
+void node_state::take_credit(link& l, std::uint64_t consumed) {
+  auto n = consumed - l.consumed;
+  l.consumed = consumed;
+  std::uint64_t bytes = 0;
+  auto k = std::min(n, l.unsized);
+  l.unsized -= k;
+  for (auto rest = n - k; rest > 0 && !l.sizes.empty(); --rest) {
+    bytes += l.sizes.front();
+    l.sizes.pop_front();
+  }
+  if (auto& obj = l.end.object(); obj && obj->record)
+    w_.sched->credit_remote(*obj->record, n, bytes);
+}
+
+void node_state::handle_mark(const caf::node_id& from, frame& f) {
+  auto* l = credit_link(from, f);
+  if (l == nullptr)
+    return;
+  auto sent = l->next_send - 1;
+  if (f.seq > sent || f.seq < l->consumed) {
+    violation(from, fmt::format("a mark that counts {} messages consumed "
+                                "(sent {}, credited {})",
+                                f.seq, sent, l->consumed));
+    return;
+  }
+  auto& obj = l->end.object();
+  if (!obj || !obj->record)
+    return;
+  if (!f.marks.enabled()) {
+    l->mirror = false;
+    l->consumed = f.seq;
+    l->unsized = 0;
+    l->sizes.clear();
+    w_.sched->set_mirror(*obj->record, f.marks, 0);
+    return;
+  }
+  if (l->mirror) {
+    take_credit(*l, f.seq);
+    w_.sched->set_mirror(*obj->record, f.marks, 0);
+    return;
+  }
+  // Mirroring starts: what was sent and not consumed counts (0 bytes each:
+  // their sizes were not measured without a mark).
+  l->mirror = true;
+  l->consumed = f.seq;
+  l->unsized = sent - f.seq;
+  l->sizes.clear();
+  w_.sched->set_mirror(*obj->record, f.marks, l->unsized);
+}
+
+void node_state::handle_credit(const caf::node_id& from, frame& f) {
+  auto* l = credit_link(from, f);
+  if (l == nullptr)
+    return;
+  auto sent = l->next_send - 1;
+  if (!l->mirror) {
+    violation(from, "credit without a mark");
+    return;
+  }
+  if (f.seq > sent || f.seq < l->consumed) {
+    violation(from, fmt::format("credit for {} messages consumed (sent {}, "
+                                "credited {})",
+                                f.seq, sent, l->consumed));
+    return;
+  }
+  ++credits_in; // before its effect (a ready event, desired_size)
+  take_credit(*l, f.seq);
+}
+
+void node_state::user_left(link& l, std::uint32_t bytes, bool sent) {
+  if (!l.mirror)
+    return;
+  if (sent) {
+    l.sizes.push_back(bytes);
+  } else if (auto& obj = l.end.object(); obj && obj->record) {
+    w_.sched->credit_remote(*obj->record, 1, bytes); // never to be read
+  }
+}
+
+carried_flow node_state::carried_marks(port_record& rec) {
+  carried_flow cf;
+  cf.recv = port_scheduler::view_of(rec).marks;
+  // In transit, so nobody closes it meanwhile: its link may be read.
+  if (rec.peer)
+    cf.send = port_scheduler::view_of(*rec.peer).marks;
+  return cf;
+}
+
+void node_state::carried_out(link& l, const carried_flow& cf) {
+  // The peer's new end mirrors the peer of the carried port (cf.send came
+  // with it): told. This end now mirrors the carried port itself, whose
+  // marks and unread messages went to the new port there.
+  l.told_marks = cf.send;
+  if (!cf.recv.enabled())
+    return;
+  l.mirror = true;
+  if (auto& obj = l.end.object(); obj && obj->record)
+    w_.sched->set_mirror(*obj->record, cf.recv, 0);
+}
+
+void node_state::carried_in(link& l, port_record& user,
+                            const carried_flow& cf) {
+  // The sender's end mirrors these marks already: told.
+  l.told_marks = cf.recv;
+  if (cf.recv.enabled())
+    w_.sched->set_marks(user, cf.recv);
+  if (!cf.send.enabled())
+    return;
+  l.mirror = true;
+  if (auto& obj = l.end.object(); obj && obj->record)
+    w_.sched->set_mirror(*obj->record, cf.send, 0);
+}
+
+} // namespace entangle::detail::remote
