@@ -65,7 +65,9 @@ port_record* gateway_record(outside_state& st) {
 }
 
 /// Gateway thread, st.mu held: counts an inbox entry as unread.
-void hold_entry(outside_state& st, outside_state::entry& e) {
+/// `popped_now`: its message was taken from the port in this turn.
+void hold_entry(outside_state& st, outside_state::entry& e,
+                bool popped_now = false) {
   auto* rec = gateway_record(st);
   if (rec == nullptr || e.held)
     return;
@@ -73,7 +75,7 @@ void hold_entry(outside_state& st, outside_state::entry& e) {
   e.bytes = f != nullptr && f->mark_bytes.load(std::memory_order_relaxed) != 0
               ? clamp_size(message_size(e.m.data))
               : 0;
-  e.held = rec->sched.hold(*rec, e.bytes);
+  e.held = rec->sched.hold(*rec, e.bytes, popped_now);
 }
 
 /// Gateway thread: hands a received message to the outside.
@@ -91,18 +93,28 @@ void deliver(world& w, const std::weak_ptr<outside_state>& weak,
     attach(w, p, inner);
     m.ports.emplace_back(std::move(inner));
   }
-  std::lock_guard<std::mutex> guard{st->mu};
-  if (st->ended)
-    return;
-  if (!st->waiters.empty()) {
-    st->waiters.front().set_value(std::move(m));
-    st->waiters.pop_front();
-  } else {
+  std::size_t ack_now = 0;
+  bool acked = false;
+  {
+    std::lock_guard<std::mutex> guard{st->mu};
+    if (st->ended)
+      return;
     outside_state::entry e{std::move(m)};
-    hold_entry(*st, e);
-    st->inbox.push_back(std::move(e));
+    hold_entry(*st, e, true);
+    if (!st->waiters.empty()) {
+      // Read at once by a waiting thread.
+      acked = e.held;
+      ack_now = e.bytes;
+      st->waiters.front().set_value(std::move(e.m));
+      st->waiters.pop_front();
+    } else {
+      st->inbox.push_back(std::move(e));
+    }
+    st->cv.notify_all();
   }
-  st->cv.notify_all();
+  if (acked)
+    if (auto* rec = gateway_record(*st))
+      rec->sched.ack(*rec, ack_now);
 }
 
 /// Gateway thread: makes `port` (adopted by the gateway) an outside port.
@@ -114,6 +126,8 @@ void attach(world& w, message_port port, std::shared_ptr<outside_state> st) {
     std::lock_guard<std::mutex> guard{st->mu};
     st->mark = port.water_mark(); // the runtime's default, if any
   }
+  if (auto* rec = gateway_record(*st))
+    rec->sched.hold_reads(*rec); // the inbox holds what the port takes
   {
     std::lock_guard<std::mutex> guard{w.mu};
     auto& all = w.outside_ports;
@@ -125,6 +139,13 @@ void attach(world& w, message_port port, std::shared_ptr<outside_state> st) {
   }
   std::weak_ptr<outside_state> weak = st;
   port.on_message([&w, weak](message_event& ev) { deliver(w, weak, ev); });
+  // A message that failed to deserialize here is read all the same: under
+  // hold_reads nothing else would ever count it as read.
+  port.on_messageerror([weak](message_event&) {
+    if (auto s = weak.lock())
+      if (auto* rec = gateway_record(*s))
+        rec->sched.ack(*rec, 0);
+  });
   port.on_close([weak](message_event&) {
     if (auto s = weak.lock()) {
       std::lock_guard<std::mutex> guard{s->mu};
@@ -422,6 +443,8 @@ void outside_port::set_high_water_mark(const high_water_mark& mark) const {
   auto ran = detail::in_gateway(*st, [self = st_, done, mark] {
     if (self->port) {
       self->port.set_high_water_mark(mark);
+      if (auto* rec = detail::gateway_record(*self))
+        rec->sched.hold_reads(*rec);
       std::lock_guard<std::mutex> guard{self->mu};
       self->mark = mark;
       for (auto& e : self->inbox)

@@ -86,13 +86,21 @@ high_water_mark port_scheduler::marks(port_record& rec) {
   return f != nullptr ? f->marks() : high_water_mark{0, 0, 2};
 }
 
-bool port_scheduler::hold(port_record& rec, std::size_t bytes) {
+bool port_scheduler::hold(port_record& rec, std::size_t bytes,
+                          bool popped_now) {
   record_guard guard{rec.mu()};
   auto* f = rec.flow.load(std::memory_order_relaxed);
   if (f == nullptr || rec.closed)
     return false;
-  f->added(bytes);
+  if (!(f->held && popped_now))
+    f->added(bytes);
   return true;
+}
+
+void port_scheduler::hold_reads(port_record& rec) {
+  record_guard guard{rec.mu()};
+  if (auto* f = rec.flow.load(std::memory_order_relaxed))
+    f->held = true;
 }
 
 bool port_scheduler::peer_full(const port_record& src) {

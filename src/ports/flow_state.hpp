@@ -55,6 +55,12 @@ struct flow_state {
   bool full = false;
   bool mirror = false;
   bool report = false;
+  /// A consumer above the port holds every message it takes until it acks
+  /// it (the outside gateway's inbox: port_scheduler::hold_reads): pops do
+  /// not count as reads, `ack` does. Counting a pop and adding it back at
+  /// the hold left a window in which the sender saw room nobody had made
+  /// (a `ready` fired while the outside reader had read nothing).
+  bool held = false;
 
   /// Whether a read is to be reported to the feeding node (see `report`).
   bool reports() const noexcept {

@@ -108,7 +108,12 @@ public:
   /// acks, reported by the reader. No-ops without a mark. By rec's owner.
   /// `hold` returns whether it counted (false without a flow state: the
   /// consumer must then not `ack` it).
-  bool hold(port_record& rec, std::size_t bytes);
+  /// `popped_now`: the message was taken from the queue in this turn, so
+  /// under `hold_reads` it still counts and is not added again.
+  bool hold(port_record& rec, std::size_t bytes, bool popped_now = false);
+  /// From now on `rec`'s consumer holds what it takes (flow_state::held);
+  /// no-op without a flow state. By rec's owner.
+  void hold_reads(port_record& rec);
   void ack(port_record& rec, std::size_t bytes);
 
   /// Whether the peer of `src` (owned by the caller) is full again: a
@@ -254,8 +259,9 @@ public:
         if (rec.ready_queued)
           rec.queue.erase_first([](const envelope& e) { return e.is_ready; });
         rec.ready_queued = true; // it is queued again
-      } else if (f != nullptr && !i->is_close && !f->mirror) {
-        f->added(i->bytes); // unread again (a mirror's pop did not count)
+      } else if (f != nullptr && !i->is_close && !f->mirror && !f->held) {
+        f->added(i->bytes); // unread again (a mirror's or held pop did not
+                            // count)
       }
     }
     rec.queue.prepend(first, last);
@@ -321,8 +327,10 @@ private:
     for (auto i = first; i != last; ++i) {
       if (i->is_ready) {
         rec.ready_queued = false;
-      } else if (f != nullptr && !i->is_close && !f->mirror) {
-        f->taken(i->bytes); // a mirror's reads are the remote node's credit
+      } else if (f != nullptr && !i->is_close && !f->mirror && !f->held) {
+        // A mirror's reads are the remote node's credit, a held port's its
+        // consumer's acks.
+        f->taken(i->bytes);
         took = true;
       }
     }
