@@ -81,6 +81,63 @@ std::string str(const std::optional<std::int64_t>& x) {
   return x ? std::to_string(*x) : "none";
 }
 
+/// Runs `then` on the running context once `cond` holds, checking every
+/// `every` (what it waits for comes from another node with no event).
+template <class Cond, class Then>
+void when(Cond cond, Then then, std::chrono::milliseconds every = 5ms) {
+  auto t = std::make_shared<timer_id>(0);
+  *t = this_context().set_interval(
+    [cond, then, t]() mutable {
+      if (!cond())
+        return;
+      this_context().clear_interval(*t);
+      then();
+    },
+    every);
+}
+
+/// On `p`'s ready: logs "ready", then "desired back to 4" once all of the
+/// credit came (it is batched: the rest may still be on its way).
+void log_ready(message_port p, log_lines& log) {
+  p.on_ready([p, &log](message_event&) {
+    log.add("ready");
+    when([p] { return p.desired_size() == std::optional<std::int64_t>{4}; },
+         [&log] { log.add("desired back to 4"); });
+  });
+}
+
+/// Once `p` knows its receiver's mark: logs it, then posts 0, 1, ... until
+/// the hard limit refuses one ("refused after <n>: <error>"), logging each
+/// post with `each`.
+void post_to_limit(message_port p, log_lines& log, bool each) {
+  when([p] { return p.desired_size().has_value(); },
+       [p, &log, each] {
+         log.add("mark " + str(p.desired_size()));
+         for (int i = 0;; ++i) {
+           try {
+             p.post_message(i);
+           } catch (const dom_exception& e) {
+             log.add("refused after " + std::to_string(i) + ": " + e.name());
+             break;
+           }
+           if (each)
+             log.add("posted " + std::to_string(i) + ", desired "
+                     + str(p.desired_size()));
+         }
+       });
+}
+
+/// Logs "read <n>" for each message on `q`, which starts only once `go`
+/// is set (polled every 5 ms; add_event_listener, since on_message would
+/// start the port at once). On `q`'s context.
+void read_once_go(message_port q, std::shared_ptr<std::atomic<bool>> go,
+                  log_lines& log) {
+  q.add_event_listener("message", [&log](message_event& m) {
+    log.add("read " + to_string(m.data));
+  });
+  when([go] { return go->load(); }, [q] { q.start(); });
+}
+
 /// A service that sets mark {4} on each connection and reads nothing until
 /// `go` is set (polled by a timer), then reads everything, logging
 /// "read <n>" for each message.
@@ -90,19 +147,7 @@ std::uint64_t slow_reader(runtime& rt, std::shared_ptr<std::atomic<bool>> go,
     this_context().on_connect([go, &log, mark](message_event& ev) {
       auto q = ev.ports.at(0);
       q.set_high_water_mark(mark);
-      // (add_event_listener: on_message would start the port.)
-      q.add_event_listener("message", [&log](message_event& m) {
-        log.add("read " + to_string(m.data));
-      });
-      auto t = std::make_shared<timer_id>(0);
-      *t = this_context().set_interval(
-        [go, q, t] {
-          if (go->load()) {
-            q.start();
-            this_context().clear_interval(*t);
-          }
-        },
-        5ms);
+      read_once_go(q, go, log);
     });
   });
 }
@@ -114,42 +159,12 @@ std::uint64_t slow_reader(runtime& rt, std::shared_ptr<std::atomic<bool>> go,
 void producer(runtime& rt, const std::string& url, log_lines& log) {
   rt.spawn("producer", [url, &log](context&) {
     auto p = remote::connect(url);
-    p.on_ready([p, &log](message_event&) {
-      log.add("ready");
-      // Credit is batched: the rest of it may still be on its way.
-      auto t = std::make_shared<timer_id>(0);
-      *t = this_context().set_interval(
-        [p, t, &log] {
-          if (p.desired_size() == std::optional<std::int64_t>{4}) {
-            this_context().clear_interval(*t);
-            log.add("desired back to 4");
-          }
-        },
-        5ms);
-    });
+    log_ready(p, log);
     p.on_close([p, &log](message_event&) {
       log.add("closed, desired " + str(p.desired_size()));
     });
     p.start();
-    auto t = std::make_shared<timer_id>(0);
-    *t = this_context().set_interval(
-      [p, t, &log] {
-        if (!p.desired_size())
-          return; // the mark has not come yet
-        this_context().clear_interval(*t);
-        log.add("mark " + str(p.desired_size()));
-        for (int i = 0;; ++i) {
-          try {
-            p.post_message(i);
-          } catch (const dom_exception& e) {
-            log.add("refused after " + std::to_string(i) + ": " + e.name());
-            break;
-          }
-          log.add("posted " + std::to_string(i) + ", desired "
-                  + str(p.desired_size()));
-        }
-      },
-      5ms);
+    post_to_limit(p, log, true);
   });
 }
 
@@ -307,18 +322,7 @@ TEST_CASE("a receiving port's mark follows it to another node; the sender "
       in.on_message([go, &log](message_event& m) {
         auto q = m.ports.at(0);
         log.add("mark at C " + std::to_string(q.water_mark().messages));
-        q.add_event_listener("message", [&log](message_event& x) {
-          log.add("read " + to_string(x.data));
-        });
-        auto t = std::make_shared<timer_id>(0);
-        *t = this_context().set_interval(
-          [go, q, t] {
-            if (go->load()) {
-              q.start();
-              this_context().clear_interval(*t);
-            }
-          },
-          5ms);
+        read_once_go(q, go, log);
       });
       in.start();
     });
@@ -368,37 +372,9 @@ TEST_CASE("a sending port moved to another node keeps the receiver's mark: "
       auto in = ev.ports.at(0);
       in.on_message([&log](message_event& m) {
         auto p = m.ports.at(0);
-        p.on_ready([p, &log](message_event&) {
-          log.add("ready");
-          auto t = std::make_shared<timer_id>(0);
-          *t = this_context().set_interval(
-            [p, t, &log] {
-              if (p.desired_size() == std::optional<std::int64_t>{4}) {
-                this_context().clear_interval(*t);
-                log.add("desired back to 4");
-              }
-            },
-            5ms);
-        });
+        log_ready(p, log);
         p.start();
-        auto t = std::make_shared<timer_id>(0);
-        *t = this_context().set_interval(
-          [p, t, &log] {
-            if (!p.desired_size())
-              return;
-            this_context().clear_interval(*t);
-            log.add("mark " + str(p.desired_size()));
-            for (int i = 0;; ++i) {
-              try {
-                p.post_message(i);
-              } catch (const dom_exception& e) {
-                log.add("refused after " + std::to_string(i) + ": "
-                        + e.name());
-                break;
-              }
-            }
-          },
-          5ms);
+        post_to_limit(p, log, false);
       });
       in.start();
     });

@@ -14,6 +14,23 @@ namespace entangle::detail {
 
 namespace {
 
+/// The messages queued on `rec` (sentinels are not messages) and their
+/// accounted sizes. Caller holds rec's lock.
+struct queued_counts {
+  std::size_t n = 0;
+  std::size_t bytes = 0;
+};
+queued_counts count_queued(const port_record& rec) {
+  queued_counts c;
+  rec.queue.for_each([&c](const envelope& e) {
+    if (!e.sentinel()) {
+      ++c.n;
+      c.bytes += e.bytes;
+    }
+  });
+  return c;
+}
+
 std::size_t times(std::size_t x, std::size_t k) noexcept {
   return k != 0 && x > static_cast<std::size_t>(-1) / k
            ? static_cast<std::size_t>(-1)
@@ -69,9 +86,7 @@ void port_scheduler::set_marks(port_record& rec, const high_water_mark& m) {
       // Counted from now on: what is queued already counts too (sizes of
       // messages posted while there was no mark count as 0 bytes).
       f = new flow_state;
-      std::size_t n = 0;
-      rec.queue.for_each([&n](const envelope& e) { n += !e.sentinel(); });
-      f->count.store(n, std::memory_order_relaxed);
+      f->count.store(count_queued(rec).n, std::memory_order_relaxed);
       rec.flow.store(f, std::memory_order_release);
     }
     crossing = f->set_marks(m);
@@ -201,9 +216,7 @@ void port_scheduler::watch_reads(const std::shared_ptr<port_record>& end) {
     if (f == nullptr) {
       // As set_marks: what is queued counts (0 bytes each).
       f = new flow_state;
-      std::size_t n = 0;
-      rec->queue.for_each([&n](const envelope& e) { n += !e.sentinel(); });
-      f->count.store(n, std::memory_order_relaxed);
+      f->count.store(count_queued(*rec).n, std::memory_order_relaxed);
       rec->flow.store(f, std::memory_order_release);
     }
     f->report = true;
@@ -241,30 +254,16 @@ void port_scheduler::set_mirror(port_record& end, const high_water_mark& m,
     }
     if (m.enabled() && !f->mirror) {
       // From now on unread = queued here + sent and not credited.
-      std::size_t n = 0;
-      std::size_t b = 0;
-      end.queue.for_each([&](const envelope& e) {
-        if (!e.sentinel()) {
-          ++n;
-          b += e.bytes;
-        }
-      });
+      auto q = count_queued(end);
       f->mirror = true;
-      f->count.store(n + unsent, std::memory_order_relaxed);
-      f->bytes.store(b, std::memory_order_relaxed);
+      f->count.store(q.n + unsent, std::memory_order_relaxed);
+      f->bytes.store(q.bytes, std::memory_order_relaxed);
     } else if (!m.enabled() && f->mirror) {
       // Back to a plain end: unread is what its sink has not taken yet.
-      std::size_t n = 0;
-      std::size_t b = 0;
-      end.queue.for_each([&](const envelope& e) {
-        if (!e.sentinel()) {
-          ++n;
-          b += e.bytes;
-        }
-      });
+      auto q = count_queued(end);
       f->mirror = false;
-      f->count.store(n, std::memory_order_relaxed);
-      f->bytes.store(b, std::memory_order_relaxed);
+      f->count.store(q.n, std::memory_order_relaxed);
+      f->bytes.store(q.bytes, std::memory_order_relaxed);
     }
     crossing = f->set_marks(m);
   }
