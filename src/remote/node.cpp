@@ -140,12 +140,7 @@ void node_state::on_local(port_name local, envelope&& e) {
     // The user's port closed (or its context ended): tell the peer the
     // number of the last message, so its close comes after that one.
     if (!l.sent_close && !l.pending) {
-      frame f;
-      f.kind = frame_kind::close;
-      f.dst = l.remote;
-      f.seq = l.next_send - 1;
-      send(l.node, f);
-      l.sent_close = true;
+      send_close(l);
       if (!l.got_close)
         tombstones_.emplace(l.node, l.local);
     }
@@ -408,6 +403,17 @@ void node_state::handle_open(const caf::node_id& from, frame& f) {
   caf::anon_send(target, ingress_atom::value, std::move(carrier));
 }
 
+void node_state::send_close(link& l) {
+  if (l.sent_close)
+    return;
+  frame c;
+  c.kind = frame_kind::close;
+  c.dst = l.remote;
+  c.seq = l.next_send - 1;
+  send(l.node, c);
+  l.sent_close = true;
+}
+
 void node_state::handle_refuse(const caf::node_id& from, frame& f) {
   auto i = links_.find(f.dst);
   if (i == links_.end() || i->second.node != from || i->second.next_recv != 1
@@ -418,16 +424,9 @@ void node_state::handle_refuse(const caf::node_id& from, frame& f) {
     return;
   }
   auto& l = i->second;
-  if (!l.sent_close) {
-    // The refuser keeps a tombstone for the frames that followed the open:
-    // our close (after the last of them) lets it go.
-    frame c;
-    c.kind = frame_kind::close;
-    c.dst = l.remote;
-    c.seq = l.next_send - 1;
-    send(from, c);
-    l.sent_close = true;
-  }
+  // The refuser keeps a tombstone for the frames that followed the open:
+  // our close (after the last of them) lets it go.
+  send_close(l);
   fail_link(l, "NotFoundError", fmt::format("{}: {}", l.url, f.text));
 }
 
@@ -533,14 +532,7 @@ void node_state::handle_close(const caf::node_id& from, frame& f) {
   }
   l.got_close = true;
   l.last_recv = f.seq;
-  if (!l.sent_close) {
-    frame c;
-    c.kind = frame_kind::close;
-    c.dst = l.remote;
-    c.seq = l.next_send - 1;
-    send(from, c);
-    l.sent_close = true;
-  }
+  send_close(l);
   finish_if_done(f.dst);
 }
 

@@ -242,6 +242,8 @@ private:
   /// while the node reconnects). @throws what encode throws, before any
   /// state changed.
   void send(const caf::node_id& node, frame& f);
+  /// Sends this end's close of `l` (after the last frame sent on it), once.
+  void send_close(link& l);
   /// Checks a sequenced frame's place in the stream from `p`: true if it is
   /// the next one (then taken), false if it is to be dropped.
   bool take_seq(const caf::node_id& node, peer& p, const frame& f);
