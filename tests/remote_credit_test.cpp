@@ -18,37 +18,13 @@
 #include <vector>
 
 #include "entangle/all.hpp"
+#include "remote/journal.hpp"
 
 using namespace entangle;
 using namespace std::chrono_literals;
+using remote_test::journal;
 
 namespace {
-
-/// What the contexts saw, for the test thread.
-struct log_lines {
-  std::mutex mu;
-  std::condition_variable cv;
-  std::vector<std::string> lines;
-
-  void add(std::string s) {
-    std::lock_guard<std::mutex> guard{mu};
-    lines.push_back(std::move(s));
-    cv.notify_all();
-  }
-
-  /// Waits (generously: ASan on a loaded machine) until `line` was added.
-  bool wait_for(const std::string& line, std::chrono::seconds t = 60s) {
-    std::unique_lock<std::mutex> guard{mu};
-    return cv.wait_for(guard, t, [&] {
-      return std::find(lines.begin(), lines.end(), line) != lines.end();
-    });
-  }
-
-  std::vector<std::string> snapshot() {
-    std::lock_guard<std::mutex> guard{mu};
-    return lines;
-  }
-};
 
 struct node {
   runtime_config cfg;
@@ -98,7 +74,7 @@ void when(Cond cond, Then then, std::chrono::milliseconds every = 5ms) {
 
 /// On `p`'s ready: logs "ready", then "desired back to 4" once all of the
 /// credit came (it is batched: the rest may still be on its way).
-void log_ready(message_port p, log_lines& log) {
+void log_ready(message_port p, journal& log) {
   p.on_ready([p, &log](message_event&) {
     log.add("ready");
     when([p] { return p.desired_size() == std::optional<std::int64_t>{4}; },
@@ -109,7 +85,7 @@ void log_ready(message_port p, log_lines& log) {
 /// Once `p` knows its receiver's mark: logs it, then posts 0, 1, ... until
 /// the hard limit refuses one ("refused after <n>: <error>"), logging each
 /// post with `each`.
-void post_to_limit(message_port p, log_lines& log, bool each) {
+void post_to_limit(message_port p, journal& log, bool each) {
   when([p] { return p.desired_size().has_value(); },
        [p, &log, each] {
          log.add("mark " + str(p.desired_size()));
@@ -131,7 +107,7 @@ void post_to_limit(message_port p, log_lines& log, bool each) {
 /// is set (polled every 5 ms; add_event_listener, since on_message would
 /// start the port at once). On `q`'s context.
 void read_once_go(message_port q, std::shared_ptr<std::atomic<bool>> go,
-                  log_lines& log) {
+                  journal& log) {
   q.add_event_listener("message", [&log](message_event& m) {
     log.add("read " + to_string(m.data));
   });
@@ -142,7 +118,7 @@ void read_once_go(message_port q, std::shared_ptr<std::atomic<bool>> go,
 /// `go` is set (polled by a timer), then reads everything, logging
 /// "read <n>" for each message.
 std::uint64_t slow_reader(runtime& rt, std::shared_ptr<std::atomic<bool>> go,
-                          log_lines& log, high_water_mark mark = {4}) {
+                          journal& log, high_water_mark mark = {4}) {
   return rt.spawn("slow", [go, &log, mark](context&) {
     this_context().on_connect([go, &log, mark](message_event& ev) {
       auto q = ev.ports.at(0);
@@ -156,7 +132,7 @@ std::uint64_t slow_reader(runtime& rt, std::shared_ptr<std::atomic<bool>> go,
 /// receiver's mark shows (desired_size), then posts until the hard limit
 /// refuses a post, logging what it sees; on `ready`, logs it, and then
 /// when its credit is back to the whole mark (4).
-void producer(runtime& rt, const std::string& url, log_lines& log) {
+void producer(runtime& rt, const std::string& url, journal& log) {
   rt.spawn("producer", [url, &log](context&) {
     auto p = remote::connect(url);
     log_ready(p, log);
@@ -168,18 +144,32 @@ void producer(runtime& rt, const std::string& url, log_lines& log) {
   });
 }
 
+/// Checks that nothing was read and no ready came by `seen`, then lets
+/// the reader go: it reads all 8, the sender gets ready and then its whole
+/// credit back.
+void read_then_ready(journal& log, const std::vector<std::string>& seen,
+                     std::atomic<bool>& go) {
+  CHECK(std::none_of(seen.begin(), seen.end(), [](const std::string& s) {
+    return s.rfind("ready", 0) == 0 || s.rfind("read ", 0) == 0;
+  }));
+  go.store(true);
+  REQUIRE(log.wait_line("read 7"));
+  REQUIRE(log.wait_line("ready"));
+  REQUIRE(log.wait_line("desired back to 4"));
+}
+
 } // namespace
 
 TEST_CASE("a sender on another node sees the receiver's mark: desired_size "
           "drops, QuotaExceededError at the hard limit, ready once it reads",
           "[remote][flow]") {
-  log_lines log; // outlives the runtimes (their ports' close events)
+  journal log; // outlives the runtimes (their ports' close events)
   node a, b;
   auto go = std::make_shared<std::atomic<bool>>(false);
   auto id = slow_reader(*b.rt, go, log);
   remote::offer(*b.rt, "slow", id);
   producer(*a.rt, b.url("slow"), log);
-  REQUIRE(log.wait_for("refused after 8: QuotaExceededError"));
+  REQUIRE(log.wait_line("refused after 8: QuotaExceededError"));
   auto seen = log.snapshot();
   // The sender's view: mark 4, one less per post, the hard limit 2 x 4.
   std::vector<std::string> expect{"mark 4"};
@@ -193,11 +183,11 @@ TEST_CASE("a sender on another node sees the receiver's mark: desired_size "
   INFO(fmt_lines(log.snapshot()));
   CHECK(log.snapshot().size() == expect.size());
   go->store(true);
-  REQUIRE(log.wait_for("read 7"));
+  REQUIRE(log.wait_line("read 7"));
   // All 8 read and credited: ready, and the sender's view back to the
   // whole mark.
-  REQUIRE(log.wait_for("ready"));
-  REQUIRE(log.wait_for("desired back to 4"));
+  REQUIRE(log.wait_line("ready"));
+  REQUIRE(log.wait_line("desired back to 4"));
   auto st = remote::stats(*b.rt);
   CHECK(st.credits_sent >= 1);
   CHECK(st.credits_sent <= 4); // batched: not one per message
@@ -209,17 +199,17 @@ TEST_CASE("a sender on another node sees the receiver's mark: desired_size "
 TEST_CASE("the receiver's node is lost while the sender waits for credit: "
           "the sender's port closes, no ready, no room left to see",
           "[remote][flow]") {
-  log_lines log; // outlives the runtimes (their ports' close events)
+  journal log; // outlives the runtimes (their ports' close events)
   node a;
   auto b = std::make_unique<node>();
   auto go = std::make_shared<std::atomic<bool>>(false);
   auto id = slow_reader(*b->rt, go, log);
   remote::offer(*b->rt, "slow", id);
   producer(*a.rt, b->url("slow"), log);
-  REQUIRE(log.wait_for("refused after 8: QuotaExceededError"));
+  REQUIRE(log.wait_line("refused after 8: QuotaExceededError"));
   b->rt->stop();
   b.reset();
-  REQUIRE(log.wait_for("closed, desired none"));
+  REQUIRE(log.wait_line("closed, desired none"));
   auto seen = log.snapshot();
   CHECK(std::none_of(seen.begin(), seen.end(), [](const std::string& s) {
     return s == "ready";
@@ -313,7 +303,7 @@ TEST_CASE("a receiving port's mark follows it to another node; the sender "
           "[remote][flow]") {
   // A's producer talks to B's "pass", which sets mark {4} on its port and
   // hands that port on to C's slow reader: the mark moves with it.
-  log_lines log; // outlives the runtimes (their ports' close events)
+  journal log; // outlives the runtimes (their ports' close events)
   node a, b, c;
   auto go = std::make_shared<std::atomic<bool>>(false);
   auto cid = c.rt->spawn("slow", [go, &log](context&) {
@@ -339,20 +329,14 @@ TEST_CASE("a receiving port's mark follows it to another node; the sender "
   });
   remote::offer(*b.rt, "pass", bid);
   producer(*a.rt, b.url("pass"), log);
-  REQUIRE(log.wait_for("mark at C 4"));
-  REQUIRE(log.wait_for("refused after 8: QuotaExceededError"));
+  REQUIRE(log.wait_line("mark at C 4"));
+  REQUIRE(log.wait_line("refused after 8: QuotaExceededError"));
   std::this_thread::sleep_for(200ms);
   auto seen = log.snapshot();
   CHECK(std::count(seen.begin(), seen.end(), "mark 4") == 1);
   CHECK(std::find(seen.begin(), seen.end(), "posted 7, desired -4")
         != seen.end());
-  CHECK(std::none_of(seen.begin(), seen.end(), [](const std::string& s) {
-    return s.rfind("ready", 0) == 0 || s.rfind("read ", 0) == 0;
-  }));
-  go->store(true);
-  REQUIRE(log.wait_for("read 7"));
-  REQUIRE(log.wait_for("ready"));
-  REQUIRE(log.wait_for("desired back to 4"));
+  read_then_ready(log, seen, *go);
   for (auto* n : {&a, &b, &c})
     CHECK(remote::stats(*n->rt).violations == 0);
 }
@@ -362,7 +346,7 @@ TEST_CASE("a sending port moved to another node keeps the receiver's mark: "
           "[remote][flow]") {
   // A connects to B's slow reader (mark {4}) and hands its end to C's
   // "produce" service, which posts until refused: A relays.
-  log_lines log; // outlives the runtimes (their ports' close events)
+  journal log; // outlives the runtimes (their ports' close events)
   node a, b, c;
   auto go = std::make_shared<std::atomic<bool>>(false);
   auto id = slow_reader(*b.rt, go, log);
@@ -387,18 +371,12 @@ TEST_CASE("a sending port moved to another node keeps the receiver's mark: "
     auto out = remote::connect(to_c);
     out.post_message(value{"yours"}, {p});
   });
-  REQUIRE(log.wait_for("refused after 8: QuotaExceededError"));
+  REQUIRE(log.wait_line("refused after 8: QuotaExceededError"));
   std::this_thread::sleep_for(200ms);
   auto seen = log.snapshot();
   INFO(fmt_lines(seen));
   CHECK(std::count(seen.begin(), seen.end(), "mark 4") == 1);
-  CHECK(std::none_of(seen.begin(), seen.end(), [](const std::string& s) {
-    return s.rfind("ready", 0) == 0 || s.rfind("read ", 0) == 0;
-  }));
-  go->store(true);
-  REQUIRE(log.wait_for("read 7"));
-  REQUIRE(log.wait_for("ready"));
-  REQUIRE(log.wait_for("desired back to 4"));
+  read_then_ready(log, seen, *go);
   for (auto* n : {&a, &b, &c})
     CHECK(remote::stats(*n->rt).violations == 0);
 }

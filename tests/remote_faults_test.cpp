@@ -24,10 +24,12 @@
 
 #include "entangle/all.hpp"
 #include "remote/codec.hpp"
+#include "remote/journal.hpp"
 #include "remote/node_actor.hpp"
 
 using namespace entangle;
 using namespace std::chrono_literals;
+using remote_test::journal;
 namespace wire = entangle::detail::remote;
 
 namespace {
@@ -179,23 +181,6 @@ bool eventually(const std::function<bool()>& pred,
   }
   return pred();
 }
-
-struct journal {
-  std::mutex mu;
-  std::vector<std::string> lines;
-  void add(std::string s) {
-    std::lock_guard<std::mutex> guard{mu};
-    lines.push_back(std::move(s));
-  }
-  std::size_t size() {
-    std::lock_guard<std::mutex> guard{mu};
-    return lines.size();
-  }
-  std::string at(std::size_t i) {
-    std::lock_guard<std::mutex> guard{mu};
-    return lines.at(i);
-  }
-};
 
 /// A listening runtime offering "echo" (which also logs the events of each
 /// connection it serves).

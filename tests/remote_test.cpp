@@ -23,42 +23,17 @@
 
 #include "entangle/all.hpp"
 #include "remote/child.hpp"
+#include "remote/journal.hpp"
 #include "remote/remote_types.hpp"
 
 using namespace entangle;
 using namespace std::chrono_literals;
 using remote_test::child;
+using remote_test::journal;
 using remote_types::only_here;
 using remote_types::point;
 
 namespace {
-
-/// What a test's contexts saw, one line per event, for the test thread.
-struct journal {
-  std::mutex mu;
-  std::condition_variable cv;
-  std::vector<std::string> lines;
-
-  void add(std::string s) {
-    std::lock_guard<std::mutex> guard{mu};
-    lines.push_back(std::move(s));
-    cv.notify_all();
-  }
-
-  /// Waits until `pred(lines)` holds (or `timeout`); returns the lines.
-  std::vector<std::string>
-  wait(const std::function<bool(const std::vector<std::string>&)>& pred,
-       std::chrono::milliseconds timeout = 20s) {
-    std::unique_lock<std::mutex> guard{mu};
-    cv.wait_for(guard, timeout, [&] { return pred(lines); });
-    return lines;
-  }
-
-  std::vector<std::string> wait_for(std::size_t n,
-                                    std::chrono::milliseconds timeout = 20s) {
-    return wait([n](auto& v) { return v.size() >= n; }, timeout);
-  }
-};
 
 runtime_config& remote_config(runtime_config& cfg) {
   cfg.remote = true;
