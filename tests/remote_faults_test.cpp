@@ -120,8 +120,10 @@ struct raw_peer {
     }
   }
 
-  /// Waits for a hello from the node with a session other than `old`.
-  bool hello_from_node(std::uint64_t old) {
+  /// Waits for a frame from the node that `pred` accepts (others are
+  /// skipped); false after 30 s.
+  template <class Pred>
+  bool frame_from_node(Pred pred) {
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds{30};
     while (std::chrono::steady_clock::now() < deadline) {
       bool got = false;
@@ -129,7 +131,7 @@ struct raw_peer {
         [&](wire::frame_atom, const std::string& bytes) {
           std::string why;
           auto w = wire::decode(bytes, 64, why);
-          got = w && w->kind == wire::frame_kind::hello && w->session != old;
+          got = w && pred(*w);
         },
         caf::after(std::chrono::seconds{1}) >> [] {});
       if (got)
@@ -138,23 +140,19 @@ struct raw_peer {
     return false;
   }
 
+  /// Waits for a hello from the node with a session other than `old`.
+  bool hello_from_node(std::uint64_t old) {
+    return frame_from_node([old](const wire::frame& w) {
+      return w.kind == wire::frame_kind::hello && w.session != old;
+    });
+  }
+
   /// Waits for the next user frame from the node (other frames are
   /// skipped); false after 30 s.
   bool user_from_node() {
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds{30};
-    while (std::chrono::steady_clock::now() < deadline) {
-      bool got = false;
-      (*self)->receive(
-        [&](wire::frame_atom, const std::string& bytes) {
-          std::string why;
-          auto w = wire::decode(bytes, 64, why);
-          got = w && w->kind == wire::frame_kind::user;
-        },
-        caf::after(std::chrono::seconds{1}) >> [] {});
-      if (got)
-        return true;
-    }
-    return false;
+    return frame_from_node([](const wire::frame& w) {
+      return w.kind == wire::frame_kind::user;
+    });
   }
 
   /// Says hello and opens a link to service `name`; returns the open frame
