@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -53,15 +54,13 @@ public:
     return opaque_id_ != 0;
   }
 
-  const std::string& scheme() const noexcept {
-    return scheme_;
-  }
-  const std::string& host() const noexcept {
-    return host_;
-  }
-  /// The port, or -1 for the scheme's default.
+  /// Empty for an opaque origin.
+  const std::string& scheme() const noexcept;
+  /// Empty for an opaque origin.
+  const std::string& host() const noexcept;
+  /// The port, or -1 for the scheme's default (and for an opaque origin).
   int port() const noexcept {
-    return port_;
+    return tuple_ ? tuple_->port : -1;
   }
 
   /// "scheme://host[:port]", or "null" for an opaque origin.
@@ -71,8 +70,9 @@ public:
   std::string key() const;
 
   friend bool operator==(const origin& x, const origin& y) noexcept {
-    return x.opaque_id_ == y.opaque_id_ && x.scheme_ == y.scheme_
-           && x.host_ == y.host_ && x.port_ == y.port_;
+    if (x.opaque_id_ != y.opaque_id_)
+      return false;
+    return x.tuple_ == y.tuple_; // tuples are interned: one per origin
   }
   friend bool operator!=(const origin& x, const origin& y) noexcept {
     return !(x == y);
@@ -82,9 +82,16 @@ private:
   origin() = default;
   static origin of(const detail::url_record& url);
 
-  std::string scheme_;
-  std::string host_;
-  int port_ = -1;
+  /// A tuple origin's parts, never changed and shared by every origin
+  /// equal to it (interned): every context carries its origin, so an
+  /// origin is one pointer and an id (24 bytes), not two strings (80).
+  struct tuple {
+    std::string scheme;
+    std::string host;
+    int port = -1;
+  };
+  static std::shared_ptr<const tuple> intern(tuple t);
+  std::shared_ptr<const tuple> tuple_; // null for an opaque origin
   std::uint64_t opaque_id_ = 0;
 };
 

@@ -477,7 +477,7 @@ void context_core::close_self() noexcept {
   // (their ports close).
   if (is_shared_worker()) {
     std::lock_guard<std::mutex> guard{rt_.mu};
-    if (auto i = rt_.shared_workers.find(control_->shared_key);
+    if (auto i = rt_.shared_workers.find(control_->shared->key);
         i != rt_.shared_workers.end() && i->second == control_)
       rt_.shared_workers.erase(i);
   }

@@ -47,11 +47,11 @@ struct context_control {
   /// The context's actor while it runs; null before it is spawned and once
   /// it ended.
   caf::actor actor() const {
-    std::lock_guard<std::mutex> guard{mu};
+    std::lock_guard<std::mutex> guard{mu()};
     return actor_;
   }
   void set_actor(caf::actor hdl) {
-    std::lock_guard<std::mutex> guard{mu};
+    std::lock_guard<std::mutex> guard{mu()};
     actor_ = std::move(hdl);
   }
 
@@ -73,20 +73,32 @@ struct context_control {
   /// Bumped by each navigation: messages posted to an earlier document are
   /// dropped at delivery.
   std::atomic<std::uint64_t> document{1};
+
   std::weak_ptr<context_control> parent_window;
-  /// Guarded by `mu`.
-  std::vector<std::weak_ptr<context_control>> frames;
+  /// A window's frames, made with its first one. Guarded by `mu()`.
+  std::unique_ptr<std::vector<std::weak_ptr<context_control>>> frames;
 
-  // -- shared workers (HTML §12.6); guarded by the runtime's `mu` ----------
-  /// Key in the runtime's shared worker registry; empty for other contexts.
-  std::string shared_key;
-  /// Connects sent and not yet handled: the worker must not end meanwhile.
-  std::size_t pending_connects = 0;
+  // -- shared workers (HTML §12.6) -------------------------------------------
+  /// What only a shared worker needs, in a block made before it is spawned
+  /// and never replaced (so any thread may read the pointer): most contexts
+  /// are not one, and every context has a control block (issue #17).
+  /// Guarded by the runtime's `mu`.
+  struct shared_state {
+    /// Key in the runtime's shared worker registry.
+    std::string key;
+    /// Connects sent and not yet handled: the worker must not end meanwhile.
+    std::size_t pending_connects = 0;
+  };
+  std::unique_ptr<shared_state> shared;
+  bool is_shared_worker() const noexcept {
+    return shared != nullptr;
+  }
 
-  /// Guards the actor handle and `frames` (one mutex, not one each: a
-  /// mutex is 40 bytes and every context has a control block). Never held
-  /// while taking another.
-  mutable std::mutex mu;
+  /// Guards the actor handle and a window's `frames`: one of a fixed set of
+  /// mutexes, picked by address, not one per block (a mutex is 40 bytes and
+  /// every context has a control block, issue #17). Never held while taking
+  /// another, so two blocks that share one cannot deadlock.
+  std::mutex& mu() const noexcept;
 
 private:
   caf::actor actor_;
@@ -299,7 +311,7 @@ public:
   message_port connect_shared(std::string script, init_function init,
                               std::string name);
   bool is_shared_worker() const noexcept {
-    return !control_->shared_key.empty();
+    return control_->is_shared_worker();
   }
 
   /// Spawns a dedicated worker connected by an implicit port pair.
@@ -441,7 +453,6 @@ private:
   /// Every port object of this context, by its (scheduler-unique) epoch:
   /// how a wake-up hint finds its port.
   port_table ports_;
-  std::size_t open_broadcasts_ = 0;
   /// The window global's listeners (window messages).
   event_target global_events_;
   /// Set by navigate() or a request from another window; taken by
@@ -459,8 +470,6 @@ private:
     }
   };
   std::vector<unshipped_head> unshipped_heads_;
-  /// The `unshipped` wake-up is in the mailbox (one at a time).
-  bool unshipped_wake_ = false;
   /// The batch on_ready took from one port's queue in one lock round and
   /// has not dispatched yet. Invariant: while `port` is set, `items[next..]`
   /// are older than everything still in that port's queue and belong in
@@ -493,8 +502,6 @@ private:
     caf::actor_clock::time_point due;
     bool refed = true;
   };
-  /// Timers that keep this context alive (not unref'ed).
-  std::size_t refed_timers_ = 0;
   /// The lifetime rule (see the definition).
   bool reachable() const noexcept;
   /// What most contexts never use, in one block allocated on first use
@@ -528,7 +535,6 @@ private:
   void run_due_timers();
   /// Forgets every timer (the context or its document ends).
   void drop_timers() noexcept;
-  std::size_t open_started_ = 0;
   /// While draining (see begin_draining): each port's remaining allowance,
   /// the queued tasks still to run, their sum, and whether the mailbox
   /// fence went by.
@@ -539,6 +545,17 @@ private:
     bool fence_seen = false;
   };
   std::unique_ptr<drain_state> drain_;
+  // Counters and flags last, packed (issue #17: every context has them).
+  // 32-bit counters: each counts objects of this context, which at well
+  // over 100 bytes apiece could not number 2^32.
+  /// Started ports that keep this context alive (see reachable()).
+  std::uint32_t open_started_ = 0;
+  /// Open BroadcastChannels with a handler.
+  std::uint32_t open_broadcasts_ = 0;
+  /// Timers that keep this context alive (not unref'ed).
+  std::uint32_t refed_timers_ = 0;
+  /// The `unshipped` wake-up is in the mailbox (one at a time).
+  bool unshipped_wake_ = false;
   bool closing_ = false;
   bool failed_ = false;
   /// An escaped exception is being reported (continue_after_exception):

@@ -156,8 +156,8 @@ context_liveness context_core::describe() const {
                          "pending timers (unref_timer() lets them go)"));
   if (is_shared_worker()) {
     std::lock_guard<std::mutex> guard{rt_.mu};
-    if (control_->pending_connects > 0)
-      why.push_back(plural(control_->pending_connects, "client connect on "
+    if (control_->shared->pending_connects > 0)
+      why.push_back(plural(control_->shared->pending_connects, "client connect on "
                                                        "its way",
                            "client connects on their way"));
   }

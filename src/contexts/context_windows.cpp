@@ -90,8 +90,9 @@ void context_core::destroy_frames() {
   // removes an iframe's document with its parent's).
   std::vector<std::weak_ptr<context_control>> frames;
   {
-    std::lock_guard<std::mutex> guard{control_->mu};
-    frames.swap(control_->frames);
+    std::lock_guard<std::mutex> guard{control_->mu()};
+    if (control_->frames)
+      frames.swap(*control_->frames);
   }
   for (auto& f : frames) {
     if (auto ctl = f.lock()) {
@@ -131,7 +132,7 @@ message_port context_core::connect_shared(std::string script,
 void context_core::on_connect(const connect_msg_ptr& msg, bool shared) {
   if (shared) {
     std::lock_guard<std::mutex> guard{rt_.mu};
-    --control_->pending_connects;
+    --control_->shared->pending_connects;
   }
   if (refusing()) { // ~serialized_message closes the client's port
     end_turn();

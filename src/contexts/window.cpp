@@ -120,10 +120,11 @@ std::vector<window_proxy> window_proxy::frames() const {
     return out;
   std::vector<std::shared_ptr<detail::context_control>> live;
   {
-    std::lock_guard<std::mutex> guard{ctl_->mu};
-    for (auto& f : ctl_->frames)
-      if (auto c = f.lock())
-        live.push_back(std::move(c));
+    std::lock_guard<std::mutex> guard{ctl_->mu()};
+    if (ctl_->frames)
+      for (auto& f : *ctl_->frames)
+        if (auto c = f.lock())
+          live.push_back(std::move(c));
   }
   for (auto& c : live)
     if (!window_proxy{c}.closed())

@@ -92,6 +92,17 @@ std::uint64_t next_context_id() noexcept {
   return next.fetch_add(1, std::memory_order_relaxed);
 }
 
+std::mutex& context_control::mu() const noexcept {
+  // Each on its own cache line: blocks that share a stripe only share the
+  // lock, which is held for a handle copy or a frame list swap.
+  struct alignas(64) stripe {
+    std::mutex m;
+  };
+  static stripe stripes[256];
+  auto h = reinterpret_cast<std::uintptr_t>(this) >> 4;
+  return stripes[(h ^ (h >> 8)) & 255].m;
+}
+
 world::~world() {
   {
     std::lock_guard<std::mutex> guard{mu};
@@ -115,8 +126,11 @@ world::spawn(std::string name, init_function init, spawn_options opts) {
   ctl->sched = sched;
   if (opts.parent_window) {
     ctl->parent_window = opts.parent_window;
-    std::lock_guard<std::mutex> guard{opts.parent_window->mu};
-    auto& frames = opts.parent_window->frames;
+    std::lock_guard<std::mutex> guard{opts.parent_window->mu()};
+    auto& list = opts.parent_window->frames;
+    if (!list)
+      list = std::make_unique<std::vector<std::weak_ptr<context_control>>>();
+    auto& frames = *list;
     // Bounded: frames that ended are dropped as new ones open.
     frames.erase(std::remove_if(frames.begin(), frames.end(),
                                 [](const std::weak_ptr<context_control>& f) {
@@ -178,8 +192,8 @@ void world::context_ended(context_control& ctl, exit_kind kind,
     return;
   }
   std::lock_guard<std::mutex> guard{mu};
-  if (!ctl.shared_key.empty())
-    if (auto i = shared_workers.find(ctl.shared_key);
+  if (ctl.is_shared_worker())
+    if (auto i = shared_workers.find(ctl.shared->key);
         i != shared_workers.end() && i->second.get() == &ctl)
       shared_workers.erase(i);
   ++exit_counts[static_cast<std::size_t>(kind)];
@@ -207,7 +221,7 @@ void world::connect_shared(const std::string& key, std::string name,
     std::lock_guard<std::mutex> guard{mu};
     auto i = shared_workers.find(key);
     if (i != shared_workers.end() && i->second->actor()) {
-      ++i->second->pending_connects;
+      ++i->second->shared->pending_connects;
       hdl = i->second->actor();
     } else if (!stopping) {
       // Start it: registered, counted and spawned under the lock, so a
@@ -217,8 +231,9 @@ void world::connect_shared(const std::string& key, std::string name,
       ctl->name = std::move(name);
       ctl->origin = std::move(org);
       ctl->sched = sched;
-      ctl->shared_key = key;
-      ctl->pending_connects = 1;
+      ctl->shared = std::make_unique<context_control::shared_state>();
+      ctl->shared->key = key;
+      ctl->shared->pending_connects = 1;
       ctl->id = next_context_id();
       live.emplace(ctl->id, ctl);
       shared_workers[key] = ctl;
@@ -234,9 +249,9 @@ void world::connect_shared(const std::string& key, std::string name,
 
 bool world::shared_may_end(context_control& ctl) {
   std::lock_guard<std::mutex> guard{mu};
-  if (ctl.pending_connects > 0)
+  if (ctl.shared->pending_connects > 0)
     return false;
-  if (auto i = shared_workers.find(ctl.shared_key);
+  if (auto i = shared_workers.find(ctl.shared->key);
       i != shared_workers.end() && i->second.get() == &ctl)
     shared_workers.erase(i);
   return true;

@@ -1,6 +1,8 @@
 #include "entangle/origin.hpp"
 
 #include <atomic>
+#include <mutex>
+#include <unordered_map>
 
 #include <fmt/format.h>
 
@@ -28,6 +30,27 @@ detail::url_record parse_or_throw(std::string_view url,
 
 } // namespace
 
+std::shared_ptr<const origin::tuple> origin::intern(tuple t) {
+  // One shared tuple per distinct origin while any origin names it: the
+  // same origin parsed for each of 5 000 windows costs one tuple, not
+  // 5 000 (96 bytes each). Expired entries go every 1 024 new ones, so
+  // the table stays O(live distinct origins).
+  static std::mutex mu;
+  static std::unordered_map<std::string, std::weak_ptr<const tuple>> table;
+  static std::size_t added = 0;
+  auto key = fmt::format("{}://{}:{}", t.scheme, t.host, t.port);
+  std::lock_guard<std::mutex> guard{mu};
+  auto& slot = table[key];
+  if (auto hit = slot.lock())
+    return hit;
+  auto fresh = std::make_shared<const tuple>(std::move(t));
+  slot = fresh;
+  if (++added % 1024 == 0)
+    for (auto i = table.begin(); i != table.end();)
+      i = i->second.expired() ? table.erase(i) : std::next(i);
+  return fresh;
+}
+
 origin origin::opaque() {
   origin o;
   o.opaque_id_ = next_opaque.fetch_add(1, std::memory_order_relaxed);
@@ -50,9 +73,8 @@ origin origin::of(const detail::url_record& url) {
   if (url.scheme == "file" || !detail::is_special_scheme(url.scheme))
     return opaque(); // file: left to the implementation; opaque here
   origin o;
-  o.scheme_ = url.scheme;
-  o.host_ = url.host.value_or(std::string{});
-  o.port_ = url.port ? static_cast<int>(*url.port) : -1;
+  o.tuple_ = intern(tuple{url.scheme, url.host.value_or(std::string{}),
+                          url.port ? static_cast<int>(*url.port) : -1});
   return o;
 }
 
@@ -65,12 +87,23 @@ origin origin::parse(std::string_view url, std::string_view base) {
   return of(parse_or_throw(url, &b));
 }
 
+const std::string& origin::scheme() const noexcept {
+  static const std::string none;
+  return tuple_ ? tuple_->scheme : none;
+}
+
+const std::string& origin::host() const noexcept {
+  static const std::string none;
+  return tuple_ ? tuple_->host : none;
+}
+
 std::string origin::serialize() const {
-  if (is_opaque())
+  if (!tuple_)
     return "null";
-  if (port_ < 0)
-    return fmt::format("{}://{}", scheme_, host_);
-  return fmt::format("{}://{}:{}", scheme_, host_, port_);
+  if (tuple_->port < 0)
+    return fmt::format("{}://{}", tuple_->scheme, tuple_->host);
+  return fmt::format("{}://{}:{}", tuple_->scheme, tuple_->host,
+                     tuple_->port);
 }
 
 std::string origin::key() const {
