@@ -152,6 +152,38 @@ TEST_CASE("11.2 opaque origins serialize as null and equal only themselves; "
         == "https://a.example");
 }
 
+TEST_CASE("11.2 tuple origins are equal exactly when scheme, host and port "
+          "are, however and whenever they were parsed",
+          "[origins]") {
+  // Tuples are interned (one shared tuple per origin): equality must not
+  // depend on when a URL was parsed, on other origins coming and going, or
+  // on the table dropping origins nobody holds.
+  auto a = origin::parse("https://a.example/x");
+  for (int i = 0; i < 3000; ++i) // several rounds of pruning
+    (void) origin::parse("https://h" + std::to_string(i) + ".example");
+  CHECK(a == origin::parse("HTTPS://A.EXAMPLE:443/other?q"));
+  CHECK(a != origin::parse("http://a.example"));
+  CHECK(a != origin::parse("https://a.example:444"));
+  CHECK(a != origin::parse("https://b.example"));
+  CHECK(a.scheme() == "https");
+  CHECK(a.host() == "a.example");
+  CHECK(a.port() == -1);
+  { auto gone = origin::parse("https://c.example:8443"); }
+  auto c1 = origin::parse("https://c.example:8443");
+  auto c2 = origin::parse("https://c.example:8443/");
+  CHECK(c1 == c2);
+  CHECK(c1.port() == 8443);
+  auto copy = c1;
+  CHECK(copy == c2);
+  auto o = origin::opaque();
+  CHECK(o.scheme().empty());
+  CHECK(o.host().empty());
+  CHECK(o.port() == -1);
+  CHECK(o == o);
+  CHECK(o != origin::opaque());
+  CHECK(o != a);
+}
+
 TEST_CASE("11.2 bad input is a SyntaxError whose message says why",
           "[origins]") {
   auto message = [](const char* url) {
