@@ -468,7 +468,9 @@ void node_state::redialed(const caf::node_id& node, const caf::actor& hdl,
       || p.st == peer::state::up)
     return; // decided meanwhile (its hello came first)
   if (!err.empty() || !hdl || hdl.node() != node) {
-    if (--p.redials > 0
+    // Refused: nothing listens there any more (a dead process closed its
+    // socket), so trying again only delays the node loss.
+    if (!dial_refused(err) && --p.redials > 0
         && std::chrono::steady_clock::now() < p.redial_until) {
       auto self = shared_from_this();
       current_core()->set_timer([self, node] { self->redial(node); },
