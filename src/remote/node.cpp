@@ -4,6 +4,7 @@
 #include "remote/node.hpp"
 
 #include <new>
+#include <string_view>
 
 #include <utility>
 
@@ -152,6 +153,11 @@ void node_state::on_local(port_name local, envelope&& e) {
     return;
   }
   auto& msg = e.msg;
+  if (msg.typed && !msg.typed->undeliverable.empty()) {
+    // A stand-in that came from another node: it goes on as one.
+    cannot_cross(l, std::move(e), msg.typed->undeliverable);
+    return;
+  }
   frame f;
   f.kind = frame_kind::user;
   f.dst = l.remote;
@@ -171,11 +177,7 @@ void node_state::on_local(port_name local, envelope&& e) {
   try {
     send(node, f);
   } catch (const std::exception& ex) {
-    if (w_.cfg.warnings)
-      fmt::print(stderr, "entangle: remote: a message cannot cross: {}\n",
-                 ex.what());
-    user_left(l, e.bytes, false);
-    sched.drop(std::move(msg), drop_reason::messageerror);
+    cannot_cross(l, std::move(e), ex.what());
     return;
   }
   ++l.next_send;
@@ -484,7 +486,15 @@ void node_state::handle_user(const caf::node_id& from, frame& f) {
   // Accepted: the carried ports materialize now (not when read), so frames
   // that follow on their links find them.
   serialized_message msg;
-  if (f.typed) {
+  if (f.unencodable) {
+    // Its sender could not encode it: messageerror in its place.
+    msg.typed = std::make_unique<typed_payload>();
+    constexpr std::string_view said = "a message from another process "
+                                      "could not be sent: ";
+    msg.typed->undeliverable = f.text.rfind(said, 0) == 0
+                                 ? f.text // relayed as it was
+                                 : fmt::format("{}{}", said, f.text);
+  } else if (f.typed) {
     msg.typed = std::make_unique<typed_payload>();
     msg.typed->name = std::move(f.typed_name);
     msg.typed->bytes = std::move(f.typed_bytes);

@@ -237,6 +237,10 @@ private:
                   record_ptr rec, bool start);
   void install_sink(port_name local);
   void on_local(port_name local, envelope&& e);
+  /// Message `e` cannot be encoded (`why`): sends the stand-in for it (a
+  /// user frame without payload: messageerror at the receiving port, in
+  /// its place); its carried ports close here (node_guard.cpp).
+  void cannot_cross(link& l, envelope&& e, std::string why);
   void send(const caf::actor& to, const frame& f);
   /// Sends sequenced frame `f` to `node` (numbered, kept until acked; held
   /// while the node reconnects). @throws what encode throws, before any

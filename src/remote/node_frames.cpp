@@ -324,8 +324,15 @@ peer& node_state::peer_of(const caf::node_id& node, const caf::actor& hdl) {
 
 bool node_state::on_greeting(const caf::node_id& node, peer& p,
                              const frame& f) {
-  if (f.magic != wire_magic || f.version != wire_version
-      || f.session == 0) {
+  if (f.magic == wire_magic && f.version != wire_version) {
+    // Another entangle: frames of another layout could be misread, so it
+    // is refused here, before any link frame (disconnected, as for a bad
+    // frame; the log says why).
+    violation(node, fmt::format("wire version {} (this node speaks {})",
+                                f.version, wire_version));
+    return false;
+  }
+  if (f.magic != wire_magic || f.session == 0) {
     violation(node, "bad hello");
     return false;
   }
