@@ -190,9 +190,12 @@ struct server {
   std::uint16_t port = 0;
   journal served;
 
-  server() {
+  /// `tune` adjusts the config (the caps) before the runtime is made.
+  explicit server(const std::function<void(runtime_config&)>& tune = {}) {
     cfg.remote = true;
     cfg.warnings = false;
+    if (tune)
+      tune(cfg);
     rt = std::make_unique<runtime>(cfg);
     auto id = rt->spawn("echo", [this](context& self) {
       self.on_connect([this](message_event& ev) {
@@ -569,4 +572,71 @@ TEST_CASE("a hello of another wire version is refused at the greeting",
     return w.kind == wire::frame_kind::welcome;
   }, 1s));
   honest_round_trip(s.port, "unharmed");
+}
+
+TEST_CASE("a peer that makes more links than its cap is disconnected: "
+          "opens, carried ports, frames waiting ahead of a gap",
+          "[remote]") {
+  constexpr std::size_t cap = 4;
+  server s{[](runtime_config& cfg) {
+    cfg.remote_max_links = cap;
+    cfg.remote_max_early_bytes = 4096;
+  }};
+  std::unique_ptr<raw_peer> peer;
+  std::size_t served = 0; // links the echo service got before the ban
+  SECTION("more opens than the cap") {
+    peer = std::make_unique<raw_peer>(s.port);
+    auto open = peer->hello_and_open("echo");
+    for (std::size_t k = 1; k <= cap; ++k) {
+      open.dst = wire::port_name::mint();
+      open.src = wire::port_name::mint();
+      peer->send(open); // the last one is one too many
+    }
+    served = cap;
+  }
+  SECTION("refused opens count too (each leaves a tombstone)") {
+    peer = std::make_unique<raw_peer>(s.port);
+    auto open = peer->hello_and_open("nobody");
+    for (std::size_t k = 1; k <= cap; ++k) {
+      open.dst = wire::port_name::mint();
+      open.src = wire::port_name::mint();
+      peer->send(open);
+    }
+  }
+  SECTION("more carried ports than the cap") {
+    peer = std::make_unique<raw_peer>(s.port);
+    auto open = peer->hello_and_open("echo");
+    auto f = user_frame(open.dst, 1, value{"ports"});
+    for (std::size_t k = 0; k < cap; ++k) // 1 open + 4 carried: 5 links
+      f.ports.emplace_back(wire::port_name::mint(), wire::port_name::mint());
+    peer->send(f);
+    served = 1;
+  }
+  SECTION("more bytes waiting ahead of a gap than a link holds") {
+    peer = std::make_unique<raw_peer>(s.port);
+    auto open = peer->hello_and_open("echo");
+    // Number 1 never comes: 2 waits (3000 bytes), 3 would make 6000.
+    peer->send(user_frame(open.dst, 2, value{std::string(3000, 'x')}));
+    peer->send(user_frame(open.dst, 3, value{std::string(3000, 'y')}));
+    served = 1;
+  }
+  CHECK(eventually([&] { return remote::stats(*s.rt).violations >= 1; }));
+  std::this_thread::sleep_for(100ms);
+  CHECK(remote::stats(*s.rt).violations == 1);
+  CHECK(remote::stats(*s.rt).nodes_lost == 1);
+  // Its links are closed (node loss), none is left behind.
+  CHECK(eventually([&] { return s.served.size() == served; }));
+  CHECK(eventually([&] { return remote::stats(*s.rt).links == 0; }));
+  honest_round_trip(s.port, "unharmed");
+}
+
+TEST_CASE("up to the cap, links a peer made and closed make room again",
+          "[remote]") {
+  constexpr std::size_t cap = 2;
+  server s{[](runtime_config& cfg) { cfg.remote_max_links = cap; }};
+  // Sequentially, one honest client at a time, more channels than the cap
+  // in all: each closes (both closes seen) before the next opens.
+  for (int k = 0; k < 5; ++k)
+    honest_round_trip(s.port, "round " + std::to_string(k));
+  CHECK(remote::stats(*s.rt).violations == 0);
 }

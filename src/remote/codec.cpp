@@ -128,6 +128,7 @@ std::optional<frame> decode(std::string_view bytes, std::size_t max_depth,
                             std::string& why) {
   reader r{bytes, max_depth};
   frame f;
+  f.wire_size = bytes.size();
   auto kind = r.u8();
   if (kind < static_cast<std::uint8_t>(frame_kind::hello)
       || kind > static_cast<std::uint8_t>(frame_kind::credit)) {

@@ -155,6 +155,8 @@ struct frame {
   std::vector<carried_flow> port_flow;
   /// mark: the receiving port's marks.
   high_water_mark marks;
+  /// Set by the decoder: the frame's encoded size.
+  std::size_t wire_size = 0;
 };
 
 /// Encodes `f`. For a user frame, `f.data` must be an in-flight form.
