@@ -209,7 +209,12 @@ private:
 ///   node; any other frame naming an unknown end, from a node that is up,
 ///   is a violation (the node is banned), unless it is in `tombstones`
 ///   (an end this node closed, or an open it refused, whose peer may still
-///   be sending).
+///   be sending);
+/// - a peer's `made` is the number of links in `links` with `theirs` and
+///   that node; `made` + its tombstones <= remote_max_links, and every
+///   `early` holds at most remote_max_early_frames frames, once a frame
+///   was handled (what would exceed a cap is a violation, before anything
+///   of it is made).
 class node_state : public std::enable_shared_from_this<node_state> {
 public:
   explicit node_state(world& w) : w_(w) {
