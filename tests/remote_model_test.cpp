@@ -436,7 +436,8 @@ std::string run_seed(std::uint64_t seed, std::size_t nodes, std::size_t ops,
           && why.empty())
         why = "seed " + std::to_string(seed) + " channel "
               + std::to_string(id) + ": got " + std::to_string(got) + " of "
-              + std::to_string(c.total()) + (c.closed ? ", closed" : "") + ", mark "
+              + std::to_string(c.total()) + (c.closed ? ", closed" : "")
+              + ", mark "
               + std::to_string(c.mark) + ", quota errors "
               + std::to_string(c.quota_errors) + ", over mark "
               + std::to_string(c.over_mark) + ", no ready "

@@ -165,7 +165,8 @@ public:
   std::size_t erase(const key& k) {
     if (set_.erase(k) == 0)
       return 0;
-    if (auto i = per_node_.find(k.first); i != per_node_.end() && --i->second == 0)
+    auto i = per_node_.find(k.first);
+    if (i != per_node_.end() && --i->second == 0)
       per_node_.erase(i);
     return 1;
   }
