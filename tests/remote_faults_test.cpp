@@ -22,6 +22,7 @@
 #include <caf/io/middleman.hpp>
 #include <caf/scoped_actor.hpp>
 
+#include "contexts/context_core.hpp"
 #include "entangle/all.hpp"
 #include "remote/codec.hpp"
 #include "remote/journal.hpp"
@@ -121,10 +122,11 @@ struct raw_peer {
   }
 
   /// Waits for a frame from the node that `pred` accepts (others are
-  /// skipped); false after 30 s.
+  /// skipped); false after `timeout`.
   template <class Pred>
-  bool frame_from_node(Pred pred) {
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds{30};
+  bool frame_from_node(Pred pred,
+                       std::chrono::milliseconds timeout = 30s) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
     while (std::chrono::steady_clock::now() < deadline) {
       bool got = false;
       (*self)->receive(
@@ -188,9 +190,12 @@ struct server {
   std::uint16_t port = 0;
   journal served;
 
-  server() {
+  /// `tune` adjusts the config (the caps) before the runtime is made.
+  explicit server(const std::function<void(runtime_config&)>& tune = {}) {
     cfg.remote = true;
     cfg.warnings = false;
+    if (tune)
+      tune(cfg);
     rt = std::make_unique<runtime>(cfg);
     auto id = rt->spawn("echo", [this](context& self) {
       self.on_connect([this](message_event& ev) {
@@ -486,4 +491,152 @@ TEST_CASE("credit that does not add up disconnects its node: more consumed "
   CHECK(remote::stats(*s.rt).nodes_lost == 1);
   CHECK(eventually([&] { return s.served.size() == 1; })); // its port closed
   honest_round_trip(s.port, "unharmed");
+}
+
+TEST_CASE("a message that cannot be encoded for the wire is messageerror at "
+          "the receiving port, in its place",
+          "[remote]") {
+  // Sent in-process, a message's in-flight form may hold what has no wire
+  // form (here a host object, put there past post_message's checks): the
+  // sender cannot encode it, and sends a stand-in in its place, so the
+  // receiver sees message, messageerror, message, in order (HTML: a
+  // message that does not deserialize fires messageerror there).
+  runtime_config rcfg;
+  rcfg.remote = true;
+  rcfg.warnings = false;
+  runtime receiver{rcfg};
+  journal got;
+  auto id = receiver.spawn("log", [&got](context& self) {
+    self.on_connect([&got](message_event& ev) {
+      auto p = ev.ports.at(0);
+      p.on_message([&got](message_event& m) { got.add(to_string(m.data)); });
+      p.on_messageerror([&got](message_event& m) {
+        got.add("messageerror " + m.error);
+      });
+      p.on_close([&got](message_event&) { got.add("close"); });
+      p.start();
+    });
+  });
+  remote::offer(receiver, "log", id);
+  auto url = "entangle://127.0.0.1:"
+             + std::to_string(remote::listen(receiver, 0, "127.0.0.1"))
+             + "/log";
+  runtime_config scfg;
+  scfg.remote = true;
+  scfg.warnings = false;
+  runtime sender{scfg};
+  auto r0 = receiver.drops();
+  auto s0 = sender.drops();
+  sender.spawn("sender", [url](context&) {
+    auto p = remote::connect(url);
+    p.post_message("m1");
+    detail::serialized_message m2;
+    m2.data = value{host_object{}};
+    detail::current_core()->post_serialized(*p.object(), std::move(m2));
+    p.post_message("m3");
+    p.close();
+  });
+  auto lines = got.wait_for(4);
+  REQUIRE(lines.size() == 4);
+  CHECK(lines[0] == to_string(value{"m1"}));
+  CHECK_THAT(lines[1], Catch::StartsWith("messageerror a message from "
+                                         "another process could not be "
+                                         "sent: ")
+                         && Catch::Contains("DataCloneError"));
+  CHECK(lines[2] == to_string(value{"m3"}));
+  CHECK(lines[3] == "close");
+  // Counted once, where it fired; the sender sent it (as a stand-in).
+  CHECK(receiver.drops().since(r0)[drop_reason::messageerror] == 1);
+  CHECK(sender.drops().since(s0).total() == 0);
+  CHECK(remote::stats(receiver).violations == 0);
+  CHECK(eventually([&] { return remote::stats(sender).links == 0; }));
+  sender.stop();
+  receiver.stop();
+}
+
+TEST_CASE("a hello of another wire version is refused at the greeting",
+          "[remote]") {
+  server s;
+  raw_peer old{s.port};
+  wire::frame f;
+  f.kind = wire::frame_kind::hello;
+  f.magic = wire::wire_magic;
+  f.version = wire::wire_version - 1;
+  f.session = 1;
+  old.send(f);
+  CHECK(eventually([&] { return remote::stats(*s.rt).violations == 1; }));
+  CHECK(remote::stats(*s.rt).nodes_lost == 1);
+  CHECK(remote::stats(*s.rt).peers == 0);
+  // No welcome for it, and what it sends next is not looked at.
+  CHECK(!old.frame_from_node([](const wire::frame& w) {
+    return w.kind == wire::frame_kind::welcome;
+  }, 1s));
+  honest_round_trip(s.port, "unharmed");
+}
+
+TEST_CASE("a peer that makes more links than its cap is disconnected: "
+          "opens, carried ports, frames waiting ahead of a gap",
+          "[remote]") {
+  constexpr std::size_t cap = 4;
+  server s{[](runtime_config& cfg) {
+    cfg.remote_max_links = cap;
+    cfg.remote_max_early_bytes = 4096;
+  }};
+  std::unique_ptr<raw_peer> peer;
+  std::size_t served = 0; // links the echo service got before the ban
+  SECTION("more opens than the cap") {
+    peer = std::make_unique<raw_peer>(s.port);
+    auto open = peer->hello_and_open("echo");
+    for (std::size_t k = 1; k <= cap; ++k) {
+      open.dst = wire::port_name::mint();
+      open.src = wire::port_name::mint();
+      peer->send(open); // the last one is one too many
+    }
+    served = cap;
+  }
+  SECTION("refused opens count too (each leaves a tombstone)") {
+    peer = std::make_unique<raw_peer>(s.port);
+    auto open = peer->hello_and_open("nobody");
+    for (std::size_t k = 1; k <= cap; ++k) {
+      open.dst = wire::port_name::mint();
+      open.src = wire::port_name::mint();
+      peer->send(open);
+    }
+  }
+  SECTION("more carried ports than the cap") {
+    peer = std::make_unique<raw_peer>(s.port);
+    auto open = peer->hello_and_open("echo");
+    auto f = user_frame(open.dst, 1, value{"ports"});
+    for (std::size_t k = 0; k < cap; ++k) // 1 open + 4 carried: 5 links
+      f.ports.emplace_back(wire::port_name::mint(), wire::port_name::mint());
+    peer->send(f);
+    served = 1;
+  }
+  SECTION("more bytes waiting ahead of a gap than a link holds") {
+    peer = std::make_unique<raw_peer>(s.port);
+    auto open = peer->hello_and_open("echo");
+    // Number 1 never comes: 2 waits (3000 bytes), 3 would make 6000.
+    peer->send(user_frame(open.dst, 2, value{std::string(3000, 'x')}));
+    peer->send(user_frame(open.dst, 3, value{std::string(3000, 'y')}));
+    served = 1;
+  }
+  CHECK(eventually([&] { return remote::stats(*s.rt).violations >= 1; }));
+  std::this_thread::sleep_for(100ms);
+  CHECK(remote::stats(*s.rt).violations == 1);
+  CHECK(remote::stats(*s.rt).nodes_lost == 1);
+  // Its links are closed (node loss), none is left behind.
+  CHECK(eventually([&] { return s.served.size() == served; }));
+  CHECK(eventually([&] { return remote::stats(*s.rt).links == 0; }));
+  honest_round_trip(s.port, "unharmed");
+}
+
+TEST_CASE("up to the cap, links a peer made and closed make room again",
+          "[remote]") {
+  constexpr std::size_t cap = 2;
+  server s{[](runtime_config& cfg) { cfg.remote_max_links = cap; }};
+  // Sequentially, one honest client at a time, more channels than the cap
+  // in all: each closes (both closes seen) before the next opens.
+  for (int k = 0; k < 5; ++k)
+    honest_round_trip(s.port, "round " + std::to_string(k));
+  CHECK(remote::stats(*s.rt).violations == 0);
 }

@@ -14,9 +14,18 @@
 // reader must see 0, 1, 2, ... with no gap, duplicate or reordering; for a
 // channel the kill could not touch, all of them and then `close`; for one
 // it could, a prefix and then `close` (or nothing, if the end itself was
-// lost in transit through that node). Prints
+// lost in transit through that node).
+//
+// Credit between nodes: about half the channels' readers set a message
+// high-water mark (1..8) on their port, and the writers post as a
+// flow-controlled writer does (while desired_size allows, else waiting
+// for `ready`), across nodes or not. Checked: no post throws
+// QuotaExceededError, desired_size never exceeds the mark, and a writer
+// held back (also after its last post) gets `ready` once the reader
+// drains, within 10 s (a channel the kill could touch is exempt). Prints
 //   model: seeds=S ops=O nodes=N lost=0 duplicated=0 reordered=0
-//          close_violations=0 leaked=0 allowed_lost=K mode=remote
+//          close_violations=0 leaked=0 allowed_lost=K quota_errors=0
+//          over_mark=0 no_ready=0 marked=M held_back=H mode=remote
 // Environment: ENTANGLE_MODEL_NODES (default 3), ENTANGLE_MODEL_SEEDS
 // (default 4), ENTANGLE_MODEL_OPS (default 300), ENTANGLE_MODEL_SEED (run
 // only this seed). [remote][model]
@@ -26,6 +35,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
 #include <map>
 #include <memory>
 #include <future>
@@ -65,11 +75,17 @@ struct chan {
   std::vector<std::size_t> path_a; // the writing end's hops
   std::vector<std::size_t> path_b; // the reading end's hops
   double m1 = 0, m2 = 0, m3 = 0;   // posts at home, home, last holder
+  std::size_t mark = 0;            // the reader's message mark (0: none)
   // Seen by the reader (under results::mu):
   double next = 0;
   std::uint64_t duplicated = 0;
   std::uint64_t reordered = 0;
   bool closed = false;
+  // Seen by its writers (under results::mu):
+  std::uint64_t quota_errors = 0; // a post threw QuotaExceededError
+  std::uint64_t over_mark = 0;    // desired_size above the mark
+  std::uint64_t no_ready = 0;     // held back, and no ready within 10 s
+  std::uint64_t held_back = 0;    // waits for ready (how often it bit)
   double total() const {
     return m1 + m2 + m3;
   }
@@ -87,7 +103,8 @@ void agent(context& self, std::shared_ptr<results> res,
 
 void pass_on(std::size_t id, const std::string& role,
              std::vector<std::size_t> hops, double off, double m3,
-             message_port port, const std::vector<std::string>& urls) {
+             std::size_t mark, message_port port,
+             const std::vector<std::string>& urls) {
   array rest;
   for (std::size_t k = 1; k < hops.size(); ++k)
     rest.push_back(static_cast<double>(hops[k]));
@@ -96,12 +113,16 @@ void pass_on(std::size_t id, const std::string& role,
                              {"role", role},
                              {"hops", value{std::move(rest)}},
                              {"off", off},
-                             {"m3", m3}}),
+                             {"m3", m3},
+                             {"mark", static_cast<double>(mark)}}),
                  {port});
   c.close();
 }
 
-void read_end(std::size_t id, message_port b, std::shared_ptr<results> res) {
+void read_end(std::size_t id, message_port b, std::shared_ptr<results> res,
+              std::size_t mark) {
+  if (mark > 0)
+    b.set_high_water_mark(high_water_mark{mark});
   b.on_message([id, res](message_event& ev) {
     std::lock_guard<std::mutex> guard{res->mu};
     auto& c = res->chans[id];
@@ -119,10 +140,95 @@ void read_end(std::size_t id, message_port b, std::shared_ptr<results> res) {
   b.start();
 }
 
-void write_rest(message_port a, double off, double m3) {
-  for (double k = 0; k < m3; ++k)
-    a.post_message(off + k);
-  a.close();
+/// A flow-controlled writer's state (no port in it: the port's handlers
+/// hold it, the port comes with each call).
+struct writer {
+  std::size_t id = 0;
+  std::shared_ptr<results> res;
+  double next = 0, end = 0;
+  std::size_t mark = 0;
+  std::function<void(message_port)> then;
+  bool done = false;
+  bool armed = false;
+  timer_id timer = 0;
+
+  void note(std::uint64_t chan::*what) const {
+    std::lock_guard<std::mutex> guard{res->mu};
+    ++(res->chans[id].*what);
+  }
+};
+
+/// Posts what is left while desired_size allows (no mark known: freely),
+/// then runs `then`; held back (also after the last post), it waits for
+/// `ready`, which must come once the reader drains.
+void pump(const std::shared_ptr<writer>& w, message_port a) {
+  if (w->done)
+    return;
+  if (w->armed) {
+    this_context().clear_timeout(w->timer);
+    w->armed = false;
+  }
+  for (;;) {
+    auto ds = a.desired_size();
+    if (ds && *ds > static_cast<std::int64_t>(w->mark))
+      w->note(&chan::over_mark);
+    if (ds && *ds <= 0)
+      break;
+    if (w->next >= w->end) {
+      w->done = true;
+      auto then = std::move(w->then);
+      then(a);
+      return;
+    }
+    try {
+      a.post_message(w->next);
+    } catch (const dom_exception&) {
+      w->note(&chan::quota_errors);
+      w->done = true;
+      return;
+    }
+    w->next += 1;
+  }
+  w->note(&chan::held_back);
+  w->armed = true;
+  w->timer = this_context().set_timeout(
+    [w] {
+      w->armed = false;
+      if (!w->done)
+        w->note(&chan::no_ready);
+      w->done = true;
+    },
+    10s);
+}
+
+/// Posts [off, off + n) on `a` as a flow-controlled writer, then `then`.
+void post_flow(std::size_t id, std::shared_ptr<results> res, std::size_t mark,
+               message_port a, double off, double n,
+               std::function<void(message_port)> then) {
+  auto w = std::make_shared<writer>();
+  w->id = id;
+  w->res = std::move(res);
+  w->next = off;
+  w->end = off + n;
+  w->mark = mark;
+  w->then = std::move(then);
+  if (mark > 0) {
+    a.on_ready([w](message_event& ev) { pump(w, ev.target); });
+    // Its peer lost (a node killed): nothing more to wait for.
+    a.on_close([w](message_event&) {
+      if (w->armed)
+        this_context().clear_timeout(w->timer);
+      w->armed = false;
+      w->done = true;
+    });
+  }
+  pump(w, a);
+}
+
+void write_rest(std::size_t id, std::shared_ptr<results> res,
+                std::size_t mark, message_port a, double off, double m3) {
+  post_flow(id, std::move(res), mark, a, off, m3,
+            [](message_port p) { p.close(); });
 }
 
 void agent(context& self, std::shared_ptr<results> res,
@@ -140,12 +246,13 @@ void agent(context& self, std::shared_ptr<results> res,
         hops.push_back(static_cast<std::size_t>(x.as_number()));
       auto off = m.data["off"].as_number();
       auto m3 = m.data["m3"].as_number();
+      auto mark = static_cast<std::size_t>(m.data["mark"].as_number());
       if (!hops.empty())
-        pass_on(id, role, hops, off, m3, m.ports[0], *urls);
+        pass_on(id, role, hops, off, m3, mark, m.ports[0], *urls);
       else if (role == "b")
-        read_end(id, m.ports[0], res);
+        read_end(id, m.ports[0], res, mark);
       else
-        write_rest(m.ports[0], off, m3);
+        write_rest(id, res, mark, m.ports[0], off, m3);
     });
     p.start();
   });
@@ -153,7 +260,8 @@ void agent(context& self, std::shared_ptr<results> res,
 
 struct totals {
   std::uint64_t lost = 0, duplicated = 0, reordered = 0, close_violations = 0,
-                leaked = 0, allowed_lost = 0, ops = 0;
+                leaked = 0, allowed_lost = 0, ops = 0, quota_errors = 0,
+                over_mark = 0, no_ready = 0, marked = 0, held_back = 0;
 };
 
 /// Runs one seed; adds to `t`; returns a description of any violation.
@@ -192,6 +300,11 @@ std::string run_seed(std::uint64_t seed, std::size_t nodes, std::size_t ops,
     t.ops += cost;
     res->chans.push_back(std::move(c));
   }
+  // The readers' marks, from their own generator (the plan above is the
+  // one each seed had before marks were added).
+  std::mt19937_64 mark_rng{seed ^ 0x6d61726bULL};
+  for (auto& c : res->chans)
+    c.mark = mark_rng() % 2 == 0 ? 0 : 1 + mark_rng() % 8;
   bool kill = pick(2) == 1;
   std::size_t victim = pick(nodes);
   auto kill_after = std::chrono::microseconds{pick(20000)};
@@ -237,15 +350,20 @@ std::string run_seed(std::uint64_t seed, std::size_t nodes, std::size_t ops,
       for (double k = 0; k < plan.m1; ++k)
         a.post_message(k);
       if (plan.path_b.empty())
-        read_end(id, b, res);
+        read_end(id, b, res, plan.mark);
       else
-        pass_on(id, "b", plan.path_b, 0, 0, b, *urls);
-      for (double k = 0; k < plan.m2; ++k)
-        a.post_message(plan.m1 + k);
-      if (plan.path_a.empty())
-        write_rest(a, plan.m1 + plan.m2, plan.m3);
-      else
-        pass_on(id, "a", plan.path_a, plan.m1 + plan.m2, plan.m3, a, *urls);
+        pass_on(id, "b", plan.path_b, 0, 0, plan.mark, b, *urls);
+      // The mark may be here already (a reader at home): m2 is posted as
+      // a flow-controlled writer does.
+      post_flow(id, res, plan.mark, a, plan.m1, plan.m2,
+                [id, plan, res, urls](message_port a) {
+                  if (plan.path_a.empty())
+                    write_rest(id, res, plan.mark, a, plan.m1 + plan.m2,
+                               plan.m3);
+                  else
+                    pass_on(id, "a", plan.path_a, plan.m1 + plan.m2, plan.m3,
+                            plan.mark, a, *urls);
+                });
     });
   }
   if (kill) {
@@ -295,6 +413,12 @@ std::string run_seed(std::uint64_t seed, std::size_t nodes, std::size_t ops,
       auto& c = res->chans[id];
       t.duplicated += c.duplicated;
       t.reordered += c.reordered;
+      t.quota_errors += c.quota_errors;
+      t.over_mark += c.over_mark;
+      t.marked += c.mark > 0 ? 1 : 0;
+      t.held_back += c.held_back;
+      if (!touched(c))
+        t.no_ready += c.no_ready;
       auto got = c.next;
       if (touched(c)) {
         t.allowed_lost += static_cast<std::uint64_t>(c.total() - got);
@@ -307,11 +431,17 @@ std::string run_seed(std::uint64_t seed, std::size_t nodes, std::size_t ops,
           ++t.close_violations;
       }
       if ((c.duplicated || c.reordered || (!touched(c) && got != c.total())
-           || (!c.closed && !may_vanish(c)))
+           || (!c.closed && !may_vanish(c)) || c.quota_errors
+           || c.over_mark || (!touched(c) && c.no_ready))
           && why.empty())
         why = "seed " + std::to_string(seed) + " channel "
               + std::to_string(id) + ": got " + std::to_string(got) + " of "
               + std::to_string(c.total()) + (c.closed ? ", closed" : "")
+              + ", mark "
+              + std::to_string(c.mark) + ", quota errors "
+              + std::to_string(c.quota_errors) + ", over mark "
+              + std::to_string(c.over_mark) + ", no ready "
+              + std::to_string(c.no_ready)
               + (kill ? ", node " + std::to_string(victim) + " killed" : "");
     }
   }
@@ -348,7 +478,9 @@ TEST_CASE("model: random posts, transfers across nodes, closes and node "
                 .count();
   std::printf("model: seeds=%llu ops=%zu nodes=%zu lost=%llu "
               "duplicated=%llu reordered=%llu close_violations=%llu "
-              "leaked=%llu allowed_lost=%llu mode=remote%s\n",
+              "leaked=%llu allowed_lost=%llu quota_errors=%llu "
+              "over_mark=%llu no_ready=%llu marked=%llu held_back=%llu "
+              "mode=remote%s\n",
               static_cast<unsigned long long>(ran), ops, nodes,
               static_cast<unsigned long long>(t.lost),
               static_cast<unsigned long long>(t.duplicated),
@@ -356,6 +488,11 @@ TEST_CASE("model: random posts, transfers across nodes, closes and node "
               static_cast<unsigned long long>(t.close_violations),
               static_cast<unsigned long long>(t.leaked),
               static_cast<unsigned long long>(t.allowed_lost),
+              static_cast<unsigned long long>(t.quota_errors),
+              static_cast<unsigned long long>(t.over_mark),
+              static_cast<unsigned long long>(t.no_ready),
+              static_cast<unsigned long long>(t.marked),
+              static_cast<unsigned long long>(t.held_back),
               preconnect() ? " preconnect=1" : "");
   std::printf("model-detail: mode=remote executed=%llu wall=%.1fs\n",
               static_cast<unsigned long long>(t.ops), secs);
@@ -366,4 +503,7 @@ TEST_CASE("model: random posts, transfers across nodes, closes and node "
   CHECK(t.reordered == 0);
   CHECK(t.close_violations == 0);
   CHECK(t.leaked == 0);
+  CHECK(t.quota_errors == 0);
+  CHECK(t.over_mark == 0);
+  CHECK(t.no_ready == 0);
 }

@@ -127,6 +127,20 @@ struct runtime_config : caf::actor_system_config {
   /// `entangle.remote-connect-timeout`.
   caf::timespan remote_connect_timeout = std::chrono::seconds{5};
 
+  /// What one connected runtime can make this one keep (caps against a
+  /// peer that would grow it without bound; exceeding one is a protocol
+  /// violation: the peer is disconnected and its ports close, counted
+  /// `node_lost`). The links it made here (channels it opened, ports it
+  /// sent) plus the ends kept for it after a close, at most
+  /// `remote_max_links`; per link, the frames that came ahead of a
+  /// missing one, at most `remote_max_early_frames`, of at most
+  /// `remote_max_early_bytes` encoded bytes since that buffer was last
+  /// empty. Options `entangle.remote-max-links`,
+  /// `entangle.remote-max-early-frames`, `entangle.remote-max-early-bytes`.
+  std::size_t remote_max_links = 65536;
+  std::size_t remote_max_early_frames = 1024;
+  std::size_t remote_max_early_bytes = std::size_t{16} << 20;
+
   /// @private The middleman was loaded (load only once per config).
   bool remote_loaded = false;
 };

@@ -14,7 +14,9 @@ void context_core::dispatch_typed(port_object& port, serialized_message& msg,
   ev.typed = payload->name;
   std::function<void(message_event&)> call;
   std::string why;
-  if (auto* decode = port.events.typed(payload->name)) {
+  if (!payload->undeliverable.empty()) {
+    why = std::move(payload->undeliverable);
+  } else if (auto* decode = port.events.typed(payload->name)) {
     try {
       call = (*decode)(context(), payload->bytes);
     } catch (const std::exception& e) {

@@ -56,7 +56,7 @@ void post_typed(const message_port& port, const std::string& name,
   // the ports exactly as a value post does (nothing changes on failure).
   auto msg = ctx.serialize(value{}, transfer, p);
   msg.typed = std::make_unique<typed_payload>(
-    typed_payload{name, std::move(bytes)});
+    typed_payload{name, std::move(bytes), {}});
   ctx.post_serialized(*p, std::move(msg), size);
 }
 

@@ -19,6 +19,10 @@ struct port_record;
 struct typed_payload {
   std::string name;
   std::vector<char> bytes;
+  /// Set (name and bytes empty) for the stand-in of a message its sender
+  /// could not encode for the wire (remote/): delivered as `messageerror`
+  /// with this text, in the place the message had in its queue.
+  std::string undeliverable;
 };
 
 /// The output of StructuredSerializeWithTransfer: a message in flight.

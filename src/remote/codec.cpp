@@ -84,8 +84,10 @@ std::string encode(const frame& f) {
     case frame_kind::user:
       w.name(f.dst);
       w.u64(f.seq);
-      w.u8(f.typed ? 1 : 0);
-      if (f.typed) {
+      w.u8(f.unencodable ? 2 : f.typed ? 1 : 0);
+      if (f.unencodable) {
+        w.str(f.text);
+      } else if (f.typed) {
         w.str(f.typed_name);
         w.bytes(f.typed_bytes.data(), f.typed_bytes.size());
       } else {
@@ -126,6 +128,7 @@ std::optional<frame> decode(std::string_view bytes, std::size_t max_depth,
                             std::string& why) {
   reader r{bytes, max_depth};
   frame f;
+  f.wire_size = bytes.size();
   auto kind = r.u8();
   if (kind < static_cast<std::uint8_t>(frame_kind::hello)
       || kind > static_cast<std::uint8_t>(frame_kind::credit)) {
@@ -170,10 +173,13 @@ std::optional<frame> decode(std::string_view bytes, std::size_t max_depth,
       f.dst = r.name();
       f.seq = r.u64();
       auto typed = r.u8();
-      if (typed > 1)
+      if (typed > 2)
         r.fail("bad payload kind");
       f.typed = typed == 1;
-      if (f.typed) {
+      f.unencodable = typed == 2;
+      if (f.unencodable) {
+        f.text = r.str();
+      } else if (f.typed) {
         f.typed_name = r.str();
         auto b = r.raw();
         f.typed_bytes.assign(b.begin(), b.end());
@@ -181,6 +187,8 @@ std::optional<frame> decode(std::string_view bytes, std::size_t max_depth,
         f.data = r.val(0);
       }
       auto n = r.count(33);
+      if (f.unencodable && n != 0)
+        r.fail("carried ports with a message that could not be encoded");
       for (std::size_t i = 0; i < n && r.ok(); ++i) {
         auto mine = r.name();
         auto theirs = r.name();

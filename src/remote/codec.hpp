@@ -56,7 +56,9 @@ struct port_name_hash {
 inline constexpr std::uint32_t wire_magic = 0x47544e45;
 /// 3: sequenced, ack and greeting frames carry `echo`. 4: `mark` and
 /// `credit` frames, and a user frame's carried ports carry their marks.
-inline constexpr std::uint16_t wire_version = 4;
+/// 5: a user frame's payload can be "could not be encoded" (kind 2). A
+/// greeting of another version is refused (node_state::on_greeting).
+inline constexpr std::uint16_t wire_version = 5;
 
 /// Frames from open on are *sequenced*: each carries `echo`, then `pseq`,
 /// its number in the sender's stream to that node (1, 2, ...), and `ack`,
@@ -76,7 +78,10 @@ enum class frame_kind : std::uint8_t {
   open,
   /// The service does not exist: {dst = the dialer's end, text = why}.
   refuse,
-  /// A message on a link: {dst, seq, payload, carried link ends}.
+  /// A message on a link: {dst, seq, payload, carried link ends}. The
+  /// payload is a value, a typed message, or (kind 2) none: the sender
+  /// could not encode the message (`text` says why; no carried ports), and
+  /// the receiving port gets `messageerror` in its place.
   user,
   /// The sender's end closed; `seq` is the last user seq it sent.
   close,
@@ -131,9 +136,10 @@ struct frame {
   /// ack: the receiver should send again everything after `ack`.
   bool resend = false;
 
-  // user payload: a typed message (name + CAF bytes) or a value in its
-  // in-flight form (src/values/clone_def.hpp).
+  // user payload: a typed message (name + CAF bytes), a value in its
+  // in-flight form (src/values/clone_def.hpp), or none (`unencodable`).
   bool typed = false;
+  bool unencodable = false;
   std::string typed_name;
   std::vector<char> typed_bytes;
   value data;
@@ -149,6 +155,8 @@ struct frame {
   std::vector<carried_flow> port_flow;
   /// mark: the receiving port's marks.
   high_water_mark marks;
+  /// Set by the decoder: the frame's encoded size.
+  std::size_t wire_size = 0;
 };
 
 /// Encodes `f`. For a user frame, `f.data` must be an in-flight form.

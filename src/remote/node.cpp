@@ -22,13 +22,12 @@ namespace entangle::detail::remote {
 
 namespace {
 
-/// How far ahead of the next expected number a frame may be, and how many
-/// frames one link's reorder buffer may hold: more is a violation. Frames
-/// between two nodes are taken in the order sent (the per-node stream of
-/// node_frames.cpp), so any early frame is already unusual; the bounds keep a misbehaving peer from
-/// growing the buffer without limit (16M frames of any size before).
+/// How far ahead of the next expected number a frame may be: more is a
+/// violation. Frames between two nodes are taken in the order sent (the
+/// per-node stream of node_frames.cpp), so any early frame is already
+/// unusual; this bound and the reorder buffer's caps (admit_early) keep a
+/// misbehaving peer from growing the buffer without limit.
 constexpr std::uint64_t max_reorder_window = std::uint64_t{1} << 16;
-constexpr std::size_t max_early_frames = 1024;
 
 std::string node_str(const caf::node_id& n) {
   return caf::to_string(n);
@@ -152,6 +151,11 @@ void node_state::on_local(port_name local, envelope&& e) {
     return;
   }
   auto& msg = e.msg;
+  if (msg.typed && !msg.typed->undeliverable.empty()) {
+    // A stand-in that came from another node: it goes on as one.
+    cannot_cross(l, std::move(e), msg.typed->undeliverable);
+    return;
+  }
   frame f;
   f.kind = frame_kind::user;
   f.dst = l.remote;
@@ -171,11 +175,7 @@ void node_state::on_local(port_name local, envelope&& e) {
   try {
     send(node, f);
   } catch (const std::exception& ex) {
-    if (w_.cfg.warnings)
-      fmt::print(stderr, "entangle: remote: a message cannot cross: {}\n",
-                 ex.what());
-    user_left(l, e.bytes, false);
-    sched.drop(std::move(msg), drop_reason::messageerror);
+    cannot_cross(l, std::move(e), ex.what());
     return;
   }
   ++l.next_send;
@@ -211,6 +211,8 @@ void node_state::close_link(port_name local, drop_reason why) {
   auto l = std::move(i->second);
   links_.erase(i);
   --live_links;
+  if (auto p = peers_.find(l.node); l.theirs && p != peers_.end())
+    --p->second.made;
   auto* core = current_core();
   auto& sched = core->sched();
   for (auto& [seq, msg] : l.early)
@@ -370,6 +372,8 @@ void node_state::handle_open(const caf::node_id& from, frame& f) {
     violation(from, "open with a name already in use");
     return;
   }
+  if (!admit_links(from, 1)) // a link, or a tombstone if refused
+    return;
   std::uint64_t id = 0;
   {
     std::lock_guard<std::mutex> guard{mu};
@@ -396,7 +400,8 @@ void node_state::handle_open(const caf::node_id& from, frame& f) {
     return;
   }
   auto [mine, theirs] = w_.sched->make_pair(true);
-  make_link(f.dst, f.src, from, std::move(mine), true);
+  make_link(f.dst, f.src, from, std::move(mine), true)->theirs = true;
+  ++peers_[from].made;
   auto carrier = std::make_shared<serialized_message>();
   carrier->ports.push_back(std::move(theirs));
   carrier->fate = drop_reason::context_gone; // closes it if undelivered
@@ -437,6 +442,8 @@ void node_state::handle_user(const caf::node_id& from, frame& f) {
     if (tombstones_.count({from, f.dst}) > 0) {
       // Posted before the peer saw our close: dropped, and the ports it
       // carried are closed at their sender (they never materialized).
+      if (!admit_links(from, f.ports.size()))
+        return;
       sched.count_drop(drop_reason::closed);
       for (auto& [theirs, mine] : f.ports) {
         // Its sender may already be forwarding on that link: drop those
@@ -456,12 +463,14 @@ void node_state::handle_user(const caf::node_id& from, frame& f) {
   auto& l = i->second;
   if (f.seq < l.next_recv || l.early.count(f.seq) > 0
       || f.seq - l.next_recv >= max_reorder_window
-      || (f.seq != l.next_recv && l.early.size() >= max_early_frames)
       || (l.got_close && f.seq > l.last_recv)) {
     violation(from, fmt::format("wrong sequence number {} (expected {})",
                                 f.seq, l.next_recv));
     return;
   }
+  if ((f.seq != l.next_recv && !admit_early(from, l, f))
+      || !admit_links(from, f.ports.size()))
+    return;
   for (std::size_t k = 0; k < f.ports.size(); ++k) {
     auto mine = f.ports[k].second;
     bool dup = links_.count(mine) > 0;
@@ -484,7 +493,9 @@ void node_state::handle_user(const caf::node_id& from, frame& f) {
   // Accepted: the carried ports materialize now (not when read), so frames
   // that follow on their links find them.
   serialized_message msg;
-  if (f.typed) {
+  if (f.unencodable) {
+    msg.typed = stand_in(f.text); // messageerror in its place
+  } else if (f.typed) {
     msg.typed = std::make_unique<typed_payload>();
     msg.typed->name = std::move(f.typed_name);
     msg.typed->bytes = std::move(f.typed_bytes);
@@ -498,6 +509,8 @@ void node_state::handle_user(const caf::node_id& from, frame& f) {
     auto [theirs, mine] = f.ports[k];
     auto [a, b] = w_.sched->make_pair(true);
     auto* nl = make_link(mine, theirs, from, std::move(a), true);
+    nl->theirs = true;
+    ++peers_[from].made;
     if (k < f.port_flow.size())
       carried_in(*nl, *b, f.port_flow[k]);
     msg.ports.push_back(std::move(b));
@@ -505,6 +518,7 @@ void node_state::handle_user(const caf::node_id& from, frame& f) {
   auto& lk = links_.at(local); // make_link may have rehashed
   if (f.seq != lk.next_recv) {
     lk.early.emplace(f.seq, std::move(msg));
+    lk.early_bytes += f.wire_size;
     return;
   }
   deliver(lk, std::move(msg));
@@ -513,6 +527,8 @@ void node_state::handle_user(const caf::node_id& from, frame& f) {
     lk.early.erase(lk.early.begin());
     deliver(lk, std::move(next));
   }
+  if (lk.early.empty())
+    lk.early_bytes = 0;
   finish_if_done(local);
 }
 
@@ -582,8 +598,7 @@ void node_state::node_down(const caf::node_id& node, const std::string& why) {
     else
       close_link(local, drop_reason::node_lost);
   }
-  for (auto i = tombstones_.begin(); i != tombstones_.end();)
-    i = i->first == node ? tombstones_.erase(i) : std::next(i);
+  tombstones_.erase_node(node);
 }
 
 } // namespace entangle::detail::remote

@@ -43,8 +43,14 @@ struct link {
   /// Sequence number of the next user frame delivered (the reorder
   /// buffer's head: only this one is ever visible).
   std::uint64_t next_recv = 1;
-  /// Frames that arrived ahead of `next_recv`, by sequence number.
+  /// Frames that arrived ahead of `next_recv`, by sequence number, and
+  /// their encoded bytes since it was last empty (both capped:
+  /// runtime_config::remote_max_early_frames, remote_max_early_bytes).
   std::map<std::uint64_t, serialized_message> early;
+  std::size_t early_bytes = 0;
+  /// Made at the peer's word (its open, a port it sent): counted in its
+  /// peer's `made`.
+  bool theirs = false;
   /// The peer's close: the last sequence number it sent.
   std::uint64_t last_recv = 0;
   bool got_close = false;
@@ -73,6 +79,10 @@ struct link {
   std::uint64_t unsized = 0;
   std::deque<std::uint32_t> sizes;
 };
+
+/// The payload of the stand-in for a message another node could not
+/// encode (`why`, from its frame): fires messageerror (node_guard.cpp).
+std::unique_ptr<typed_payload> stand_in(const std::string& why);
 
 /// A connected (or connecting) runtime, and the reliable stream of
 /// sequenced frames to and from it (node_frames.cpp; docs/architecture.md,
@@ -136,6 +146,50 @@ struct peer {
   std::chrono::steady_clock::time_point poked_at;
   /// Bumped when the streams end: timers armed before do nothing.
   std::uint64_t epoch = 0;
+  /// Live links it made here (link::theirs); with its tombstones at most
+  /// runtime_config::remote_max_links (node_guard.cpp).
+  std::size_t made = 0;
+};
+
+/// Ends this node closed and erased, or opens it refused, whose peer may
+/// still send on them (until the peer's close, or node loss), with their
+/// number per node (for the caps, node_guard.cpp).
+class tombstone_set {
+public:
+  using key = std::pair<caf::node_id, port_name>;
+
+  void emplace(const caf::node_id& node, port_name name) {
+    if (set_.emplace(node, name).second)
+      ++per_node_[node];
+  }
+  std::size_t erase(const key& k) {
+    if (set_.erase(k) == 0)
+      return 0;
+    auto i = per_node_.find(k.first);
+    if (i != per_node_.end() && --i->second == 0)
+      per_node_.erase(i);
+    return 1;
+  }
+  std::size_t count(const key& k) const {
+    return set_.count(k);
+  }
+  /// Forgets every tombstone of `node` (it was lost).
+  void erase_node(const caf::node_id& node) {
+    auto first = set_.lower_bound({node, port_name{}});
+    auto last = first;
+    while (last != set_.end() && last->first == node)
+      ++last;
+    set_.erase(first, last);
+    per_node_.erase(node);
+  }
+  std::size_t of(const caf::node_id& node) const {
+    auto i = per_node_.find(node);
+    return i == per_node_.end() ? 0 : i->second;
+  }
+
+private:
+  std::set<key> set_;
+  std::map<caf::node_id, std::size_t> per_node_;
 };
 
 /// The remote node of one runtime (issue #14): the network-facing CAF
@@ -156,7 +210,12 @@ struct peer {
 ///   node; any other frame naming an unknown end, from a node that is up,
 ///   is a violation (the node is banned), unless it is in `tombstones`
 ///   (an end this node closed, or an open it refused, whose peer may still
-///   be sending).
+///   be sending);
+/// - a peer's `made` is the number of links in `links` with `theirs` and
+///   that node; `made` + its tombstones <= remote_max_links, and every
+///   `early` holds at most remote_max_early_frames frames, once a frame
+///   was handled (what would exceed a cap is a violation, before anything
+///   of it is made).
 class node_state : public std::enable_shared_from_this<node_state> {
 public:
   explicit node_state(world& w) : w_(w) {
@@ -237,6 +296,10 @@ private:
                   record_ptr rec, bool start);
   void install_sink(port_name local);
   void on_local(port_name local, envelope&& e);
+  /// Message `e` cannot be encoded (`why`): sends the stand-in for it (a
+  /// user frame without payload: messageerror at the receiving port, in
+  /// its place); its carried ports close here (node_guard.cpp).
+  void cannot_cross(link& l, envelope&& e, std::string why);
   void send(const caf::actor& to, const frame& f);
   /// Sends sequenced frame `f` to `node` (numbered, kept until acked; held
   /// while the node reconnects). @throws what encode throws, before any
@@ -266,6 +329,12 @@ private:
   /// again (a loss nothing else revealed), backing off.
   void arm_rto(const caf::node_id& node, peer& p);
   void violation(const caf::node_id& node, const std::string& why);
+  /// `from` would make `n` more links here: true if its cap allows,
+  /// otherwise a violation, reported (node_guard.cpp).
+  bool admit_links(const caf::node_id& from, std::size_t n);
+  /// Whether frame `f` may wait in `l`'s reorder buffer (the caps); a
+  /// violation, reported, if not.
+  bool admit_early(const caf::node_id& from, link& l, const frame& f);
   void deliver(link& l, serialized_message&& msg);
   void finish_if_done(port_name local);
   void close_link(port_name local, drop_reason why);
@@ -332,9 +401,7 @@ private:
     std::vector<port_name> waiting;
   };
   std::map<std::string, dial> dialing_;
-  /// Ends this node closed and erased, or opens it refused, whose peer may
-  /// still send on them (until the peer's close, or node loss).
-  std::set<std::pair<caf::node_id, port_name>> tombstones_;
+  tombstone_set tombstones_;
 };
 
 } // namespace entangle::detail::remote

@@ -324,8 +324,15 @@ peer& node_state::peer_of(const caf::node_id& node, const caf::actor& hdl) {
 
 bool node_state::on_greeting(const caf::node_id& node, peer& p,
                              const frame& f) {
-  if (f.magic != wire_magic || f.version != wire_version
-      || f.session == 0) {
+  if (f.magic == wire_magic && f.version != wire_version) {
+    // Another entangle: frames of another layout could be misread, so it
+    // is refused here, before any link frame (disconnected, as for a bad
+    // frame; the log says why).
+    violation(node, fmt::format("wire version {} (this node speaks {})",
+                                f.version, wire_version));
+    return false;
+  }
+  if (f.magic != wire_magic || f.session == 0) {
     violation(node, "bad hello");
     return false;
   }
@@ -468,7 +475,9 @@ void node_state::redialed(const caf::node_id& node, const caf::actor& hdl,
       || p.st == peer::state::up)
     return; // decided meanwhile (its hello came first)
   if (!err.empty() || !hdl || hdl.node() != node) {
-    if (--p.redials > 0
+    // Refused: nothing listens there any more (a dead process closed its
+    // socket), so trying again only delays the node loss.
+    if (!dial_refused(err) && --p.redials > 0
         && std::chrono::steady_clock::now() < p.redial_until) {
       auto self = shared_from_this();
       current_core()->set_timer([self, node] { self->redial(node); },

@@ -82,7 +82,13 @@ runtime_config::runtime_config() {
     .add(remote_heartbeat, "remote-heartbeat",
          "heartbeat interval between connected runtimes")
     .add(remote_connect_timeout, "remote-connect-timeout",
-         "how long connecting to another runtime may take");
+         "how long connecting to another runtime may take")
+    .add(remote_max_links, "remote-max-links",
+         "links one connected runtime may make here (more: disconnected)")
+    .add(remote_max_early_frames, "remote-max-early-frames",
+         "frames per link that may arrive ahead of a missing one")
+    .add(remote_max_early_bytes, "remote-max-early-bytes",
+         "bytes of such frames per link (since none was waiting)");
 }
 
 std::string_view to_string(exit_kind k) noexcept {

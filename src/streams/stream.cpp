@@ -59,7 +59,7 @@ void post_signal(const message_port& port, stream_signal s) {
   auto& ctx = *p->ctx;
   auto msg = ctx.serialize(value{}, {}, p);
   msg.typed = std::make_unique<typed_payload>(
-    typed_payload{stream_signal_name, std::move(bytes)});
+    typed_payload{stream_signal_name, std::move(bytes), {}});
   ctx.post_serialized(*p, std::move(msg));
 }
 
