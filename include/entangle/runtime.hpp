@@ -127,6 +127,13 @@ struct runtime_config : caf::actor_system_config {
   /// `entangle.remote-connect-timeout`.
   caf::timespan remote_connect_timeout = std::chrono::seconds{5};
 
+  /// Proxy collapse: a runtime that relays a port between two others
+  /// (a port that moved T -> here -> B) splices them onto a direct link and
+  /// drops out, when T and B are connected already (docs/guide.md, "Across
+  /// processes"). Off: it relays for the channel's life. Option
+  /// `entangle.remote-collapse`.
+  bool remote_collapse = true;
+
   /// @private The middleman was loaded (load only once per config).
   bool remote_loaded = false;
 };

@@ -72,6 +72,27 @@ struct link {
   std::uint64_t consumed = 0;
   std::uint64_t unsized = 0;
   std::deque<std::uint32_t> sizes;
+
+  // Proxy collapse (node_splice.cpp). As an endpoint: the successor link a
+  // relay named (`prepared`: registered, ready sent; `switched`: our user
+  // frames go on the successor, numbered from `sp_next_send`, while the
+  // old link still delivers up to the relay's splice_end).
+  enum class splice : std::uint8_t { none, prepared, switched };
+  splice sp = splice::none;
+  port_name sp_local;
+  port_name sp_remote;
+  caf::node_id sp_node;
+  std::uint64_t sp_next_send = 1;
+  /// Successor user frames, buffered by their number until the swap.
+  std::map<std::uint64_t, serialized_message> sp_early;
+  /// Successor close, mark and credit frames, replayed after the swap.
+  std::vector<frame> sp_held;
+  /// The user's port closed while splicing: its close is sent after.
+  bool sp_close = false;
+  /// As a relay end: the splice it takes part in (0: none); `no_splice`
+  /// once one was refused or aborted (not tried again).
+  std::uint64_t relay = 0;
+  bool no_splice = false;
 };
 
 /// A connected (or connecting) runtime, and the reliable stream of
@@ -136,6 +157,19 @@ struct peer {
   std::chrono::steady_clock::time_point poked_at;
   /// Bumped when the streams end: timers armed before do nothing.
   std::uint64_t epoch = 0;
+  /// The wire version of its greeting (ours, until it greeted us).
+  std::uint16_t version = wire_version;
+};
+
+/// A splice at the relay (node_splice.cpp): its two ends, [0] and [1],
+/// each a link end entangled in-process with the other.
+struct relay_splice {
+  port_name end[2];
+  bool ready[2] = {false, false};
+  bool go = false;
+  /// The marker posted on end[i] (behind the last frame its endpoint sent)
+  /// reached end[1 - i]'s sink: all of i's messages left on end[1 - i].
+  bool drained[2] = {false, false};
 };
 
 /// The remote node of one runtime (issue #14): the network-facing CAF
@@ -194,6 +228,10 @@ public:
   std::atomic<std::uint64_t> stale{0};
   std::atomic<std::uint64_t> credits_out{0};
   std::atomic<std::uint64_t> credits_in{0};
+  /// Proxy collapse: splices finished here as the relay; links moved here
+  /// onto their successor (as an endpoint).
+  std::atomic<std::uint64_t> splices{0};
+  std::atomic<std::uint64_t> swaps{0};
   std::atomic<std::uint16_t> listening{0};
   /// "host:port" this node listens on (told to peers in hello/welcome, so
   /// a connect to it finds the peer up instead of dialing it again).
@@ -319,6 +357,34 @@ private:
   void use_handle(peer& p, const caf::actor& from);
   /// A peer told us where it listens: connects to `key` go to it.
   void learn_key(const std::string& key, const caf::node_id& node);
+  // -- proxy collapse (node_splice.cpp) --
+  /// `local` was just made: if its end is entangled in-process with another
+  /// link's end, starts a splice of the two (prepare to both endpoints).
+  void consider_splice(port_name local);
+  void handle_splice(const caf::node_id& from, frame& f);
+  void splice_prepare(const caf::node_id& from, frame& f);
+  void splice_ready(const caf::node_id& from, frame& f);
+  void splice_go(const caf::node_id& from, frame& f);
+  void splice_last(const caf::node_id& from, frame& f);
+  void splice_end(const caf::node_id& from, frame& f);
+  void splice_drop(const caf::node_id& from, frame& f);
+  /// A relay end's sink reached the marker: the other end is drained.
+  void relay_marker(link& l);
+  /// Ends the relay splice `id` without a collapse (refused, a close, a
+  /// loss); `abort`: tells the endpoints that were prepared.
+  void relay_stop(std::uint64_t id, bool abort);
+  /// The successor link of endpoint `l` if a frame names it: the old link.
+  link* successor_of(const caf::node_id& from, port_name name);
+  /// The endpoint `l` forgets its successor (not a swap): tells the other
+  /// endpoint (splice_drop) and keeps a tombstone until its answer.
+  void drop_successor(link& l, drop_reason why, bool tell);
+  /// After the splice ends at endpoint `l` without a swap: its deferred
+  /// close and marks go on the old link.
+  void after_splice(port_name local);
+  /// `node` was lost: the splices whose successor leads there end.
+  void splice_lost(const caf::node_id& node);
+  /// Whether `node` is up and knows the splice frames.
+  bool splice_capable(const caf::node_id& node);
 
   world& w_;
   std::unordered_map<port_name, link, port_name_hash> links_;
@@ -335,6 +401,11 @@ private:
   /// Ends this node closed and erased, or opens it refused, whose peer may
   /// still send on them (until the peer's close, or node loss).
   std::set<std::pair<caf::node_id, port_name>> tombstones_;
+  /// Relay splices in progress, by id; successor names -> the endpoint's
+  /// old link name (while prepared or switched).
+  std::map<std::uint64_t, relay_splice> relays_;
+  std::uint64_t next_relay_ = 1;
+  std::unordered_map<port_name, port_name, port_name_hash> successors_;
 };
 
 } // namespace entangle::detail::remote

@@ -304,7 +304,7 @@ frame node_state::hello_frame(frame_kind kind, const peer& p) {
   frame f;
   f.kind = kind;
   f.magic = wire_magic;
-  f.version = wire_version;
+  f.version = p.version;
   f.session = p.session;
   f.echo = p.their_session;
   f.ack = p.next_in - 1;
@@ -324,8 +324,8 @@ peer& node_state::peer_of(const caf::node_id& node, const caf::actor& hdl) {
 
 bool node_state::on_greeting(const caf::node_id& node, peer& p,
                              const frame& f) {
-  if (f.magic != wire_magic || f.version != wire_version
-      || f.session == 0) {
+  if (f.magic != wire_magic || f.version < wire_version_min
+      || f.version > wire_version || f.session == 0) {
     violation(node, "bad hello");
     return false;
   }
@@ -345,6 +345,9 @@ bool node_state::on_greeting(const caf::node_id& node, peer& p,
     p.session = keep;
   }
   p.their_session = f.session;
+  // An older peer is greeted in its version from now on, and gets no frame
+  // it does not know (node_splice.cpp asks splice_capable).
+  p.version = f.version;
   if (!f.text.empty())
     p.key = f.text;
   return true;

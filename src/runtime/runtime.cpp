@@ -82,7 +82,10 @@ runtime_config::runtime_config() {
     .add(remote_heartbeat, "remote-heartbeat",
          "heartbeat interval between connected runtimes")
     .add(remote_connect_timeout, "remote-connect-timeout",
-         "how long connecting to another runtime may take");
+         "how long connecting to another runtime may take")
+    .add(remote_collapse, "remote-collapse",
+         "splice a port relayed through this runtime onto a direct link "
+         "between the two others");
 }
 
 std::string_view to_string(exit_kind k) noexcept {
