@@ -16,7 +16,8 @@
 // it could, a prefix and then `close` (or nothing, if the end itself was
 // lost in transit through that node). Prints
 //   model: seeds=S ops=O nodes=N lost=0 duplicated=0 reordered=0
-//          close_violations=0 leaked=0 allowed_lost=K mode=remote
+//          close_violations=0 leaked=0 allowed_lost=K violations=0
+//          splices=P mode=remote
 // Environment: ENTANGLE_MODEL_NODES (default 3), ENTANGLE_MODEL_SEEDS
 // (default 4), ENTANGLE_MODEL_OPS (default 300), ENTANGLE_MODEL_SEED (run
 // only this seed). [remote][model]
@@ -153,7 +154,8 @@ void agent(context& self, std::shared_ptr<results> res,
 
 struct totals {
   std::uint64_t lost = 0, duplicated = 0, reordered = 0, close_violations = 0,
-                leaked = 0, allowed_lost = 0, ops = 0;
+                leaked = 0, allowed_lost = 0, ops = 0, violations = 0,
+                splices = 0;
 };
 
 /// Runs one seed; adds to `t`; returns a description of any violation.
@@ -315,6 +317,11 @@ std::string run_seed(std::uint64_t seed, std::size_t nodes, std::size_t ops,
               + (kill ? ", node " + std::to_string(victim) + " killed" : "");
     }
   }
+  for (auto& rt : rts) {
+    auto st = remote::stats(*rt);
+    t.violations += st.violations;
+    t.splices += st.splices;
+  }
   for (auto& rt : rts)
     rt->stop();
   for (auto& rt : rts)
@@ -348,7 +355,8 @@ TEST_CASE("model: random posts, transfers across nodes, closes and node "
                 .count();
   std::printf("model: seeds=%llu ops=%zu nodes=%zu lost=%llu "
               "duplicated=%llu reordered=%llu close_violations=%llu "
-              "leaked=%llu allowed_lost=%llu mode=remote%s\n",
+              "leaked=%llu allowed_lost=%llu violations=%llu splices=%llu "
+              "mode=remote%s\n",
               static_cast<unsigned long long>(ran), ops, nodes,
               static_cast<unsigned long long>(t.lost),
               static_cast<unsigned long long>(t.duplicated),
@@ -356,6 +364,8 @@ TEST_CASE("model: random posts, transfers across nodes, closes and node "
               static_cast<unsigned long long>(t.close_violations),
               static_cast<unsigned long long>(t.leaked),
               static_cast<unsigned long long>(t.allowed_lost),
+              static_cast<unsigned long long>(t.violations),
+              static_cast<unsigned long long>(t.splices),
               preconnect() ? " preconnect=1" : "");
   std::printf("model-detail: mode=remote executed=%llu wall=%.1fs\n",
               static_cast<unsigned long long>(t.ops), secs);
@@ -366,4 +376,5 @@ TEST_CASE("model: random posts, transfers across nodes, closes and node "
   CHECK(t.reordered == 0);
   CHECK(t.close_violations == 0);
   CHECK(t.leaked == 0);
+  CHECK(t.violations == 0);
 }
