@@ -190,7 +190,13 @@ struct relay_splice {
 ///   node; any other frame naming an unknown end, from a node that is up,
 ///   is a violation (the node is banned), unless it is in `tombstones`
 ///   (an end this node closed, or an open it refused, whose peer may still
-///   be sending).
+///   be sending), or a successor name (below);
+/// - proxy collapse (node_splice.cpp): `successors_` maps exactly the
+///   `sp_local` of the links in `prepared` or `switched` to their key, and
+///   a frame naming one is taken only from that link's `sp_node`; every
+///   entry of `relays_` names two live links whose `relay` is its id, and
+///   a link with `relay` set is in `relays_`; the splice marker is posted
+///   only on a relay end, once per direction.
 class node_state : public std::enable_shared_from_this<node_state> {
 public:
   explicit node_state(world& w) : w_(w) {
