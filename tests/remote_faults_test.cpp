@@ -554,14 +554,15 @@ TEST_CASE("a message that cannot be encoded for the wire is messageerror at "
   receiver.stop();
 }
 
-TEST_CASE("a hello of another wire version is refused at the greeting",
+TEST_CASE("a hello of a wire version this node does not take is refused at "
+          "the greeting",
           "[remote]") {
   server s;
   raw_peer old{s.port};
   wire::frame f;
   f.kind = wire::frame_kind::hello;
   f.magic = wire::wire_magic;
-  f.version = wire::wire_version - 1;
+  f.version = GENERATE(wire::wire_version_min - 1, wire::wire_version + 1);
   f.session = 1;
   old.send(f);
   CHECK(eventually([&] { return remote::stats(*s.rt).violations == 1; }));
@@ -639,4 +640,100 @@ TEST_CASE("up to the cap, links a peer made and closed make room again",
   for (int k = 0; k < 5; ++k)
     honest_round_trip(s.port, "round " + std::to_string(k));
   CHECK(remote::stats(*s.rt).violations == 0);
+}
+
+TEST_CASE("splice frames that do not add up disconnect their node; the "
+          "port it was given only closes (node loss)",
+          "[remote]") {
+  server s;
+  raw_peer peer{s.port};
+  auto open = peer.hello_and_open("echo");
+  wire::frame f;
+  f.dst = open.dst;
+  SECTION("splice_end with no splice") {
+    f.kind = wire::frame_kind::splice_end;
+    f.seq = 0;
+  }
+  SECTION("splice_last with no splice") {
+    f.kind = wire::frame_kind::splice_last;
+    f.seq = 0;
+  }
+  SECTION("splice_ready with no splice") {
+    f.kind = wire::frame_kind::splice_ready;
+    f.seq = 1;
+  }
+  SECTION("splice_go for a port it was never given") {
+    f.kind = wire::frame_kind::splice_go;
+    f.dst = wire::port_name::mint();
+  }
+  SECTION("splice_abort for a port it was never given") {
+    f.kind = wire::frame_kind::splice_abort;
+    f.dst = wire::port_name::mint();
+  }
+  SECTION("splice_prepare whose successor name is in use") {
+    f.kind = wire::frame_kind::splice_prepare;
+    f.src = open.dst;
+    f.peer = wire::port_name::mint();
+    f.text = "nobody";
+  }
+  peer.send(f);
+  CHECK(eventually([&] { return remote::stats(*s.rt).violations >= 1; }));
+  std::this_thread::sleep_for(100ms);
+  CHECK(remote::stats(*s.rt).violations == 1);
+  CHECK(remote::stats(*s.rt).nodes_lost == 1);
+  // Its port got nothing but its close.
+  CHECK(eventually([&] { return s.served.size() == 1; }));
+  CHECK(s.served.at(0) == "close");
+  CHECK(remote::stats(*s.rt).links == 0);
+  honest_round_trip(s.port, "unharmed");
+}
+
+TEST_CASE("a splice the endpoint cannot take is refused, an unknown "
+          "splice_drop answered, and a version 4 peer greeted in version 4: "
+          "none is a violation",
+          "[remote]") {
+  server s;
+  SECTION("a splice to a node it does not know: refused") {
+    raw_peer peer{s.port};
+    auto open = peer.hello_and_open("echo");
+    wire::frame f;
+    f.kind = wire::frame_kind::splice_prepare;
+    f.dst = open.dst;
+    f.src = wire::port_name::mint();
+    f.peer = wire::port_name::mint();
+    f.text = "a node it never met";
+    peer.send(f);
+    CHECK(peer.frame_from_node([&](const wire::frame& w) {
+      return w.kind == wire::frame_kind::splice_ready && w.dst == open.src
+             && w.seq == 0;
+    }));
+  }
+  SECTION("a splice_drop for a name it never registered: answered") {
+    raw_peer peer{s.port};
+    peer.hello();
+    wire::frame f;
+    f.kind = wire::frame_kind::splice_drop;
+    f.dst = wire::port_name::mint();
+    f.src = wire::port_name::mint();
+    peer.send(f);
+    CHECK(peer.frame_from_node([&](const wire::frame& w) {
+      return w.kind == wire::frame_kind::splice_drop && w.dst == f.src
+             && w.src == f.dst && w.resend;
+    }));
+  }
+  SECTION("a version 4 hello") {
+    raw_peer peer{s.port};
+    wire::frame f;
+    f.kind = wire::frame_kind::hello;
+    f.magic = wire::wire_magic;
+    f.version = 4;
+    f.session = 1;
+    peer.send(f);
+    CHECK(peer.frame_from_node([](const wire::frame& w) {
+      return w.kind == wire::frame_kind::welcome && w.version == 4;
+    }));
+  }
+  std::this_thread::sleep_for(100ms);
+  CHECK(remote::stats(*s.rt).violations == 0);
+  honest_round_trip(s.port, "unharmed");
 }

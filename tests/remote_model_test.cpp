@@ -25,7 +25,8 @@
 // drains, within 10 s (a channel the kill could touch is exempt). Prints
 //   model: seeds=S ops=O nodes=N lost=0 duplicated=0 reordered=0
 //          close_violations=0 leaked=0 allowed_lost=K quota_errors=0
-//          over_mark=0 no_ready=0 marked=M held_back=H mode=remote
+//          over_mark=0 no_ready=0 marked=M held_back=H violations=0
+//          splices=P mode=remote
 // Environment: ENTANGLE_MODEL_NODES (default 3), ENTANGLE_MODEL_SEEDS
 // (default 4), ENTANGLE_MODEL_OPS (default 300), ENTANGLE_MODEL_SEED (run
 // only this seed). [remote][model]
@@ -261,7 +262,8 @@ void agent(context& self, std::shared_ptr<results> res,
 struct totals {
   std::uint64_t lost = 0, duplicated = 0, reordered = 0, close_violations = 0,
                 leaked = 0, allowed_lost = 0, ops = 0, quota_errors = 0,
-                over_mark = 0, no_ready = 0, marked = 0, held_back = 0;
+                over_mark = 0, no_ready = 0, marked = 0, held_back = 0,
+                violations = 0, splices = 0;
 };
 
 /// Runs one seed; adds to `t`; returns a description of any violation.
@@ -445,6 +447,11 @@ std::string run_seed(std::uint64_t seed, std::size_t nodes, std::size_t ops,
               + (kill ? ", node " + std::to_string(victim) + " killed" : "");
     }
   }
+  for (auto& rt : rts) {
+    auto st = remote::stats(*rt);
+    t.violations += st.violations;
+    t.splices += st.splices;
+  }
   for (auto& rt : rts)
     rt->stop();
   for (auto& rt : rts)
@@ -480,7 +487,7 @@ TEST_CASE("model: random posts, transfers across nodes, closes and node "
               "duplicated=%llu reordered=%llu close_violations=%llu "
               "leaked=%llu allowed_lost=%llu quota_errors=%llu "
               "over_mark=%llu no_ready=%llu marked=%llu held_back=%llu "
-              "mode=remote%s\n",
+              "violations=%llu splices=%llu mode=remote%s\n",
               static_cast<unsigned long long>(ran), ops, nodes,
               static_cast<unsigned long long>(t.lost),
               static_cast<unsigned long long>(t.duplicated),
@@ -493,6 +500,8 @@ TEST_CASE("model: random posts, transfers across nodes, closes and node "
               static_cast<unsigned long long>(t.no_ready),
               static_cast<unsigned long long>(t.marked),
               static_cast<unsigned long long>(t.held_back),
+              static_cast<unsigned long long>(t.violations),
+              static_cast<unsigned long long>(t.splices),
               preconnect() ? " preconnect=1" : "");
   std::printf("model-detail: mode=remote executed=%llu wall=%.1fs\n",
               static_cast<unsigned long long>(t.ops), secs);
@@ -506,4 +515,5 @@ TEST_CASE("model: random posts, transfers across nodes, closes and node "
   CHECK(t.quota_errors == 0);
   CHECK(t.over_mark == 0);
   CHECK(t.no_ready == 0);
+  CHECK(t.violations == 0);
 }

@@ -90,6 +90,11 @@ struct node_stats {
   /// Batched: about one per half mark consumed, not one per message.
   std::uint64_t credits_sent = 0;
   std::uint64_t credits_received = 0;
+  /// Proxy collapse: relays this runtime removed itself from (a port that
+  /// went T -> here -> B now goes T -> B), and links it moved onto such a
+  /// direct link (as T or B).
+  std::uint64_t splices = 0;
+  std::uint64_t swaps = 0;
 };
 
 /// A snapshot (all zero when the runtime never used its network layer).

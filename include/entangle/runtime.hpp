@@ -140,6 +140,12 @@ struct runtime_config : caf::actor_system_config {
   std::size_t remote_max_links = 65536;
   std::size_t remote_max_early_frames = 1024;
   std::size_t remote_max_early_bytes = std::size_t{16} << 20;
+  /// Proxy collapse: a runtime that relays a port between two others
+  /// (a port that moved T -> here -> B) splices them onto a direct link and
+  /// drops out, when T and B are connected already (docs/guide.md, "Across
+  /// processes"). Off: it relays for the channel's life. Option
+  /// `entangle.remote-collapse`.
+  bool remote_collapse = true;
 
   /// @private The middleman was loaded (load only once per config).
   bool remote_loaded = false;

@@ -29,6 +29,7 @@ serialized_message::operator=(serialized_message&& other) noexcept {
     buffer_bytes = other.buffer_bytes;
     needs_rebuild = other.needs_rebuild;
     fate = other.fate;
+    splice_marker = other.splice_marker;
     typed = std::move(other.typed);
 #if ENTANGLE_TRACING
     trace_id = other.trace_id;
@@ -443,7 +444,7 @@ void port_scheduler::close_one(const std::shared_ptr<port_record>& rec,
   }
   // Destroyed here, outside every lock; carried ports land on the worklist.
   for (auto& e : dropped) {
-    if (!e.sentinel()) {
+    if (!e.sentinel() && !e.msg.splice_marker) {
       count_drop(why);
       e.msg.fate = why;
     }
@@ -550,7 +551,8 @@ bool port_scheduler::watch_close(port_record& rec) {
 }
 
 void port_scheduler::drop(serialized_message&& msg, drop_reason why) {
-  count_drop(why);
+  if (!msg.splice_marker)
+    count_drop(why);
   serialized_message doomed = std::move(msg);
   doomed.fate = why;
   // ~serialized_message closes every port it carried.

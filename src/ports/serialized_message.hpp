@@ -64,6 +64,11 @@ public:
   /// are, with no walk).
   bool needs_rebuild = false;
   drop_reason fate = drop_reason::closed;
+  /// Not a message: the remote node's splice marker (src/remote/
+  /// node_splice.cpp), posted between two of its own link ends and taken
+  /// by the other end's sink. Never delivered to a user, never counted as
+  /// dropped; nothing from the wire or a user's post sets it.
+  bool splice_marker = false;
   /// Set for a typed message (then `data` is undefined): one more payload
   /// kind of the same envelope, so queueing, order, transfer and close
   /// rules are those of every other message.

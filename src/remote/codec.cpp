@@ -117,8 +117,27 @@ std::string encode(const frame& f) {
       w.u64(f.seq);
       break;
     case frame_kind::close:
+    case frame_kind::splice_ready:
+    case frame_kind::splice_last:
+    case frame_kind::splice_end:
       w.name(f.dst);
       w.u64(f.seq);
+      break;
+    case frame_kind::splice_prepare:
+      w.name(f.dst);
+      w.name(f.src);
+      w.name(f.peer);
+      w.str(f.text);
+      break;
+    case frame_kind::splice_go:
+    case frame_kind::splice_abort:
+      w.name(f.dst);
+      break;
+    case frame_kind::splice_drop:
+      w.name(f.dst);
+      w.name(f.src);
+      w.u64(f.seq);
+      w.u8(f.resend ? 1 : 0);
       break;
   }
   return std::move(w.out);
@@ -131,7 +150,7 @@ std::optional<frame> decode(std::string_view bytes, std::size_t max_depth,
   f.wire_size = bytes.size();
   auto kind = r.u8();
   if (kind < static_cast<std::uint8_t>(frame_kind::hello)
-      || kind > static_cast<std::uint8_t>(frame_kind::credit)) {
+      || kind > static_cast<std::uint8_t>(frame_kind::splice_drop)) {
     why = fmt::format("unknown frame kind {}", kind);
     return std::nullopt;
   }
@@ -217,8 +236,36 @@ std::optional<frame> decode(std::string_view bytes, std::size_t max_depth,
       f.seq = r.u64();
       break;
     case frame_kind::credit:
+    case frame_kind::splice_last:
+    case frame_kind::splice_end:
       f.dst = r.name();
       f.seq = r.u64();
+      break;
+    case frame_kind::splice_ready:
+      f.dst = r.name();
+      f.seq = r.u64();
+      if (f.seq > 1)
+        r.fail("bad splice flag");
+      break;
+    case frame_kind::splice_drop: {
+      f.dst = r.name();
+      f.src = r.name();
+      f.seq = r.u64();
+      auto flag = r.u8();
+      if (flag > 1)
+        r.fail("bad splice flag");
+      f.resend = flag == 1;
+      break;
+    }
+    case frame_kind::splice_prepare:
+      f.dst = r.name();
+      f.src = r.name();
+      f.peer = r.name();
+      f.text = r.str();
+      break;
+    case frame_kind::splice_go:
+    case frame_kind::splice_abort:
+      f.dst = r.name();
       break;
   }
   if (r.ok() && !r.at_end())

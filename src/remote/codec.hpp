@@ -56,9 +56,13 @@ struct port_name_hash {
 inline constexpr std::uint32_t wire_magic = 0x47544e45;
 /// 3: sequenced, ack and greeting frames carry `echo`. 4: `mark` and
 /// `credit` frames, and a user frame's carried ports carry their marks.
-/// 5: a user frame's payload can be "could not be encoded" (kind 2). A
-/// greeting of another version is refused (node_state::on_greeting).
+/// 5: a user frame's payload can be "could not be encoded" (kind 2), and
+/// the splice frames (proxy collapse). A node greets a version 4 peer in
+/// version 4 and never sends it a splice frame or a kind 2 payload.
 inline constexpr std::uint16_t wire_version = 5;
+inline constexpr std::uint16_t wire_version_min = 4;
+/// The first version that knows the splice frames and kind 2 payloads.
+inline constexpr std::uint16_t wire_version_splice = 5;
 
 /// Frames from open on are *sequenced*: each carries `echo`, then `pseq`,
 /// its number in the sender's stream to that node (1, 2, ...), and `ack`,
@@ -94,6 +98,29 @@ enum class frame_kind : std::uint8_t {
   /// The receiving port consumed messages: {dst, seq = how many of the
   /// messages `dst` sent it has consumed in all} (never goes back).
   credit,
+  // -- proxy collapse (wire version 5; node_splice.cpp) --
+  /// Relay -> endpoint: {dst = the endpoint's end of the relayed link,
+  /// src = its name on the successor link, peer = the other endpoint's
+  /// name there, text = the other endpoint's node (caf::to_string)}.
+  splice_prepare,
+  /// Endpoint -> relay: {dst = the relay's end, seq = 1 ready, 0 refused}.
+  splice_ready,
+  /// Relay -> endpoint: {dst}: send on the successor from now.
+  splice_go,
+  /// Endpoint -> relay: {dst = the relay's end, seq = the last user seq
+  /// sent on the old link}.
+  splice_last,
+  /// Relay -> endpoint: {dst, seq = the last user seq the relay sent on
+  /// the old link}: deliver up to it, then receive on the successor.
+  splice_end,
+  /// Relay -> endpoint: {dst}: forget the successor (before go only).
+  splice_abort,
+  /// Endpoint -> endpoint: {dst = the receiver's successor name, src = the
+  /// sender's, seq = the last user seq sent on it, resend = this answers
+  /// one}: the sender dropped its successor (not a violation for an
+  /// unknown name: the receiver may never have heard of the splice; it
+  /// answers, so that the sender's tombstone goes).
+  splice_drop,
 };
 
 /// True for the frame kinds that carry pseq and ack.
@@ -133,7 +160,8 @@ struct frame {
   /// sender knows it (0: none yet). Frames of an ended session carry an old
   /// one: the receiver drops them, and ignores such a greeting's ack.
   std::uint64_t echo = 0;
-  /// ack: the receiver should send again everything after `ack`.
+  /// ack: the receiver should send again everything after `ack`;
+  /// splice_drop: this answers one.
   bool resend = false;
 
   // user payload: a typed message (name + CAF bytes), a value in its
@@ -157,6 +185,8 @@ struct frame {
   high_water_mark marks;
   /// Set by the decoder: the frame's encoded size.
   std::size_t wire_size = 0;
+  /// splice_prepare: the other endpoint's name on the successor link.
+  port_name peer;
 };
 
 /// Encodes `f`. For a user frame, `f.data` must be an in-flight form.

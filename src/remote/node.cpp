@@ -28,6 +28,9 @@ namespace {
 /// unusual; this bound and the reorder buffer's caps (admit_early) keep a
 /// misbehaving peer from growing the buffer without limit.
 constexpr std::uint64_t max_reorder_window = std::uint64_t{1} << 16;
+/// A successor link's frames are all buffered until the swap (the relay's
+/// drain is short; a peer past this misbehaves).
+constexpr std::uint64_t max_successor_frames = std::uint64_t{1} << 20;
 
 std::string node_str(const caf::node_id& n) {
   return caf::to_string(n);
@@ -129,10 +132,22 @@ void node_state::on_local(port_name local, envelope&& e) {
     return;
   }
   auto& l = i->second;
+  if (!e.sentinel() && e.msg.splice_marker) {
+    relay_marker(l); // node_splice.cpp
+    return;
+  }
   if (e.is_ready) {
     // The user's port behind this end changed its marks or read: a mark
-    // or credit frame for the sending node (node_credit.cpp).
-    on_ready(l);
+    // or credit frame for the sending node (node_credit.cpp). Not while
+    // splicing: no credit crosses a splice (after_splice tells it then).
+    if (l.sp == link::splice::none)
+      on_ready(l);
+    return;
+  }
+  if (e.is_close && l.sp != link::splice::none) {
+    // No close may race the switch: sent once the splice ended, on the
+    // link that is current then.
+    l.sp_close = true;
     return;
   }
   if (e.is_close) {
@@ -156,10 +171,12 @@ void node_state::on_local(port_name local, envelope&& e) {
     cannot_cross(l, std::move(e), msg.typed->undeliverable);
     return;
   }
+  // Switched (a splice): user frames go on the successor link already.
+  bool succ = l.sp == link::splice::switched;
   frame f;
   f.kind = frame_kind::user;
-  f.dst = l.remote;
-  f.seq = l.next_send;
+  f.dst = succ ? l.sp_remote : l.remote;
+  f.seq = succ ? l.sp_next_send : l.next_send;
   if (msg.typed) {
     f.typed = true;
     f.typed_name = msg.typed->name;
@@ -171,14 +188,14 @@ void node_state::on_local(port_name local, envelope&& e) {
     f.ports.emplace_back(port_name::mint(), port_name::mint());
     f.port_flow.push_back(carried_marks(*msg.ports[k]));
   }
-  auto node = l.node;
+  auto node = succ ? l.sp_node : l.node;
   try {
     send(node, f);
   } catch (const std::exception& ex) {
     cannot_cross(l, std::move(e), ex.what());
     return;
   }
-  ++l.next_send;
+  ++(succ ? l.sp_next_send : l.next_send);
   user_left(l, e.bytes, true);
   // Each carried port becomes the local end of a new link to the same
   // node; what is queued on it (and what its peer posts meanwhile) follows
@@ -188,6 +205,10 @@ void node_state::on_local(port_name local, envelope&& e) {
                            std::move(msg.ports[k]), true),
                 f.port_flow[k]);
   msg.ports.clear();
+  // A carried port that was itself entangled with a link end (it came from
+  // another node): this node relays; try to splice it out (node_splice.cpp).
+  for (auto& names : f.ports)
+    consider_splice(names.first);
 }
 
 void node_state::deliver(link& l, serialized_message&& msg) {
@@ -208,11 +229,15 @@ void node_state::close_link(port_name local, drop_reason why) {
   auto i = links_.find(local);
   if (i == links_.end())
     return;
+  // A splice it takes part in ends with it (node_splice.cpp).
+  if (i->second.relay != 0)
+    relay_stop(i->second.relay, false);
+  if (i->second.sp != link::splice::none)
+    drop_successor(i->second, why, true);
   auto l = std::move(i->second);
   links_.erase(i);
   --live_links;
-  if (auto p = peers_.find(l.node); l.theirs && p != peers_.end())
-    --p->second.made;
+  unmade(l);
   auto* core = current_core();
   auto& sched = core->sched();
   for (auto& [seq, msg] : l.early)
@@ -220,6 +245,12 @@ void node_state::close_link(port_name local, drop_reason why) {
   l.early.clear();
   if (auto& obj = l.end.object(); obj && !obj->closed)
     core->close_port(*obj, why);
+}
+
+void node_state::unmade(link& l) {
+  if (auto p = peers_.find(l.node); l.theirs && p != peers_.end())
+    --p->second.made;
+  l.theirs = false;
 }
 
 void node_state::fail_link(link& l, const std::string& err_name,
@@ -363,6 +394,7 @@ void node_state::on_frame(const caf::actor& from, const std::string& bytes) {
       handle_credit(node, *f);
       break;
     default:
+      handle_splice(node, *f); // node_splice.cpp
       break;
   }
 }
@@ -438,7 +470,14 @@ void node_state::handle_refuse(const caf::node_id& from, frame& f) {
 void node_state::handle_user(const caf::node_id& from, frame& f) {
   auto& sched = current_core()->sched();
   auto i = links_.find(f.dst);
-  if (i == links_.end() || i->second.node != from || i->second.pending) {
+  // A frame on the successor of a link being spliced: taken (its carried
+  // ports materialize) and buffered until the swap (node_splice.cpp).
+  link* succ = nullptr;
+  if (i == links_.end() || i->second.node != from || i->second.pending)
+    succ = successor_of(from, f.dst);
+  if (succ == nullptr
+      && (i == links_.end() || i->second.node != from
+          || i->second.pending)) {
     if (tombstones_.count({from, f.dst}) > 0) {
       // Posted before the peer saw our close: dropped, and the ports it
       // carried are closed at their sender (they never materialized).
@@ -460,15 +499,20 @@ void node_state::handle_user(const caf::node_id& from, frame& f) {
     violation(from, "a message for a port it was never given");
     return;
   }
-  auto& l = i->second;
-  if (f.seq < l.next_recv || l.early.count(f.seq) > 0
-      || f.seq - l.next_recv >= max_reorder_window
-      || (l.got_close && f.seq > l.last_recv)) {
+  auto& l = succ != nullptr ? *succ : i->second;
+  auto next_recv = succ != nullptr ? 1 : l.next_recv;
+  auto& early = succ != nullptr ? l.sp_early : l.early;
+  if (f.seq < next_recv || early.count(f.seq) > 0
+      || f.seq - next_recv
+           >= (succ != nullptr ? max_successor_frames : max_reorder_window)
+      || (succ == nullptr && l.got_close && f.seq > l.last_recv)) {
     violation(from, fmt::format("wrong sequence number {} (expected {})",
-                                f.seq, l.next_recv));
+                                f.seq, next_recv));
     return;
   }
-  if ((f.seq != l.next_recv && !admit_early(from, l, f))
+  // (A successor's frames are all buffered until the swap, bounded by
+  // max_successor_frames above.)
+  if ((succ == nullptr && f.seq != l.next_recv && !admit_early(from, l, f))
       || !admit_links(from, f.ports.size()))
     return;
   for (std::size_t k = 0; k < f.ports.size(); ++k) {
@@ -504,7 +548,8 @@ void node_state::handle_user(const caf::node_id& from, frame& f) {
     msg.needs_rebuild = f.needs_rebuild;
     msg.buffer_bytes = f.buffer_bytes;
   }
-  auto local = f.dst;
+  // Where the frame goes: its link, or the old link of its successor.
+  auto local = succ != nullptr ? succ->local : f.dst;
   for (std::size_t k = 0; k < f.ports.size(); ++k) {
     auto [theirs, mine] = f.ports[k];
     auto [a, b] = w_.sched->make_pair(true);
@@ -516,6 +561,10 @@ void node_state::handle_user(const caf::node_id& from, frame& f) {
     msg.ports.push_back(std::move(b));
   }
   auto& lk = links_.at(local); // make_link may have rehashed
+  if (succ != nullptr) {
+    lk.sp_early.emplace(f.seq, std::move(msg));
+    return;
+  }
   if (f.seq != lk.next_recv) {
     lk.early.emplace(f.seq, std::move(msg));
     lk.early_bytes += f.wire_size;
@@ -537,6 +586,14 @@ void node_state::handle_close(const caf::node_id& from, frame& f) {
   if (i == links_.end() || i->second.node != from || i->second.pending) {
     if (tombstones_.erase({from, f.dst}) > 0)
       return; // both ends closed: the link is gone on both sides
+    if (auto* l = successor_of(from, f.dst)) {
+      // The other endpoint swapped first: replayed after our swap.
+      if (l->sp_held.size() >= w_.cfg.remote_max_early_frames)
+        violation(from, "too many frames on a successor link");
+      else
+        l->sp_held.push_back(f);
+      return;
+    }
     violation(from, "a close for a port it was never given");
     return;
   }
@@ -598,6 +655,7 @@ void node_state::node_down(const caf::node_id& node, const std::string& why) {
     else
       close_link(local, drop_reason::node_lost);
   }
+  splice_lost(node);
   tombstones_.erase_node(node);
 }
 

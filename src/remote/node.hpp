@@ -78,6 +78,27 @@ struct link {
   std::uint64_t consumed = 0;
   std::uint64_t unsized = 0;
   std::deque<std::uint32_t> sizes;
+
+  // Proxy collapse (node_splice.cpp). As an endpoint: the successor link a
+  // relay named (`prepared`: registered, ready sent; `switched`: our user
+  // frames go on the successor, numbered from `sp_next_send`, while the
+  // old link still delivers up to the relay's splice_end).
+  enum class splice : std::uint8_t { none, prepared, switched };
+  splice sp = splice::none;
+  port_name sp_local;
+  port_name sp_remote;
+  caf::node_id sp_node;
+  std::uint64_t sp_next_send = 1;
+  /// Successor user frames, buffered by their number until the swap.
+  std::map<std::uint64_t, serialized_message> sp_early;
+  /// Successor close, mark and credit frames, replayed after the swap.
+  std::vector<frame> sp_held;
+  /// The user's port closed while splicing: its close is sent after.
+  bool sp_close = false;
+  /// As a relay end: the splice it takes part in (0: none); `no_splice`
+  /// once one was refused or aborted (not tried again).
+  std::uint64_t relay = 0;
+  bool no_splice = false;
 };
 
 /// The payload of the stand-in for a message another node could not
@@ -149,6 +170,8 @@ struct peer {
   /// Live links it made here (link::theirs); with its tombstones at most
   /// runtime_config::remote_max_links (node_guard.cpp).
   std::size_t made = 0;
+  /// The wire version of its greeting (ours, until it greeted us).
+  std::uint16_t version = wire_version;
 };
 
 /// Ends this node closed and erased, or opens it refused, whose peer may
@@ -192,6 +215,17 @@ private:
   std::map<caf::node_id, std::size_t> per_node_;
 };
 
+/// A splice at the relay (node_splice.cpp): its two ends, [0] and [1],
+/// each a link end entangled in-process with the other.
+struct relay_splice {
+  port_name end[2];
+  bool ready[2] = {false, false};
+  bool go = false;
+  /// The marker posted on end[i] (behind the last frame its endpoint sent)
+  /// reached end[1 - i]'s sink: all of i's messages left on end[1 - i].
+  bool drained[2] = {false, false};
+};
+
 /// The remote node of one runtime (issue #14): the network-facing CAF
 /// actor (the only actor handle that ever crosses the wire) and the hidden
 /// node context that owns the local end of every cross-process link. The
@@ -210,12 +244,18 @@ private:
 ///   node; any other frame naming an unknown end, from a node that is up,
 ///   is a violation (the node is banned), unless it is in `tombstones`
 ///   (an end this node closed, or an open it refused, whose peer may still
-///   be sending);
+///   be sending), or a successor name (below);
 /// - a peer's `made` is the number of links in `links` with `theirs` and
 ///   that node; `made` + its tombstones <= remote_max_links, and every
 ///   `early` holds at most remote_max_early_frames frames, once a frame
 ///   was handled (what would exceed a cap is a violation, before anything
-///   of it is made).
+///   of it is made);
+/// - proxy collapse (node_splice.cpp): `successors_` maps exactly the
+///   `sp_local` of the links in `prepared` or `switched` to their key, and
+///   a frame naming one is taken only from that link's `sp_node`; every
+///   entry of `relays_` names two live links whose `relay` is its id, and
+///   a link with `relay` set is in `relays_`; the splice marker is posted
+///   only on a relay end, once per direction.
 class node_state : public std::enable_shared_from_this<node_state> {
 public:
   explicit node_state(world& w) : w_(w) {
@@ -253,6 +293,10 @@ public:
   std::atomic<std::uint64_t> stale{0};
   std::atomic<std::uint64_t> credits_out{0};
   std::atomic<std::uint64_t> credits_in{0};
+  /// Proxy collapse: splices finished here as the relay; links moved here
+  /// onto their successor (as an endpoint).
+  std::atomic<std::uint64_t> splices{0};
+  std::atomic<std::uint64_t> swaps{0};
   std::atomic<std::uint16_t> listening{0};
   /// "host:port" this node listens on (told to peers in hello/welcome, so
   /// a connect to it finds the peer up instead of dialing it again).
@@ -338,6 +382,9 @@ private:
   void deliver(link& l, serialized_message&& msg);
   void finish_if_done(port_name local);
   void close_link(port_name local, drop_reason why);
+  /// `l` stops counting toward its node's `made` (it is erased, or moves
+  /// to another node by a splice).
+  void unmade(link& l);
   void fail_pending(const std::string& key, const std::string& err_name,
                     const std::string& why);
   void fail_link(link& l, const std::string& err_name, const std::string& why);
@@ -388,6 +435,34 @@ private:
   void use_handle(peer& p, const caf::actor& from);
   /// A peer told us where it listens: connects to `key` go to it.
   void learn_key(const std::string& key, const caf::node_id& node);
+  // -- proxy collapse (node_splice.cpp) --
+  /// `local` was just made: if its end is entangled in-process with another
+  /// link's end, starts a splice of the two (prepare to both endpoints).
+  void consider_splice(port_name local);
+  void handle_splice(const caf::node_id& from, frame& f);
+  void splice_prepare(const caf::node_id& from, frame& f);
+  void splice_ready(const caf::node_id& from, frame& f);
+  void splice_go(const caf::node_id& from, frame& f);
+  void splice_last(const caf::node_id& from, frame& f);
+  void splice_end(const caf::node_id& from, frame& f);
+  void splice_drop(const caf::node_id& from, frame& f);
+  /// A relay end's sink reached the marker: the other end is drained.
+  void relay_marker(link& l);
+  /// Ends the relay splice `id` without a collapse (refused, a close, a
+  /// loss); `abort`: tells the endpoints that were prepared.
+  void relay_stop(std::uint64_t id, bool abort);
+  /// The successor link of endpoint `l` if a frame names it: the old link.
+  link* successor_of(const caf::node_id& from, port_name name);
+  /// The endpoint `l` forgets its successor (not a swap): tells the other
+  /// endpoint (splice_drop) and keeps a tombstone until its answer.
+  void drop_successor(link& l, drop_reason why, bool tell);
+  /// After the splice ends at endpoint `l` without a swap: its deferred
+  /// close and marks go on the old link.
+  void after_splice(port_name local);
+  /// `node` was lost: the splices whose successor leads there end.
+  void splice_lost(const caf::node_id& node);
+  /// Whether `node` is up and knows the splice frames.
+  bool splice_capable(const caf::node_id& node);
 
   world& w_;
   std::unordered_map<port_name, link, port_name_hash> links_;
@@ -402,6 +477,11 @@ private:
   };
   std::map<std::string, dial> dialing_;
   tombstone_set tombstones_;
+  /// Relay splices in progress, by id; successor names -> the endpoint's
+  /// old link name (while prepared or switched).
+  std::map<std::uint64_t, relay_splice> relays_;
+  std::uint64_t next_relay_ = 1;
+  std::unordered_map<port_name, port_name, port_name_hash> successors_;
 };
 
 } // namespace entangle::detail::remote

@@ -80,12 +80,25 @@ void node_state::on_ready(link& l) {
 link* node_state::credit_link(const caf::node_id& from, const frame& f) {
   auto i = links_.find(f.dst);
   if (i == links_.end() || i->second.node != from || i->second.pending) {
+    if (auto* l = successor_of(from, f.dst)) {
+      // The other endpoint swapped first: replayed after our swap.
+      if (l->sp_held.size() >= 1024)
+        violation(from, "too many frames on a successor link");
+      else
+        l->sp_held.push_back(f);
+      return nullptr;
+    }
     if (tombstones_.count({from, f.dst}) == 0)
       violation(from, f.kind == frame_kind::mark
                         ? "a mark for a port it was never given"
                         : "credit for a port it was never given");
     return nullptr; // else: sent before it saw our close
   }
+  // Credit in use stops a splice that has not switched yet (no credit
+  // crosses a splice; node_splice.cpp).
+  if (auto r = relays_.find(i->second.relay);
+      r != relays_.end() && !r->second.go)
+    relay_stop(i->second.relay, true);
   return &i->second;
 }
 

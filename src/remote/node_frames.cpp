@@ -304,7 +304,7 @@ frame node_state::hello_frame(frame_kind kind, const peer& p) {
   frame f;
   f.kind = kind;
   f.magic = wire_magic;
-  f.version = wire_version;
+  f.version = p.version;
   f.session = p.session;
   f.echo = p.their_session;
   f.ack = p.next_in - 1;
@@ -324,12 +324,12 @@ peer& node_state::peer_of(const caf::node_id& node, const caf::actor& hdl) {
 
 bool node_state::on_greeting(const caf::node_id& node, peer& p,
                              const frame& f) {
-  if (f.magic == wire_magic && f.version != wire_version) {
-    // Another entangle: frames of another layout could be misread, so it
-    // is refused here, before any link frame (disconnected, as for a bad
-    // frame; the log says why).
-    violation(node, fmt::format("wire version {} (this node speaks {})",
-                                f.version, wire_version));
+  if (f.magic == wire_magic
+      && (f.version < wire_version_min || f.version > wire_version)) {
+    // Another entangle whose frames could be misread: refused here, before
+    // any link frame (disconnected, as for a bad frame; the log says why).
+    violation(node, fmt::format("wire version {} (this node speaks {} to {})",
+                                f.version, wire_version_min, wire_version));
     return false;
   }
   if (f.magic != wire_magic || f.session == 0) {
@@ -352,6 +352,9 @@ bool node_state::on_greeting(const caf::node_id& node, peer& p,
     p.session = keep;
   }
   p.their_session = f.session;
+  // An older peer is greeted in its version from now on, and gets no frame
+  // it does not know (node_splice.cpp asks splice_capable).
+  p.version = f.version;
   if (!f.text.empty())
     p.key = f.text;
   return true;

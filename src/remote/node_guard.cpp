@@ -38,14 +38,25 @@ void node_state::cannot_cross(link& l, envelope&& e, std::string why) {
     fmt::print(stderr, "entangle: remote: a message cannot cross: {}\n", why);
   if (why.size() > max_why)
     why.resize(max_why);
+  // Switched (a splice): the stand-in goes where user frames go now.
+  bool succ = l.sp == link::splice::switched;
+  auto node = succ ? l.sp_node : l.node;
+  auto p = peers_.find(node);
+  if (p == peers_.end() || p->second.version < wire_version_splice) {
+    // A version 4 peer knows no stand-in: dropped and counted here, as
+    // before version 5.
+    user_left(l, e.bytes, false);
+    current_core()->sched().drop(std::move(e.msg), drop_reason::messageerror);
+    return;
+  }
   frame f;
   f.kind = frame_kind::user;
-  f.dst = l.remote;
-  f.seq = l.next_send;
+  f.dst = succ ? l.sp_remote : l.remote;
+  f.seq = succ ? l.sp_next_send : l.next_send;
   f.unencodable = true;
   f.text = std::move(why);
-  send(l.node, f); // nothing in it that could fail to encode
-  ++l.next_send;
+  send(node, f); // nothing in it that could fail to encode
+  ++(succ ? l.sp_next_send : l.next_send);
   // Sent: numbered like any message, so order and credit hold; it is
   // counted (messageerror) where it fires, once.
   user_left(l, e.bytes, true);

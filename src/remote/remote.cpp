@@ -155,6 +155,8 @@ node_stats stats(runtime& rt) {
   s.stale = st->stale.load();
   s.credits_sent = st->credits_out.load();
   s.credits_received = st->credits_in.load();
+  s.splices = st->splices.load();
+  s.swaps = st->swaps.load();
   return s;
 }
 

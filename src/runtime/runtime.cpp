@@ -88,7 +88,10 @@ runtime_config::runtime_config() {
     .add(remote_max_early_frames, "remote-max-early-frames",
          "frames per link that may arrive ahead of a missing one")
     .add(remote_max_early_bytes, "remote-max-early-bytes",
-         "bytes of such frames per link (since none was waiting)");
+         "bytes of such frames per link (since none was waiting)")
+    .add(remote_collapse, "remote-collapse",
+         "splice a port relayed through this runtime onto a direct link "
+         "between the two others");
 }
 
 std::string_view to_string(exit_kind k) noexcept {

@@ -14,6 +14,14 @@
 //   checks each is the next one (0, 1, ...); when `data` closes, posts
 //   {count, ordered, node_lost} on `report` and closes it.
 // - pump: {n: N} with a port: posts 0..N-1 on it, then closes it.
+// - duplex: {n: N} with ports [data, report]: posts 0..N-1 on data, 100
+//   every millisecond, while it reads numbers from data and checks each is
+//   the next one; when data closes, posts {count, ordered} on report and
+//   closes it.
+// - stats: posts this runtime's remote::stats (frames_in, frames_out,
+//   splices, swaps, links, violations) on the connection, then closes it.
+//
+// Options are runtime_config's, and --no-collapse (remote_collapse off).
 
 #include <unistd.h>
 
@@ -103,6 +111,56 @@ void serve_pump(message_port p) {
   p.start();
 }
 
+void serve_duplex(message_port p) {
+  p.on_message([](message_event& ev) {
+    auto* o = ev.data.get_if<object>();
+    if (o == nullptr || ev.ports.size() != 2)
+      return;
+    auto n = o->at("n").as_number();
+    auto data = ev.ports[0];
+    auto report = ev.ports[1];
+    auto got = std::make_shared<double>(0);
+    auto ordered = std::make_shared<bool>(true);
+    auto sent = std::make_shared<double>(0);
+    auto timer = std::make_shared<timer_id>(0);
+    *timer = this_context().set_interval(
+      [data, sent, n, timer] {
+        for (int i = 0; i < 100 && *sent < n; ++i)
+          data.post_message((*sent)++);
+        if (*sent >= n)
+          this_context().clear_interval(*timer);
+      },
+      std::chrono::milliseconds{1});
+    data.on_message([got, ordered](message_event& m) {
+      if (!m.data.is_number() || m.data.as_number() != *got)
+        *ordered = false;
+      *got += 1;
+    });
+    data.on_close([got, ordered, report, timer](message_event&) {
+      this_context().clear_interval(*timer);
+      report.post_message(
+        value::obj({{"count", *got}, {"ordered", *ordered}}));
+      report.close();
+    });
+    data.start();
+  });
+  p.start();
+}
+
+runtime* the_runtime = nullptr;
+
+void serve_stats(message_port p) {
+  auto s = remote::stats(*the_runtime);
+  auto num = [](std::uint64_t x) { return value{static_cast<double>(x)}; };
+  p.post_message(value::obj({{"frames_in", num(s.frames_in)},
+                             {"frames_out", num(s.frames_out)},
+                             {"splices", num(s.splices)},
+                             {"swaps", num(s.swaps)},
+                             {"links", num(s.links)},
+                             {"violations", num(s.violations)}}));
+  p.close();
+}
+
 std::uint64_t service(runtime& rt, const std::string& name,
                       void (*serve)(message_port)) {
   auto id = rt.spawn(name, [serve](context& self) {
@@ -119,12 +177,23 @@ int main(int argc, char** argv) {
   cfg.remote = true;
   cfg.warnings = false;
   cfg.add_message_type<point>("remote_types::point");
-  if (auto err = cfg.parse(argc, argv)) {
-    std::cerr << "bad options\n";
+  // --no-collapse: runtime_config::remote_collapse off (a CAF 0.17 switch
+  // can be turned on on the command line, not off; a config file can).
+  caf::actor_system_config::string_list args;
+  for (int i = 1; i < argc; ++i)
+    if (std::strcmp(argv[i], "--no-collapse") == 0)
+      cfg.remote_collapse = false;
+    else
+      args.emplace_back(argv[i]);
+  if (auto err = cfg.parse(args)) {
+    std::cerr << "bad options: " << cfg.render(err) << "\n";
     return 2;
   }
   runtime rt{cfg};
+  the_runtime = &rt;
   service(rt, "echo", serve_echo);
+  service(rt, "duplex", serve_duplex);
+  service(rt, "stats", serve_stats);
   service(rt, "forward", serve_forward);
   service(rt, "count", serve_count);
   service(rt, "pump", serve_pump);

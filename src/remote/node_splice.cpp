@@ -1,0 +1,552 @@
+// Proxy collapse (docs/architecture.md, "Proxy collapse"; Mojo's
+// ObserveProxy): a node whose two link ends a1 (to T) and a2 (to B) are
+// entangled in-process with each other only relays. It splices T and B
+// onto a fresh direct link L3 and drops out:
+//
+//   prepare  relay -> T, B: your successor is L3 (names, the other node);
+//            each registers it (frames on it are buffered) -> ready
+//   go       relay -> T, B: send on L3 from now -> splice_last{k} back
+//   drain    the relay delivers the old link up to k, then posts a marker
+//            behind it; when each end's sink has passed the other's
+//            marker, everything relayed is sent: splice_end{last} to both,
+//            and the relay erases a1, a2 and the in-process pair
+//   swap     T, B deliver the old link up to `last`, then L3 (buffered
+//            frames first); a close on the old link frees the relay's
+//            tombstone
+//
+// Only when T and B are connected already and speak wire version 5, and no
+// credit is in use (no marks anywhere on the four ends): credit does not
+// cross a splice. State: link::sp* (endpoint), link::relay and relays_
+// (relay), successors_ (successor name -> old link name).
+
+#include "remote/node.hpp"
+
+#include <utility>
+
+#include <caf/node_id.hpp>
+#include <fmt/format.h>
+
+#include "contexts/world.hpp"
+#include "ports/port_scheduler.hpp"
+
+namespace entangle::detail::remote {
+
+namespace {
+
+/// No marks on the end, its user's port, or told either way.
+bool credit_free(const link& l) {
+  if (l.mirror || l.told_marks.enabled())
+    return false;
+  auto& obj = l.end.object();
+  if (!obj || !obj->record)
+    return false;
+  auto& rec = *obj->record;
+  if (port_scheduler::view_of(rec).marks.enabled())
+    return false;
+  return !rec.peer || !port_scheduler::view_of(*rec.peer).marks.enabled();
+}
+
+/// An open link end that can take part in a splice (either role).
+bool spliceable(const link& l) {
+  return !l.pending && !l.got_close && !l.sent_close && l.relay == 0
+         && !l.no_splice && l.sp == link::splice::none && l.early.empty()
+         && credit_free(l);
+}
+
+} // namespace
+
+bool node_state::splice_capable(const caf::node_id& node) {
+  auto i = peers_.find(node);
+  return i != peers_.end() && i->second.st == peer::state::up
+         && i->second.version >= wire_version_splice;
+}
+
+link* node_state::successor_of(const caf::node_id& from, port_name name) {
+  auto s = successors_.find(name);
+  if (s == successors_.end())
+    return nullptr;
+  auto i = links_.find(s->second);
+  if (i == links_.end() || i->second.sp == link::splice::none
+      || i->second.sp_node != from)
+    return nullptr;
+  return &i->second;
+}
+
+// -- the relay ----------------------------------------------------------------
+
+void node_state::consider_splice(port_name local) {
+  if (!w_.cfg.remote_collapse)
+    return;
+  auto i = links_.find(local);
+  if (i == links_.end() || !spliceable(i->second))
+    return;
+  auto& l = i->second;
+  auto* other = l.end.object()->record->peer.get();
+  if (other == nullptr)
+    return;
+  link* m = nullptr;
+  for (auto& [name, x] : links_)
+    if (&x != &l && x.end.object() && x.end.object()->record.get() == other) {
+      m = &x;
+      break;
+    }
+  // T == B (the port came back to the node that holds its peer) would need
+  // an in-process re-entanglement there: not done, we keep relaying.
+  if (m == nullptr || !spliceable(*m) || m->node == l.node
+      || !splice_capable(l.node) || !splice_capable(m->node))
+    return;
+  auto id = next_relay_++;
+  auto& r = relays_[id];
+  r.end[0] = m->local;
+  r.end[1] = l.local;
+  m->relay = id;
+  l.relay = id;
+  // L3's two names: succ[k] is end[k]'s endpoint's.
+  port_name succ[2] = {port_name::mint(), port_name::mint()};
+  link* ends[2] = {m, &l};
+  for (int k = 0; k < 2; ++k) {
+    frame f;
+    f.kind = frame_kind::splice_prepare;
+    f.dst = ends[k]->remote;
+    f.src = succ[k];
+    f.peer = succ[1 - k];
+    f.text = caf::to_string(ends[1 - k]->node);
+    send(ends[k]->node, f);
+  }
+}
+
+void node_state::relay_stop(std::uint64_t id, bool abort) {
+  auto r = relays_.find(id);
+  if (r == relays_.end())
+    return;
+  for (auto& name : r->second.end) {
+    auto i = links_.find(name);
+    if (i == links_.end())
+      continue;
+    auto& l = i->second;
+    l.relay = 0;
+    l.no_splice = true;
+    if (abort) {
+      frame f;
+      f.kind = frame_kind::splice_abort;
+      f.dst = l.remote;
+      send(l.node, f);
+    }
+  }
+  relays_.erase(r);
+}
+
+void node_state::splice_ready(const caf::node_id& from, frame& f) {
+  auto i = links_.find(f.dst);
+  if (i == links_.end() || i->second.node != from) {
+    if (tombstones_.count({from, f.dst}) == 0)
+      violation(from, "a splice answer for a port it was never given");
+    return;
+  }
+  auto& l = i->second;
+  auto r = relays_.find(l.relay);
+  if (r == relays_.end()) {
+    if (!l.no_splice)
+      violation(from, "a splice answer for no splice");
+    return; // stopped meanwhile
+  }
+  auto id = l.relay;
+  auto side = r->second.end[0] == l.local ? 0 : 1;
+  if (f.seq == 0) {
+    // Refused (or, after go, the endpoint had dropped it: it answers the
+    // go so): no collapse; after go the other endpoint learns it from its
+    // peer's splice_drop and closes.
+    relay_stop(id, !r->second.go);
+    return;
+  }
+  if (r->second.ready[side] || r->second.go) {
+    violation(from, "a second splice_ready");
+    return;
+  }
+  r->second.ready[side] = true;
+  if (!r->second.ready[1 - side])
+    return;
+  r->second.go = true;
+  for (auto& name : r->second.end) {
+    auto& e = links_.at(name);
+    frame g;
+    g.kind = frame_kind::splice_go;
+    g.dst = e.remote;
+    send(e.node, g);
+  }
+}
+
+void node_state::splice_last(const caf::node_id& from, frame& f) {
+  auto i = links_.find(f.dst);
+  if (i == links_.end() || i->second.node != from) {
+    if (tombstones_.count({from, f.dst}) == 0)
+      violation(from, "a splice_last for a port it was never given");
+    return;
+  }
+  auto& l = i->second;
+  auto r = relays_.find(l.relay);
+  if (r == relays_.end() || !r->second.go) {
+    if (r == relays_.end() && l.no_splice)
+      return; // stopped after go (the other endpoint refused the go)
+    violation(from, "a splice_last before go");
+    return;
+  }
+  // The stream from a node is in order: every user frame it sent on the
+  // old link came before this one.
+  if (f.seq != l.next_recv - 1 || !l.early.empty() || l.got_close) {
+    violation(from, fmt::format("a splice_last of {} (delivered {})", f.seq,
+                                l.next_recv - 1));
+    return;
+  }
+  // Behind the last message on this end's queue side: when the other
+  // end's sink reaches it, all of them were sent on (relay_marker).
+  serialized_message marker;
+  marker.splice_marker = true;
+  current_core()->post_serialized(*l.end.object(), std::move(marker));
+}
+
+void node_state::relay_marker(link& l) {
+  auto r = relays_.find(l.relay);
+  if (r == relays_.end())
+    return; // the splice stopped meanwhile (a close follows)
+  auto side = r->second.end[0] == l.local ? 0 : 1;
+  r->second.drained[1 - side] = true;
+  if (!r->second.drained[side])
+    return;
+  // Both directions drained: nothing more enters either queue. Each
+  // endpoint gets the number of the last frame we sent it; the ends go
+  // without a close (the endpoints keep the channel), tombstoned until
+  // their close of the old link (sent at their swap) comes.
+  std::vector<message_port> gone;
+  for (auto& name : r->second.end) {
+    auto i = links_.find(name);
+    if (i == links_.end())
+      continue; // cannot be: a relay end's close stops the splice
+    auto& e = i->second;
+    frame end;
+    end.kind = frame_kind::splice_end;
+    end.dst = e.remote;
+    end.seq = e.next_send - 1;
+    send(e.node, end);
+    tombstones_.emplace(e.node, e.local);
+    unmade(e); // its tombstone counts toward the cap instead
+    gone.push_back(std::move(e.end));
+    links_.erase(i);
+    --live_links;
+  }
+  relays_.erase(r);
+  ++splices;
+  // Erased first: their close sentinels find no link and are ignored.
+  auto* core = current_core();
+  for (auto& e : gone)
+    if (auto& obj = e.object(); obj && !obj->closed)
+      core->close_port(*obj, drop_reason::closed);
+}
+
+// -- an endpoint --------------------------------------------------------------
+
+void node_state::splice_prepare(const caf::node_id& from, frame& f) {
+  auto i = links_.find(f.dst);
+  if (i == links_.end() || i->second.node != from || i->second.pending) {
+    if (tombstones_.count({from, f.dst}) == 0)
+      violation(from, "a splice for a port it was never given");
+    return; // closed here: our close tells the relay
+  }
+  if (f.src == port_name{} || f.peer == port_name{} || f.src == f.peer
+      || links_.count(f.src) > 0 || successors_.count(f.src) > 0
+      || tombstones_.count({from, f.src}) > 0) {
+    violation(from, "a successor name already in use");
+    return;
+  }
+  auto& l = i->second;
+  caf::node_id other;
+  for (auto& [node, p] : peers_)
+    if (caf::to_string(node) == f.text) {
+      other = node;
+      break;
+    }
+  // Only to a node we are connected to already (no dial here); and only
+  // while the end is open, in no other splice, with no credit in use.
+  bool ok = w_.cfg.remote_collapse && other && other != from
+            && splice_capable(other) && spliceable(l);
+  frame a;
+  a.kind = frame_kind::splice_ready;
+  a.dst = l.remote;
+  a.seq = ok ? 1 : 0;
+  send(from, a);
+  if (!ok)
+    return;
+  l.sp = link::splice::prepared;
+  l.sp_local = f.src;
+  l.sp_remote = f.peer;
+  l.sp_node = other;
+  l.sp_next_send = 1;
+  successors_[f.src] = l.local;
+}
+
+void node_state::splice_go(const caf::node_id& from, frame& f) {
+  auto i = links_.find(f.dst);
+  if (i == links_.end() || i->second.node != from || i->second.pending) {
+    if (tombstones_.count({from, f.dst}) == 0)
+      violation(from, "a splice_go for a port it was never given");
+    return;
+  }
+  auto& l = i->second;
+  if (l.sp == link::splice::switched) {
+    violation(from, "a second splice_go");
+    return;
+  }
+  if (l.sp == link::splice::none) {
+    // We dropped it meanwhile (the other endpoint's loss, its drop): say
+    // so, the relay stops.
+    frame a;
+    a.kind = frame_kind::splice_ready;
+    a.dst = l.remote;
+    a.seq = 0;
+    send(from, a);
+    return;
+  }
+  l.sp = link::splice::switched;
+  frame s;
+  s.kind = frame_kind::splice_last;
+  s.dst = l.remote;
+  s.seq = l.next_send - 1;
+  send(from, s);
+}
+
+void node_state::handle_splice(const caf::node_id& from, frame& f) {
+  // Splice frames come only from nodes that know them (version 5).
+  switch (f.kind) {
+    case frame_kind::splice_prepare:
+      splice_prepare(from, f);
+      break;
+    case frame_kind::splice_ready:
+      splice_ready(from, f);
+      break;
+    case frame_kind::splice_go:
+      splice_go(from, f);
+      break;
+    case frame_kind::splice_last:
+      splice_last(from, f);
+      break;
+    case frame_kind::splice_end:
+      splice_end(from, f);
+      break;
+    case frame_kind::splice_drop:
+      splice_drop(from, f);
+      break;
+    case frame_kind::splice_abort: {
+      auto i = links_.find(f.dst);
+      if (i == links_.end() || i->second.node != from) {
+        if (tombstones_.count({from, f.dst}) == 0)
+          violation(from, "a splice_abort for a port it was never given");
+        return;
+      }
+      auto& l = i->second;
+      if (l.sp == link::splice::switched) {
+        violation(from, "a splice_abort after go");
+        return;
+      }
+      if (l.sp == link::splice::prepared) {
+        drop_successor(l, drop_reason::closed, true);
+        after_splice(l.local);
+      }
+      break;
+    }
+    default:
+      break;
+  }
+}
+
+void node_state::splice_end(const caf::node_id& from, frame& f) {
+  auto i = links_.find(f.dst);
+  if (i == links_.end() || i->second.node != from || i->second.pending) {
+    if (tombstones_.count({from, f.dst}) == 0)
+      violation(from, "a splice_end for a port it was never given");
+    return;
+  }
+  auto& old = i->second;
+  if (old.sp != link::splice::switched || old.got_close
+      || f.seq != old.next_recv - 1 || !old.early.empty()) {
+    violation(from, fmt::format("a splice_end of {} that does not add up "
+                                "(delivered {})",
+                                f.seq, old.next_recv - 1));
+    return;
+  }
+  // Everything of the old link is delivered. Our close of it (after the
+  // last frame we sent there) frees the relay's tombstone.
+  frame c;
+  c.kind = frame_kind::close;
+  c.dst = old.remote;
+  c.seq = old.next_send - 1;
+  send(from, c);
+  successors_.erase(old.sp_local);
+  // The successor is no link the new node made here (a splice replaces
+  // one link by one): the old node's count drops, the new one's stays.
+  unmade(old);
+  auto moved = std::move(old);
+  links_.erase(i);
+  auto local = moved.sp_local;
+  auto& l = links_[local] = std::move(moved);
+  l.local = local;
+  l.remote = l.sp_remote;
+  l.node = l.sp_node;
+  l.next_send = l.sp_next_send;
+  l.next_recv = 1;
+  l.early = std::move(l.sp_early);
+  l.sp_early.clear();
+  l.sp = link::splice::none;
+  // No credit crossed the splice (none was in use at prepare, and none is
+  // told while splicing); anything a late mark set is reset: the link
+  // starts as a new one (after_splice tells our marks).
+  if (l.mirror) {
+    if (auto& obj = l.end.object(); obj && obj->record)
+      w_.sched->set_mirror(*obj->record, high_water_mark{}, 0);
+  }
+  l.mirror = false;
+  l.told_marks = high_water_mark{};
+  l.credited = l.consumed = l.unsized = 0;
+  l.sizes.clear();
+  install_sink(local);
+  ++swaps;
+  while (!l.early.empty() && l.early.begin()->first == l.next_recv) {
+    auto next = std::move(l.early.begin()->second);
+    l.early.erase(l.early.begin());
+    deliver(l, std::move(next));
+  }
+  // What the other endpoint sent on L3 after its own swap, in order.
+  auto held = std::move(l.sp_held);
+  l.sp_held.clear();
+  auto node = l.node;
+  for (auto& h : held) {
+    if (links_.count(local) == 0)
+      break;
+    if (h.kind == frame_kind::close)
+      handle_close(node, h);
+    else if (h.kind == frame_kind::mark)
+      handle_mark(node, h);
+    else
+      handle_credit(node, h);
+  }
+  finish_if_done(local);
+  after_splice(local);
+}
+
+void node_state::after_splice(port_name local) {
+  auto i = links_.find(local);
+  if (i == links_.end())
+    return;
+  auto& l = i->second;
+  if (l.sp_close) {
+    // The user's close, deferred: now on the current link.
+    l.sp_close = false;
+    if (!l.sent_close && !l.pending) {
+      send_close(l);
+      if (!l.got_close)
+        tombstones_.emplace(l.node, l.local);
+    }
+    close_link(local, drop_reason::closed);
+    return;
+  }
+  on_ready(l); // marks set while splicing
+}
+
+void node_state::drop_successor(link& l, drop_reason why, bool tell) {
+  successors_.erase(l.sp_local);
+  auto& sched = current_core()->sched();
+  for (auto& [seq, msg] : l.sp_early)
+    sched.drop(std::move(msg), why);
+  l.sp_early.clear();
+  l.sp_held.clear();
+  l.sp = link::splice::none;
+  auto p = peers_.find(l.sp_node);
+  if (p == peers_.end()
+      || (p->second.st != peer::state::up
+          && p->second.st != peer::state::reconnecting))
+    return; // lost: nothing to tell, nothing it sends counts
+  // It may be sending on L3 already (it switched): tombstoned until its
+  // own drop, or its answer to ours, comes.
+  frame d;
+  d.kind = frame_kind::splice_drop;
+  d.dst = l.sp_remote;
+  d.src = l.sp_local;
+  d.seq = l.sp_next_send - 1;
+  send(l.sp_node, d);
+  if (tell)
+    tombstones_.emplace(l.sp_node, l.sp_local);
+}
+
+void node_state::splice_drop(const caf::node_id& from, frame& f) {
+  if (auto* l = successor_of(from, f.dst)) {
+    // The other endpoint gave up (it lost the relay, or refused the go):
+    // ours goes too, without a tombstone (it sends nothing more on L3).
+    bool switched = l->sp == link::splice::switched;
+    auto local = l->local;
+    drop_successor(*l, drop_reason::node_lost, false);
+    if (!switched) {
+      after_splice(local); // the relay aborts or closes: we stay
+      return;
+    }
+    // We sent on L3 already: the channel cannot go on. Our close of the
+    // old link (the relay answers it, or its tombstone takes it).
+    send_close(*l);
+    if (!l->got_close)
+      tombstones_.emplace(l->node, l->local);
+    close_link(local, drop_reason::node_lost);
+    return;
+  }
+  if (auto i = links_.find(f.dst); i != links_.end() && i->second.node == from
+                                   && !i->second.pending) {
+    // We swapped, it did not (it lost the relay first): a close after the
+    // last message it sent on L3.
+    frame c;
+    c.kind = frame_kind::close;
+    c.dst = f.dst;
+    c.seq = f.seq;
+    handle_close(from, c); // our answering close frees its tombstone
+    return;
+  }
+  if (tombstones_.erase({from, f.dst}) > 0)
+    return; // we dropped ours first
+  if (!f.resend) {
+    // Never registered here (the relay went before our prepare came):
+    // answer, so that the sender's tombstone goes.
+    frame a;
+    a.kind = frame_kind::splice_drop;
+    a.dst = f.src;
+    a.src = f.dst;
+    a.resend = true;
+    send(from, a);
+  }
+}
+
+} // namespace entangle::detail::remote
+
+namespace entangle::detail::remote {
+
+void node_state::splice_lost(const caf::node_id& node) {
+  std::vector<port_name> hit;
+  for (auto& [local, l] : links_)
+    if (l.sp != link::splice::none && l.sp_node == node)
+      hit.push_back(local);
+  for (auto local : hit) {
+    auto i = links_.find(local);
+    if (i == links_.end())
+      continue;
+    auto& l = i->second;
+    bool switched = l.sp == link::splice::switched;
+    drop_successor(l, drop_reason::node_lost, true); // tells nobody: lost
+    if (!switched) {
+      after_splice(local); // the relay learns it too and stops
+      continue;
+    }
+    // Our messages since the switch went to the lost node: the channel
+    // ends here, and our close of the old link tells the relay.
+    send_close(l);
+    if (!l.got_close)
+      tombstones_.emplace(l.node, l.local);
+    close_link(local, drop_reason::node_lost);
+  }
+}
+
+} // namespace entangle::detail::remote
