@@ -21,19 +21,9 @@ using namespace entangle;
 using namespace std::chrono_literals;
 using remote_test::child;
 using remote_test::journal;
+using remote_test::eventually;
 
 namespace {
-
-bool eventually(const std::function<bool()>& pred,
-                std::chrono::milliseconds timeout = 30s) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (pred())
-      return true;
-    std::this_thread::sleep_for(10ms);
-  }
-  return pred();
-}
 
 /// A child's remote::stats, through its `stats` service.
 object child_stats(runtime& rt, const child& c) {

@@ -31,6 +31,7 @@
 using namespace entangle;
 using namespace std::chrono_literals;
 using remote_test::journal;
+using remote_test::eventually;
 namespace wire = entangle::detail::remote;
 
 namespace {
@@ -170,17 +171,6 @@ struct raw_peer {
     return open;
   }
 };
-
-bool eventually(const std::function<bool()>& pred,
-                std::chrono::milliseconds timeout = 10s) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (pred())
-      return true;
-    std::this_thread::sleep_for(10ms);
-  }
-  return pred();
-}
 
 /// A listening runtime offering "echo" (which also logs the events of each
 /// connection it serves).

@@ -151,14 +151,7 @@ void node_state::on_local(port_name local, envelope&& e) {
     return;
   }
   if (e.is_close) {
-    // The user's port closed (or its context ended): tell the peer the
-    // number of the last message, so its close comes after that one.
-    if (!l.sent_close && !l.pending) {
-      send_close(l);
-      if (!l.got_close)
-        tombstones_.emplace(l.node, l.local);
-    }
-    close_link(local, drop_reason::closed);
+    user_closed(l);
     return;
   }
   if (l.sent_close) {
@@ -245,6 +238,17 @@ void node_state::close_link(port_name local, drop_reason why) {
   l.early.clear();
   if (auto& obj = l.end.object(); obj && !obj->closed)
     core->close_port(*obj, why);
+}
+
+void node_state::user_closed(link& l) {
+  // Tell the peer the number of the last message, so its close comes
+  // after that one; tombstoned until its answer.
+  if (!l.sent_close && !l.pending) {
+    send_close(l);
+    if (!l.got_close)
+      tombstones_.emplace(l.node, l.local);
+  }
+  close_link(l.local, drop_reason::closed);
 }
 
 void node_state::unmade(link& l) {

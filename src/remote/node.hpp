@@ -382,6 +382,9 @@ private:
   void deliver(link& l, serialized_message&& msg);
   void finish_if_done(port_name local);
   void close_link(port_name local, drop_reason why);
+  /// The user's port behind end `l` closed (or its context ended): the
+  /// peer gets this end's close, and the end goes (`l` is erased).
+  void user_closed(link& l);
   /// `l` stops counting toward its node's `made` (it is erased, or moves
   /// to another node by a splice).
   void unmade(link& l);

@@ -440,12 +440,7 @@ void node_state::after_splice(port_name local) {
   if (l.sp_close) {
     // The user's close, deferred: now on the current link.
     l.sp_close = false;
-    if (!l.sent_close && !l.pending) {
-      send_close(l);
-      if (!l.got_close)
-        tombstones_.emplace(l.node, l.local);
-    }
-    close_link(local, drop_reason::closed);
+    user_closed(l);
     return;
   }
   on_ready(l); // marks set while splicing

@@ -1,7 +1,8 @@
 #pragma once
 
 // What a remote test's contexts saw, one line per event, for the test
-// thread (contexts of several runtimes add from their own threads).
+// thread (contexts of several runtimes add from their own threads), and
+// waiting for a condition the test thread polls.
 
 #include <algorithm>
 #include <chrono>
@@ -9,9 +10,24 @@
 #include <functional>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace remote_test {
+
+/// Polls `pred` every 10 ms until it holds or `timeout` passed; returns
+/// its last answer.
+inline bool eventually(const std::function<bool()>& pred,
+                       std::chrono::milliseconds timeout
+                       = std::chrono::seconds{30}) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (pred())
+      return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds{10});
+  }
+  return pred();
+}
 
 struct journal {
   std::mutex mu;
