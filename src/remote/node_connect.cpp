@@ -1,7 +1,8 @@
 // The remote node, connecting (see node.hpp and docs/architecture.md,
 // "Across processes"): dialing a node by host and port, the links that
-// wait for it, and what a dial's answer does to the peer's state. Split
-// from node.cpp, which keeps the link table and the frame handlers.
+// wait for it, what a dial's answer does to the peer's state, and the
+// listener's answer to a connect (open, refuse) and a connect's failure.
+// Split from node.cpp, which keeps the link table and the frame handlers.
 
 #include "remote/node.hpp"
 
@@ -15,6 +16,7 @@
 
 #include "contexts/world.hpp"
 #include "entangle/error.hpp"
+#include "entangle/message_event.hpp"
 #include "remote/node_actor.hpp"
 
 namespace entangle::detail::remote {
@@ -174,6 +176,88 @@ void node_state::learn_key(const std::string& key, const caf::node_id& node) {
     d.in_progress = false;
     flush_pending(key);
   }
+}
+
+// -- the answer to a connect: open, refuse, failure ----------------------------
+
+void node_state::handle_open(const caf::node_id& from, frame& f) {
+  if (links_.count(f.dst) > 0) {
+    violation(from, "open with a name already in use");
+    return;
+  }
+  if (!admit_links(from, 1)) // a link, or a tombstone if refused
+    return;
+  std::uint64_t id = 0;
+  {
+    std::lock_guard<std::mutex> guard{mu};
+    if (auto i = services.find(f.text); i != services.end())
+      id = i->second;
+  }
+  caf::actor target;
+  if (id != 0) {
+    std::lock_guard<std::mutex> guard{w_.mu};
+    if (auto i = w_.live.find(id); i != w_.live.end())
+      target = i->second->actor();
+  }
+  if (!target) {
+    frame r;
+    r.kind = frame_kind::refuse;
+    r.dst = f.src;
+    r.text = fmt::format("no service '{}' here", f.text);
+    send(from, r);
+    // The dialer does not wait for an answer: what its user posted follows
+    // the open (and its close, if it closed). Dropped like frames for an
+    // end we closed, not taken for misbehaviour (a stopping runtime, whose
+    // contexts end before its node, refuses every open).
+    tombstones_.emplace(from, f.dst);
+    return;
+  }
+  auto [mine, theirs] = w_.sched->make_pair(true);
+  make_link(f.dst, f.src, from, std::move(mine), true)->theirs = true;
+  ++peers_[from].made;
+  auto carrier = std::make_shared<serialized_message>();
+  carrier->ports.push_back(std::move(theirs));
+  carrier->fate = drop_reason::context_gone; // closes it if undelivered
+  caf::anon_send(target, ingress_atom::value, std::move(carrier));
+}
+
+void node_state::handle_refuse(const caf::node_id& from, frame& f) {
+  auto i = links_.find(f.dst);
+  if (i == links_.end() || i->second.node != from || i->second.next_recv != 1
+      || i->second.got_close) {
+    if (tombstones_.erase({from, f.dst}) > 0)
+      return;
+    violation(from, "refuse for a port it was never given");
+    return;
+  }
+  auto& l = i->second;
+  // The refuser keeps a tombstone for the frames that followed the open:
+  // our close (after the last of them) lets it go.
+  send_close(l);
+  fail_link(l, "NotFoundError", fmt::format("{}: {}", l.url, f.text));
+}
+
+void node_state::fail_link(link& l, const std::string& err_name,
+                           const std::string& why) {
+  auto text = fmt::format("{}: {}", err_name, why);
+  if (w_.cfg.warnings)
+    fmt::print(stderr, "entangle: remote: {}\n", text);
+  if (l.requester) {
+    caf::anon_send(
+      l.requester, inject_atom::value,
+      injected_fn{[weak = l.requester_port, text, err_name] {
+        auto obj = weak.lock();
+        if (!obj || obj->detached || obj->closed)
+          return; // transferred on: its close says enough
+        message_event ev;
+        ev.type = "error";
+        ev.error = text;
+        ev.data = value{error_value{err_name, text}};
+        ev.target = message_port{obj};
+        obj->events.dispatch(event_kind::error, ev);
+      }});
+  }
+  close_link(l.local, drop_reason::node_lost);
 }
 
 } // namespace entangle::detail::remote
