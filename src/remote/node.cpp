@@ -99,6 +99,8 @@ link* node_state::make_link(port_name local, port_name remote,
   l.remote = remote;
   l.node = node;
   l.end = core->adopt_port(std::move(rec));
+  l.rec_key = l.end.object()->record.get();
+  by_record_[l.rec_key] = local;
   install_sink(local);
   // The user's port behind this end reports its marks and reads here
   // (credit for the sending node, node_credit.cpp).
@@ -229,6 +231,7 @@ void node_state::close_link(port_name local, drop_reason why) {
     drop_successor(i->second, why, true);
   auto l = std::move(i->second);
   links_.erase(i);
+  by_record_.erase(l.rec_key);
   --live_links;
   unmade(l);
   auto* core = current_core();

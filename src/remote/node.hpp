@@ -38,6 +38,8 @@ struct link {
   caf::node_id node;
   /// The node context's port (its local peer is the user's port).
   message_port end;
+  /// `end`'s record as adopted: the key of node_state::by_record_.
+  const port_record* rec_key = nullptr;
   /// Sequence number of the next user frame sent on this link.
   std::uint64_t next_send = 1;
   /// Sequence number of the next user frame delivered (the reorder
@@ -485,6 +487,10 @@ private:
   std::map<std::uint64_t, relay_splice> relays_;
   std::uint64_t next_relay_ = 1;
   std::unordered_map<port_name, port_name, port_name_hash> successors_;
+  /// Each link's end record (link::rec_key) -> its name: how a relay finds
+  /// the link whose end a carried port is entangled with, in O(1)
+  /// (consider_splice runs for every carried port).
+  std::unordered_map<const port_record*, port_name> by_record_;
 };
 
 } // namespace entangle::detail::remote

@@ -85,11 +85,10 @@ void node_state::consider_splice(port_name local) {
   if (other == nullptr)
     return;
   link* m = nullptr;
-  for (auto& [name, x] : links_)
-    if (&x != &l && x.end.object() && x.end.object()->record.get() == other) {
-      m = &x;
-      break;
-    }
+  if (auto r = by_record_.find(other); r != by_record_.end())
+    if (auto j = links_.find(r->second);
+        j != links_.end() && &j->second != &l && j->second.rec_key == other)
+      m = &j->second;
   // T == B (the port came back to the node that holds its peer) would need
   // an in-process re-entanglement there: not done, we keep relaying.
   if (m == nullptr || !spliceable(*m) || m->node == l.node
@@ -231,6 +230,7 @@ void node_state::relay_marker(link& l) {
     tombstones_.emplace(e.node, e.local);
     unmade(e); // its tombstone counts toward the cap instead
     gone.push_back(std::move(e.end));
+    by_record_.erase(e.rec_key);
     links_.erase(i);
     --live_links;
   }
@@ -388,6 +388,7 @@ void node_state::splice_end(const caf::node_id& from, frame& f) {
   links_.erase(i);
   auto local = moved.sp_local;
   auto& l = links_[local] = std::move(moved);
+  by_record_[l.rec_key] = local;
   l.local = local;
   l.remote = l.sp_remote;
   l.node = l.sp_node;
