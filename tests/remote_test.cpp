@@ -38,7 +38,7 @@ namespace {
 
 runtime_config& remote_config(runtime_config& cfg) {
   cfg.remote = true;
-  cfg.warnings = false;
+  cfg.warnings = std::getenv("ENTANGLE_TEST_WARN") != nullptr;
   cfg.add_message_type<point>("remote_types::point");
   cfg.add_message_type<only_here>("remote_types::only_here");
   return cfg;

@@ -163,12 +163,6 @@ void dial_node(const std::shared_ptr<node_state>& st, const std::string& host,
   });
 }
 
-bool dial_refused(const std::string& err) {
-  // dial_until reports the middleman's error as rendered by the actor
-  // system; CAF 0.17 renders sec values by name.
-  return err.find("cannot_connect_to_node") != std::string::npos;
-}
-
 void watch_node(const caf::actor& node_actor, const caf::actor& peer) {
   run_in(node_actor,
          [peer](caf::event_based_actor* self) { self->monitor(peer); });

@@ -40,11 +40,6 @@ using dial_result =
 void dial_node(const std::shared_ptr<node_state>& st, const std::string& host,
                std::uint16_t port, caf::timespan timeout, dial_result then);
 
-/// True if a dial's error says the connect itself was refused (nothing
-/// listens there: CAF's cannot_connect_to_node). A node whose process died
-/// closed its socket, so a redial that gets this need not try again.
-bool dial_refused(const std::string& err);
-
 /// Makes the node actor monitor `peer` (its down_msg is node loss).
 void watch_node(const caf::actor& node_actor, const caf::actor& peer);
 

@@ -478,9 +478,11 @@ void node_state::redialed(const caf::node_id& node, const caf::actor& hdl,
       || p.st == peer::state::up)
     return; // decided meanwhile (its hello came first)
   if (!err.empty() || !hdl || hdl.node() != node) {
-    // Refused: nothing listens there any more (a dead process closed its
-    // socket), so trying again only delays the node loss.
-    if (!dial_refused(err) && --p.redials > 0
+    // Tried again even when refused: under load a live node's listen
+    // queue can refuse a connect (seen under ASan in the simultaneous-dial
+    // test: a live node lost, its frames then violations), and a dead one
+    // costs only the 5 tries, 100 ms apart.
+    if (--p.redials > 0
         && std::chrono::steady_clock::now() < p.redial_until) {
       auto self = shared_from_this();
       current_core()->set_timer([self, node] { self->redial(node); },
