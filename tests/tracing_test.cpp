@@ -276,3 +276,72 @@ TEST_CASE("a tracer without timestamps gets every event with none",
     CHECK(ev.end == trace_clock::time_point{});
   }
 }
+
+namespace {
+
+/// Keeps every post and every message delivery, by message id.
+class flow_log : public tracer {
+public:
+  void on_post(const trace_post& ev) override {
+    std::lock_guard<std::mutex> guard{mu};
+    posts.emplace(ev.message, ev);
+  }
+  void on_deliver(const trace_deliver& ev) override {
+    if (ev.type != "message")
+      return;
+    std::lock_guard<std::mutex> guard{mu};
+    deliveries.emplace(ev.message, ev);
+  }
+  std::mutex mu;
+  std::map<std::uint64_t, trace_post> posts;
+  std::map<std::uint64_t, trace_deliver> deliveries;
+};
+
+} // namespace
+
+TEST_CASE("a post is an instant before its delivery begins, on two threads",
+          "[tracing]") {
+  if (!tracing_compiled_in())
+    return;
+  // A ping-pong (one message in flight) and a stream (many queued): the
+  // wake-up goes under the target's lock after the post's one clock read,
+  // and the tracer hears of the post after that, maybe after the delivery.
+  auto log = std::make_shared<flow_log>();
+  runtime_config cfg;
+  cfg.tracer = log;
+  runtime rt{cfg};
+  traced_ping_pong(rt, 200);
+  constexpr int streamed = 2000;
+  rt.spawn("producer", [](context& self) {
+    auto w = self.spawn("consumer", [](context& c) {
+      c.on_message([](message_event& ev) {
+        auto port = ev.ports.at(0);
+        auto got = std::make_shared<int>(0);
+        port.on_message([port, got](message_event&) {
+          if (++*got == streamed) {
+            port.close();
+            this_context().close();
+          }
+        });
+      });
+    });
+    message_channel ch;
+    w.post_message("port", {ch.port2()});
+    for (int i = 0; i < streamed; ++i)
+      ch.port1().post_message(i);
+    ch.port1().close();
+  });
+  REQUIRE(rt.run_for(std::chrono::seconds{30}));
+  std::lock_guard<std::mutex> guard{log->mu};
+  CHECK(log->deliveries.size() >= std::size_t(400 + streamed));
+  std::size_t matched = 0;
+  for (auto& [id, d] : log->deliveries) {
+    auto p = log->posts.find(id);
+    REQUIRE(p != log->posts.end());
+    CHECK(p->second.begin == p->second.end);
+    CHECK(p->second.begin != trace_clock::time_point{});
+    CHECK(p->second.end <= d.begin);
+    ++matched;
+  }
+  CHECK(matched == log->deliveries.size());
+}

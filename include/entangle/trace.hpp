@@ -26,6 +26,10 @@ bool tracing_compiled_in() noexcept;
 /// A message was handed to the port scheduler (HTML "post message steps",
 /// after serialization): appended to the target's queue, or dropped.
 struct trace_post {
+  /// The instant the message reached the port scheduler, read once (so
+  /// `begin == end`): the value was serialized before, on the poster's own
+  /// time, and the append itself takes a few dozen ns, shorter than the
+  /// clock read that would time it. Before its delivery's `begin`.
   trace_clock::time_point begin;
   trace_clock::time_point end;
   std::uint64_t message = 0;
@@ -142,7 +146,9 @@ struct trace_drop {
 ///
 /// Called synchronously from the library's hot paths, on whatever CAF
 /// worker thread runs the context concerned, concurrently from several
-/// threads, and sometimes while the library holds internal locks: an
+/// threads (so a message's `on_deliver` may be called before its
+/// `on_post`: order events by their timestamps, which are consistent), and
+/// sometimes while the library holds internal locks: an
 /// implementation must be thread-safe, fast, must not throw (a hook runs
 /// in the middle of a state change) and must not call back into entangle.
 /// It must outlive the runtime (the runtime holds a shared_ptr).

@@ -162,7 +162,8 @@ void port_scheduler::post(port_record& src, serialized_message&& msg,
 #if ENTANGLE_TRACING
   if (__builtin_expect(tracer != nullptr, 0)) {
     post_trace tr{tracer, {}};
-    tr.ev.begin = tracer->now();
+    // One clock read: a post is an instant (see trace_post::begin).
+    tr.ev.begin = tr.ev.end = tracer->now();
     tr.ev.message = next_trace_id_.fetch_add(1, std::memory_order_relaxed);
     tr.ev.port = src.id;
     tr.ev.ports = msg.ports.size();
@@ -206,10 +207,7 @@ void port_scheduler::post_impl(port_record& src, serialized_message&& msg,
     post_drop<Traced>(std::move(msg), drop_reason::unreachable, tr);
     return;
   }
-  caf::actor wake;
-  std::uint64_t epoch = 0;
   std::uint64_t arg = 0;
-  auto kind = wake_kind::none;
   {
     std::unique_lock<record_mutex> guard{dst->mu()};
     if (dst->closed) {
@@ -226,7 +224,7 @@ void port_scheduler::post_impl(port_record& src, serialized_message&& msg,
     if (transit)
       for (auto& rec : msg.ports)
         forest_.link(*rec, *dst);
-    kind = enqueue_locked(*dst, std::move(msg), false, arg, bytes);
+    auto kind = enqueue_locked(*dst, std::move(msg), false, arg, bytes);
     if (auto* f = dst->flow.load(std::memory_order_relaxed))
       f->added(bytes); // unread (the sender was admitted before serializing)
     if constexpr (Traced) {
@@ -235,27 +233,19 @@ void port_scheduler::post_impl(port_record& src, serialized_message&& msg,
       tr->ev.queue_depth = dst->queue.size();
     }
     if (kind != wake_kind::none) {
-      if constexpr (Traced) {
-        wake = dst->owner; // woken after on_post: the trace shows the post
-        epoch = dst->epoch; // before its delivery
-      } else {
-        // Woken under the lock: the owner cannot change meanwhile, so no
-        // reference count on its handle. CAF's enqueue calls nothing of
-        // ours that locks (at most wake_element::request_deletion, when the
-        // mailbox is closed), so no other record lock is taken under this.
-        send_hint_(dst->owner, kind, dst_ref, dst->epoch, arg);
-        kind = wake_kind::none;
-      }
+      // Woken under the lock: the owner cannot change meanwhile, so no
+      // reference count on its handle. CAF's enqueue calls nothing of ours
+      // that locks (at most wake_element::request_deletion, when the
+      // mailbox is closed), so no other record lock is taken under this.
+      send_hint_(dst->owner, kind, dst_ref, dst->epoch, arg);
     }
   }
   if (transit)
     transit.unlock();
-  if constexpr (Traced) {
-    tr->ev.end = tr->t->now();
+  // After the wake-up: on_post may be *called* after the delivery's
+  // on_deliver (hooks run on both threads); its time is before it.
+  if constexpr (Traced)
     tr->t->on_post(tr->ev);
-  }
-  if (kind != wake_kind::none)
-    send_hint_(wake, kind, dst_ref, epoch, arg);
 }
 
 template <bool Traced>
@@ -263,7 +253,6 @@ void port_scheduler::post_drop(serialized_message&& msg, drop_reason why,
                                [[maybe_unused]] post_trace* tr) {
   if constexpr (Traced) {
     tr->ev.queued = false;
-    tr->ev.end = tr->t->now();
     tr->t->on_post(tr->ev);
   }
   drop(std::move(msg), why);
