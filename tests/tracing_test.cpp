@@ -345,3 +345,64 @@ TEST_CASE("a post is an instant before its delivery begins, on two threads",
   }
   CHECK(matched == log->deliveries.size());
 }
+
+TEST_CASE("a recorder fed from two threads counts every event once and "
+          "keeps at most max_events of them",
+          "[tracing]") {
+  if (!tracing_compiled_in())
+    return;
+  // Posts and deliveries go to one buffer per thread, gathered when read:
+  // the counts must add up across them, and the cap hold across them.
+  constexpr int streamed = 5000;
+  for (std::size_t cap : {std::size_t(100000), std::size_t(3000)}) {
+    trace_limits lim;
+    lim.max_events = cap;
+    auto rec = std::make_shared<trace_recorder>(lim);
+    runtime_config cfg;
+    cfg.tracer = rec;
+    runtime rt{cfg};
+    rt.spawn("producer", [](context& self) {
+      auto w = self.spawn("consumer", [](context& c) {
+        c.on_message([](message_event& ev) {
+          auto port = ev.ports.at(0);
+          auto got = std::make_shared<int>(0);
+          port.on_message([port, got](message_event&) {
+            if (++*got == streamed) {
+              port.close();
+              this_context().close();
+            }
+          });
+        });
+      });
+      message_channel ch;
+      w.post_message("port", {ch.port2()});
+      for (int i = 0; i < streamed; ++i)
+        ch.port1().post_message(i);
+    });
+    REQUIRE(rt.run_for(std::chrono::seconds{30}));
+    auto t = rec->totals();
+    CHECK(t.posts == std::size_t(streamed + 1));
+    // Every message, the close at the producer's end (and maybe the
+    // implicit port's close).
+    CHECK(t.deliveries >= std::size_t(streamed + 2));
+    CHECK(t.deliveries <= std::size_t(streamed + 3));
+    auto seen = t.posts + t.deliveries + t.transfers + t.closes;
+    CHECK(t.events_kept + t.events_dropped == seen);
+    CHECK(t.events_kept <= cap);
+    if (cap < seen) {
+      // Lanes take slots 256 at a time: a lane may end with part of its
+      // last chunk unused (at most one chunk per thread).
+      CHECK(t.events_kept + 256 * 8 >= cap);
+    } else {
+      CHECK(t.events_dropped == 0);
+    }
+    auto again = rec->totals(); // gathering twice counts nothing twice
+    CHECK(again.posts == t.posts);
+    CHECK(again.events_kept == t.events_kept);
+    std::ostringstream json;
+    rec->write_chrome_json(json);
+    auto s = scan(json.str());
+    CHECK(s.starts == s.finishes);
+    CHECK(rec->totals().events_kept == t.events_kept);
+  }
+}

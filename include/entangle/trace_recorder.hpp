@@ -57,9 +57,11 @@ struct trace_totals {
 ///
 /// Ports are labelled "p<id>" (`trace_port::port`) everywhere.
 ///
-/// Thread-safe: hooks append to one mutex-protected, bounded vector (a
-/// post or a delivery costs a clock read, a lock and an append). Write the
-/// files once the runtime has ended.
+/// Thread-safe: posts and deliveries go to a buffer per thread (a clock
+/// read, an uncontended lock and an append: the posting and the delivering
+/// thread never wait for each other), the rarer events to a shared one;
+/// both bounded together by `max_events`. Write the files once the runtime
+/// has ended.
 class trace_recorder : public tracer {
 public:
   explicit trace_recorder(trace_limits limits = {});

@@ -116,6 +116,7 @@ private:
 void trace_recorder::write_chrome_json(std::ostream& out) const {
   std::lock_guard<std::mutex> guard{st_->mu};
   auto& st = *st_;
+  st.gather();
   auto& evs = st.events;
   // Flows only where both ends were kept: every "s" has its "f".
   std::unordered_map<std::uint64_t, std::size_t> posted;
@@ -287,6 +288,7 @@ void trace_recorder::write_chrome_json(std::ostream& out) const {
 void trace_recorder::write_dot(std::ostream& out) const {
   std::lock_guard<std::mutex> guard{st_->mu};
   auto& st = *st_;
+  st.gather();
   auto owner = [&](std::uint64_t port) -> std::uint64_t {
     auto i = st.ports.find(port);
     return i == st.ports.end() || i->second.owners.empty()
@@ -402,6 +404,7 @@ std::string mermaid_text(std::string_view s) {
 void trace_recorder::write_mermaid(std::ostream& out) const {
   std::lock_guard<std::mutex> guard{st_->mu};
   auto& st = *st_;
+  st.gather();
   auto& evs = st.events;
   std::unordered_map<std::uint64_t, const event*> sender;
   for (auto& e : evs)

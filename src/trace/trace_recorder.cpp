@@ -1,6 +1,8 @@
 #include "entangle/trace_recorder.hpp"
 
 #include <algorithm>
+#include <atomic>
+#include <utility>
 #include <fstream>
 #include <stdexcept>
 
@@ -15,6 +17,86 @@ std::string trace_recorder::state::label(std::uint64_t ctx) const {
   if (i == contexts.end())
     return ctx == 0 ? std::string{"runtime"} : fmt::format("#{}", ctx);
   return fmt::format("{} #{}", i->second.name, ctx);
+}
+
+namespace {
+
+std::atomic<std::uint64_t> next_recorder_uid{1};
+
+/// The lane this thread last used, and whose it is.
+struct lane_cache {
+  std::uint64_t recorder = 0;
+  trace_recorder::state::lane* lane = nullptr;
+};
+thread_local lane_cache tl_lane;
+
+/// Lane slots are taken up to this many at a time (one atomic per chunk),
+/// and never more than 1/64 of what is left: a context moves between CAF's
+/// threads, so a lane may end with part of its chunk unused; near the cap
+/// the chunks shrink to one slot, so a small cap is filled exactly.
+constexpr std::size_t lane_chunk = 256;
+
+} // namespace
+
+trace_recorder::state::state(trace_limits l)
+  : limits(l), t0(trace_clock::now()), uid(next_recorder_uid++) {
+  // nop
+}
+
+std::size_t trace_recorder::state::take_budget(std::size_t want) noexcept {
+  auto cur = reserved.load(std::memory_order_relaxed);
+  while (cur < limits.max_events) {
+    auto n = std::min(want, limits.max_events - cur);
+    if (reserved.compare_exchange_weak(cur, cur + n,
+                                       std::memory_order_relaxed))
+      return n;
+  }
+  return 0;
+}
+
+void trace_recorder::state::lane::add(state& st, const event& e) {
+  if (budget == 0) {
+    auto left = st.limits.max_events
+                - std::min(st.limits.max_events,
+                           st.reserved.load(std::memory_order_relaxed));
+    budget = st.take_budget(std::clamp<std::size_t>(left / 64, 1, lane_chunk));
+  }
+  if (budget > 0) {
+    events.push_back(e); // may throw: the slot is then not used
+    --budget;
+  } else {
+    if (cut == 0 || e.ts < first_cut)
+      first_cut = e.ts;
+    ++cut;
+  }
+}
+
+trace_recorder::state::lane& trace_recorder::state::my_lane() {
+  auto& c = tl_lane;
+  if (c.recorder == uid)
+    return *c.lane;
+  std::lock_guard<std::mutex> guard{mu};
+  auto& l = lanes[std::this_thread::get_id()];
+  if (!l)
+    l = std::make_unique<lane>();
+  c.recorder = uid;
+  c.lane = l.get();
+  return *l;
+}
+
+void trace_recorder::state::gather() {
+  for (auto& [tid, l] : lanes) {
+    std::lock_guard<std::mutex> guard{l->mu};
+    events.insert(events.end(), l->events.begin(), l->events.end());
+    l->events.clear();
+    totals.posts += std::exchange(l->posts, 0);
+    totals.deliveries += std::exchange(l->deliveries, 0);
+    if (l->cut > 0) {
+      if (totals.events_dropped == 0 || l->first_cut < first_cut)
+        first_cut = l->first_cut;
+      totals.events_dropped += std::exchange(l->cut, 0);
+    }
+  }
 }
 
 void trace_recorder::lost() noexcept {
@@ -46,11 +128,12 @@ void trace_recorder::on_post(const trace_post& ev) {
     e.other_ctx = ev.target_context;
     e.message = ev.message;
     e.type = ev.type;
-    std::lock_guard<std::mutex> guard{st_->mu};
     e.ts = st_->ns(ev.begin);
     e.dur = st_->ns(ev.end) - e.ts;
-    ++st_->totals.posts;
-    st_->add(e);
+    auto& lane = st_->my_lane();
+    std::lock_guard<std::mutex> guard{lane.mu};
+    ++lane.posts;
+    lane.add(*st_, e);
   } catch (...) {
     lost(); // out of memory: the event is counted, not kept
   }
@@ -64,11 +147,12 @@ void trace_recorder::on_deliver(const trace_deliver& ev) {
     e.ctx = ev.context;
     e.port = ev.port;
     e.message = ev.message;
-    std::lock_guard<std::mutex> guard{st_->mu};
     e.ts = st_->ns(ev.begin);
     e.dur = st_->ns(ev.end) - e.ts;
-    ++st_->totals.deliveries;
-    st_->add(e);
+    auto& lane = st_->my_lane();
+    std::lock_guard<std::mutex> guard{lane.mu};
+    ++lane.deliveries;
+    lane.add(*st_, e);
   } catch (...) {
     lost(); // out of memory: the event is counted, not kept
   }
@@ -217,6 +301,7 @@ void trace_recorder::on_task(const trace_task& ev) {
 
 trace_totals trace_recorder::totals() const {
   std::lock_guard<std::mutex> guard{st_->mu};
+  st_->gather();
   auto t = st_->totals;
   t.events_kept = st_->events.size();
   return t;

@@ -1,9 +1,12 @@
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <unordered_set>
 #include <vector>
 
@@ -17,7 +20,21 @@ namespace entangle {
 /// - `contexts` and `ports`: the topology (tracks, graph nodes and edges),
 ///   small and kept whole up to `limits.max_graph_ports`, so the graph and
 ///   the track list stay right even when the time line is cut.
-/// Invariant: every field is guarded by `mu`.
+///
+/// Posts and deliveries, the events of every message, go to a *lane* per
+/// thread first (`lane`): the posting and the delivering thread then never
+/// wait for each other or take each other's cache lines, which one mutex
+/// for both made them do on every message. `gather` moves the lanes into
+/// `events` when somebody reads (totals, the writers); the writers order
+/// events by time anyway.
+///
+/// Invariants: every field is guarded by `mu`, except a lane's contents
+/// (its own `mu`, taken by its thread for each append and by `gather`
+/// under `mu`: the only nesting) and `reserved`. `reserved` counts the
+/// event slots handed out, to `events` one at a time and to lanes in
+/// chunks, and never exceeds `limits.max_events`: so at most that many
+/// events are kept, about the first ones (a lane may hold part of a chunk
+/// unused while another lane is cut).
 struct trace_recorder::state {
   enum class kind : std::uint8_t {
     post,
@@ -74,8 +91,33 @@ struct trace_recorder::state {
     bool closed = false;
   };
 
-  explicit state(trace_limits l) : limits(l), t0(trace_clock::now()) {
-  }
+  explicit state(trace_limits l);
+
+  /// One thread's posts and deliveries, not yet gathered.
+  struct lane {
+    std::mutex mu;
+    std::vector<event> events;
+    std::size_t posts = 0;
+    std::size_t deliveries = 0;
+    /// Slots this lane may still fill (taken from `reserved` in chunks).
+    std::size_t budget = 0;
+    /// Events not kept for the cap, and the time of the first of them.
+    std::size_t cut = 0;
+    std::int64_t first_cut = 0;
+
+    /// Appends `e` if the budget allows (caller holds this lane's `mu`).
+    void add(state& st, const event& e);
+  };
+
+  /// This thread's lane (made on its first post or delivery).
+  lane& my_lane();
+
+  /// Moves every lane's events and counts into `events` and `totals`
+  /// (caller holds `mu`).
+  void gather();
+
+  /// Up to `want` event slots under the cap; 0 once it is reached.
+  std::size_t take_budget(std::size_t want) noexcept;
 
   std::int64_t ns(trace_clock::time_point t) const noexcept {
     return std::chrono::duration_cast<std::chrono::nanoseconds>(t - t0)
@@ -84,10 +126,10 @@ struct trace_recorder::state {
 
   /// Appends `e` if the cap allows (caller holds `mu`).
   void add(const event& e) {
-    if (events.size() < limits.max_events) {
+    if (take_budget(1) == 1) {
       events.push_back(e);
     } else {
-      if (totals.events_dropped == 0)
+      if (totals.events_dropped == 0 || e.ts < first_cut)
         first_cut = e.ts;
       ++totals.events_dropped;
     }
@@ -121,7 +163,12 @@ struct trace_recorder::state {
 
   const trace_limits limits;
   const trace_clock::time_point t0;
+  /// Names this recorder in the threads' lane caches (never reused, unlike
+  /// an address).
+  const std::uint64_t uid;
   mutable std::mutex mu;
+  std::atomic<std::size_t> reserved{0};
+  std::map<std::thread::id, std::unique_ptr<lane>> lanes;
   std::string title = "entangle";
   std::vector<event> events;
   std::map<std::uint64_t, context_info> contexts;
