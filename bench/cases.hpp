@@ -33,8 +33,9 @@ double caf_idle_actor_bytes(std::size_t n, bool heap);
 enum class payload { number, object, bytes_copied, bytes_transferred };
 /// `timed`/`untimed`: a tracer that counts every hook call is set on the
 /// runtime (the cost of observing, without recording), with or without
-/// timestamps (tracer::timestamps).
-enum class trace_mode { off, timed, untimed };
+/// timestamps (tracer::timestamps). `recorder`: the stock trace_recorder
+/// with its default limits (what `entangle-run --trace` sets).
+enum class trace_mode { off, timed, untimed, recorder };
 double ent_pingpong(std::size_t n, payload p,
                     trace_mode traced = trace_mode::off);
 /// With `mark`, the receiver has a high-water mark of that many messages

@@ -430,6 +430,13 @@ int main(int argc, char** argv) {
                  s.reps, [w] { return ent_oneway(w); },
                  [w, mode] { return ent_oneway(w, mode); }));
       }
+      // The stock recorder (default limits: past 100 000 events it only
+      // counts), one way: the hooks, timestamps and its per-thread lanes.
+      auto w = s.oneway;
+      report("trace_recorder_oneway", "one way, trace_recorder (ns/msg)", "",
+             interleave(
+               s.reps, [w] { return ent_oneway(w); },
+               [w] { return ent_oneway(w, trace_mode::recorder); }));
     }
   }
   if (want("fan")) {
