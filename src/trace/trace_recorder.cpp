@@ -28,7 +28,9 @@ struct lane_cache {
   std::uint64_t recorder = 0;
   trace_recorder::state::lane* lane = nullptr;
 };
-thread_local lane_cache tl_lane;
+// initial-exec as elsewhere in the library (linked, not dlopen()ed): no
+// __tls_get_addr call per event.
+[[gnu::tls_model("initial-exec")]] thread_local lane_cache tl_lane;
 
 /// Lane slots are taken up to this many at a time (one atomic per chunk),
 /// and never more than 1/64 of what is left: a context moves between CAF's
