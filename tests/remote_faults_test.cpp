@@ -727,3 +727,71 @@ TEST_CASE("a splice the endpoint cannot take is refused, an unknown "
   CHECK(remote::stats(*s.rt).violations == 0);
   honest_round_trip(s.port, "unharmed");
 }
+
+TEST_CASE("a splice dial that reaches the node the relay named is ready; "
+          "one that fails, or reaches another node, is refused and greets "
+          "nobody there; no violation anywhere, the relayed link goes on",
+          "[remote]") {
+  server s;
+  // The relay: it names a node and where that node listens.
+  raw_peer relay{s.port};
+  auto open = relay.hello_and_open("echo");
+  wire::frame f;
+  f.kind = wire::frame_kind::splice_prepare;
+  f.dst = open.dst;
+  f.src = wire::port_name::mint();
+  f.peer = wire::port_name::mint();
+  // A real node id the endpoint never met (a third CAF node, not running).
+  caf::actor_system_config named_cfg;
+  named_cfg.load<caf::io::middleman>();
+  caf::actor_system named{named_cfg};
+  auto named_id = caf::to_string(named.node());
+  std::unique_ptr<server> other;
+  std::uint64_t ready = 0;
+  SECTION("the named node listens there") {
+    other = std::make_unique<server>();
+    raw_peer probe{other->port}; // only to learn its node id
+    f.text = caf::to_string(probe.node.node()) + " 127.0.0.1:"
+             + std::to_string(other->port);
+    ready = 1;
+  }
+  SECTION("another node listens there") {
+    other = std::make_unique<server>();
+    f.text = named_id + " 127.0.0.1:" + std::to_string(other->port);
+  }
+  SECTION("nothing listens there") {
+    // A port that was just free: a runtime listened there and stopped.
+    std::uint16_t port = 0;
+    {
+      server gone;
+      port = gone.port;
+    }
+    f.text = named_id + " 127.0.0.1:" + std::to_string(port);
+  }
+  relay.send(f);
+  CHECK(relay.frame_from_node([&](const wire::frame& w) {
+    return w.kind == wire::frame_kind::splice_ready && w.dst == open.src
+           && w.seq == ready;
+  }));
+  if (ready == 1) {
+    // The endpoint greeted the named node; the relay calls it off.
+    CHECK(eventually([&] { return remote::stats(*other->rt).peers == 1; }));
+    wire::frame abort;
+    abort.kind = wire::frame_kind::splice_abort;
+    abort.dst = open.dst;
+    relay.send(abort);
+  }
+  // The link through the relay goes on.
+  relay.send(user_frame(open.dst, 1, value{"still here"}));
+  CHECK(relay.user_from_node());
+  auto st = remote::stats(*s.rt);
+  CHECK(st.violations == 0);
+  CHECK(st.nodes_lost == 0);
+  if (other && ready == 0) {
+    // The endpoint said no hello there: the other node has no peer.
+    std::this_thread::sleep_for(200ms);
+    CHECK(remote::stats(*other->rt).peers == 0);
+    CHECK(remote::stats(*other->rt).violations == 0);
+  }
+  honest_round_trip(s.port, "unharmed");
+}
