@@ -486,7 +486,11 @@ private:
   void splice_lost(const caf::node_id& node);
   /// Whether `node` is up and knows the splice frames.
   bool splice_capable(const caf::node_id& node);
-  /// Registers successor `f` of endpoint `l` on `other`, answers ready.
+  /// As an endpoint: whether `node` is up or reconnecting (its frames are
+  /// kept and sent again, as for a connect) and knows the splice frames.
+  bool splice_reachable(const caf::node_id& node);
+  /// Endpoint `l`, its successor names set and in successors_, takes
+  /// `other` as the successor's node: `prepared`, ready{1} to relay `from`.
   void splice_accept(link& l, const caf::node_id& from,
                      const caf::node_id& other);
   // -- a splice to a node not connected yet (node_splice_dial.cpp) --
@@ -499,6 +503,9 @@ private:
   /// waiting on it gets ready{1} if the node there is the one its relay
   /// named, else ready{0}.
   void splice_dial_ended(const std::string& key, bool failed);
+  /// A dial at `key` that only splices wait on failed: true if it is made
+  /// again (100 ms later, while the connect timeout allows).
+  bool splice_redial(const std::string& key);
   /// Before a dial at `key` that only splices wait on greets `node`:
   /// whether some waiting splice named it (else no hello goes there).
   bool splice_dial_may_greet(const std::string& key,
@@ -514,8 +521,10 @@ private:
     bool up = false;
     bool in_progress = false;
     std::vector<port_name> waiting;
-    /// Endpoint links whose splice waits for this dial (`dialing`).
+    /// Endpoint links whose splice waits for this dial (`dialing`), and
+    /// until when a failed dial is made again for them (node_splice_dial).
     std::vector<port_name> splicing;
+    std::chrono::steady_clock::time_point splice_until;
   };
   std::map<std::string, dial> dialing_;
   tombstone_set tombstones_;

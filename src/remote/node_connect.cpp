@@ -69,6 +69,8 @@ void node_state::dialed(const std::string& key, const caf::actor& hdl,
     return; // timed out meanwhile
   d.in_progress = false;
   if (!err.empty() || !hdl) {
+    if (d.waiting.empty() && splice_redial(key))
+      return; // node_splice_dial.cpp
     fail_pending(key, "NetworkError",
                  fmt::format("cannot connect to entangle://{}: {}", key,
                              err.empty() ? "nothing published there" : err));
@@ -79,7 +81,8 @@ void node_state::dialed(const std::string& key, const caf::actor& hdl,
                  fmt::format("entangle://{} is this runtime itself", key));
     return;
   }
-  if (d.waiting.empty() && !splice_dial_may_greet(key, hdl.node())) {
+  if (d.waiting.empty() && !d.splicing.empty()
+      && !splice_dial_may_greet(key, hdl.node())) {
     // Only splices wait, and none named this node: no hello goes there
     // (node_splice_dial.cpp); they are refused.
     fail_pending(key, "NetworkError", "not the node named");

@@ -281,7 +281,7 @@ void node_state::splice_prepare(const caf::node_id& from, frame& f) {
   // Only while the end is open, in no other splice, with no credit in
   // use; to a node we are up with, or (a dial) one we reach at `key`.
   bool can = w_.cfg.remote_collapse && spliceable(l);
-  if (can && other && other != from && splice_capable(other)) {
+  if (can && other && other != from && splice_reachable(other)) {
     l.sp_local = f.src;
     l.sp_remote = f.peer;
     successors_[f.src] = l.local;

@@ -17,8 +17,9 @@
 //   not return it, so no frame on that name is taken; it has sent no
 //   answer; sp_node is unset;
 // - it is in dialing_[sp_key].splicing, and that dial is in progress (its
-//   timer armed) or answered (splice_dial_ended runs right after): so the
-//   relay gets its answer within one connect timeout;
+//   timer armed; a refused dial made again 100 ms later counts) or
+//   answered (splice_dial_ended runs right after): so the relay gets its
+//   answer within one connect timeout;
 // - the node id the relay named is the capability: a dial that only
 //   splices wait on greets the node it reaches only if some waiting splice
 //   named it (splice_dial_may_greet), so a relay cannot make this node
@@ -49,6 +50,16 @@ constexpr std::size_t max_splice_dials = 4;
 
 } // namespace
 
+bool node_state::splice_reachable(const caf::node_id& node) {
+  // Reconnecting counts as up: two nodes that just dialed each other
+  // often are, while CAF keeps one of the two connections.
+  auto i = peers_.find(node);
+  return i != peers_.end()
+         && (i->second.st == peer::state::up
+             || i->second.st == peer::state::reconnecting)
+         && i->second.version >= wire_version_splice;
+}
+
 bool node_state::splice_dial(const caf::node_id& from, link& l,
                              const frame& f, const std::string& named,
                              const std::string& key) {
@@ -57,9 +68,9 @@ bool node_state::splice_dial(const caf::node_id& from, link& l,
   if (!split_listen_key(key, host, port) || named.empty()
       || named == caf::to_string(from) || named == caf::to_string(actor.node()))
     return false;
-  // A node known here that is not up (banned, lost, reconnecting) or too
-  // old is not dialed: only a node that greets us anew is trusted, and a
-  // lost or banned one is not brought back by a relay's word.
+  // A node known here that is not up (banned, lost) or too old is not
+  // dialed: only a node that greets us anew is trusted, and a lost or
+  // banned one is not brought back by a relay's word.
   for (auto& [node, p] : peers_)
     if (caf::to_string(node) == named && p.st != peer::state::hello_sent)
       return false;
@@ -73,6 +84,7 @@ bool node_state::splice_dial(const caf::node_id& from, link& l,
     ++relay.splice_dials;
     d.in_progress = true;
     auto timeout = w_.cfg.remote_connect_timeout;
+    d.splice_until = std::chrono::steady_clock::now() + timeout;
     dial_node(shared_from_this(), host, port, timeout,
               [key, from](node_state& st, const caf::actor& hdl,
                           const std::string& err) {
@@ -96,6 +108,39 @@ bool node_state::splice_dial(const caf::node_id& from, link& l,
   l.sp_key = key;
   successors_[f.src] = l.local;
   d.splicing.push_back(l.local);
+  return true;
+}
+
+bool node_state::splice_redial(const std::string& key) {
+  // Under load a live node's listen queue can refuse a connect, most of
+  // all while it dials us too (the other endpoint of the same splice):
+  // dialed again, as a redial is, until the connect timeout; its own
+  // greeting, if it comes first, ends the wait (learn_key).
+  auto& d = dialing_[key];
+  bool live = false;
+  for (auto local : d.splicing)
+    if (auto i = links_.find(local);
+        i != links_.end() && i->second.sp == link::splice::dialing)
+      live = true;
+  auto pause = std::chrono::milliseconds{100};
+  if (!live || std::chrono::steady_clock::now() + pause >= d.splice_until)
+    return false;
+  d.in_progress = true; // connects and splices join it meanwhile
+  auto self = shared_from_this();
+  current_core()->set_timer(
+    [self, key] {
+      auto& e = self->dialing_[key];
+      std::string host;
+      std::uint16_t port = 0;
+      if (e.up || !e.in_progress || !split_listen_key(key, host, port))
+        return; // ended meanwhile (its greeting, the timer)
+      dial_node(self, host, port,
+                std::chrono::duration_cast<caf::timespan>(
+                  e.splice_until - std::chrono::steady_clock::now()),
+                [key](node_state& st, const caf::actor& hdl,
+                      const std::string& err) { st.dialed(key, hdl, err); });
+    },
+    pause, false);
   return true;
 }
 
@@ -130,7 +175,7 @@ void node_state::splice_dial_ended(const std::string& key, bool failed) {
       continue; // ended meanwhile (abort, close, loss)
     auto& l = i->second;
     bool ok = node && caf::to_string(node) == l.sp_named && node != l.node
-              && splice_capable(node) && !l.got_close && l.early.empty();
+              && splice_reachable(node) && !l.got_close && l.early.empty();
     if (ok) {
       splice_accept(l, l.node, node);
       continue;
