@@ -16,6 +16,10 @@
 #include <thread>
 #include <vector>
 
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
 #include <caf/event_based_actor.hpp>
@@ -793,5 +797,67 @@ TEST_CASE("a splice dial that reaches the node the relay named is ready; "
     CHECK(remote::stats(*other->rt).peers == 0);
     CHECK(remote::stats(*other->rt).violations == 0);
   }
+  honest_round_trip(s.port, "unharmed");
+}
+
+TEST_CASE("a splice that waits on a dial that hangs is not answered; a "
+          "splice_abort or the relay's loss ends it, the dial's end later "
+          "finds nothing, and no link is left",
+          "[remote]") {
+  server s{[](runtime_config& c) {
+    c.remote_connect_timeout = std::chrono::seconds{2};
+  }};
+  // An address that takes TCP connections and never answers BASP's
+  // handshake: the dial hangs until the connect timeout.
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  REQUIRE(fd >= 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+  REQUIRE(::listen(fd, 16) == 0);
+  socklen_t len = sizeof addr;
+  REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
+  auto hung = ntohs(addr.sin_port);
+  auto relay = std::make_unique<raw_peer>(s.port);
+  auto open = relay->hello_and_open("echo");
+  caf::actor_system_config named_cfg;
+  named_cfg.load<caf::io::middleman>();
+  caf::actor_system named{named_cfg};
+  wire::frame f;
+  f.kind = wire::frame_kind::splice_prepare;
+  f.dst = open.dst;
+  f.src = wire::port_name::mint();
+  f.peer = wire::port_name::mint();
+  f.text = caf::to_string(named.node()) + " 127.0.0.1:" + std::to_string(hung);
+  relay->send(f);
+  auto is_ready = [&](const wire::frame& w) {
+    return w.kind == wire::frame_kind::splice_ready;
+  };
+  // Dialing: no answer yet (the endpoint is prepared-but-not-ready).
+  CHECK_FALSE(relay->frame_from_node(is_ready, 500ms));
+  SECTION("splice_abort") {
+    wire::frame abort;
+    abort.kind = wire::frame_kind::splice_abort;
+    abort.dst = open.dst;
+    relay->send(abort);
+    relay->send(user_frame(open.dst, 1, value{"after the abort"}));
+    CHECK(relay->user_from_node());
+    // The dial ends (the connect timeout): no splice waits, no answer.
+    CHECK_FALSE(relay->frame_from_node(is_ready, 2500ms));
+    wire::frame close;
+    close.kind = wire::frame_kind::close;
+    close.dst = open.dst;
+    close.seq = 1;
+    relay->send(close);
+  }
+  SECTION("the relay goes") {
+    relay.reset();
+    CHECK(eventually([&] { return remote::stats(*s.rt).nodes_lost == 1; }));
+    std::this_thread::sleep_for(2500ms); // past the dial's end
+  }
+  CHECK(eventually([&] { return remote::stats(*s.rt).links == 0; }));
+  ::close(fd);
+  CHECK(remote::stats(*s.rt).violations == 0);
   honest_round_trip(s.port, "unharmed");
 }
