@@ -16,6 +16,10 @@
 #include <thread>
 #include <vector>
 
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
 #include <caf/event_based_actor.hpp>
@@ -724,6 +728,136 @@ TEST_CASE("a splice the endpoint cannot take is refused, an unknown "
     }));
   }
   std::this_thread::sleep_for(100ms);
+  CHECK(remote::stats(*s.rt).violations == 0);
+  honest_round_trip(s.port, "unharmed");
+}
+
+TEST_CASE("a splice dial that reaches the node the relay named is ready; "
+          "one that fails, or reaches another node, is refused and greets "
+          "nobody there; no violation anywhere, the relayed link goes on",
+          "[remote]") {
+  server s;
+  // The relay: it names a node and where that node listens.
+  raw_peer relay{s.port};
+  auto open = relay.hello_and_open("echo");
+  wire::frame f;
+  f.kind = wire::frame_kind::splice_prepare;
+  f.dst = open.dst;
+  f.src = wire::port_name::mint();
+  f.peer = wire::port_name::mint();
+  // A real node id the endpoint never met (a third CAF node, not running).
+  caf::actor_system_config named_cfg;
+  named_cfg.load<caf::io::middleman>();
+  caf::actor_system named{named_cfg};
+  auto named_id = caf::to_string(named.node());
+  std::unique_ptr<server> other;
+  std::uint64_t ready = 0;
+  SECTION("the named node listens there") {
+    other = std::make_unique<server>();
+    raw_peer probe{other->port}; // only to learn its node id
+    f.text = caf::to_string(probe.node.node()) + " 127.0.0.1:"
+             + std::to_string(other->port);
+    ready = 1;
+  }
+  SECTION("another node listens there") {
+    other = std::make_unique<server>();
+    f.text = named_id + " 127.0.0.1:" + std::to_string(other->port);
+  }
+  SECTION("nothing listens there") {
+    // A port that was just free: a runtime listened there and stopped.
+    std::uint16_t port = 0;
+    {
+      server gone;
+      port = gone.port;
+    }
+    f.text = named_id + " 127.0.0.1:" + std::to_string(port);
+  }
+  relay.send(f);
+  CHECK(relay.frame_from_node([&](const wire::frame& w) {
+    return w.kind == wire::frame_kind::splice_ready && w.dst == open.src
+           && w.seq == ready;
+  }));
+  if (ready == 1) {
+    // The endpoint greeted the named node; the relay calls it off.
+    CHECK(eventually([&] { return remote::stats(*other->rt).peers == 1; }));
+    wire::frame abort;
+    abort.kind = wire::frame_kind::splice_abort;
+    abort.dst = open.dst;
+    relay.send(abort);
+  }
+  // The link through the relay goes on.
+  relay.send(user_frame(open.dst, 1, value{"still here"}));
+  CHECK(relay.user_from_node());
+  auto st = remote::stats(*s.rt);
+  CHECK(st.violations == 0);
+  CHECK(st.nodes_lost == 0);
+  if (other && ready == 0) {
+    // The endpoint said no hello there: the other node has no peer.
+    std::this_thread::sleep_for(200ms);
+    CHECK(remote::stats(*other->rt).peers == 0);
+    CHECK(remote::stats(*other->rt).violations == 0);
+  }
+  honest_round_trip(s.port, "unharmed");
+}
+
+TEST_CASE("a splice that waits on a dial that hangs is not answered; a "
+          "splice_abort or the relay's loss ends it, the dial's end later "
+          "finds nothing, and no link is left",
+          "[remote]") {
+  server s{[](runtime_config& c) {
+    c.remote_connect_timeout = std::chrono::seconds{2};
+  }};
+  // An address that takes TCP connections and never answers BASP's
+  // handshake: the dial hangs until the connect timeout.
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  REQUIRE(fd >= 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+  REQUIRE(::listen(fd, 16) == 0);
+  socklen_t len = sizeof addr;
+  REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
+  auto hung = ntohs(addr.sin_port);
+  auto relay = std::make_unique<raw_peer>(s.port);
+  auto open = relay->hello_and_open("echo");
+  caf::actor_system_config named_cfg;
+  named_cfg.load<caf::io::middleman>();
+  caf::actor_system named{named_cfg};
+  wire::frame f;
+  f.kind = wire::frame_kind::splice_prepare;
+  f.dst = open.dst;
+  f.src = wire::port_name::mint();
+  f.peer = wire::port_name::mint();
+  f.text = caf::to_string(named.node()) + " 127.0.0.1:" + std::to_string(hung);
+  relay->send(f);
+  auto is_ready = [&](const wire::frame& w) {
+    return w.kind == wire::frame_kind::splice_ready;
+  };
+  // Dialing: no answer yet (the endpoint is prepared-but-not-ready).
+  CHECK_FALSE(relay->frame_from_node(is_ready, 500ms));
+  SECTION("splice_abort") {
+    wire::frame abort;
+    abort.kind = wire::frame_kind::splice_abort;
+    abort.dst = open.dst;
+    relay->send(abort);
+    relay->send(user_frame(open.dst, 1, value{"after the abort"}));
+    CHECK(relay->user_from_node());
+    // The dial ends (the connect timeout): no splice waits, no answer.
+    CHECK_FALSE(relay->frame_from_node(is_ready, 2500ms));
+    wire::frame close;
+    close.kind = wire::frame_kind::close;
+    close.dst = open.dst;
+    close.seq = 1;
+    relay->send(close);
+  }
+  SECTION("the relay goes") {
+    relay.reset();
+    CHECK(eventually([&] { return remote::stats(*s.rt).nodes_lost == 1; }));
+    std::this_thread::sleep_for(2500ms); // past the dial's end
+  }
+  CHECK(eventually([&] { return remote::stats(*s.rt).links == 0; }));
+  ::close(fd);
   CHECK(remote::stats(*s.rt).violations == 0);
   honest_round_trip(s.port, "unharmed");
 }

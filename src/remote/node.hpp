@@ -82,14 +82,21 @@ struct link {
   std::deque<std::uint32_t> sizes;
 
   // Proxy collapse (node_splice.cpp). As an endpoint: the successor link a
-  // relay named (`prepared`: registered, ready sent; `switched`: our user
-  // frames go on the successor, numbered from `sp_next_send`, while the
-  // old link still delivers up to the relay's splice_end).
-  enum class splice : std::uint8_t { none, prepared, switched };
+  // relay named (`dialing`: its node is not up here, dialed at `sp_key`,
+  // no answer sent yet (node_splice_dial.cpp); `prepared`: registered,
+  // ready sent; `switched`: our user frames go on the successor, numbered
+  // from `sp_next_send`, while the old link still delivers up to the
+  // relay's splice_end).
+  enum class splice : std::uint8_t { none, dialing, prepared, switched };
   splice sp = splice::none;
   port_name sp_local;
   port_name sp_remote;
+  /// Set once the successor's node is known (prepared); while dialing it
+  /// is unset, and `sp_named` (the relay's caf::to_string of it) and
+  /// `sp_key` (where the relay says it listens) say whom to expect.
   caf::node_id sp_node;
+  std::string sp_named;
+  std::string sp_key;
   std::uint64_t sp_next_send = 1;
   /// Successor user frames, buffered by their number until the swap.
   std::map<std::uint64_t, serialized_message> sp_early;
@@ -174,7 +181,15 @@ struct peer {
   std::size_t made = 0;
   /// The wire version of its greeting (ours, until it greeted us).
   std::uint16_t version = wire_version;
+  /// Dials in flight that splices it relays made this node start (at
+  /// most max_splice_dials: node_splice_dial.cpp).
+  std::size_t splice_dials = 0;
 };
+
+/// Splits a listen key "host:port" (port 1..65535); false if malformed
+/// (node_frames.cpp).
+bool split_listen_key(const std::string& key, std::string& host,
+                      std::uint16_t& port);
 
 /// Ends this node closed and erased, or opens it refused, whose peer may
 /// still send on them (until the peer's close, or node loss), with their
@@ -253,8 +268,11 @@ struct relay_splice {
 ///   was handled (what would exceed a cap is a violation, before anything
 ///   of it is made);
 /// - proxy collapse (node_splice.cpp): `successors_` maps exactly the
-///   `sp_local` of the links in `prepared` or `switched` to their key, and
-///   a frame naming one is taken only from that link's `sp_node`; every
+///   `sp_local` of the links in `dialing`, `prepared` or `switched` to
+///   their key, and a frame naming one is taken only from that link's
+///   `sp_node`, only once `prepared` (node_splice_dial.cpp: a link
+///   `dialing` is in the `splicing` list of `dialing_[sp_key]`, whose dial
+///   is in progress, or answered before the list is looked at); every
 ///   entry of `relays_` names two live links whose `relay` is its id, and
 ///   a link with `relay` set is in `relays_`; the splice marker is posted
 ///   only on a relay end, once per direction.
@@ -468,6 +486,30 @@ private:
   void splice_lost(const caf::node_id& node);
   /// Whether `node` is up and knows the splice frames.
   bool splice_capable(const caf::node_id& node);
+  /// As an endpoint: whether `node` is up or reconnecting (its frames are
+  /// kept and sent again, as for a connect) and knows the splice frames.
+  bool splice_reachable(const caf::node_id& node);
+  /// Endpoint `l`, its successor names set and in successors_, takes
+  /// `other` as the successor's node: `prepared`, ready{1} to relay `from`.
+  void splice_accept(link& l, const caf::node_id& from,
+                     const caf::node_id& other);
+  // -- a splice to a node not connected yet (node_splice_dial.cpp) --
+  /// A relay's prepare for `l` names node `named`, not up here, listening
+  /// at `key`: dials it (or waits on a dial in progress there). False if
+  /// it may not (then refused at once).
+  bool splice_dial(const caf::node_id& from, link& l, const frame& f,
+                   const std::string& named, const std::string& key);
+  /// A dial at `key` ended (`dialing_[key]` up, or `failed`): each splice
+  /// waiting on it gets ready{1} if the node there is the one its relay
+  /// named, else ready{0}.
+  void splice_dial_ended(const std::string& key, bool failed);
+  /// A dial at `key` that only splices wait on failed: true if it is made
+  /// again (100 ms later, while the connect timeout allows).
+  bool splice_redial(const std::string& key);
+  /// Before a dial at `key` that only splices wait on greets `node`:
+  /// whether some waiting splice named it (else no hello goes there).
+  bool splice_dial_may_greet(const std::string& key,
+                             const caf::node_id& node);
 
   world& w_;
   std::unordered_map<port_name, link, port_name_hash> links_;
@@ -479,6 +521,10 @@ private:
     bool up = false;
     bool in_progress = false;
     std::vector<port_name> waiting;
+    /// Endpoint links whose splice waits for this dial (`dialing`), and
+    /// until when a failed dial is made again for them (node_splice_dial).
+    std::vector<port_name> splicing;
+    std::chrono::steady_clock::time_point splice_until;
   };
   std::map<std::string, dial> dialing_;
   tombstone_set tombstones_;

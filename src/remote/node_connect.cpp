@@ -69,6 +69,8 @@ void node_state::dialed(const std::string& key, const caf::actor& hdl,
     return; // timed out meanwhile
   d.in_progress = false;
   if (!err.empty() || !hdl) {
+    if (d.waiting.empty() && splice_redial(key))
+      return; // node_splice_dial.cpp
     fail_pending(key, "NetworkError",
                  fmt::format("cannot connect to entangle://{}: {}", key,
                              err.empty() ? "nothing published there" : err));
@@ -77,6 +79,13 @@ void node_state::dialed(const std::string& key, const caf::actor& hdl,
   if (hdl.node() == actor.node()) {
     fail_pending(key, "NetworkError",
                  fmt::format("entangle://{} is this runtime itself", key));
+    return;
+  }
+  if (d.waiting.empty() && !d.splicing.empty()
+      && !splice_dial_may_greet(key, hdl.node())) {
+    // Only splices wait, and none named this node: no hello goes there
+    // (node_splice_dial.cpp); they are refused.
+    fail_pending(key, "NetworkError", "not the node named");
     return;
   }
   d.node = hdl.node();
@@ -150,6 +159,7 @@ void node_state::flush_pending(const std::string& key) {
     send(l.node, f);
     l.end.start();
   }
+  splice_dial_ended(key, false); // node_splice_dial.cpp
 }
 
 void node_state::fail_pending(const std::string& key,
@@ -161,6 +171,7 @@ void node_state::fail_pending(const std::string& key,
   for (auto local : waiting)
     if (auto i = links_.find(local); i != links_.end() && i->second.pending)
       fail_link(i->second, err_name, why);
+  splice_dial_ended(key, true);
 }
 
 void node_state::learn_key(const std::string& key, const caf::node_id& node) {

@@ -96,6 +96,11 @@ bool streaming(peer::state st) {
 
 } // namespace
 
+bool split_listen_key(const std::string& key, std::string& host,
+                      std::uint16_t& port) {
+  return split_key(key, host, port);
+}
+
 void node_state::send(const caf::node_id& node, frame& f) {
   auto i = peers_.find(node);
   if (i == peers_.end() || !streaming(i->second.st))

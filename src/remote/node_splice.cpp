@@ -14,10 +14,11 @@
 //            frames first); a close on the old link frees the relay's
 //            tombstone
 //
-// Only when T and B are connected already and speak wire version 5, and no
-// credit is in use (no marks anywhere on the four ends): credit does not
-// cross a splice. State: link::sp* (endpoint), link::relay and relays_
-// (relay), successors_ (successor name -> old link name).
+// Only when T and B speak wire version 5 and no credit is in use (no marks
+// anywhere on the four ends): credit does not cross a splice. An endpoint
+// not connected to the other one dials it where the relay says it listens
+// first (node_splice_dial.cpp). State: link::sp* (endpoint), link::relay
+// and relays_ (relay), successors_ (successor name -> old link name).
 
 #include "remote/node.hpp"
 
@@ -67,7 +68,7 @@ link* node_state::successor_of(const caf::node_id& from, port_name name) {
     return nullptr;
   auto i = links_.find(s->second);
   if (i == links_.end() || i->second.sp == link::splice::none
-      || i->second.sp_node != from)
+      || i->second.sp == link::splice::dialing || i->second.sp_node != from)
     return nullptr;
   return &i->second;
 }
@@ -110,6 +111,11 @@ void node_state::consider_splice(port_name local) {
     f.src = succ[k];
     f.peer = succ[1 - k];
     f.text = caf::to_string(ends[1 - k]->node);
+    // And where it listens, if it told us: an endpoint not connected to
+    // it dials it there (node_splice_dial.cpp).
+    if (auto p = peers_.find(ends[1 - k]->node);
+        p != peers_.end() && !p->second.key.empty())
+      f.text += " " + p->second.key;
     send(ends[k]->node, f);
   }
 }
@@ -259,29 +265,48 @@ void node_state::splice_prepare(const caf::node_id& from, frame& f) {
     return;
   }
   auto& l = i->second;
+  // text: "<node id>", or "<node id> <host:port>" (where it listens).
+  auto named = f.text;
+  std::string key;
+  if (auto sp = named.rfind(' '); sp != std::string::npos) {
+    key = named.substr(sp + 1);
+    named.resize(sp);
+  }
   caf::node_id other;
   for (auto& [node, p] : peers_)
-    if (caf::to_string(node) == f.text) {
+    if (caf::to_string(node) == named) {
       other = node;
       break;
     }
-  // Only to a node we are connected to already (no dial here); and only
-  // while the end is open, in no other splice, with no credit in use.
-  bool ok = w_.cfg.remote_collapse && other && other != from
-            && splice_capable(other) && spliceable(l);
+  // Only while the end is open, in no other splice, with no credit in
+  // use; to a node we are up with, or (a dial) one we reach at `key`.
+  bool can = w_.cfg.remote_collapse && spliceable(l);
+  if (can && other && other != from && splice_reachable(other)) {
+    l.sp_local = f.src;
+    l.sp_remote = f.peer;
+    successors_[f.src] = l.local;
+    splice_accept(l, from, other);
+    return;
+  }
+  if (can && !key.empty() && splice_dial(from, l, f, named, key))
+    return; // answered when the dial ends
   frame a;
   a.kind = frame_kind::splice_ready;
   a.dst = l.remote;
-  a.seq = ok ? 1 : 0;
+  a.seq = 0;
   send(from, a);
-  if (!ok)
-    return;
+}
+
+void node_state::splice_accept(link& l, const caf::node_id& from,
+                               const caf::node_id& other) {
+  frame a;
+  a.kind = frame_kind::splice_ready;
+  a.dst = l.remote;
+  a.seq = 1;
+  send(from, a);
   l.sp = link::splice::prepared;
-  l.sp_local = f.src;
-  l.sp_remote = f.peer;
   l.sp_node = other;
   l.sp_next_send = 1;
-  successors_[f.src] = l.local;
 }
 
 void node_state::splice_go(const caf::node_id& from, frame& f) {
@@ -292,8 +317,9 @@ void node_state::splice_go(const caf::node_id& from, frame& f) {
     return;
   }
   auto& l = i->second;
-  if (l.sp == link::splice::switched) {
-    violation(from, "a second splice_go");
+  if (l.sp == link::splice::switched || l.sp == link::splice::dialing) {
+    violation(from, l.sp == link::splice::switched ? "a second splice_go"
+                                                   : "a splice_go before ready");
     return;
   }
   if (l.sp == link::splice::none) {
@@ -347,7 +373,7 @@ void node_state::handle_splice(const caf::node_id& from, frame& f) {
         violation(from, "a splice_abort after go");
         return;
       }
-      if (l.sp == link::splice::prepared) {
+      if (l.sp == link::splice::prepared || l.sp == link::splice::dialing) {
         drop_successor(l, drop_reason::closed, true);
         after_splice(l.local);
       }

@@ -19,7 +19,8 @@
 //   the next one; when data closes, posts {count, ordered} on report and
 //   closes it.
 // - stats: posts this runtime's remote::stats (frames_in, frames_out,
-//   splices, swaps, links, violations) on the connection, then closes it.
+//   splices, swaps, links, violations, resent, reconnects) on the
+//   connection, then closes it.
 //
 // Options are runtime_config's, and --no-collapse (remote_collapse off).
 
@@ -157,7 +158,9 @@ void serve_stats(message_port p) {
                              {"splices", num(s.splices)},
                              {"swaps", num(s.swaps)},
                              {"links", num(s.links)},
-                             {"violations", num(s.violations)}}));
+                             {"violations", num(s.violations)},
+                             {"resent", num(s.resent)},
+                             {"reconnects", num(s.reconnects)}}));
   p.close();
 }
 
