@@ -23,10 +23,10 @@ namespace {
 /// timestamps (what a recorder needs) or not (tracer::timestamps).
 ///
 /// One counter per thread, each on its own cache line, as a counting
-/// tracer meant for production would: with one shared counter the posting
-/// and the delivering core take its line from each other on every event,
-/// which measures the observer, not the hooks (docs/performance.md,
-/// "Tracing cost").
+/// tracer meant for production would, so that the rows time the hooks and
+/// not an observer's shared cache line (in the A/B of docs/performance.md,
+/// "Tracing cost", the shared counter turned out not to be what the
+/// untimed rows paid).
 class counting_tracer : public tracer {
 public:
   explicit counting_tracer(bool timed)
