@@ -279,6 +279,33 @@ TEST_CASE("a tracer without timestamps gets every event with none",
 
 namespace {
 
+/// A producer streams `n` numbers to a worker (on another thread, as CAF
+/// schedules it), which closes the port and itself after the last; the
+/// producer closes its end after posting if `close_after`.
+void stream_to_worker(runtime& rt, int n, bool close_after) {
+  rt.spawn("producer", [n, close_after](context& self) {
+    auto w = self.spawn("consumer", [n](context& c) {
+      c.on_message([n](message_event& ev) {
+        auto port = ev.ports.at(0);
+        auto got = std::make_shared<int>(0);
+        port.on_message([port, got, n](message_event&) {
+          if (++*got == n) {
+            port.close();
+            this_context().close();
+          }
+        });
+      });
+    });
+    message_channel ch;
+    w.post_message("port", {ch.port2()});
+    for (int i = 0; i < n; ++i)
+      ch.port1().post_message(i);
+    if (close_after)
+      ch.port1().close();
+  });
+  REQUIRE(rt.run_for(std::chrono::seconds{30}));
+}
+
 /// Keeps every post and every message delivery, by message id.
 class flow_log : public tracer {
 public:
@@ -312,26 +339,7 @@ TEST_CASE("a post is an instant before its delivery begins, on two threads",
   runtime rt{cfg};
   traced_ping_pong(rt, 200);
   constexpr int streamed = 2000;
-  rt.spawn("producer", [](context& self) {
-    auto w = self.spawn("consumer", [](context& c) {
-      c.on_message([](message_event& ev) {
-        auto port = ev.ports.at(0);
-        auto got = std::make_shared<int>(0);
-        port.on_message([port, got](message_event&) {
-          if (++*got == streamed) {
-            port.close();
-            this_context().close();
-          }
-        });
-      });
-    });
-    message_channel ch;
-    w.post_message("port", {ch.port2()});
-    for (int i = 0; i < streamed; ++i)
-      ch.port1().post_message(i);
-    ch.port1().close();
-  });
-  REQUIRE(rt.run_for(std::chrono::seconds{30}));
+  stream_to_worker(rt, streamed, true);
   std::lock_guard<std::mutex> guard{log->mu};
   CHECK(log->deliveries.size() >= std::size_t(400 + streamed));
   std::size_t matched = 0;
@@ -361,25 +369,7 @@ TEST_CASE("a recorder fed from two threads counts every event once and "
     runtime_config cfg;
     cfg.tracer = rec;
     runtime rt{cfg};
-    rt.spawn("producer", [](context& self) {
-      auto w = self.spawn("consumer", [](context& c) {
-        c.on_message([](message_event& ev) {
-          auto port = ev.ports.at(0);
-          auto got = std::make_shared<int>(0);
-          port.on_message([port, got](message_event&) {
-            if (++*got == streamed) {
-              port.close();
-              this_context().close();
-            }
-          });
-        });
-      });
-      message_channel ch;
-      w.post_message("port", {ch.port2()});
-      for (int i = 0; i < streamed; ++i)
-        ch.port1().post_message(i);
-    });
-    REQUIRE(rt.run_for(std::chrono::seconds{30}));
+    stream_to_worker(rt, streamed, false);
     auto t = rec->totals();
     CHECK(t.posts == std::size_t(streamed + 1));
     // Every message, the close at the producer's end (and maybe the

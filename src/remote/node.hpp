@@ -350,6 +350,9 @@ public:
 
   /// A connect to `key` took too long.
   void dial_timeout(const std::string& key);
+  /// Calls dial_timeout(key) a little after `timeout` (the dial's own).
+  void arm_dial_timeout(const std::string& key,
+                        std::chrono::nanoseconds timeout);
 
   /// The node actor saw a peer go down (connection lost, process died,
   /// heartbeats missed).

@@ -54,6 +54,11 @@ void node_state::connect(std::string host, std::uint16_t port,
   dial_node(shared_from_this(), host, port, timeout,
             [key](node_state& st, const caf::actor& hdl,
                   const std::string& err) { st.dialed(key, hdl, err); });
+  arm_dial_timeout(key, timeout);
+}
+
+void node_state::arm_dial_timeout(const std::string& key,
+                                  std::chrono::nanoseconds timeout) {
   auto self = shared_from_this();
   current_core()->set_timer(
     [self, key] { self->dial_timeout(key); },

@@ -93,12 +93,7 @@ bool node_state::splice_dial(const caf::node_id& from, link& l,
                   --p->second.splice_dials;
                 st.dialed(key, hdl, err);
               });
-    auto self = shared_from_this();
-    current_core()->set_timer(
-      [self, key] { self->dial_timeout(key); },
-      std::chrono::duration_cast<std::chrono::milliseconds>(timeout)
-        + std::chrono::milliseconds{50},
-      false);
+    arm_dial_timeout(key, timeout);
   }
   l.sp = link::splice::dialing;
   l.sp_local = f.src;
