@@ -19,6 +19,23 @@ using namespace entangle;
 
 namespace {
 
+// A worker that reads `n` messages from the port it is sent, then closes
+// the port and itself.
+auto reader_of(int n) {
+  return [n](context& c) {
+    c.on_message([n](message_event& ev) {
+      auto port = ev.ports.at(0);
+      auto got = std::make_shared<int>(0);
+      port.on_message([port, got, n](message_event&) {
+        if (++*got == n) {
+          port.close();
+          this_context().close();
+        }
+      });
+    });
+  };
+}
+
 // A page and a worker: the page transfers port2 to the worker, they
 // ping-pong `rounds` times, the page closes its port and itself.
 void traced_ping_pong(runtime& rt, int rounds) {
@@ -209,18 +226,7 @@ std::vector<trace_deliver> queued_then_moved(tracer::timestamps ts, int n) {
   cfg.tracer = log;
   runtime rt{cfg};
   rt.spawn("page", [n](context& self) {
-    auto w = self.spawn("sink", [n](context& c) {
-      c.on_message([n](message_event& ev) {
-        auto port = ev.ports.at(0);
-        auto got = std::make_shared<int>(0);
-        port.on_message([port, got, n](message_event&) {
-          if (++*got == n) {
-            port.close();
-            this_context().close();
-          }
-        });
-      });
-    });
+    auto w = self.spawn("sink", reader_of(n));
     message_channel ch;
     for (int i = 0; i < n; ++i)
       ch.port1().post_message(i);
@@ -284,18 +290,7 @@ namespace {
 /// producer closes its end after posting if `close_after`.
 void stream_to_worker(runtime& rt, int n, bool close_after) {
   rt.spawn("producer", [n, close_after](context& self) {
-    auto w = self.spawn("consumer", [n](context& c) {
-      c.on_message([n](message_event& ev) {
-        auto port = ev.ports.at(0);
-        auto got = std::make_shared<int>(0);
-        port.on_message([port, got, n](message_event&) {
-          if (++*got == n) {
-            port.close();
-            this_context().close();
-          }
-        });
-      });
-    });
+    auto w = self.spawn("consumer", reader_of(n));
     message_channel ch;
     w.post_message("port", {ch.port2()});
     for (int i = 0; i < n; ++i)
