@@ -2,9 +2,9 @@
 
 #include <algorithm>
 #include <atomic>
-#include <utility>
 #include <fstream>
 #include <stdexcept>
+#include <utility>
 
 #include <fmt/format.h>
 
