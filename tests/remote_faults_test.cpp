@@ -98,11 +98,12 @@ struct raw_peer {
 
   /// `key`: where it claims to listen (empty: nowhere). With `welcome`,
   /// waits for the node's answer and learns its session.
-  void hello(const std::string& key = "", bool welcome = true) {
+  void hello(const std::string& key = "", bool welcome = true,
+             std::uint16_t version = wire::wire_version) {
     wire::frame f;
     f.kind = wire::frame_kind::hello;
     f.magic = wire::wire_magic;
-    f.version = wire::wire_version;
+    f.version = version;
     f.session = 1;
     f.text = key;
     send(f);
@@ -702,6 +703,30 @@ TEST_CASE("a splice the endpoint cannot take is refused, an unknown "
              && w.seq == 0;
     }));
   }
+  SECTION("a splice from a version 5 relay (its splice_end carries no "
+          "credit): refused") {
+    raw_peer other{s.port};
+    other.hello();
+    raw_peer peer{s.port};
+    peer.hello("", true, 5);
+    wire::frame open;
+    open.kind = wire::frame_kind::open;
+    open.dst = wire::port_name::mint();
+    open.src = wire::port_name::mint();
+    open.text = "echo";
+    peer.send(open);
+    wire::frame f;
+    f.kind = wire::frame_kind::splice_prepare;
+    f.dst = open.dst;
+    f.src = wire::port_name::mint();
+    f.peer = wire::port_name::mint();
+    f.text = caf::to_string(other.sys->node());
+    peer.send(f);
+    CHECK(peer.frame_from_node([&](const wire::frame& w) {
+      return w.kind == wire::frame_kind::splice_ready && w.dst == open.src
+             && w.seq == 0;
+    }));
+  }
   SECTION("a splice_drop for a name it never registered: answered") {
     raw_peer peer{s.port};
     peer.hello();
@@ -859,5 +884,86 @@ TEST_CASE("a splice that waits on a dial that hangs is not answered; a "
   CHECK(eventually([&] { return remote::stats(*s.rt).links == 0; }));
   ::close(fd);
   CHECK(remote::stats(*s.rt).violations == 0);
+}
+
+TEST_CASE("credit across a splice: the successor takes over the relay's "
+          "count, and credit beyond it, or for the old link after the "
+          "swap, disconnects its node",
+          "[remote][flow]") {
+  server s;
+  raw_peer other{s.port}; // the other endpoint, F
+  other.hello();
+  raw_peer relay{s.port}; // A
+  auto open = relay.hello_and_open("echo");
+  // Credit in use on the old link: a mark for what the echo sends back,
+  // two messages echoed and not credited.
+  wire::frame m;
+  m.kind = wire::frame_kind::mark;
+  m.dst = open.dst;
+  m.marks = high_water_mark{4};
+  relay.send(m);
+  relay.send(user_frame(open.dst, 1, value{"one"}));
+  relay.send(user_frame(open.dst, 2, value{"two"}));
+  REQUIRE(relay.user_from_node());
+  REQUIRE(relay.user_from_node());
+  // Splice it onto a link with F: prepare, go, the endpoint's last.
+  auto mine = wire::port_name::mint();
+  auto theirs = wire::port_name::mint();
+  wire::frame f;
+  f.kind = wire::frame_kind::splice_prepare;
+  f.dst = open.dst;
+  f.src = mine;
+  f.peer = theirs;
+  f.text = caf::to_string(other.sys->node());
+  relay.send(f);
+  REQUIRE(relay.frame_from_node([&](const wire::frame& w) {
+    return w.kind == wire::frame_kind::splice_ready && w.seq == 1;
+  }));
+  f = wire::frame{};
+  f.kind = wire::frame_kind::splice_go;
+  f.dst = open.dst;
+  relay.send(f);
+  REQUIRE(relay.frame_from_node([&](const wire::frame& w) {
+    return w.kind == wire::frame_kind::splice_last && w.seq == 2;
+  }));
+  // The swap: 5 messages the relay sent on to F and F did not credit (3
+  // of its own before the endpoint's 2, say), F's mark 4.
+  f = wire::frame{};
+  f.kind = wire::frame_kind::splice_end;
+  f.dst = open.dst;
+  f.seq = 2;
+  f.marks = high_water_mark{4};
+  f.unread = 5;
+  relay.send(f);
+  REQUIRE(relay.frame_from_node([&](const wire::frame& w) {
+    return w.kind == wire::frame_kind::close && w.dst == open.src;
+  }));
+  REQUIRE(eventually([&] { return remote::stats(*s.rt).swaps == 1; }));
+  // F credits the 5 on the successor, then talks on it: honest.
+  wire::frame c;
+  c.kind = wire::frame_kind::credit;
+  c.dst = mine;
+  c.seq = 5;
+  other.send(c);
+  other.send(user_frame(mine, 1, value{"three"}));
+  REQUIRE(other.user_from_node()); // the echo, on the successor: sent 6
+  CHECK(remote::stats(*s.rt).violations == 0);
+  SECTION("credit beyond the relay's count and what was sent since") {
+    c.seq = 7;
+    other.send(c);
+  }
+  SECTION("a count that goes back") {
+    c.seq = 4;
+    other.send(c);
+  }
+  SECTION("credit for the old link after the swap") {
+    c.dst = open.dst;
+    c.seq = 2;
+    relay.send(c);
+  }
+  CHECK(eventually([&] { return remote::stats(*s.rt).violations >= 1; }));
+  std::this_thread::sleep_for(100ms);
+  CHECK(remote::stats(*s.rt).violations == 1);
+  CHECK(remote::stats(*s.rt).nodes_lost == 1);
   honest_round_trip(s.port, "unharmed");
 }

@@ -18,9 +18,15 @@
 //   every millisecond, while it reads numbers from data and checks each is
 //   the next one; when data closes, posts {count, ordered} on report and
 //   closes it.
+// - flow: {mark, bytes, hold, wiggle} with ports [data, report]: sets
+//   data's high-water mark ({mark} messages, {bytes} bytes) and reads
+//   numbers from data, checking each is the next one; hold = 1: reads
+//   nothing until "go" comes on report; wiggle = 1: doubles the mark and
+//   sets it back, every millisecond, while it reads. When data closes,
+//   posts {count, ordered} on report and closes it.
 // - stats: posts this runtime's remote::stats (frames_in, frames_out,
-//   splices, swaps, links, violations, resent, reconnects) on the
-//   connection, then closes it.
+//   splices, swaps, links, violations, resent, reconnects, credits_sent,
+//   credits_received) on the connection, then closes it.
 //
 // Options are runtime_config's, and --no-collapse (remote_collapse off).
 
@@ -148,6 +154,56 @@ void serve_duplex(message_port p) {
   p.start();
 }
 
+void serve_flow(message_port p) {
+  p.on_message([](message_event& ev) {
+    auto* o = ev.data.get_if<object>();
+    if (o == nullptr || ev.ports.size() != 2)
+      return;
+    auto size = [o](const char* k) {
+      return static_cast<std::size_t>(o->at(k).as_number());
+    };
+    auto data = ev.ports[0];
+    auto report = ev.ports[1];
+    high_water_mark mark{size("mark"), size("bytes")};
+    data.set_high_water_mark(mark);
+    auto got = std::make_shared<double>(0);
+    auto ordered = std::make_shared<bool>(true);
+    auto timer = std::make_shared<timer_id>(0);
+    if (size("wiggle") != 0) {
+      auto twice = std::make_shared<bool>(false);
+      *timer = this_context().set_interval(
+        [data, mark, twice] {
+          *twice = !*twice;
+          auto m = mark;
+          if (*twice) {
+            m.messages *= 2;
+            m.bytes *= 2;
+          }
+          data.set_high_water_mark(m);
+        },
+        std::chrono::milliseconds{1});
+    }
+    data.add_event_listener("message", [got, ordered](message_event& m) {
+      if (!m.data.is_number() || m.data.as_number() != *got)
+        *ordered = false;
+      *got += 1;
+    });
+    data.on_close([got, ordered, report, timer](message_event&) {
+      this_context().clear_interval(*timer);
+      report.post_message(
+        value::obj({{"count", *got}, {"ordered", *ordered}}));
+      report.close();
+    });
+    report.on_message([data](message_event& m) {
+      if (auto* s = m.data.get_if<std::string>(); s && *s == "go")
+        data.start();
+    });
+    if (size("hold") == 0)
+      data.start();
+  });
+  p.start();
+}
+
 runtime* the_runtime = nullptr;
 
 void serve_stats(message_port p) {
@@ -160,7 +216,9 @@ void serve_stats(message_port p) {
                              {"links", num(s.links)},
                              {"violations", num(s.violations)},
                              {"resent", num(s.resent)},
-                             {"reconnects", num(s.reconnects)}}));
+                             {"reconnects", num(s.reconnects)},
+                             {"credits_sent", num(s.credits_sent)},
+                             {"credits_received", num(s.credits_received)}}));
   p.close();
 }
 
@@ -200,6 +258,7 @@ int main(int argc, char** argv) {
   service(rt, "forward", serve_forward);
   service(rt, "count", serve_count);
   service(rt, "pump", serve_pump);
+  service(rt, "flow", serve_flow);
   auto port = remote::listen(rt, 0, "127.0.0.1");
   std::printf("listening %u\n", static_cast<unsigned>(port));
   std::fflush(stdout);
