@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
@@ -505,4 +506,84 @@ TEST_CASE("collapse with credit in use: a stream spliced while it flows "
   CHECK(num(a1, "frames_out") - num(a0, "frames_out") < 50);
   if (s.w->sent - at_swap > 1000)
     CHECK(remote::stats(*s.rt).credits_received > t0);
+}
+
+TEST_CASE("collapse with credit in use: a port that arrives with a backlog "
+          "it never counted keeps its view at the swap (no rise under a "
+          "writer), and B's first credit goes to that backlog",
+          "[remote][flow]") {
+  child a;
+  child b;
+  runtime_config cfg;
+  cfg.remote = true;
+  cfg.warnings = false;
+  runtime rt{cfg};
+  remote::listen(rt, 0, "127.0.0.1");
+  journal j;
+  // desired_size at T: when x came, after T's two posts, after both
+  // swaps, after B read everything (INT64_MIN: not seen).
+  struct seen {
+    std::atomic<std::int64_t> arrived{INT64_MIN}, posted{INT64_MIN},
+      swapped{INT64_MIN}, drained{INT64_MIN};
+  };
+  auto ds = std::make_shared<seen>();
+  auto to = b.url("flow");
+  auto handover = a.url("handover");
+  rt.spawn("client", [&j, &rt, ds, to, handover](context&) {
+    // A makes (x, y), sends y to B's reader (mark 8, reading nothing
+    // until "go"), posts 0..9 on x and hands x here: B holds 10 unread
+    // that x's view here never counted, and A relays x until it splices.
+    auto c = remote::connect(handover);
+    message_channel report;
+    auto r = report.port1();
+    r.on_message([&j](message_event& ev) { j.add(to_string(ev.data)); });
+    r.start();
+    c.post_message(value::obj({{"to", to}, {"n", 10}, {"mark", 8}}),
+                   {report.port2()});
+    c.on_message([&j, &rt, ds, r, c](message_event& ev) {
+      if (ev.ports.size() != 1)
+        return;
+      c.close();
+      auto x = ev.ports[0];
+      auto get = [x] { return x.desired_size().value_or(INT64_MIN); };
+      ds->arrived = get();
+      x.post_message(10);
+      x.post_message(11);
+      ds->posted = get();
+      auto timer = std::make_shared<timer_id>(0);
+      *timer = this_context().set_interval(
+        [&rt, ds, r, x, get, timer] {
+          if (ds->swapped == INT64_MIN) {
+            if (remote::stats(rt).swaps < 2)
+              return;
+            ds->swapped = get();
+            r.post_message("go");
+          }
+          if (get() != 8)
+            return; // B's credit for all 12 not here yet
+          ds->drained = get();
+          this_context().clear_interval(*timer);
+          x.close();
+        },
+        1ms);
+    });
+    c.start();
+  });
+  REQUIRE(j.wait_line("{count: 12, ordered: true}", 60s));
+  INFO("desired_size at T: arrived " << ds->arrived << ", posted "
+                                      << ds->posted << ", swapped "
+                                      << ds->swapped);
+  // The mark came with x; its view starts at what it was told (0).
+  CHECK(ds->arrived == 8);
+  CHECK(ds->posted == 6);
+  // A counted 12 unread at the swap; T's view stays at its own 2 and the
+  // 10 it never counted take B's first credit (before the fix the view
+  // jumped to 12: a writer that had just read 6 met QuotaExceededError).
+  CHECK(ds->swapped == 6);
+  CHECK(ds->drained == 8);
+  CHECK(num(child_stats(rt, a), "splices") == 2);
+  CHECK(remote::stats(rt).violations == 0);
+  CHECK(num(child_stats(rt, a), "violations") == 0);
+  CHECK(num(child_stats(rt, b), "violations") == 0);
+  CHECK(eventually([&] { return remote::stats(rt).links == 0; }));
 }

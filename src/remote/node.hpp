@@ -80,6 +80,13 @@ struct link {
   std::uint64_t consumed = 0;
   std::uint64_t unsized = 0;
   std::deque<std::uint32_t> sizes;
+  /// Sent and not credited, but not in the mirror's count: the oldest
+  /// messages a splice's relay counted unread that we had not (a carried
+  /// port's backlog at the peer, which its new holder never saw). The
+  /// first credits go to them. So a rebase never raises a view under a
+  /// writer that just read desired_size; while mirroring, unsized +
+  /// sizes.size() + uncounted == sent - consumed.
+  std::uint64_t uncounted = 0;
   // Credit numbering across a splice (node_credit.cpp, rebase_credit): a
   // link that took over from a spliced one counts first the messages the
   // old one delivered and did not credit (`recv_base`: in what we tell)

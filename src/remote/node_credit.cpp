@@ -103,6 +103,11 @@ link* node_state::credit_link(const caf::node_id& from, const frame& f) {
 void node_state::take_credit(link& l, std::uint64_t consumed) {
   auto n = consumed - l.consumed;
   l.consumed = consumed;
+  auto skip = std::min(n, l.uncounted); // never in the view (rebase_credit)
+  l.uncounted -= skip;
+  n -= skip;
+  if (n == 0)
+    return;
   std::uint64_t bytes = 0;
   auto k = std::min(n, l.unsized);
   l.unsized -= k;
@@ -132,6 +137,7 @@ void node_state::handle_mark(const caf::node_id& from, frame& f) {
     l->mirror = false;
     l->consumed = f.seq;
     l->unsized = 0;
+    l->uncounted = 0;
     l->sizes.clear();
     w_.sched->set_mirror(*obj->record, f.marks, 0);
     return;
@@ -146,6 +152,7 @@ void node_state::handle_mark(const caf::node_id& from, frame& f) {
   // successor already if we switched.
   l->mirror = true;
   l->consumed = f.seq;
+  l->uncounted = 0;
   l->unsized = sent - f.seq;
   if (l->sp == link::splice::switched)
     l->unsized += l->sp_next_send - 1;
@@ -264,6 +271,7 @@ void node_state::rebase_credit(link& l, const frame& end) {
   auto& obj = l.end.object();
   if (!obj || !obj->record)
     return;
+  l.uncounted = 0;
   if (!end.marks.enabled()) {
     if (l.mirror)
       w_.sched->set_mirror(*obj->record, high_water_mark{}, 0);
@@ -272,24 +280,32 @@ void node_state::rebase_credit(link& l, const frame& end) {
     l.sizes.clear();
     return;
   }
-  if (!l.mirror) {
-    l.unsized = 0;
-    l.sizes.clear();
-  }
   // The sizes we know, front to back: the old link's outstanding, then
-  // l3's. Keep the last `unread` of the old part (the relay's count can be
-  // lower than ours: its credit to us lagged; or higher: messages the
-  // relay sent B before ours, unread there); sizes not known count 0.
-  std::uint64_t have = l.unsized + l.sizes.size();
-  auto old = have - std::min(have, l3);
-  auto drop = old - std::min(old, end.unread);
-  auto k = std::min(drop, l.unsized);
-  l.unsized -= k;
-  for (drop -= k; drop > 0 && !l.sizes.empty(); --drop)
-    l.sizes.pop_front();
-  have = l.unsized + l.sizes.size();
+  // l3's. Keep the last `unread` of the old part: the relay's count can be
+  // lower than ours (its credit to us lagged: the view falls, a crossing
+  // queues ready) or higher (messages the relay or an earlier holder sent
+  // B before ours, unread there, which this port never counted).
   auto want = end.unread + l3;
-  l.unsized += want - std::min(want, have);
+  if (!l.mirror) {
+    // No mark was known here (desired_size was null): counted from now
+    // on, as when mirroring starts (handle_mark); sizes not known count 0.
+    l.unsized = want;
+    l.sizes.clear();
+  } else {
+    std::uint64_t have = l.unsized + l.sizes.size();
+    auto old = have - std::min(have, l3);
+    auto drop = old - std::min(old, end.unread);
+    auto k = std::min(drop, l.unsized);
+    l.unsized -= k;
+    for (drop -= k; drop > 0 && !l.sizes.empty(); --drop)
+      l.sizes.pop_front();
+    // Higher: a writer may have just read desired_size on its own thread
+    // and be posting; a view that rose under it would refuse that post
+    // (QuotaExceededError) although the writer kept to the mark. The view
+    // stays; the excess, the oldest unread, takes the first credits.
+    have = l.unsized + l.sizes.size();
+    l.uncounted = want - std::min(want, have);
+  }
   l.mirror = true;
   std::uint64_t bytes = 0;
   for (auto b : l.sizes)

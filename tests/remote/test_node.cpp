@@ -24,6 +24,12 @@
 //   nothing until "go" comes on report; wiggle = 1: doubles the mark and
 //   sets it back, every millisecond, while it reads. When data closes,
 //   posts {count, ordered} on report and closes it.
+// - handover: {to: URL, n: N, mark} with [report]: makes a channel
+//   (x, y), sends y with report to URL (a `flow` service: {mark, hold: 1}),
+//   posts 0..N-1 on x, and once x knows the reader's mark (its
+//   desired_size is set) posts {handed: N} with x back on the port it came
+//   from: x arrives with a backlog of N unread at the reader it never
+//   counted, and this node relays it.
 // - stats: posts this runtime's remote::stats (frames_in, frames_out,
 //   splices, swaps, links, violations, resent, reconnects, credits_sent,
 //   credits_received) on the connection, then closes it.
@@ -204,6 +210,36 @@ void serve_flow(message_port p) {
   p.start();
 }
 
+void serve_handover(message_port p) {
+  p.on_message([p](message_event& ev) {
+    auto* o = ev.data.get_if<object>();
+    if (o == nullptr || ev.ports.size() != 1)
+      return;
+    auto n = o->at("n").as_number();
+    message_channel ch;
+    auto x = ch.port1();
+    auto q = remote::connect(o->at("to").as_string());
+    q.post_message(value::obj({{"mark", o->at("mark")},
+                               {"bytes", 0},
+                               {"hold", 1},
+                               {"wiggle", 0}}),
+                   {ch.port2(), ev.ports[0]});
+    q.close();
+    for (double i = 0; i < n; ++i)
+      x.post_message(i);
+    auto timer = std::make_shared<timer_id>(0);
+    *timer = this_context().set_interval(
+      [p, x, n, timer] {
+        if (!x.desired_size())
+          return; // the reader's mark has not come back yet
+        this_context().clear_interval(*timer);
+        p.post_message(value::obj({{"handed", n}}), {x});
+      },
+      std::chrono::milliseconds{1});
+  });
+  p.start();
+}
+
 runtime* the_runtime = nullptr;
 
 void serve_stats(message_port p) {
@@ -259,6 +295,7 @@ int main(int argc, char** argv) {
   service(rt, "count", serve_count);
   service(rt, "pump", serve_pump);
   service(rt, "flow", serve_flow);
+  service(rt, "handover", serve_handover);
   auto port = remote::listen(rt, 0, "127.0.0.1");
   std::printf("listening %u\n", static_cast<unsigned>(port));
   std::fflush(stdout);
