@@ -25,6 +25,7 @@
 #include <caf/event_based_actor.hpp>
 #include <caf/io/middleman.hpp>
 #include <caf/scoped_actor.hpp>
+#include <caf/send.hpp>
 
 #include "contexts/context_core.hpp"
 #include "entangle/all.hpp"
@@ -966,4 +967,27 @@ TEST_CASE("credit across a splice: the successor takes over the relay's "
   CHECK(remote::stats(*s.rt).violations == 1);
   CHECK(remote::stats(*s.rt).nodes_lost == 1);
   honest_round_trip(s.port, "unharmed");
+}
+
+TEST_CASE("a frame without a remote sender (an anonymous send) is dropped "
+          "and counted as unattributed: nobody is banned",
+          "[remote]") {
+  server s;
+  raw_peer peer{s.port};
+  peer.hello();
+  // From the peer, this frame would be a violation (a port it was never
+  // given); sent anonymously it names nobody to disconnect.
+  wire::frame f = user_frame(wire::port_name{7, 7}, 1, value{"x"});
+  f.pseq = peer.pseq + 1;
+  f.echo = peer.echo;
+  caf::anon_send(peer.node, wire::frame_atom::value, wire::encode(f));
+  CHECK(eventually([&] { return remote::stats(*s.rt).unattributed == 1; }));
+  CHECK(remote::stats(*s.rt).violations == 0);
+  CHECK(remote::stats(*s.rt).nodes_lost == 0);
+  // The peer was not banned: the same frame, now its own, is its first
+  // violation.
+  peer.send(user_frame(wire::port_name{7, 7}, 1, value{"x"}));
+  CHECK(eventually([&] { return remote::stats(*s.rt).violations == 1; }));
+  CHECK(remote::stats(*s.rt).unattributed == 1);
+  honest_round_trip(s.port, "still here");
 }

@@ -321,6 +321,7 @@ public:
   std::atomic<std::uint64_t> frames_in{0};
   std::atomic<std::uint64_t> frames_out{0};
   std::atomic<std::uint64_t> violations{0};
+  std::atomic<std::uint64_t> unattributed{0};
   std::atomic<std::uint64_t> nodes_lost{0};
   std::atomic<std::uint64_t> peers_up{0};
   std::atomic<std::uint64_t> live_links{0};
