@@ -48,6 +48,22 @@ double num(const object& o, const char* key) {
   return o.at(key).as_number();
 }
 
+/// Connects `rt` to `b` (a round trip on its echo), so that T and B know
+/// each other before a splice.
+void meet(runtime& rt, journal& j, const child& b) {
+  auto echo = b.url("echo");
+  rt.spawn("hello-b", [&j, echo](context&) {
+    auto p = remote::connect(echo);
+    p.on_message([&j, p](message_event&) {
+      j.add("b up");
+      p.close();
+    });
+    p.start();
+    p.post_message("hi");
+  });
+  REQUIRE(j.wait_line("b up"));
+}
+
 /// T (this runtime, listening) with a channel (x, y): y goes to A's
 /// `forward` and on to B's `duplex`, which posts 10000 numbers on it while
 /// T posts on x. T posts up to `limit` (raised by the test), then closes x
@@ -69,19 +85,8 @@ struct scenario {
     cfg.warnings = false;
     rt = std::make_unique<runtime>(cfg);
     remote::listen(*rt, 0, "127.0.0.1");
-    auto echo = b.url("echo");
-    if (meet_b) {
-      rt->spawn("hello-b", [this, echo](context&) {
-        auto p = remote::connect(echo);
-        p.on_message([this, p](message_event&) {
-          j.add("b up");
-          p.close();
-        });
-        p.start();
-        p.post_message("hi");
-      });
-      REQUIRE(j.wait_line("b up"));
-    }
+    if (meet_b)
+      meet(*rt, j, b);
     auto fwd = a.url("forward");
     auto duplex = b.url("duplex");
     rt->spawn("client", [this, fwd, duplex](context& self) {
@@ -199,17 +204,7 @@ struct flow_scenario {
     cfg.warnings = false;
     rt = std::make_unique<runtime>(cfg);
     remote::listen(*rt, 0, "127.0.0.1");
-    auto echo = b.url("echo");
-    rt->spawn("hello-b", [this, echo](context&) {
-      auto p = remote::connect(echo);
-      p.on_message([this, p](message_event&) {
-        j.add("b up");
-        p.close();
-      });
-      p.start();
-      p.post_message("hi");
-    });
-    REQUIRE(j.wait_line("b up"));
+    meet(*rt, j, b);
     auto fwd = a.url("forward");
     auto to = b.url("flow");
     auto num = [](std::size_t n) { return value{static_cast<double>(n)}; };
