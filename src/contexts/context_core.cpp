@@ -71,7 +71,7 @@ entangle::tracer* current_tracer() noexcept {
 context_core::context_core(caf::actor_config& cfg, world& rt,
                            std::shared_ptr<context_control> control,
                            init_function init, record_ptr inside)
-  : caf::event_based_actor(cfg),
+  : caf::scheduled_actor(cfg),
     rt_(rt),
     sched_(rt.sched.get()),
     explorer_(rt.explorer),
@@ -114,6 +114,14 @@ void context_core::run_guarded(void* fn, void (*call)(void*)) {
     rare().what = std::move(what);
   }
   closing_ = true;
+}
+
+void context_core::initialize() {
+  // What event_based_actor::initialize does.
+  caf::scheduled_actor::initialize();
+  setf(is_initialized_flag);
+  if (auto bhvr = make_behavior())
+    do_become(std::move(bhvr), true);
 }
 
 caf::behavior context_core::make_behavior() {
@@ -554,7 +562,7 @@ void context_core::on_exit() {
               : failed_                    ? exit_kind::exception
                                            : exit_kind::normal;
   rt_.context_ended(*control_, kind, rare_ ? rare_->what : std::string{});
-  caf::event_based_actor::on_exit();
+  caf::scheduled_actor::on_exit();
 }
 
 } // namespace entangle::detail

@@ -72,7 +72,7 @@ caf::invoke_message_result context_core::consume(caf::mailbox_element& x) {
   // behavior's cases find it so (make_behavior).
   drain_scope running{this};
   if (&x != wake_)
-    return caf::event_based_actor::consume(x);
+    return caf::scheduled_actor::consume(x);
   // What CAF's consume would do for it, minus the generic parts: a context
   // never awaits a CAF response (nothing is skipped), never changes its
   // behavior, and a wake-up is never a system message.

@@ -12,6 +12,9 @@
 #include <vector>
 
 #include <caf/actor_cast.hpp>
+#include <caf/actor_clock.hpp>
+#include <caf/mailbox_element.hpp>
+#include <caf/message_id.hpp>
 
 #include "contexts/context_core.hpp"
 #include "contexts/world.hpp"
@@ -54,8 +57,10 @@ void context_core::arm(timer_id id, timer& t,
   rare_->due.emplace(due, id); // rare_ holds `t`
   // The wake-up for an idle context, at exactly the due time (so it finds
   // the timer due); it cannot be cancelled, so it may find nothing.
-  scheduled_send(caf::actor_cast<caf::actor>(this), due, timer_atom::value,
-                 id);
+  system().clock().schedule_message(
+    due, caf::actor_cast<caf::strong_actor_ptr>(this),
+    caf::make_mailbox_element(ctrl(), caf::make_message_id(), caf::no_stages,
+                              timer_atom::value, id));
 }
 
 void context_core::clear_timer(timer_id id) noexcept {
