@@ -20,15 +20,10 @@
 #include "entangle/all.hpp"
 #include "remote/raw_peer.hpp"
 
+// raw_peer, server, user_frame, honest_round_trip, journal, eventually
+// and `wire` (entangle::detail::remote) come from remote_test.
 using namespace entangle;
-using namespace std::chrono_literals;
-using remote_test::eventually;
-using remote_test::honest_round_trip;
-using remote_test::journal;
-using remote_test::raw_peer;
-using remote_test::server;
-using remote_test::user_frame;
-namespace wire = entangle::detail::remote;
+using namespace remote_test;
 
 TEST_CASE("an undecodable frame disconnects its node, counted; others go on",
           "[remote]") {
