@@ -164,13 +164,42 @@ struct port_record {
   /// close a cycle nothing can deliver is found). Null for every other
   /// record. Written under the scheduler's transit mutex; read without it
   /// only to skip that mutex when null.
-  std::atomic<transit_node*> transit{nullptr};
+  transit_node* transit(std::memory_order o) const noexcept {
+    auto* x = extras_.load(std::memory_order_acquire);
+    return x != nullptr ? x->transit.load(o) : nullptr;
+  }
+  void set_transit(transit_node* n, std::memory_order o) {
+    if (n != nullptr)
+      extras().transit.store(n, o);
+    else if (auto* x = extras_.load(std::memory_order_acquire))
+      x->transit.store(nullptr, o);
+  }
 
   /// This port's high-water mark and unread counts, once a mark was set
   /// (see flow_state); owned, freed with the record, never replaced. Set
   /// under `mu()`; the sender reads it without the lock (admission).
-  std::atomic<flow_state*> flow{nullptr};
+  flow_state* flow(std::memory_order o) const noexcept {
+    auto* x = extras_.load(std::memory_order_acquire);
+    return x != nullptr ? x->flow.load(o) : nullptr;
+  }
+  void set_flow(flow_state* f, std::memory_order o) {
+    extras().flow.store(f, o);
+  }
 
+private:
+  /// The two rarely used pointers above, behind one pointer (8 bytes per
+  /// idle port instead of 16): made by the first writer of either, never
+  /// replaced, freed with the record. Its two writers hold different locks
+  /// (transit mutex, `mu()`), so it is published with a compare-and-swap;
+  /// readers load it with acquire to see its fields initialised.
+  struct extras_block {
+    std::atomic<transit_node*> transit{nullptr};
+    std::atomic<flow_state*> flow{nullptr};
+  };
+  extras_block& extras();
+  std::atomic<extras_block*> extras_{nullptr};
+
+public:
   // The small fields last, packed into one word (bytes per idle port).
 
   /// Why the pairing is gone (this record's close reason once `closed`;

@@ -78,7 +78,7 @@ public:
   /// extra load of a post. Caller owns `src` (reads its peer link).
   static flow_state* peer_flow(const port_record& src) noexcept {
     auto* p = src.peer.get();
-    return p != nullptr ? p->flow.load(std::memory_order_acquire) : nullptr;
+    return p != nullptr ? p->flow(std::memory_order_acquire) : nullptr;
   }
 
   /// The admission check of a post of `n` bytes into the queue `f`
@@ -253,7 +253,7 @@ public:
   template <class It>
   void unpop(port_record& rec, It first, It last) {
     record_guard guard{rec.mu()};
-    auto* f = rec.flow.load(std::memory_order_relaxed);
+    auto* f = rec.flow(std::memory_order_relaxed);
     for (auto i = first; i != last; ++i) {
       if (i->is_ready) {
         if (rec.ready_queued)
@@ -320,7 +320,7 @@ private:
   /// once it released the lock. Caller holds rec's lock.
   template <class It>
   static bool taken_locked(port_record& rec, It first, It last) noexcept {
-    auto* f = rec.flow.load(std::memory_order_relaxed);
+    auto* f = rec.flow(std::memory_order_relaxed);
     if (f == nullptr && !rec.ready_queued)
       return false; // no mark and no notice: the common case
     bool took = false;
