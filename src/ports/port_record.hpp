@@ -120,8 +120,15 @@ using envelope_queue = lazy_fifo<envelope>;
 /// mutex, which is taken before any record lock, and only by posts that
 /// carry ports, adoptions of nested ports and closes of such ports.
 struct port_record {
+protected:
+  /// Only as the base of a port_block (port_object.hpp): a record always
+  /// shares its allocation with the object of its first adoption.
   port_record(port_scheduler& s, std::uint64_t i) : sched(s), id(i) {
   }
+
+public:
+  port_record(const port_record&) = delete;
+  port_record& operator=(const port_record&) = delete;
 
   /// Tells the scheduler (leak accounting); frees `flow`.
   ~port_record();

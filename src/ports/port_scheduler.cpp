@@ -71,11 +71,13 @@ port_scheduler::port_scheduler(hint_fn send_hint)
 std::pair<std::shared_ptr<port_record>, std::shared_ptr<port_record>>
 port_scheduler::make_pair(bool shipped) {
   auto id = next_record_id_.fetch_add(2, std::memory_order_relaxed);
-  auto a = std::make_shared<port_record>(*this, id);
-  auto b = std::make_shared<port_record>(*this, id + 1);
+  // One allocation per port: the record and its first port object.
+  std::shared_ptr<port_record> a = std::make_shared<port_block>(*this, id);
+  std::shared_ptr<port_record> b = std::make_shared<port_block>(*this, id + 1);
   a->shipped = shipped;
   b->shipped = shipped;
   live_.fetch_add(2, std::memory_order_acq_rel);
+  open_.fetch_add(2, std::memory_order_acq_rel);
   a->peer = b;
   b->peer = a;
   if (default_marks.enabled()) {
@@ -412,6 +414,7 @@ void port_scheduler::close_one(const std::shared_ptr<port_record>& rec,
     std::uint64_t ctx = rec->obj ? rec->obj->ctx_id : 0;
 #endif
     rec->closed = true;
+    open_.fetch_sub(1, std::memory_order_acq_rel);
     rec->owner = nullptr;
     rec->obj = nullptr;
     rec->hint_pending = false;
@@ -578,6 +581,8 @@ void port_scheduler::record_destroyed(port_record* rec) noexcept {
     std::lock_guard<std::mutex> transit{transit_mu_};
     forest_.forget(*rec);
   }
+  if (!rec->closed) // the last reference: no lock needed
+    open_.fetch_sub(1, std::memory_order_acq_rel);
   live_.fetch_sub(1, std::memory_order_acq_rel);
 }
 

@@ -26,8 +26,12 @@ namespace entangle::detail {
 /// There is no global lock on the post path.
 ///
 /// Invariants:
-/// - `live_records()` counts records not yet destroyed; after every context
-///   has ended it is 0 (leak oracle, PORT_PROTOCOLS §7.3.11).
+/// - `open_records()` counts records not yet closed; after every context
+///   has ended it is 0 (leak oracle, PORT_PROTOCOLS §7.3.11: a port left
+///   open then is one nobody can close any more). `live_records()` counts
+///   records not yet destroyed: the same once no user handle is left, but a
+///   handle to a closed or transferred port holds its port_block (the
+///   record's memory) for as long as the handle lives.
 /// - Every message that is not dispatched is counted in exactly one drop
 ///   reason, at the place where it is destroyed.
 class port_scheduler {
@@ -296,6 +300,10 @@ public:
     return live_.load(std::memory_order_acquire);
   }
 
+  std::size_t open_records() const noexcept {
+    return open_.load(std::memory_order_acquire);
+  }
+
   /// Transit forest nodes alive (0 once no port in transit is nested in a
   /// queue: the internals and leak tests check it).
   std::size_t transit_nodes() {
@@ -397,6 +405,7 @@ private:
   /// How ports in transit are nested (guarded by transit_mu_).
   transit_forest forest_;
   std::atomic<std::size_t> live_{0};
+  std::atomic<std::size_t> open_{0};
   std::array<std::atomic<std::uint64_t>, drop_reason_count> drops_{};
 };
 
