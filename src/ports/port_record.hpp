@@ -99,6 +99,8 @@ using envelope_queue = lazy_fifo<envelope>;
 ///
 /// A record is *not* aware of the JS-visible port object except through
 /// `obj`, which is valid only while `owner` is set and `epoch` matches.
+/// (Its memory is shared with the object of its first adoption: a record
+/// is always the `port_record` base of a port_block, port_object.hpp.)
 ///
 /// States (derived from the fields; transitions only as listed):
 /// - OWNED (owner set): UNSTARTED -> STARTED (`started` never goes back).
@@ -159,7 +161,7 @@ public:
   /// So the owner, the only one who closes an owned record, may read it
   /// without the lock (the post path does), and the link keeps the peer
   /// record alive while it is read. A closed peer is kept until this
-  /// record closes too (a record without a queue body: ~100 bytes).
+  /// record closes too (its port_block without a queue body: 176 bytes).
   std::shared_ptr<port_record> peer;
 
   /// Messages posted by the peer (and the close sentinel), in post order.
