@@ -15,11 +15,12 @@ void print_sizes() {
   // Records lock a striped mutex chosen by id (port_record::mu), not one
   // of their own, so no mutex is part of a port's size.
   std::printf("  sizes: port_record %zu B (envelope_queue %zu), port_object"
-              " %zu B (event_target %zu); each also has a make_shared\n"
-              "  control block and a malloc header, plus a 16 B slot in its"
-              " context's port table\n",
+              " %zu B (event_target %zu), together one port_block %zu B:\n"
+              "  one make_shared allocation per port (plus its control block"
+              " and a malloc header), plus a 16 B slot in its context's"
+              " port table\n",
               sizeof(port_record), sizeof(envelope_queue), sizeof(port_object),
-              sizeof(event_target));
+              sizeof(event_target), sizeof(port_block));
 }
 
 void print_context_sizes() {

@@ -85,6 +85,10 @@ context_core::context_core(caf::actor_config& cfg, world& rt,
 
 context_core::~context_core() {
   wake_->orphan();
+  // on_exit closed every port; should an actor die without it, an object
+  // of a port_block would still hold its own block (see port_object).
+  for (auto& obj : ports_.snapshot())
+    obj->record.reset();
 }
 
 const char* context_core::name() const {
@@ -290,8 +294,21 @@ void context_core::end_turn() {
 }
 
 message_port context_core::adopt_port(record_ptr rec, bool implicit) {
-  auto obj = std::make_shared<port_object>(this, id(), control_->sched,
-                                           implicit);
+  // The record's first adoption fills the object of its block (no
+  // allocation); a transferred port gets an object of its own. The blank
+  // check needs no lock: only this first adoption writes the block's
+  // object's identity, and it happened before the record reached us.
+  port_ptr obj;
+  if (auto& mine = port_block::of(*rec).first; mine.blank()) {
+    mine.ctx = this;
+    mine.ctx_id = id();
+    mine.sched = control_->sched;
+    mine.implicit = implicit;
+    obj = port_ptr{rec, &mine};
+  } else {
+    obj = std::make_shared<port_object>(this, id(), control_->sched,
+                                        implicit);
+  }
   obj->epoch = sched_->adopt(*rec, caf::actor_cast<caf::actor>(this),
                              obj.get());
   ENTANGLE_TRACE(sched_->tracer, t,

@@ -71,7 +71,7 @@ void hold_entry(outside_state& st, outside_state::entry& e,
   auto* rec = gateway_record(st);
   if (rec == nullptr || e.held)
     return;
-  auto* f = rec->flow.load(std::memory_order_relaxed);
+  auto* f = rec->flow(std::memory_order_relaxed);
   e.bytes = f != nullptr && f->mark_bytes.load(std::memory_order_relaxed) != 0
               ? clamp_size(message_size(e.m.data))
               : 0;
@@ -236,7 +236,7 @@ detail::port_scheduler::credit room_locked(outside_state& st) {
 std::uint32_t admit_locked(outside_state& st, const value& message) {
   std::uint32_t bytes = 0;
   if (auto peer = st.peer.lock())
-    if (auto* f = peer->flow.load(std::memory_order_acquire))
+    if (auto* f = peer->flow(std::memory_order_acquire))
       bytes = detail::port_scheduler::admit(
         *f,
         f->mark_bytes.load(std::memory_order_relaxed) ? message_size(message)

@@ -19,26 +19,53 @@ class port_scheduler;
 /// recognised as foreign without touching the context), its record while it
 /// owns one, and its listeners. What it does not know: where its peer is.
 ///
+/// Where it lives: the first object of a record shares that record's
+/// allocation (port_block below: one allocation and one control block per
+/// port instead of two); handles to it are aliasing `shared_ptr`s that keep
+/// the whole block alive. An object made by a later adoption (the port was
+/// transferred) is an allocation of its own. Code never needs to know which.
+///
 /// State (transitions only as listed):
+///   BLANK (ctx null: the block's object before the record's first
+///          adoption; no handle to it exists)
+///   BLANK --first adoption--> ATTACHED
 ///   ATTACHED (record set) --transfer--> DETACHED   (record null, detached)
 ///   ATTACHED --close() or context end--> CLOSED    (record null, detached,
 ///                                                   closed)
-/// `peer_gone` is set when the close event was dispatched here.
+/// `peer_gone` is set when the close event was dispatched here. An
+/// attached object of a block holds its own block through `record` (a
+/// cycle); every way out of ATTACHED moves `record` out, which breaks it.
 ///
-/// Thread affinity: every field except the atomics and the const members is
-/// touched only by the owning context's thread.
+/// Thread affinity: every field except the atomics and the identity fields
+/// is touched only by the owning context's thread. The identity fields
+/// (`ctx`, `ctx_id`, `sched`, `implicit`) are written once, before any
+/// handle to the object exists (at construction, or for a block's object at
+/// its first adoption), and only read after.
 class port_object {
 public:
+  /// A blank object (a port_block's, until its record is first adopted).
+  port_object() noexcept = default;
+
   port_object(context_core* owner, std::uint64_t owner_id,
               std::shared_ptr<port_scheduler> s, bool is_implicit)
     : ctx(owner), ctx_id(owner_id), sched(std::move(s)), implicit(is_implicit) {
   }
 
+  port_object(const port_object&) = delete;
+  port_object& operator=(const port_object&) = delete;
+
+  /// Still BLANK (see above).
+  bool blank() const noexcept {
+    return ctx == nullptr;
+  }
+
   /// The owning context. Dereference only after checking `ctx_id` against
-  /// the running context (it may have ended).
-  context_core* const ctx;
-  const std::uint64_t ctx_id;
-  const std::shared_ptr<port_scheduler> sched;
+  /// the running context (it may have ended). Identity field.
+  context_core* ctx = nullptr;
+  std::uint64_t ctx_id = 0;
+  /// Keeps the scheduler alive for this object's record (and for the
+  /// records of a block: it is destroyed after them). Identity field.
+  std::shared_ptr<port_scheduler> sched;
 
   std::shared_ptr<port_record> record;
   std::uint64_t epoch = 0;
@@ -46,8 +73,8 @@ public:
   // The small fields together, in one word (bytes per idle port).
 
   /// A worker's implicit port: its events target the worker object or the
-  /// worker global, so `message_event::target` stays null.
-  const bool implicit;
+  /// worker global, so `message_event::target` stays null. Identity field.
+  bool implicit = false;
 
   std::atomic<bool> started{false};
   std::atomic<bool> detached{false};
@@ -67,6 +94,29 @@ public:
   bool warned = false;
 
   event_target events;
+};
+
+/// One port's memory: its record and the object of its first adoption, in
+/// one `make_shared` allocation (port_scheduler::make_pair makes every
+/// record this way, so a record is always the `port_record` base of a
+/// block). `record_ptr`s and `port_ptr`s into it alias the block's control
+/// block. The object is the *first* base so that it is destroyed *after*
+/// the record: the record's destructor reports to the scheduler that the
+/// object may be the last to keep alive.
+///
+/// After a transfer the block's object (`first`) stays (DETACHED, listeners dropped)
+/// until the record dies: at most one dead object per record, where a
+/// transferred port used to free it once its handles were gone.
+struct port_block_object {
+  port_object first;
+};
+struct port_block final : port_block_object, port_record {
+  port_block(port_scheduler& s, std::uint64_t i) : port_record(s, i) {
+  }
+
+  static port_block& of(port_record& rec) noexcept {
+    return static_cast<port_block&>(rec);
+  }
 };
 
 /// Returns `obj` if the running context owns it. Otherwise the handle is

@@ -99,6 +99,8 @@ using envelope_queue = lazy_fifo<envelope>;
 ///
 /// A record is *not* aware of the JS-visible port object except through
 /// `obj`, which is valid only while `owner` is set and `epoch` matches.
+/// (Its memory is shared with the object of its first adoption: a record
+/// is always the `port_record` base of a port_block, port_object.hpp.)
 ///
 /// States (derived from the fields; transitions only as listed):
 /// - OWNED (owner set): UNSTARTED -> STARTED (`started` never goes back).
@@ -120,8 +122,15 @@ using envelope_queue = lazy_fifo<envelope>;
 /// mutex, which is taken before any record lock, and only by posts that
 /// carry ports, adoptions of nested ports and closes of such ports.
 struct port_record {
+protected:
+  /// Only as the base of a port_block (port_object.hpp): a record always
+  /// shares its allocation with the object of its first adoption.
   port_record(port_scheduler& s, std::uint64_t i) : sched(s), id(i) {
   }
+
+public:
+  port_record(const port_record&) = delete;
+  port_record& operator=(const port_record&) = delete;
 
   /// Tells the scheduler (leak accounting); frees `flow`.
   ~port_record();
@@ -152,7 +161,7 @@ struct port_record {
   /// So the owner, the only one who closes an owned record, may read it
   /// without the lock (the post path does), and the link keeps the peer
   /// record alive while it is read. A closed peer is kept until this
-  /// record closes too (a record without a queue body: ~100 bytes).
+  /// record closes too (its port_block without a queue body: 176 bytes).
   std::shared_ptr<port_record> peer;
 
   /// Messages posted by the peer (and the close sentinel), in post order.
@@ -164,13 +173,42 @@ struct port_record {
   /// close a cycle nothing can deliver is found). Null for every other
   /// record. Written under the scheduler's transit mutex; read without it
   /// only to skip that mutex when null.
-  std::atomic<transit_node*> transit{nullptr};
+  transit_node* transit(std::memory_order o) const noexcept {
+    auto* x = extras_.load(std::memory_order_acquire);
+    return x != nullptr ? x->transit.load(o) : nullptr;
+  }
+  void set_transit(transit_node* n, std::memory_order o) {
+    if (n != nullptr)
+      extras().transit.store(n, o);
+    else if (auto* x = extras_.load(std::memory_order_acquire))
+      x->transit.store(nullptr, o);
+  }
 
   /// This port's high-water mark and unread counts, once a mark was set
   /// (see flow_state); owned, freed with the record, never replaced. Set
   /// under `mu()`; the sender reads it without the lock (admission).
-  std::atomic<flow_state*> flow{nullptr};
+  flow_state* flow(std::memory_order o) const noexcept {
+    auto* x = extras_.load(std::memory_order_acquire);
+    return x != nullptr ? x->flow.load(o) : nullptr;
+  }
+  void set_flow(flow_state* f, std::memory_order o) {
+    extras().flow.store(f, o);
+  }
 
+private:
+  /// The two rarely used pointers above, behind one pointer (8 bytes per
+  /// idle port instead of 16): made by the first writer of either, never
+  /// replaced, freed with the record. Its two writers hold different locks
+  /// (transit mutex, `mu()`), so it is published with a compare-and-swap;
+  /// readers load it with acquire to see its fields initialised.
+  struct extras_block {
+    std::atomic<transit_node*> transit{nullptr};
+    std::atomic<flow_state*> flow{nullptr};
+  };
+  extras_block& extras();
+  std::atomic<extras_block*> extras_{nullptr};
+
+public:
   // The small fields last, packed into one word (bytes per idle port).
 
   /// Why the pairing is gone (this record's close reason once `closed`;

@@ -13,8 +13,23 @@ namespace entangle::detail {
 record_lock_stripe record_locks[record_lock_stripes];
 
 port_record::~port_record() {
-  delete flow.load(std::memory_order_relaxed);
-  sched.record_destroyed(this);
+  sched.record_destroyed(this); // reads `transit`: before extras_ go
+  if (auto* x = extras_.load(std::memory_order_acquire)) {
+    delete x->flow.load(std::memory_order_relaxed);
+    delete x;
+  }
+}
+
+port_record::extras_block& port_record::extras() {
+  auto* x = extras_.load(std::memory_order_acquire);
+  if (x != nullptr)
+    return *x;
+  auto* fresh = new extras_block;
+  if (extras_.compare_exchange_strong(x, fresh, std::memory_order_acq_rel,
+                                      std::memory_order_acquire))
+    return *fresh;
+  delete fresh; // the other writer made it first
+  return *x;
 }
 
 // -- serialized_message ------------------------------------------------------
@@ -56,18 +71,20 @@ port_scheduler::port_scheduler(hint_fn send_hint)
 std::pair<std::shared_ptr<port_record>, std::shared_ptr<port_record>>
 port_scheduler::make_pair(bool shipped) {
   auto id = next_record_id_.fetch_add(2, std::memory_order_relaxed);
-  auto a = std::make_shared<port_record>(*this, id);
-  auto b = std::make_shared<port_record>(*this, id + 1);
+  // One allocation per port: the record and its first port object.
+  std::shared_ptr<port_record> a = std::make_shared<port_block>(*this, id);
+  std::shared_ptr<port_record> b = std::make_shared<port_block>(*this, id + 1);
   a->shipped = shipped;
   b->shipped = shipped;
   live_.fetch_add(2, std::memory_order_acq_rel);
+  open_.fetch_add(2, std::memory_order_acq_rel);
   a->peer = b;
   b->peer = a;
   if (default_marks.enabled()) {
     for (auto* r : {a.get(), b.get()}) {
       auto* f = new flow_state;
       f->set_marks(default_marks);
-      r->flow.store(f, std::memory_order_release);
+      r->set_flow(f, std::memory_order_release);
     }
   }
   ENTANGLE_TRACE(tracer, t,
@@ -79,7 +96,7 @@ port_scheduler::make_pair(bool shipped) {
 
 std::uint64_t port_scheduler::adopt(port_record& rec, caf::actor owner,
                                     port_object* obj) {
-  if (rec.transit.load(std::memory_order_acquire) != nullptr) {
+  if (rec.transit(std::memory_order_acquire) != nullptr) {
     // It left the queue that held it: it is a root of the forest now.
     std::lock_guard<std::mutex> transit{transit_mu_};
     forest_.cut(rec);
@@ -225,7 +242,7 @@ void port_scheduler::post_impl(port_record& src, serialized_message&& msg,
       for (auto& rec : msg.ports)
         forest_.link(*rec, *dst);
     auto kind = enqueue_locked(*dst, std::move(msg), false, arg, bytes);
-    if (auto* f = dst->flow.load(std::memory_order_relaxed))
+    if (auto* f = dst->flow(std::memory_order_relaxed))
       f->added(bytes); // unread (the sender was admitted before serializing)
     if constexpr (Traced) {
       tr->ev.target_port = dst->id;
@@ -370,7 +387,7 @@ void port_scheduler::close(const std::shared_ptr<port_record>& rec,
 
 void port_scheduler::close_one(const std::shared_ptr<port_record>& rec,
                                drop_reason why) {
-  if (rec->transit.load(std::memory_order_acquire) != nullptr) {
+  if (rec->transit(std::memory_order_acquire) != nullptr) {
     // A closed port ends every chain it was in (its queue is dropped, so
     // what it held closes too, and cuts itself in turn).
     std::lock_guard<std::mutex> transit{transit_mu_};
@@ -386,6 +403,7 @@ void port_scheduler::close_one(const std::shared_ptr<port_record>& rec,
     std::uint64_t ctx = rec->obj ? rec->obj->ctx_id : 0;
 #endif
     rec->closed = true;
+    open_.fetch_sub(1, std::memory_order_acq_rel);
     rec->owner = nullptr;
     rec->obj = nullptr;
     rec->hint_pending = false;
@@ -394,7 +412,7 @@ void port_scheduler::close_one(const std::shared_ptr<port_record>& rec,
     rec->lost = why;
     dropped = rec->queue.take_all();
     rec->ready_queued = false;
-    if (auto* f = rec->flow.load(std::memory_order_relaxed))
+    if (auto* f = rec->flow(std::memory_order_relaxed))
       f->reset();
     // The peer's close sentinel may be queued too: it is not a message.
     ENTANGLE_TRACE(tracer, t,
@@ -548,10 +566,12 @@ void port_scheduler::drop(serialized_message&& msg, drop_reason why) {
 }
 
 void port_scheduler::record_destroyed(port_record* rec) noexcept {
-  if (rec->transit.load(std::memory_order_acquire) != nullptr) {
+  if (rec->transit(std::memory_order_acquire) != nullptr) {
     std::lock_guard<std::mutex> transit{transit_mu_};
     forest_.forget(*rec);
   }
+  if (!rec->closed) // the last reference: no lock needed
+    open_.fetch_sub(1, std::memory_order_acq_rel);
   live_.fetch_sub(1, std::memory_order_acq_rel);
 }
 

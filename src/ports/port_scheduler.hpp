@@ -26,8 +26,12 @@ namespace entangle::detail {
 /// There is no global lock on the post path.
 ///
 /// Invariants:
-/// - `live_records()` counts records not yet destroyed; after every context
-///   has ended it is 0 (leak oracle, PORT_PROTOCOLS §7.3.11).
+/// - `open_records()` counts records not yet closed; after every context
+///   has ended it is 0 (leak oracle, PORT_PROTOCOLS §7.3.11: a port left
+///   open then is one nobody can close any more). `live_records()` counts
+///   records not yet destroyed: the same once no user handle is left, but a
+///   handle to a closed or transferred port holds its port_block (the
+///   record's memory) for as long as the handle lives.
 /// - Every message that is not dispatched is counted in exactly one drop
 ///   reason, at the place where it is destroyed.
 class port_scheduler {
@@ -78,7 +82,7 @@ public:
   /// extra load of a post. Caller owns `src` (reads its peer link).
   static flow_state* peer_flow(const port_record& src) noexcept {
     auto* p = src.peer.get();
-    return p != nullptr ? p->flow.load(std::memory_order_acquire) : nullptr;
+    return p != nullptr ? p->flow(std::memory_order_acquire) : nullptr;
   }
 
   /// The admission check of a post of `n` bytes into the queue `f`
@@ -253,7 +257,7 @@ public:
   template <class It>
   void unpop(port_record& rec, It first, It last) {
     record_guard guard{rec.mu()};
-    auto* f = rec.flow.load(std::memory_order_relaxed);
+    auto* f = rec.flow(std::memory_order_relaxed);
     for (auto i = first; i != last; ++i) {
       if (i->is_ready) {
         if (rec.ready_queued)
@@ -296,6 +300,10 @@ public:
     return live_.load(std::memory_order_acquire);
   }
 
+  std::size_t open_records() const noexcept {
+    return open_.load(std::memory_order_acquire);
+  }
+
   /// Transit forest nodes alive (0 once no port in transit is nested in a
   /// queue: the internals and leak tests check it).
   std::size_t transit_nodes() {
@@ -320,7 +328,7 @@ private:
   /// once it released the lock. Caller holds rec's lock.
   template <class It>
   static bool taken_locked(port_record& rec, It first, It last) noexcept {
-    auto* f = rec.flow.load(std::memory_order_relaxed);
+    auto* f = rec.flow(std::memory_order_relaxed);
     if (f == nullptr && !rec.ready_queued)
       return false; // no mark and no notice: the common case
     bool took = false;
@@ -397,6 +405,7 @@ private:
   /// How ports in transit are nested (guarded by transit_mu_).
   transit_forest forest_;
   std::atomic<std::size_t> live_{0};
+  std::atomic<std::size_t> open_{0};
   std::array<std::atomic<std::uint64_t>, drop_reason_count> drops_{};
 };
 

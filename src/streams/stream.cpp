@@ -401,7 +401,7 @@ bool reader_idle(const stream_reader_core& r) noexcept {
 
 bool reader_measures_bytes(const stream_reader_core& r) noexcept {
   auto* rec = record_of(r.port);
-  auto* f = rec != nullptr ? rec->flow.load(std::memory_order_relaxed)
+  auto* f = rec != nullptr ? rec->flow(std::memory_order_relaxed)
                            : nullptr;
   return f != nullptr && f->mark_bytes.load(std::memory_order_relaxed) != 0;
 }
