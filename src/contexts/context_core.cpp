@@ -300,13 +300,13 @@ message_port context_core::adopt_port(record_ptr rec, bool implicit) {
   // object's identity, and it happened before the record reached us.
   port_ptr obj;
   if (auto& mine = port_block::of(*rec).first; mine.blank()) {
+    // (Its `sched` is the record's: set when the block was made.)
     mine.ctx = this;
     mine.ctx_id = id();
-    mine.sched = control_->sched;
     mine.implicit = implicit;
     obj = port_ptr{rec, &mine};
   } else {
-    obj = std::make_shared<port_object>(this, id(), control_->sched,
+    obj = std::make_shared<port_object>(this, id(), control_->sched.get(),
                                         implicit);
   }
   obj->epoch = sched_->adopt(*rec, caf::actor_cast<caf::actor>(this),

@@ -75,7 +75,7 @@ void hold_entry(outside_state& st, outside_state::entry& e,
   e.bytes = f != nullptr && f->mark_bytes.load(std::memory_order_relaxed) != 0
               ? clamp_size(message_size(e.m.data))
               : 0;
-  e.held = rec->sched.hold(*rec, e.bytes, popped_now);
+  e.held = rec->sched().hold(*rec, e.bytes, popped_now);
 }
 
 /// Gateway thread: hands a received message to the outside.
@@ -114,7 +114,7 @@ void deliver(world& w, const std::weak_ptr<outside_state>& weak,
   }
   if (acked)
     if (auto* rec = gateway_record(*st))
-      rec->sched.ack(*rec, ack_now);
+      rec->sched().ack(*rec, ack_now);
 }
 
 /// Gateway thread: makes `port` (adopted by the gateway) an outside port.
@@ -127,7 +127,7 @@ void attach(world& w, message_port port, std::shared_ptr<outside_state> st) {
     st->mark = port.water_mark(); // the runtime's default, if any
   }
   if (auto* rec = gateway_record(*st))
-    rec->sched.hold_reads(*rec); // the inbox holds what the port takes
+    rec->sched().hold_reads(*rec); // the inbox holds what the port takes
   {
     std::lock_guard<std::mutex> guard{w.mu};
     auto& all = w.outside_ports;
@@ -144,7 +144,7 @@ void attach(world& w, message_port port, std::shared_ptr<outside_state> st) {
   port.on_messageerror([weak](message_event&) {
     if (auto s = weak.lock())
       if (auto* rec = gateway_record(*s))
-        rec->sched.ack(*rec, 0);
+        rec->sched().ack(*rec, 0);
   });
   port.on_close([weak](message_event&) {
     if (auto s = weak.lock()) {
@@ -255,7 +255,7 @@ outside_message take_locked(const std::shared_ptr<outside_state>& st) {
   if (e.held)
     detail::in_gateway(*st, [self = st, bytes = e.bytes] {
       if (auto* rec = detail::gateway_record(*self))
-        rec->sched.ack(*rec, bytes);
+        rec->sched().ack(*rec, bytes);
     });
   return std::move(e.m);
 }
@@ -444,7 +444,7 @@ void outside_port::set_high_water_mark(const high_water_mark& mark) const {
     if (self->port) {
       self->port.set_high_water_mark(mark);
       if (auto* rec = detail::gateway_record(*self))
-        rec->sched.hold_reads(*rec);
+        rec->sched().hold_reads(*rec);
       std::lock_guard<std::mutex> guard{self->mu};
       self->mark = mark;
       for (auto& e : self->inbox)

@@ -75,7 +75,7 @@ void trace_start(entangle::tracer& t, const context_control& ctl,
 world::world(runtime_config& c)
   : cfg(c),
     tracer(c.tracer),
-    sched(std::make_shared<port_scheduler>(send_hint)),
+    sched(port_scheduler::create(send_hint)),
     system(prepare(c)) {
   sched->warnings = c.warnings;
   sched->default_marks = c.port_high_water_mark;

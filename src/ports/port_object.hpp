@@ -12,6 +12,46 @@ namespace entangle::detail {
 class context_core;
 class port_scheduler;
 
+/// Adds one to / removes one from `s`'s keep-alive count (port_scheduler,
+/// "Lifetime"); the last removal deletes a scheduler made by
+/// port_scheduler::create.
+void retain(port_scheduler* s) noexcept;
+void release(port_scheduler* s) noexcept;
+
+/// A counted reference to a port scheduler: what keeps it alive for a port
+/// object and, in a port_block, for the block's record. 8 bytes, where a
+/// `std::shared_ptr` is 16 (bytes per idle port, issue #17).
+class sched_ref {
+public:
+  sched_ref() noexcept = default;
+  explicit sched_ref(port_scheduler* s) noexcept : s_(s) {
+    if (s_ != nullptr)
+      retain(s_);
+  }
+  sched_ref(const sched_ref&) = delete;
+  sched_ref& operator=(const sched_ref&) = delete;
+  ~sched_ref() {
+    if (s_ != nullptr)
+      release(s_);
+  }
+
+  port_scheduler* get() const noexcept {
+    return s_;
+  }
+  port_scheduler* operator->() const noexcept {
+    return s_;
+  }
+  port_scheduler& operator*() const noexcept {
+    return *s_;
+  }
+  explicit operator bool() const noexcept {
+    return s_ != nullptr;
+  }
+
+private:
+  port_scheduler* s_ = nullptr;
+};
+
 /// The JS-visible MessagePort object: lives in exactly one context (its
 /// realm) and is reached through `message_port` handles.
 ///
@@ -38,17 +78,18 @@ class port_scheduler;
 ///
 /// Thread affinity: every field except the atomics and the identity fields
 /// is touched only by the owning context's thread. The identity fields
-/// (`ctx`, `ctx_id`, `sched`, `implicit`) are written once, before any
-/// handle to the object exists (at construction, or for a block's object at
-/// its first adoption), and only read after.
+/// (`ctx`, `ctx_id`, `implicit`) are written once, before any handle to the
+/// object exists (at construction, or for a block's object at its first
+/// adoption), and only read after; `sched` is set at construction.
 class port_object {
 public:
   /// A blank object (a port_block's, until its record is first adopted).
-  port_object() noexcept = default;
+  explicit port_object(port_scheduler* s) noexcept : sched(s) {
+  }
 
-  port_object(context_core* owner, std::uint64_t owner_id,
-              std::shared_ptr<port_scheduler> s, bool is_implicit)
-    : ctx(owner), ctx_id(owner_id), sched(std::move(s)), implicit(is_implicit) {
+  port_object(context_core* owner, std::uint64_t owner_id, port_scheduler* s,
+              bool is_implicit)
+    : sched(s), ctx(owner), ctx_id(owner_id), implicit(is_implicit) {
   }
 
   port_object(const port_object&) = delete;
@@ -59,13 +100,16 @@ public:
     return ctx == nullptr;
   }
 
+  /// Keeps the scheduler alive for this object's record, and is the
+  /// scheduler of a block's record (port_record::sched()). Declared first,
+  /// so destroyed last: after the listeners, whose handles may end other
+  /// ports, and in a block after the record (whose end it reports).
+  sched_ref sched;
+
   /// The owning context. Dereference only after checking `ctx_id` against
   /// the running context (it may have ended). Identity field.
   context_core* ctx = nullptr;
   std::uint64_t ctx_id = 0;
-  /// Keeps the scheduler alive for this object's record (and for the
-  /// records of a block: it is destroyed after them). Identity field.
-  std::shared_ptr<port_scheduler> sched;
 
   std::shared_ptr<port_record> record;
   std::uint64_t epoch = 0;
@@ -107,17 +151,34 @@ public:
 /// After a transfer the block's object (`first`) stays (DETACHED, listeners dropped)
 /// until the record dies: at most one dead object per record, where a
 /// transferred port used to free it once its handles were gone.
+///
+/// The record has no scheduler field of its own: the object's `sched` is
+/// set when the block is made (before the first adoption) and is the
+/// record's (port_record::sched()).
 struct port_block_object {
+  explicit port_block_object(port_scheduler& s) noexcept : first(&s) {
+  }
   port_object first;
 };
 struct port_block final : port_block_object, port_record {
-  port_block(port_scheduler& s, std::uint64_t i) : port_record(s, i) {
+  port_block(port_scheduler& s, std::uint64_t i)
+    : port_block_object(s), port_record(i) {
   }
+  /// Tells the scheduler the record is gone (leak accounting, the transit
+  /// forest), while every part of the block is still alive.
+  ~port_block();
 
   static port_block& of(port_record& rec) noexcept {
     return static_cast<port_block&>(rec);
   }
+  static const port_block& of(const port_record& rec) noexcept {
+    return static_cast<const port_block&>(rec);
+  }
 };
+
+inline port_scheduler& port_record::sched() const noexcept {
+  return *port_block::of(*this).first.sched;
+}
 
 /// Returns `obj` if the running context owns it. Otherwise the handle is
 /// inert: a post is counted as a foreign_context drop, a warning says why,

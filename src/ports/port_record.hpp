@@ -125,17 +125,20 @@ struct port_record {
 protected:
   /// Only as the base of a port_block (port_object.hpp): a record always
   /// shares its allocation with the object of its first adoption.
-  port_record(port_scheduler& s, std::uint64_t i) : sched(s), id(i) {
+  explicit port_record(std::uint64_t i) : id(i) {
   }
 
 public:
   port_record(const port_record&) = delete;
   port_record& operator=(const port_record&) = delete;
 
-  /// Tells the scheduler (leak accounting); frees `flow`.
+  /// Frees `flow` and `transit`'s holder (port_block's destructor told the
+  /// scheduler first).
   ~port_record();
 
-  port_scheduler& sched;
+  /// The scheduler that made this record: its port_block's object holds it
+  /// (port_object.hpp; no field of the record's own, 8 bytes per port).
+  port_scheduler& sched() const noexcept;
   /// Names the record in traces and logs, and picks its lock stripe:
   /// a sequence number, unique in its scheduler. (Not a capability: user
   /// code never sees it. The 128-bit random names of PORT_PROTOCOLS are for

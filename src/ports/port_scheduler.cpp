@@ -12,8 +12,12 @@ namespace entangle::detail {
 
 record_lock_stripe record_locks[record_lock_stripes];
 
+port_block::~port_block() {
+  // Reads `transit` and `closed`: before the record's extras_ go.
+  first.sched->record_destroyed(this);
+}
+
 port_record::~port_record() {
-  sched.record_destroyed(this); // reads `transit`: before extras_ go
   if (auto* x = extras_.load(std::memory_order_acquire)) {
     delete x->flow.load(std::memory_order_relaxed);
     delete x;
@@ -57,7 +61,7 @@ void serialized_message::release_ports() noexcept {
   // Ports still here were never adopted: the message is being dropped.
   for (auto& rec : ports)
     if (rec)
-      rec->sched.close(rec, fate);
+      rec->sched().close(rec, fate);
   ports.clear();
 }
 
@@ -66,6 +70,22 @@ void serialized_message::release_ports() noexcept {
 port_scheduler::port_scheduler(hint_fn send_hint)
   : send_hint_(std::move(send_hint)) {
   // nop
+}
+
+std::shared_ptr<port_scheduler> port_scheduler::create(hint_fn send_hint) {
+  // The shared_ptr's owners together hold the count the constructor
+  // starts with; their last one gives it back.
+  return {new port_scheduler(std::move(send_hint)),
+          [](port_scheduler* s) { release(s); }};
+}
+
+void retain(port_scheduler* s) noexcept {
+  s->refs_.fetch_add(1, std::memory_order_relaxed);
+}
+
+void release(port_scheduler* s) noexcept {
+  if (s->refs_.fetch_sub(1, std::memory_order_acq_rel) == 1)
+    delete s;
 }
 
 std::pair<std::shared_ptr<port_record>, std::shared_ptr<port_record>>

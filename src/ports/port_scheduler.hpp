@@ -34,6 +34,14 @@ namespace entangle::detail {
 ///   record's memory) for as long as the handle lives.
 /// - Every message that is not dispatched is counted in exactly one drop
 ///   reason, at the place where it is destroyed.
+///
+/// Lifetime: a keep-alive count (`refs_`), not a `shared_ptr` per port.
+/// Every port object holds one (its `sched_ref`: a port_block's object for
+/// the block's record too, so every record is covered); the `shared_ptr`s
+/// that create() hands out hold one together, given back by their last
+/// owner. The last count deletes the scheduler, so a handle kept after its
+/// runtime ended still finds it. A scheduler made on the stack (tests) is
+/// never deleted by the count: its own reference is never given back.
 class port_scheduler {
 public:
   /// How an owner is woken. `drain`: "this shipped port has messages" (one
@@ -51,6 +59,10 @@ public:
                                      std::uint64_t epoch, std::uint64_t arg)>;
 
   explicit port_scheduler(hint_fn send_hint);
+
+  /// A scheduler on the heap whose `shared_ptr` owners hold one keep-alive
+  /// count (see "Lifetime" above).
+  static std::shared_ptr<port_scheduler> create(hint_fn send_hint);
 
   /// Creates two entangled records, both in transit (no owner yet).
   std::pair<std::shared_ptr<port_record>, std::shared_ptr<port_record>>
@@ -406,6 +418,10 @@ private:
   transit_forest forest_;
   std::atomic<std::size_t> live_{0};
   std::atomic<std::size_t> open_{0};
+  /// The keep-alive count (see "Lifetime"); starts with its creator's one.
+  std::atomic<std::size_t> refs_{1};
+  friend void retain(port_scheduler* s) noexcept;
+  friend void release(port_scheduler* s) noexcept;
   std::array<std::atomic<std::uint64_t>, drop_reason_count> drops_{};
 };
 

@@ -254,11 +254,11 @@ public:
 
   void hold(std::size_t bytes) {
     if (auto* rec = record_of(port))
-      rec->sched.hold(*rec, bytes);
+      rec->sched().hold(*rec, bytes);
   }
   void ack(std::size_t bytes) {
     if (auto* rec = record_of(port))
-      rec->sched.ack(*rec, bytes);
+      rec->sched().ack(*rec, bytes);
   }
 
   void end(state to, const error_value* e) {
