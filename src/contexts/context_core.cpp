@@ -380,9 +380,9 @@ void context_core::post_serialized(port_object& src, serialized_message&& msg,
   if (!msg.ports.empty()) {
     // The owner reads its record's peer link without the lock (see
     // port_record::peer).
-    auto& peer = src.record->peer;
+    auto* peer = src.record->peer;
     for (auto& rec : msg.ports) {
-      if (rec && rec == peer) {
+      if (rec && rec.get() == peer) {
         // SEMANTICS §4.3 / ARCHITECTURE §2.3: the target travels inside its
         // own message. Drop it; destroying the message closes the target,
         // so this port gets `close` and the channel is gone.

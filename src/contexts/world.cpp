@@ -17,7 +17,7 @@ namespace entangle::detail {
 namespace {
 
 void send_hint(const caf::actor& owner, port_scheduler::wake_kind kind,
-               const record_ptr&, std::uint64_t epoch, std::uint64_t arg) {
+               port_record&, std::uint64_t epoch, std::uint64_t arg) {
   // Every record owner is a context (only context_core::adopt sets one).
   if (kind == port_scheduler::wake_kind::peer_closed) {
     // Rare (a connection lost before its worker started it): no wake

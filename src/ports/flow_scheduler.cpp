@@ -119,7 +119,7 @@ void port_scheduler::hold_reads(port_record& rec) {
 }
 
 bool port_scheduler::peer_full(const port_record& src) {
-  auto* peer = src.peer.get();
+  auto* peer = src.peer;
   if (peer == nullptr)
     return false;
   record_guard guard{peer->mu()};
@@ -144,7 +144,7 @@ void port_scheduler::ack(port_record& rec, std::size_t bytes) {
 }
 
 port_scheduler::credit port_scheduler::credit_of(const port_record& src) {
-  auto* peer = src.peer.get();
+  auto* peer = src.peer;
   if (peer == nullptr)
     return {};
   return room_of(*peer);
@@ -178,8 +178,7 @@ void port_scheduler::send_ready(port_record& rec) {
   queue_ready(rec.peer);
 }
 
-void port_scheduler::queue_ready(const std::shared_ptr<port_record>& peer_ref) {
-  auto* s = peer_ref.get();
+void port_scheduler::queue_ready(port_record* s) {
   if (s == nullptr)
     return;
   caf::actor wake;
@@ -198,13 +197,13 @@ void port_scheduler::queue_ready(const std::shared_ptr<port_record>& peer_ref) {
     }
   }
   if (kind != wake_kind::none)
-    send_hint_(wake, kind, peer_ref, epoch, arg);
+    send_hint_(wake, kind, *s, epoch, arg);
 }
 
 // -- credit between nodes ------------------------------------------------------
 
 void port_scheduler::watch_reads(const std::shared_ptr<port_record>& end) {
-  auto* rec = end->peer.get(); // the end's owner reads its link unlocked
+  auto* rec = end->peer; // the end's owner reads its link unlocked
   if (rec == nullptr)
     return;
   bool marked = false;
@@ -223,7 +222,7 @@ void port_scheduler::watch_reads(const std::shared_ptr<port_record>& end) {
     marked = f->marks().enabled();
   }
   if (marked)
-    queue_ready(end);
+    queue_ready(end.get());
 }
 
 port_scheduler::flow_view port_scheduler::view_of(port_record& rec) {

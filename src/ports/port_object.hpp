@@ -140,16 +140,13 @@ public:
   event_target events;
 };
 
-/// One port's memory: its record and the object of its first adoption, in
-/// one `make_shared` allocation (port_scheduler::make_pair makes every
-/// record this way, so a record is always the `port_record` base of a
-/// block). `record_ptr`s and `port_ptr`s into it alias the block's control
-/// block. The object is the *first* base so that it is destroyed *after*
-/// the record: the record's destructor reports to the scheduler that the
-/// object may be the last to keep alive.
+/// One port's record and the object of its first adoption (`first`), side
+/// by side; always one of the two ends of a port_pair (below). The object
+/// is the *first* base so that it is destroyed *after* the record: its
+/// `sched` keeps the scheduler alive while the record's end is reported.
 ///
-/// After a transfer the block's object (`first`) stays (DETACHED, listeners dropped)
-/// until the record dies: at most one dead object per record, where a
+/// After a transfer the block's object stays (DETACHED, listeners dropped)
+/// until the pair dies: at most one dead object per record, where a
 /// transferred port used to free it once its handles were gone.
 ///
 /// The record has no scheduler field of its own: the object's `sched` is
@@ -164,6 +161,8 @@ struct port_block final : port_block_object, port_record {
   port_block(port_scheduler& s, std::uint64_t i)
     : port_block_object(s), port_record(i) {
   }
+  port_block(const port_block&) = delete;
+  port_block& operator=(const port_block&) = delete;
   /// Tells the scheduler the record is gone (leak accounting, the transit
   /// forest), while every part of the block is still alive.
   ~port_block();
@@ -174,6 +173,46 @@ struct port_block final : port_block_object, port_record {
   static const port_block& of(const port_record& rec) noexcept {
     return static_cast<const port_block&>(rec);
   }
+};
+
+/// The memory of one entangled pair: both ends' records and their first
+/// port objects in ONE `make_shared` allocation (port_scheduler::make_pair
+/// makes every record this way). 2 x 128 B + the control block: a 288 B
+/// malloc chunk, 144 B per port.
+///
+/// Ownership (who keeps what alive):
+/// - The pair's control block counts every `record_ptr` and `port_ptr`
+///   that points into it (all are aliasing `shared_ptr`s): the handles to
+///   either first object, the port tables holding them, an attached first
+///   object's own `record`, a transferred port's object's `record`, a
+///   serialized_message carrying an end, a weak `record_ptr` (ingress).
+///   Nothing else counts: `port_record::peer` is a plain pointer (the peer
+///   is in the same allocation) and `port_record::obj` never owned.
+/// - A record is never destroyed on its own: both records and both first
+///   objects are destroyed together, when the last reference into the pair
+///   goes (each record's end is then reported to the scheduler: leak
+///   accounting, `live_records()`). Until then a closed record keeps its
+///   fields, its queue emptied, and the extras it had (flow, transit).
+/// - A record is *open* until its close (`open_records()`, what
+///   `runtime::live_ports()` reports; 0 once every context ended): the
+///   leak oracle is that count, since a handle to a closed or transferred
+///   port, or to the open end of a pair, legitimately holds the pair.
+/// - A first object is BLANK until its record's first adoption, then
+///   ATTACHED: its `record` (aliasing this pair) keeps the pair, so an
+///   attached object lives while attached even with no handle left
+///   (context_core's port table holds it too). Leaving ATTACHED (transfer,
+///   close, context end) moves `record` out; its listeners are dropped
+///   then, the object's memory stays with the pair.
+/// - An object made by a later adoption (a transferred port) is its own
+///   `make_shared` allocation, counted by its handles and the port table;
+///   its `record` holds this pair while attached.
+/// - The scheduler: each port object (both first objects included) holds
+///   one keep-alive count (`sched_ref`), so it outlives both records.
+struct port_pair final {
+  port_pair(port_scheduler& s, std::uint64_t first_id)
+    : ends{{s, first_id}, {s, first_id + 1}} {
+  }
+  port_block ends[2];
 };
 
 inline port_scheduler& port_record::sched() const noexcept {

@@ -162,10 +162,10 @@ public:
   /// The entangled peer. Written only at creation and by this record's own
   /// close (which clears it); the peer's close sets `peer_closed` instead.
   /// So the owner, the only one who closes an owned record, may read it
-  /// without the lock (the post path does), and the link keeps the peer
-  /// record alive while it is read. A closed peer is kept until this
-  /// record closes too (its port_block without a queue body: 176 bytes).
-  std::shared_ptr<port_record> peer;
+  /// without the lock (the post path does). Not an owning link: the two
+  /// records of a pair share one allocation (port_pair, port_object.hpp),
+  /// so the peer lives exactly as long as this record.
+  port_record* peer = nullptr;
 
   /// Messages posted by the peer (and the close sentinel), in post order.
   envelope_queue queue;

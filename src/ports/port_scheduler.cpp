@@ -91,15 +91,16 @@ void release(port_scheduler* s) noexcept {
 std::pair<std::shared_ptr<port_record>, std::shared_ptr<port_record>>
 port_scheduler::make_pair(bool shipped) {
   auto id = next_record_id_.fetch_add(2, std::memory_order_relaxed);
-  // One allocation per port: the record and its first port object.
-  std::shared_ptr<port_record> a = std::make_shared<port_block>(*this, id);
-  std::shared_ptr<port_record> b = std::make_shared<port_block>(*this, id + 1);
+  // One allocation per pair: both records and their first port objects.
+  auto pair = std::make_shared<port_pair>(*this, id);
+  std::shared_ptr<port_record> a{pair, &pair->ends[0]};
+  std::shared_ptr<port_record> b{pair, &pair->ends[1]};
   a->shipped = shipped;
   b->shipped = shipped;
   live_.fetch_add(2, std::memory_order_acq_rel);
   open_.fetch_add(2, std::memory_order_acq_rel);
-  a->peer = b;
-  b->peer = a;
+  a->peer = b.get();
+  b->peer = a.get();
   if (default_marks.enabled()) {
     for (auto* r : {a.get(), b.get()}) {
       auto* f = new flow_state;
@@ -132,7 +133,7 @@ std::uint64_t port_scheduler::adopt(port_record& rec, caf::actor owner,
 }
 
 void port_scheduler::ship(port_record& rec) {
-  std::shared_ptr<port_record> peer;
+  port_record* peer = nullptr;
   {
     record_guard guard{rec.mu()};
     rec.owner = nullptr;
@@ -159,7 +160,7 @@ void port_scheduler::ship(port_record& rec) {
       peer->shipped = true;
     }
     if (wake)
-      send_hint_(wake, wake_kind::drain, peer, epoch, epoch);
+      send_hint_(wake, wake_kind::drain, *peer, epoch, epoch);
   }
 }
 
@@ -228,9 +229,9 @@ void port_scheduler::post_impl(port_record& src, serialized_message&& msg,
     transit.lock();
   // No lock on `src`: only the owner posts, and `peer` changes only when
   // the record itself closes, which for an owned record only its owner
-  // does (port_record, "Locking"). The link keeps the peer alive.
-  const auto& dst_ref = src.peer;
-  auto* dst = dst_ref.get();
+  // does (port_record, "Locking"). The peer lives as long as `src` (one
+  // port_pair).
+  auto* dst = src.peer;
   if constexpr (Traced)
     tr->ev.context = src.obj ? src.obj->ctx_id : 0;
   if (!dst) {
@@ -239,7 +240,7 @@ void port_scheduler::post_impl(port_record& src, serialized_message&& msg,
     post_drop<Traced>(std::move(msg), drop_reason::closed, tr);
     return;
   }
-  if (transit && closes_cycle(dst_ref, msg.ports)) {
+  if (transit && closes_cycle(*dst, msg.ports)) {
     transit.unlock();
     post_drop<Traced>(std::move(msg), drop_reason::unreachable, tr);
     return;
@@ -274,7 +275,7 @@ void port_scheduler::post_impl(port_record& src, serialized_message&& msg,
       // reference count on its handle. CAF's enqueue calls nothing of ours
       // that locks (at most wake_element::request_deletion, when the
       // mailbox is closed), so no other record lock is taken under this.
-      send_hint_(dst->owner, kind, dst_ref, dst->epoch, arg);
+      send_hint_(dst->owner, kind, *dst, dst->epoch, arg);
     }
   }
   if (transit)
@@ -296,14 +297,14 @@ void port_scheduler::post_drop(serialized_message&& msg, drop_reason why,
 }
 
 bool port_scheduler::closes_cycle(
-  const std::shared_ptr<port_record>& dst,
+  port_record& dst,
   const std::vector<std::shared_ptr<port_record>>& carried) {
   // The carried ports were just shipped by the poster, so each is the root
   // of its tree (the ports nested in its queue). Queuing them in `dst`
   // closes a cycle exactly when `dst` is nested in one of them: when one
   // of them is the root of dst's tree. Owned and closed ports are roots
   // (adoption and close cut them), so a chain that reaches one ends there.
-  auto* root = forest_.find_root(*dst);
+  auto* root = forest_.find_root(dst);
   for (auto& rec : carried)
     if (rec.get() == root)
       return true;
@@ -362,7 +363,7 @@ port_scheduler::start(const std::shared_ptr<port_record>& rec,
     rec->hint_pending = true;
     wake = rec->owner;
   }
-  send_hint_(wake, wake_kind::drain, rec, epoch, epoch);
+  send_hint_(wake, wake_kind::drain, *rec, epoch, epoch);
   return r;
 }
 
@@ -414,7 +415,7 @@ void port_scheduler::close_one(const std::shared_ptr<port_record>& rec,
     forest_.cut(*rec);
   }
   std::vector<envelope> dropped;
-  std::shared_ptr<port_record> peer;
+  port_record* peer = nullptr;
   {
     record_guard guard{rec->mu()};
     if (rec->closed)
@@ -428,7 +429,7 @@ void port_scheduler::close_one(const std::shared_ptr<port_record>& rec,
     rec->obj = nullptr;
     rec->hint_pending = false;
     rec->epoch = next_epoch_.fetch_add(1, std::memory_order_relaxed);
-    peer = std::move(rec->peer);
+    peer = std::exchange(rec->peer, nullptr);
     rec->lost = why;
     dropped = rec->queue.take_all();
     rec->ready_queued = false;
@@ -449,7 +450,7 @@ void port_scheduler::close_one(const std::shared_ptr<port_record>& rec,
     auto kind = wake_kind::none;
     {
       record_guard guard{peer->mu()};
-      if (!peer->closed && !peer->peer_closed && peer->peer == rec) {
+      if (!peer->closed && !peer->peer_closed && peer->peer == rec.get()) {
         // The survivor keeps its link (only its own close clears it, so
         // its owner reads it without a lock); later posts find `rec`
         // closed and count under `rec->lost`. Only the doomed message
@@ -467,7 +468,7 @@ void port_scheduler::close_one(const std::shared_ptr<port_record>& rec,
       }
     }
     if (kind != wake_kind::none)
-      send_hint_(wake, kind, peer, epoch, arg);
+      send_hint_(wake, kind, *peer, epoch, arg);
   }
   // Destroyed here, outside every lock; carried ports land on the worklist.
   for (auto& e : dropped) {

@@ -55,8 +55,8 @@ public:
   enum class wake_kind { none, drain, unshipped, peer_closed };
 
   using hint_fn = std::function<void(const caf::actor& owner, wake_kind kind,
-                                     const std::shared_ptr<port_record>& rec,
-                                     std::uint64_t epoch, std::uint64_t arg)>;
+                                     port_record& rec, std::uint64_t epoch,
+                                     std::uint64_t arg)>;
 
   explicit port_scheduler(hint_fn send_hint);
 
@@ -93,7 +93,7 @@ public:
   /// The flow state of `src`'s peer, or null when it has no mark: the one
   /// extra load of a post. Caller owns `src` (reads its peer link).
   static flow_state* peer_flow(const port_record& src) noexcept {
-    auto* p = src.peer.get();
+    auto* p = src.peer;
     return p != nullptr ? p->flow(std::memory_order_acquire) : nullptr;
   }
 
@@ -365,7 +365,7 @@ private:
   /// by rec's owner without locks held.
   void send_ready(port_record& rec);
   /// Queues the ready notice on `s` itself (unless one is queued there).
-  void queue_ready(const std::shared_ptr<port_record>& s);
+  void queue_ready(port_record* s);
 
   void close_one(const std::shared_ptr<port_record>& rec, drop_reason why);
 
@@ -377,7 +377,7 @@ private:
   /// `dst` is, through the ports it is nested in, inside one of those
   /// ports' queues. O(log n) amortized (transit_forest). Caller holds
   /// transit_mu_.
-  bool closes_cycle(const std::shared_ptr<port_record>& dst,
+  bool closes_cycle(port_record& dst,
                     const std::vector<std::shared_ptr<port_record>>& carried);
 
   /// What a traced post reports (see post_impl).

@@ -24,8 +24,7 @@ namespace {
 struct records {
   explicit records(std::size_t n)
     : sched([](const caf::actor&, port_scheduler::wake_kind,
-               const std::shared_ptr<port_record>&, std::uint64_t,
-               std::uint64_t) {}) {
+               port_record&, std::uint64_t, std::uint64_t) {}) {
     while (all.size() < n) {
       auto [a, b] = sched.make_pair();
       all.push_back(std::move(a));
