@@ -30,8 +30,9 @@ namespace entangle::detail {
 ///   has ended it is 0 (leak oracle, PORT_PROTOCOLS §7.3.11: a port left
 ///   open then is one nobody can close any more). `live_records()` counts
 ///   records not yet destroyed: the same once no user handle is left, but a
-///   handle to a closed or transferred port holds its port_block (the
-///   record's memory) for as long as the handle lives.
+///   handle to a closed or transferred port, or to either end of its
+///   channel, holds its port_pair (both records' memory) for as long as the
+///   handle lives (ownership rules: port_pair, port_object.hpp).
 /// - Every message that is not dispatched is counted in exactly one drop
 ///   reason, at the place where it is destroyed.
 ///
