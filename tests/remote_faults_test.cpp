@@ -2,231 +2,33 @@
 // with entangle's app identifier but sends malformed or unexpected frames
 // is disconnected and counted; it never touches ports it was not given,
 // and honest peers go on. Two runtimes in this one process stand for two
-// nodes (they connect over loopback like separate processes). [remote]
+// nodes (they connect over loopback like separate processes). Splice
+// frames: remote_splice_faults_test.cpp. [remote]
 
 #include <catch2/catch.hpp>
 
 #include <atomic>
 #include <chrono>
 #include <memory>
-#include <condition_variable>
-#include <functional>
-#include <mutex>
 #include <string>
 #include <thread>
-#include <vector>
 
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
-#include <caf/actor_system.hpp>
-#include <caf/actor_system_config.hpp>
 #include <caf/event_based_actor.hpp>
-#include <caf/io/middleman.hpp>
-#include <caf/scoped_actor.hpp>
+#include <caf/send.hpp>
 
 #include "contexts/context_core.hpp"
 #include "entangle/all.hpp"
-#include "remote/codec.hpp"
-#include "remote/journal.hpp"
-#include "remote/node_actor.hpp"
+#include "remote/raw_peer.hpp"
 
 using namespace entangle;
 using namespace std::chrono_literals;
-using remote_test::journal;
 using remote_test::eventually;
+using remote_test::honest_round_trip;
+using remote_test::journal;
+using remote_test::raw_peer;
+using remote_test::server;
+using remote_test::user_frame;
 namespace wire = entangle::detail::remote;
-
-namespace {
-
-/// A user frame for `dst` with sequence number `seq` carrying `data`, as a
-/// peer would send it (the tests then bend one field).
-wire::frame user_frame(wire::port_name dst, std::uint64_t seq, value data) {
-  wire::frame f;
-  f.kind = wire::frame_kind::user;
-  f.dst = dst;
-  f.seq = seq;
-  f.data = std::move(data);
-  return f;
-}
-
-/// A CAF node with entangle's app identifier but none of its code: it can
-/// send any frame it likes to a listening entangle node.
-struct raw_peer {
-  caf::actor_system_config cfg;
-  std::unique_ptr<caf::actor_system> sys;
-  caf::actor node;
-  /// One sender for every frame, alive as long as the peer: the node
-  /// monitors whoever said hello (a node actor lives as long as its node).
-  std::unique_ptr<caf::scoped_actor> self;
-  /// The number of the last sequenced frame sent (the node's stream).
-  std::uint64_t pseq = 0;
-  /// The node's session, from its welcome (sequenced frames echo it).
-  std::uint64_t echo = 0;
-
-  explicit raw_peer(std::uint16_t port) {
-    cfg.load<caf::io::middleman>();
-    cfg.set("middleman.app-identifiers",
-            std::vector<std::string>{"entangle/1"});
-    // Heartbeats as entangle's, or the node's CAF drops the connection.
-    cfg.set("middleman.heartbeat-interval", caf::timespan{200ms});
-    sys = std::make_unique<caf::actor_system>(cfg);
-    auto hdl = sys->middleman().remote_actor("127.0.0.1", port);
-    REQUIRE(hdl);
-    node = *hdl;
-    self = std::make_unique<caf::scoped_actor>(*sys);
-  }
-
-  ~raw_peer() {
-    self.reset();
-  }
-
-  void send(const std::string& bytes) {
-    (*self)->send(node, wire::frame_atom::value, bytes);
-  }
-
-  /// Sends `f`, numbered in this peer's stream if it is sequenced (the
-  /// node drops a frame out of stream order without looking at it).
-  void send(wire::frame f) {
-    if (wire::sequenced(f.kind))
-      f.pseq = ++pseq;
-    if (wire::sequenced(f.kind) || f.kind == wire::frame_kind::ack)
-      f.echo = echo;
-    send(wire::encode(f));
-  }
-
-  /// `key`: where it claims to listen (empty: nowhere). With `welcome`,
-  /// waits for the node's answer and learns its session.
-  void hello(const std::string& key = "", bool welcome = true) {
-    wire::frame f;
-    f.kind = wire::frame_kind::hello;
-    f.magic = wire::wire_magic;
-    f.version = wire::wire_version;
-    f.session = 1;
-    f.text = key;
-    send(f);
-    if (!welcome)
-      return;
-    bool done = false;
-    while (!done) {
-      (*self)->receive(
-        [&](wire::frame_atom, const std::string& bytes) {
-          std::string why;
-          auto w = wire::decode(bytes, 64, why);
-          REQUIRE(w);
-          if (w->kind == wire::frame_kind::welcome) {
-            echo = w->session;
-            done = true;
-          }
-        },
-        caf::after(std::chrono::seconds{30}) >> [&] {
-          FAIL("no welcome");
-        });
-    }
-  }
-
-  /// Waits for a frame from the node that `pred` accepts (others are
-  /// skipped); false after `timeout`.
-  template <class Pred>
-  bool frame_from_node(Pred pred,
-                       std::chrono::milliseconds timeout = 30s) {
-    auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (std::chrono::steady_clock::now() < deadline) {
-      bool got = false;
-      (*self)->receive(
-        [&](wire::frame_atom, const std::string& bytes) {
-          std::string why;
-          auto w = wire::decode(bytes, 64, why);
-          got = w && pred(*w);
-        },
-        caf::after(std::chrono::seconds{1}) >> [] {});
-      if (got)
-        return true;
-    }
-    return false;
-  }
-
-  /// Waits for a hello from the node with a session other than `old`.
-  bool hello_from_node(std::uint64_t old) {
-    return frame_from_node([old](const wire::frame& w) {
-      return w.kind == wire::frame_kind::hello && w.session != old;
-    });
-  }
-
-  /// Waits for the next user frame from the node (other frames are
-  /// skipped); false after 30 s.
-  bool user_from_node() {
-    return frame_from_node([](const wire::frame& w) {
-      return w.kind == wire::frame_kind::user;
-    });
-  }
-
-  /// Says hello and opens a link to service `name`; returns the open frame
-  /// (its `dst` names the server's end of the link).
-  wire::frame hello_and_open(const std::string& name) {
-    hello();
-    wire::frame open;
-    open.kind = wire::frame_kind::open;
-    open.dst = wire::port_name::mint();
-    open.src = wire::port_name::mint();
-    open.text = name;
-    send(open);
-    return open;
-  }
-};
-
-/// A listening runtime offering "echo" (which also logs the events of each
-/// connection it serves).
-struct server {
-  runtime_config cfg;
-  std::unique_ptr<runtime> rt;
-  std::uint16_t port = 0;
-  journal served;
-
-  /// `tune` adjusts the config (the caps) before the runtime is made.
-  explicit server(const std::function<void(runtime_config&)>& tune = {}) {
-    cfg.remote = true;
-    cfg.warnings = false;
-    if (tune)
-      tune(cfg);
-    rt = std::make_unique<runtime>(cfg);
-    auto id = rt->spawn("echo", [this](context& self) {
-      self.on_connect([this](message_event& ev) {
-        auto p = ev.ports.at(0);
-        p.on_message([p](message_event& m) { p.post_message(m.data); });
-        p.on_close([this](message_event&) { served.add("close"); });
-        p.start();
-      });
-    });
-    remote::offer(*rt, "echo", id);
-    port = remote::listen(*rt, 0, "127.0.0.1");
-  }
-};
-
-/// An honest client runtime: connects to echo and checks a round trip.
-void honest_round_trip(std::uint16_t port, const std::string& text) {
-  runtime_config cfg;
-  cfg.remote = true;
-  cfg.warnings = false;
-  runtime rt{cfg};
-  journal j;
-  auto url = "entangle://127.0.0.1:" + std::to_string(port) + "/echo";
-  rt.spawn("client", [&j, url, text](context&) {
-    auto p = remote::connect(url);
-    p.on_message([&j, p](message_event& ev) {
-      j.add(to_string(ev.data));
-      p.close();
-    });
-    p.start();
-    p.post_message(text);
-  });
-  REQUIRE(eventually([&] { return j.size() == 1; }));
-  CHECK(j.at(0) == to_string(value{text}));
-  CHECK(rt.run_for(10s));
-}
-
-} // namespace
 
 TEST_CASE("an undecodable frame disconnects its node, counted; others go on",
           "[remote]") {
@@ -636,228 +438,25 @@ TEST_CASE("up to the cap, links a peer made and closed make room again",
   CHECK(remote::stats(*s.rt).violations == 0);
 }
 
-TEST_CASE("splice frames that do not add up disconnect their node; the "
-          "port it was given only closes (node loss)",
+TEST_CASE("a frame without a remote sender (an anonymous send) is dropped "
+          "and counted as unattributed: nobody is banned",
           "[remote]") {
   server s;
   raw_peer peer{s.port};
-  auto open = peer.hello_and_open("echo");
-  wire::frame f;
-  f.dst = open.dst;
-  SECTION("splice_end with no splice") {
-    f.kind = wire::frame_kind::splice_end;
-    f.seq = 0;
-  }
-  SECTION("splice_last with no splice") {
-    f.kind = wire::frame_kind::splice_last;
-    f.seq = 0;
-  }
-  SECTION("splice_ready with no splice") {
-    f.kind = wire::frame_kind::splice_ready;
-    f.seq = 1;
-  }
-  SECTION("splice_go for a port it was never given") {
-    f.kind = wire::frame_kind::splice_go;
-    f.dst = wire::port_name::mint();
-  }
-  SECTION("splice_abort for a port it was never given") {
-    f.kind = wire::frame_kind::splice_abort;
-    f.dst = wire::port_name::mint();
-  }
-  SECTION("splice_prepare whose successor name is in use") {
-    f.kind = wire::frame_kind::splice_prepare;
-    f.src = open.dst;
-    f.peer = wire::port_name::mint();
-    f.text = "nobody";
-  }
-  peer.send(f);
-  CHECK(eventually([&] { return remote::stats(*s.rt).violations >= 1; }));
-  std::this_thread::sleep_for(100ms);
-  CHECK(remote::stats(*s.rt).violations == 1);
-  CHECK(remote::stats(*s.rt).nodes_lost == 1);
-  // Its port got nothing but its close.
-  CHECK(eventually([&] { return s.served.size() == 1; }));
-  CHECK(s.served.at(0) == "close");
-  CHECK(remote::stats(*s.rt).links == 0);
-  honest_round_trip(s.port, "unharmed");
-}
-
-TEST_CASE("a splice the endpoint cannot take is refused, an unknown "
-          "splice_drop answered, and a version 4 peer greeted in version 4: "
-          "none is a violation",
-          "[remote]") {
-  server s;
-  SECTION("a splice to a node it does not know: refused") {
-    raw_peer peer{s.port};
-    auto open = peer.hello_and_open("echo");
-    wire::frame f;
-    f.kind = wire::frame_kind::splice_prepare;
-    f.dst = open.dst;
-    f.src = wire::port_name::mint();
-    f.peer = wire::port_name::mint();
-    f.text = "a node it never met";
-    peer.send(f);
-    CHECK(peer.frame_from_node([&](const wire::frame& w) {
-      return w.kind == wire::frame_kind::splice_ready && w.dst == open.src
-             && w.seq == 0;
-    }));
-  }
-  SECTION("a splice_drop for a name it never registered: answered") {
-    raw_peer peer{s.port};
-    peer.hello();
-    wire::frame f;
-    f.kind = wire::frame_kind::splice_drop;
-    f.dst = wire::port_name::mint();
-    f.src = wire::port_name::mint();
-    peer.send(f);
-    CHECK(peer.frame_from_node([&](const wire::frame& w) {
-      return w.kind == wire::frame_kind::splice_drop && w.dst == f.src
-             && w.src == f.dst && w.resend;
-    }));
-  }
-  SECTION("a version 4 hello") {
-    raw_peer peer{s.port};
-    wire::frame f;
-    f.kind = wire::frame_kind::hello;
-    f.magic = wire::wire_magic;
-    f.version = 4;
-    f.session = 1;
-    peer.send(f);
-    CHECK(peer.frame_from_node([](const wire::frame& w) {
-      return w.kind == wire::frame_kind::welcome && w.version == 4;
-    }));
-  }
-  std::this_thread::sleep_for(100ms);
+  peer.hello();
+  // From the peer, this frame would be a violation (a port it was never
+  // given); sent anonymously it names nobody to disconnect.
+  wire::frame f = user_frame(wire::port_name{7, 7}, 1, value{"x"});
+  f.pseq = peer.pseq + 1;
+  f.echo = peer.echo;
+  caf::anon_send(peer.node, wire::frame_atom::value, wire::encode(f));
+  CHECK(eventually([&] { return remote::stats(*s.rt).unattributed == 1; }));
   CHECK(remote::stats(*s.rt).violations == 0);
-  honest_round_trip(s.port, "unharmed");
-}
-
-TEST_CASE("a splice dial that reaches the node the relay named is ready; "
-          "one that fails, or reaches another node, is refused and greets "
-          "nobody there; no violation anywhere, the relayed link goes on",
-          "[remote]") {
-  server s;
-  // The relay: it names a node and where that node listens.
-  raw_peer relay{s.port};
-  auto open = relay.hello_and_open("echo");
-  wire::frame f;
-  f.kind = wire::frame_kind::splice_prepare;
-  f.dst = open.dst;
-  f.src = wire::port_name::mint();
-  f.peer = wire::port_name::mint();
-  // A real node id the endpoint never met (a third CAF node, not running).
-  caf::actor_system_config named_cfg;
-  named_cfg.load<caf::io::middleman>();
-  caf::actor_system named{named_cfg};
-  auto named_id = caf::to_string(named.node());
-  std::unique_ptr<server> other;
-  std::uint64_t ready = 0;
-  SECTION("the named node listens there") {
-    other = std::make_unique<server>();
-    raw_peer probe{other->port}; // only to learn its node id
-    f.text = caf::to_string(probe.node.node()) + " 127.0.0.1:"
-             + std::to_string(other->port);
-    ready = 1;
-  }
-  SECTION("another node listens there") {
-    other = std::make_unique<server>();
-    f.text = named_id + " 127.0.0.1:" + std::to_string(other->port);
-  }
-  SECTION("nothing listens there") {
-    // A port that was just free: a runtime listened there and stopped.
-    std::uint16_t port = 0;
-    {
-      server gone;
-      port = gone.port;
-    }
-    f.text = named_id + " 127.0.0.1:" + std::to_string(port);
-  }
-  relay.send(f);
-  CHECK(relay.frame_from_node([&](const wire::frame& w) {
-    return w.kind == wire::frame_kind::splice_ready && w.dst == open.src
-           && w.seq == ready;
-  }));
-  if (ready == 1) {
-    // The endpoint greeted the named node; the relay calls it off.
-    CHECK(eventually([&] { return remote::stats(*other->rt).peers == 1; }));
-    wire::frame abort;
-    abort.kind = wire::frame_kind::splice_abort;
-    abort.dst = open.dst;
-    relay.send(abort);
-  }
-  // The link through the relay goes on.
-  relay.send(user_frame(open.dst, 1, value{"still here"}));
-  CHECK(relay.user_from_node());
-  auto st = remote::stats(*s.rt);
-  CHECK(st.violations == 0);
-  CHECK(st.nodes_lost == 0);
-  if (other && ready == 0) {
-    // The endpoint said no hello there: the other node has no peer.
-    std::this_thread::sleep_for(200ms);
-    CHECK(remote::stats(*other->rt).peers == 0);
-    CHECK(remote::stats(*other->rt).violations == 0);
-  }
-  honest_round_trip(s.port, "unharmed");
-}
-
-TEST_CASE("a splice that waits on a dial that hangs is not answered; a "
-          "splice_abort or the relay's loss ends it, the dial's end later "
-          "finds nothing, and no link is left",
-          "[remote]") {
-  server s{[](runtime_config& c) {
-    c.remote_connect_timeout = std::chrono::seconds{2};
-  }};
-  // An address that takes TCP connections and never answers BASP's
-  // handshake: the dial hangs until the connect timeout.
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  REQUIRE(fd >= 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
-  REQUIRE(::listen(fd, 16) == 0);
-  socklen_t len = sizeof addr;
-  REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
-  auto hung = ntohs(addr.sin_port);
-  auto relay = std::make_unique<raw_peer>(s.port);
-  auto open = relay->hello_and_open("echo");
-  caf::actor_system_config named_cfg;
-  named_cfg.load<caf::io::middleman>();
-  caf::actor_system named{named_cfg};
-  wire::frame f;
-  f.kind = wire::frame_kind::splice_prepare;
-  f.dst = open.dst;
-  f.src = wire::port_name::mint();
-  f.peer = wire::port_name::mint();
-  f.text = caf::to_string(named.node()) + " 127.0.0.1:" + std::to_string(hung);
-  relay->send(f);
-  auto is_ready = [&](const wire::frame& w) {
-    return w.kind == wire::frame_kind::splice_ready;
-  };
-  // Dialing: no answer yet (the endpoint is prepared-but-not-ready).
-  CHECK_FALSE(relay->frame_from_node(is_ready, 500ms));
-  SECTION("splice_abort") {
-    wire::frame abort;
-    abort.kind = wire::frame_kind::splice_abort;
-    abort.dst = open.dst;
-    relay->send(abort);
-    relay->send(user_frame(open.dst, 1, value{"after the abort"}));
-    CHECK(relay->user_from_node());
-    // The dial ends (the connect timeout): no splice waits, no answer.
-    CHECK_FALSE(relay->frame_from_node(is_ready, 2500ms));
-    wire::frame close;
-    close.kind = wire::frame_kind::close;
-    close.dst = open.dst;
-    close.seq = 1;
-    relay->send(close);
-  }
-  SECTION("the relay goes") {
-    relay.reset();
-    CHECK(eventually([&] { return remote::stats(*s.rt).nodes_lost == 1; }));
-    std::this_thread::sleep_for(2500ms); // past the dial's end
-  }
-  CHECK(eventually([&] { return remote::stats(*s.rt).links == 0; }));
-  ::close(fd);
-  CHECK(remote::stats(*s.rt).violations == 0);
-  honest_round_trip(s.port, "unharmed");
+  CHECK(remote::stats(*s.rt).nodes_lost == 0);
+  // The peer was not banned: the same frame, now its own, is its first
+  // violation.
+  peer.send(user_frame(wire::port_name{7, 7}, 1, value{"x"}));
+  CHECK(eventually([&] { return remote::stats(*s.rt).violations == 1; }));
+  CHECK(remote::stats(*s.rt).unattributed == 1);
+  honest_round_trip(s.port, "still here");
 }

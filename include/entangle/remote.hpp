@@ -73,6 +73,12 @@ struct node_stats {
   /// Frames refused as malformed or unexpected (their nodes were
   /// disconnected).
   std::uint64_t violations = 0;
+  /// Frames dropped unread because CAF delivered them without a remote
+  /// sender (an anonymous send, a local actor, or a sender whose proxy CAF
+  /// could not make while a connection was being replaced): nobody to
+  /// blame or answer, so no node is disconnected; a peer's frame lost so
+  /// is sent again (`resent`). Logged with runtime_config::warnings.
+  std::uint64_t unattributed = 0;
   /// Connections lost (broken, died, heartbeats missed, disconnected).
   std::uint64_t nodes_lost = 0;
   /// The port `listen` bound (0 if none).

@@ -270,6 +270,28 @@ void port_scheduler::set_mirror(port_record& end, const high_water_mark& m,
     send_ready(end);
 }
 
+void port_scheduler::rebase_mirror(port_record& end, const high_water_mark& m,
+                                   std::size_t n, std::size_t bytes) {
+  bool crossing = false;
+  {
+    record_guard guard{end.mu()};
+    if (end.closed)
+      return;
+    auto* f = end.flow(std::memory_order_relaxed);
+    if (f == nullptr) {
+      f = new flow_state;
+      end.set_flow(f, std::memory_order_release);
+    }
+    auto q = count_queued(end);
+    f->mirror = true;
+    f->count.store(q.n + n, std::memory_order_relaxed);
+    f->bytes.store(q.bytes + bytes, std::memory_order_relaxed);
+    crossing = f->set_marks(m); // full if at a mark; a crossing if it fell
+  }
+  if (crossing)
+    send_ready(end);
+}
+
 void port_scheduler::credit_remote(port_record& end, std::size_t n,
                                    std::size_t bytes) {
   bool crossing = false;

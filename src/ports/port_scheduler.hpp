@@ -184,6 +184,14 @@ public:
   void set_mirror(port_record& end, const high_water_mark& m,
                   std::size_t unsent);
 
+  /// Link end `end` mirrors the remote receiver with marks `m` (enabled)
+  /// and, from now on, `n` messages of `bytes` sent and not credited (its
+  /// link was spliced: node_credit.cpp, rebase_credit); what is queued on
+  /// it counts too. A crossing queues the ready notice on `end`'s peer. By
+  /// the end's owner.
+  void rebase_mirror(port_record& end, const high_water_mark& m,
+                     std::size_t n, std::size_t bytes);
+
   /// The remote receiver read `n` messages (`bytes`) sent through mirror
   /// `end`, or they were dropped before being sent: they are no longer
   /// unread; a crossing (or a watching feeder) gets the ready notice. By

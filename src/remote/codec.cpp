@@ -119,9 +119,14 @@ std::string encode(const frame& f) {
     case frame_kind::close:
     case frame_kind::splice_ready:
     case frame_kind::splice_last:
+      w.name(f.dst);
+      w.u64(f.seq);
+      break;
     case frame_kind::splice_end:
       w.name(f.dst);
       w.u64(f.seq);
+      write_marks(w, f.marks);
+      w.u64(f.unread);
       break;
     case frame_kind::splice_prepare:
       w.name(f.dst);
@@ -237,9 +242,14 @@ std::optional<frame> decode(std::string_view bytes, std::size_t max_depth,
       break;
     case frame_kind::credit:
     case frame_kind::splice_last:
+      f.dst = r.name();
+      f.seq = r.u64();
+      break;
     case frame_kind::splice_end:
       f.dst = r.name();
       f.seq = r.u64();
+      read_marks(r, f.marks); // not enabled: the other endpoint has none
+      f.unread = r.u64();
       break;
     case frame_kind::splice_ready:
       f.dst = r.name();

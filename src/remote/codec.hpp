@@ -57,12 +57,17 @@ inline constexpr std::uint32_t wire_magic = 0x47544e45;
 /// 3: sequenced, ack and greeting frames carry `echo`. 4: `mark` and
 /// `credit` frames, and a user frame's carried ports carry their marks.
 /// 5: a user frame's payload can be "could not be encoded" (kind 2), and
-/// the splice frames (proxy collapse). A node greets a version 4 peer in
-/// version 4 and never sends it a splice frame or a kind 2 payload.
-inline constexpr std::uint16_t wire_version = 5;
+/// the splice frames (proxy collapse). 6: splice_end carries the credit
+/// state the endpoint takes over (a splice with credit in use). A node
+/// greets an older peer in its version and never sends a version 4 peer a
+/// splice frame or a kind 2 payload, nor a version 5 peer a splice frame.
+inline constexpr std::uint16_t wire_version = 6;
 inline constexpr std::uint16_t wire_version_min = 4;
 /// The first version that knows the splice frames and kind 2 payloads.
 inline constexpr std::uint16_t wire_version_splice = 5;
+/// The first version whose splice frames carry credit (splice_end's marks
+/// and unread): the only one a splice is made with.
+inline constexpr std::uint16_t wire_version_splice_credit = 6;
 
 /// Frames from open on are *sequenced*: each carries `echo`, then `pseq`,
 /// its number in the sender's stream to that node (1, 2, ...), and `ack`,
@@ -111,7 +116,11 @@ enum class frame_kind : std::uint8_t {
   /// sent on the old link}.
   splice_last,
   /// Relay -> endpoint: {dst, seq = the last user seq the relay sent on
-  /// the old link}: deliver up to it, then receive on the successor.
+  /// the old link, marks = the other endpoint's marks as the relay mirrors
+  /// them (none: it has none), unread = the messages the relay sent it and
+  /// it did not credit}: deliver up to seq, then receive on the successor,
+  /// whose credit counts `unread` messages sent before its first (version
+  /// 6; node_credit.cpp, rebase_credit).
   splice_end,
   /// Relay -> endpoint: {dst}: forget the successor (before go only).
   splice_abort,
@@ -181,8 +190,11 @@ struct frame {
   std::vector<std::pair<port_name, port_name>> ports;
   /// user: the marks of each carried port (missing entries: none).
   std::vector<carried_flow> port_flow;
-  /// mark: the receiving port's marks.
+  /// mark: the receiving port's marks; splice_end: the other endpoint's.
   high_water_mark marks;
+  /// splice_end: messages sent on towards the other endpoint that it had
+  /// not credited when it switched.
+  std::uint64_t unread = 0;
   /// Set by the decoder: the frame's encoded size.
   std::size_t wire_size = 0;
   /// splice_prepare: the other endpoint's name on the successor link.

@@ -140,9 +140,10 @@ void node_state::on_local(port_name local, envelope&& e) {
   }
   if (e.is_ready) {
     // The user's port behind this end changed its marks or read: a mark
-    // or credit frame for the sending node (node_credit.cpp). Not while
-    // splicing: no credit crosses a splice (after_splice tells it then).
-    if (l.sp == link::splice::none)
+    // or credit frame for the sending node (node_credit.cpp). None on the
+    // old link once switched (the relay's count must be final when it
+    // finishes): told on the successor after the swap (after_splice).
+    if (l.sp != link::splice::switched)
       on_ready(l);
     return;
   }

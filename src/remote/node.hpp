@@ -80,6 +80,22 @@ struct link {
   std::uint64_t consumed = 0;
   std::uint64_t unsized = 0;
   std::deque<std::uint32_t> sizes;
+  /// Sent and not credited, but not in the mirror's count: the oldest
+  /// messages a splice's relay counted unread that we had not (a carried
+  /// port's backlog at the peer, which its new holder never saw). The
+  /// first credits go to them. So a rebase never raises a view under a
+  /// writer that just read desired_size; while mirroring, unsized +
+  /// sizes.size() + uncounted == sent - consumed.
+  std::uint64_t uncounted = 0;
+  // Credit numbering across a splice (node_credit.cpp, rebase_credit): a
+  // link that took over from a spliced one counts first the messages the
+  // old one delivered and did not credit (`recv_base`: in what we tell)
+  // and sent that were not credited (`send_base`: in what we are told).
+  // So `consumed` and `credited` count from the same origin at both ends,
+  // and "sent" above is send_base + next_send - 1 (plus sp_next_send - 1
+  // while `switched`: our messages on the successor wait for credit too).
+  std::uint64_t recv_base = 0;
+  std::uint64_t send_base = 0;
 
   // Proxy collapse (node_splice.cpp). As an endpoint: the successor link a
   // relay named (`dialing`: its node is not up here, dialed at `sp_key`,
@@ -305,6 +321,7 @@ public:
   std::atomic<std::uint64_t> frames_in{0};
   std::atomic<std::uint64_t> frames_out{0};
   std::atomic<std::uint64_t> violations{0};
+  std::atomic<std::uint64_t> unattributed{0};
   std::atomic<std::uint64_t> nodes_lost{0};
   std::atomic<std::uint64_t> peers_up{0};
   std::atomic<std::uint64_t> live_links{0};
@@ -435,6 +452,12 @@ private:
   void user_left(link& l, std::uint32_t bytes, bool sent);
   /// The marks that travel with carried port `rec` (in transit).
   carried_flow carried_marks(port_record& rec);
+  /// The successor's credit takes over from endpoint `l`'s old link at its
+  /// swap (`end`: the relay's splice_end; `l` not re-keyed yet).
+  void rebase_credit(link& l, const frame& end);
+  /// The relay's splice_end for its end `to`, whose in-process peer is
+  /// its end `other`: what `to`'s endpoint takes over (rebase_credit).
+  frame splice_end_for(port_name to, port_name other);
   /// After make_link for a carried port: at its sender (`out`), the new end
   /// mirrors the port's marks; at its receiver, the new port `user` gets
   /// them and the end mirrors its peer's.

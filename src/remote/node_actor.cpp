@@ -11,8 +11,10 @@
 #include <caf/io/middleman.hpp>
 #include <caf/monitorable_actor.hpp>
 #include <caf/send.hpp>
+#include <fmt/format.h>
 
 #include "base/caf_compat.hpp"
+#include "contexts/world.hpp"
 #include "remote/node.hpp"
 
 namespace entangle::detail::remote {
@@ -59,7 +61,14 @@ caf::behavior node_actor(caf::event_based_actor* self,
         return;
       auto& src = self->current_sender();
       if (!src || src->node() == self->node()) {
-        ++st->violations; // anonymous or local: not a peer's frame
+        // Not a peer's frame, or one whose sender CAF lost on the way:
+        // nobody to ban. Logged at 1, 2, 4, ... so a flood stays quiet.
+        auto n = ++st->unattributed;
+        if ((n & (n - 1)) == 0 && st->w().cfg.warnings)
+          fmt::print(stderr,
+                     "entangle: remote: {} frame(s) without a remote "
+                     "sender dropped ({})\n",
+                     n, src ? "a local sender" : "no sender");
         return;
       }
       ++st->frames_in;

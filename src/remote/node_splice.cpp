@@ -14,11 +14,13 @@
 //            frames first); a close on the old link frees the relay's
 //            tombstone
 //
-// Only when T and B speak wire version 5 and no credit is in use (no marks
-// anywhere on the four ends): credit does not cross a splice. An endpoint
-// not connected to the other one dials it where the relay says it listens
-// first (node_splice_dial.cpp). State: link::sp* (endpoint), link::relay
-// and relays_ (relay), successors_ (successor name -> old link name).
+// Only when T, A and B speak wire version 6. Credit in use carries over:
+// A relays credit as ever until the endpoints switch, they tell none on
+// the old link after, and each takes over A's count of what the other did
+// not credit at the swap (node_credit.cpp). An endpoint not connected to
+// the other one dials it where the relay says it listens first
+// (node_splice_dial.cpp). State: link::sp* (endpoint), link::relay and
+// relays_ (relay), successors_ (successor name -> old link name).
 
 #include "remote/node.hpp"
 
@@ -34,24 +36,11 @@ namespace entangle::detail::remote {
 
 namespace {
 
-/// No marks on the end, its user's port, or told either way.
-bool credit_free(const link& l) {
-  if (l.mirror || l.told_marks.enabled())
-    return false;
-  auto& obj = l.end.object();
-  if (!obj || !obj->record)
-    return false;
-  auto& rec = *obj->record;
-  if (port_scheduler::view_of(rec).marks.enabled())
-    return false;
-  return !rec.peer || !port_scheduler::view_of(*rec.peer).marks.enabled();
-}
-
-/// An open link end that can take part in a splice (either role).
+/// An open link end that can take part in a splice (either role), credit
+/// in use or not.
 bool spliceable(const link& l) {
   return !l.pending && !l.got_close && !l.sent_close && l.relay == 0
-         && !l.no_splice && l.sp == link::splice::none && l.early.empty()
-         && credit_free(l);
+         && !l.no_splice && l.sp == link::splice::none && l.early.empty();
 }
 
 } // namespace
@@ -59,7 +48,7 @@ bool spliceable(const link& l) {
 bool node_state::splice_capable(const caf::node_id& node) {
   auto i = peers_.find(node);
   return i != peers_.end() && i->second.st == peer::state::up
-         && i->second.version >= wire_version_splice;
+         && i->second.version >= wire_version_splice_credit;
 }
 
 link* node_state::successor_of(const caf::node_id& from, port_name name) {
@@ -219,20 +208,19 @@ void node_state::relay_marker(link& l) {
   if (!r->second.drained[side])
     return;
   // Both directions drained: nothing more enters either queue. Each
-  // endpoint gets the number of the last frame we sent it; the ends go
+  // endpoint gets the number of the last frame we sent it, and the credit
+  // state of the other's link (taken before either goes); the ends go
   // without a close (the endpoints keep the channel), tombstoned until
   // their close of the old link (sent at their swap) comes.
+  frame ends[2] = {splice_end_for(r->second.end[0], r->second.end[1]),
+                   splice_end_for(r->second.end[1], r->second.end[0])};
   std::vector<message_port> gone;
-  for (auto& name : r->second.end) {
-    auto i = links_.find(name);
+  for (int k = 0; k < 2; ++k) {
+    auto i = links_.find(r->second.end[k]);
     if (i == links_.end())
       continue; // cannot be: a relay end's close stops the splice
     auto& e = i->second;
-    frame end;
-    end.kind = frame_kind::splice_end;
-    end.dst = e.remote;
-    end.seq = e.next_send - 1;
-    send(e.node, end);
+    send(e.node, ends[k]);
     tombstones_.emplace(e.node, e.local);
     unmade(e); // its tombstone counts toward the cap instead
     gone.push_back(std::move(e.end));
@@ -278,9 +266,10 @@ void node_state::splice_prepare(const caf::node_id& from, frame& f) {
       other = node;
       break;
     }
-  // Only while the end is open, in no other splice, with no credit in
-  // use; to a node we are up with, or (a dial) one we reach at `key`.
-  bool can = w_.cfg.remote_collapse && spliceable(l);
+  // Only while the end is open and in no other splice, from a relay whose
+  // splice_end carries credit (version 6); to a node we are up with, or
+  // (a dial) one we reach at `key`.
+  bool can = w_.cfg.remote_collapse && spliceable(l) && splice_capable(from);
   if (can && other && other != from && splice_reachable(other)) {
     l.sp_local = f.src;
     l.sp_remote = f.peer;
@@ -341,7 +330,7 @@ void node_state::splice_go(const caf::node_id& from, frame& f) {
 }
 
 void node_state::handle_splice(const caf::node_id& from, frame& f) {
-  // Splice frames come only from nodes that know them (version 5).
+  // Splice frames come only from nodes that know them (version 5 on).
   switch (f.kind) {
     case frame_kind::splice_prepare:
       splice_prepare(from, f);
@@ -407,6 +396,8 @@ void node_state::splice_end(const caf::node_id& from, frame& f) {
   c.seq = old.next_send - 1;
   send(from, c);
   successors_.erase(old.sp_local);
+  // Credit goes on where the old link left it (node_credit.cpp).
+  rebase_credit(old, f);
   // The successor is no link the new node made here (a splice replaces
   // one link by one): the old node's count drops, the new one's stays.
   unmade(old);
@@ -423,17 +414,6 @@ void node_state::splice_end(const caf::node_id& from, frame& f) {
   l.early = std::move(l.sp_early);
   l.sp_early.clear();
   l.sp = link::splice::none;
-  // No credit crossed the splice (none was in use at prepare, and none is
-  // told while splicing); anything a late mark set is reset: the link
-  // starts as a new one (after_splice tells our marks).
-  if (l.mirror) {
-    if (auto& obj = l.end.object(); obj && obj->record)
-      w_.sched->set_mirror(*obj->record, high_water_mark{}, 0);
-  }
-  l.mirror = false;
-  l.told_marks = high_water_mark{};
-  l.credited = l.consumed = l.unsized = 0;
-  l.sizes.clear();
   install_sink(local);
   ++swaps;
   while (!l.early.empty() && l.early.begin()->first == l.next_recv) {

@@ -57,7 +57,7 @@ bool node_state::splice_reachable(const caf::node_id& node) {
   return i != peers_.end()
          && (i->second.st == peer::state::up
              || i->second.st == peer::state::reconnecting)
-         && i->second.version >= wire_version_splice;
+         && i->second.version >= wire_version_splice_credit;
 }
 
 bool node_state::splice_dial(const caf::node_id& from, link& l,

@@ -18,9 +18,21 @@
 //   every millisecond, while it reads numbers from data and checks each is
 //   the next one; when data closes, posts {count, ordered} on report and
 //   closes it.
+// - flow: {mark, bytes, hold, wiggle} with ports [data, report]: sets
+//   data's high-water mark ({mark} messages, {bytes} bytes) and reads
+//   numbers from data, checking each is the next one; hold = 1: reads
+//   nothing until "go" comes on report; wiggle = 1: doubles the mark and
+//   sets it back, every millisecond, while it reads. When data closes,
+//   posts {count, ordered} on report and closes it.
+// - handover: {to: URL, n: N, mark} with [report]: makes a channel
+//   (x, y), sends y with report to URL (a `flow` service: {mark, hold: 1}),
+//   posts 0..N-1 on x, and once x knows the reader's mark (its
+//   desired_size is set) posts {handed: N} with x back on the port it came
+//   from: x arrives with a backlog of N unread at the reader it never
+//   counted, and this node relays it.
 // - stats: posts this runtime's remote::stats (frames_in, frames_out,
-//   splices, swaps, links, violations, resent, reconnects) on the
-//   connection, then closes it.
+//   splices, swaps, links, violations, resent, reconnects, credits_sent,
+//   credits_received) on the connection, then closes it.
 //
 // Options are runtime_config's, and --no-collapse (remote_collapse off).
 
@@ -148,6 +160,86 @@ void serve_duplex(message_port p) {
   p.start();
 }
 
+void serve_flow(message_port p) {
+  p.on_message([](message_event& ev) {
+    auto* o = ev.data.get_if<object>();
+    if (o == nullptr || ev.ports.size() != 2)
+      return;
+    auto size = [o](const char* k) {
+      return static_cast<std::size_t>(o->at(k).as_number());
+    };
+    auto data = ev.ports[0];
+    auto report = ev.ports[1];
+    high_water_mark mark{size("mark"), size("bytes")};
+    data.set_high_water_mark(mark);
+    auto got = std::make_shared<double>(0);
+    auto ordered = std::make_shared<bool>(true);
+    auto timer = std::make_shared<timer_id>(0);
+    if (size("wiggle") != 0) {
+      auto twice = std::make_shared<bool>(false);
+      *timer = this_context().set_interval(
+        [data, mark, twice] {
+          *twice = !*twice;
+          auto m = mark;
+          if (*twice) {
+            m.messages *= 2;
+            m.bytes *= 2;
+          }
+          data.set_high_water_mark(m);
+        },
+        std::chrono::milliseconds{1});
+    }
+    data.add_event_listener("message", [got, ordered](message_event& m) {
+      if (!m.data.is_number() || m.data.as_number() != *got)
+        *ordered = false;
+      *got += 1;
+    });
+    data.on_close([got, ordered, report, timer](message_event&) {
+      this_context().clear_interval(*timer);
+      report.post_message(
+        value::obj({{"count", *got}, {"ordered", *ordered}}));
+      report.close();
+    });
+    report.on_message([data](message_event& m) {
+      if (auto* s = m.data.get_if<std::string>(); s && *s == "go")
+        data.start();
+    });
+    if (size("hold") == 0)
+      data.start();
+  });
+  p.start();
+}
+
+void serve_handover(message_port p) {
+  p.on_message([p](message_event& ev) {
+    auto* o = ev.data.get_if<object>();
+    if (o == nullptr || ev.ports.size() != 1)
+      return;
+    auto n = o->at("n").as_number();
+    message_channel ch;
+    auto x = ch.port1();
+    auto q = remote::connect(o->at("to").as_string());
+    q.post_message(value::obj({{"mark", o->at("mark")},
+                               {"bytes", 0},
+                               {"hold", 1},
+                               {"wiggle", 0}}),
+                   {ch.port2(), ev.ports[0]});
+    q.close();
+    for (double i = 0; i < n; ++i)
+      x.post_message(i);
+    auto timer = std::make_shared<timer_id>(0);
+    *timer = this_context().set_interval(
+      [p, x, n, timer] {
+        if (!x.desired_size())
+          return; // the reader's mark has not come back yet
+        this_context().clear_interval(*timer);
+        p.post_message(value::obj({{"handed", n}}), {x});
+      },
+      std::chrono::milliseconds{1});
+  });
+  p.start();
+}
+
 runtime* the_runtime = nullptr;
 
 void serve_stats(message_port p) {
@@ -160,7 +252,9 @@ void serve_stats(message_port p) {
                              {"links", num(s.links)},
                              {"violations", num(s.violations)},
                              {"resent", num(s.resent)},
-                             {"reconnects", num(s.reconnects)}}));
+                             {"reconnects", num(s.reconnects)},
+                             {"credits_sent", num(s.credits_sent)},
+                             {"credits_received", num(s.credits_received)}}));
   p.close();
 }
 
@@ -200,6 +294,8 @@ int main(int argc, char** argv) {
   service(rt, "forward", serve_forward);
   service(rt, "count", serve_count);
   service(rt, "pump", serve_pump);
+  service(rt, "flow", serve_flow);
+  service(rt, "handover", serve_handover);
   auto port = remote::listen(rt, 0, "127.0.0.1");
   std::printf("listening %u\n", static_cast<unsigned>(port));
   std::fflush(stdout);

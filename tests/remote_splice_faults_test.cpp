@@ -1,0 +1,362 @@
+// Bad input from a peer, proxy collapse (docs/architecture.md "Proxy
+// collapse"): a raw BASP peer (tests/remote/raw_peer.hpp) forges a relay's
+// or an endpoint's splice frames. Frames that do not add up disconnect
+// their node and touch only the ports it was given; a splice the endpoint
+// cannot take is refused; a splice dial is ready only at the node the
+// relay named; credit across a splice must add up in the rebased
+// numbers. [remote]
+
+#include <catch2/catch.hpp>
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "entangle/all.hpp"
+#include "remote/raw_peer.hpp"
+
+using namespace entangle;
+using namespace std::chrono_literals;
+using remote_test::eventually;
+using remote_test::honest_round_trip;
+using remote_test::journal;
+using remote_test::raw_peer;
+using remote_test::server;
+using remote_test::user_frame;
+namespace wire = entangle::detail::remote;
+
+TEST_CASE("splice frames that do not add up disconnect their node; the "
+          "port it was given only closes (node loss)",
+          "[remote]") {
+  server s;
+  raw_peer peer{s.port};
+  auto open = peer.hello_and_open("echo");
+  wire::frame f;
+  f.dst = open.dst;
+  SECTION("splice_end with no splice") {
+    f.kind = wire::frame_kind::splice_end;
+    f.seq = 0;
+  }
+  SECTION("splice_last with no splice") {
+    f.kind = wire::frame_kind::splice_last;
+    f.seq = 0;
+  }
+  SECTION("splice_ready with no splice") {
+    f.kind = wire::frame_kind::splice_ready;
+    f.seq = 1;
+  }
+  SECTION("splice_go for a port it was never given") {
+    f.kind = wire::frame_kind::splice_go;
+    f.dst = wire::port_name::mint();
+  }
+  SECTION("splice_abort for a port it was never given") {
+    f.kind = wire::frame_kind::splice_abort;
+    f.dst = wire::port_name::mint();
+  }
+  SECTION("splice_prepare whose successor name is in use") {
+    f.kind = wire::frame_kind::splice_prepare;
+    f.src = open.dst;
+    f.peer = wire::port_name::mint();
+    f.text = "nobody";
+  }
+  peer.send(f);
+  CHECK(eventually([&] { return remote::stats(*s.rt).violations >= 1; }));
+  std::this_thread::sleep_for(100ms);
+  CHECK(remote::stats(*s.rt).violations == 1);
+  CHECK(remote::stats(*s.rt).nodes_lost == 1);
+  // Its port got nothing but its close.
+  CHECK(eventually([&] { return s.served.size() == 1; }));
+  CHECK(s.served.at(0) == "close");
+  CHECK(remote::stats(*s.rt).links == 0);
+  honest_round_trip(s.port, "unharmed");
+}
+
+TEST_CASE("a splice the endpoint cannot take is refused, an unknown "
+          "splice_drop answered, and a version 4 peer greeted in version 4: "
+          "none is a violation",
+          "[remote]") {
+  server s;
+  SECTION("a splice to a node it does not know: refused") {
+    raw_peer peer{s.port};
+    auto open = peer.hello_and_open("echo");
+    wire::frame f;
+    f.kind = wire::frame_kind::splice_prepare;
+    f.dst = open.dst;
+    f.src = wire::port_name::mint();
+    f.peer = wire::port_name::mint();
+    f.text = "a node it never met";
+    peer.send(f);
+    CHECK(peer.frame_from_node([&](const wire::frame& w) {
+      return w.kind == wire::frame_kind::splice_ready && w.dst == open.src
+             && w.seq == 0;
+    }));
+  }
+  SECTION("a splice from a version 5 relay (its splice_end carries no "
+          "credit): refused") {
+    raw_peer other{s.port};
+    other.hello();
+    raw_peer peer{s.port};
+    peer.hello("", true, 5);
+    wire::frame open;
+    open.kind = wire::frame_kind::open;
+    open.dst = wire::port_name::mint();
+    open.src = wire::port_name::mint();
+    open.text = "echo";
+    peer.send(open);
+    wire::frame f;
+    f.kind = wire::frame_kind::splice_prepare;
+    f.dst = open.dst;
+    f.src = wire::port_name::mint();
+    f.peer = wire::port_name::mint();
+    f.text = caf::to_string(other.sys->node());
+    peer.send(f);
+    CHECK(peer.frame_from_node([&](const wire::frame& w) {
+      return w.kind == wire::frame_kind::splice_ready && w.dst == open.src
+             && w.seq == 0;
+    }));
+  }
+  SECTION("a splice_drop for a name it never registered: answered") {
+    raw_peer peer{s.port};
+    peer.hello();
+    wire::frame f;
+    f.kind = wire::frame_kind::splice_drop;
+    f.dst = wire::port_name::mint();
+    f.src = wire::port_name::mint();
+    peer.send(f);
+    CHECK(peer.frame_from_node([&](const wire::frame& w) {
+      return w.kind == wire::frame_kind::splice_drop && w.dst == f.src
+             && w.src == f.dst && w.resend;
+    }));
+  }
+  SECTION("a version 4 hello") {
+    raw_peer peer{s.port};
+    wire::frame f;
+    f.kind = wire::frame_kind::hello;
+    f.magic = wire::wire_magic;
+    f.version = 4;
+    f.session = 1;
+    peer.send(f);
+    CHECK(peer.frame_from_node([](const wire::frame& w) {
+      return w.kind == wire::frame_kind::welcome && w.version == 4;
+    }));
+  }
+  std::this_thread::sleep_for(100ms);
+  CHECK(remote::stats(*s.rt).violations == 0);
+  honest_round_trip(s.port, "unharmed");
+}
+
+TEST_CASE("a splice dial that reaches the node the relay named is ready; "
+          "one that fails, or reaches another node, is refused and greets "
+          "nobody there; no violation anywhere, the relayed link goes on",
+          "[remote]") {
+  server s;
+  // The relay: it names a node and where that node listens.
+  raw_peer relay{s.port};
+  auto open = relay.hello_and_open("echo");
+  wire::frame f;
+  f.kind = wire::frame_kind::splice_prepare;
+  f.dst = open.dst;
+  f.src = wire::port_name::mint();
+  f.peer = wire::port_name::mint();
+  // A real node id the endpoint never met (a third CAF node, not running).
+  caf::actor_system_config named_cfg;
+  named_cfg.load<caf::io::middleman>();
+  caf::actor_system named{named_cfg};
+  auto named_id = caf::to_string(named.node());
+  std::unique_ptr<server> other;
+  std::uint64_t ready = 0;
+  SECTION("the named node listens there") {
+    other = std::make_unique<server>();
+    raw_peer probe{other->port}; // only to learn its node id
+    f.text = caf::to_string(probe.node.node()) + " 127.0.0.1:"
+             + std::to_string(other->port);
+    ready = 1;
+  }
+  SECTION("another node listens there") {
+    other = std::make_unique<server>();
+    f.text = named_id + " 127.0.0.1:" + std::to_string(other->port);
+  }
+  SECTION("nothing listens there") {
+    // A port that was just free: a runtime listened there and stopped.
+    std::uint16_t port = 0;
+    {
+      server gone;
+      port = gone.port;
+    }
+    f.text = named_id + " 127.0.0.1:" + std::to_string(port);
+  }
+  relay.send(f);
+  CHECK(relay.frame_from_node([&](const wire::frame& w) {
+    return w.kind == wire::frame_kind::splice_ready && w.dst == open.src
+           && w.seq == ready;
+  }));
+  if (ready == 1) {
+    // The endpoint greeted the named node; the relay calls it off.
+    CHECK(eventually([&] { return remote::stats(*other->rt).peers == 1; }));
+    wire::frame abort;
+    abort.kind = wire::frame_kind::splice_abort;
+    abort.dst = open.dst;
+    relay.send(abort);
+  }
+  // The link through the relay goes on.
+  relay.send(user_frame(open.dst, 1, value{"still here"}));
+  CHECK(relay.user_from_node());
+  auto st = remote::stats(*s.rt);
+  CHECK(st.violations == 0);
+  CHECK(st.nodes_lost == 0);
+  if (other && ready == 0) {
+    // The endpoint said no hello there: the other node has no peer.
+    std::this_thread::sleep_for(200ms);
+    CHECK(remote::stats(*other->rt).peers == 0);
+    CHECK(remote::stats(*other->rt).violations == 0);
+  }
+  honest_round_trip(s.port, "unharmed");
+}
+
+TEST_CASE("a splice that waits on a dial that hangs is not answered; a "
+          "splice_abort or the relay's loss ends it, the dial's end later "
+          "finds nothing, and no link is left",
+          "[remote]") {
+  server s{[](runtime_config& c) {
+    c.remote_connect_timeout = std::chrono::seconds{2};
+  }};
+  // An address that takes TCP connections and never answers BASP's
+  // handshake: the dial hangs until the connect timeout.
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  REQUIRE(fd >= 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+  REQUIRE(::listen(fd, 16) == 0);
+  socklen_t len = sizeof addr;
+  REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
+  auto hung = ntohs(addr.sin_port);
+  auto relay = std::make_unique<raw_peer>(s.port);
+  auto open = relay->hello_and_open("echo");
+  caf::actor_system_config named_cfg;
+  named_cfg.load<caf::io::middleman>();
+  caf::actor_system named{named_cfg};
+  wire::frame f;
+  f.kind = wire::frame_kind::splice_prepare;
+  f.dst = open.dst;
+  f.src = wire::port_name::mint();
+  f.peer = wire::port_name::mint();
+  f.text = caf::to_string(named.node()) + " 127.0.0.1:" + std::to_string(hung);
+  relay->send(f);
+  auto is_ready = [&](const wire::frame& w) {
+    return w.kind == wire::frame_kind::splice_ready;
+  };
+  // Dialing: no answer yet (the endpoint is prepared-but-not-ready).
+  CHECK_FALSE(relay->frame_from_node(is_ready, 500ms));
+  SECTION("splice_abort") {
+    wire::frame abort;
+    abort.kind = wire::frame_kind::splice_abort;
+    abort.dst = open.dst;
+    relay->send(abort);
+    relay->send(user_frame(open.dst, 1, value{"after the abort"}));
+    CHECK(relay->user_from_node());
+    // The dial ends (the connect timeout): no splice waits, no answer.
+    CHECK_FALSE(relay->frame_from_node(is_ready, 2500ms));
+    wire::frame close;
+    close.kind = wire::frame_kind::close;
+    close.dst = open.dst;
+    close.seq = 1;
+    relay->send(close);
+  }
+  SECTION("the relay goes") {
+    relay.reset();
+    CHECK(eventually([&] { return remote::stats(*s.rt).nodes_lost == 1; }));
+    std::this_thread::sleep_for(2500ms); // past the dial's end
+  }
+  CHECK(eventually([&] { return remote::stats(*s.rt).links == 0; }));
+  ::close(fd);
+  CHECK(remote::stats(*s.rt).violations == 0);
+}
+
+TEST_CASE("credit across a splice: the successor takes over the relay's "
+          "count, and credit beyond it, or for the old link after the "
+          "swap, disconnects its node",
+          "[remote][flow]") {
+  server s;
+  raw_peer other{s.port}; // the other endpoint, F
+  other.hello();
+  raw_peer relay{s.port}; // A
+  auto open = relay.hello_and_open("echo");
+  // Credit in use on the old link: a mark for what the echo sends back,
+  // two messages echoed and not credited.
+  wire::frame m;
+  m.kind = wire::frame_kind::mark;
+  m.dst = open.dst;
+  m.marks = high_water_mark{4};
+  relay.send(m);
+  relay.send(user_frame(open.dst, 1, value{"one"}));
+  relay.send(user_frame(open.dst, 2, value{"two"}));
+  REQUIRE(relay.user_from_node());
+  REQUIRE(relay.user_from_node());
+  // Splice it onto a link with F: prepare, go, the endpoint's last.
+  auto mine = wire::port_name::mint();
+  auto theirs = wire::port_name::mint();
+  wire::frame f;
+  f.kind = wire::frame_kind::splice_prepare;
+  f.dst = open.dst;
+  f.src = mine;
+  f.peer = theirs;
+  f.text = caf::to_string(other.sys->node());
+  relay.send(f);
+  REQUIRE(relay.frame_from_node([&](const wire::frame& w) {
+    return w.kind == wire::frame_kind::splice_ready && w.seq == 1;
+  }));
+  f = wire::frame{};
+  f.kind = wire::frame_kind::splice_go;
+  f.dst = open.dst;
+  relay.send(f);
+  REQUIRE(relay.frame_from_node([&](const wire::frame& w) {
+    return w.kind == wire::frame_kind::splice_last && w.seq == 2;
+  }));
+  // The swap: 5 messages the relay sent on to F and F did not credit (3
+  // of its own before the endpoint's 2, say), F's mark 4.
+  f = wire::frame{};
+  f.kind = wire::frame_kind::splice_end;
+  f.dst = open.dst;
+  f.seq = 2;
+  f.marks = high_water_mark{4};
+  f.unread = 5;
+  relay.send(f);
+  REQUIRE(relay.frame_from_node([&](const wire::frame& w) {
+    return w.kind == wire::frame_kind::close && w.dst == open.src;
+  }));
+  REQUIRE(eventually([&] { return remote::stats(*s.rt).swaps == 1; }));
+  // F credits the 5 on the successor, then talks on it: honest.
+  wire::frame c;
+  c.kind = wire::frame_kind::credit;
+  c.dst = mine;
+  c.seq = 5;
+  other.send(c);
+  other.send(user_frame(mine, 1, value{"three"}));
+  REQUIRE(other.user_from_node()); // the echo, on the successor: sent 6
+  CHECK(remote::stats(*s.rt).violations == 0);
+  SECTION("credit beyond the relay's count and what was sent since") {
+    c.seq = 7;
+    other.send(c);
+  }
+  SECTION("a count that goes back") {
+    c.seq = 4;
+    other.send(c);
+  }
+  SECTION("credit for the old link after the swap") {
+    c.dst = open.dst;
+    c.seq = 2;
+    relay.send(c);
+  }
+  CHECK(eventually([&] { return remote::stats(*s.rt).violations >= 1; }));
+  std::this_thread::sleep_for(100ms);
+  CHECK(remote::stats(*s.rt).violations == 1);
+  CHECK(remote::stats(*s.rt).nodes_lost == 1);
+  honest_round_trip(s.port, "unharmed");
+}
