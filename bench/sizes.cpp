@@ -15,11 +15,13 @@ void print_sizes() {
   // Records lock a striped mutex chosen by id (port_record::mu), not one
   // of their own, so no mutex is part of a port's size.
   std::printf("  sizes: port_record %zu B (envelope_queue %zu), port_object"
-              " %zu B (event_target %zu); each also has a make_shared\n"
-              "  control block and a malloc header, plus a 16 B slot in its"
+              " %zu B (event_target %zu), together one port_block %zu B;\n"
+              "  both ends of a channel are one port_pair %zu B: one"
+              " make_shared allocation per pair (plus its control block and\n"
+              "  a malloc header), plus a 16 B slot per port in its"
               " context's port table\n",
               sizeof(port_record), sizeof(envelope_queue), sizeof(port_object),
-              sizeof(event_target));
+              sizeof(event_target), sizeof(port_block), sizeof(port_pair));
 }
 
 void print_context_sizes() {

@@ -288,7 +288,9 @@ public:
   /// bounded `exits()` history).
   std::array<std::uint64_t, exit_kind_count> exit_counts() const;
 
-  /// Returns the number of live port records (0 at quiescence: no leaks).
+  /// Returns the number of open (not yet closed) port records (0 once
+  /// every context ended: no leaks). A handle kept to a closed port keeps
+  /// its memory, not an open record.
   std::size_t live_ports() const;
 
   /// Why is it still running? Asks every live context what keeps it alive

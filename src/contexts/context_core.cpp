@@ -85,6 +85,10 @@ context_core::context_core(caf::actor_config& cfg, world& rt,
 
 context_core::~context_core() {
   wake_->orphan();
+  // on_exit closed every port; should an actor die without it, an object
+  // of a port_block would still hold its own block (see port_object).
+  for (auto& obj : ports_.snapshot())
+    obj->record.reset();
 }
 
 const char* context_core::name() const {
@@ -298,8 +302,21 @@ void context_core::end_turn() {
 }
 
 message_port context_core::adopt_port(record_ptr rec, bool implicit) {
-  auto obj = std::make_shared<port_object>(this, id(), control_->sched,
-                                           implicit);
+  // The record's first adoption fills the object of its block (no
+  // allocation); a transferred port gets an object of its own. The blank
+  // check needs no lock: only this first adoption writes the block's
+  // object's identity, and it happened before the record reached us.
+  port_ptr obj;
+  if (auto& mine = port_block::of(*rec).first; mine.blank()) {
+    // (Its `sched` is the record's: set when the block was made.)
+    mine.ctx = this;
+    mine.ctx_id = id();
+    mine.implicit = implicit;
+    obj = port_ptr{rec, &mine};
+  } else {
+    obj = std::make_shared<port_object>(this, id(), control_->sched.get(),
+                                        implicit);
+  }
   obj->epoch = sched_->adopt(*rec, caf::actor_cast<caf::actor>(this),
                              obj.get());
   ENTANGLE_TRACE(sched_->tracer, t,
@@ -371,9 +388,9 @@ void context_core::post_serialized(port_object& src, serialized_message&& msg,
   if (!msg.ports.empty()) {
     // The owner reads its record's peer link without the lock (see
     // port_record::peer).
-    auto& peer = src.record->peer;
+    auto* peer = src.record->peer;
     for (auto& rec : msg.ports) {
-      if (rec && rec == peer) {
+      if (rec && rec.get() == peer) {
         // SEMANTICS §4.3 / ARCHITECTURE §2.3: the target travels inside its
         // own message. Drop it; destroying the message closes the target,
         // so this port gets `close` and the channel is gone.

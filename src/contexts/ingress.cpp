@@ -71,11 +71,11 @@ void hold_entry(outside_state& st, outside_state::entry& e,
   auto* rec = gateway_record(st);
   if (rec == nullptr || e.held)
     return;
-  auto* f = rec->flow.load(std::memory_order_relaxed);
+  auto* f = rec->flow(std::memory_order_relaxed);
   e.bytes = f != nullptr && f->mark_bytes.load(std::memory_order_relaxed) != 0
               ? clamp_size(message_size(e.m.data))
               : 0;
-  e.held = rec->sched.hold(*rec, e.bytes, popped_now);
+  e.held = rec->sched().hold(*rec, e.bytes, popped_now);
 }
 
 /// Gateway thread: hands a received message to the outside.
@@ -114,20 +114,22 @@ void deliver(world& w, const std::weak_ptr<outside_state>& weak,
   }
   if (acked)
     if (auto* rec = gateway_record(*st))
-      rec->sched.ack(*rec, ack_now);
+      rec->sched().ack(*rec, ack_now);
 }
 
 /// Gateway thread: makes `port` (adopted by the gateway) an outside port.
 void attach(world& w, message_port port, std::shared_ptr<outside_state> st) {
   st->port = port;
-  if (auto& obj = port.object(); obj && obj->record)
-    st->peer = obj->record->peer; // the owner reads its peer link freely
+  if (auto& obj = port.object(); obj && obj->record && obj->record->peer)
+    // The owner reads its peer link freely; the peer is in the record's
+    // port_pair, so a reference to it shares the pair's count.
+    st->peer = record_ptr{obj->record, obj->record->peer};
   {
     std::lock_guard<std::mutex> guard{st->mu};
     st->mark = port.water_mark(); // the runtime's default, if any
   }
   if (auto* rec = gateway_record(*st))
-    rec->sched.hold_reads(*rec); // the inbox holds what the port takes
+    rec->sched().hold_reads(*rec); // the inbox holds what the port takes
   {
     std::lock_guard<std::mutex> guard{w.mu};
     auto& all = w.outside_ports;
@@ -144,7 +146,7 @@ void attach(world& w, message_port port, std::shared_ptr<outside_state> st) {
   port.on_messageerror([weak](message_event&) {
     if (auto s = weak.lock())
       if (auto* rec = gateway_record(*s))
-        rec->sched.ack(*rec, 0);
+        rec->sched().ack(*rec, 0);
   });
   port.on_close([weak](message_event&) {
     if (auto s = weak.lock()) {
@@ -236,7 +238,7 @@ detail::port_scheduler::credit room_locked(outside_state& st) {
 std::uint32_t admit_locked(outside_state& st, const value& message) {
   std::uint32_t bytes = 0;
   if (auto peer = st.peer.lock())
-    if (auto* f = peer->flow.load(std::memory_order_acquire))
+    if (auto* f = peer->flow(std::memory_order_acquire))
       bytes = detail::port_scheduler::admit(
         *f,
         f->mark_bytes.load(std::memory_order_relaxed) ? message_size(message)
@@ -255,7 +257,7 @@ outside_message take_locked(const std::shared_ptr<outside_state>& st) {
   if (e.held)
     detail::in_gateway(*st, [self = st, bytes = e.bytes] {
       if (auto* rec = detail::gateway_record(*self))
-        rec->sched.ack(*rec, bytes);
+        rec->sched().ack(*rec, bytes);
     });
   return std::move(e.m);
 }
@@ -444,7 +446,7 @@ void outside_port::set_high_water_mark(const high_water_mark& mark) const {
     if (self->port) {
       self->port.set_high_water_mark(mark);
       if (auto* rec = detail::gateway_record(*self))
-        rec->sched.hold_reads(*rec);
+        rec->sched().hold_reads(*rec);
       std::lock_guard<std::mutex> guard{self->mu};
       self->mark = mark;
       for (auto& e : self->inbox)

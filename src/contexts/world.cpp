@@ -17,7 +17,7 @@ namespace entangle::detail {
 namespace {
 
 void send_hint(const caf::actor& owner, port_scheduler::wake_kind kind,
-               const record_ptr&, std::uint64_t epoch, std::uint64_t arg) {
+               port_record&, std::uint64_t epoch, std::uint64_t arg) {
   // Every record owner is a context (only context_core::adopt sets one).
   if (kind == port_scheduler::wake_kind::peer_closed) {
     // Rare (a connection lost before its worker started it): no wake
@@ -75,7 +75,7 @@ void trace_start(entangle::tracer& t, const context_control& ctl,
 world::world(runtime_config& c)
   : cfg(c),
     tracer(c.tracer),
-    sched(std::make_shared<port_scheduler>(send_hint)),
+    sched(port_scheduler::create(send_hint)),
     system(prepare(c)) {
   sched->warnings = c.warnings;
   sched->default_marks = c.port_high_water_mark;

@@ -79,7 +79,7 @@ void port_scheduler::set_marks(port_record& rec, const high_water_mark& m) {
     record_guard guard{rec.mu()};
     if (rec.closed)
       return;
-    auto* f = rec.flow.load(std::memory_order_relaxed);
+    auto* f = rec.flow(std::memory_order_relaxed);
     if (f == nullptr) {
       if (!m.enabled())
         return;
@@ -87,7 +87,7 @@ void port_scheduler::set_marks(port_record& rec, const high_water_mark& m) {
       // messages posted while there was no mark count as 0 bytes).
       f = new flow_state;
       f->count.store(count_queued(rec).n, std::memory_order_relaxed);
-      rec.flow.store(f, std::memory_order_release);
+      rec.set_flow(f, std::memory_order_release);
     }
     crossing = f->set_marks(m);
   }
@@ -97,14 +97,14 @@ void port_scheduler::set_marks(port_record& rec, const high_water_mark& m) {
 
 high_water_mark port_scheduler::marks(port_record& rec) {
   record_guard guard{rec.mu()};
-  auto* f = rec.flow.load(std::memory_order_relaxed);
+  auto* f = rec.flow(std::memory_order_relaxed);
   return f != nullptr ? f->marks() : high_water_mark{0, 0, 2};
 }
 
 bool port_scheduler::hold(port_record& rec, std::size_t bytes,
                           bool popped_now) {
   record_guard guard{rec.mu()};
-  auto* f = rec.flow.load(std::memory_order_relaxed);
+  auto* f = rec.flow(std::memory_order_relaxed);
   if (f == nullptr || rec.closed)
     return false;
   if (!(f->held && popped_now))
@@ -114,16 +114,16 @@ bool port_scheduler::hold(port_record& rec, std::size_t bytes,
 
 void port_scheduler::hold_reads(port_record& rec) {
   record_guard guard{rec.mu()};
-  if (auto* f = rec.flow.load(std::memory_order_relaxed))
+  if (auto* f = rec.flow(std::memory_order_relaxed))
     f->held = true;
 }
 
 bool port_scheduler::peer_full(const port_record& src) {
-  auto* peer = src.peer.get();
+  auto* peer = src.peer;
   if (peer == nullptr)
     return false;
   record_guard guard{peer->mu()};
-  auto* f = peer->flow.load(std::memory_order_relaxed);
+  auto* f = peer->flow(std::memory_order_relaxed);
   return f != nullptr && !peer->closed && f->full;
 }
 
@@ -131,7 +131,7 @@ void port_scheduler::ack(port_record& rec, std::size_t bytes) {
   bool crossing = false;
   {
     record_guard guard{rec.mu()};
-    auto* f = rec.flow.load(std::memory_order_relaxed);
+    auto* f = rec.flow(std::memory_order_relaxed);
     if (f == nullptr || rec.closed
         || f->count.load(std::memory_order_relaxed) == 0)
       return;
@@ -144,7 +144,7 @@ void port_scheduler::ack(port_record& rec, std::size_t bytes) {
 }
 
 port_scheduler::credit port_scheduler::credit_of(const port_record& src) {
-  auto* peer = src.peer.get();
+  auto* peer = src.peer;
   if (peer == nullptr)
     return {};
   return room_of(*peer);
@@ -155,7 +155,7 @@ port_scheduler::credit port_scheduler::room_of(port_record& rec,
                                                std::size_t more_bytes) {
   credit c;
   record_guard guard{rec.mu()};
-  auto* f = rec.flow.load(std::memory_order_relaxed);
+  auto* f = rec.flow(std::memory_order_relaxed);
   if (f == nullptr || rec.closed)
     return c;
   auto m = f->marks();
@@ -178,8 +178,7 @@ void port_scheduler::send_ready(port_record& rec) {
   queue_ready(rec.peer);
 }
 
-void port_scheduler::queue_ready(const std::shared_ptr<port_record>& peer_ref) {
-  auto* s = peer_ref.get();
+void port_scheduler::queue_ready(port_record* s) {
   if (s == nullptr)
     return;
   caf::actor wake;
@@ -198,13 +197,13 @@ void port_scheduler::queue_ready(const std::shared_ptr<port_record>& peer_ref) {
     }
   }
   if (kind != wake_kind::none)
-    send_hint_(wake, kind, peer_ref, epoch, arg);
+    send_hint_(wake, kind, *s, epoch, arg);
 }
 
 // -- credit between nodes ------------------------------------------------------
 
 void port_scheduler::watch_reads(const std::shared_ptr<port_record>& end) {
-  auto* rec = end->peer.get(); // the end's owner reads its link unlocked
+  auto* rec = end->peer; // the end's owner reads its link unlocked
   if (rec == nullptr)
     return;
   bool marked = false;
@@ -212,25 +211,25 @@ void port_scheduler::watch_reads(const std::shared_ptr<port_record>& end) {
     record_guard guard{rec->mu()};
     if (rec->closed)
       return;
-    auto* f = rec->flow.load(std::memory_order_relaxed);
+    auto* f = rec->flow(std::memory_order_relaxed);
     if (f == nullptr) {
       // As set_marks: what is queued counts (0 bytes each).
       f = new flow_state;
       f->count.store(count_queued(*rec).n, std::memory_order_relaxed);
-      rec->flow.store(f, std::memory_order_release);
+      rec->set_flow(f, std::memory_order_release);
     }
     f->report = true;
     marked = f->marks().enabled();
   }
   if (marked)
-    queue_ready(end);
+    queue_ready(end.get());
 }
 
 port_scheduler::flow_view port_scheduler::view_of(port_record& rec) {
   flow_view v;
   v.marks.hard_factor = 2;
   record_guard guard{rec.mu()};
-  auto* f = rec.flow.load(std::memory_order_relaxed);
+  auto* f = rec.flow(std::memory_order_relaxed);
   if (f == nullptr || rec.closed)
     return v;
   v.marks = f->marks();
@@ -245,12 +244,12 @@ void port_scheduler::set_mirror(port_record& end, const high_water_mark& m,
     record_guard guard{end.mu()};
     if (end.closed)
       return;
-    auto* f = end.flow.load(std::memory_order_relaxed);
+    auto* f = end.flow(std::memory_order_relaxed);
     if (f == nullptr) {
       if (!m.enabled())
         return;
       f = new flow_state;
-      end.flow.store(f, std::memory_order_release);
+      end.set_flow(f, std::memory_order_release);
     }
     if (m.enabled() && !f->mirror) {
       // From now on unread = queued here + sent and not credited.
@@ -278,10 +277,10 @@ void port_scheduler::rebase_mirror(port_record& end, const high_water_mark& m,
     record_guard guard{end.mu()};
     if (end.closed)
       return;
-    auto* f = end.flow.load(std::memory_order_relaxed);
+    auto* f = end.flow(std::memory_order_relaxed);
     if (f == nullptr) {
       f = new flow_state;
-      end.flow.store(f, std::memory_order_release);
+      end.set_flow(f, std::memory_order_release);
     }
     auto q = count_queued(end);
     f->mirror = true;
@@ -298,7 +297,7 @@ void port_scheduler::credit_remote(port_record& end, std::size_t n,
   bool crossing = false;
   {
     record_guard guard{end.mu()};
-    auto* f = end.flow.load(std::memory_order_relaxed);
+    auto* f = end.flow(std::memory_order_relaxed);
     if (f == nullptr || end.closed || !f->mirror || n == 0)
       return;
     auto c = f->count.load(std::memory_order_relaxed);

@@ -99,6 +99,8 @@ using envelope_queue = lazy_fifo<envelope>;
 ///
 /// A record is *not* aware of the JS-visible port object except through
 /// `obj`, which is valid only while `owner` is set and `epoch` matches.
+/// (Its memory is shared with the object of its first adoption: a record
+/// is always the `port_record` base of a port_block, port_object.hpp.)
 ///
 /// States (derived from the fields; transitions only as listed):
 /// - OWNED (owner set): UNSTARTED -> STARTED (`started` never goes back).
@@ -120,13 +122,23 @@ using envelope_queue = lazy_fifo<envelope>;
 /// mutex, which is taken before any record lock, and only by posts that
 /// carry ports, adoptions of nested ports and closes of such ports.
 struct port_record {
-  port_record(port_scheduler& s, std::uint64_t i) : sched(s), id(i) {
+protected:
+  /// Only as the base of a port_block (port_object.hpp): a record always
+  /// shares its allocation with the object of its first adoption.
+  explicit port_record(std::uint64_t i) : id(i) {
   }
 
-  /// Tells the scheduler (leak accounting); frees `flow`.
+public:
+  port_record(const port_record&) = delete;
+  port_record& operator=(const port_record&) = delete;
+
+  /// Frees `flow` and `transit`'s holder (port_block's destructor told the
+  /// scheduler first).
   ~port_record();
 
-  port_scheduler& sched;
+  /// The scheduler that made this record: its port_block's object holds it
+  /// (port_object.hpp; no field of the record's own, 8 bytes per port).
+  port_scheduler& sched() const noexcept;
   /// Names the record in traces and logs, and picks its lock stripe:
   /// a sequence number, unique in its scheduler. (Not a capability: user
   /// code never sees it. The 128-bit random names of PORT_PROTOCOLS are for
@@ -150,10 +162,10 @@ struct port_record {
   /// The entangled peer. Written only at creation and by this record's own
   /// close (which clears it); the peer's close sets `peer_closed` instead.
   /// So the owner, the only one who closes an owned record, may read it
-  /// without the lock (the post path does), and the link keeps the peer
-  /// record alive while it is read. A closed peer is kept until this
-  /// record closes too (a record without a queue body: ~100 bytes).
-  std::shared_ptr<port_record> peer;
+  /// without the lock (the post path does). Not an owning link: the two
+  /// records of a pair share one allocation (port_pair, port_object.hpp),
+  /// so the peer lives exactly as long as this record.
+  port_record* peer = nullptr;
 
   /// Messages posted by the peer (and the close sentinel), in post order.
   envelope_queue queue;
@@ -164,13 +176,42 @@ struct port_record {
   /// close a cycle nothing can deliver is found). Null for every other
   /// record. Written under the scheduler's transit mutex; read without it
   /// only to skip that mutex when null.
-  std::atomic<transit_node*> transit{nullptr};
+  transit_node* transit(std::memory_order o) const noexcept {
+    auto* x = extras_.load(std::memory_order_acquire);
+    return x != nullptr ? x->transit.load(o) : nullptr;
+  }
+  void set_transit(transit_node* n, std::memory_order o) {
+    if (n != nullptr)
+      extras().transit.store(n, o);
+    else if (auto* x = extras_.load(std::memory_order_acquire))
+      x->transit.store(nullptr, o);
+  }
 
   /// This port's high-water mark and unread counts, once a mark was set
   /// (see flow_state); owned, freed with the record, never replaced. Set
   /// under `mu()`; the sender reads it without the lock (admission).
-  std::atomic<flow_state*> flow{nullptr};
+  flow_state* flow(std::memory_order o) const noexcept {
+    auto* x = extras_.load(std::memory_order_acquire);
+    return x != nullptr ? x->flow.load(o) : nullptr;
+  }
+  void set_flow(flow_state* f, std::memory_order o) {
+    extras().flow.store(f, o);
+  }
 
+private:
+  /// The two rarely used pointers above, behind one pointer (8 bytes per
+  /// idle port instead of 16): made by the first writer of either, never
+  /// replaced, freed with the record. Its two writers hold different locks
+  /// (transit mutex, `mu()`), so it is published with a compare-and-swap;
+  /// readers load it with acquire to see its fields initialised.
+  struct extras_block {
+    std::atomic<transit_node*> transit{nullptr};
+    std::atomic<flow_state*> flow{nullptr};
+  };
+  extras_block& extras();
+  std::atomic<extras_block*> extras_{nullptr};
+
+public:
   // The small fields last, packed into one word (bytes per idle port).
 
   /// Why the pairing is gone (this record's close reason once `closed`;

@@ -12,9 +12,28 @@ namespace entangle::detail {
 
 record_lock_stripe record_locks[record_lock_stripes];
 
+port_block::~port_block() {
+  // Reads `transit` and `closed`: before the record's extras_ go.
+  first.sched->record_destroyed(this);
+}
+
 port_record::~port_record() {
-  delete flow.load(std::memory_order_relaxed);
-  sched.record_destroyed(this);
+  if (auto* x = extras_.load(std::memory_order_acquire)) {
+    delete x->flow.load(std::memory_order_relaxed);
+    delete x;
+  }
+}
+
+port_record::extras_block& port_record::extras() {
+  auto* x = extras_.load(std::memory_order_acquire);
+  if (x != nullptr)
+    return *x;
+  auto* fresh = new extras_block;
+  if (extras_.compare_exchange_strong(x, fresh, std::memory_order_acq_rel,
+                                      std::memory_order_acquire))
+    return *fresh;
+  delete fresh; // the other writer made it first
+  return *x;
 }
 
 // -- serialized_message ------------------------------------------------------
@@ -42,7 +61,7 @@ void serialized_message::release_ports() noexcept {
   // Ports still here were never adopted: the message is being dropped.
   for (auto& rec : ports)
     if (rec)
-      rec->sched.close(rec, fate);
+      rec->sched().close(rec, fate);
   ports.clear();
 }
 
@@ -53,21 +72,40 @@ port_scheduler::port_scheduler(hint_fn send_hint)
   // nop
 }
 
+std::shared_ptr<port_scheduler> port_scheduler::create(hint_fn send_hint) {
+  // The shared_ptr's owners together hold the count the constructor
+  // starts with; their last one gives it back.
+  return {new port_scheduler(std::move(send_hint)),
+          [](port_scheduler* s) { release(s); }};
+}
+
+void retain(port_scheduler* s) noexcept {
+  s->refs_.fetch_add(1, std::memory_order_relaxed);
+}
+
+void release(port_scheduler* s) noexcept {
+  if (s->refs_.fetch_sub(1, std::memory_order_acq_rel) == 1)
+    delete s;
+}
+
 std::pair<std::shared_ptr<port_record>, std::shared_ptr<port_record>>
 port_scheduler::make_pair(bool shipped) {
   auto id = next_record_id_.fetch_add(2, std::memory_order_relaxed);
-  auto a = std::make_shared<port_record>(*this, id);
-  auto b = std::make_shared<port_record>(*this, id + 1);
+  // One allocation per pair: both records and their first port objects.
+  auto pair = std::make_shared<port_pair>(*this, id);
+  std::shared_ptr<port_record> a{pair, &pair->ends[0]};
+  std::shared_ptr<port_record> b{pair, &pair->ends[1]};
   a->shipped = shipped;
   b->shipped = shipped;
   live_.fetch_add(2, std::memory_order_acq_rel);
-  a->peer = b;
-  b->peer = a;
+  open_.fetch_add(2, std::memory_order_acq_rel);
+  a->peer = b.get();
+  b->peer = a.get();
   if (default_marks.enabled()) {
     for (auto* r : {a.get(), b.get()}) {
       auto* f = new flow_state;
       f->set_marks(default_marks);
-      r->flow.store(f, std::memory_order_release);
+      r->set_flow(f, std::memory_order_release);
     }
   }
   ENTANGLE_TRACE(tracer, t,
@@ -79,7 +117,7 @@ port_scheduler::make_pair(bool shipped) {
 
 std::uint64_t port_scheduler::adopt(port_record& rec, caf::actor owner,
                                     port_object* obj) {
-  if (rec.transit.load(std::memory_order_acquire) != nullptr) {
+  if (rec.transit(std::memory_order_acquire) != nullptr) {
     // It left the queue that held it: it is a root of the forest now.
     std::lock_guard<std::mutex> transit{transit_mu_};
     forest_.cut(rec);
@@ -95,7 +133,7 @@ std::uint64_t port_scheduler::adopt(port_record& rec, caf::actor owner,
 }
 
 void port_scheduler::ship(port_record& rec) {
-  std::shared_ptr<port_record> peer;
+  port_record* peer = nullptr;
   {
     record_guard guard{rec.mu()};
     rec.owner = nullptr;
@@ -122,7 +160,7 @@ void port_scheduler::ship(port_record& rec) {
       peer->shipped = true;
     }
     if (wake)
-      send_hint_(wake, wake_kind::drain, peer, epoch, epoch);
+      send_hint_(wake, wake_kind::drain, *peer, epoch, epoch);
   }
 }
 
@@ -191,9 +229,9 @@ void port_scheduler::post_impl(port_record& src, serialized_message&& msg,
     transit.lock();
   // No lock on `src`: only the owner posts, and `peer` changes only when
   // the record itself closes, which for an owned record only its owner
-  // does (port_record, "Locking"). The link keeps the peer alive.
-  const auto& dst_ref = src.peer;
-  auto* dst = dst_ref.get();
+  // does (port_record, "Locking"). The peer lives as long as `src` (one
+  // port_pair).
+  auto* dst = src.peer;
   if constexpr (Traced)
     tr->ev.context = src.obj ? src.obj->ctx_id : 0;
   if (!dst) {
@@ -202,7 +240,7 @@ void port_scheduler::post_impl(port_record& src, serialized_message&& msg,
     post_drop<Traced>(std::move(msg), drop_reason::closed, tr);
     return;
   }
-  if (transit && closes_cycle(dst_ref, msg.ports)) {
+  if (transit && closes_cycle(*dst, msg.ports)) {
     transit.unlock();
     post_drop<Traced>(std::move(msg), drop_reason::unreachable, tr);
     return;
@@ -225,7 +263,7 @@ void port_scheduler::post_impl(port_record& src, serialized_message&& msg,
       for (auto& rec : msg.ports)
         forest_.link(*rec, *dst);
     auto kind = enqueue_locked(*dst, std::move(msg), false, arg, bytes);
-    if (auto* f = dst->flow.load(std::memory_order_relaxed))
+    if (auto* f = dst->flow(std::memory_order_relaxed))
       f->added(bytes); // unread (the sender was admitted before serializing)
     if constexpr (Traced) {
       tr->ev.target_port = dst->id;
@@ -237,7 +275,7 @@ void port_scheduler::post_impl(port_record& src, serialized_message&& msg,
       // reference count on its handle. CAF's enqueue calls nothing of ours
       // that locks (at most wake_element::request_deletion, when the
       // mailbox is closed), so no other record lock is taken under this.
-      send_hint_(dst->owner, kind, dst_ref, dst->epoch, arg);
+      send_hint_(dst->owner, kind, *dst, dst->epoch, arg);
     }
   }
   if (transit)
@@ -259,14 +297,14 @@ void port_scheduler::post_drop(serialized_message&& msg, drop_reason why,
 }
 
 bool port_scheduler::closes_cycle(
-  const std::shared_ptr<port_record>& dst,
+  port_record& dst,
   const std::vector<std::shared_ptr<port_record>>& carried) {
   // The carried ports were just shipped by the poster, so each is the root
   // of its tree (the ports nested in its queue). Queuing them in `dst`
   // closes a cycle exactly when `dst` is nested in one of them: when one
   // of them is the root of dst's tree. Owned and closed ports are roots
   // (adoption and close cut them), so a chain that reaches one ends there.
-  auto* root = forest_.find_root(*dst);
+  auto* root = forest_.find_root(dst);
   for (auto& rec : carried)
     if (rec.get() == root)
       return true;
@@ -325,7 +363,7 @@ port_scheduler::start(const std::shared_ptr<port_record>& rec,
     rec->hint_pending = true;
     wake = rec->owner;
   }
-  send_hint_(wake, wake_kind::drain, rec, epoch, epoch);
+  send_hint_(wake, wake_kind::drain, *rec, epoch, epoch);
   return r;
 }
 
@@ -370,14 +408,14 @@ void port_scheduler::close(const std::shared_ptr<port_record>& rec,
 
 void port_scheduler::close_one(const std::shared_ptr<port_record>& rec,
                                drop_reason why) {
-  if (rec->transit.load(std::memory_order_acquire) != nullptr) {
+  if (rec->transit(std::memory_order_acquire) != nullptr) {
     // A closed port ends every chain it was in (its queue is dropped, so
     // what it held closes too, and cuts itself in turn).
     std::lock_guard<std::mutex> transit{transit_mu_};
     forest_.cut(*rec);
   }
   std::vector<envelope> dropped;
-  std::shared_ptr<port_record> peer;
+  port_record* peer = nullptr;
   {
     record_guard guard{rec->mu()};
     if (rec->closed)
@@ -386,15 +424,16 @@ void port_scheduler::close_one(const std::shared_ptr<port_record>& rec,
     std::uint64_t ctx = rec->obj ? rec->obj->ctx_id : 0;
 #endif
     rec->closed = true;
+    open_.fetch_sub(1, std::memory_order_acq_rel);
     rec->owner = nullptr;
     rec->obj = nullptr;
     rec->hint_pending = false;
     rec->epoch = next_epoch_.fetch_add(1, std::memory_order_relaxed);
-    peer = std::move(rec->peer);
+    peer = std::exchange(rec->peer, nullptr);
     rec->lost = why;
     dropped = rec->queue.take_all();
     rec->ready_queued = false;
-    if (auto* f = rec->flow.load(std::memory_order_relaxed))
+    if (auto* f = rec->flow(std::memory_order_relaxed))
       f->reset();
     // The peer's close sentinel may be queued too: it is not a message.
     ENTANGLE_TRACE(tracer, t,
@@ -411,7 +450,7 @@ void port_scheduler::close_one(const std::shared_ptr<port_record>& rec,
     auto kind = wake_kind::none;
     {
       record_guard guard{peer->mu()};
-      if (!peer->closed && !peer->peer_closed && peer->peer == rec) {
+      if (!peer->closed && !peer->peer_closed && peer->peer == rec.get()) {
         // The survivor keeps its link (only its own close clears it, so
         // its owner reads it without a lock); later posts find `rec`
         // closed and count under `rec->lost`. Only the doomed message
@@ -429,7 +468,7 @@ void port_scheduler::close_one(const std::shared_ptr<port_record>& rec,
       }
     }
     if (kind != wake_kind::none)
-      send_hint_(wake, kind, peer, epoch, arg);
+      send_hint_(wake, kind, *peer, epoch, arg);
   }
   // Destroyed here, outside every lock; carried ports land on the worklist.
   for (auto& e : dropped) {
@@ -548,10 +587,12 @@ void port_scheduler::drop(serialized_message&& msg, drop_reason why) {
 }
 
 void port_scheduler::record_destroyed(port_record* rec) noexcept {
-  if (rec->transit.load(std::memory_order_acquire) != nullptr) {
+  if (rec->transit(std::memory_order_acquire) != nullptr) {
     std::lock_guard<std::mutex> transit{transit_mu_};
     forest_.forget(*rec);
   }
+  if (!rec->closed) // the last reference: no lock needed
+    open_.fetch_sub(1, std::memory_order_acq_rel);
   live_.fetch_sub(1, std::memory_order_acq_rel);
 }
 

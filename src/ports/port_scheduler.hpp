@@ -26,10 +26,23 @@ namespace entangle::detail {
 /// There is no global lock on the post path.
 ///
 /// Invariants:
-/// - `live_records()` counts records not yet destroyed; after every context
-///   has ended it is 0 (leak oracle, PORT_PROTOCOLS §7.3.11).
+/// - `open_records()` counts records not yet closed; after every context
+///   has ended it is 0 (leak oracle, PORT_PROTOCOLS §7.3.11: a port left
+///   open then is one nobody can close any more). `live_records()` counts
+///   records not yet destroyed: the same once no user handle is left, but a
+///   handle to a closed or transferred port, or to either end of its
+///   channel, holds its port_pair (both records' memory) for as long as the
+///   handle lives (ownership rules: port_pair, port_object.hpp).
 /// - Every message that is not dispatched is counted in exactly one drop
 ///   reason, at the place where it is destroyed.
+///
+/// Lifetime: a keep-alive count (`refs_`), not a `shared_ptr` per port.
+/// Every port object holds one (its `sched_ref`: a port_block's object for
+/// the block's record too, so every record is covered); the `shared_ptr`s
+/// that create() hands out hold one together, given back by their last
+/// owner. The last count deletes the scheduler, so a handle kept after its
+/// runtime ended still finds it. A scheduler made on the stack (tests) is
+/// never deleted by the count: its own reference is never given back.
 class port_scheduler {
 public:
   /// How an owner is woken. `drain`: "this shipped port has messages" (one
@@ -43,10 +56,14 @@ public:
   enum class wake_kind { none, drain, unshipped, peer_closed };
 
   using hint_fn = std::function<void(const caf::actor& owner, wake_kind kind,
-                                     const std::shared_ptr<port_record>& rec,
-                                     std::uint64_t epoch, std::uint64_t arg)>;
+                                     port_record& rec, std::uint64_t epoch,
+                                     std::uint64_t arg)>;
 
   explicit port_scheduler(hint_fn send_hint);
+
+  /// A scheduler on the heap whose `shared_ptr` owners hold one keep-alive
+  /// count (see "Lifetime" above).
+  static std::shared_ptr<port_scheduler> create(hint_fn send_hint);
 
   /// Creates two entangled records, both in transit (no owner yet).
   std::pair<std::shared_ptr<port_record>, std::shared_ptr<port_record>>
@@ -77,8 +94,8 @@ public:
   /// The flow state of `src`'s peer, or null when it has no mark: the one
   /// extra load of a post. Caller owns `src` (reads its peer link).
   static flow_state* peer_flow(const port_record& src) noexcept {
-    auto* p = src.peer.get();
-    return p != nullptr ? p->flow.load(std::memory_order_acquire) : nullptr;
+    auto* p = src.peer;
+    return p != nullptr ? p->flow(std::memory_order_acquire) : nullptr;
   }
 
   /// The admission check of a post of `n` bytes into the queue `f`
@@ -261,7 +278,7 @@ public:
   template <class It>
   void unpop(port_record& rec, It first, It last) {
     record_guard guard{rec.mu()};
-    auto* f = rec.flow.load(std::memory_order_relaxed);
+    auto* f = rec.flow(std::memory_order_relaxed);
     for (auto i = first; i != last; ++i) {
       if (i->is_ready) {
         if (rec.ready_queued)
@@ -304,6 +321,10 @@ public:
     return live_.load(std::memory_order_acquire);
   }
 
+  std::size_t open_records() const noexcept {
+    return open_.load(std::memory_order_acquire);
+  }
+
   /// Transit forest nodes alive (0 once no port in transit is nested in a
   /// queue: the internals and leak tests check it).
   std::size_t transit_nodes() {
@@ -328,7 +349,7 @@ private:
   /// once it released the lock. Caller holds rec's lock.
   template <class It>
   static bool taken_locked(port_record& rec, It first, It last) noexcept {
-    auto* f = rec.flow.load(std::memory_order_relaxed);
+    auto* f = rec.flow(std::memory_order_relaxed);
     if (f == nullptr && !rec.ready_queued)
       return false; // no mark and no notice: the common case
     bool took = false;
@@ -353,7 +374,7 @@ private:
   /// by rec's owner without locks held.
   void send_ready(port_record& rec);
   /// Queues the ready notice on `s` itself (unless one is queued there).
-  void queue_ready(const std::shared_ptr<port_record>& s);
+  void queue_ready(port_record* s);
 
   void close_one(const std::shared_ptr<port_record>& rec, drop_reason why);
 
@@ -365,7 +386,7 @@ private:
   /// `dst` is, through the ports it is nested in, inside one of those
   /// ports' queues. O(log n) amortized (transit_forest). Caller holds
   /// transit_mu_.
-  bool closes_cycle(const std::shared_ptr<port_record>& dst,
+  bool closes_cycle(port_record& dst,
                     const std::vector<std::shared_ptr<port_record>>& carried);
 
   /// What a traced post reports (see post_impl).
@@ -405,6 +426,11 @@ private:
   /// How ports in transit are nested (guarded by transit_mu_).
   transit_forest forest_;
   std::atomic<std::size_t> live_{0};
+  std::atomic<std::size_t> open_{0};
+  /// The keep-alive count (see "Lifetime"); starts with its creator's one.
+  std::atomic<std::size_t> refs_{1};
+  friend void retain(port_scheduler* s) noexcept;
+  friend void release(port_scheduler* s) noexcept;
   std::array<std::atomic<std::uint64_t>, drop_reason_count> drops_{};
 };
 

@@ -13,12 +13,12 @@ transit_forest::~transit_forest() {
 }
 
 transit_forest::node* transit_forest::node_of(port_record& rec) {
-  auto* x = rec.transit.load(std::memory_order_relaxed);
+  auto* x = rec.transit(std::memory_order_relaxed);
   if (x == nullptr) {
     x = new node;
     x->rec = &rec;
     ++nodes_;
-    rec.transit.store(x, std::memory_order_release);
+    rec.set_transit(x, std::memory_order_release);
   }
   return x;
 }
@@ -30,7 +30,7 @@ void transit_forest::release_if_unused(node* x) noexcept {
   if (x->holder != nullptr || x->children != 0)
     return;
   if (x->rec != nullptr)
-    x->rec->transit.store(nullptr, std::memory_order_release);
+    x->rec->set_transit(nullptr, std::memory_order_release);
   delete x;
   --nodes_;
 }
@@ -104,7 +104,7 @@ void transit_forest::link(port_record& child, port_record& holder) {
 }
 
 void transit_forest::cut(port_record& rec) {
-  if (node* x = rec.transit.load(std::memory_order_relaxed))
+  if (node* x = rec.transit(std::memory_order_relaxed))
     detach(x);
 }
 
@@ -122,7 +122,7 @@ void transit_forest::detach(node* x) noexcept {
 }
 
 port_record* transit_forest::find_root(port_record& rec) {
-  node* x = rec.transit.load(std::memory_order_relaxed);
+  node* x = rec.transit(std::memory_order_relaxed);
   if (x == nullptr || x->holder == nullptr)
     return &rec;
   access(x);
@@ -134,11 +134,11 @@ port_record* transit_forest::find_root(port_record& rec) {
 }
 
 void transit_forest::forget(port_record& rec) noexcept {
-  node* x = rec.transit.load(std::memory_order_relaxed);
+  node* x = rec.transit(std::memory_order_relaxed);
   if (x == nullptr)
     return;
   x->rec = nullptr;
-  rec.transit.store(nullptr, std::memory_order_relaxed);
+  rec.set_transit(nullptr, std::memory_order_relaxed);
   detach(x); // normally already cut: a record dies closed
 
 }

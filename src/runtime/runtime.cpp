@@ -338,7 +338,7 @@ std::array<std::uint64_t, exit_kind_count> runtime::exit_counts() const {
 }
 
 std::size_t runtime::live_ports() const {
-  return impl_->sched->live_records();
+  return impl_->sched->open_records();
 }
 
 } // namespace entangle

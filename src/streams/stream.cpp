@@ -254,11 +254,11 @@ public:
 
   void hold(std::size_t bytes) {
     if (auto* rec = record_of(port))
-      rec->sched.hold(*rec, bytes);
+      rec->sched().hold(*rec, bytes);
   }
   void ack(std::size_t bytes) {
     if (auto* rec = record_of(port))
-      rec->sched.ack(*rec, bytes);
+      rec->sched().ack(*rec, bytes);
   }
 
   void end(state to, const error_value* e) {
@@ -401,7 +401,7 @@ bool reader_idle(const stream_reader_core& r) noexcept {
 
 bool reader_measures_bytes(const stream_reader_core& r) noexcept {
   auto* rec = record_of(r.port);
-  auto* f = rec != nullptr ? rec->flow.load(std::memory_order_relaxed)
+  auto* f = rec != nullptr ? rec->flow(std::memory_order_relaxed)
                            : nullptr;
   return f != nullptr && f->mark_bytes.load(std::memory_order_relaxed) != 0;
 }

@@ -24,8 +24,7 @@ namespace {
 struct records {
   explicit records(std::size_t n)
     : sched([](const caf::actor&, port_scheduler::wake_kind,
-               const std::shared_ptr<port_record>&, std::uint64_t,
-               std::uint64_t) {}) {
+               port_record&, std::uint64_t, std::uint64_t) {}) {
     while (all.size() < n) {
       auto [a, b] = sched.make_pair();
       all.push_back(std::move(a));
@@ -99,7 +98,7 @@ TEST_CASE("transit_forest agrees with a parent-pointer forest under random "
     f.cut(at(i));
   CHECK(f.nodes() == 0);
   for (auto& rec : r.all)
-    CHECK(rec->transit.load() == nullptr);
+    CHECK(rec->transit(std::memory_order_seq_cst) == nullptr);
 }
 
 TEST_CASE("transit_forest: a nest of 20000 ports built top-down or bottom-up "
@@ -142,7 +141,7 @@ TEST_CASE("transit_forest: a holder that dies before the ports it held keeps "
   // linked under it.
   f.cut(*r.all[1]);
   f.forget(*r.all[1]);
-  CHECK(r.all[1]->transit.load() == nullptr);
+  CHECK(r.all[1]->transit(std::memory_order_seq_cst) == nullptr);
   CHECK(f.nodes() == 2); // 0's node went with its last child; 1's stays
   // Its node no longer names it: 2's root is a dead record (nullptr).
   CHECK(f.find_root(*r.all[2]) == nullptr);

@@ -55,7 +55,7 @@ TEST_CASE("two threads closing the same port cycle from both sides: exactly "
   auto& x_owner = handles.actors[0];
   auto& y_owner = handles.actors[1];
   port_scheduler sched{[](const caf::actor&, port_scheduler::wake_kind,
-                          const record_ptr&, std::uint64_t, std::uint64_t) {}};
+                          port_record&, std::uint64_t, std::uint64_t) {}};
   sched.warnings = false;
   int both_closed = 0;
   int first_peers_closed = 0;

@@ -176,7 +176,7 @@ struct world {
   world(const owner_handles& h, std::size_t n_owners)
     : handles(h),
       sched([this](const caf::actor& owner, wake_kind kind,
-                   const record_ptr& rec, std::uint64_t epoch,
+                   port_record& rec, std::uint64_t epoch,
                    std::uint64_t arg) { hint(owner, kind, rec, epoch, arg); }) {
     sched.warnings = false;
     for (std::size_t i = 0; i < n_owners; ++i)
@@ -208,11 +208,15 @@ struct world {
     return i == index.end() ? -1 : i->second;
   }
 
-  void hint(const caf::actor& owner, wake_kind kind, const record_ptr& rec,
+  void hint(const caf::actor& owner, wake_kind kind, port_record& target,
             std::uint64_t epoch, std::uint64_t arg) {
     int o = owner ? handles.index_of(owner) : -1;
+    int r = index_of(&target);
+    // The hint names the record; the work item holds it (it is alive: the
+    // scheduler runs this under its lock, while something references it).
+    record_ptr rec = r >= 0 ? all[static_cast<std::size_t>(r)].lock() : nullptr;
     if (o < 0 || o >= static_cast<int>(boxes.size()) || !rec
-        || kind == wake_kind::none || index_of(rec.get()) < 0) {
+        || kind == wake_kind::none) {
       bad_hints.fetch_add(1, std::memory_order_relaxed);
       return;
     }

@@ -1,0 +1,154 @@
+// The memory of one idle port (issue #17; docs/performance.md, "Memory per
+// port"): the sizes of its parts, that a fresh channel is ONE allocation
+// (both records and their first port objects in a port_pair, one control
+// block), and the ownership rules of port_pair (port_object.hpp): who keeps
+// the pair alive, and what live_ports / live_records count when. A field
+// added to a record or an object, or a second allocation per pair, fails
+// here before it shows up in `entangle_bench --only=memory`.
+
+#include <catch2/catch.hpp>
+
+#include <atomic>
+#include <memory>
+
+#include "entangle/all.hpp"
+#include "ports/port_object.hpp"
+#include "ports/port_record.hpp"
+#include "ports/port_scheduler.hpp"
+
+using entangle::detail::port_block;
+using entangle::detail::port_object;
+using entangle::detail::port_pair;
+using entangle::detail::port_record;
+using entangle::detail::port_scheduler;
+
+// glibc malloc chunks are the request plus 8, rounded up to 16. A pair and
+// its make_shared control block (16 B) are one request: at most 280 B, a
+// 288 B chunk, 144 B per port (it was one 176 B chunk per port, and before
+// that two, 112 + 96 = 208 B).
+static_assert(sizeof(port_record) <= 64, "port_record grew (bytes per port)");
+static_assert(sizeof(port_object) <= 64, "port_object grew (bytes per port)");
+static_assert(sizeof(port_block) <= 128, "port_block grew (bytes per port)");
+static_assert(sizeof(port_pair) + 16 + 8 <= 288,
+              "port_pair grew past a 288 B malloc chunk (bytes per port)");
+
+namespace {
+
+/// Whether `a` and `b` share one control block (so one allocation).
+template <class A, class B>
+bool same_owner(const std::shared_ptr<A>& a, const std::shared_ptr<B>& b) {
+  return !a.owner_before(b) && !b.owner_before(a);
+}
+
+struct seen {
+  std::atomic<int> fresh_shared{0};  // object and record share the pair
+  std::atomic<int> fresh_inside{0};  // the object is the block's own
+  std::atomic<int> ends_shared{0};   // both ends of a channel share it
+  std::atomic<int> moved_apart{0};   // a transferred port's object is not
+  std::atomic<int> old_inert{0};     // the sender's handle went inert
+};
+
+} // namespace
+
+TEST_CASE("a fresh channel is one allocation; a transferred port gets its "
+          "own object",
+          "[internals][port_layout]") {
+  entangle::runtime_config cfg;
+  cfg.warnings = false;
+  entangle::runtime rt{cfg};
+  seen s;
+  rt.spawn("a", [&](entangle::context&) {
+    entangle::message_channel ch;
+    for (auto* p : {&ch.port1(), &ch.port2()}) {
+      auto& obj = p->object();
+      if (same_owner(obj, obj->record))
+        ++s.fresh_shared;
+      if (obj.get() == &port_block::of(*obj->record).first)
+        ++s.fresh_inside;
+    }
+    if (same_owner(ch.port1().object(), ch.port2().object())
+        && ch.port1().object()->record->peer
+             == ch.port2().object()->record.get())
+      ++s.ends_shared;
+    entangle::message_channel back;
+    back.port2().on_message([&s, back](const entangle::message_event& ev) {
+      auto& got = ev.ports.at(0).object();
+      // Same record, a new object of this context's own.
+      if (got.get() != &port_block::of(*got->record).first
+          && !same_owner(got, got->record))
+        ++s.moved_apart;
+      ev.ports.at(0).close();
+      back.port2().close();
+      back.port1().close();
+    });
+    back.port1().post_message(1, {ch.port1()});
+    if (ch.port1().object()->detached.load() && !ch.port1().object()->record)
+      ++s.old_inert;
+    ch.port2().close();
+  });
+  rt.run();
+  CHECK(s.fresh_shared == 2);
+  CHECK(s.fresh_inside == 2);
+  CHECK(s.ends_shared == 1);
+  CHECK(s.moved_apart == 1);
+  CHECK(s.old_inert == 1);
+  CHECK(rt.live_ports() == 0);
+}
+
+TEST_CASE("port_pair ownership: the pair lives while anything references "
+          "either end; open and live records are counted apart",
+          "[internals][port_layout]") {
+  auto sched = port_scheduler::create(
+    [](const caf::actor&, port_scheduler::wake_kind, port_record&,
+       std::uint64_t, std::uint64_t) {});
+  sched->warnings = false;
+  std::weak_ptr<port_record> watch;
+  {
+    auto [a, b] = sched->make_pair();
+    watch = a;
+    CHECK(sched->live_records() == 2);
+    CHECK(sched->open_records() == 2);
+    CHECK(&a->sched() == sched.get());
+    // Closing one end closes the other's pairing, not its memory.
+    sched->close(a, entangle::drop_reason::closed);
+    CHECK(sched->open_records() == 1);
+    CHECK(b->peer_closed);
+    CHECK(a->peer == nullptr);
+    CHECK(b->peer == a.get()); // the survivor keeps its (non-owning) link
+    // Dropping every reference to the closed end keeps it: `b` references
+    // the same pair.
+    a.reset();
+    CHECK_FALSE(watch.expired());
+    CHECK(sched->live_records() == 2);
+    sched->close(b, entangle::drop_reason::closed);
+    CHECK(sched->open_records() == 0);
+    CHECK(sched->live_records() == 2); // `b` still holds the pair
+  }
+  // The last reference gone: both records are destroyed together.
+  CHECK(watch.expired());
+  CHECK(sched->live_records() == 0);
+  CHECK(sched->open_records() == 0);
+}
+
+TEST_CASE("port objects keep the scheduler alive after its runtime",
+          "[internals][port_layout]") {
+  entangle::message_port kept;
+  {
+    entangle::runtime_config cfg;
+    cfg.warnings = false;
+    entangle::runtime rt{cfg};
+    rt.spawn("a", [&kept](entangle::context&) {
+      entangle::message_channel ch;
+      kept = ch.port1(); // outlives the runtime
+      ch.port2().close();
+    });
+    rt.run();
+    CHECK(rt.live_ports() == 0);
+  }
+  // The runtime is gone; the handle's object still reaches its scheduler
+  // (its sched_ref), and so does its record through the pair.
+  REQUIRE(kept.object());
+  CHECK(kept.object()->sched);
+  CHECK(kept.object()->closed.load());
+  kept = entangle::message_port{}; // the last count: the scheduler goes
+}
