@@ -31,6 +31,19 @@ queued_counts count_queued(const port_record& rec) {
   return c;
 }
 
+/// `rec`'s flow state, made on first use: from then on what is queued
+/// already counts as unread (0 bytes each: sizes of messages posted while
+/// there was no mark were not kept). Caller holds rec's lock.
+flow_state& flow_of(port_record& rec) {
+  auto* f = rec.flow(std::memory_order_relaxed);
+  if (f == nullptr) {
+    f = new flow_state;
+    f->count.store(count_queued(rec).n, std::memory_order_relaxed);
+    rec.set_flow(f, std::memory_order_release);
+  }
+  return *f;
+}
+
 std::size_t times(std::size_t x, std::size_t k) noexcept {
   return k != 0 && x > static_cast<std::size_t>(-1) / k
            ? static_cast<std::size_t>(-1)
@@ -79,16 +92,9 @@ void port_scheduler::set_marks(port_record& rec, const high_water_mark& m) {
     record_guard guard{rec.mu()};
     if (rec.closed)
       return;
-    auto* f = rec.flow(std::memory_order_relaxed);
-    if (f == nullptr) {
-      if (!m.enabled())
-        return;
-      // Counted from now on: what is queued already counts too (sizes of
-      // messages posted while there was no mark count as 0 bytes).
-      f = new flow_state;
-      f->count.store(count_queued(rec).n, std::memory_order_relaxed);
-      rec.set_flow(f, std::memory_order_release);
-    }
+    if (rec.flow(std::memory_order_relaxed) == nullptr && !m.enabled())
+      return;
+    auto* f = &flow_of(rec);
     crossing = f->set_marks(m);
   }
   if (crossing)
@@ -211,13 +217,7 @@ void port_scheduler::watch_reads(const std::shared_ptr<port_record>& end) {
     record_guard guard{rec->mu()};
     if (rec->closed)
       return;
-    auto* f = rec->flow(std::memory_order_relaxed);
-    if (f == nullptr) {
-      // As set_marks: what is queued counts (0 bytes each).
-      f = new flow_state;
-      f->count.store(count_queued(*rec).n, std::memory_order_relaxed);
-      rec->set_flow(f, std::memory_order_release);
-    }
+    auto* f = &flow_of(*rec);
     f->report = true;
     marked = f->marks().enabled();
   }
@@ -244,13 +244,9 @@ void port_scheduler::set_mirror(port_record& end, const high_water_mark& m,
     record_guard guard{end.mu()};
     if (end.closed)
       return;
-    auto* f = end.flow(std::memory_order_relaxed);
-    if (f == nullptr) {
-      if (!m.enabled())
-        return;
-      f = new flow_state;
-      end.set_flow(f, std::memory_order_release);
-    }
+    if (end.flow(std::memory_order_relaxed) == nullptr && !m.enabled())
+      return;
+    auto* f = &flow_of(end); // its count is set below
     if (m.enabled() && !f->mirror) {
       // From now on unread = queued here + sent and not credited.
       auto q = count_queued(end);
@@ -277,11 +273,7 @@ void port_scheduler::rebase_mirror(port_record& end, const high_water_mark& m,
     record_guard guard{end.mu()};
     if (end.closed)
       return;
-    auto* f = end.flow(std::memory_order_relaxed);
-    if (f == nullptr) {
-      f = new flow_state;
-      end.set_flow(f, std::memory_order_release);
-    }
+    auto* f = &flow_of(end); // its count is set below
     auto q = count_queued(end);
     f->mirror = true;
     f->count.store(q.n + n, std::memory_order_relaxed);
