@@ -268,10 +268,10 @@ void node_state::rebase_credit(link& l, const frame& end) {
   auto l3 = l.sp_next_send - 1;
   l.send_base = end.unread;
   l.consumed = 0;
+  l.uncounted = 0;
   auto& obj = l.end.object();
   if (!obj || !obj->record)
     return;
-  l.uncounted = 0;
   if (!end.marks.enabled()) {
     if (l.mirror)
       w_.sched->set_mirror(*obj->record, high_water_mark{}, 0);

@@ -87,24 +87,33 @@ void serve_forward(message_port p) {
   p.start();
 }
 
+/// Counts the numbers that arrive on `data`, checking each is the next one
+/// (0, 1, ...); when `data` closes, clears `timer` (if given), posts
+/// {count, ordered} on `report` and closes it. A listener only: `data` is
+/// started by the caller (or by a "go", serve_flow).
+void count_and_report(message_port data, message_port report,
+                      std::shared_ptr<timer_id> timer = nullptr) {
+  auto got = std::make_shared<double>(0);
+  auto ordered = std::make_shared<bool>(true);
+  data.add_event_listener("message", [got, ordered](message_event& m) {
+    if (!m.data.is_number() || m.data.as_number() != *got)
+      *ordered = false;
+    *got += 1;
+  });
+  data.on_close([got, ordered, report, timer](message_event&) {
+    if (timer)
+      this_context().clear_interval(*timer);
+    report.post_message(value::obj({{"count", *got}, {"ordered", *ordered}}));
+    report.close();
+  });
+}
+
 void serve_count(message_port p) {
   p.on_message([](message_event& ev) {
     if (ev.ports.size() != 2)
       return;
     auto data = ev.ports[0];
-    auto report = ev.ports[1];
-    auto n = std::make_shared<double>(0);
-    auto ordered = std::make_shared<bool>(true);
-    data.on_message([n, ordered](message_event& m) {
-      if (!m.data.is_number() || m.data.as_number() != *n)
-        *ordered = false;
-      *n += 1;
-    });
-    data.on_close([n, ordered, report](message_event&) {
-      report.post_message(
-        value::obj({{"count", *n}, {"ordered", *ordered}}));
-      report.close();
-    });
+    count_and_report(data, ev.ports[1]);
     data.start();
   });
   p.start();
@@ -132,8 +141,6 @@ void serve_duplex(message_port p) {
     auto n = o->at("n").as_number();
     auto data = ev.ports[0];
     auto report = ev.ports[1];
-    auto got = std::make_shared<double>(0);
-    auto ordered = std::make_shared<bool>(true);
     auto sent = std::make_shared<double>(0);
     auto timer = std::make_shared<timer_id>(0);
     *timer = this_context().set_interval(
@@ -144,17 +151,7 @@ void serve_duplex(message_port p) {
           this_context().clear_interval(*timer);
       },
       std::chrono::milliseconds{1});
-    data.on_message([got, ordered](message_event& m) {
-      if (!m.data.is_number() || m.data.as_number() != *got)
-        *ordered = false;
-      *got += 1;
-    });
-    data.on_close([got, ordered, report, timer](message_event&) {
-      this_context().clear_interval(*timer);
-      report.post_message(
-        value::obj({{"count", *got}, {"ordered", *ordered}}));
-      report.close();
-    });
+    count_and_report(data, report, timer);
     data.start();
   });
   p.start();
@@ -172,8 +169,6 @@ void serve_flow(message_port p) {
     auto report = ev.ports[1];
     high_water_mark mark{size("mark"), size("bytes")};
     data.set_high_water_mark(mark);
-    auto got = std::make_shared<double>(0);
-    auto ordered = std::make_shared<bool>(true);
     auto timer = std::make_shared<timer_id>(0);
     if (size("wiggle") != 0) {
       auto twice = std::make_shared<bool>(false);
@@ -189,17 +184,7 @@ void serve_flow(message_port p) {
         },
         std::chrono::milliseconds{1});
     }
-    data.add_event_listener("message", [got, ordered](message_event& m) {
-      if (!m.data.is_number() || m.data.as_number() != *got)
-        *ordered = false;
-      *got += 1;
-    });
-    data.on_close([got, ordered, report, timer](message_event&) {
-      this_context().clear_interval(*timer);
-      report.post_message(
-        value::obj({{"count", *got}, {"ordered", *ordered}}));
-      report.close();
-    });
+    count_and_report(data, report, timer);
     report.on_message([data](message_event& m) {
       if (auto* s = m.data.get_if<std::string>(); s && *s == "go")
         data.start();
