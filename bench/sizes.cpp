@@ -18,7 +18,7 @@ void print_sizes() {
               " %zu B (event_target %zu), together one port_block %zu B;\n"
               "  both ends of a channel are one port_pair %zu B: one"
               " make_shared allocation per pair (plus its control block and\n"
-              "  a malloc header), plus a 16 B slot per port in its"
+              "  a malloc header), plus an 8 B slot per port in its"
               " context's port table\n",
               sizeof(port_record), sizeof(envelope_queue), sizeof(port_object),
               sizeof(event_target), sizeof(port_block), sizeof(port_pair));

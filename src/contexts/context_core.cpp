@@ -87,8 +87,10 @@ context_core::~context_core() {
   wake_->orphan();
   // on_exit closed every port; should an actor die without it, an object
   // of a port_block would still hold its own block (see port_object).
-  for (auto& obj : ports_.snapshot())
+  for (auto& obj : ports_.snapshot()) {
+    unpin(*obj);
     obj->record.reset();
+  }
 }
 
 const char* context_core::name() const {
@@ -309,26 +311,29 @@ message_port context_core::adopt_port(record_ptr rec, bool implicit) {
   port_ptr obj;
   if (auto& mine = port_block::of(*rec).first; mine.blank()) {
     // (Its `sched` is the record's: set when the block was made.)
-    mine.ctx = this;
     mine.ctx_id = id();
     mine.implicit = implicit;
     obj = port_ptr{rec, &mine};
   } else {
-    obj = std::make_shared<port_object>(this, id(), control_->sched.get(),
-                                        implicit);
+    obj = std::make_shared<adopted_port>(id(), control_->sched.get(),
+                                         implicit);
   }
   obj->epoch = sched_->adopt(*rec, caf::actor_cast<caf::actor>(this),
                              obj.get());
   ENTANGLE_TRACE(sched_->tracer, t,
                  t->on_adopt(trace_port{t->now(), rec->id, id()}));
   obj->record = std::move(rec);
-  ports_.insert(obj);
+  ports_.insert(obj.get());
+  // ATTACHED now: it keeps itself alive (the table only points at it).
+  if (is_adopted(*obj))
+    static_cast<adopted_port&>(*obj).self = obj;
   return message_port{std::move(obj)};
 }
 
 record_ptr context_core::ship_port(port_object& port) {
   if (lease_.port == &port)
     give_back(port); // messages of the batch move with the port
+  auto keep = unpin(port); // until it is out of ports_
   auto rec = std::move(port.record);
   port.detached.store(true, std::memory_order_relaxed);
   sched_->ship(*rec);
@@ -388,7 +393,7 @@ void context_core::post_serialized(port_object& src, serialized_message&& msg,
   if (!msg.ports.empty()) {
     // The owner reads its record's peer link without the lock (see
     // port_record::peer).
-    auto* peer = src.record->peer;
+    auto* peer = src.record->peer();
     for (auto& rec : msg.ports) {
       if (rec && rec.get() == peer) {
         // SEMANTICS §4.3 / ARCHITECTURE §2.3: the target travels inside its
@@ -444,6 +449,7 @@ void context_core::close_port(port_object& port, drop_reason why) {
     give_back(port); // counted with the rest of the queue
   port.closed.store(true, std::memory_order_relaxed);
   port.detached.store(true, std::memory_order_relaxed);
+  auto keep = port.record ? unpin(port) : nullptr; // until out of ports_
   auto rec = std::move(port.record);
   forget(port);
   if (rec)

@@ -120,10 +120,10 @@ void deliver(world& w, const std::weak_ptr<outside_state>& weak,
 /// Gateway thread: makes `port` (adopted by the gateway) an outside port.
 void attach(world& w, message_port port, std::shared_ptr<outside_state> st) {
   st->port = port;
-  if (auto& obj = port.object(); obj && obj->record && obj->record->peer)
+  if (auto& obj = port.object(); obj && obj->record && obj->record->peer())
     // The owner reads its peer link freely; the peer is in the record's
     // port_pair, so a reference to it shares the pair's count.
-    st->peer = record_ptr{obj->record, obj->record->peer};
+    st->peer = record_ptr{obj->record, obj->record->peer()};
   {
     std::lock_guard<std::mutex> guard{st->mu};
     st->mark = port.water_mark(); // the runtime's default, if any

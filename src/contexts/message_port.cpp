@@ -12,13 +12,13 @@ namespace entangle {
 
 namespace detail {
 
-port_object* owned(const std::shared_ptr<port_object>& obj, const char* op,
-                   bool is_post) {
+context_core* owner_core(const std::shared_ptr<port_object>& obj,
+                         const char* op, bool is_post) {
   if (!obj)
     throw type_error(fmt::format("{} on a null message_port", op));
   auto* cur = current_core();
   if (cur != nullptr && cur->id() == obj->ctx_id)
-    return obj.get();
+    return cur;
   if (is_post)
     obj->sched->count_drop(drop_reason::foreign_context);
   auto what = fmt::format(
@@ -31,6 +31,14 @@ port_object* owned(const std::shared_ptr<port_object>& obj, const char* op,
   return nullptr;
 }
 
+port_object* owned(const std::shared_ptr<port_object>& obj, const char* op,
+                   bool is_post, context_core** home) {
+  auto* cur = owner_core(obj, op, is_post);
+  if (home != nullptr)
+    *home = cur;
+  return cur != nullptr ? obj.get() : nullptr;
+}
+
 } // namespace detail
 
 using detail::owned;
@@ -41,8 +49,8 @@ void message_port::post_message(value message) const {
 
 void message_port::post_message(value message,
                                 std::vector<transferable> transfer) const {
-  if (auto* p = owned(obj_, "post_message", true))
-    p->ctx->post(*p, message, transfer);
+  if (auto* home = detail::owner_core(obj_, "post_message", true))
+    home->post(*obj_, message, transfer);
 }
 
 void message_port::post_message(
@@ -52,27 +60,29 @@ void message_port::post_message(
 
 void message_port::post_message(
   value message, const structured_serialize_options& options) const {
-  if (auto* p = owned(obj_, "post_message", true))
-    p->ctx->post(*p, message, options.transfer);
+  if (auto* home = detail::owner_core(obj_, "post_message", true))
+    home->post(*obj_, message, options.transfer);
 }
 
 void message_port::start() const {
-  if (auto* p = owned(obj_, "start", false)) {
-    p->ctx->explore_point(detail::explore_op::start, p);
-    p->ctx->start_port(*p);
+  detail::context_core* home = nullptr;
+  if (auto* p = owned(obj_, "start", false, &home)) {
+    home->explore_point(detail::explore_op::start, p);
+    home->start_port(*p);
   }
 }
 
 void message_port::close() const {
   if (!obj_)
     return;
-  if (auto* p = owned(obj_, "close", false)) {
+  detail::context_core* home = nullptr;
+  if (auto* p = owned(obj_, "close", false, &home)) {
     if (p->detached.load(std::memory_order_relaxed)
         && !p->closed.load(std::memory_order_relaxed))
-      p->ctx->warn_inert(*p, "close", "nothing happens (its new owner may "
-                                      "close it)");
-    p->ctx->explore_point(detail::explore_op::close, p);
-    p->ctx->close_port(*p, drop_reason::closed);
+      home->warn_inert(*p, "close", "nothing happens (its new owner may "
+                                    "close it)");
+    home->explore_point(detail::explore_op::close, p);
+    home->close_port(*p, drop_reason::closed);
   }
 }
 
@@ -182,13 +192,15 @@ bool message_port::started() const noexcept {
 }
 
 void message_port::ref() const {
-  if (auto* p = owned(obj_, "ref", false); p && p->record)
-    p->ctx->set_ref(*p, true);
+  detail::context_core* home = nullptr;
+  if (auto* p = owned(obj_, "ref", false, &home); p && p->record)
+    home->set_ref(*p, true);
 }
 
 void message_port::unref() const {
-  if (auto* p = owned(obj_, "unref", false); p && p->record)
-    p->ctx->set_ref(*p, false);
+  detail::context_core* home = nullptr;
+  if (auto* p = owned(obj_, "unref", false, &home); p && p->record)
+    home->set_ref(*p, false);
 }
 
 bool message_port::has_ref() const noexcept {
@@ -196,11 +208,12 @@ bool message_port::has_ref() const noexcept {
 }
 
 std::optional<message_event> receive_message_on_port(const message_port& port) {
-  auto* p = owned(port.object(), "receive_message_on_port", false);
+  detail::context_core* home = nullptr;
+  auto* p = owned(port.object(), "receive_message_on_port", false, &home);
   if (p == nullptr)
     return std::nullopt;
-  p->ctx->explore_point(detail::explore_op::receive, p);
-  return p->ctx->receive_now(port.object());
+  home->explore_point(detail::explore_op::receive, p);
+  return home->receive_now(port.object());
 }
 
 } // namespace entangle

@@ -14,6 +14,14 @@ namespace entangle::detail {
 /// A context's port objects, found by their epoch (how a wake-up hint, which
 /// carries only the epoch, finds its port).
 ///
+/// It holds plain pointers and owns nothing: every entry is ATTACHED (its
+/// `record` set: inserted at adoption, erased by every way out of ATTACHED
+/// before the object lets go of itself), and an attached object keeps
+/// itself alive (port_object.hpp: `record` or an adopted_port's `self`).
+/// `find` and `snapshot` hand out strong references (strong_ref). 8-byte
+/// slots where a `shared_ptr` took 16: ~10 bytes per idle port at the
+/// table's average load.
+///
 /// Why not std::unordered_map: a node per port (key, shared_ptr, next
 /// pointer, malloc header: 48 B) plus a bucket is a fifth of what an idle
 /// port may cost (<= 256 B). The key is already inside the value
@@ -54,19 +62,20 @@ public:
     if (!slots_)
       return nullptr;
     for (auto i = home(epoch);; i = (i + 1) & mask_) {
-      auto& s = slots_[i];
-      if (!s)
+      auto* s = slots_[i];
+      if (s == nullptr)
         return nullptr;
       if (s->epoch == epoch)
-        return s;
+        return strong_ref(*s);
     }
   }
 
-  /// Adds `p`. Precondition: no entry has `p->epoch` (epochs are unique).
-  void insert(port_ptr p) {
+  /// Adds `p`, which is ATTACHED. Precondition: no entry has `p->epoch`
+  /// (epochs are unique).
+  void insert(port_object* p) {
     if (!slots_ || (size_ + 1) * 8 > (mask_ + 1) * 7)
       rehash(slots_ ? (mask_ + 1) * 2 : 8);
-    place(std::move(p));
+    place(p);
     ++size_;
   }
 
@@ -87,13 +96,11 @@ public:
     for (auto j = (i + 1) & mask_; slots_[j]; j = (j + 1) & mask_) {
       auto h = home(slots_[j]->epoch);
       if (((j - h) & mask_) >= ((j - hole) & mask_)) {
-        slots_[hole] = std::move(slots_[j]);
+        slots_[hole] = slots_[j];
         hole = j;
       }
     }
-    // Reset outside the loop: a port object may die here, and nothing it
-    // runs on destruction may see the table half-shifted.
-    auto gone = std::move(slots_[hole]);
+    slots_[hole] = nullptr;
     --size_;
     if (size_ == 0)
       slots_.reset();
@@ -108,8 +115,8 @@ public:
     out.reserve(size_);
     if (slots_)
       for (std::size_t i = 0; i <= mask_; ++i)
-        if (slots_[i])
-          out.push_back(slots_[i]);
+        if (slots_[i] != nullptr)
+          out.push_back(strong_ref(*slots_[i]));
     return out;
   }
 
@@ -120,24 +127,24 @@ private:
            & mask_;
   }
 
-  void place(port_ptr p) noexcept {
+  void place(port_object* p) noexcept {
     auto i = home(p->epoch);
-    while (slots_[i])
+    while (slots_[i] != nullptr)
       i = (i + 1) & mask_;
-    slots_[i] = std::move(p);
+    slots_[i] = p;
   }
 
   void rehash(std::size_t capacity) {
     auto old = std::move(slots_);
     auto old_cap = old ? mask_ + 1 : 0;
-    slots_ = std::make_unique<port_ptr[]>(capacity);
+    slots_ = std::make_unique<port_object*[]>(capacity); // zeroed
     mask_ = capacity - 1;
     for (std::size_t i = 0; i < old_cap; ++i)
-      if (old[i])
-        place(std::move(old[i]));
+      if (old[i] != nullptr)
+        place(old[i]);
   }
 
-  std::unique_ptr<port_ptr[]> slots_;
+  std::unique_ptr<port_object*[]> slots_;
   std::size_t mask_ = 0;
   std::size_t size_ = 0;
 };

@@ -35,7 +35,8 @@ const std::string& registered_name(const std::type_info& type,
 
 void post_typed(const message_port& port, const std::string& name,
                 std::vector<char> bytes, const transfer_list& transfer) {
-  auto* p = owned(port.object(), "post_typed", true);
+  context_core* home = nullptr;
+  auto* p = owned(port.object(), "post_typed", true, &home);
   if (p == nullptr)
     return;
   for (std::size_t i = 0; i < transfer.size(); ++i)
@@ -46,7 +47,7 @@ void post_typed(const message_port& port, const std::string& name,
                     "message carries its bytes inside the object, only "
                     "ports travel alongside it",
                     i));
-  auto& ctx = *p->ctx;
+  auto& ctx = *home;
   // Flow control first: a refused post must change nothing.
   std::uint32_t size = 0;
   if (p->record)
@@ -67,7 +68,7 @@ void set_typed_handler(const message_port& port, const std::string& name,
     return;
   p->events.set_typed(name, std::move(fn));
   // Like setting onmessage: a handler means "deliver to me".
-  p->ctx->start_port(*p);
+  current_core()->start_port(*p);
 }
 
 void throw_encode_error(const std::type_info& type, const caf::error& err) {

@@ -125,7 +125,7 @@ void port_scheduler::hold_reads(port_record& rec) {
 }
 
 bool port_scheduler::peer_full(const port_record& src) {
-  auto* peer = src.peer;
+  auto* peer = src.peer();
   if (peer == nullptr)
     return false;
   record_guard guard{peer->mu()};
@@ -150,7 +150,7 @@ void port_scheduler::ack(port_record& rec, std::size_t bytes) {
 }
 
 port_scheduler::credit port_scheduler::credit_of(const port_record& src) {
-  auto* peer = src.peer;
+  auto* peer = src.peer();
   if (peer == nullptr)
     return {};
   return room_of(*peer);
@@ -181,7 +181,7 @@ void port_scheduler::send_ready(port_record& rec) {
   // peer); the notice goes into the peer's own queue, in band behind what
   // this side posted to it, so it moves with the peer and is dispatched
   // exactly once by whoever owns it then.
-  queue_ready(rec.peer);
+  queue_ready(rec.peer());
 }
 
 void port_scheduler::queue_ready(port_record* s) {
@@ -209,7 +209,7 @@ void port_scheduler::queue_ready(port_record* s) {
 // -- credit between nodes ------------------------------------------------------
 
 void port_scheduler::watch_reads(const std::shared_ptr<port_record>& end) {
-  auto* rec = end->peer; // the end's owner reads its link unlocked
+  auto* rec = end->peer(); // the end's owner reads its link unlocked
   if (rec == nullptr)
     return;
   bool marked = false;

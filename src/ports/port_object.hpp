@@ -55,18 +55,21 @@ private:
 /// The JS-visible MessagePort object: lives in exactly one context (its
 /// realm) and is reached through `message_port` handles.
 ///
-/// What it knows: its context (by id, so a handle used elsewhere is
-/// recognised as foreign without touching the context), its record while it
+/// What it knows: its context, by id only (a handle used elsewhere is
+/// recognised as foreign without touching the context; where the id is the
+/// running context's, that context is `current_core()`, so no pointer is
+/// kept: 8 bytes per idle port), its record while it
 /// owns one, and its listeners. What it does not know: where its peer is.
 ///
 /// Where it lives: the first object of a record shares that record's
 /// allocation (port_block below: one allocation and one control block per
 /// port instead of two); handles to it are aliasing `shared_ptr`s that keep
 /// the whole block alive. An object made by a later adoption (the port was
-/// transferred) is an allocation of its own. Code never needs to know which.
+/// transferred) is an allocation of its own (adopted_port). Code never needs
+/// to know which, except the port table's strong_ref / unpin.
 ///
 /// State (transitions only as listed):
-///   BLANK (ctx null: the block's object before the record's first
+///   BLANK (ctx_id 0: the block's object before the record's first
 ///          adoption; no handle to it exists)
 ///   BLANK --first adoption--> ATTACHED
 ///   ATTACHED (record set) --transfer--> DETACHED   (record null, detached)
@@ -78,7 +81,7 @@ private:
 ///
 /// Thread affinity: every field except the atomics and the identity fields
 /// is touched only by the owning context's thread. The identity fields
-/// (`ctx`, `ctx_id`, `implicit`) are written once, before any handle to the
+/// (`ctx_id`, `implicit`) are written once, before any handle to the
 /// object exists (at construction, or for a block's object at its first
 /// adoption), and only read after; `sched` is set at construction.
 class port_object {
@@ -87,9 +90,8 @@ public:
   explicit port_object(port_scheduler* s) noexcept : sched(s) {
   }
 
-  port_object(context_core* owner, std::uint64_t owner_id, port_scheduler* s,
-              bool is_implicit)
-    : sched(s), ctx(owner), ctx_id(owner_id), implicit(is_implicit) {
+  port_object(std::uint64_t owner_id, port_scheduler* s, bool is_implicit)
+    : sched(s), ctx_id(owner_id), implicit(is_implicit) {
   }
 
   port_object(const port_object&) = delete;
@@ -97,7 +99,7 @@ public:
 
   /// Still BLANK (see above).
   bool blank() const noexcept {
-    return ctx == nullptr;
+    return ctx_id == 0;
   }
 
   /// Keeps the scheduler alive for this object's record, and is the
@@ -106,9 +108,9 @@ public:
   /// ports, and in a block after the record (whose end it reports).
   sched_ref sched;
 
-  /// The owning context. Dereference only after checking `ctx_id` against
-  /// the running context (it may have ended). Identity field.
-  context_core* ctx = nullptr;
+  /// The owning context's id (context ids start at 1; 0 while BLANK).
+  /// Identity field. The context itself is reached only from its own
+  /// thread, as `current_core()` once `owned()` matched this id.
   std::uint64_t ctx_id = 0;
 
   std::shared_ptr<port_record> record;
@@ -186,8 +188,8 @@ struct port_block final : port_block_object, port_record {
 ///   either first object, the port tables holding them, an attached first
 ///   object's own `record`, a transferred port's object's `record`, a
 ///   serialized_message carrying an end, a weak `record_ptr` (ingress).
-///   Nothing else counts: `port_record::peer` is a plain pointer (the peer
-///   is in the same allocation) and `port_record::obj` never owned.
+///   Nothing else counts: `port_record::peer()` is the other end of the
+///   same allocation and `port_record::obj` never owned.
 /// - A record is never destroyed on its own: both records and both first
 ///   objects are destroyed together, when the last reference into the pair
 ///   goes (each record's end is then reported to the scheduler: leak
@@ -200,30 +202,83 @@ struct port_block final : port_block_object, port_record {
 /// - A first object is BLANK until its record's first adoption, then
 ///   ATTACHED: its `record` (aliasing this pair) keeps the pair, so an
 ///   attached object lives while attached even with no handle left
-///   (context_core's port table holds it too). Leaving ATTACHED (transfer,
+///   (context_core's port table only points at it). Leaving ATTACHED (transfer,
 ///   close, context end) moves `record` out; its listeners are dropped
 ///   then, the object's memory stays with the pair.
 /// - An object made by a later adoption (a transferred port) is its own
-///   `make_shared` allocation, counted by its handles and the port table;
-///   its `record` holds this pair while attached.
+///   `make_shared` allocation (adopted_port), counted by its handles and,
+///   while attached, by its own `self`; its `record` holds this pair
+///   while attached. (The port table's plain pointers count nothing.)
 /// - The scheduler: each port object (both first objects included) holds
 ///   one keep-alive count (`sched_ref`), so it outlives both records.
 struct port_pair final {
+  /// `first_id` is odd: the id's parity says which end a record is
+  /// (port_record::peer()).
   port_pair(port_scheduler& s, std::uint64_t first_id)
     : ends{{s, first_id}, {s, first_id + 1}} {
   }
   port_block ends[2];
 };
 
+/// A port object made by a later adoption (a transferred port): an
+/// allocation of its own. The context's port table holds plain pointers
+/// (8 bytes a slot, not a 16 B `shared_ptr`: bytes per idle port), so an
+/// ATTACHED object keeps itself alive: a block's object through `record`
+/// (its own pair), this one through `self`, set at adoption and moved out
+/// by `unpin` when it leaves ATTACHED (handles keep it after that).
+struct adopted_port final : port_object {
+  using port_object::port_object;
+  std::shared_ptr<port_object> self;
+};
+
+/// Whether `obj` (ATTACHED: `record` set) is an adopted_port, not the
+/// first object of its record's block.
+inline bool is_adopted(const port_object& obj) noexcept {
+  return &port_block::of(*obj.record).first != &obj;
+}
+
+/// A strong reference to `obj`, which is ATTACHED (what the port table
+/// hands out: it stores plain pointers).
+inline std::shared_ptr<port_object> strong_ref(port_object& obj) {
+  if (is_adopted(obj))
+    return static_cast<adopted_port&>(obj).self;
+  return std::shared_ptr<port_object>{obj.record, &obj};
+}
+
+/// `obj` is leaving ATTACHED: returns a strong reference to it and drops
+/// an adopted object's self reference (a block's object lets go of itself
+/// when the caller moves its `record` out). Hold the result until `obj` is
+/// out of its context's port table. Precondition: ATTACHED.
+inline std::shared_ptr<port_object> unpin(port_object& obj) {
+  if (is_adopted(obj))
+    return std::move(static_cast<adopted_port&>(obj).self);
+  return std::shared_ptr<port_object>{obj.record, &obj};
+}
+
+inline port_record* port_record::peer() const noexcept {
+  if (closed)
+    return nullptr;
+  // make_pair gives ends[0] the odd id and ends[1] the next (even) one.
+  auto* self = &port_block::of(*this);
+  return const_cast<port_block*>((id & 1) != 0 ? self + 1 : self - 1);
+}
+
 inline port_scheduler& port_record::sched() const noexcept {
   return *port_block::of(*this).first.sched;
 }
 
-/// Returns `obj` if the running context owns it. Otherwise the handle is
+/// Returns `obj` if the running context owns it (then that context is
+/// `current_core()`, the object's home). Otherwise the handle is
 /// inert: a post is counted as a foreign_context drop, a warning says why,
 /// and nullptr is returned. Never dereferences the owner unless it runs.
 /// @throws type_error for a null handle.
+/// `home`, if given, receives that context.
 port_object* owned(const std::shared_ptr<port_object>& obj, const char* op,
-                   bool is_post);
+                   bool is_post, context_core** home = nullptr);
+
+/// The same check, returning the owning (running) context or nullptr: for
+/// the post path, which needs the context, not the object.
+context_core* owner_core(const std::shared_ptr<port_object>& obj,
+                         const char* op, bool is_post);
 
 } // namespace entangle::detail

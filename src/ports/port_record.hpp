@@ -107,11 +107,11 @@ using envelope_queue = lazy_fifo<envelope>;
 /// - IN TRANSIT (owner null, !closed): inside exactly one serialized_message;
 ///   -> OWNED by the context that receives it (started = false again), or
 ///   -> CLOSED when that message is destroyed undelivered.
-/// - CLOSED (`closed`): terminal. Queue emptied, peer cleared (its own
-///   link; the survivor keeps its link to this record, see `peer`).
+/// - CLOSED (`closed`): terminal. Queue emptied, `peer()` null (its own
+///   view; the survivor still sees this record, see `peer()`).
 ///
 /// Locking: `mu()` guards every mutable field except `transit` (and the
-/// owner may read `peer` without it, see there). It is one of
+/// owner may call `peer()` without it, see there). It is one of
 /// a fixed table of striped mutexes chosen by the record's id, not a mutex
 /// per record: a std::mutex is 40 bytes and an idle port must stay small
 /// (the lock table is the Go runtime's semaphore-table shape). So never hold
@@ -159,13 +159,15 @@ public:
   /// Bumped on every ownership change, so a stale hint or handle is ignored.
   std::uint64_t epoch = 0;
 
-  /// The entangled peer. Written only at creation and by this record's own
-  /// close (which clears it); the peer's close sets `peer_closed` instead.
-  /// So the owner, the only one who closes an owned record, may read it
-  /// without the lock (the post path does). Not an owning link: the two
-  /// records of a pair share one allocation (port_pair, port_object.hpp),
-  /// so the peer lives exactly as long as this record.
-  port_record* peer = nullptr;
+  /// The entangled peer: the other end of this record's port_pair, until
+  /// this record's own close (then null; the peer's close sets
+  /// `peer_closed` instead). Not stored: the pair fixes it for life, and
+  /// the id's parity says which end this is (8 bytes per idle port). Only
+  /// this record's close writes `closed`, so the owner, the only one who
+  /// closes an owned record, may call it without the lock (the post path
+  /// does). Not an owning link: both ends share one allocation, so the
+  /// peer lives exactly as long as this record.
+  port_record* peer() const noexcept;
 
   /// Messages posted by the peer (and the close sentinel), in post order.
   envelope_queue queue;
@@ -247,7 +249,7 @@ public:
 
   /// Still paired with an open peer. Caller holds mu().
   bool entangled_locked() const noexcept {
-    return peer != nullptr && !peer_closed;
+    return !closed && !peer_closed;
   }
 };
 

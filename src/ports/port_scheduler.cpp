@@ -46,8 +46,6 @@ port_scheduler::make_pair(bool shipped) {
   b->shipped = shipped;
   live_.fetch_add(2, std::memory_order_acq_rel);
   open_.fetch_add(2, std::memory_order_acq_rel);
-  a->peer = b.get();
-  b->peer = a.get();
   if (default_marks.enabled()) {
     for (auto* r : {a.get(), b.get()}) {
       auto* f = new flow_state;
@@ -89,7 +87,7 @@ void port_scheduler::ship(port_record& rec) {
     rec.hint_pending = false;
     rec.shipped = true;
     rec.epoch = next_epoch_.fetch_add(1, std::memory_order_relaxed);
-    peer = rec.peer;
+    peer = rec.peer();
   }
   if (peer) {
     caf::actor wake;
@@ -178,7 +176,7 @@ void port_scheduler::post_impl(port_record& src, serialized_message&& msg,
   // the record itself closes, which for an owned record only its owner
   // does (port_record, "Locking"). The peer lives as long as `src` (one
   // port_pair).
-  auto* dst = src.peer;
+  auto* dst = src.peer();
   if constexpr (Traced)
     tr->ev.context = src.obj ? src.obj->ctx_id : 0;
   if (!dst) {
@@ -370,13 +368,13 @@ void port_scheduler::close_one(const std::shared_ptr<port_record>& rec,
 #if ENTANGLE_TRACING
     std::uint64_t ctx = rec->obj ? rec->obj->ctx_id : 0;
 #endif
-    rec->closed = true;
     open_.fetch_sub(1, std::memory_order_acq_rel);
     rec->owner = nullptr;
     rec->obj = nullptr;
     rec->hint_pending = false;
     rec->epoch = next_epoch_.fetch_add(1, std::memory_order_relaxed);
-    peer = std::exchange(rec->peer, nullptr);
+    peer = rec->peer();
+    rec->closed = true;
     rec->lost = why;
     dropped = rec->queue.take_all();
     rec->ready_queued = false;
@@ -397,7 +395,7 @@ void port_scheduler::close_one(const std::shared_ptr<port_record>& rec,
     auto kind = wake_kind::none;
     {
       record_guard guard{peer->mu()};
-      if (!peer->closed && !peer->peer_closed && peer->peer == rec.get()) {
+      if (!peer->closed && !peer->peer_closed) {
         // The survivor keeps its link (only its own close clears it, so
         // its owner reads it without a lock); later posts find `rec`
         // closed and count under `rec->lost`. Only the doomed message

@@ -94,7 +94,7 @@ public:
   /// The flow state of `src`'s peer, or null when it has no mark: the one
   /// extra load of a post. Caller owns `src` (reads its peer link).
   static flow_state* peer_flow(const port_record& src) noexcept {
-    auto* p = src.peer;
+    auto* p = src.peer();
     return p != nullptr ? p->flow(std::memory_order_acquire) : nullptr;
   }
 

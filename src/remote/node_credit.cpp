@@ -35,9 +35,9 @@ void node_state::on_ready(link& l) {
   if (l.pending || l.sent_close || !l.end.object())
     return;
   auto& end = l.end.object()->record;
-  if (!end || !end->peer)
+  if (!end || !end->peer())
     return;
-  auto v = port_scheduler::view_of(*end->peer);
+  auto v = port_scheduler::view_of(*end->peer());
   // What the user's port consumed of ours: delivered minus still unread.
   // Unread may include messages queued there before this link existed
   // (a carried port's backlog); they come first, so the difference is
@@ -193,8 +193,8 @@ carried_flow node_state::carried_marks(port_record& rec) {
   carried_flow cf;
   cf.recv = port_scheduler::view_of(rec).marks;
   // In transit, so nobody closes it meanwhile: its link may be read.
-  if (rec.peer)
-    cf.send = port_scheduler::view_of(*rec.peer).marks;
+  if (auto* p = rec.peer())
+    cf.send = port_scheduler::view_of(*p).marks;
   return cf;
 }
 

@@ -71,7 +71,7 @@ void node_state::consider_splice(port_name local) {
   if (i == links_.end() || !spliceable(i->second))
     return;
   auto& l = i->second;
-  auto* other = l.end.object()->record->peer;
+  auto* other = l.end.object()->record->peer();
   if (other == nullptr)
     return;
   link* m = nullptr;

@@ -206,10 +206,11 @@ struct service_state : std::enable_shared_from_this<service_state> {
   /// forever. Clone errors still throw (send_value turns them into an
   /// error answer).
   void post_answer(const value& answer, const transfer_list& transfer) {
-    auto* p = entangle::detail::owned(port.object(), "rpc answer", true);
+    entangle::detail::context_core* home = nullptr;
+    auto* p = entangle::detail::owned(port.object(), "rpc answer", true, &home);
     if (p == nullptr || !p->record)
       return;
-    auto& ctx = *p->ctx;
+    auto& ctx = *home;
     ctx.post_serialized(*p, ctx.serialize(answer, transfer, p));
   }
 

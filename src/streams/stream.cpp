@@ -49,14 +49,15 @@ void check_usable(const message_port& port, const char* op) {
 /// limit: a writer that respected its credit may always add the one
 /// signal that ends its stream (the bound is the hard limit plus one).
 void post_signal(const message_port& port, stream_signal s) {
-  auto* p = owned(port.object(), "stream", true);
+  context_core* home = nullptr;
+  auto* p = owned(port.object(), "stream", true, &home);
   if (p == nullptr || !p->record)
     return;
   std::vector<char> bytes;
   caf::binary_serializer sink{current_execution_unit(), bytes};
   if (auto err = sink(s))
     return; // strings always serialize
-  auto& ctx = *p->ctx;
+  auto& ctx = *home;
   auto msg = ctx.serialize(value{}, {}, p);
   msg.typed = std::make_unique<typed_payload>(
     typed_payload{stream_signal_name, std::move(bytes), {}});

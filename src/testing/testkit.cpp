@@ -1,10 +1,12 @@
 #include "entangle/testing/testkit.hpp"
 
+#include <caf/actor_cast.hpp>
 #include <caf/detail/pretty_type_name.hpp>
 #include <caf/send.hpp>
 #include <caf/type_erased_value.hpp>
 #include <caf/uniform_type_info_map.hpp>
 
+#include "contexts/context_core.hpp"
 #include "entangle/context.hpp"
 #include "entangle/message_event.hpp"
 #include "entangle/window.hpp"
@@ -228,7 +230,11 @@ std::size_t testkit::queued(const message_port& port) const {
   // port or its context ends takes the record away).
   if (!obj || !obj->record)
     return 0;
-  return obj->ctx->queued(*obj);
+  // Its context is idle (the testkit runs between steps): reach it by id.
+  auto hdl = actor_of(*rt_->impl_, obj->ctx_id);
+  auto* core = dynamic_cast<detail::context_core*>(
+    caf::actor_cast<caf::abstract_actor*>(hdl));
+  return core != nullptr ? core->queued(*obj) : 0;
 }
 
 drop_counts testkit::drops() const {

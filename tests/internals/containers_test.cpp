@@ -10,23 +10,54 @@
 
 #include "base/lazy_fifo.hpp"
 #include "contexts/port_table.hpp"
+#include "ports/port_scheduler.hpp"
 
+using entangle::detail::adopted_port;
 using entangle::detail::lazy_fifo;
+using entangle::detail::port_block;
 using entangle::detail::port_object;
+using entangle::detail::port_scheduler;
 using entangle::detail::port_table;
 
 namespace {
 
-std::shared_ptr<port_object> make_obj(std::uint64_t epoch) {
-  auto p = std::make_shared<port_object>(nullptr, 0, nullptr, false);
-  p->epoch = epoch;
-  return p;
-}
+/// Makes ATTACHED port objects (what a port table may hold) on records of
+/// its own scheduler: odd epochs get their block's first object, even ones
+/// an adopted_port, so both ways of keeping an object alive are used.
+struct attached_objects {
+  std::shared_ptr<port_scheduler> sched = port_scheduler::create(
+    [](const caf::actor&, port_scheduler::wake_kind,
+       entangle::detail::port_record&, std::uint64_t, std::uint64_t) {});
+
+  std::shared_ptr<port_object> make(std::uint64_t epoch) {
+    auto rec = sched->make_pair().first;
+    std::shared_ptr<port_object> p;
+    if (epoch % 2 == 1) {
+      auto& first = port_block::of(*rec).first;
+      first.ctx_id = 1;
+      p = std::shared_ptr<port_object>{rec, &first};
+    } else {
+      p = std::make_shared<adopted_port>(1, sched.get(), false);
+    }
+    p->epoch = epoch;
+    p->record = std::move(rec);
+    if (is_adopted(*p))
+      static_cast<adopted_port&>(*p).self = p;
+    return p;
+  }
+
+  /// What a context does when a port leaves ATTACHED (after erasing it).
+  static void detach(port_object& p) {
+    auto keep = unpin(p);
+    p.record.reset();
+  }
+};
 
 } // namespace
 
 TEST_CASE("port_table finds, erases and shrinks like a map",
           "[internals][port_table]") {
+  attached_objects objs;
   port_table t;
   CHECK(t.find(1) == nullptr);
   t.erase(1); // absent: nothing happens
@@ -39,14 +70,15 @@ TEST_CASE("port_table finds, erases and shrinks like a map",
       // Mostly increasing epochs (as the scheduler draws them), sometimes
       // far apart so that probe runs wrap around the table's end.
       next += (rng() % 8 == 0) ? rng() % 100000 : 1;
-      auto p = make_obj(next);
-      t.insert(p);
+      auto p = objs.make(next);
+      t.insert(p.get());
       ref.emplace(next, p);
     } else if (op < 8) {
       // Erase a random present key (exercises the backward shift).
       auto i = ref.begin();
       std::advance(i, static_cast<long>(rng() % ref.size()));
       t.erase(i->first);
+      attached_objects::detach(*i->second);
       ref.erase(i);
     } else {
       auto key = (rng() % 2 == 0 && !ref.empty()) ? ref.rbegin()->first
@@ -61,29 +93,47 @@ TEST_CASE("port_table finds, erases and shrinks like a map",
     REQUIRE(t.find(k) == v);
   auto all = t.snapshot();
   CHECK(all.size() == ref.size());
+  all.clear();
   // Drain it completely: the table shrinks back to nothing.
   while (!ref.empty()) {
     t.erase(ref.begin()->first);
+    attached_objects::detach(*ref.begin()->second);
     ref.erase(ref.begin());
     if (!ref.empty())
       REQUIRE(t.find(ref.begin()->first) == ref.begin()->second);
   }
   CHECK(t.size() == 0);
   CHECK(t.snapshot().empty());
+  CHECK(objs.sched->live_records() == 0); // every object and pair is gone
 }
 
-TEST_CASE("port_table holds the only reference to a port object",
+TEST_CASE("port_table owns nothing: an attached object keeps itself alive "
+          "until it is unpinned",
           "[internals][port_table]") {
-  port_table t;
-  std::weak_ptr<port_object> weak;
-  {
-    auto p = make_obj(42);
-    weak = p;
-    t.insert(std::move(p));
+  attached_objects objs;
+  for (std::uint64_t epoch : {41, 42}) { // a block's object, an adopted one
+    CAPTURE(epoch);
+    port_table t;
+    std::weak_ptr<port_object> weak;
+    port_object* raw = nullptr;
+    {
+      auto p = objs.make(epoch);
+      weak = p;
+      raw = p.get();
+      t.insert(raw);
+    }
+    // No handle left: the object keeps itself (its record or `self`).
+    CHECK_FALSE(weak.expired());
+    CHECK(t.find(epoch).get() == raw);
+    auto found = t.find(epoch); // shares the object's own control block
+    CHECK((!found.owner_before(weak) && !weak.owner_before(found)));
+    found.reset();
+    t.erase(epoch);
+    CHECK_FALSE(weak.expired()); // erasing a plain pointer frees nothing
+    attached_objects::detach(*raw);
+    CHECK(weak.expired());
   }
-  CHECK_FALSE(weak.expired());
-  t.erase(42);
-  CHECK(weak.expired());
+  CHECK(objs.sched->live_records() == 0);
 }
 
 TEST_CASE("lazy_fifo is FIFO, compacts, and allocates nothing while empty",
