@@ -5,6 +5,7 @@
 //   entangle_bench [--quick] [--reps=N] [--only=group,group...]
 //                  [--side=caf|entangle]   (one side alone, for profilers)
 //   groups: pingpong oneway fan transfer payloads tracing memory scale flow
+//   (payload_object: that one payload row alone)
 //
 // Every figure is a median of per-rep medians or per-rep ratios; the
 // RESULT lines are for scripts/bench, the tables for humans.
@@ -456,10 +457,16 @@ int main(int argc, char** argv) {
            interleave(
              s.reps, [n] { return caf_pingpong_number(n); },
              [n] { return ent_pingpong(n, payload::number); }));
+  }
+  // Also alone (`--only=payload_object`: one case to profile).
+  if (want("payloads") || want("payload_object")) {
+    auto n = s.pingpong;
     report("payload_object", "small object {string, number}", "",
            interleave(
              s.reps, [n] { return caf_pingpong_object(n); },
              [n] { return ent_pingpong(n, payload::object); }));
+  }
+  if (want("payloads")) {
     auto b = s.big_pingpong;
     report("payload_64k_copy", "64 KiB buffer, copied", "",
            interleave(
