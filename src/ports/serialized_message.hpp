@@ -46,6 +46,11 @@ struct typed_payload {
 class serialized_message {
 public:
   serialized_message() = default;
+  /// A message whose clone is `data`'s copy (a primitive or a plain
+  /// tree): copy-constructed in place, where assigning to a default
+  /// message would copy into a temporary and move that.
+  explicit serialized_message(const value& plain) : data(plain) {
+  }
   serialized_message(serialized_message&&) noexcept = default;
   serialized_message& operator=(serialized_message&& other) noexcept;
   serialized_message(const serialized_message&) = delete;
