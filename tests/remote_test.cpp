@@ -406,7 +406,13 @@ TEST_CASE("kill -9 of a process in the middle of a stream: the survivor "
 TEST_CASE("kill -9 of the middle process while a port is relayed through "
           "it: ports on both sides close, nothing hangs",
           "[remote]") {
-  auto a = std::make_unique<child>();
+  // A relays for the channel's life (--no-collapse). With collapse on, A
+  // hands the port over to a direct link T <-> B once T has dialed B, and
+  // then x rightly stays open when A dies: under load the 2 000 posts
+  // took long enough for that swap (seen 5 times in 60 runs next to two
+  // other remote suites: swaps 1 before the kill, x open 20 s after it).
+  // The kill during a collapse is remote_collapse_test.cpp's.
+  auto a = std::make_unique<child>(std::vector<std::string>{"--no-collapse"});
   child b;
   runtime_config cfg;
   runtime rt{remote_config(cfg)};

@@ -333,7 +333,7 @@ message_port context_core::adopt_port(record_ptr rec, bool implicit) {
 record_ptr context_core::ship_port(port_object& port) {
   if (lease_.port == &port)
     give_back(port); // messages of the batch move with the port
-  auto keep = unpin(port); // until it is out of ports_
+  auto keep = unlist(port);
   auto rec = std::move(port.record);
   port.detached.store(true, std::memory_order_relaxed);
   sched_->ship(*rec);
@@ -449,7 +449,7 @@ void context_core::close_port(port_object& port, drop_reason why) {
     give_back(port); // counted with the rest of the queue
   port.closed.store(true, std::memory_order_relaxed);
   port.detached.store(true, std::memory_order_relaxed);
-  auto keep = port.record ? unpin(port) : nullptr; // until out of ports_
+  auto keep = port.record ? unlist(port) : nullptr;
   auto rec = std::move(port.record);
   forget(port);
   if (rec)
@@ -479,7 +479,15 @@ void context_core::forget(port_object& port) {
       }
     }
   }
+}
+
+port_ptr context_core::unlist(port_object& port) {
+  // Out of the table first, while `record` is still set: nothing that
+  // runs later (the listeners' destructors in forget) can find the port
+  // half detached.
+  auto keep = unpin(port);
   ports_.erase(port.epoch);
+  return keep;
 }
 
 port_ptr context_core::port_of(std::uint64_t epoch) const {

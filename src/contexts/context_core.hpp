@@ -436,6 +436,10 @@ private:
   void uncount(port_object& port) noexcept;
   void forget(port_object& port);
 
+  /// Takes `port` (ATTACHED) out of `ports_` and ends its self-keeping
+  /// (unpin); the result keeps it alive while its caller detaches it.
+  port_ptr unlist(port_object& port);
+
   /// Runs user code `f` inside this context; an escaping exception is
   /// recorded and makes the context close (it never leaves the actor).
   template <class F>

@@ -16,8 +16,10 @@ namespace entangle::detail {
 ///
 /// It holds plain pointers and owns nothing: every entry is ATTACHED (its
 /// `record` set: inserted at adoption, erased by every way out of ATTACHED
-/// before the object lets go of itself), and an attached object keeps
-/// itself alive (port_object.hpp: `record` or an adopted_port's `self`).
+/// before its `record` is taken and the object lets go of itself:
+/// context_core::unlist), and an attached object keeps itself alive
+/// (port_object.hpp: `record` or an adopted_port's `self`). Only the
+/// context's destructor unpins without erasing, the table dying with it.
 /// `find` and `snapshot` hand out strong references (strong_ref). 8-byte
 /// slots where a `shared_ptr` took 16: ~10 bytes per idle port at the
 /// table's average load.

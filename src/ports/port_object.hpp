@@ -179,14 +179,14 @@ struct port_block final : port_block_object, port_record {
 
 /// The memory of one entangled pair: both ends' records and their first
 /// port objects in ONE `make_shared` allocation (port_scheduler::make_pair
-/// makes every record this way). 2 x 128 B + the control block: a 288 B
-/// malloc chunk, 144 B per port.
+/// makes every record this way). 2 x 112 B + the control block: a 256 B
+/// malloc chunk, 128 B per port.
 ///
 /// Ownership (who keeps what alive):
 /// - The pair's control block counts every `record_ptr` and `port_ptr`
 ///   that points into it (all are aliasing `shared_ptr`s): the handles to
-///   either first object, the port tables holding them, an attached first
-///   object's own `record`, a transferred port's object's `record`, a
+///   either first object, the strong references a port table hands out
+///   (it stores plain pointers), an attached first object's own `record`, a transferred port's object's `record`, a
 ///   serialized_message carrying an end, a weak `record_ptr` (ingress).
 ///   Nothing else counts: `port_record::peer()` is the other end of the
 ///   same allocation and `port_record::obj` never owned.

@@ -230,10 +230,15 @@ std::size_t testkit::queued(const message_port& port) const {
   // port or its context ends takes the record away).
   if (!obj || !obj->record)
     return 0;
-  // Its context is idle (the testkit runs between steps): reach it by id.
-  auto hdl = actor_of(*rt_->impl_, obj->ctx_id);
+  // Its context is idle (the testkit runs between steps): reach it as the
+  // record's owner (any context, the runtime's own services included).
+  caf::actor owner;
+  {
+    detail::record_guard guard{obj->record->mu()};
+    owner = obj->record->owner;
+  }
   auto* core = dynamic_cast<detail::context_core*>(
-    caf::actor_cast<caf::abstract_actor*>(hdl));
+    caf::actor_cast<caf::abstract_actor*>(owner));
   return core != nullptr ? core->queued(*obj) : 0;
 }
 
