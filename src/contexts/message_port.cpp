@@ -32,11 +32,8 @@ context_core* owner_core(const std::shared_ptr<port_object>& obj,
 }
 
 port_object* owned(const std::shared_ptr<port_object>& obj, const char* op,
-                   bool is_post, context_core** home) {
-  auto* cur = owner_core(obj, op, is_post);
-  if (home != nullptr)
-    *home = cur;
-  return cur != nullptr ? obj.get() : nullptr;
+                   bool is_post) {
+  return owner_core(obj, op, is_post) != nullptr ? obj.get() : nullptr;
 }
 
 } // namespace detail
@@ -65,18 +62,17 @@ void message_port::post_message(
 }
 
 void message_port::start() const {
-  detail::context_core* home = nullptr;
-  if (auto* p = owned(obj_, "start", false, &home)) {
-    home->explore_point(detail::explore_op::start, p);
-    home->start_port(*p);
+  if (auto* home = detail::owner_core(obj_, "start", false)) {
+    home->explore_point(detail::explore_op::start, obj_.get());
+    home->start_port(*obj_);
   }
 }
 
 void message_port::close() const {
   if (!obj_)
     return;
-  detail::context_core* home = nullptr;
-  if (auto* p = owned(obj_, "close", false, &home)) {
+  if (auto* home = detail::owner_core(obj_, "close", false)) {
+    auto* p = obj_.get();
     if (p->detached.load(std::memory_order_relaxed)
         && !p->closed.load(std::memory_order_relaxed))
       home->warn_inert(*p, "close", "nothing happens (its new owner may "
@@ -192,15 +188,13 @@ bool message_port::started() const noexcept {
 }
 
 void message_port::ref() const {
-  detail::context_core* home = nullptr;
-  if (auto* p = owned(obj_, "ref", false, &home); p && p->record)
-    home->set_ref(*p, true);
+  if (auto* home = detail::owner_core(obj_, "ref", false); home && obj_->record)
+    home->set_ref(*obj_, true);
 }
 
 void message_port::unref() const {
-  detail::context_core* home = nullptr;
-  if (auto* p = owned(obj_, "unref", false, &home); p && p->record)
-    home->set_ref(*p, false);
+  if (auto* home = detail::owner_core(obj_, "unref", false); home && obj_->record)
+    home->set_ref(*obj_, false);
 }
 
 bool message_port::has_ref() const noexcept {
@@ -208,11 +202,11 @@ bool message_port::has_ref() const noexcept {
 }
 
 std::optional<message_event> receive_message_on_port(const message_port& port) {
-  detail::context_core* home = nullptr;
-  auto* p = owned(port.object(), "receive_message_on_port", false, &home);
-  if (p == nullptr)
+  auto* home =
+    detail::owner_core(port.object(), "receive_message_on_port", false);
+  if (home == nullptr)
     return std::nullopt;
-  home->explore_point(detail::explore_op::receive, p);
+  home->explore_point(detail::explore_op::receive, port.object().get());
   return home->receive_now(port.object());
 }
 

@@ -35,10 +35,10 @@ const std::string& registered_name(const std::type_info& type,
 
 void post_typed(const message_port& port, const std::string& name,
                 std::vector<char> bytes, const transfer_list& transfer) {
-  context_core* home = nullptr;
-  auto* p = owned(port.object(), "post_typed", true, &home);
-  if (p == nullptr)
+  auto* home = owner_core(port.object(), "post_typed", true);
+  if (home == nullptr)
     return;
+  auto* p = port.object().get();
   for (std::size_t i = 0; i < transfer.size(); ++i)
     if (transfer[i].buffer() != nullptr)
       throw dom_exception(

@@ -268,16 +268,16 @@ inline port_scheduler& port_record::sched() const noexcept {
 }
 
 /// Returns `obj` if the running context owns it (then that context is
-/// `current_core()`, the object's home). Otherwise the handle is
-/// inert: a post is counted as a foreign_context drop, a warning says why,
-/// and nullptr is returned. Never dereferences the owner unless it runs.
+/// `current_core()`, the object's home; owner_core returns it).
+/// Otherwise the handle is inert: a post is counted as a foreign_context
+/// drop, a warning says why, and nullptr is returned. Never dereferences
+/// the owner unless it runs.
 /// @throws type_error for a null handle.
-/// `home`, if given, receives that context.
 port_object* owned(const std::shared_ptr<port_object>& obj, const char* op,
-                   bool is_post, context_core** home = nullptr);
+                   bool is_post);
 
 /// The same check, returning the owning (running) context or nullptr: for
-/// the post path, which needs the context, not the object.
+/// the callers that need the context (the post path, start, close...).
 context_core* owner_core(const std::shared_ptr<port_object>& obj,
                          const char* op, bool is_post);
 

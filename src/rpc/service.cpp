@@ -206,9 +206,10 @@ struct service_state : std::enable_shared_from_this<service_state> {
   /// forever. Clone errors still throw (send_value turns them into an
   /// error answer).
   void post_answer(const value& answer, const transfer_list& transfer) {
-    entangle::detail::context_core* home = nullptr;
-    auto* p = entangle::detail::owned(port.object(), "rpc answer", true, &home);
-    if (p == nullptr || !p->record)
+    auto* home = entangle::detail::owner_core(port.object(), "rpc answer",
+                                              true);
+    auto* p = port.object().get();
+    if (home == nullptr || !p->record)
       return;
     auto& ctx = *home;
     ctx.post_serialized(*p, ctx.serialize(answer, transfer, p));

@@ -49,9 +49,9 @@ void check_usable(const message_port& port, const char* op) {
 /// limit: a writer that respected its credit may always add the one
 /// signal that ends its stream (the bound is the hard limit plus one).
 void post_signal(const message_port& port, stream_signal s) {
-  context_core* home = nullptr;
-  auto* p = owned(port.object(), "stream", true, &home);
-  if (p == nullptr || !p->record)
+  auto* home = owner_core(port.object(), "stream", true);
+  auto* p = port.object().get();
+  if (home == nullptr || !p->record)
     return;
   std::vector<char> bytes;
   caf::binary_serializer sink{current_execution_unit(), bytes};
