@@ -98,6 +98,53 @@ TEST_CASE("a fresh channel is one allocation; a transferred port gets its "
   CHECK(rt.live_ports() == 0);
 }
 
+TEST_CASE("a transferred port with no handle left keeps itself while "
+          "attached, and is freed once it leaves",
+          "[internals][port_layout]") {
+  // The port table holds plain pointers: an adopted object (a transferred
+  // port's) lives through its own `self` while attached, a block's object
+  // through its `record`. Here no user handle to the received port
+  // survives its first event, yet it must go on dispatching; its close
+  // must free it (the weak reference expires, nothing leaks).
+  entangle::runtime_config cfg;
+  cfg.warnings = false;
+  entangle::runtime rt{cfg};
+  std::weak_ptr<port_object> received;
+  std::atomic<int> got{0};
+  std::atomic<bool> adopted{false};
+  rt.spawn("a", [&](entangle::context& self) {
+    entangle::message_channel ch;
+    auto b = self.spawn("b", [&](entangle::context& me) {
+      me.on_message([&](entangle::message_event& ev) {
+        auto& obj = ev.ports.at(0).object();
+        received = obj;
+        adopted = entangle::detail::is_adopted(*obj);
+        // No capture of the port: after this event, nothing of the user's
+        // refers to it.
+        ev.ports.at(0).on_message([&](entangle::message_event& m) {
+          if (m.data.get<double>() < 0) {
+            m.target.close();
+            entangle::this_context().close();
+            return;
+          }
+          ++got;
+        });
+      });
+    });
+    b.post_message("port", {ch.port2()});
+    for (int i = 0; i < 100; ++i)
+      ch.port1().post_message(i);
+    ch.port1().post_message(-1);
+  });
+  // Without the self reference the port would be gone after its first
+  // event: nothing dispatched, nothing ends (a timeout, not a hang).
+  REQUIRE(rt.run_for(std::chrono::seconds{20}));
+  CHECK(adopted);
+  CHECK(got == 100);
+  CHECK(received.expired()); // closed: it let go of itself
+  CHECK(rt.live_ports() == 0);
+}
+
 TEST_CASE("port_pair ownership: the pair lives while anything references "
           "either end; open and live records are counted apart",
           "[internals][port_layout]") {
