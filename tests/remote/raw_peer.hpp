@@ -9,6 +9,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <catch2/catch.hpp>
@@ -38,6 +39,22 @@ inline wire::frame user_frame(wire::port_name dst, std::uint64_t seq, value data
   f.dst = dst;
   f.seq = seq;
   f.data = std::move(data);
+  return f;
+}
+
+/// A splice_prepare for the node's end `dst`, as a relay would send it:
+/// fresh names for the successor pair (`src`, `peer`) unless given, and
+/// `text` naming the other endpoint's node (and where it listens).
+inline wire::frame splice_prepare(wire::port_name dst, std::string text,
+                                  wire::port_name src = wire::port_name::mint(),
+                                  wire::port_name peer
+                                  = wire::port_name::mint()) {
+  wire::frame f;
+  f.kind = wire::frame_kind::splice_prepare;
+  f.dst = dst;
+  f.src = src;
+  f.peer = peer;
+  f.text = std::move(text);
   return f;
 }
 
@@ -194,6 +211,15 @@ struct server {
     port = remote::listen(*rt, 0, "127.0.0.1");
   }
 };
+
+/// The bad frame of a fault test was taken as exactly one violation and
+/// its node as lost (the wait lets a second, wrong, count show up).
+inline void expect_one_violation(const server& s) {
+  CHECK(eventually([&] { return remote::stats(*s.rt).violations >= 1; }));
+  std::this_thread::sleep_for(100ms);
+  CHECK(remote::stats(*s.rt).violations == 1);
+  CHECK(remote::stats(*s.rt).nodes_lost == 1);
+}
 
 /// An honest client runtime: connects to echo and checks a round trip.
 inline void honest_round_trip(std::uint16_t port, const std::string& text) {
