@@ -80,7 +80,10 @@ struct scenario {
     std::make_shared<std::atomic<bool>>(false);
   std::shared_ptr<std::atomic<int>> got = std::make_shared<std::atomic<int>>(0);
 
-  explicit scenario(child& a, child& b, bool meet_b = true) {
+  /// With `via`, the route is T -> A -> via -> B: two relays, each of
+  /// which tries to splice while the other may be splicing too.
+  explicit scenario(child& a, child& b, bool meet_b = true,
+                    child* via = nullptr) {
     cfg.remote = true;
     cfg.warnings = false;
     rt = std::make_unique<runtime>(cfg);
@@ -88,8 +91,10 @@ struct scenario {
     if (meet_b)
       meet(*rt, j, b);
     auto fwd = a.url("forward");
-    auto duplex = b.url("duplex");
-    rt->spawn("client", [this, fwd, duplex](context& self) {
+    auto order = value::obj({{"to", b.url("duplex")}, {"n", 10000}});
+    if (via != nullptr)
+      order = value::obj({{"to", via->url("forward")}, {"next", order}});
+    rt->spawn("client", [this, fwd, order](context& self) {
       auto c = remote::connect(fwd);
       message_channel data;
       message_channel report;
@@ -100,8 +105,7 @@ struct scenario {
         j.add("report closed");
       });
       report.port1().start();
-      c.post_message(value::obj({{"to", duplex}, {"n", 10000}}),
-                     {data.port2(), report.port2()});
+      c.post_message(order, {data.port2(), report.port2()});
       c.close();
       x.on_message([this](message_event& ev) {
         if (ev.data.as_number() != got->load())
@@ -334,6 +338,76 @@ TEST_CASE("collapse without a prior connection: T and B, which never "
           "node there is the one A named, and splice as if connected",
           "[remote]") {
   spliced_and_a_killed(false);
+}
+
+namespace {
+
+/// A's and B's splices of a chain T -> A -> B -> C, each relay trying
+/// while the other may be splicing (each of its ends is an endpoint of the
+/// other's splice), until both relays dropped out: T <-> C direct, kill -9
+/// of A and B unnoticed by the channel.
+void chain_collapses(bool meet_c) {
+  auto a = std::make_unique<child>();
+  auto b = std::make_unique<child>();
+  child c;
+  scenario s{*a, c, meet_c, b.get()};
+  // Two ports (data, report), each relayed by A and by B: one splice of
+  // each relay per port, in whichever order they happen.
+  auto relays_done = [&] {
+    auto as = child_stats(*s.rt, *a);
+    auto bs = child_stats(*s.rt, *b);
+    return num(as, "splices") == 2 && num(bs, "splices") == 2;
+  };
+  bool done = eventually(relays_done, 60s);
+  if (!done) {
+    auto as = child_stats(*s.rt, *a);
+    auto bs = child_stats(*s.rt, *b);
+    UNSCOPED_INFO("A splices " << num(as, "splices") << ", links "
+                               << num(as, "links") << "; B splices "
+                               << num(bs, "splices") << ", links "
+                               << num(bs, "links") << "; T swaps "
+                               << remote::stats(*s.rt).swaps);
+  }
+  REQUIRE(done);
+  REQUIRE(s.j.wait_line("got 10000"));
+  // Only the stats query's own link is left at either relay.
+  CHECK(eventually([&] { return num(child_stats(*s.rt, *a), "links") == 1; }));
+  CHECK(eventually([&] { return num(child_stats(*s.rt, *b), "links") == 1; }));
+  // And both endpoints took their last splice_end (a relay counts its
+  // splice when it sends them). Per port, T swaps in A's splice and, when
+  // A spliced first (B swapping as its endpoint), in B's; C in B's and,
+  // when B spliced first (A swapping as its endpoint), in A's.
+  auto a_swaps = num(child_stats(*s.rt, *a), "swaps");
+  auto b_swaps = num(child_stats(*s.rt, *b), "swaps");
+  CHECK(a_swaps + b_swaps == 2);
+  CHECK(eventually(
+    [&] { return num(child_stats(*s.rt, c), "swaps") == 2 + a_swaps; }));
+  CHECK(eventually(
+    [&] { return remote::stats(*s.rt).swaps == 2 + std::size_t(b_swaps); }));
+  a->kill9();
+  b->kill9();
+  s.limit->store(20000);
+  s.close->store(true);
+  REQUIRE(s.j.wait_line("{count: 20000, ordered: true}"));
+  auto lines = s.j.snapshot();
+  CHECK(std::count(lines.begin(), lines.end(), "out of order") == 0);
+  CHECK(s.got->load() == 10000);
+  CHECK(eventually([&] { return remote::stats(*s.rt).links == 0; }));
+  CHECK(remote::stats(*s.rt).violations == 0);
+  CHECK(num(child_stats(*s.rt, c), "violations") == 0);
+  s.rt->stop();
+  CHECK(c.stop() == 0);
+}
+
+} // namespace
+
+TEST_CASE("collapse along a chain: a port relayed T -> A -> B -> C ends on "
+          "a direct T <-> C link although both relays try at once; kill -9 "
+          "of A and B does not break the channel",
+          "[remote]") {
+  auto meet_c = GENERATE(true, false);
+  CAPTURE(meet_c);
+  chain_collapses(meet_c);
 }
 
 TEST_CASE("collapse off (runtime_config::remote_collapse at A): A keeps "

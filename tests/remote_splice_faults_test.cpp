@@ -194,9 +194,10 @@ TEST_CASE("a splice dial that reaches the node the relay named is ready; "
   honest_round_trip(s.port, "unharmed");
 }
 
-TEST_CASE("a splice that waits on a dial that hangs is not answered; a "
-          "splice_abort or the relay's loss ends it, the dial's end later "
-          "finds nothing, and no link is left",
+TEST_CASE("a splice that waits on a dial that hangs is not answered "
+          "until the dial ends; a splice_abort ends it with its one answer "
+          "(ready{0}) at once, the relay's loss with none; the dial's end "
+          "later finds nothing, and no link is left",
           "[remote]") {
   server s{[](runtime_config& c) {
     c.remote_connect_timeout = std::chrono::seconds{2};
@@ -231,10 +232,23 @@ TEST_CASE("a splice that waits on a dial that hangs is not answered; a "
     abort.kind = wire::frame_kind::splice_abort;
     abort.dst = open.dst;
     relay->send(abort);
+    // The answer the prepare is owed, now: a relay tries again only once
+    // every attempt it stopped was answered (so no late answer is taken
+    // for a later attempt's).
+    std::uint64_t answer = 0;
+    CHECK(relay->frame_from_node(
+      [&](const wire::frame& w) {
+        answer = w.pseq;
+        return is_ready(w) && w.seq == 0;
+      },
+      1000ms));
     relay->send(user_frame(open.dst, 1, value{"after the abort"}));
     CHECK(relay->user_from_node());
-    // The dial ends (the connect timeout): no splice waits, no answer.
-    CHECK_FALSE(relay->frame_from_node(is_ready, 2500ms));
+    // The dial ends (the connect timeout): no splice waits, no second
+    // answer (the same one sent again, unacked here, is not another).
+    CHECK_FALSE(relay->frame_from_node(
+      [&](const wire::frame& w) { return is_ready(w) && w.pseq != answer; },
+      2500ms));
     wire::frame close;
     close.kind = wire::frame_kind::close;
     close.dst = open.dst;
@@ -323,4 +337,171 @@ TEST_CASE("credit across a splice: the successor takes over the relay's "
   }
   expect_one_violation(s);
   honest_round_trip(s.port, "unharmed");
+}
+
+TEST_CASE("a relay whose splice was refused tries again after a backoff, "
+          "only once every answer to the stopped attempt came (a late one "
+          "is not taken for the next attempt's), and then splices",
+          "[remote]") {
+  server s;
+  // The node relays: what P sends to "hub" carrying a port goes on to Q's
+  // connection (the one that said "sink"), so the node holds two link
+  // ends entangled in-process with each other, to P and to Q.
+  auto hub = s.rt->spawn("hub", [](context& self) {
+    auto sink = std::make_shared<message_port>();
+    self.on_connect([sink](message_event& ev) {
+      auto p = ev.ports.at(0);
+      p.on_message([p, sink](message_event& m) {
+        if (m.ports.empty()) {
+          *sink = p;
+          p.post_message("sink ok");
+          return;
+        }
+        std::vector<transferable> t(m.ports.begin(), m.ports.end());
+        sink->post_message(m.data, t);
+      });
+      p.start();
+    });
+  });
+  remote::offer(*s.rt, "hub", hub);
+  raw_peer q{s.port};
+  auto qopen = q.hello_and_open("hub");
+  q.send(user_frame(qopen.dst, 1, value{"sink"}));
+  REQUIRE(q.user_from_node());
+  raw_peer p{s.port};
+  auto popen = p.hello_and_open("hub");
+  auto carry = user_frame(popen.dst, 1, value{"carry"});
+  auto x_p = wire::port_name::mint(); // P's end of the carried port's link
+  auto x_s = wire::port_name::mint(); // the node's end
+  carry.ports.emplace_back(x_p, x_s);
+  p.send(carry);
+  // Q gets the port: the node's end y_s, Q's end y_q.
+  wire::port_name y_s;
+  wire::port_name y_q;
+  REQUIRE(q.frame_from_node([&](const wire::frame& w) {
+    if (w.kind != wire::frame_kind::user || w.ports.size() != 1)
+      return false;
+    y_s = w.ports[0].first;
+    y_q = w.ports[0].second;
+    return true;
+  }));
+  // Attempt 1: prepare to both. P refuses; Q holds its answer back.
+  auto prepare_for = [](raw_peer& peer, wire::port_name dst,
+                        wire::port_name& succ, wire::port_name not_succ,
+                        std::chrono::milliseconds timeout) {
+    return peer.frame_from_node(
+      [&](const wire::frame& w) {
+        if (w.kind != wire::frame_kind::splice_prepare || w.dst != dst
+            || w.src == not_succ)
+          return false;
+        succ = w.src;
+        return true;
+      },
+      timeout);
+  };
+  wire::port_name p1, q1;
+  REQUIRE(prepare_for(p, x_p, p1, {}, 10s));
+  REQUIRE(prepare_for(q, y_q, q1, {}, 10s));
+  wire::frame ready;
+  ready.kind = wire::frame_kind::splice_ready;
+  ready.dst = x_s;
+  ready.seq = 0;
+  p.send(ready);
+  REQUIRE(q.frame_from_node([&](const wire::frame& w) {
+    return w.kind == wire::frame_kind::splice_abort && w.dst == y_q;
+  }));
+  // Q's answer to attempt 1 is owed: no attempt 2 before it comes, however
+  // many backoff periods pass.
+  wire::port_name p2, q2;
+  CHECK_FALSE(prepare_for(p, x_p, p2, p1, 300ms));
+  ready.dst = y_s;
+  ready.seq = 1; // late: the node must take it for attempt 1's
+  q.send(ready);
+  // Attempt 2, with new successor names; both ready now.
+  REQUIRE(prepare_for(p, x_p, p2, p1, 10s));
+  REQUIRE(prepare_for(q, y_q, q2, q1, 10s));
+  ready.dst = x_s;
+  p.send(ready);
+  ready.dst = y_s;
+  q.send(ready);
+  // Go to both, and on to the end: nothing was sent on the old links.
+  for (auto* peer : {&p, &q}) {
+    auto dst = peer == &p ? x_p : y_q;
+    REQUIRE(peer->frame_from_node([&](const wire::frame& w) {
+      return w.kind == wire::frame_kind::splice_go && w.dst == dst;
+    }));
+  }
+  wire::frame last;
+  last.kind = wire::frame_kind::splice_last;
+  last.seq = 0;
+  last.dst = x_s;
+  p.send(last);
+  last.dst = y_s;
+  q.send(last);
+  for (auto* peer : {&p, &q}) {
+    auto dst = peer == &p ? x_p : y_q;
+    REQUIRE(peer->frame_from_node([&](const wire::frame& w) {
+      return w.kind == wire::frame_kind::splice_end && w.dst == dst
+             && w.seq == 0;
+    }));
+  }
+  CHECK(eventually([&] { return remote::stats(*s.rt).splices == 1; }));
+  auto st = remote::stats(*s.rt);
+  CHECK(st.violations == 0);
+  CHECK(st.nodes_lost == 0);
+  honest_round_trip(s.port, "unharmed");
+}
+
+TEST_CASE("an endpoint that has not swapped yet holds a splice of its "
+          "successor by the other endpoint (which swapped first) and takes "
+          "it after its own swap; a second one before disconnects",
+          "[remote]") {
+  server s;
+  raw_peer other{s.port}; // the other endpoint, F, which swapped first
+  other.hello();
+  raw_peer relay{s.port}; // A
+  auto open = relay.hello_and_open("echo");
+  auto mine = wire::port_name::mint();
+  auto theirs = wire::port_name::mint();
+  relay.send(
+    splice_prepare(open.dst, caf::to_string(other.sys->node()), mine, theirs));
+  REQUIRE(relay.frame_from_node([&](const wire::frame& w) {
+    return w.kind == wire::frame_kind::splice_ready && w.seq == 1;
+  }));
+  wire::frame f;
+  f.kind = wire::frame_kind::splice_go;
+  f.dst = open.dst;
+  relay.send(f);
+  REQUIRE(relay.frame_from_node([&](const wire::frame& w) {
+    return w.kind == wire::frame_kind::splice_last && w.seq == 0;
+  }));
+  // F relays the successor on already (to A, say): a prepare on our
+  // successor's name, before our splice_end.
+  auto prepare = splice_prepare(mine, caf::to_string(relay.sys->node()));
+  other.send(prepare);
+  SECTION("held, then taken after the swap") {
+    auto is_answer = [&](const wire::frame& w) {
+      return w.kind == wire::frame_kind::splice_ready && w.dst == theirs;
+    };
+    CHECK_FALSE(other.frame_from_node(is_answer, 300ms));
+    CHECK(remote::stats(*s.rt).violations == 0);
+    f = wire::frame{};
+    f.kind = wire::frame_kind::splice_end;
+    f.dst = open.dst;
+    f.seq = 0;
+    relay.send(f);
+    REQUIRE(eventually([&] { return remote::stats(*s.rt).swaps == 1; }));
+    // Taken as a prepare of the link the successor now is: A is up here,
+    // so ready{1}.
+    CHECK(other.frame_from_node([&](const wire::frame& w) {
+      return is_answer(w) && w.seq == 1;
+    }));
+    CHECK(remote::stats(*s.rt).violations == 0);
+    honest_round_trip(s.port, "unharmed");
+  }
+  SECTION("a second prepare before the swap") {
+    other.send(splice_prepare(mine, caf::to_string(relay.sys->node())));
+    expect_one_violation(s);
+    honest_round_trip(s.port, "unharmed");
+  }
 }

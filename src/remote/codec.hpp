@@ -58,16 +58,22 @@ inline constexpr std::uint32_t wire_magic = 0x47544e45;
 /// `credit` frames, and a user frame's carried ports carry their marks.
 /// 5: a user frame's payload can be "could not be encoded" (kind 2), and
 /// the splice frames (proxy collapse). 6: splice_end carries the credit
-/// state the endpoint takes over (a splice with credit in use). A node
+/// state the endpoint takes over (a splice with credit in use). 7: an
+/// endpoint holds a splice_prepare or splice_abort naming its successor
+/// before its swap and takes it after (so a relay may splice a link it
+/// just swapped to, whose other end may not have swapped yet). A node
 /// greets an older peer in its version and never sends a version 4 peer a
 /// splice frame or a kind 2 payload, nor a version 5 peer a splice frame.
-inline constexpr std::uint16_t wire_version = 6;
+inline constexpr std::uint16_t wire_version = 7;
 inline constexpr std::uint16_t wire_version_min = 4;
 /// The first version that knows the splice frames and kind 2 payloads.
 inline constexpr std::uint16_t wire_version_splice = 5;
 /// The first version whose splice frames carry credit (splice_end's marks
 /// and unread): the only one a splice is made with.
 inline constexpr std::uint16_t wire_version_splice_credit = 6;
+/// The first version that holds a splice frame on its successor's name
+/// until its swap: the only one a relay splices a swapped link with.
+inline constexpr std::uint16_t wire_version_splice_hold = 7;
 
 /// Frames from open on are *sequenced*: each carries `echo`, then `pseq`,
 /// its number in the sender's stream to that node (1, 2, ...), and `ack`,

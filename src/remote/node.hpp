@@ -7,6 +7,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <random>
 #include <set>
 #include <string>
 #include <unordered_map>
@@ -120,10 +121,20 @@ struct link {
   std::vector<frame> sp_held;
   /// The user's port closed while splicing: its close is sent after.
   bool sp_close = false;
-  /// As a relay end: the splice it takes part in (0: none); `no_splice`
-  /// once one was refused or aborted (not tried again).
+  /// As a relay end: the splice it takes part in (0: none).
   std::uint64_t relay = 0;
-  bool no_splice = false;
+  /// As a relay end: the answers its endpoint still owes us (one
+  /// splice_ready per prepare; one splice_last or splice_ready per go).
+  /// An attempt that stopped may still be answered, so the next one waits
+  /// until this is 0: an answer is then always the current attempt's.
+  std::uint8_t sp_owed = 0;
+  /// As a relay end: our splices of this pair that stopped short (refused,
+  /// aborted); tried again with backoff up to max_splice_tries.
+  std::uint8_t sp_tries = 0;
+  /// Made by a swap (it was a successor): its other end may not have
+  /// swapped yet, so a splice of it is asked only of a node that holds
+  /// frames on a successor's name (wire_version_splice_hold).
+  bool swapped = false;
 };
 
 /// The payload of the stand-in for a message another node could not
@@ -291,7 +302,9 @@ struct relay_splice {
 ///   is in progress, or answered before the list is looked at); every
 ///   entry of `relays_` names two live links whose `relay` is its id, and
 ///   a link with `relay` set is in `relays_`; the splice marker is posted
-///   only on a relay end, once per direction.
+///   only on a relay end, once per direction; a relay starts only on two
+///   ends with `sp_owed` 0 (so each answer is the current attempt's),
+///   and an honest endpoint answers each prepare and each go once.
 class node_state : public std::enable_shared_from_this<node_state> {
 public:
   explicit node_state(world& w) : w_(w) {
@@ -485,9 +498,14 @@ private:
   /// A peer told us where it listens: connects to `key` go to it.
   void learn_key(const std::string& key, const caf::node_id& node);
   // -- proxy collapse (node_splice.cpp) --
-  /// `local` was just made: if its end is entangled in-process with another
-  /// link's end, starts a splice of the two (prepare to both endpoints).
+  /// If `local`'s end is entangled in-process with another link's end,
+  /// starts a splice of the two (prepare to both endpoints); where only
+  /// something passing stands in the way, tries again later (splice_later,
+  /// or after_splice when one end was busy in another splice).
   void consider_splice(port_name local);
+  /// Calls consider_splice(local) again after a backoff that doubles with
+  /// `tries` (jittered, so two relays refusing each other part ways).
+  void splice_later(port_name local, std::uint8_t tries);
   void handle_splice(const caf::node_id& from, frame& f);
   void splice_prepare(const caf::node_id& from, frame& f);
   void splice_ready(const caf::node_id& from, frame& f);
@@ -505,8 +523,9 @@ private:
   /// The endpoint `l` forgets its successor (not a swap): tells the other
   /// endpoint (splice_drop) and keeps a tombstone until its answer.
   void drop_successor(link& l, drop_reason why, bool tell);
-  /// After the splice ends at endpoint `l` without a swap: its deferred
-  /// close and marks go on the old link.
+  /// After the splice ends at endpoint `l` (swapped or not): its deferred
+  /// close and marks go on the current link, and, the end free again, a
+  /// relay of it is considered (a chain's next relay waited for this).
   void after_splice(port_name local);
   /// `node` was lost: the splices whose successor leads there end.
   void splice_lost(const caf::node_id& node);
@@ -558,6 +577,8 @@ private:
   /// old link name (while prepared or switched).
   std::map<std::uint64_t, relay_splice> relays_;
   std::uint64_t next_relay_ = 1;
+  /// Jitter for splice_later.
+  std::minstd_rand splice_rng_{std::random_device{}()};
   std::unordered_map<port_name, port_name, port_name_hash> successors_;
   /// Each link's end record (link::rec_key) -> its name: how a relay finds
   /// the link whose end a carried port is entangled with, in O(1)

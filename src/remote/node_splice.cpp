@@ -24,6 +24,9 @@
 
 #include "remote/node.hpp"
 
+#include <algorithm>
+#include <chrono>
+#include <random>
 #include <utility>
 
 #include <caf/node_id.hpp>
@@ -40,8 +43,20 @@ namespace {
 /// in use or not.
 bool spliceable(const link& l) {
   return !l.pending && !l.got_close && !l.sent_close && l.relay == 0
-         && !l.no_splice && l.sp == link::splice::none && l.early.empty();
+         && l.sp == link::splice::none && l.early.empty();
 }
+
+/// A link end that is closing or pending takes part in no splice, now or
+/// later.
+bool closing(const link& l) {
+  return l.pending || l.got_close || l.sent_close;
+}
+
+/// Relay attempts per pair of ends that stop short (a refusal, an abort)
+/// before it relays for good; the backoff before attempt k is
+/// splice_backoff << k, times 1 to 2 (jitter).
+constexpr std::uint8_t max_splice_tries = 6;
+constexpr std::chrono::milliseconds splice_backoff{20};
 
 } // namespace
 
@@ -68,7 +83,7 @@ void node_state::consider_splice(port_name local) {
   if (!w_.cfg.remote_collapse)
     return;
   auto i = links_.find(local);
-  if (i == links_.end() || !spliceable(i->second))
+  if (i == links_.end() || closing(i->second) || i->second.relay != 0)
     return;
   auto& l = i->second;
   auto* other = l.end.object()->record->peer();
@@ -81,9 +96,31 @@ void node_state::consider_splice(port_name local) {
       m = &j->second;
   // T == B (the port came back to the node that holds its peer) would need
   // an in-process re-entanglement there: not done, we keep relaying.
-  if (m == nullptr || !spliceable(*m) || m->node == l.node
-      || !splice_capable(l.node) || !splice_capable(m->node))
+  if (m == nullptr || closing(*m) || m->node == l.node)
     return;
+  auto older = [this](const link& e) {
+    auto p = peers_.find(e.node);
+    return p == peers_.end()
+           || p->second.version < (e.swapped ? wire_version_splice_hold
+                                             : wire_version_splice_credit);
+  };
+  if (older(l) || older(*m))
+    return; // for good: it knows no splice with credit, or no hold
+  auto tries = std::max(l.sp_tries, m->sp_tries);
+  if (tries >= max_splice_tries)
+    return; // refused often enough: we relay
+  // An end busy in another splice is considered again when that one ends
+  // (after_splice). Answers still owed for a stopped attempt, frames out
+  // of order, a peer reconnecting: passing, so try again later.
+  if (l.sp != link::splice::none || m->sp != link::splice::none)
+    return;
+  if (!spliceable(l) || !spliceable(*m) || l.sp_owed != 0 || m->sp_owed != 0
+      || !splice_capable(l.node) || !splice_capable(m->node)) {
+    ++l.sp_tries;
+    ++m->sp_tries;
+    splice_later(local, tries + 1);
+    return;
+  }
   auto id = next_relay_++;
   auto& r = relays_[id];
   r.end[0] = m->local;
@@ -105,29 +142,48 @@ void node_state::consider_splice(port_name local) {
     if (auto p = peers_.find(ends[1 - k]->node);
         p != peers_.end() && !p->second.key.empty())
       f.text += " " + p->second.key;
+    ++ends[k]->sp_owed;
     send(ends[k]->node, f);
   }
+}
+
+void node_state::splice_later(port_name local, std::uint8_t tries) {
+  if (tries >= max_splice_tries)
+    return;
+  auto base = splice_backoff * (1 << tries);
+  auto jitter = std::uniform_int_distribution<std::int64_t>{
+    0, base.count()}(splice_rng_);
+  auto self = shared_from_this();
+  current_core()->set_timer([self, local] { self->consider_splice(local); },
+                            base + std::chrono::milliseconds{jitter}, false);
 }
 
 void node_state::relay_stop(std::uint64_t id, bool abort) {
   auto r = relays_.find(id);
   if (r == relays_.end())
     return;
+  std::uint8_t tries = 0;
   for (auto& name : r->second.end) {
     auto i = links_.find(name);
     if (i == links_.end())
       continue;
     auto& l = i->second;
     l.relay = 0;
-    l.no_splice = true;
     if (abort) {
       frame f;
       f.kind = frame_kind::splice_abort;
       f.dst = l.remote;
       send(l.node, f);
+      tries = std::max(tries, ++l.sp_tries);
     }
   }
+  // Refused before go: the reason may pass (an endpoint busy in another
+  // splice, two relays of a chain refusing each other). After go, or on a
+  // close, the channel closes instead.
+  auto first = r->second.end[0];
   relays_.erase(r);
+  if (abort)
+    splice_later(first, tries);
 }
 
 void node_state::splice_ready(const caf::node_id& from, frame& f) {
@@ -138,12 +194,14 @@ void node_state::splice_ready(const caf::node_id& from, frame& f) {
     return;
   }
   auto& l = i->second;
-  auto r = relays_.find(l.relay);
-  if (r == relays_.end()) {
-    if (!l.no_splice)
-      violation(from, "a splice answer for no splice");
-    return; // stopped meanwhile
+  if (l.sp_owed == 0) {
+    violation(from, "a splice answer for no splice");
+    return;
   }
+  --l.sp_owed;
+  auto r = relays_.find(l.relay);
+  if (r == relays_.end())
+    return; // an attempt that stopped meanwhile (nothing else is owed)
   auto id = l.relay;
   auto side = r->second.end[0] == l.local ? 0 : 1;
   if (f.seq == 0) {
@@ -166,6 +224,7 @@ void node_state::splice_ready(const caf::node_id& from, frame& f) {
     frame g;
     g.kind = frame_kind::splice_go;
     g.dst = e.remote;
+    ++e.sp_owed;
     send(e.node, g);
   }
 }
@@ -179,12 +238,15 @@ void node_state::splice_last(const caf::node_id& from, frame& f) {
   }
   auto& l = i->second;
   auto r = relays_.find(l.relay);
-  if (r == relays_.end() || !r->second.go) {
-    if (r == relays_.end() && l.no_splice)
+  if (r == relays_.end() || !r->second.go || l.sp_owed == 0) {
+    if (r == relays_.end() && l.sp_owed > 0) {
+      --l.sp_owed;
       return; // stopped after go (the other endpoint refused the go)
+    }
     violation(from, "a splice_last before go");
     return;
   }
+  --l.sp_owed;
   // The stream from a node is in order: every user frame it sent on the
   // old link came before this one.
   if (f.seq != l.next_recv - 1 || !l.early.empty() || l.got_close) {
@@ -331,6 +393,30 @@ void node_state::splice_go(const caf::node_id& from, frame& f) {
 
 void node_state::handle_splice(const caf::node_id& from, frame& f) {
   // Splice frames come only from nodes that know them (version 5 on).
+  if ((f.kind == frame_kind::splice_prepare
+       || f.kind == frame_kind::splice_abort)
+      && links_.count(f.dst) == 0) {
+    if (auto* l = successor_of(from, f.dst)) {
+      // The other endpoint swapped first and relays our successor on
+      // already: taken after our swap (in order, with sp_held). One
+      // attempt at most can wait here: its answer is ours to give.
+      int prepares = 0;
+      int aborts = 0;
+      for (auto& h : l->sp_held) {
+        prepares += h.kind == frame_kind::splice_prepare;
+        aborts += h.kind == frame_kind::splice_abort;
+      }
+      if (f.kind == frame_kind::splice_prepare ? prepares != 0
+                                               : prepares != 1 || aborts != 0) {
+        violation(from, f.kind == frame_kind::splice_prepare
+                          ? "a second splice before our swap"
+                          : "a splice_abort for no splice");
+        return;
+      }
+      l->sp_held.push_back(std::move(f));
+      return;
+    }
+  }
   switch (f.kind) {
     case frame_kind::splice_prepare:
       splice_prepare(from, f);
@@ -363,6 +449,15 @@ void node_state::handle_splice(const caf::node_id& from, frame& f) {
         return;
       }
       if (l.sp == link::splice::prepared || l.sp == link::splice::dialing) {
+        // Dialing, we had not answered: we do now, so that every prepare
+        // gets one answer (the relay waits for it before it tries again).
+        if (l.sp == link::splice::dialing) {
+          frame a;
+          a.kind = frame_kind::splice_ready;
+          a.dst = l.remote;
+          a.seq = 0;
+          send(from, a);
+        }
         drop_successor(l, drop_reason::closed, true);
         after_splice(l.local);
       }
@@ -414,6 +509,11 @@ void node_state::splice_end(const caf::node_id& from, frame& f) {
   l.early = std::move(l.sp_early);
   l.sp_early.clear();
   l.sp = link::splice::none;
+  // A new link, a new pair should this node relay it: nothing is owed on
+  // it (the relay's answers to us all came before its splice_end).
+  l.sp_owed = 0;
+  l.sp_tries = 0;
+  l.swapped = true;
   install_sink(local);
   ++swaps;
   while (!l.early.empty() && l.early.begin()->first == l.next_recv) {
@@ -432,8 +532,10 @@ void node_state::splice_end(const caf::node_id& from, frame& f) {
       handle_close(node, h);
     else if (h.kind == frame_kind::mark)
       handle_mark(node, h);
-    else
+    else if (h.kind == frame_kind::credit)
       handle_credit(node, h);
+    else
+      handle_splice(node, h); // a relay's prepare (abort) of L3, held
   }
   finish_if_done(local);
   after_splice(local);
@@ -451,6 +553,9 @@ void node_state::after_splice(port_name local) {
     return;
   }
   on_ready(l); // marks set while splicing
+  // Free again: if this node relays it, its relay can try now (in a chain
+  // T -> A -> B -> C, B's tries while A splices B's end in).
+  consider_splice(local);
 }
 
 void node_state::drop_successor(link& l, drop_reason why, bool tell) {

@@ -9,7 +9,9 @@
 //   a point with label + "!"; a messageerror comes back as
 //   {messageerror: why}; the string "close" closes the port.
 // - forward: {to: URL} with ports: connects to URL and posts the same
-//   message (and its ports) there, then closes that connection.
+//   message (and its ports) there, then closes that connection; with
+//   {to: URL, next: M}, posts M instead (so M = {to: URL2, ...} to another
+//   node's forward makes a chain of relays).
 // - count: a message carrying [data, report]: reads numbers from `data`,
 //   checks each is the next one (0, 1, ...); when `data` closes, posts
 //   {count, ordered, node_lost} on `report` and closes it.
@@ -81,7 +83,8 @@ void serve_forward(message_port p) {
       return;
     auto q = remote::connect(o->at("to").as_string());
     std::vector<transferable> t(ev.ports.begin(), ev.ports.end());
-    q.post_message(ev.data, t);
+    auto next = o->find("next");
+    q.post_message(next != o->end() ? next->second : ev.data, t);
     q.close();
   });
   p.start();
