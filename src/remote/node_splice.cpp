@@ -110,12 +110,14 @@ void node_state::consider_splice(port_name local) {
   if (tries >= max_splice_tries)
     return; // refused often enough: we relay
   // An end busy in another splice is considered again when that one ends
-  // (after_splice). Answers still owed for a stopped attempt, frames out
-  // of order, a peer reconnecting: passing, so try again later.
-  if (l.sp != link::splice::none || m->sp != link::splice::none)
+  // (after_splice); one that owes an answer to a stopped attempt, when the
+  // answer comes (splice_ready). Frames out of order, a peer reconnecting:
+  // passing, so try again later.
+  if (l.sp != link::splice::none || m->sp != link::splice::none
+      || l.sp_owed != 0 || m->sp_owed != 0)
     return;
-  if (!spliceable(l) || !spliceable(*m) || l.sp_owed != 0 || m->sp_owed != 0
-      || !splice_capable(l.node) || !splice_capable(m->node)) {
+  if (!spliceable(l) || !spliceable(*m) || !splice_capable(l.node)
+      || !splice_capable(m->node)) {
     ++l.sp_tries;
     ++m->sp_tries;
     splice_later(local, tries + 1);
@@ -200,8 +202,13 @@ void node_state::splice_ready(const caf::node_id& from, frame& f) {
   }
   --l.sp_owed;
   auto r = relays_.find(l.relay);
-  if (r == relays_.end())
-    return; // an attempt that stopped meanwhile (nothing else is owed)
+  if (r == relays_.end()) {
+    // An attempt that stopped meanwhile: its last answer frees the pair
+    // for the next (after the backoff it earned).
+    if (l.sp_owed == 0)
+      splice_later(l.local, l.sp_tries);
+    return;
+  }
   auto id = l.relay;
   auto side = r->second.end[0] == l.local ? 0 : 1;
   if (f.seq == 0) {
