@@ -265,6 +265,31 @@ TEST_CASE("a splice that waits on a dial that hangs is not answered "
   CHECK(remote::stats(*s.rt).violations == 0);
 }
 
+namespace {
+
+/// As relay A, splices the server's end `dst` of A's link onto a link with
+/// the node `other` (the successor names `mine` at the server, `theirs` at
+/// `other`): prepare, its ready{1}, go, and the endpoint's splice_last,
+/// which must say `last`. The server is `switched` after.
+void splice_until_switched(raw_peer& relay, wire::port_name dst,
+                           const raw_peer& other, wire::port_name mine,
+                           wire::port_name theirs, std::uint64_t last) {
+  relay.send(
+    splice_prepare(dst, caf::to_string(other.sys->node()), mine, theirs));
+  REQUIRE(relay.frame_from_node([&](const wire::frame& w) {
+    return w.kind == wire::frame_kind::splice_ready && w.seq == 1;
+  }));
+  wire::frame f;
+  f.kind = wire::frame_kind::splice_go;
+  f.dst = dst;
+  relay.send(f);
+  REQUIRE(relay.frame_from_node([&](const wire::frame& w) {
+    return w.kind == wire::frame_kind::splice_last && w.seq == last;
+  }));
+}
+
+} // namespace
+
 TEST_CASE("credit across a splice: the successor takes over the relay's "
           "count, and credit beyond it, or for the old link after the "
           "swap, disconnects its node",
@@ -288,21 +313,10 @@ TEST_CASE("credit across a splice: the successor takes over the relay's "
   // Splice it onto a link with F: prepare, go, the endpoint's last.
   auto mine = wire::port_name::mint();
   auto theirs = wire::port_name::mint();
-  relay.send(
-    splice_prepare(open.dst, caf::to_string(other.sys->node()), mine, theirs));
-  REQUIRE(relay.frame_from_node([&](const wire::frame& w) {
-    return w.kind == wire::frame_kind::splice_ready && w.seq == 1;
-  }));
-  wire::frame f;
-  f.kind = wire::frame_kind::splice_go;
-  f.dst = open.dst;
-  relay.send(f);
-  REQUIRE(relay.frame_from_node([&](const wire::frame& w) {
-    return w.kind == wire::frame_kind::splice_last && w.seq == 2;
-  }));
+  splice_until_switched(relay, open.dst, other, mine, theirs, 2);
   // The swap: 5 messages the relay sent on to F and F did not credit (3
   // of its own before the endpoint's 2, say), F's mark 4.
-  f = wire::frame{};
+  wire::frame f;
   f.kind = wire::frame_kind::splice_end;
   f.dst = open.dst;
   f.seq = 2;
@@ -424,13 +438,17 @@ TEST_CASE("a relay whose splice was refused tries again after a backoff, "
   p.send(ready);
   ready.dst = y_s;
   q.send(ready);
-  // Go to both, and on to the end: nothing was sent on the old links.
-  for (auto* peer : {&p, &q}) {
-    auto dst = peer == &p ? x_p : y_q;
-    REQUIRE(peer->frame_from_node([&](const wire::frame& w) {
-      return w.kind == wire::frame_kind::splice_go && w.dst == dst;
-    }));
-  }
+  // Go to both, and on to the end: nothing was sent on the old links (so
+  // each splice_end says 0).
+  auto both_get = [&](wire::frame_kind kind) {
+    for (auto* peer : {&p, &q}) {
+      auto dst = peer == &p ? x_p : y_q;
+      REQUIRE(peer->frame_from_node([&](const wire::frame& w) {
+        return w.kind == kind && w.dst == dst && w.seq == 0;
+      }));
+    }
+  };
+  both_get(wire::frame_kind::splice_go);
   wire::frame last;
   last.kind = wire::frame_kind::splice_last;
   last.seq = 0;
@@ -438,13 +456,7 @@ TEST_CASE("a relay whose splice was refused tries again after a backoff, "
   p.send(last);
   last.dst = y_s;
   q.send(last);
-  for (auto* peer : {&p, &q}) {
-    auto dst = peer == &p ? x_p : y_q;
-    REQUIRE(peer->frame_from_node([&](const wire::frame& w) {
-      return w.kind == wire::frame_kind::splice_end && w.dst == dst
-             && w.seq == 0;
-    }));
-  }
+  both_get(wire::frame_kind::splice_end);
   CHECK(eventually([&] { return remote::stats(*s.rt).splices == 1; }));
   auto st = remote::stats(*s.rt);
   CHECK(st.violations == 0);
@@ -463,18 +475,7 @@ TEST_CASE("an endpoint that has not swapped yet holds a splice of its "
   auto open = relay.hello_and_open("echo");
   auto mine = wire::port_name::mint();
   auto theirs = wire::port_name::mint();
-  relay.send(
-    splice_prepare(open.dst, caf::to_string(other.sys->node()), mine, theirs));
-  REQUIRE(relay.frame_from_node([&](const wire::frame& w) {
-    return w.kind == wire::frame_kind::splice_ready && w.seq == 1;
-  }));
-  wire::frame f;
-  f.kind = wire::frame_kind::splice_go;
-  f.dst = open.dst;
-  relay.send(f);
-  REQUIRE(relay.frame_from_node([&](const wire::frame& w) {
-    return w.kind == wire::frame_kind::splice_last && w.seq == 0;
-  }));
+  splice_until_switched(relay, open.dst, other, mine, theirs, 0);
   // F relays the successor on already (to A, say): a prepare on our
   // successor's name, before our splice_end.
   auto prepare = splice_prepare(mine, caf::to_string(relay.sys->node()));
@@ -485,7 +486,7 @@ TEST_CASE("an endpoint that has not swapped yet holds a splice of its "
     };
     CHECK_FALSE(other.frame_from_node(is_answer, 300ms));
     CHECK(remote::stats(*s.rt).violations == 0);
-    f = wire::frame{};
+    wire::frame f;
     f.kind = wire::frame_kind::splice_end;
     f.dst = open.dst;
     f.seq = 0;

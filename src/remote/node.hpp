@@ -534,6 +534,9 @@ private:
   /// As an endpoint: whether `node` is up or reconnecting (its frames are
   /// kept and sent again, as for a connect) and knows the splice frames.
   bool splice_reachable(const caf::node_id& node);
+  /// Endpoint `l` answers its relay `to` (a prepare, or a go it cannot
+  /// take): splice_ready{1} (`ok`) or {0}.
+  void answer_splice(const link& l, const caf::node_id& to, bool ok);
   /// Endpoint `l`, its successor names set and in successors_, takes
   /// `other` as the successor's node: `prepared`, ready{1} to relay `from`.
   void splice_accept(link& l, const caf::node_id& from,

@@ -348,20 +348,21 @@ void node_state::splice_prepare(const caf::node_id& from, frame& f) {
   }
   if (can && !key.empty() && splice_dial(from, l, f, named, key))
     return; // answered when the dial ends
+  answer_splice(l, from, false);
+}
+
+void node_state::answer_splice(const link& l, const caf::node_id& to,
+                               bool ok) {
   frame a;
   a.kind = frame_kind::splice_ready;
   a.dst = l.remote;
-  a.seq = 0;
-  send(from, a);
+  a.seq = ok ? 1 : 0;
+  send(to, a);
 }
 
 void node_state::splice_accept(link& l, const caf::node_id& from,
                                const caf::node_id& other) {
-  frame a;
-  a.kind = frame_kind::splice_ready;
-  a.dst = l.remote;
-  a.seq = 1;
-  send(from, a);
+  answer_splice(l, from, true);
   l.sp = link::splice::prepared;
   l.sp_node = other;
   l.sp_next_send = 1;
@@ -383,11 +384,7 @@ void node_state::splice_go(const caf::node_id& from, frame& f) {
   if (l.sp == link::splice::none) {
     // We dropped it meanwhile (the other endpoint's loss, its drop): say
     // so, the relay stops.
-    frame a;
-    a.kind = frame_kind::splice_ready;
-    a.dst = l.remote;
-    a.seq = 0;
-    send(from, a);
+    answer_splice(l, from, false);
     return;
   }
   l.sp = link::splice::switched;
@@ -458,13 +455,8 @@ void node_state::handle_splice(const caf::node_id& from, frame& f) {
       if (l.sp == link::splice::prepared || l.sp == link::splice::dialing) {
         // Dialing, we had not answered: we do now, so that every prepare
         // gets one answer (the relay waits for it before it tries again).
-        if (l.sp == link::splice::dialing) {
-          frame a;
-          a.kind = frame_kind::splice_ready;
-          a.dst = l.remote;
-          a.seq = 0;
-          send(from, a);
-        }
+        if (l.sp == link::splice::dialing)
+          answer_splice(l, from, false);
         drop_successor(l, drop_reason::closed, true);
         after_splice(l.local);
       }

@@ -177,11 +177,7 @@ void node_state::splice_dial_ended(const std::string& key, bool failed) {
     }
     successors_.erase(l.sp_local);
     l.sp = link::splice::none;
-    frame a;
-    a.kind = frame_kind::splice_ready;
-    a.dst = l.remote;
-    a.seq = 0;
-    send(l.node, a);
+    answer_splice(l, l.node, false);
     after_splice(local); // a close or marks deferred while dialing
   }
 }
