@@ -8,10 +8,12 @@
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <memory>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -241,7 +243,7 @@ TEST_CASE("a splice that waits on a dial that hangs is not answered "
         answer = w.pseq;
         return is_ready(w) && w.seq == 0;
       },
-      1000ms));
+      10s));
     relay->send(user_frame(open.dst, 1, value{"after the abort"}));
     CHECK(relay->user_from_node());
     // The dial ends (the connect timeout): no splice waits, no second
@@ -353,96 +355,125 @@ TEST_CASE("credit across a splice: the successor takes over the relay's "
   honest_round_trip(s.port, "unharmed");
 }
 
+namespace {
+
+/// The node under test relays: what P sends to "hub" carrying a port goes
+/// on to Q's connection (the one that said "sink"), so the node holds two
+/// link ends entangled in-process with each other: `x_s` (to P, whose end
+/// is `x_p`) and `y_s` (to Q, whose end is `y_q`). P and Q play the
+/// endpoints of its splices.
+struct relayed_pair {
+  server s;
+  std::unique_ptr<raw_peer> p;
+  std::unique_ptr<raw_peer> q;
+  wire::port_name x_p = wire::port_name::mint();
+  wire::port_name x_s = wire::port_name::mint();
+  wire::port_name y_s;
+  wire::port_name y_q;
+  /// Successor names of the prepares P and Q got so far (the node sends
+  /// unacked frames again: a repeat is not a new attempt).
+  std::vector<wire::port_name> seen;
+
+  relayed_pair() {
+    auto hub = s.rt->spawn("hub", [](context& self) {
+      auto sink = std::make_shared<message_port>();
+      self.on_connect([sink](message_event& ev) {
+        auto c = ev.ports.at(0);
+        c.on_message([c, sink](message_event& m) {
+          if (m.ports.empty()) {
+            *sink = c;
+            c.post_message("sink ok");
+            return;
+          }
+          std::vector<transferable> t(m.ports.begin(), m.ports.end());
+          sink->post_message(m.data, t);
+        });
+        c.start();
+      });
+    });
+    remote::offer(*s.rt, "hub", hub);
+    q = std::make_unique<raw_peer>(s.port);
+    auto qopen = q->hello_and_open("hub");
+    q->send(user_frame(qopen.dst, 1, value{"sink"}));
+    REQUIRE(q->user_from_node());
+    p = std::make_unique<raw_peer>(s.port);
+    auto popen = p->hello_and_open("hub");
+    auto carry = user_frame(popen.dst, 1, value{"carry"});
+    carry.ports.emplace_back(x_p, x_s);
+    p->send(carry);
+    REQUIRE(q->frame_from_node([&](const wire::frame& w) {
+      if (w.kind != wire::frame_kind::user || w.ports.size() != 1)
+        return false;
+      y_s = w.ports[0].first;
+      y_q = w.ports[0].second;
+      return true;
+    }));
+  }
+
+  /// Waits for a prepare of a new attempt at P (`at_p`) or Q.
+  bool prepared(bool at_p, std::chrono::milliseconds timeout = 10s) {
+    auto dst = at_p ? x_p : y_q;
+    return (at_p ? p : q)->frame_from_node(
+      [&](const wire::frame& w) {
+        if (w.kind != wire::frame_kind::splice_prepare || w.dst != dst
+            || std::find(seen.begin(), seen.end(), w.src) != seen.end())
+          return false;
+        seen.push_back(w.src);
+        return true;
+      },
+      timeout);
+  }
+
+  /// The node made `splices` splices, counted no violation, lost no node
+  /// and still serves an honest client.
+  void end_clean(std::uint64_t splices) {
+    CHECK(eventually([&] { return remote::stats(*s.rt).splices == splices; }));
+    auto st = remote::stats(*s.rt);
+    CHECK(st.violations == 0);
+    CHECK(st.nodes_lost == 0);
+    honest_round_trip(s.port, "unharmed");
+  }
+
+  /// P (`at_p`) or Q answers the node's prepare (or go).
+  void answer(bool at_p, bool ok) {
+    wire::frame ready;
+    ready.kind = wire::frame_kind::splice_ready;
+    ready.dst = at_p ? x_s : y_s;
+    ready.seq = ok ? 1 : 0;
+    (at_p ? p : q)->send(ready);
+  }
+};
+
+} // namespace
+
 TEST_CASE("a relay whose splice was refused tries again after a backoff, "
           "only once every answer to the stopped attempt came (a late one "
           "is not taken for the next attempt's), and then splices",
           "[remote]") {
-  server s;
-  // The node relays: what P sends to "hub" carrying a port goes on to Q's
-  // connection (the one that said "sink"), so the node holds two link
-  // ends entangled in-process with each other, to P and to Q.
-  auto hub = s.rt->spawn("hub", [](context& self) {
-    auto sink = std::make_shared<message_port>();
-    self.on_connect([sink](message_event& ev) {
-      auto p = ev.ports.at(0);
-      p.on_message([p, sink](message_event& m) {
-        if (m.ports.empty()) {
-          *sink = p;
-          p.post_message("sink ok");
-          return;
-        }
-        std::vector<transferable> t(m.ports.begin(), m.ports.end());
-        sink->post_message(m.data, t);
-      });
-      p.start();
-    });
-  });
-  remote::offer(*s.rt, "hub", hub);
-  raw_peer q{s.port};
-  auto qopen = q.hello_and_open("hub");
-  q.send(user_frame(qopen.dst, 1, value{"sink"}));
-  REQUIRE(q.user_from_node());
-  raw_peer p{s.port};
-  auto popen = p.hello_and_open("hub");
-  auto carry = user_frame(popen.dst, 1, value{"carry"});
-  auto x_p = wire::port_name::mint(); // P's end of the carried port's link
-  auto x_s = wire::port_name::mint(); // the node's end
-  carry.ports.emplace_back(x_p, x_s);
-  p.send(carry);
-  // Q gets the port: the node's end y_s, Q's end y_q.
-  wire::port_name y_s;
-  wire::port_name y_q;
-  REQUIRE(q.frame_from_node([&](const wire::frame& w) {
-    if (w.kind != wire::frame_kind::user || w.ports.size() != 1)
-      return false;
-    y_s = w.ports[0].first;
-    y_q = w.ports[0].second;
-    return true;
-  }));
+  relayed_pair f;
+  auto& p = *f.p;
+  auto& q = *f.q;
   // Attempt 1: prepare to both. P refuses; Q holds its answer back.
-  auto prepare_for = [](raw_peer& peer, wire::port_name dst,
-                        wire::port_name& succ, wire::port_name not_succ,
-                        std::chrono::milliseconds timeout) {
-    return peer.frame_from_node(
-      [&](const wire::frame& w) {
-        if (w.kind != wire::frame_kind::splice_prepare || w.dst != dst
-            || w.src == not_succ)
-          return false;
-        succ = w.src;
-        return true;
-      },
-      timeout);
-  };
-  wire::port_name p1, q1;
-  REQUIRE(prepare_for(p, x_p, p1, {}, 10s));
-  REQUIRE(prepare_for(q, y_q, q1, {}, 10s));
-  wire::frame ready;
-  ready.kind = wire::frame_kind::splice_ready;
-  ready.dst = x_s;
-  ready.seq = 0;
-  p.send(ready);
+  REQUIRE(f.prepared(true));
+  REQUIRE(f.prepared(false));
+  f.answer(true, false);
   REQUIRE(q.frame_from_node([&](const wire::frame& w) {
-    return w.kind == wire::frame_kind::splice_abort && w.dst == y_q;
+    return w.kind == wire::frame_kind::splice_abort && w.dst == f.y_q;
   }));
   // Q's answer to attempt 1 is owed: no attempt 2 before it comes, however
   // many backoff periods pass.
-  wire::port_name p2, q2;
-  CHECK_FALSE(prepare_for(p, x_p, p2, p1, 300ms));
-  ready.dst = y_s;
-  ready.seq = 1; // late: the node must take it for attempt 1's
-  q.send(ready);
+  CHECK_FALSE(f.prepared(true, 300ms));
+  f.answer(false, true); // late: the node must take it for attempt 1's
   // Attempt 2, with new successor names; both ready now.
-  REQUIRE(prepare_for(p, x_p, p2, p1, 10s));
-  REQUIRE(prepare_for(q, y_q, q2, q1, 10s));
-  ready.dst = x_s;
-  p.send(ready);
-  ready.dst = y_s;
-  q.send(ready);
+  REQUIRE(f.prepared(true));
+  REQUIRE(f.prepared(false));
+  f.answer(true, true);
+  f.answer(false, true);
   // Go to both, and on to the end: nothing was sent on the old links (so
   // each splice_end says 0).
   auto both_get = [&](wire::frame_kind kind) {
     for (auto* peer : {&p, &q}) {
-      auto dst = peer == &p ? x_p : y_q;
+      auto dst = peer == &p ? f.x_p : f.y_q;
       REQUIRE(peer->frame_from_node([&](const wire::frame& w) {
         return w.kind == kind && w.dst == dst && w.seq == 0;
       }));
@@ -452,16 +483,44 @@ TEST_CASE("a relay whose splice was refused tries again after a backoff, "
   wire::frame last;
   last.kind = wire::frame_kind::splice_last;
   last.seq = 0;
-  last.dst = x_s;
+  last.dst = f.x_s;
   p.send(last);
-  last.dst = y_s;
+  last.dst = f.y_s;
   q.send(last);
   both_get(wire::frame_kind::splice_end);
-  CHECK(eventually([&] { return remote::stats(*s.rt).splices == 1; }));
-  auto st = remote::stats(*s.rt);
-  CHECK(st.violations == 0);
-  CHECK(st.nodes_lost == 0);
-  honest_round_trip(s.port, "unharmed");
+  f.end_clean(1);
+}
+
+TEST_CASE("a relay refused every time makes 6 attempts in all, each after "
+          "a longer backoff (one retry per refusal, however its answers "
+          "arrive), then relays for good",
+          "[remote]") {
+  relayed_pair f;
+  auto first = std::chrono::steady_clock::now();
+  auto sixth = first;
+  for (int k = 1; k <= 6; ++k) {
+    REQUIRE(f.prepared(true));
+    REQUIRE(f.prepared(false));
+    if (k == 1)
+      first = std::chrono::steady_clock::now();
+    sixth = std::chrono::steady_clock::now();
+    // Q agrees, P refuses; in either order the node stops the attempt
+    // and arms one retry, whether Q's answer came first or comes after.
+    if (k % 2 == 0) {
+      f.answer(false, true);
+      f.answer(true, false);
+    } else {
+      f.answer(true, false);
+      std::this_thread::sleep_for(10ms);
+      f.answer(false, true);
+    }
+  }
+  // The backoffs before attempts 2 to 6 are at least 40, 80, 160, 320 and
+  // 640 ms: a second retry armed for one refusal would cut them short.
+  CHECK(sixth - first >= 1000ms);
+  // No seventh attempt: the pair is relayed for good.
+  CHECK_FALSE(f.prepared(true, 3s));
+  f.end_clean(0);
 }
 
 TEST_CASE("an endpoint that has not swapped yet holds a splice of its "

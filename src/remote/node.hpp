@@ -117,7 +117,9 @@ struct link {
   std::uint64_t sp_next_send = 1;
   /// Successor user frames, buffered by their number until the swap.
   std::map<std::uint64_t, serialized_message> sp_early;
-  /// Successor close, mark and credit frames, replayed after the swap.
+  /// Successor close, mark and credit frames, and a splice of the
+  /// successor by the other endpoint (one prepare, then at most its
+  /// abort), replayed after the swap.
   std::vector<frame> sp_held;
   /// The user's port closed while splicing: its close is sent after.
   bool sp_close = false;
@@ -131,6 +133,9 @@ struct link {
   /// As a relay end: our splices of this pair that stopped short (refused,
   /// aborted); tried again with backoff up to max_splice_tries.
   std::uint8_t sp_tries = 0;
+  /// As a relay end: a retry of its pair is armed (splice_later), so no
+  /// second one is.
+  bool sp_later = false;
   /// Made by a swap (it was a successor): its other end may not have
   /// swapped yet, so a splice of it is asked only of a node that holds
   /// frames on a successor's name (wire_version_splice_hold).
@@ -503,9 +508,14 @@ private:
   /// something passing stands in the way, tries again later (splice_later,
   /// or after_splice when one end was busy in another splice).
   void consider_splice(port_name local);
-  /// Calls consider_splice(local) again after a backoff that doubles with
-  /// `tries` (jittered, so two relays refusing each other part ways).
-  void splice_later(port_name local, std::uint8_t tries);
+  /// Arms consider_splice for `l`'s pair after a backoff that doubles
+  /// with its tries (jittered, so two relays refusing each other part
+  /// ways); not if one is armed, an answer is still owed, or the tries
+  /// are spent.
+  void splice_later(link& l);
+  /// The link end entangled in-process with `l`'s end (this node relays
+  /// the two), or null.
+  link* relay_partner(const link& l);
   void handle_splice(const caf::node_id& from, frame& f);
   void splice_prepare(const caf::node_id& from, frame& f);
   void splice_ready(const caf::node_id& from, frame& f);

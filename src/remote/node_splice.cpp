@@ -14,7 +14,12 @@
 //            frames first); a close on the old link frees the relay's
 //            tombstone
 //
-// Only when T, A and B speak wire version 6. Credit in use carries over:
+// Only when T, A and B speak wire version 6 (7 for a link that came from a
+// swap: its other end holds our prepare until its own swap). A refusal
+// is tried again after a backoff, an end busy in another splice when that
+// one ends, each relay counting the answers it is owed so that none is
+// taken for a later attempt's (link::sp_owed, sp_tries, sp_later). Credit
+// in use carries over:
 // A relays credit as ever until the endpoints switch, they tell none on
 // the old link after, and each takes over A's count of what the other did
 // not credit at the swap (node_credit.cpp). An endpoint not connected to
@@ -42,8 +47,8 @@ namespace {
 /// An open link end that can take part in a splice (either role), credit
 /// in use or not.
 bool spliceable(const link& l) {
-  return !l.pending && !l.got_close && !l.sent_close && l.relay == 0
-         && l.sp == link::splice::none && l.early.empty();
+  return !l.pending && !l.got_close && !l.sent_close && !l.sp_close
+         && l.relay == 0 && l.sp == link::splice::none && l.early.empty();
 }
 
 /// A link end that is closing or pending takes part in no splice, now or
@@ -86,14 +91,7 @@ void node_state::consider_splice(port_name local) {
   if (i == links_.end() || closing(i->second) || i->second.relay != 0)
     return;
   auto& l = i->second;
-  auto* other = l.end.object()->record->peer();
-  if (other == nullptr)
-    return;
-  link* m = nullptr;
-  if (auto r = by_record_.find(other); r != by_record_.end())
-    if (auto j = links_.find(r->second);
-        j != links_.end() && &j->second != &l && j->second.rec_key == other)
-      m = &j->second;
+  auto* m = relay_partner(l);
   // T == B (the port came back to the node that holds its peer) would need
   // an in-process re-entanglement there: not done, we keep relaying.
   if (m == nullptr || closing(*m) || m->node == l.node)
@@ -120,7 +118,7 @@ void node_state::consider_splice(port_name local) {
       || !splice_capable(m->node)) {
     ++l.sp_tries;
     ++m->sp_tries;
-    splice_later(local, tries + 1);
+    splice_later(l);
     return;
   }
   auto id = next_relay_++;
@@ -149,43 +147,76 @@ void node_state::consider_splice(port_name local) {
   }
 }
 
-void node_state::splice_later(port_name local, std::uint8_t tries) {
+link* node_state::relay_partner(const link& l) {
+  auto* other = l.end.object()->record->peer();
+  if (other == nullptr)
+    return nullptr;
+  if (auto r = by_record_.find(other); r != by_record_.end())
+    if (auto j = links_.find(r->second);
+        j != links_.end() && &j->second != &l && j->second.rec_key == other)
+      return &j->second;
+  return nullptr;
+}
+
+void node_state::splice_later(link& l) {
+  // One timer per pair (`sp_later` on the end that armed it): a stopped
+  // attempt arms it once, when it was refused and nothing is owed, or when
+  // the last owed answer came; anything else waiting would cut the backoff
+  // short (and with it the jitter two refusing relays part ways by).
+  auto* m = relay_partner(l);
+  if (m == nullptr || l.sp_later || m->sp_later || l.sp_owed != 0
+      || m->sp_owed != 0)
+    return;
+  auto tries = std::max(l.sp_tries, m->sp_tries);
   if (tries >= max_splice_tries)
     return;
   auto base = splice_backoff * (1 << tries);
   auto jitter = std::uniform_int_distribution<std::int64_t>{
     0, base.count()}(splice_rng_);
+  l.sp_later = true;
   auto self = shared_from_this();
-  current_core()->set_timer([self, local] { self->consider_splice(local); },
-                            base + std::chrono::milliseconds{jitter}, false);
+  auto local = l.local;
+  current_core()->set_timer(
+    [self, local] {
+      // Gone or renamed (a swap, which clears the flag): nothing to do.
+      if (auto i = self->links_.find(local); i != self->links_.end()) {
+        i->second.sp_later = false;
+        self->consider_splice(local);
+      }
+    },
+    base + std::chrono::milliseconds{jitter}, false);
 }
 
 void node_state::relay_stop(std::uint64_t id, bool abort) {
   auto r = relays_.find(id);
   if (r == relays_.end())
     return;
-  std::uint8_t tries = 0;
-  for (auto& name : r->second.end) {
-    auto i = links_.find(name);
+  link* ends[2] = {nullptr, nullptr};
+  for (int k = 0; k < 2; ++k) {
+    auto i = links_.find(r->second.end[k]);
     if (i == links_.end())
       continue;
     auto& l = i->second;
+    ends[k] = &l;
     l.relay = 0;
     if (abort) {
       frame f;
       f.kind = frame_kind::splice_abort;
       f.dst = l.remote;
       send(l.node, f);
-      tries = std::max(tries, ++l.sp_tries);
+      ++l.sp_tries;
+    } else {
+      // After go, or on a close: the channel closes instead, never tried
+      // again.
+      l.sp_tries = max_splice_tries;
     }
   }
-  // Refused before go: the reason may pass (an endpoint busy in another
-  // splice, two relays of a chain refusing each other). After go, or on a
-  // close, the channel closes instead.
-  auto first = r->second.end[0];
   relays_.erase(r);
-  if (abort)
-    splice_later(first, tries);
+  // Refused before go: the reason may pass (an endpoint busy in another
+  // splice, two relays of a chain refusing each other). If an answer is
+  // still owed, its arrival arms the retry.
+  if (abort && ends[0] != nullptr)
+    splice_later(*ends[0]);
 }
 
 void node_state::splice_ready(const caf::node_id& from, frame& f) {
@@ -205,8 +236,7 @@ void node_state::splice_ready(const caf::node_id& from, frame& f) {
   if (r == relays_.end()) {
     // An attempt that stopped meanwhile: its last answer frees the pair
     // for the next (after the backoff it earned).
-    if (l.sp_owed == 0)
-      splice_later(l.local, l.sp_tries);
+    splice_later(l);
     return;
   }
   auto id = l.relay;
@@ -512,8 +542,11 @@ void node_state::splice_end(const caf::node_id& from, frame& f) {
   // it (the relay's answers to us all came before its splice_end).
   l.sp_owed = 0;
   l.sp_tries = 0;
+  l.sp_later = false; // a timer armed under the old name finds nothing
   l.swapped = true;
   install_sink(local);
+  if (auto* m = relay_partner(l))
+    m->sp_tries = 0; // a new pair, should this node relay the two
   ++swaps;
   while (!l.early.empty() && l.early.begin()->first == l.next_recv) {
     auto next = std::move(l.early.begin()->second);

@@ -9,13 +9,14 @@
 //   the node there is the one the relay named, up, version >= 5: ready{1}
 //   anything else (refused, timed out, another node, one lost or banned
 //   here, version 4, the old link closing meanwhile): ready{0}, and the
-//   relay keeps relaying, as before
+//   relay keeps relaying (it may try again later: node_splice.cpp)
+//   a splice_abort first: ready{0} then (every prepare gets one answer)
 //
 // Invariants (node-context thread):
 // - a link `dialing` has its successor name in successors_ (reserved, so
 //   no other prepare takes it) but is not registered: successor_of does
 //   not return it, so no frame on that name is taken; it has sent no
-//   answer; sp_node is unset;
+//   answer (a splice_abort gets it one: ready{0}); sp_node is unset;
 // - it is in dialing_[sp_key].splicing, and that dial is in progress (its
 //   timer armed; a refused dial made again 100 ms later counts) or
 //   answered (splice_dial_ended runs right after): so the relay gets its
