@@ -140,6 +140,17 @@ struct link {
   /// swapped yet, so a splice of it is asked only of a node that holds
   /// frames on a successor's name (wire_version_splice_hold).
   bool swapped = false;
+
+  /// Closing or pending: in no splice, now or later.
+  bool closing() const noexcept {
+    return pending || got_close || sent_close;
+  }
+  /// Open, in no splice, nothing out of order: can take part in one
+  /// (either role), credit in use or not.
+  bool spliceable() const noexcept {
+    return !closing() && !sp_close && relay == 0 && sp == splice::none
+           && early.empty();
+  }
 };
 
 /// The payload of the stand-in for a message another node could not
