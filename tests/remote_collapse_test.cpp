@@ -385,9 +385,10 @@ void warm_chain(child& a, child& b, child& c) {
   rt.stop();
 }
 
-/// A's and B's splices of a chain T -> A -> B -> C, each relay trying
-/// while the other may be splicing (each of its ends is an endpoint of the
-/// other's splice), until both relays dropped out: T <-> C direct, kill -9
+/// A's and B's splices of a chain T -> A -> B -> C: whichever relay
+/// starts first takes the other's end as its endpoint, and the other one
+/// splices once that end is free (which order happens is not forced),
+/// until both relays dropped out: T <-> C direct, kill -9
 /// of A and B unnoticed by the channel.
 void chain_collapses(bool meet_c) {
   auto a = std::make_unique<child>();
@@ -448,8 +449,9 @@ void chain_collapses(bool meet_c) {
 } // namespace
 
 TEST_CASE("collapse along a chain: a port relayed T -> A -> B -> C ends on "
-          "a direct T <-> C link although both relays try at once; kill -9 "
-          "of A and B does not break the channel",
+          "a direct T <-> C link, each relay splicing once its end is free "
+          "of the other's splice; kill -9 of A and B does not break the "
+          "channel",
           "[remote]") {
   auto meet_c = GENERATE(true, false);
   CAPTURE(meet_c);
