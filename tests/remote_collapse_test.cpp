@@ -15,38 +15,19 @@
 
 #include "entangle/all.hpp"
 #include "remote/child.hpp"
+#include "remote/child_stats.hpp"
 #include "remote/journal.hpp"
 #include "remote/remote_types.hpp"
 
 using namespace entangle;
 using namespace std::chrono_literals;
 using remote_test::child;
+using remote_test::child_stats;
+using remote_test::num;
 using remote_test::journal;
 using remote_test::eventually;
 
 namespace {
-
-/// A child's remote::stats, through its `stats` service.
-object child_stats(runtime& rt, const child& c) {
-  journal j;
-  auto url = c.url("stats");
-  auto out = std::make_shared<object>();
-  rt.spawn("stats", [&j, url, out](context&) {
-    auto p = remote::connect(url);
-    p.on_message([&j, out](message_event& ev) {
-      if (auto* o = ev.data.get_if<object>())
-        *out = *o;
-      j.add("stats");
-    });
-    p.start();
-  });
-  REQUIRE(j.wait_line("stats"));
-  return *out;
-}
-
-double num(const object& o, const char* key) {
-  return o.at(key).as_number();
-}
 
 /// Connects `rt` to `b` (a round trip on its echo), so that T and B know
 /// each other before a splice.

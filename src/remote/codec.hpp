@@ -61,10 +61,13 @@ inline constexpr std::uint32_t wire_magic = 0x47544e45;
 /// state the endpoint takes over (a splice with credit in use). 7: an
 /// endpoint holds a splice_prepare or splice_abort naming its successor
 /// before its swap and takes it after (so a relay may splice a link it
-/// just swapped to, whose other end may not have swapped yet). A node
+/// just swapped to, whose other end may not have swapped yet). 8: an
+/// endpoint takes a splice whose other endpoint is itself (the port came
+/// back to the node that holds its peer: the two ends are joined there by
+/// an in-process link, node_loop.cpp). A node
 /// greets an older peer in its version and never sends a version 4 peer a
 /// splice frame or a kind 2 payload, nor a version 5 peer a splice frame.
-inline constexpr std::uint16_t wire_version = 7;
+inline constexpr std::uint16_t wire_version = 8;
 inline constexpr std::uint16_t wire_version_min = 4;
 /// The first version that knows the splice frames and kind 2 payloads.
 inline constexpr std::uint16_t wire_version_splice = 5;
@@ -74,6 +77,9 @@ inline constexpr std::uint16_t wire_version_splice_credit = 6;
 /// The first version that holds a splice frame on its successor's name
 /// until its swap: the only one a relay splices a swapped link with.
 inline constexpr std::uint16_t wire_version_splice_hold = 7;
+/// The first version that joins a splice's two endpoints when both are on
+/// it: the only one a relay splices two ends on one node with.
+inline constexpr std::uint16_t wire_version_splice_home = 8;
 
 /// Frames from open on are *sequenced*: each carries `echo`, then `pseq`,
 /// its number in the sender's stream to that node (1, 2, ...), and `ack`,

@@ -72,6 +72,9 @@ std::shared_ptr<node_state> node_state::of(world& w) {
   return st;
 }
 
+node_state::node_state(world& w) : w_(w), self_(w.system.node()) {
+}
+
 void node_state::in_ctx(std::function<void()> fn) {
   auto self = shared_from_this();
   caf::anon_send(ctx, inject_atom::value,
@@ -162,13 +165,18 @@ void node_state::on_local(port_name local, envelope&& e) {
     return;
   }
   auto& msg = e.msg;
+  // Switched (a splice): user frames go on the successor link already.
+  bool succ = l.sp == link::splice::switched;
+  if ((succ ? l.sp_node : l.node) == self_) {
+    // Both ends here (a port that came home): no encoding, no network.
+    loop_out(l, succ, std::move(msg), e.bytes);
+    return;
+  }
   if (msg.typed && !msg.typed->undeliverable.empty()) {
     // A stand-in that came from another node: it goes on as one.
     cannot_cross(l, std::move(e), msg.typed->undeliverable);
     return;
   }
-  // Switched (a splice): user frames go on the successor link already.
-  bool succ = l.sp == link::splice::switched;
   frame f;
   f.kind = frame_kind::user;
   f.dst = succ ? l.sp_remote : l.remote;
@@ -264,6 +272,12 @@ void node_state::unmade(link& l) {
 // -- frames from peers --------------------------------------------------------
 
 void node_state::violation(const caf::node_id& node, const std::string& why) {
+  if (node == self_) {
+    // From a loop (node_loop.cpp): our own bug, never a reason to ban
+    // ourselves.
+    fmt::print(stderr, "entangle: remote: internal error: {}\n", why);
+    return;
+  }
   fmt::print(stderr,
              "entangle: remote: node {} sent a bad frame ({}); disconnected\n",
              node_str(node), why);

@@ -201,8 +201,7 @@ struct relay_splice {
 ///   and an honest endpoint answers each prepare and each go once.
 class node_state : public std::enable_shared_from_this<node_state> {
 public:
-  explicit node_state(world& w) : w_(w) {
-  }
+  explicit node_state(world& w);
 
   /// Creates (once) the node of `w`'s runtime. @throws InvalidStateError
   /// when remoting is off (runtime_config::remote), in deterministic mode,
@@ -440,6 +439,20 @@ private:
   /// `other` as the successor's node: `prepared`, ready{1} to relay `from`.
   void splice_accept(link& l, const caf::node_id& from,
                      const caf::node_id& other);
+  // -- a link with both ends on this node (node_loop.cpp) --
+  /// Sends `f` (with `msg`, for a user frame) on the loop: taken in a
+  /// later turn, in order.
+  void loop(frame f, serialized_message msg);
+  void drain_loop();
+  /// Sends user message `msg` of end `l` (on its successor if `succ`),
+  /// whose other end is on this node.
+  void loop_out(link& l, bool succ, serialized_message&& msg,
+                std::uint32_t bytes);
+  void loop_user(frame& f, serialized_message&& msg);
+  /// Endpoint `l`, prepared with this node as its successor's node by
+  /// relay `relay`: whether its successor's other end is ours too, named
+  /// by the same relay, each the other's successor.
+  bool loop_pair(const link& l, const caf::node_id& relay);
   // -- a splice to a node not connected yet (node_splice_dial.cpp) --
   /// A relay's prepare for `l` names node `named`, not up here, listening
   /// at `key`: dials it (or waits on a dial in progress there). False if
@@ -459,6 +472,15 @@ private:
                              const caf::node_id& node);
 
   world& w_;
+  /// This node (the actor system's id): a link to it is a loop.
+  caf::node_id self_;
+  /// Frames sent on loops, not taken yet, and a drain is armed.
+  struct looped {
+    frame f;
+    serialized_message msg;
+  };
+  std::vector<looped> loop_;
+  bool loop_armed_ = false;
   std::unordered_map<port_name, link, port_name_hash> links_;
   std::map<caf::node_id, peer> peers_;
   /// Dials in progress or done, by "host:port": the node it reached (once

@@ -102,6 +102,10 @@ bool split_listen_key(const std::string& key, std::string& host,
 }
 
 void node_state::send(const caf::node_id& node, frame& f) {
+  if (node == self_) {
+    loop(f, {}); // a link with both ends here (node_loop.cpp)
+    return;
+  }
   auto i = peers_.find(node);
   if (i == peers_.end() || !streaming(i->second.st))
     return; // lost meanwhile: its links are being closed

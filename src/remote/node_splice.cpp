@@ -41,6 +41,8 @@
 namespace entangle::detail::remote {
 
 bool node_state::splice_capable(const caf::node_id& node) {
+  if (node == self_)
+    return true; // a loop's other end (node_loop.cpp): this build
   auto i = peers_.find(node);
   return i != peers_.end() && i->second.st == peer::state::up
          && i->second.version >= wire_version_splice_credit;
@@ -81,16 +83,22 @@ void node_state::splice_prepare(const caf::node_id& from, frame& f) {
     named.resize(sp);
   }
   caf::node_id other;
-  for (auto& [node, p] : peers_)
-    if (caf::to_string(node) == named) {
-      other = node;
-      break;
-    }
+  if (caf::to_string(self_) == named) {
+    other = self_; // the other endpoint is here too (node_loop.cpp)
+  } else {
+    for (auto& [node, p] : peers_)
+      if (caf::to_string(node) == named) {
+        other = node;
+        break;
+      }
+  }
   // Only while the end is open and in no other splice, from a relay whose
-  // splice_end carries credit (version 6); to a node we are up with, or
-  // (a dial) one we reach at `key`.
+  // splice_end carries credit (version 6); to a node we are up with (the
+  // relay itself, when it is the other endpoint too: version 8), to this
+  // node (a loop: checked at go, loop_pair), or (a dial) one we reach at
+  // `key`.
   bool can = w_.cfg.remote_collapse && l.spliceable() && splice_capable(from);
-  if (can && other && other != from && splice_reachable(other)) {
+  if (can && other && (other == self_ || splice_reachable(other))) {
     l.sp_local = f.src;
     l.sp_remote = f.peer;
     successors_[f.src] = l.local;
@@ -136,6 +144,15 @@ void node_state::splice_go(const caf::node_id& from, frame& f) {
     // We dropped it meanwhile (the other endpoint's loss, its drop): say
     // so, the relay stops.
     answer_splice(l, from, false);
+    return;
+  }
+  if (l.sp_node == self_ && !loop_pair(l, from)) {
+    // A loop only between two ends the same relay gave us, named by it as
+    // each other's successor: anything else would let it deliver into a
+    // link it was never given. (An honest relay's other end may have
+    // dropped its successor already, its splice_drop still on the loop.)
+    answer_splice(l, from, false);
+    drop_successor(l, drop_reason::closed, true);
     return;
   }
   l.sp = link::splice::switched;
@@ -320,9 +337,10 @@ void node_state::drop_successor(link& l, drop_reason why, bool tell) {
   l.sp_held.clear();
   l.sp = link::splice::none;
   auto p = peers_.find(l.sp_node);
-  if (p == peers_.end()
-      || (p->second.st != peer::state::up
-          && p->second.st != peer::state::reconnecting))
+  if (l.sp_node != self_
+      && (p == peers_.end()
+          || (p->second.st != peer::state::up
+              && p->second.st != peer::state::reconnecting)))
     return; // lost: nothing to tell, nothing it sends counts
   // It may be sending on L3 already (it switched): tombstoned until its
   // own drop, or its answer to ours, comes.

@@ -52,15 +52,24 @@ void node_state::consider_splice(port_name local) {
     return;
   auto& l = i->second;
   auto* m = relay_partner(l);
-  // T == B (the port came back to the node that holds its peer) would need
-  // an in-process re-entanglement there: not done, we keep relaying.
-  if (m == nullptr || m->closing() || m->node == l.node)
+  // Two ends on loops (node_loop.cpp) would make this node relay and both
+  // endpoints at once: it relays. One end on a loop is spliced like any
+  // other, this node being relay and one endpoint (its frames to itself go
+  // on the loop): the loop drops out.
+  if (m == nullptr || m->closing() || (l.node == self_ && m->node == self_))
     return;
-  auto older = [this](const link& e) {
+  // T == B (the port came back to the node that holds its peer): spliced
+  // onto a loop there; and an endpoint whose other endpoint is this node
+  // is named us as its successor's node: both known from version 8 on.
+  auto older = [this, home = m->node == l.node || l.node == self_
+                             || m->node == self_](const link& e) {
+    if (e.node == self_)
+      return false;
     auto p = peers_.find(e.node);
     return p == peers_.end()
-           || p->second.version < (e.swapped ? wire_version_splice_hold
-                                             : wire_version_splice_credit);
+           || p->second.version < (home        ? wire_version_splice_home
+                                   : e.swapped ? wire_version_splice_hold
+                                               : wire_version_splice_credit);
   };
   if (older(l) || older(*m))
     return; // for good: it knows no splice with credit, or no hold
@@ -99,9 +108,14 @@ void node_state::consider_splice(port_name local) {
     f.text = caf::to_string(ends[1 - k]->node);
     // And where it listens, if it told us: an endpoint not connected to
     // it dials it there (node_splice_dial.cpp).
-    if (auto p = peers_.find(ends[1 - k]->node);
-        p != peers_.end() && !p->second.key.empty())
+    if (ends[1 - k]->node == self_) {
+      std::lock_guard<std::mutex> guard{mu};
+      if (!listen_key.empty())
+        f.text += " " + listen_key;
+    } else if (auto p = peers_.find(ends[1 - k]->node);
+               p != peers_.end() && !p->second.key.empty()) {
       f.text += " " + p->second.key;
+    }
     ++ends[k]->sp_owed;
     send(ends[k]->node, f);
   }

@@ -1,0 +1,151 @@
+// A link whose two ends are on this node (docs/architecture.md, "Proxy
+// collapse", *Home*): a port that went T -> A and came back to T, where its
+// peer is, leaves A relaying between two links to T. A splices them like
+// any other pair (wire version 8), naming T as the other endpoint of each:
+// T's two ends then take each other as successor, and the link they swap
+// to has this node at both ends. Its frames go through `loop_` instead of
+// the network: each end is a link like any other (sequence numbers,
+// reorder buffer, credit, close, the splice's buffers and hold), only its
+// "wire" is this queue, drained in a later turn of the node context. So A
+// drops out, A's death no longer touches the channel, and what stays is one
+// in-process hop through this context (the records of the two ends are
+// pair-fixed: re-pointing X's peer at Y would race their owners' lock-free
+// reads of `peer`).
+//
+// Invariants (node-context thread):
+// - frames leave through `loop_` in the order they were sent and are taken
+//   in that order, one drain at a time (never inside the send: a close
+//   answered inside send_close would see the sender half-closed);
+// - a user frame in `loop_` carries its message itself: the ports in it
+//   were adopted and shipped again by this context (as a context that
+//   forwards a message does), never turned into links;
+// - only an endpoint of two successor names that name each other, both
+//   given by the same relay, switches onto a loop (splice_go): a relay
+//   cannot make it deliver into a link it did not give;
+// - nothing sent on a loop is a violation of this node (it would ban
+//   itself): what does not add up is an internal error, logged, and its
+//   message dropped (its ports closed).
+
+#include "remote/node.hpp"
+
+#include <utility>
+
+#include <caf/node_id.hpp>
+#include <fmt/format.h>
+
+#include "contexts/world.hpp"
+#include "ports/port_scheduler.hpp"
+
+namespace entangle::detail::remote {
+
+void node_state::loop(frame f, serialized_message msg) {
+  ++frames_out;
+  loop_.push_back({std::move(f), std::move(msg)});
+  if (loop_armed_)
+    return;
+  loop_armed_ = true;
+  in_ctx([this] { drain_loop(); });
+}
+
+void node_state::drain_loop() {
+  loop_armed_ = false;
+  // What the handlers send on the loop now goes behind, in a later drain.
+  auto batch = std::move(loop_);
+  loop_.clear();
+  for (auto& [f, msg] : batch) {
+    ++frames_in;
+    switch (f.kind) {
+      case frame_kind::user:
+        loop_user(f, std::move(msg));
+        break;
+      case frame_kind::close:
+        handle_close(self_, f);
+        break;
+      case frame_kind::mark:
+        handle_mark(self_, f);
+        break;
+      case frame_kind::credit:
+        handle_credit(self_, f);
+        break;
+      case frame_kind::open:
+      case frame_kind::refuse:
+        // Only a connect opens a link, and never to this node.
+        fmt::print(stderr, "entangle: remote: internal error: a frame of "
+                           "kind {} on a loop\n",
+                   static_cast<int>(f.kind));
+        break;
+      default:
+        // A splice's frames: between the loop's two ends (splice_drop), or
+        // between this node as the relay of a loop end and as that end's
+        // endpoint (consider_splice).
+        handle_splice(self_, f);
+        break;
+    }
+  }
+}
+
+void node_state::loop_out(link& l, bool succ, serialized_message&& msg,
+                          std::uint32_t bytes) {
+  frame f;
+  f.kind = frame_kind::user;
+  f.dst = succ ? l.sp_remote : l.remote;
+  f.seq = succ ? l.sp_next_send : l.next_send;
+  // The ports it carries stay ports: taken (the forest cut) and shipped
+  // again, as a context forwarding them would, so the delivery at the
+  // other end is an in-process transfer.
+  auto* core = current_core();
+  for (auto& rec : msg.ports) {
+    auto p = core->adopt_port(std::move(rec));
+    rec = core->ship_port(*p.object());
+  }
+  ++(succ ? l.sp_next_send : l.next_send);
+  user_left(l, bytes, true);
+  loop(std::move(f), std::move(msg));
+}
+
+void node_state::loop_user(frame& f, serialized_message&& msg) {
+  auto& sched = current_core()->sched();
+  auto i = links_.find(f.dst);
+  bool live = i != links_.end() && i->second.node == self_
+              && !i->second.pending;
+  link* succ = live ? nullptr : successor_of(self_, f.dst);
+  if (!live && succ == nullptr) {
+    // Our own end dropped that name first (its close, its splice's drop),
+    // as a peer's tombstone would take it: dropped, its ports closed.
+    if (tombstones_.count({self_, f.dst}) == 0)
+      fmt::print(stderr, "entangle: remote: internal error: a message on a "
+                         "loop for no link\n");
+    sched.drop(std::move(msg), drop_reason::closed);
+    return;
+  }
+  if (succ != nullptr) {
+    // The other end switched first: held until our swap, as from a node.
+    succ->sp_early.emplace(f.seq, std::move(msg));
+    return;
+  }
+  auto& l = i->second;
+  if (f.seq != l.next_recv || (l.got_close && f.seq > l.last_recv)) {
+    // In order by construction: a gap is a bug, not a peer's doing.
+    fmt::print(stderr, "entangle: remote: internal error: message {} on a "
+                       "loop (expected {})\n",
+               f.seq, l.next_recv);
+    sched.drop(std::move(msg), drop_reason::closed);
+    return;
+  }
+  deliver(l, std::move(msg));
+  finish_if_done(f.dst);
+}
+
+bool node_state::loop_pair(const link& l, const caf::node_id& relay) {
+  // Both ends named by the same relay, each the other's successor.
+  auto s = successors_.find(l.sp_remote);
+  if (s == successors_.end())
+    return false;
+  auto i = links_.find(s->second);
+  return i != links_.end() && &i->second != &l && i->second.node == relay
+         && i->second.sp_node == self_ && i->second.sp_remote == l.sp_local
+         && i->second.sp != link::splice::none
+         && i->second.sp != link::splice::dialing;
+}
+
+} // namespace entangle::detail::remote

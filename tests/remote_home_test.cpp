@@ -1,0 +1,273 @@
+// A port that comes home (docs/architecture.md, "Proxy collapse", *Home*):
+// T hands y to A's `echo`, which hands it back; T then holds both x and
+// y' while A relays between its two links to T. A splices them onto a
+// loop at T (wire version 8): A drops out, its kill -9 leaves the channel
+// whole, and FIFO, transfer and close hold across the switch. Real child
+// processes (tests/remote/test_node.cpp). [remote]
+
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "entangle/all.hpp"
+#include "remote/child.hpp"
+#include "remote/child_stats.hpp"
+#include "remote/journal.hpp"
+#include "remote/raw_peer.hpp"
+
+using namespace entangle;
+using namespace std::chrono_literals;
+using remote_test::child;
+using remote_test::child_stats;
+using remote_test::eventually;
+using remote_test::journal;
+using remote_test::num;
+using remote_test::raw_peer;
+using remote_test::server;
+namespace wire = entangle::detail::remote;
+
+namespace {
+
+/// One direction of the home channel: what one end posted and read.
+struct side {
+  std::atomic<int> sent{0};
+  std::atomic<int> got{0};
+  std::atomic<int> disorder{0};
+};
+
+/// T's channel (x, y): y goes to A's echo and comes back as y'. x and y'
+/// then post 0, 1, ... to each other, 100 a millisecond each, up to
+/// `limit`; once `close` is set and x posted all, x closes. y' answers a
+/// message carrying a port with "pong" on that port (a transfer across
+/// the loop); x closes once it also read all of y's. Journal lines: "home" (y' arrived), "x got N" / "y got N"
+/// at every 5000, "pong", "y closed", "x closed", "out of order".
+struct home {
+  runtime_config cfg;
+  journal j;
+  std::shared_ptr<side> xs = std::make_shared<side>(); // x posts, y' reads
+  std::shared_ptr<side> ys = std::make_shared<side>(); // y' posts, x reads
+  std::shared_ptr<std::atomic<int>> limit =
+    std::make_shared<std::atomic<int>>(10000);
+  std::shared_ptr<std::atomic<bool>> close =
+    std::make_shared<std::atomic<bool>>(false);
+  std::shared_ptr<std::atomic<bool>> ping =
+    std::make_shared<std::atomic<bool>>(false);
+  /// Last: stops before the members its contexts use go.
+  std::unique_ptr<runtime> rt;
+
+  static void count(journal& j, side& s, message_event& ev, const char* who) {
+    if (ev.data.as_number() != s.got.load())
+      ++s.disorder;
+    if (++s.got % 5000 == 0)
+      j.add(std::string{who} + " got " + std::to_string(s.got.load()));
+  }
+
+  /// With `onward` (a `duplex` service's URL): y' is not started, and once
+  /// `go_on` is set (the test saw the loop) it goes on there with the
+  /// report port, its queue (x's numbers so far) with it; the duplex posts
+  /// 0, 1, ... back to x. Report lines as the duplex posts them.
+  std::shared_ptr<std::atomic<bool>> go_on =
+    std::make_shared<std::atomic<bool>>(false);
+  std::string onward;
+
+  explicit home(child& a, std::string onward_url = {})
+      : onward(std::move(onward_url)) {
+    cfg.remote = true;
+    cfg.warnings = false;
+    rt = std::make_unique<runtime>(cfg);
+    auto echo = a.url("echo");
+    rt->spawn("home", [this, echo](context& self) {
+      auto c = remote::connect(echo);
+      message_channel ch;
+      auto x = ch.port1();
+      auto back = std::make_shared<message_port>();
+      c.on_message([this, c, back](message_event& ev) {
+        auto y = ev.ports.at(0);
+        c.close(); // A keeps only the two links it relays
+        j.add("home");
+        if (!onward.empty()) {
+          *back = y; // not started: what x posts waits in its queue
+          return;
+        }
+        *back = y;
+        y.on_message([this, y](message_event& m) {
+          if (!m.ports.empty()) {
+            m.ports[0].post_message("pong");
+            return;
+          }
+          count(j, *xs, m, "y");
+        });
+        y.on_close([this](message_event&) { j.add("y closed"); });
+        y.start();
+      });
+      c.start();
+      x.on_message([this](message_event& m) { count(j, *ys, m, "x"); });
+      x.on_close([this](message_event&) { j.add("x closed"); });
+      x.start();
+      c.post_message("home", {ch.port2()});
+      auto timer = std::make_shared<timer_id>(0);
+      *timer = self.set_interval(
+        [this, x, back, timer] {
+          for (int i = 0; i < 100 && xs->sent < limit->load(); ++i)
+            x.post_message(xs->sent++);
+          if (*back && !onward.empty() && go_on->exchange(false)) {
+            message_channel report;
+            report.port1().on_message(
+              [this](message_event& m) { j.add(to_string(m.data)); });
+            report.port1().start();
+            auto d = remote::connect(onward);
+            d.post_message(value::obj({{"n", 10000}}),
+                           {*back, report.port2()});
+            d.close();
+            *back = message_port{};
+          }
+          if (*back && onward.empty())
+            for (int i = 0; i < 100 && ys->sent < limit->load(); ++i)
+              back->post_message(ys->sent++);
+          if (ping->exchange(false)) {
+            message_channel pc;
+            pc.port1().on_message([this](message_event& m) {
+              if (m.data == value{"pong"})
+                j.add("pong");
+            });
+            pc.port1().start();
+            x.post_message("port", {pc.port2()});
+          }
+          if (close->load() && xs->sent >= limit->load()
+              && ys->got >= limit->load()) {
+            this_context().clear_interval(*timer);
+            x.close();
+          }
+        },
+        1ms);
+    });
+  }
+};
+
+} // namespace
+
+TEST_CASE("collapse home: a port that goes T -> A and back to T, where its "
+          "peer is, is spliced onto a loop at T; FIFO both ways across the "
+          "switch, a port transferred over the loop, and kill -9 of A does "
+          "not break the channel",
+          "[remote]") {
+  auto a = std::make_unique<child>();
+  home h{*a};
+  REQUIRE(h.j.wait_line("home"));
+  // T was both endpoints: both of its ends swapped onto the loop.
+  bool swapped = eventually([&] { return remote::stats(*h.rt).swaps == 2; });
+  if (!swapped) {
+    auto as = child_stats(*h.rt, *a);
+    UNSCOPED_INFO("A splices " << num(as, "splices") << ", T swaps "
+                               << remote::stats(*h.rt).swaps);
+  }
+  REQUIRE(swapped);
+  REQUIRE(h.j.wait_line("y got 10000"));
+  REQUIRE(h.j.wait_line("x got 10000"));
+  auto as = child_stats(*h.rt, *a);
+  CHECK(num(as, "splices") == 1);
+  CHECK(num(as, "violations") == 0);
+  // A relays nothing now: only the stats query's own link is left there.
+  CHECK(eventually([&] { return num(child_stats(*h.rt, *a), "links") == 1; }));
+  // The loop's two ends are T's only links (once the stats queries' go).
+  CHECK(eventually([&] { return remote::stats(*h.rt).links == 2; }));
+  a->kill9();
+  CHECK(eventually([&] { return remote::stats(*h.rt).nodes_lost == 1; }));
+  h.ping->store(true);
+  REQUIRE(h.j.wait_line("pong"));
+  h.limit->store(20000);
+  h.close->store(true);
+  REQUIRE(h.j.wait_line("y closed"));
+  CHECK(h.xs->got == 20000);
+  CHECK(h.xs->disorder == 0);
+  REQUIRE(eventually([&] { return h.ys->got == 20000; }));
+  CHECK(h.ys->disorder == 0);
+  CHECK(eventually([&] { return remote::stats(*h.rt).links == 0; }));
+  CHECK(remote::stats(*h.rt).violations == 0);
+  h.rt->stop();
+}
+
+TEST_CASE("collapse home, then onward: a port that came home to a loop and "
+          "goes on to B is spliced with this node as relay and endpoint at "
+          "once; its queue goes with it and the loop drops out",
+          "[remote]") {
+  auto a = std::make_unique<child>();
+  child b;
+  home h{*a, b.url("duplex")};
+  REQUIRE(h.j.wait_line("home"));
+  REQUIRE(eventually([&] { return remote::stats(*h.rt).swaps == 2; }));
+  // y' leaves the loop's end for B: this node relays the loop's end and
+  // the new link to B, and splices x's end straight onto B.
+  h.go_on->store(true);
+  bool spliced = eventually([&] {
+    return remote::stats(*h.rt).splices == 1
+           && remote::stats(*h.rt).swaps == 3;
+  });
+  if (!spliced)
+    UNSCOPED_INFO("T splices " << remote::stats(*h.rt).splices << ", swaps "
+                               << remote::stats(*h.rt).swaps);
+  REQUIRE(spliced);
+  // x's link to B and the report port's: the loop is gone.
+  CHECK(eventually([&] { return remote::stats(*h.rt).links == 2; }));
+  a->kill9();
+  h.close->store(true);
+  REQUIRE(h.j.wait_line("{count: 10000, ordered: true}"));
+  CHECK(h.ys->got == 10000);
+  CHECK(h.ys->disorder == 0);
+  CHECK(eventually([&] { return remote::stats(*h.rt).links == 0; }));
+  CHECK(remote::stats(*h.rt).violations == 0);
+  CHECK(num(child_stats(*h.rt, b), "violations") == 0);
+  h.rt->stop();
+  CHECK(b.stop() == 0);
+}
+
+TEST_CASE("a relay cannot loop an end into a link it did not name: a go "
+          "whose successor's peer is no successor of the same relay is "
+          "refused, and both links go on untouched; none is a violation",
+          "[remote]") {
+  server s;
+  raw_peer p{s.port};
+  auto o1 = p.hello_and_open("echo");
+  wire::frame o2;
+  o2.kind = wire::frame_kind::open;
+  o2.dst = wire::port_name::mint();
+  o2.src = wire::port_name::mint();
+  o2.text = "echo";
+  p.send(o2);
+  // "Your successor is on your own node, its peer is o2's end": o2's end
+  // is a live link, not a successor this relay named.
+  auto self_named = caf::to_string(p.node.node());
+  auto succ = wire::port_name::mint();
+  p.send(remote_test::splice_prepare(o1.dst, self_named, succ, o2.dst));
+  CHECK(p.frame_from_node([&](const wire::frame& w) {
+    return w.kind == wire::frame_kind::splice_ready && w.dst == o1.src
+           && w.seq == 1;
+  }));
+  wire::frame go;
+  go.kind = wire::frame_kind::splice_go;
+  go.dst = o1.dst;
+  p.send(go);
+  CHECK(p.frame_from_node([&](const wire::frame& w) {
+    return w.kind == wire::frame_kind::splice_ready && w.dst == o1.src
+           && w.seq == 0;
+  }));
+  // Each link still echoes on itself, numbered from 1.
+  p.send(remote_test::user_frame(o1.dst, 1, value{"one"}));
+  CHECK(p.frame_from_node([&](const wire::frame& w) {
+    return w.kind == wire::frame_kind::user && w.dst == o1.src && w.seq == 1
+           && w.data == value{"one"};
+  }));
+  p.send(remote_test::user_frame(o2.dst, 1, value{"two"}));
+  CHECK(p.frame_from_node([&](const wire::frame& w) {
+    return w.kind == wire::frame_kind::user && w.dst == o2.src && w.seq == 1
+           && w.data == value{"two"};
+  }));
+  CHECK(remote::stats(*s.rt).violations == 0);
+  CHECK(remote::stats(*s.rt).swaps == 0);
+  CHECK(remote::stats(*s.rt).links == 2);
+}
