@@ -233,12 +233,7 @@ TEST_CASE("a relay cannot loop an end into a link it did not name: a go "
   server s;
   raw_peer p{s.port};
   auto o1 = p.hello_and_open("echo");
-  wire::frame o2;
-  o2.kind = wire::frame_kind::open;
-  o2.dst = wire::port_name::mint();
-  o2.src = wire::port_name::mint();
-  o2.text = "echo";
-  p.send(o2);
+  auto o2 = p.open("echo");
   // "Your successor is on your own node, its peer is o2's end": o2's end
   // is a live link, not a successor this relay named.
   auto self_named = caf::to_string(p.node.node());

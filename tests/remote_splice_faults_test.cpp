@@ -90,12 +90,7 @@ TEST_CASE("a splice the endpoint cannot take is refused, an unknown "
     other.hello();
     raw_peer peer{s.port};
     peer.hello("", true, 5);
-    wire::frame open;
-    open.kind = wire::frame_kind::open;
-    open.dst = wire::port_name::mint();
-    open.src = wire::port_name::mint();
-    open.text = "echo";
-    peer.send(open);
+    auto open = peer.open("echo");
     peer.send(splice_prepare(open.dst, caf::to_string(other.sys->node())));
     CHECK(peer.frame_from_node([&](const wire::frame& w) {
       return w.kind == wire::frame_kind::splice_ready && w.dst == open.src

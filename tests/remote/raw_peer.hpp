@@ -185,17 +185,22 @@ struct raw_peer {
     });
   }
 
-  /// Says hello and opens a link to service `name`; returns the open frame
-  /// (its `dst` names the server's end of the link).
+  /// Opens a link to service `name` (after a hello); returns the open
+  /// frame (its `dst` names the server's end of the link).
+  wire::frame open(const std::string& name) {
+    wire::frame o;
+    o.kind = wire::frame_kind::open;
+    o.dst = wire::port_name::mint();
+    o.src = wire::port_name::mint();
+    o.text = name;
+    send(o);
+    return o;
+  }
+
+  /// Says hello and opens a link to service `name` (open()).
   wire::frame hello_and_open(const std::string& name) {
     hello();
-    wire::frame open;
-    open.kind = wire::frame_kind::open;
-    open.dst = wire::port_name::mint();
-    open.src = wire::port_name::mint();
-    open.text = name;
-    send(open);
-    return open;
+    return open(name);
   }
 };
 
