@@ -266,3 +266,64 @@ TEST_CASE("a relay cannot loop an end into a link it did not name: a go "
   CHECK(remote::stats(*s.rt).swaps == 0);
   CHECK(remote::stats(*s.rt).links == 2);
 }
+
+TEST_CASE("a relay that made a loop cannot close it after it left: a "
+          "splice_drop its later splice puts on the loop names the loop's "
+          "end without being its pair, and is answered, not taken as a "
+          "close",
+          "[remote]") {
+  server s;
+  raw_peer r{s.port};
+  auto o1 = r.hello_and_open("echo");
+  auto o2 = r.open("echo");
+  auto o3 = r.open("echo");
+  auto self_named = caf::to_string(r.node.node());
+  auto from_node = [&](wire::frame_kind k, wire::port_name dst,
+                       std::uint64_t seq) {
+    return r.frame_from_node([&](const wire::frame& w) {
+      return w.kind == k && w.dst == dst && w.seq == seq;
+    });
+  };
+  // An honest home splice of o1 and o2: a loop a1 <-> a2 at the node.
+  auto a1 = wire::port_name::mint();
+  auto a2 = wire::port_name::mint();
+  r.send(remote_test::splice_prepare(o1.dst, self_named, a1, a2));
+  r.send(remote_test::splice_prepare(o2.dst, self_named, a2, a1));
+  REQUIRE(from_node(wire::frame_kind::splice_ready, o1.src, 1));
+  REQUIRE(from_node(wire::frame_kind::splice_ready, o2.src, 1));
+  for (auto* o : {&o1, &o2}) {
+    wire::frame go;
+    go.kind = wire::frame_kind::splice_go;
+    go.dst = o->dst;
+    r.send(go);
+  }
+  REQUIRE(from_node(wire::frame_kind::splice_last, o1.src, 0));
+  REQUIRE(from_node(wire::frame_kind::splice_last, o2.src, 0));
+  for (auto* o : {&o1, &o2}) {
+    wire::frame end;
+    end.kind = wire::frame_kind::splice_end;
+    end.dst = o->dst;
+    end.seq = 0;
+    r.send(end);
+  }
+  REQUIRE(eventually([&] { return remote::stats(*s.rt).swaps == 2; }));
+  // The relay's later splice of o3 names a2 as its peer, then stops: o3's
+  // end drops its successor and tells "a2" so, on the loop.
+  auto s5 = wire::port_name::mint();
+  r.send(remote_test::splice_prepare(o3.dst, self_named, s5, a2));
+  REQUIRE(from_node(wire::frame_kind::splice_ready, o3.src, 1));
+  wire::frame abort;
+  abort.kind = wire::frame_kind::splice_abort;
+  abort.dst = o3.dst;
+  r.send(abort);
+  // o3 still echoes; the loop's two echo ports are open.
+  r.send(remote_test::user_frame(o3.dst, 1, value{"three"}));
+  CHECK(r.frame_from_node([&](const wire::frame& w) {
+    return w.kind == wire::frame_kind::user && w.dst == o3.src
+           && w.data == value{"three"};
+  }));
+  std::this_thread::sleep_for(200ms);
+  CHECK(s.served.size() == 0); // no echo port was closed
+  CHECK(remote::stats(*s.rt).links == 3);
+  CHECK(remote::stats(*s.rt).violations == 0);
+}

@@ -530,7 +530,9 @@ void node_state::handle_close(const caf::node_id& from, frame& f) {
       return; // both ends closed: the link is gone on both sides
     if (auto* l = successor_of(from, f.dst)) {
       // The other endpoint swapped first: replayed after our swap.
-      if (l->sp_held.size() >= w_.cfg.remote_max_early_frames)
+      // (A loop's are this node's own: no cap.)
+      if (from != self_
+          && l->sp_held.size() >= w_.cfg.remote_max_early_frames)
         violation(from, "too many frames on a successor link");
       else
         l->sp_held.push_back(f);

@@ -444,6 +444,8 @@ private:
   /// later turn, in order.
   void loop(frame f, serialized_message msg);
   void drain_loop();
+  /// One frame of a drain, to its handler (from = this node).
+  void take_looped(frame& f, serialized_message&& msg);
   /// Sends user message `msg` of end `l` (on its successor if `succ`),
   /// whose other end is on this node.
   void loop_out(link& l, bool succ, serialized_message&& msg,

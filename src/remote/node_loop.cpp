@@ -54,33 +54,44 @@ void node_state::drain_loop() {
   loop_.clear();
   for (auto& [f, msg] : batch) {
     ++frames_in;
-    switch (f.kind) {
-      case frame_kind::user:
-        loop_user(f, std::move(msg));
-        break;
-      case frame_kind::close:
-        handle_close(self_, f);
-        break;
-      case frame_kind::mark:
-        handle_mark(self_, f);
-        break;
-      case frame_kind::credit:
-        handle_credit(self_, f);
-        break;
-      case frame_kind::open:
-      case frame_kind::refuse:
-        // Only a connect opens a link, and never to this node.
-        fmt::print(stderr, "entangle: remote: internal error: a frame of "
-                           "kind {} on a loop\n",
-                   static_cast<int>(f.kind));
-        break;
-      default:
-        // A splice's frames: between the loop's two ends (splice_drop), or
-        // between this node as the relay of a loop end and as that end's
-        // endpoint (consider_splice).
-        handle_splice(self_, f);
-        break;
+    // One frame's failure (a bug, or memory) must not lose the frames
+    // behind it: the loop's order would break for good.
+    try {
+      take_looped(f, std::move(msg));
+    } catch (const std::exception& e) {
+      fmt::print(stderr, "entangle: remote: internal error on a loop: {}\n",
+                 e.what());
     }
+  }
+}
+
+void node_state::take_looped(frame& f, serialized_message&& msg) {
+  switch (f.kind) {
+    case frame_kind::user:
+      loop_user(f, std::move(msg));
+      break;
+    case frame_kind::close:
+      handle_close(self_, f);
+      break;
+    case frame_kind::mark:
+      handle_mark(self_, f);
+      break;
+    case frame_kind::credit:
+      handle_credit(self_, f);
+      break;
+    case frame_kind::open:
+    case frame_kind::refuse:
+      // Only a connect opens a link, and never to this node.
+      fmt::print(stderr, "entangle: remote: internal error: a frame of "
+                         "kind {} on a loop\n",
+                 static_cast<int>(f.kind));
+      break;
+    default:
+      // A splice's frames: between the loop's two ends (splice_drop), or
+      // between this node as the relay of a loop end and as that end's
+      // endpoint (consider_splice).
+      handle_splice(self_, f);
+      break;
   }
 }
 

@@ -70,7 +70,8 @@ void node_state::splice_prepare(const caf::node_id& from, frame& f) {
   }
   if (f.src == port_name{} || f.peer == port_name{} || f.src == f.peer
       || links_.count(f.src) > 0 || successors_.count(f.src) > 0
-      || tombstones_.count({from, f.src}) > 0) {
+      || tombstones_.count({from, f.src}) > 0
+      || tombstones_.count({self_, f.src}) > 0) {
     violation(from, "a successor name already in use");
     return;
   }
@@ -105,7 +106,10 @@ void node_state::splice_prepare(const caf::node_id& from, frame& f) {
     splice_accept(l, from, other);
     return;
   }
-  if (can && !key.empty() && splice_dial(from, l, f, named, key))
+  // (This node as the relay, on a loop: its other endpoint is up with it,
+  // or it would not relay; no dial.)
+  if (can && from != self_ && !key.empty()
+      && splice_dial(from, l, f, named, key))
     return; // answered when the dial ends
   answer_splice(l, from, false);
 }
@@ -151,8 +155,10 @@ void node_state::splice_go(const caf::node_id& from, frame& f) {
     // each other's successor: anything else would let it deliver into a
     // link it was never given. (An honest relay's other end may have
     // dropped its successor already, its splice_drop still on the loop.)
+    auto local = l.local;
     answer_splice(l, from, false);
     drop_successor(l, drop_reason::closed, true);
+    after_splice(local); // a close or marks deferred meanwhile go now
     return;
   }
   l.sp = link::splice::switched;
@@ -238,6 +244,14 @@ void node_state::handle_splice(const caf::node_id& from, frame& f) {
 void node_state::splice_end(const caf::node_id& from, frame& f) {
   auto i = links_.find(f.dst);
   if (i == links_.end() || i->second.node != from || i->second.pending) {
+    if (from == self_) {
+      // This node relayed and was the endpoint (node_loop.cpp); the end
+      // closed meanwhile (its other endpoint was lost), and its close
+      // went to a relay end that was already gone: no answer will take
+      // its tombstone, so this does.
+      tombstones_.erase({from, f.dst});
+      return;
+    }
     if (tombstones_.count({from, f.dst}) == 0)
       violation(from, "a splice_end for a port it was never given");
     return;
@@ -355,7 +369,13 @@ void node_state::drop_successor(link& l, drop_reason why, bool tell) {
 }
 
 void node_state::splice_drop(const caf::node_id& from, frame& f) {
-  if (auto* l = successor_of(from, f.dst)) {
+  // Only the other endpoint of the same splice (it names our pair: its
+  // name is our successor's peer) drops ours; otherwise it is a drop for a
+  // name we do not have, answered below. On a loop the sender is this
+  // node, and the names are a relay's choice: without the pairing, a
+  // relay could close a loop it has left, or leave a tombstone of ours
+  // that no answer takes.
+  if (auto* l = successor_of(from, f.dst); l && l->sp_remote == f.src) {
     // The other endpoint gave up (it lost the relay, or refused the go):
     // ours goes too, without a tombstone (it sends nothing more on L3).
     bool switched = l->sp == link::splice::switched;
@@ -374,7 +394,8 @@ void node_state::splice_drop(const caf::node_id& from, frame& f) {
     return;
   }
   if (auto i = links_.find(f.dst); i != links_.end() && i->second.node == from
-                                   && !i->second.pending) {
+                                   && !i->second.pending
+                                   && i->second.remote == f.src) {
     // We swapped, it did not (it lost the relay first): a close after the
     // last message it sent on L3.
     frame c;
