@@ -11,6 +11,9 @@
 // MESSAGES numbers posted on a port carried to the test node's count
 // service, timed until its report comes back (raw CAF: MESSAGES sends to a
 // counting actor, then one request that it answers once it has them all).
+// Home loop: ROUNDS round trips between two contexts of this process on a
+// channel whose second port went to the test node and came back (a loop
+// here), next to a plain channel.
 
 #include <unistd.h>
 
@@ -131,6 +134,73 @@ figures bench_entangle(int rounds, int messages) {
   return r;
 }
 
+/// Round trips between two contexts of this process on a channel (x, y):
+/// with `home`, y went to the test node's echo and came back, and the
+/// node spliced its two links onto a loop here (docs/architecture.md,
+/// "Proxy collapse", *Home*): what the loop's in-process hop costs next
+/// to a plain channel, in the same run. 0 if the loop did not form.
+double bench_local(int rounds, bool home) {
+  remote_test::child node;
+  runtime_config cfg;
+  cfg.remote = true;
+  cfg.warnings = false;
+  runtime rt{cfg};
+  std::promise<double> done;
+  auto echo = node.url("echo");
+  rt.spawn("bench", [&done, &rt, echo, rounds, home](context& self) {
+    auto peer = self.spawn("peer", [](context& me) {
+      me.on_message([](message_event& ev) {
+        auto y = ev.ports.at(0);
+        y.on_message([y](message_event& m) { y.post_message(m.data); });
+      });
+    });
+    message_channel ch;
+    auto x = ch.port1();
+    auto left = std::make_shared<int>(rounds);
+    auto t0 = std::make_shared<clk::time_point>();
+    x.on_message([=, &done](message_event&) {
+      if (--*left > 0) {
+        x.post_message(*left);
+        return;
+      }
+      done.set_value(us_since(*t0) / rounds);
+      x.close();
+    });
+    auto go = [=](message_port y) {
+      peer.post_message("y", {y});
+      *t0 = clk::now();
+      x.post_message(*left);
+    };
+    if (!home) {
+      go(ch.port2());
+      return;
+    }
+    auto c = remote::connect(echo);
+    c.on_message([=, &rt](message_event& ev) {
+      auto y = ev.ports.at(0);
+      c.close();
+      // Both of this node's ends on the loop: then time it.
+      auto timer = std::make_shared<timer_id>(0);
+      *timer = this_context().set_interval(
+        [=, &rt] {
+          if (remote::stats(rt).swaps < 2)
+            return;
+          this_context().clear_interval(*timer);
+          go(y);
+        },
+        std::chrono::milliseconds{1});
+    });
+    c.start();
+    c.post_message("home", {ch.port2()});
+  });
+  auto fut = done.get_future();
+  auto r = fut.wait_for(std::chrono::seconds{60}) == std::future_status::ready
+             ? fut.get()
+             : 0.0;
+  rt.stop();
+  return r;
+}
+
 figures bench_caf(const char* self_exe, int rounds, int messages) {
   remote_test::child peer{self_exe, {"--caf-echo"}};
   caf::actor_system_config cfg;
@@ -184,5 +254,12 @@ int main(int argc, char** argv) {
               c.rtt_us > 0 ? e.rtt_us / c.rtt_us : 0.0);
   std::printf("REMOTE_ONEWAY_RATIO=%.2f\n",
               c.oneway_per_s > 0 ? e.oneway_per_s / c.oneway_per_s : 0.0);
-  return e.rtt_us > 0 && c.rtt_us > 0 ? 0 : 1;
+  auto local = bench_local(rounds, false);
+  auto loop = bench_local(rounds, true);
+  std::printf("in one process, %d round trips between two contexts\n",
+              rounds);
+  std::printf("%-26s %9.1f us\n", "a channel", local);
+  std::printf("%-26s %9.1f us\n", "a channel home on a loop", loop);
+  std::printf("HOME_LOOP_RTT_RATIO=%.2f\n", local > 0 ? loop / local : 0.0);
+  return e.rtt_us > 0 && c.rtt_us > 0 && loop > 0 ? 0 : 1;
 }
