@@ -441,8 +441,8 @@ private:
                      const caf::node_id& other);
   // -- a link with both ends on this node (node_loop.cpp) --
   /// Sends `f` (with `msg`, for a user frame) on the loop: taken in a
-  /// later turn, in order.
-  void loop(frame f, serialized_message msg);
+  /// later turn, in order (`now`: at once, unless a drain is under way).
+  void loop(frame f, serialized_message msg, bool now = false);
   void drain_loop();
   /// One frame of a drain, to its handler (from = this node).
   void take_looped(frame& f, serialized_message&& msg);
@@ -483,6 +483,7 @@ private:
   };
   std::vector<looped> loop_;
   bool loop_armed_ = false;
+  bool draining_ = false;
   std::unordered_map<port_name, link, port_name_hash> links_;
   std::map<caf::node_id, peer> peers_;
   /// Dials in progress or done, by "host:port": the node it reached (once

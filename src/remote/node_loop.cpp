@@ -14,8 +14,10 @@
 //
 // Invariants (node-context thread):
 // - frames leave through `loop_` in the order they were sent and are taken
-//   in that order, one drain at a time (never inside the send: a close
-//   answered inside send_close would see the sender half-closed);
+//   in that order, one drain at a time, never inside a handler's send (a
+//   close answered inside send_close would see the sender half-closed): a
+//   drain is armed for a later turn, except for a user message from the
+//   sink, taken at once after on_local is done with its link;
 // - a user frame in `loop_` carries its message itself: the ports in it
 //   were adopted and shipped again by this context (as a context that
 //   forwards a message does), never turned into links;
@@ -38,9 +40,16 @@
 
 namespace entangle::detail::remote {
 
-void node_state::loop(frame f, serialized_message msg) {
+void node_state::loop(frame f, serialized_message msg, bool now) {
   ++frames_out;
   loop_.push_back({std::move(f), std::move(msg)});
+  if (now && !draining_) {
+    // From the sink, after everything the caller did with its link: no
+    // handler runs inside a send, and the message skips a second wake-up
+    // of this context.
+    drain_loop();
+    return;
+  }
   if (loop_armed_)
     return;
   loop_armed_ = true;
@@ -48,8 +57,12 @@ void node_state::loop(frame f, serialized_message msg) {
 }
 
 void node_state::drain_loop() {
+  if (draining_)
+    return; // the drain under way takes it, or arms the next
+  draining_ = true;
+  // What the handlers send on the loop now goes behind, in a later drain
+  // (armed by that send: loop_armed_ is cleared first).
   loop_armed_ = false;
-  // What the handlers send on the loop now goes behind, in a later drain.
   auto batch = std::move(loop_);
   loop_.clear();
   for (auto& [f, msg] : batch) {
@@ -61,8 +74,11 @@ void node_state::drain_loop() {
     } catch (const std::exception& e) {
       fmt::print(stderr, "entangle: remote: internal error on a loop: {}\n",
                  e.what());
+    } catch (...) {
+      fmt::print(stderr, "entangle: remote: internal error on a loop\n");
     }
   }
+  draining_ = false;
 }
 
 void node_state::take_looped(frame& f, serialized_message&& msg) {
@@ -111,7 +127,9 @@ void node_state::loop_out(link& l, bool succ, serialized_message&& msg,
   }
   ++(succ ? l.sp_next_send : l.next_send);
   user_left(l, bytes, true);
-  loop(std::move(f), std::move(msg));
+  // Taken at once (loop_out is the last thing on_local does): in order,
+  // behind what waits on the loop already.
+  loop(std::move(f), std::move(msg), true);
 }
 
 void node_state::loop_user(frame& f, serialized_message&& msg) {
