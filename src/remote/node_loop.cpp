@@ -6,7 +6,8 @@
 // to has this node at both ends. Its frames go through `loop_` instead of
 // the network: each end is a link like any other (sequence numbers,
 // reorder buffer, credit, close, the splice's buffers and hold), only its
-// "wire" is this queue, drained in a later turn of the node context. So A
+// "wire" is this queue, drained in a later turn of the node context (a
+// user message alone on it: at once, from the sink). So A
 // drops out, A's death no longer touches the channel, and what stays is one
 // in-process hop through this context (the records of the two ends are
 // pair-fixed: re-pointing X's peer at Y would race their owners' lock-free
@@ -17,7 +18,10 @@
 //   in that order, one drain at a time, never inside a handler's send (a
 //   close answered inside send_close would see the sender half-closed): a
 //   drain is armed for a later turn, except for a user message from the
-//   sink, taken at once after on_local is done with its link;
+//   sink that finds the loop empty, taken at once after on_local is done
+//   with its link. Only a user frame is ever taken inside the sink's batch:
+//   a mark there would start a mirror that cannot see the rest of the
+//   batch (leased, neither queued nor sent) and count it nowhere;
 // - a user frame in `loop_` carries its message itself: the ports in it
 //   were adopted and shipped again by this context (as a context that
 //   forwards a message does), never turned into links;
@@ -42,8 +46,9 @@ namespace entangle::detail::remote {
 
 void node_state::loop(frame f, serialized_message msg, bool now) {
   ++frames_out;
+  now = now && !draining_ && loop_.empty();
   loop_.push_back({std::move(f), std::move(msg)});
-  if (now && !draining_) {
+  if (now) {
     // From the sink, after everything the caller did with its link: no
     // handler runs inside a send, and the message skips a second wake-up
     // of this context.
@@ -60,6 +65,12 @@ void node_state::drain_loop() {
   if (draining_)
     return; // the drain under way takes it, or arms the next
   draining_ = true;
+  struct done {
+    bool& flag;
+    ~done() {
+      flag = false; // whatever happens below (a throw while reporting)
+    }
+  } guard{draining_};
   // What the handlers send on the loop now goes behind, in a later drain
   // (armed by that send: loop_armed_ is cleared first).
   loop_armed_ = false;
@@ -78,7 +89,6 @@ void node_state::drain_loop() {
       fmt::print(stderr, "entangle: remote: internal error on a loop\n");
     }
   }
-  draining_ = false;
 }
 
 void node_state::take_looped(frame& f, serialized_message&& msg) {
@@ -127,8 +137,8 @@ void node_state::loop_out(link& l, bool succ, serialized_message&& msg,
   }
   ++(succ ? l.sp_next_send : l.next_send);
   user_left(l, bytes, true);
-  // Taken at once (loop_out is the last thing on_local does): in order,
-  // behind what waits on the loop already.
+  // Taken at once if nothing waits on the loop (loop_out is the last
+  // thing on_local does); else behind it, in a later turn.
   loop(std::move(f), std::move(msg), true);
 }
 
