@@ -16,6 +16,7 @@
 #include "entangle/all.hpp"
 #include "remote/child.hpp"
 #include "remote/child_stats.hpp"
+#include "remote/flow_writer.hpp"
 #include "remote/journal.hpp"
 #include "remote/remote_types.hpp"
 
@@ -26,6 +27,8 @@ using remote_test::child_stats;
 using remote_test::num;
 using remote_test::journal;
 using remote_test::eventually;
+using remote_test::drained;
+using remote_test::pump;
 
 namespace {
 
@@ -137,58 +140,12 @@ struct scenario {
 /// Counted: posts refused (QuotaExceededError), desired above the largest
 /// mark the reader sets (`top`), ready events. T is connected to B before.
 struct flow_scenario {
-  struct writer {
-    std::atomic<int> sent{0};
-    std::atomic<int> limit{0};
-    std::atomic<int> quota_errors{0};
-    std::atomic<int> over_mark{0};
-    std::atomic<int> readies{0};
-    std::atomic<bool> go{false};
-    int total = 0;
-    high_water_mark mark;
-    high_water_mark top;
-    bool idle = false; // stopped at `limit`, not by backpressure
-    bool closed = false;
-  };
+  using writer = remote_test::flow_writer;
   runtime_config cfg;
   journal j;
   std::shared_ptr<writer> w = std::make_shared<writer>();
   /// Last: stops before the members its contexts use go.
   std::unique_ptr<runtime> rt;
-
-  static void pump(const std::shared_ptr<writer>& w, message_port x) {
-    w->idle = false;
-    for (;;) {
-      auto ds = x.desired_size();
-      auto db = x.desired_bytes();
-      if ((ds && *ds > static_cast<std::int64_t>(w->top.messages))
-          || (db && *db > static_cast<std::int64_t>(w->top.bytes)))
-        ++w->over_mark;
-      if ((ds && *ds <= 0) || (db && *db <= 0))
-        return; // held back: ready resumes it
-      if (w->sent >= w->limit || w->sent >= w->total) {
-        w->idle = true;
-        return;
-      }
-      try {
-        x.post_message(w->sent.load());
-      } catch (const dom_exception&) {
-        ++w->quota_errors;
-        return;
-      }
-      ++w->sent;
-    }
-  }
-
-  /// All read and credited, as far as batching lets x know: a byte mark is
-  /// credited on every read, a message mark every half mark.
-  static bool drained(const std::shared_ptr<writer>& w, message_port x) {
-    auto ds = x.desired_size();
-    auto db = x.desired_bytes();
-    if (w->mark.bytes != 0)
-      return db && *db == static_cast<std::int64_t>(w->mark.bytes);
-    return ds && *ds > static_cast<std::int64_t>(w->mark.messages / 2);
-  }
 
   /// `mark`: the reader's; `hold`: it reads nothing until `w->go`;
   /// `wiggle`: it doubles its mark and sets it back every millisecond.

@@ -17,6 +17,7 @@
 #include "entangle/all.hpp"
 #include "remote/child.hpp"
 #include "remote/child_stats.hpp"
+#include "remote/flow_writer.hpp"
 #include "remote/journal.hpp"
 #include "remote/raw_peer.hpp"
 
@@ -25,6 +26,7 @@ using namespace std::chrono_literals;
 using remote_test::child;
 using remote_test::child_stats;
 using remote_test::eventually;
+using remote_test::flow_writer;
 using remote_test::journal;
 using remote_test::num;
 using remote_test::raw_peer;
@@ -326,4 +328,72 @@ TEST_CASE("a relay that made a loop cannot close it after it left: a "
   CHECK(s.served.size() == 0); // no echo port was closed
   CHECK(remote::stats(*s.rt).links == 3);
   CHECK(remote::stats(*s.rt).violations == 0);
+}
+
+TEST_CASE("collapse home with credit in use: a writer held back at its "
+          "reader's mark goes on across the switch onto the loop, and on "
+          "the loop's own credit once A is killed; no QuotaExceededError, "
+          "desired_size never over the mark",
+          "[remote]") {
+  auto a = std::make_unique<child>();
+  runtime_config cfg;
+  cfg.remote = true;
+  cfg.warnings = false;
+  journal j;
+  auto w = std::make_shared<flow_writer>();
+  w->total = 20000;
+  w->limit = 20000;
+  w->mark = high_water_mark{8};
+  w->top = w->mark;
+  auto got = std::make_shared<side>();
+  auto rt = std::make_unique<runtime>(cfg); // last: stops first
+  auto echo = a->url("echo");
+  rt->spawn("home", [&j, w, got, echo](context& self) {
+    auto c = remote::connect(echo);
+    message_channel ch;
+    auto x = ch.port1();
+    auto y = ch.port2();
+    y.set_high_water_mark(w->mark); // travels with y, there and back
+    c.on_message([&j, c, got](message_event& ev) {
+      auto y2 = ev.ports.at(0);
+      c.close();
+      y2.on_message([&j, got](message_event& m) {
+        home::count(j, *got, m, "y");
+      });
+      y2.on_close([&j](message_event&) { j.add("y closed"); });
+      y2.start();
+    });
+    c.start();
+    c.post_message("home", {y});
+    x.on_ready([w](message_event& ev) {
+      ++w->readies;
+      remote_test::pump(w, ev.target);
+    });
+    x.start();
+    remote_test::pump(w, x);
+    self.set_interval(
+      [w, x] {
+        if (w->idle && w->sent < w->limit)
+          remote_test::pump(w, x);
+        if (w->sent >= w->total && !w->closed && remote_test::drained(w, x)) {
+          w->closed = true;
+          x.close();
+        }
+      },
+      1ms);
+  });
+  REQUIRE(eventually([&] { return remote::stats(*rt).swaps == 2; }, 60s));
+  a->kill9();
+  // Most of the stream is still to come: its credit can come only over
+  // the loop now.
+  CHECK(w->sent < 15000);
+  REQUIRE(j.wait_line("y got 20000"));
+  REQUIRE(j.wait_line("y closed"));
+  CHECK(got->disorder == 0);
+  CHECK(w->quota_errors == 0);
+  CHECK(w->over_mark == 0);
+  CHECK(w->readies > 0); // it was held back
+  CHECK(eventually([&] { return remote::stats(*rt).links == 0; }));
+  CHECK(remote::stats(*rt).violations == 0);
+  rt->stop();
 }
