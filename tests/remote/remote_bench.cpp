@@ -70,6 +70,14 @@ double us_since(clk::time_point t0) {
   return std::chrono::duration<double, std::micro>(clk::now() - t0).count();
 }
 
+/// A runtime with remoting on and warnings off (a bench prints figures).
+runtime_config remote_config() {
+  runtime_config cfg;
+  cfg.remote = true;
+  cfg.warnings = false;
+  return cfg;
+}
+
 struct figures {
   double rtt_us = 0;
   double oneway_per_s = 0;
@@ -77,9 +85,7 @@ struct figures {
 
 figures bench_entangle(int rounds, int messages) {
   remote_test::child node;
-  runtime_config cfg;
-  cfg.remote = true;
-  cfg.warnings = false;
+  auto cfg = remote_config();
   runtime rt{cfg};
   std::promise<figures> done;
   auto echo = node.url("echo");
@@ -141,9 +147,7 @@ figures bench_entangle(int rounds, int messages) {
 /// to a plain channel, in the same run. 0 if the loop did not form.
 double bench_local(int rounds, bool home) {
   remote_test::child node;
-  runtime_config cfg;
-  cfg.remote = true;
-  cfg.warnings = false;
+  auto cfg = remote_config();
   runtime rt{cfg};
   std::promise<double> done;
   auto echo = node.url("echo");
