@@ -271,27 +271,6 @@ void node_state::unmade(link& l) {
 
 // -- frames from peers --------------------------------------------------------
 
-void node_state::violation(const caf::node_id& node, const std::string& why) {
-  if (node == self_) {
-    // From a loop (node_loop.cpp): our own bug, never a reason to ban
-    // ourselves.
-    fmt::print(stderr, "entangle: remote: internal error: {}\n", why);
-    return;
-  }
-  fmt::print(stderr,
-             "entangle: remote: node {} sent a bad frame ({}); disconnected\n",
-             node_str(node), why);
-  auto& p = peers_[node];
-  if (p.st == peer::state::up || p.st == peer::state::reconnecting)
-    --peers_up;
-  p.st = peer::state::banned;
-  p.unacked.clear();
-  node_down(node, "protocol violation");
-  // Counted last: whoever sees the violation (remote::stats) sees the node
-  // loss it caused too.
-  ++violations;
-}
-
 void node_state::on_frame(const caf::actor& from, const std::string& bytes) {
   auto node = from.node();
   auto pi = peers_.find(node);

@@ -2,8 +2,9 @@
 // docs/architecture.md, "Across processes"): a message that cannot cross
 // (it has no wire form) goes as a stand-in that fires `messageerror` at
 // the receiving port, in its place; and what one peer can make this node
-// keep is capped (runtime_config::remote_max_links, remote_max_early_*).
-// Split from node.cpp, which keeps the link table and the frame handlers.
+// keep is capped (runtime_config::remote_max_links, remote_max_early_*);
+// a peer whose frame does not add up is banned (violation). Split from
+// node.cpp, which keeps the link table and the frame handlers.
 
 #include "remote/node.hpp"
 
@@ -11,6 +12,7 @@
 #include <string_view>
 #include <utility>
 
+#include <caf/node_id.hpp>
 #include <fmt/format.h>
 
 #include "contexts/world.hpp"
@@ -92,6 +94,27 @@ bool node_state::admit_early(const caf::node_id& from, link& l,
                               w_.cfg.remote_max_early_frames,
                               w_.cfg.remote_max_early_bytes));
   return false;
+}
+
+void node_state::violation(const caf::node_id& node, const std::string& why) {
+  if (node == self_) {
+    // From a loop (node_loop.cpp): our own bug, never a reason to ban
+    // ourselves.
+    fmt::print(stderr, "entangle: remote: internal error: {}\n", why);
+    return;
+  }
+  fmt::print(stderr,
+             "entangle: remote: node {} sent a bad frame ({}); disconnected\n",
+             caf::to_string(node), why);
+  auto& p = peers_[node];
+  if (p.st == peer::state::up || p.st == peer::state::reconnecting)
+    --peers_up;
+  p.st = peer::state::banned;
+  p.unacked.clear();
+  node_down(node, "protocol violation");
+  // Counted last: whoever sees the violation (remote::stats) sees the node
+  // loss it caused too.
+  ++violations;
 }
 
 } // namespace entangle::detail::remote
