@@ -425,24 +425,56 @@ TEST_CASE("up to the cap, links a peer made and closed make room again",
 }
 
 TEST_CASE("a frame without a remote sender (an anonymous send) is dropped "
-          "and counted as unattributed: nobody is banned",
+          "and counted as unattributed, nobody banned, unless its echo "
+          "names a peer's session: then it is that peer's",
           "[remote]") {
   server s;
   raw_peer peer{s.port};
   peer.hello();
   // From the peer, this frame would be a violation (a port it was never
-  // given); sent anonymously it names nobody to disconnect.
+  // given); sent anonymously with an echo no peer was told, it names
+  // nobody to disconnect.
   wire::frame f = user_frame(wire::port_name{7, 7}, 1, value{"x"});
   f.pseq = peer.pseq + 1;
-  f.echo = peer.echo;
+  f.echo = peer.echo + 1;
   caf::anon_send(peer.node, wire::frame_atom::value, wire::encode(f));
   CHECK(eventually([&] { return remote::stats(*s.rt).unattributed == 1; }));
   CHECK(remote::stats(*s.rt).violations == 0);
   CHECK(remote::stats(*s.rt).nodes_lost == 0);
-  // The peer was not banned: the same frame, now its own, is its first
-  // violation.
-  peer.send(user_frame(wire::port_name{7, 7}, 1, value{"x"}));
+  // With the session the node told this peer alone (what CAF's lost
+  // sender leaves of a peer's frame), it is the peer's: its violation.
+  f.echo = peer.echo;
+  caf::anon_send(peer.node, wire::frame_atom::value, wire::encode(f));
   CHECK(eventually([&] { return remote::stats(*s.rt).violations == 1; }));
+  CHECK(remote::stats(*s.rt).nodes_lost == 1);
   CHECK(remote::stats(*s.rt).unattributed == 1);
   honest_round_trip(s.port, "still here");
+}
+
+TEST_CASE("a peer's frame whose sender CAF lost is taken by its echo: the "
+          "link answers it, and the stream goes on in order",
+          "[remote]") {
+  server s;
+  raw_peer peer{s.port};
+  auto open = peer.hello_and_open("echo");
+  peer.send(user_frame(open.dst, 1, value{"one"}));
+  REQUIRE(peer.frame_from_node([&](const wire::frame& w) {
+    return w.kind == wire::frame_kind::user && w.data == value{"one"};
+  }));
+  // The next frame of its stream arrives without a sender.
+  wire::frame f = user_frame(open.dst, 2, value{"two"});
+  f.pseq = ++peer.pseq;
+  f.echo = peer.echo;
+  caf::anon_send(peer.node, wire::frame_atom::value, wire::encode(f));
+  CHECK(peer.frame_from_node([&](const wire::frame& w) {
+    return w.kind == wire::frame_kind::user && w.dst == open.src
+           && w.seq == 2 && w.data == value{"two"};
+  }));
+  peer.send(user_frame(open.dst, 3, value{"three"}));
+  CHECK(peer.frame_from_node([&](const wire::frame& w) {
+    return w.kind == wire::frame_kind::user && w.seq == 3
+           && w.data == value{"three"};
+  }));
+  CHECK(remote::stats(*s.rt).unattributed == 0);
+  CHECK(remote::stats(*s.rt).violations == 0);
 }

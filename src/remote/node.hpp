@@ -257,6 +257,13 @@ public:
   /// A frame from node actor `from` (already known to be remote).
   void on_frame(const caf::actor& from, const std::string& bytes);
 
+  /// A frame without a sender: taken as from the peer whose session with
+  /// us its `echo` names (and sent to the handle we have for it), else
+  /// dropped as unattributed (node_frames.cpp).
+  void on_senderless(const std::string& bytes);
+  /// Counts (and logs at 1, 2, 4, ...) a frame nobody can be blamed for.
+  void unattributed_frame(const char* why);
+
   /// The middleman connected to `key` ("host:port"): `hdl` is the actor
   /// published there (null with `err` set on failure).
   void dialed(const std::string& key, const caf::actor& hdl,

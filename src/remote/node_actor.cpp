@@ -60,15 +60,14 @@ caf::behavior node_actor(caf::event_based_actor* self,
       if (!st)
         return;
       auto& src = self->current_sender();
-      if (!src || src->node() == self->node()) {
-        // Not a peer's frame, or one whose sender CAF lost on the way:
-        // nobody to ban. Logged at 1, 2, 4, ... so a flood stays quiet.
-        auto n = ++st->unattributed;
-        if ((n & (n - 1)) == 0 && st->w().cfg.warnings)
-          fmt::print(stderr,
-                     "entangle: remote: {} frame(s) without a remote "
-                     "sender dropped ({})\n",
-                     n, src ? "a local sender" : "no sender");
+      if (!src) {
+        // CAF lost its sender on the way (or an anonymous send): the
+        // node context looks for the peer its echo names.
+        st->in_ctx([st, bytes] { st->on_senderless(bytes); });
+        return;
+      }
+      if (src->node() == self->node()) {
+        st->unattributed_frame("a local sender");
         return;
       }
       ++st->frames_in;
