@@ -46,8 +46,9 @@ struct side {
 /// then post 0, 1, ... to each other, 100 a millisecond each, up to
 /// `limit`; once `close` is set and x posted all, x closes. y' answers a
 /// message carrying a port with "pong" on that port (a transfer across
-/// the loop); x closes once it also read all of y's. Journal lines: "home" (y' arrived), "x got N" / "y got N"
-/// at every 5000, "pong", "y closed", "x closed", "out of order".
+/// the loop); x closes once it also read all of y's. Journal lines:
+/// "home" (y' arrived), "x got N" / "y got N" at every 5000, "pong",
+/// "y closed", "x closed", "out of order".
 struct home {
   runtime_config cfg;
   journal j;
@@ -59,6 +60,14 @@ struct home {
     std::make_shared<std::atomic<bool>>(false);
   std::shared_ptr<std::atomic<bool>> ping =
     std::make_shared<std::atomic<bool>>(false);
+  /// With `onward` (a `duplex` service's URL): y' is not started, and once
+  /// `go_on` is set (the test saw the loop) it goes on there with the
+  /// report port, its queue (x's numbers so far) with it; the duplex posts
+  /// 0, 1, ... back to x. Report lines as the duplex posts them.
+  std::shared_ptr<std::atomic<bool>> go_on =
+    std::make_shared<std::atomic<bool>>(false);
+  std::string onward;
+
   /// Last: stops before the members its contexts use go.
   std::unique_ptr<runtime> rt;
 
@@ -68,14 +77,6 @@ struct home {
     if (++s.got % 5000 == 0)
       j.add(std::string{who} + " got " + std::to_string(s.got.load()));
   }
-
-  /// With `onward` (a `duplex` service's URL): y' is not started, and once
-  /// `go_on` is set (the test saw the loop) it goes on there with the
-  /// report port, its queue (x's numbers so far) with it; the duplex posts
-  /// 0, 1, ... back to x. Report lines as the duplex posts them.
-  std::shared_ptr<std::atomic<bool>> go_on =
-    std::make_shared<std::atomic<bool>>(false);
-  std::string onward;
 
   explicit home(child& a, std::string onward_url = {})
       : onward(std::move(onward_url)) {
@@ -92,11 +93,9 @@ struct home {
         auto y = ev.ports.at(0);
         c.close(); // A keeps only the two links it relays
         j.add("home");
-        if (!onward.empty()) {
-          *back = y; // not started: what x posts waits in its queue
-          return;
-        }
         *back = y;
+        if (!onward.empty())
+          return; // not started: what x posts waits in its queue
         y.on_message([this, y](message_event& m) {
           if (!m.ports.empty()) {
             m.ports[0].post_message("pong");
