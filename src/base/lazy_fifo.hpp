@@ -10,7 +10,8 @@
 namespace entangle::detail {
 
 /// A FIFO that costs one pointer and allocates nothing until its first
-/// element. libstdc++'s std::deque allocates a 512-byte block and its map at
+/// element (a context's task queue; port queues are chunk_fifo's, whose
+/// batches move by chunk). libstdc++'s std::deque allocates a 512-byte block and its map at
 /// construction, and even an empty vector plus a head index is 32 bytes:
 /// every idle port (its message queue) and every idle context (its task
 /// queue) would pay for that.
@@ -66,77 +67,6 @@ public:
     auto& b = *b_;
     out = std::move(b.items[b.head]);
     consumed(b, 1);
-  }
-  /// Moves up to `max` elements from the front into `out`, which must be
-  /// empty; returns how many. When the whole queue fits, its storage is
-  /// swapped with `out`'s instead (O(1): a consumer that keeps up takes
-  /// every batch without moving a message), but only if `out` holds no
-  /// more capacity than the queue: swapping must not leave an idle queue
-  /// holding more memory than it grew itself.
-  std::size_t take_front(std::vector<T>& out, std::size_t max) {
-    if (empty() || max == 0)
-      return 0;
-    auto& b = *b_;
-    auto n = b.items.size() - b.head;
-    if (n <= max && b.head == 0 && out.capacity() <= b.items.capacity()) {
-      out.swap(b.items);
-      if (b.items.capacity() > slack) // `out` brought more than the slack
-        std::vector<T>{}.swap(b.items);
-      return n;
-    }
-    auto k = n < max ? n : max;
-    auto first = b.items.begin() + static_cast<long>(b.head);
-    out.insert(out.end(), std::make_move_iterator(first),
-               std::make_move_iterator(first + static_cast<long>(k)));
-    consumed(b, k);
-    return k;
-  }
-  /// Moves [first, last) in front of the head, in order (gives back
-  /// elements taken from the front that must stay first).
-  template <class It>
-  void prepend(It first, It last) {
-    auto k = static_cast<std::size_t>(std::distance(first, last));
-    if (k == 0)
-      return;
-    if (!b_)
-      b_ = std::make_unique<body>();
-    auto& b = *b_;
-    if (b.head >= k) {
-      b.head -= k; // the dead prefix holds moved-from elements: reuse it
-      std::move(first, last, b.items.begin() + static_cast<long>(b.head));
-    } else {
-      b.items.insert(b.items.begin() + static_cast<long>(b.head),
-                     std::make_move_iterator(first),
-                     std::make_move_iterator(last));
-    }
-  }
-  /// Erases the first live element matching `pred`; returns whether one
-  /// did. O(size): for rare repairs, not a path per message.
-  template <class P>
-  bool erase_first(P&& pred) {
-    if (!b_)
-      return false;
-    auto& items = b_->items;
-    for (auto i = b_->head; i < items.size(); ++i) {
-      if (pred(items[i])) {
-        items.erase(items.begin() + static_cast<long>(i));
-        return true;
-      }
-    }
-    return false;
-  }
-  /// Moves every element out, leaving the queue empty (and unallocated).
-  std::vector<T> take_all() {
-    std::vector<T> out;
-    if (!b_)
-      return out;
-    if (b_->head == 0)
-      out.swap(b_->items);
-    else
-      out.assign(std::make_move_iterator(b_->items.begin() + b_->head),
-                 std::make_move_iterator(b_->items.end()));
-    b_.reset();
-    return out;
   }
   void clear() noexcept {
     b_.reset();

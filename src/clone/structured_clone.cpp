@@ -231,6 +231,8 @@ value serializer::copy(const value& x, std::size_t depth) {
   return std::visit(copy_visitor{*this, depth}, x.var());
 }
 
+} // namespace
+
 /// Whether `x` is a plain tree within `max_depth`: primitives, Arrays and
 /// Objects only (no buffer, view, shared node, port, error or host
 /// object). Such a value shares nothing with the sender once copied, and
@@ -259,8 +261,6 @@ bool plain_tree(const value& x, std::size_t depth, std::size_t max_depth) {
   return false;
 }
 
-} // namespace
-
 serialized_message serialize_with_transfer(const clone_sender& from,
                                            const value& message,
                                            const transfer_list& transfer,
@@ -269,9 +269,7 @@ serialized_message serialize_with_transfer(const clone_sender& from,
   // Fast path: nothing to transfer and a primitive value (the commonest
   // post) needs no validation, memo or commit: the copy is the clone.
   // So does a plain tree of Arrays and Objects (plain_tree).
-  if (transfer.empty()
-      && (message.var().index() <= value::last_simple_index
-          || plain_tree(message, 0, max_depth)))
+  if (transfer.empty() && clones_as_copy(message, max_depth))
     return serialized_message{message};
   // -- WebIDL: the whole sequence is converted (nulls rejected) first ------
   for (std::size_t i = 0; i < transfer.size(); ++i)

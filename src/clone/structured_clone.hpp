@@ -45,6 +45,15 @@ serialized_message serialize_with_transfer(const clone_sender& from,
                                            const port_object* source,
                                            std::size_t max_depth);
 
+/// Whether `message`'s clone is its plain C++ copy (a primitive, or a tree
+/// of Arrays and Objects of them within `max_depth`): then a sender that
+/// owns the value may move it into the message instead of copying it.
+bool plain_tree(const value& x, std::size_t depth, std::size_t max_depth);
+inline bool clones_as_copy(const value& message, std::size_t max_depth) {
+  return message.var().index() <= value::last_simple_index
+         || plain_tree(message, 0, max_depth);
+}
+
 /// The receiver side's checks that make deserialization fail (`messageerror`
 /// instead of `message`). Returns the reason, or nullopt when receivable.
 std::optional<std::string> check_receivable(std::size_t buffer_bytes,

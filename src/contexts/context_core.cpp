@@ -360,19 +360,29 @@ serialized_message context_core::serialize(const value& message,
                                  rt_.cfg.max_clone_depth);
 }
 
-void context_core::post(port_object& src, const value& message,
-                        const transfer_list& transfer) {
+std::uint32_t context_core::admit_flow(flow_state& f, const value& message) {
   // Flow control: a peer with a high-water mark admits the post first
   // (QuotaExceededError past its hard limit), before anything is shipped.
   // The size is measured only under a byte mark (a walk of the value);
   // a message queued without one counts 0 bytes (flow_state).
-  std::uint32_t bytes = 0;
-  if (src.record)
-    if (auto* f = port_scheduler::peer_flow(*src.record))
-      bytes = sched_->admit(*f, f->mark_bytes.load(std::memory_order_relaxed)
-                                  ? message_size(message)
-                                  : 0);
+  return sched_->admit(f, f.mark_bytes.load(std::memory_order_relaxed)
+                            ? message_size(message)
+                            : 0);
+}
+
+void context_core::post(port_object& src, const value& message,
+                        const transfer_list& transfer) {
+  auto bytes = admit_post(src, message);
   post_serialized(src, serialize(message, transfer, &src), bytes);
+}
+
+void context_core::post_owned(port_object& src, value&& message) {
+  if (!clones_as_copy(message, rt_.cfg.max_clone_depth)) {
+    post(src, message, {});
+    return;
+  }
+  auto bytes = admit_post(src, message);
+  post_serialized(src, serialized_message{std::move(message)}, bytes);
 }
 
 void context_core::post_serialized(port_object& src, serialized_message&& msg,

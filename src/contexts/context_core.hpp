@@ -255,11 +255,25 @@ public:
 
   void post(port_object& src, const value& message,
             const transfer_list& transfer);
+  /// post() of a value the caller gives up, with nothing to transfer: a
+  /// value whose clone is its copy (clones_as_copy) moves into the
+  /// message instead of being copied.
+  void post_owned(port_object& src, value&& message);
   /// Sends an already serialized message from `src` (the drop rules of a
   /// closed, detached or doomed post apply); `bytes` is its size for the
   /// peer's byte mark (port_scheduler::admit).
   void post_serialized(port_object& src, serialized_message&& msg,
                        std::uint32_t bytes = 0);
+  /// Flow control's admission of a post of `message` from `src` (throws
+  /// QuotaExceededError past the peer's hard limit); returns its size for
+  /// the peer's byte mark.
+  std::uint32_t admit_post(port_object& src, const value& message) {
+    if (src.record)
+      if (auto* f = port_scheduler::peer_flow(*src.record))
+        return admit_flow(*f, message);
+    return 0; // no mark: the common case, inline
+  }
+  std::uint32_t admit_flow(flow_state& f, const value& message);
   void start_port(port_object& port);
   /// Reports once per port a silent no-op on an inert (closed or
   /// transferred) port.
@@ -408,14 +422,19 @@ private:
   /// Prints an uncaught exception to stderr (with `warnings` on).
   void print_uncaught(const char* kind, const std::string& name,
                       std::uint64_t context_id, const std::string& what) const;
-  void dispatch(const port_ptr& port, envelope&& e);
+  /// Dispatches one item of a port's queue. `ev` is the caller's event,
+  /// reused for each plain message of a batch (dispatch_event).
+  void dispatch(const port_ptr& port, envelope&& e, message_event& ev);
   /// Delivers a typed message to its `on_typed` handler (context_typed.cpp).
   void dispatch_typed(port_object& port, serialized_message& msg,
                       message_event& ev);
-  void dispatch_event(const port_ptr& port, envelope&& e);
+  void dispatch_event(const port_ptr& port, envelope&& e, message_event& ev);
+  /// What is not a plain message: a sink's item, ready, close,
+  /// messageerror and typed messages, each with an event of its own.
+  void dispatch_other(const port_ptr& port, envelope&& e);
 #if ENTANGLE_TRACING
   void traced_dispatch(entangle::tracer& t, const port_ptr& port,
-                       envelope&& e);
+                       envelope&& e, message_event& ev);
   /// A traced batch was taken from `port` (context_dispatch.cpp).
   void trace_batch_begin(const port_object& port);
 #endif
@@ -490,16 +509,20 @@ private:
   };
   std::vector<unshipped_head> unshipped_heads_;
   /// The batch on_ready took from one port's queue in one lock round and
-  /// has not dispatched yet. Invariant: while `port` is set, `items[next..]`
-  /// are older than everything still in that port's queue and belong in
-  /// front of it; closing or shipping the port gives them back first
-  /// (give_back), so every other path sees the queue as if they had never
-  /// been taken. `items` is a per-thread scratch vector (a context runs on
-  /// one thread at a time and on_ready does not nest).
+  /// has not dispatched yet. Invariant: while `port` is set, the elements
+  /// of `items` not taken yet are older than everything still in that
+  /// port's queue and belong in front of it; closing or shipping the port
+  /// gives them back first (give_back), so every other path sees the queue
+  /// as if they had never been taken. `items` lives on on_ready's stack (a
+  /// context runs on one thread at a time and on_ready does not nest).
   struct lease {
     port_object* port = nullptr;
-    std::vector<envelope>* items = nullptr;
-    std::size_t next = 0;
+    envelope_queue::batch* items = nullptr;
+    /// Messages of the batch handed out so far (the one being dispatched
+    /// included).
+    std::size_t taken() const noexcept {
+      return items->size() - items->left();
+    }
   } lease_;
   void give_back(port_object& port);
   /// Queued tasks (queue_task); lazy: most contexts never queue one.

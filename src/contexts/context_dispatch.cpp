@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cassert>
+#include <cstring>
 #include <functional>
 
 #include "entangle/message_event.hpp"
@@ -106,36 +107,32 @@ void context_core::on_ready(std::uint64_t epoch) {
   // the port still holds it.
   auto& rec = port.record;
   // One lock round takes the whole batch (not one per message: the
-  // producer posting into this queue meanwhile contends for that lock).
-  // The batch vector is a per-thread spare (its capacity shuttles between
-  // queues, see lazy_fifo::take_front); taken by swap, so that a context
-  // run from inside another's call stack (the testkit may) gets its own.
-  [[gnu::tls_model("initial-exec")]] thread_local std::vector<envelope> spare;
-  std::vector<envelope> items;
-  items.swap(spare);
-  items.clear();
+  // producer posting into this queue meanwhile contends for that lock);
+  // whole chunks move by pointer (envelope_queue).
+  envelope_queue::batch items;
+  message_event ev; // one event for the batch's messages (dispatch_event)
   auto batch = rt_.cfg.dispatch_batch == 0 ? 1 : rt_.cfg.dispatch_batch;
   batch = std::min(batch, allowance(port)); // draining: only what was queued
   bool drained = false;
   if (!closing_ && batch > 0
       && sched_->pop_batch(*rec, epoch, items, batch, drained)
            == port_scheduler::pop_result::item) {
-    lease_ = lease{&port, &items, 0};
+    lease_ = lease{&port, &items};
 #if ENTANGLE_TRACING
     if (__builtin_expect(sched_->tracer != nullptr, 0))
       trace_batch_begin(port);
 #endif
-    // Dispatched in place: give_back moves only the ones after `next`.
+    // Dispatched in place: give_back moves only the ones not taken yet.
     // A navigation ends the batch too: the rest belongs to the old document
     // (given back below, then dropped when unload closes the port).
-    while (lease_.port == &port && lease_.next < items.size() && !closing_
+    while (lease_.port == &port && items.left() > 0 && !closing_
            && !pending_navigation_ && allowance(port) > 0) {
-      auto& e = items[lease_.next++];
-      guarded([&] { dispatch(keep, std::move(e)); });
+      auto& e = items.take();
+      guarded([&] { dispatch(keep, std::move(e), ev); });
       dispatched_from(port, 1);
     }
     if (lease_.port == &port) {
-      if (lease_.next < items.size())
+      if (items.left() > 0)
         give_back(port); // closing, navigating or drained: dropped later
       else if (!drained && !closing_ && allowance(port) > 0
                && sched_->needs_rehint(*rec, epoch))
@@ -144,9 +141,6 @@ void context_core::on_ready(std::uint64_t epoch) {
     }
     lease_ = lease{};
   }
-  items.clear();
-  if (items.capacity() <= 4 * batch)
-    spare.swap(items); // keep a spare of reasonable size
   end_turn();
 }
 
@@ -159,14 +153,14 @@ std::size_t context_core::queued(const port_object& port) const {
     n = port.record->queue.size();
   }
   if (lease_.port == &port) // the rest of the batch waits here too
-    n += lease_.items->size() - lease_.next;
+    n += lease_.items->left();
   return n;
 }
 
 void context_core::give_back(port_object& port) {
-  auto& items = *lease_.items;
-  sched_->unpop(*port.record,
-                items.begin() + static_cast<long>(lease_.next), items.end());
+  envelope_queue::batch rest;
+  lease_.items->give_rest(rest);
+  sched_->unpop(*port.record, rest);
   lease_ = lease{};
 }
 
@@ -194,6 +188,7 @@ void context_core::on_unshipped() {
   // shipped are stale and skipped.
   auto batch = rt_.cfg.dispatch_batch == 0 ? 1 : rt_.cfg.dispatch_batch;
   std::size_t n = 0;
+  message_event ev; // one event for the batch's messages (dispatch_event)
   auto& heap = unshipped_heads_;
   while (n < batch && !heap.empty() && !closing_) {
     std::pop_heap(heap.begin(), heap.end(), std::greater<>{});
@@ -212,7 +207,7 @@ void context_core::on_unshipped() {
       std::push_heap(heap.begin(), heap.end(), std::greater<>{});
     }
     ++n;
-    guarded([&] { dispatch(keep, std::move(e)); });
+    guarded([&] { dispatch(keep, std::move(e), ev); });
     dispatched_from(*keep, 1);
   }
   if (!heap.empty() && !closing_)
@@ -239,13 +234,12 @@ std::optional<message_event> context_core::receive_now(const port_ptr& self) {
           fire(*self, event_kind::ready, ready);
         }
       });
-    if (lease_.port == &port && lease_.next < lease_.items->size()) {
+    if (lease_.port == &port && lease_.items->left() > 0) {
       // The rest of the batch being dispatched is the front of the queue.
-      auto& head = (*lease_.items)[lease_.next];
+      auto& head = lease_.items->peek();
       if (head.is_close || head.msg.typed)
         return std::nullopt;
-      e = std::move(head);
-      ++lease_.next;
+      e = std::move(lease_.items->take());
     } else {
       std::uint64_t next = 0;
       if (sched_->take_value(*port.record, port.epoch, e, next)
@@ -287,14 +281,15 @@ void context_core::set_ref(port_object& port, bool ref) {
   }
 }
 
-void context_core::dispatch(const port_ptr& port, envelope&& e) {
+void context_core::dispatch(const port_ptr& port, envelope&& e,
+                            message_event& ev) {
 #if ENTANGLE_TRACING
   if (auto* t = sched_->tracer; __builtin_expect(t != nullptr, 0)) {
-    traced_dispatch(*t, port, std::move(e));
+    traced_dispatch(*t, port, std::move(e), ev);
     return;
   }
 #endif
-  dispatch_event(port, std::move(e));
+  dispatch_event(port, std::move(e), ev);
 }
 
 #if ENTANGLE_TRACING
@@ -312,7 +307,7 @@ struct trace_batch {
   /// The port's queue length when the batch was taken (later arrivals are
   /// not counted: a snapshot at most one batch old).
   std::size_t left = 0;
-  /// `lease_.next` during the delivery whose begin is `mark`, if chained.
+  /// `lease_.taken()` during the delivery whose begin is `mark`, if chained.
   std::size_t chain_next = 0;
   bool chained = false;
   trace_clock::time_point mark;
@@ -330,7 +325,8 @@ void context_core::trace_batch_begin(const port_object& port) {
 }
 
 void context_core::traced_dispatch(entangle::tracer& t,
-                                   const port_ptr& self, envelope&& e) {
+                                   const port_ptr& self, envelope&& e,
+                                   message_event& ev) {
   auto& port = *self;
   auto& b = tl_trace_batch;
   // Part of this context's current batch (not a message taken on its own,
@@ -347,7 +343,7 @@ void context_core::traced_dispatch(entangle::tracer& t,
       auto& b = tl_trace_batch;
       if (b.ctx == &self && self.lease_.port == &port) {
         b.chained = true;
-        b.chain_next = self.lease_.next + 1;
+        b.chain_next = self.lease_.taken() + 1;
         b.mark = ev.end;
       }
       t.on_deliver(ev);
@@ -360,17 +356,72 @@ void context_core::traced_dispatch(entangle::tracer& t,
               : e.is_ready                                      ? "ready"
               : check_receivable_bytes(e.msg.buffer_bytes) ? "messageerror"
                                                                 : "message";
-  r.ev.queue_depth = in_batch ? b.left + (lease_.items->size() - lease_.next)
+  r.ev.queue_depth = in_batch ? b.left + lease_.items->left()
                               : queued(port);
-  r.ev.begin = in_batch && b.chained && b.chain_next == lease_.next
+  r.ev.begin = in_batch && b.chained && b.chain_next == lease_.taken()
                  ? b.mark
                  : t.now();
   b.chained = false;
-  dispatch_event(self, std::move(e));
+  dispatch_event(self, std::move(e), ev);
 }
 #endif
 
-void context_core::dispatch_event(const port_ptr& self, envelope&& e) {
+namespace {
+
+/// Gives back what a plain message's handler left in the reused event,
+/// when the handler returns or throws: its data and ports go when they
+/// went with an event of their own (a port nobody kept is collected
+/// then), and fields a handler may have written are reset, so each
+/// message starts from a fresh event's state.
+struct event_scrub {
+  message_event& ev;
+  ~event_scrub() {
+    if (ev.data.var().index() > value::last_simple_index)
+      ev.data = value{};
+    if (!ev.ports.empty())
+      ev.ports.clear();
+    if (!ev.origin.empty())
+      ev.origin.clear();
+    if (!ev.last_event_id.empty())
+      ev.last_event_id.clear();
+    if (!ev.error.empty())
+      ev.error.clear();
+    if (!ev.typed.empty())
+      ev.typed.clear();
+    if (ev.source.index() != 0)
+      ev.source = std::monostate{};
+    ev.default_prevented = false;
+  }
+};
+
+} // namespace
+
+void context_core::dispatch_event(const port_ptr& self, envelope&& e,
+                                  message_event& ev) {
+  auto& port = *self;
+  auto& msg = e.msg;
+  if (e.sentinel() || msg.buffer_bytes != 0 || msg.typed
+      || (rare_ && !rare_->sinks.empty())) {
+    dispatch_other(self, std::move(e));
+    return;
+  }
+  // A plain message, in the caller's event: what a fresh event would
+  // hold, without building and destroying one per message (five strings,
+  // a variant, a vector and the target's reference count).
+  event_scrub scrub{ev};
+  if (ev.type.size() != 7 || std::memcmp(ev.type.data(), "message", 7) != 0)
+    ev.type.assign("message", 7); // a handler wrote it (a compare is cheaper)
+  if (port.implicit) {
+    if (ev.target)
+      ev.target = message_port{};
+  } else if (ev.target.object() != self) {
+    ev.target = message_port{self};
+  }
+  receive(msg, ev);
+  fire(port, event_kind::message, ev);
+}
+
+void context_core::dispatch_other(const port_ptr& self, envelope&& e) {
   auto& port = *self;
   if (rare_ && !rare_->sinks.empty()) {
     if (auto i = rare_->sinks.find(&port); i != rare_->sinks.end()) {

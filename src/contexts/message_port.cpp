@@ -41,13 +41,18 @@ port_object* owned(const std::shared_ptr<port_object>& obj, const char* op,
 using detail::owned;
 
 void message_port::post_message(value message) const {
-  post_message(std::move(message), transfer_list{});
+  if (auto* home = detail::owner_core(obj_, "post_message", true))
+    home->post_owned(*obj_, std::move(message));
 }
 
 void message_port::post_message(value message,
                                 std::vector<transferable> transfer) const {
-  if (auto* home = detail::owner_core(obj_, "post_message", true))
-    home->post(*obj_, message, transfer);
+  if (auto* home = detail::owner_core(obj_, "post_message", true)) {
+    if (transfer.empty())
+      home->post_owned(*obj_, std::move(message));
+    else
+      home->post(*obj_, message, transfer);
+  }
 }
 
 void message_port::post_message(

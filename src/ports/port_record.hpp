@@ -15,7 +15,7 @@
 
 #include <caf/actor.hpp>
 
-#include "base/lazy_fifo.hpp"
+#include "base/chunk_fifo.hpp"
 #include "ports/flow_state.hpp"
 #include "ports/serialized_message.hpp"
 #include "ports/transit_forest.hpp"
@@ -80,9 +80,9 @@ struct envelope {
   std::uint64_t stamp = 0;
 };
 
-/// A port's message queue: nothing allocated until the first message (an
-/// idle port must stay small).
-using envelope_queue = lazy_fifo<envelope>;
+/// A port's message queue: one pointer, nothing allocated until the first
+/// message (an idle port must stay small); batches move by chunk.
+using envelope_queue = chunk_fifo<envelope>;
 
 /// The routing record of one port endpoint, owned by the port scheduler.
 ///

@@ -359,7 +359,7 @@ void port_scheduler::close_one(const std::shared_ptr<port_record>& rec,
     std::lock_guard<std::mutex> transit{transit_mu_};
     forest_.cut(*rec);
   }
-  std::vector<envelope> dropped;
+  envelope_queue::batch dropped;
   port_record* peer = nullptr;
   {
     record_guard guard{rec->mu()};
@@ -376,7 +376,7 @@ void port_scheduler::close_one(const std::shared_ptr<port_record>& rec,
     peer = rec->peer();
     rec->closed = true;
     rec->lost = why;
-    dropped = rec->queue.take_all();
+    rec->queue.take_all(dropped);
     rec->ready_queued = false;
     if (auto* f = rec->flow(std::memory_order_relaxed))
       f->reset();
@@ -480,7 +480,7 @@ port_scheduler::take_value(port_record& rec, std::uint64_t epoch,
 
 port_scheduler::pop_result
 port_scheduler::pop_batch(port_record& rec, std::uint64_t epoch,
-                          std::vector<envelope>& out, std::size_t max,
+                          envelope_queue::batch& out, std::size_t max,
                           bool& drained) {
   bool crossing = false;
   {

@@ -263,7 +263,7 @@ public:
   /// dispatches). If that empties the queue, the drain hint is consumed and
   /// `drained` is set (a post meanwhile sends a new hint).
   pop_result pop_batch(port_record& rec, std::uint64_t epoch,
-                       std::vector<envelope>& out, std::size_t max,
+                       envelope_queue::batch& out, std::size_t max,
                        bool& drained);
 
   /// Puts `items` back in front of the queue, in order: messages the owner
@@ -275,11 +275,10 @@ public:
   /// crossing after the batch was taken) replaces it: the crossing folds
   /// into the notice that was never dispatched, at its place, exactly as
   /// if the batch had never been taken (one ready, not two).
-  template <class It>
-  void unpop(port_record& rec, It first, It last) {
+  void unpop(port_record& rec, envelope_queue::batch& items) {
     record_guard guard{rec.mu()};
     auto* f = rec.flow(std::memory_order_relaxed);
-    for (auto i = first; i != last; ++i) {
+    for (auto i = items.begin(); i != items.end(); ++i) {
       if (i->is_ready) {
         if (rec.ready_queued)
           rec.queue.erase_first([](const envelope& e) { return e.is_ready; });
@@ -289,7 +288,7 @@ public:
                             // count)
       }
     }
-    rec.queue.prepend(first, last);
+    rec.queue.prepend(items);
   }
 
   /// After a full batch: returns true if messages remain and the owner must

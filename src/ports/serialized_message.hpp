@@ -51,6 +51,11 @@ public:
   /// message would copy into a temporary and move that.
   explicit serialized_message(const value& plain) : data(plain) {
   }
+  /// The same, moved from a value the sender owns (context_core::
+  /// post_owned).
+  explicit serialized_message(value&& plain) noexcept
+    : data(std::move(plain)) {
+  }
   serialized_message(serialized_message&&) noexcept = default;
   serialized_message& operator=(serialized_message&& other) noexcept;
   serialized_message(const serialized_message&) = delete;

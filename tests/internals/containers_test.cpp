@@ -1,5 +1,6 @@
 // The small containers that keep an idle port small (docs/architecture.md,
-// "Memory per idle port"): the context's port table and the lazy FIFO.
+// "Memory per idle port"): the context's port table, the lazy FIFO (task
+// queues) and the chunk FIFO (port queues).
 // Both are checked against a standard container under random operations.
 
 #include <catch2/catch.hpp>
@@ -8,11 +9,13 @@
 #include <map>
 #include <random>
 
+#include "base/chunk_fifo.hpp"
 #include "base/lazy_fifo.hpp"
 #include "contexts/port_table.hpp"
 #include "ports/port_scheduler.hpp"
 
 using entangle::detail::adopted_port;
+using entangle::detail::chunk_fifo;
 using entangle::detail::lazy_fifo;
 using entangle::detail::port_block;
 using entangle::detail::port_object;
@@ -141,7 +144,6 @@ TEST_CASE("lazy_fifo is FIFO, compacts, and allocates nothing while empty",
   lazy_fifo<int> q;
   CHECK(sizeof(q) == sizeof(void*));
   CHECK(q.empty());
-  CHECK(q.take_all().empty());
   std::deque<int> ref;
   std::mt19937 rng{7};
   int next = 0;
@@ -158,64 +160,12 @@ TEST_CASE("lazy_fifo is FIFO, compacts, and allocates nothing while empty",
     }
     REQUIRE(q.size() == ref.size());
   }
-  auto rest = q.take_all();
+  std::vector<int> rest;
+  q.for_each([&rest](int x) { rest.push_back(x); });
   CHECK(std::equal(rest.begin(), rest.end(), ref.begin(), ref.end()));
-  CHECK(q.empty());
-  q.emplace_back(1);
   q.clear();
   CHECK(q.empty());
   CHECK(q.size() == 0);
-}
-
-TEST_CASE("lazy_fifo takes batches from the front and gives them back in "
-          "order", "[internals][lazy_fifo]") {
-  // What a drain does (take_front) and what its lease gives back when the
-  // port closes or moves mid-batch (prepend the undispatched tail), checked
-  // against a deque under random operations.
-  lazy_fifo<int> q;
-  std::deque<int> ref;
-  std::mt19937 rng{GENERATE(11u, 12u, 13u)};
-  std::vector<int> batch;
-  int next = 0;
-  for (int step = 0; step < 20000; ++step) {
-    auto op = rng() % 4;
-    if (op < 2 || ref.empty()) {
-      auto k = rng() % 40;
-      for (unsigned i = 0; i < k; ++i) {
-        q.emplace_back(next);
-        ref.push_back(next++);
-      }
-      continue;
-    }
-    // Sometimes hand in a spare bigger than the queue: it must not be
-    // swapped in (an idle queue would keep memory it never grew).
-    batch.clear();
-    if (rng() % 3 == 0)
-      batch.reserve(4096);
-    auto cap_before = batch.capacity();
-    auto max = 1 + rng() % 80;
-    auto n = q.take_front(batch, max);
-    REQUIRE(n == std::min<std::size_t>(max, ref.size()));
-    REQUIRE(batch.size() == n);
-    for (std::size_t i = 0; i < n; ++i) {
-      REQUIRE(batch[i] == ref.front());
-      ref.pop_front();
-    }
-    if (cap_before >= 4096)
-      CHECK(batch.capacity() >= cap_before); // kept, not swapped away
-    if (op == 3 && n > 0) {
-      // The lease: dispatch some, give the rest back in front.
-      auto used = rng() % n;
-      q.prepend(batch.begin() + static_cast<long>(used), batch.end());
-      for (auto i = n; i-- > used;)
-        ref.push_front(batch[i]);
-    }
-    REQUIRE(q.size() == ref.size());
-    if (!ref.empty())
-      REQUIRE(q.front() == ref.front());
-  }
-  auto rest = q.take_all();
-  CHECK(std::equal(rest.begin(), rest.end(), ref.begin(), ref.end()));
 }
 
 TEST_CASE("lazy_fifo gives capacity back: bounded slack once drained, "
@@ -223,7 +173,7 @@ TEST_CASE("lazy_fifo gives capacity back: bounded slack once drained, "
           "[internals][lazy_fifo]") {
   using fifo = lazy_fifo<int>;
   fifo q;
-  // A million messages, then drained one by one (a never-shipped port).
+  // A million tasks, then drained one by one.
   for (int i = 0; i < 1000000; ++i)
     q.emplace_back(i);
   CHECK(q.capacity() >= 1000000);
@@ -240,17 +190,8 @@ TEST_CASE("lazy_fifo gives capacity back: bounded slack once drained, "
   CHECK(worst <= 8);
   CHECK(q.empty());
   CHECK(q.capacity() <= fifo::slack);
-  // Drained by batches (a shipped port): the same bound.
-  for (int i = 0; i < 100000; ++i)
-    q.emplace_back(i);
-  std::vector<int> batch;
-  while (!q.empty()) {
-    batch.clear();
-    q.take_front(batch, 64);
-  }
-  CHECK(q.capacity() <= fifo::slack);
   // A busy queue that stays small keeps its slots (no allocation per
-  // message): capacity does not drop to 0 between messages.
+  // task): capacity does not drop to 0 between tasks.
   for (int round = 0; round < 100; ++round) {
     for (int i = 0; i < 50; ++i)
       q.emplace_back(i);
@@ -259,4 +200,193 @@ TEST_CASE("lazy_fifo gives capacity back: bounded slack once drained, "
   }
   CHECK(q.capacity() > 0);
   CHECK(q.capacity() <= fifo::slack);
+}
+
+namespace {
+
+/// An element that counts its live objects and knows when it was moved
+/// from, so the chunk FIFO's leaks, double destructions and reads of
+/// moved-from slots show.
+struct tracked {
+  static inline long live = 0;
+  int v = -1;
+  explicit tracked(int x) : v(x) {
+    ++live;
+  }
+  tracked(tracked&& o) noexcept : v(o.v) {
+    o.v = -2;
+    ++live;
+  }
+  tracked& operator=(tracked&& o) noexcept {
+    v = o.v;
+    o.v = -2;
+    return *this;
+  }
+  tracked(const tracked&) = delete;
+  ~tracked() {
+    --live;
+  }
+};
+
+/// An element that counts its moves.
+struct counted {
+  static inline long moves = 0;
+  int v;
+  explicit counted(int x) : v(x) {
+  }
+  counted(counted&& o) noexcept : v(o.v) {
+    ++moves;
+  }
+  counted& operator=(counted&& o) noexcept {
+    v = o.v;
+    ++moves;
+    return *this;
+  }
+};
+
+} // namespace
+
+TEST_CASE("chunk_fifo is FIFO under batches taken, handed out, given back "
+          "and erased, and destroys each element once",
+          "[internals][chunk_fifo]") {
+  // What a drain does (take_front, then take() each message in place) and
+  // what its lease gives back when the port closes or moves mid-batch
+  // (give_rest, prepend), plus the rare erase of a ready notice, checked
+  // against a deque under random operations.
+  using fifo = chunk_fifo<tracked>;
+  {
+    fifo q;
+    CHECK(sizeof(q) == sizeof(void*));
+    CHECK(q.empty());
+    CHECK(q.capacity() == 0);
+    std::deque<int> ref;
+    std::mt19937 rng{GENERATE(11u, 12u, 13u)};
+    int next = 0;
+    for (int step = 0; step < 20000; ++step) {
+      auto op = rng() % 8;
+      if (op < 3 || ref.empty()) {
+        auto k = rng() % 100;
+        for (unsigned i = 0; i < k; ++i) {
+          q.emplace_back(next);
+          ref.push_back(next++);
+        }
+      } else if (op == 3) {
+        tracked out{-1};
+        REQUIRE(q.front().v == ref.front());
+        q.pop_front(out);
+        REQUIRE(out.v == ref.front());
+        ref.pop_front();
+      } else if (op == 4) {
+        // Erase a random element's first occurrence (values are unique).
+        auto victim = ref[rng() % ref.size()];
+        CHECK(q.erase_first([victim](const tracked& t) {
+          return t.v == victim;
+        }));
+        ref.erase(std::find(ref.begin(), ref.end(), victim));
+        CHECK_FALSE(q.erase_first([](const tracked& t) { return t.v < -5; }));
+      } else {
+        fifo::batch b;
+        auto max = 1 + rng() % 150;
+        auto n = q.take_front(b, max);
+        // At least one, at most `max`; short only where a whole chunk
+        // would not fit.
+        REQUIRE(n >= 1);
+        REQUIRE(n <= std::min<std::size_t>(max, ref.size()));
+        REQUIRE(b.size() == n);
+        REQUIRE(b.left() == n);
+        // Every element, in order, through the iterator (what the flow
+        // accounting walks).
+        std::size_t i = 0;
+        for (auto& t : b)
+          REQUIRE(t.v == ref[i++]);
+        REQUIRE(i == n);
+        // Hand some out; a handed-out element stays valid while the next
+        // ones are taken.
+        auto used = op == 7 ? n : rng() % (n + 1);
+        tracked* prev = nullptr;
+        for (std::size_t k = 0; k < used; ++k) {
+          REQUIRE(b.peek().v == ref.front());
+          auto& t = b.take();
+          REQUIRE(t.v == ref.front());
+          if (prev != nullptr) // still there (ASan: not freed)
+            REQUIRE(prev->v == -2);
+          tracked sink{std::move(t)}; // dispatched: moved from in place
+          prev = &t;
+          ref.pop_front();
+        }
+        REQUIRE(b.left() == n - used);
+        // The lease gives the rest back in front, in order.
+        fifo::batch rest;
+        b.give_rest(rest);
+        REQUIRE(b.left() == 0);
+        REQUIRE(rest.size() == n - used);
+        q.prepend(rest);
+        REQUIRE(rest.empty());
+      }
+      REQUIRE(q.size() == ref.size());
+      if (!ref.empty())
+        REQUIRE(q.front().v == ref.front());
+      // O(live): every chunk holds at least one live element (emptied
+      // ones are unlinked at once) and at most big_cap slots. Room is
+      // only at the edges of a given-back batch, the oldest chunk's
+      // consumed prefix and the newest chunk's end; the next test checks
+      // the tighter bound of a queue drained by batches.
+      REQUIRE(q.capacity() <= fifo::big_cap * ref.size());
+    }
+    std::vector<int> seen;
+    q.for_each([&seen](const tracked& t) { seen.push_back(t.v); });
+    CHECK(std::equal(seen.begin(), seen.end(), ref.begin(), ref.end()));
+    CHECK(tracked::live == static_cast<long>(ref.size()));
+    fifo::batch all;
+    q.take_all(all);
+    CHECK(q.empty());
+    CHECK(all.size() == ref.size());
+    CHECK(std::equal(all.begin(), all.end(), ref.begin(), ref.end(),
+                     [](const tracked& t, int v) { return t.v == v; }));
+  }
+  CHECK(tracked::live == 0);
+}
+
+TEST_CASE("chunk_fifo moves a batch by chunk: a message is moved once in "
+          "and once out, however long the queue",
+          "[internals][chunk_fifo]") {
+  chunk_fifo<counted> q;
+  // A long queue (what a fast producer leaves) drained in batches of 64
+  // (the default dispatch_batch): no move at all while taking.
+  for (int i = 0; i < 100000; ++i)
+    q.emplace_back(i);
+  CHECK(counted::moves == 0);
+  int expect = 0;
+  while (!q.empty()) {
+    chunk_fifo<counted>::batch b;
+    q.take_front(b, 64);
+    while (b.left() > 0)
+      REQUIRE(b.take().v == expect++);
+  }
+  CHECK(expect == 100000);
+  CHECK(counted::moves == 0);
+  // While draining, at most the newest chunk's room and the oldest's
+  // consumed prefix are slack.
+  for (int i = 0; i < 100000; ++i)
+    q.emplace_back(i);
+  std::size_t worst_slack = 0;
+  while (!q.empty()) {
+    chunk_fifo<counted>::batch b;
+    q.take_front(b, 64);
+    worst_slack = std::max(worst_slack, q.capacity() - q.size());
+    counted x{0};
+    if (!q.empty())
+      q.pop_front(x); // a synchronous read: the oldest chunk's prefix
+  }
+  CHECK(worst_slack <= 2 * chunk_fifo<counted>::big_cap);
+  counted::moves = 0;
+  // Small queues (a consumer that keeps up): a partial chunk goes whole.
+  for (int round = 0; round < 1000; ++round) {
+    for (int i = 0; i < 3; ++i)
+      q.emplace_back(i);
+    chunk_fifo<counted>::batch b;
+    CHECK(q.take_front(b, 64) == 3);
+  }
+  CHECK(counted::moves == 0);
+  CHECK(q.capacity() == 0); // nothing kept once drained
 }

@@ -191,10 +191,9 @@ private:
     if (lease_.e == e) {
       // Undelivered messages of the current batch go back in front of the
       // queue before the end changes hands or closes (context_core::lease).
-      w_.sched.unpop(*end(e).rec,
-                     lease_.items.begin() + static_cast<long>(lease_.next),
-                     lease_.items.end());
-      lease_.next = lease_.items.size();
+      entangle::detail::envelope_queue::batch rest;
+      lease_.items.give_rest(rest);
+      w_.sched.unpop(*end(e).rec, rest);
       lease_.e = -1;
     }
     auto i = std::find(owned_.begin(), owned_.end(), e);
@@ -277,7 +276,7 @@ private:
     }
     if (!owns(e) || end(e).epoch != epoch) {
       // Moved away, closed or re-adopted since: the pop must say stale.
-      std::vector<envelope> got;
+      entangle::detail::envelope_queue::batch got;
       bool drained = false;
       if (w_.sched.pop_batch(*rec, epoch, got, 1, drained) == pop_result::item)
         error("pop with a stale epoch returned a message (end "
@@ -289,13 +288,12 @@ private:
     // transfer) leaves undelivered is given back in forget().
     bool drained = false;
     lease_.items.clear();
-    lease_.next = 0;
     if (w_.sched.pop_batch(*rec, epoch, lease_.items, max, drained)
         != pop_result::item)
       return;
     lease_.e = e;
-    while (lease_.e == e && lease_.next < lease_.items.size()) {
-      envelope env = std::move(lease_.items[lease_.next++]);
+    while (lease_.e == e && lease_.items.left() > 0) {
+      envelope env = std::move(lease_.items.take());
       deliver(e, std::move(env));
     }
     if (lease_.e == e) {
@@ -342,8 +340,7 @@ private:
   /// The batch being delivered (see drain).
   struct {
     int e = -1;
-    std::vector<envelope> items;
-    std::size_t next = 0;
+    entangle::detail::envelope_queue::batch items;
   } lease_;
   caf::actor self_;
   std::mt19937_64 rng_;
