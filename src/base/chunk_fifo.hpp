@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <iterator>
 #include <new>
+#include <type_traits>
 #include <utility>
 
 namespace entangle::detail {
@@ -38,6 +39,8 @@ namespace entangle::detail {
 template <class T>
 class chunk_fifo {
   static_assert(alignof(T) <= __STDCPP_DEFAULT_NEW_ALIGNMENT__);
+  // Splitting a chunk allocates first and then only moves (split).
+  static_assert(std::is_nothrow_move_constructible_v<T>);
   struct alignas(alignof(T) > alignof(void*) ? alignof(T) : alignof(void*))
     chunk {
     chunk* next = nullptr;
@@ -118,12 +121,9 @@ public:
           first_ = nullptr;
         last_ = prev;
       } else { // split c: its handed-out part stays
-        for (auto i = idx_; i < c->tail; ++i) {
-          out.append(std::move(*c->at(i)));
-          c->at(i)->~T();
-          --size_;
-        }
-        c->tail = idx_;
+        auto* d = split(c, idx_, c->tail - idx_);
+        size_ -= d->live();
+        out.append_chunk(d);
         auto* rest = c->next;
         c->next = nullptr;
         last_ = c;
@@ -210,24 +210,6 @@ public:
       size_ += c->live();
       left_ += c->live();
     }
-    void append(T&& x) {
-      if (last_ == nullptr || last_->tail == last_->cap) {
-        auto* c = acquire(last_ == nullptr ? small_cap : grown(last_->cap));
-        ::new (static_cast<void*>(c->at(0))) T(std::move(x));
-        c->tail = 1;
-        append_chunk(c);
-        return;
-      }
-      ::new (static_cast<void*>(last_->at(last_->tail))) T(std::move(x));
-      if (left_ == 0) {
-        cur_ = last_;
-        idx_ = last_->tail;
-      }
-      ++last_->tail;
-      ++size_;
-      ++left_;
-    }
-
     chunk* first_ = nullptr;
     chunk* last_ = nullptr;
     chunk* cur_ = nullptr;
@@ -344,12 +326,9 @@ public:
       // than `max` is split, moving the wanted ones (f keeps at least one).
       if (n > 0)
         break;
-      for (auto k = max - n; k > 0; --k) {
-        auto* x = f->at(f->head);
-        out.append(std::move(*x));
-        x->~T();
-        ++f->head;
-      }
+      auto k = static_cast<std::uint32_t>(max); // < live <= big_cap
+      out.append_chunk(split(f, f->head, k));
+      f->head += k;
       n = max;
     }
     if (last_ != nullptr)
@@ -460,6 +439,25 @@ private:
     else
       last_->next = f->next;
     release(f);
+  }
+
+  /// Moves the `k` elements of `c` from `from` into a fresh chunk, which
+  /// it returns, and destroys them in `c` (the caller fixes c's bounds).
+  /// The chunk is allocated first, so a failure leaves `c` as it was.
+  static chunk* split(chunk* c, std::uint32_t from, std::uint32_t k) {
+    std::uint32_t cap = small_cap;
+    while (cap < k)
+      cap = grown(cap);
+    auto* d = acquire(cap);
+    for (std::uint32_t i = 0; i < k; ++i) {
+      auto* x = c->at(from + i);
+      ::new (static_cast<void*>(d->at(i))) T(std::move(*x));
+      x->~T();
+    }
+    d->tail = k;
+    if (from + k == c->tail)
+      c->tail = from;
+    return d;
   }
 
   static std::uint32_t grown(std::uint32_t cap) noexcept {
