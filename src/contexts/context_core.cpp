@@ -382,22 +382,35 @@ void context_core::post_owned(port_object& src, value&& message) {
     return;
   }
   auto bytes = admit_post(src, message);
-  post_serialized(src, serialized_message{std::move(message)}, bytes);
+  // What post_serialized does, for a message that carries no port: it is
+  // built in place in the peer's queue (port_scheduler::post_value).
+  explore_point(explore_op::post, &src, &message);
+  if (auto why = refused_post(src)) {
+    sched_->count_drop(*why);
+    return;
+  }
+  sched_->post_value(*src.record, std::move(message), bytes);
+}
+
+std::optional<drop_reason> context_core::refused_post(port_object& src) {
+  if (src.closed.load(std::memory_order_relaxed)) {
+    warn_inert(src, "post_message", "the message is dropped (counted as "
+                                    "closed)");
+    return drop_reason::closed;
+  }
+  if (!src.record) {
+    warn_inert(src, "post_message", "the message is dropped (counted as "
+                                    "detached)");
+    return drop_reason::detached;
+  }
+  return std::nullopt;
 }
 
 void context_core::post_serialized(port_object& src, serialized_message&& msg,
                                    std::uint32_t bytes) {
   explore_point(explore_op::post, &src, &msg.data);
-  if (src.closed.load(std::memory_order_relaxed)) {
-    warn_inert(src, "post_message", "the message is dropped (counted as "
-                                    "closed)");
-    sched_->drop(std::move(msg), drop_reason::closed);
-    return;
-  }
-  if (!src.record) {
-    warn_inert(src, "post_message", "the message is dropped (counted as "
-                                    "detached)");
-    sched_->drop(std::move(msg), drop_reason::detached);
+  if (auto why = refused_post(src)) {
+    sched_->drop(std::move(msg), *why);
     return;
   }
   if (!msg.ports.empty()) {

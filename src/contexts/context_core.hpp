@@ -264,6 +264,9 @@ public:
   /// peer's byte mark (port_scheduler::admit).
   void post_serialized(port_object& src, serialized_message&& msg,
                        std::uint32_t bytes = 0);
+  /// Why a post from `src` is dropped before anything is queued (closed
+  /// or transferred away, warned once per port), or nullopt.
+  std::optional<drop_reason> refused_post(port_object& src);
   /// Flow control's admission of a post of `message` from `src` (throws
   /// QuotaExceededError past the peer's hard limit); returns its size for
   /// the peer's byte mark.

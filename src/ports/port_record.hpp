@@ -79,6 +79,11 @@ struct envelope {
            std::uint32_t n = 0, bool ready = false) noexcept
     : msg(std::move(m)), is_close(close), is_ready(ready), bytes(n), stamp(s) {
   }
+  /// A plain value's message, built in place (port_scheduler::post_value).
+  envelope(value&& v, bool close, std::uint64_t s, std::uint32_t n = 0,
+           bool ready = false) noexcept
+    : msg(std::move(v)), is_close(close), is_ready(ready), bytes(n), stamp(s) {
+  }
 
   /// Whether this is a sentinel (close or ready), not a message.
   bool sentinel() const noexcept {

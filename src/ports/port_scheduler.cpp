@@ -109,10 +109,11 @@ void port_scheduler::ship(port_record& rec) {
   }
 }
 
+template <class Payload>
 port_scheduler::wake_kind
-port_scheduler::enqueue_locked(port_record& dst, serialized_message&& msg,
-                               bool is_close, std::uint64_t& arg,
-                               std::uint32_t bytes, bool is_ready) {
+port_scheduler::enqueue_locked(port_record& dst, Payload&& msg, bool is_close,
+                               std::uint64_t& arg, std::uint32_t bytes,
+                               bool is_ready) {
   // Never-shipped ports of one context form one task source ordered by
   // enqueue time (HTML §1.3). Their sender is their own context, so a global
   // stamp orders them; the owner keeps its started ones in a heap by head
@@ -140,6 +141,22 @@ port_scheduler::enqueue_locked(port_record& dst, serialized_message&& msg,
   return wake_kind::drain;
 }
 
+template port_scheduler::wake_kind
+port_scheduler::enqueue_locked(port_record&, serialized_message&&, bool,
+                               std::uint64_t&, std::uint32_t, bool);
+
+void port_scheduler::post_value(port_record& src, value&& v,
+                                std::uint32_t bytes) {
+#if ENTANGLE_TRACING
+  if (__builtin_expect(tracer != nullptr, 0)) {
+    // A trace id rides in the serialized_message: the general path.
+    post(src, serialized_message{std::move(v)}, bytes);
+    return;
+  }
+#endif
+  post_impl<false>(src, std::move(v), bytes, nullptr);
+}
+
 void port_scheduler::post(port_record& src, serialized_message&& msg,
                           std::uint32_t bytes) {
 #if ENTANGLE_TRACING
@@ -163,15 +180,18 @@ void port_scheduler::post(port_record& src, serialized_message&& msg,
 // instantiation contains no trace code at all, and the traced one cannot
 // drift from it. A trace reads the target, its owner and its queue depth
 // under the locks the post takes anyway.
-template <bool Traced>
-void port_scheduler::post_impl(port_record& src, serialized_message&& msg,
+template <bool Traced, class Payload>
+void port_scheduler::post_impl(port_record& src, Payload&& msg,
                                std::uint32_t bytes,
                                [[maybe_unused]] post_trace* tr) {
+  constexpr bool serialized =
+    std::is_same_v<std::decay_t<Payload>, serialized_message>;
   // Posts that carry ports check and link the transit forest under
   // transit_mu_ (see closes_cycle); plain posts never touch it.
   std::unique_lock<std::mutex> transit{transit_mu_, std::defer_lock};
-  if (!msg.ports.empty())
-    transit.lock();
+  if constexpr (serialized)
+    if (!msg.ports.empty())
+      transit.lock();
   // No lock on `src`: only the owner posts, and `peer` changes only when
   // the record itself closes, which for an owned record only its owner
   // does (port_record, "Locking"). The peer lives as long as `src` (one
@@ -185,10 +205,12 @@ void port_scheduler::post_impl(port_record& src, serialized_message&& msg,
     post_drop<Traced>(std::move(msg), drop_reason::closed, tr);
     return;
   }
-  if (transit && closes_cycle(*dst, msg.ports)) {
-    transit.unlock();
-    post_drop<Traced>(std::move(msg), drop_reason::unreachable, tr);
-    return;
+  if constexpr (serialized) {
+    if (transit && closes_cycle(*dst, msg.ports)) {
+      transit.unlock();
+      post_drop<Traced>(std::move(msg), drop_reason::unreachable, tr);
+      return;
+    }
   }
   std::uint64_t arg = 0;
   {
@@ -204,9 +226,10 @@ void port_scheduler::post_impl(port_record& src, serialized_message&& msg,
       post_drop<Traced>(std::move(msg), why, tr);
       return;
     }
-    if (transit)
-      for (auto& rec : msg.ports)
-        forest_.link(*rec, *dst);
+    if constexpr (serialized)
+      if (transit)
+        for (auto& rec : msg.ports)
+          forest_.link(*rec, *dst);
     auto kind = enqueue_locked(*dst, std::move(msg), false, arg, bytes);
     if (auto* f = dst->flow(std::memory_order_relaxed))
       f->added(bytes); // unread (the sender was admitted before serializing)
@@ -231,14 +254,17 @@ void port_scheduler::post_impl(port_record& src, serialized_message&& msg,
     tr->t->on_post(tr->ev);
 }
 
-template <bool Traced>
-void port_scheduler::post_drop(serialized_message&& msg, drop_reason why,
+template <bool Traced, class Payload>
+void port_scheduler::post_drop(Payload&& msg, drop_reason why,
                                [[maybe_unused]] post_trace* tr) {
   if constexpr (Traced) {
     tr->ev.queued = false;
     tr->t->on_post(tr->ev);
   }
-  drop(std::move(msg), why);
+  if constexpr (std::is_same_v<std::decay_t<Payload>, serialized_message>)
+    drop(std::move(msg), why);
+  else
+    count_drop(why); // a plain value: nothing inside to close
 }
 
 bool port_scheduler::closes_cycle(

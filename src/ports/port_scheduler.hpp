@@ -84,6 +84,11 @@ public:
   /// `bytes`: its size for the peer's byte mark (see admit).
   void post(port_record& src, serialized_message&& msg,
             std::uint32_t bytes = 0);
+  /// post() of a message that is a plain value (its clone is its copy, it
+  /// carries no port: context_core::post_owned), built in place in the
+  /// peer's queue instead of being moved there through a
+  /// serialized_message.
+  void post_value(port_record& src, value&& v, std::uint32_t bytes);
 
   // -- flow control (flow_state; docs/architecture.md "Flow control") ------
 
@@ -338,9 +343,12 @@ private:
   /// Appends `msg` (or the close sentinel) to `dst` (locked by the caller);
   /// returns how the caller must wake `dst.owner` after unlocking.
   /// `arg` receives the hint's argument (see wake_kind).
-  wake_kind enqueue_locked(port_record& dst, serialized_message&& msg,
-                           bool is_close, std::uint64_t& arg,
-                           std::uint32_t bytes = 0, bool is_ready = false);
+  /// `Payload` is a serialized_message, or a plain value (post_value)
+  /// that becomes one in place.
+  template <class Payload>
+  wake_kind enqueue_locked(port_record& dst, Payload&& msg, bool is_close,
+                           std::uint64_t& arg, std::uint32_t bytes = 0,
+                           bool is_ready = false);
 
   /// Counts the items [first, last) taken from `rec`'s queue as read
   /// (flow_state) and a taken ready notice as no longer queued. Returns
@@ -394,14 +402,16 @@ private:
     trace_post ev;
   };
 
-  /// The body of post(); `Traced` adds the trace (tr non-null) and nothing
-  /// else, the untraced instantiation has no trace code.
-  template <bool Traced>
-  void post_impl(port_record& src, serialized_message&& msg,
-                 std::uint32_t bytes, post_trace* tr);
+  /// The body of post() and post_value(); `Traced` adds the trace (tr
+  /// non-null) and nothing else, the untraced instantiation has no trace
+  /// code. `Payload` as for enqueue_locked: a plain value has no ports, so
+  /// its instantiation has no transit code either.
+  template <bool Traced, class Payload>
+  void post_impl(port_record& src, Payload&& msg, std::uint32_t bytes,
+                 post_trace* tr);
 
-  template <bool Traced>
-  void post_drop(serialized_message&& msg, drop_reason why, post_trace* tr);
+  template <bool Traced, class Payload>
+  void post_drop(Payload&& msg, drop_reason why, post_trace* tr);
 
 #if ENTANGLE_TRACING
   static void report_drop(entangle::tracer& t, drop_reason why,
