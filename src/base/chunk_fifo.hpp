@@ -9,17 +9,17 @@
 
 namespace entangle::detail {
 
-/// A port's message queue: a FIFO of fixed-size chunks, one pointer while
-/// empty, whose batches move by pointer.
+/// A port's message queue: a FIFO of chunks, one pointer while empty,
+/// whose batches move by relinking chunks.
 ///
 /// Why not a vector with a head index (what it replaced): a queue that a
 /// fast producer filled to 10^5-10^6 messages grew by reallocation under
 /// the record lock (moving every message, faulting in fresh pages, while
 /// the consumer waited on the lock), and each batch the consumer took was
 /// moved out one message at a time and the rest compacted. Here a post
-/// appends in place (at worst it links a chunk), and a batch that ends on
-/// a chunk boundary takes whole chunks by relinking them: a message is
-/// moved once into its chunk and once out of it, wherever it waits.
+/// appends in place (at worst it links a chunk), and a batch takes whole
+/// chunks by relinking them (take_front): a message is moved once into
+/// its chunk and once out of it, wherever it waits.
 ///
 /// Invariants:
 /// - the chunks form a ring through `next`; `last_` is the newest (null
