@@ -90,6 +90,10 @@ public:
     std::size_t left() const noexcept {
       return left_;
     }
+    /// The last element held. Precondition: !empty().
+    T& back() noexcept {
+      return *last_->at(last_->tail - 1);
+    }
     /// The element at the cursor. Precondition: left() > 0.
     T& peek() noexcept {
       return *cur_->at(idx_);

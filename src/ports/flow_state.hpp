@@ -115,6 +115,13 @@ struct flow_state {
     bytes.store(b > n ? b - n : 0, std::memory_order_relaxed);
   }
 
+  /// `k` messages of 0 bytes were taken (a batch while no bytes are
+  /// unread: port_scheduler::taken_locked). Caller holds the lock.
+  void taken_count(std::size_t k) noexcept {
+    auto c = count.load(std::memory_order_relaxed);
+    count.store(c > k ? c - k : 0, std::memory_order_relaxed);
+  }
+
   /// Returns true on a crossing: full, and now below every mark.
   bool settle() noexcept {
     if (!full || at_mark())

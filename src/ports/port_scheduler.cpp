@@ -518,7 +518,7 @@ port_scheduler::pop_batch(port_record& rec, std::uint64_t epoch,
       rec.hint_pending = false;
       drained = true;
     }
-    crossing = taken_locked(rec, out.begin(), out.end()); // `out` was empty
+    crossing = taken_locked(rec, out); // `out` was empty
   }
   if (crossing)
     send_ready(rec);
