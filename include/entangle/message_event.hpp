@@ -21,6 +21,10 @@ using message_source = std::variant<std::monostate, message_port, window_proxy>;
 /// For messages posted on ports: `origin` is "", `last_event_id` is "",
 /// `source` is empty and `ports` lists the transferred ports in transfer-list
 /// order (never "null": an empty vector when there are none).
+///
+/// A listener's event lives while the listeners of that dispatch run:
+/// keep a copy (or move `data` and `ports` out), not a reference. The
+/// runtime reuses the object for the next message of the batch.
 struct message_event {
   /// "message", "messageerror" or "close".
   std::string type = "message";

@@ -253,30 +253,15 @@ public:
                                const transfer_list& transfer,
                                const port_object* source);
 
+  /// Posts from `src` (context_post.cpp): post() clones, post_serialized()
+  /// sends (drop rules: closed, detached, doomed; `bytes`: the size for
+  /// the peer's byte mark); post_owned() takes a value the caller gives up
+  /// (no transfer) and builds it in place when its clone is its copy.
   void post(port_object& src, const value& message,
             const transfer_list& transfer);
-  /// post() of a value the caller gives up, with nothing to transfer: a
-  /// value whose clone is its copy (clones_as_copy) moves into the
-  /// message instead of being copied.
   void post_owned(port_object& src, value&& message);
-  /// Sends an already serialized message from `src` (the drop rules of a
-  /// closed, detached or doomed post apply); `bytes` is its size for the
-  /// peer's byte mark (port_scheduler::admit).
   void post_serialized(port_object& src, serialized_message&& msg,
                        std::uint32_t bytes = 0);
-  /// Why a post from `src` is dropped before anything is queued (closed
-  /// or transferred away, warned once per port), or nullopt.
-  std::optional<drop_reason> refused_post(port_object& src);
-  /// Flow control's admission of a post of `message` from `src` (throws
-  /// QuotaExceededError past the peer's hard limit); returns its size for
-  /// the peer's byte mark.
-  std::uint32_t admit_post(port_object& src, const value& message) {
-    if (src.record)
-      if (auto* f = port_scheduler::peer_flow(*src.record))
-        return admit_flow(*f, message);
-    return 0; // no mark: the common case, inline
-  }
-  std::uint32_t admit_flow(flow_state& f, const value& message);
   void start_port(port_object& port);
   /// Reports once per port a silent no-op on an inert (closed or
   /// transferred) port.
@@ -521,11 +506,6 @@ private:
   struct lease {
     port_object* port = nullptr;
     envelope_queue::batch* items = nullptr;
-    /// Messages of the batch handed out so far (the one being dispatched
-    /// included).
-    std::size_t taken() const noexcept {
-      return items->size() - items->left();
-    }
   } lease_;
   void give_back(port_object& port);
   /// Queued tasks (queue_task); lazy: most contexts never queue one.

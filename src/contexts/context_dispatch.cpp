@@ -295,6 +295,13 @@ void context_core::dispatch(const port_ptr& port, envelope&& e,
 #if ENTANGLE_TRACING
 namespace {
 
+/// Messages of a lease's batch handed out so far (the one being
+/// dispatched included).
+template <class Lease>
+std::size_t taken(const Lease& l) noexcept {
+  return l.items->size() - l.items->left();
+}
+
 /// The traced batch this thread is dispatching (a context runs on one
 /// thread at a time; a nested one, which the testkit may run, starts its
 /// own and so ends the outer chain). Two per-message costs of a trace are
@@ -307,7 +314,7 @@ struct trace_batch {
   /// The port's queue length when the batch was taken (later arrivals are
   /// not counted: a snapshot at most one batch old).
   std::size_t left = 0;
-  /// `lease_.taken()` during the delivery whose begin is `mark`, if chained.
+  /// taken() during the delivery whose begin is `mark`, if chained.
   std::size_t chain_next = 0;
   bool chained = false;
   trace_clock::time_point mark;
@@ -343,7 +350,7 @@ void context_core::traced_dispatch(entangle::tracer& t,
       auto& b = tl_trace_batch;
       if (b.ctx == &self && self.lease_.port == &port) {
         b.chained = true;
-        b.chain_next = self.lease_.taken() + 1;
+        b.chain_next = taken(self.lease_) + 1;
         b.mark = ev.end;
       }
       t.on_deliver(ev);
@@ -358,7 +365,7 @@ void context_core::traced_dispatch(entangle::tracer& t,
                                                                 : "message";
   r.ev.queue_depth = in_batch ? b.left + lease_.items->left()
                               : queued(port);
-  r.ev.begin = in_batch && b.chained && b.chain_next == lease_.taken()
+  r.ev.begin = in_batch && b.chained && b.chain_next == taken(lease_)
                  ? b.mark
                  : t.now();
   b.chained = false;
