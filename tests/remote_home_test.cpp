@@ -340,17 +340,20 @@ TEST_CASE("collapse home with credit in use: a writer held back at its "
   cfg.warnings = false;
   journal j;
   auto w = std::make_shared<flow_writer>();
-  // The writer's limit keeps the last 5000 for after A's kill however
-  // fast the machine: 10000 before the switch, 15000 across it, the rest
-  // on the loop's own credit only.
+  // The writer's limit paces it (+20 a millisecond, at most 14000) until
+  // the switch, so it is still writing, held back at the mark, when the
+  // switch comes, however fast the machine; then 15000 with A still
+  // there, and the last 5000 only after A's kill, on the loop's own
+  // credit.
   w->total = 20000;
-  w->limit = 10000;
+  w->limit = 20;
+  auto switched = std::make_shared<std::atomic<bool>>(false);
   w->mark = high_water_mark{8};
   w->top = w->mark;
   auto got = std::make_shared<side>();
   auto rt = std::make_unique<runtime>(cfg); // last: stops first
   auto echo = a->url("echo");
-  rt->spawn("home", [&j, w, got, echo](context& self) {
+  rt->spawn("home", [&j, w, got, echo, switched](context& self) {
     auto c = remote::connect(echo);
     message_channel ch;
     auto x = ch.port1();
@@ -374,7 +377,10 @@ TEST_CASE("collapse home with credit in use: a writer held back at its "
     x.start();
     remote_test::pump(w, x);
     self.set_interval(
-      [w, x] {
+      [w, x, switched] {
+        // A CAS: the test's own store of 15000 after the switch wins.
+        if (int l = w->limit.load(); !*switched && l < 14000)
+          w->limit.compare_exchange_strong(l, l + 20);
         if (w->idle && w->sent < w->limit)
           remote_test::pump(w, x);
         if (w->sent >= w->total && !w->closed && remote_test::drained(w, x)) {
@@ -385,6 +391,7 @@ TEST_CASE("collapse home with credit in use: a writer held back at its "
       1ms);
   });
   REQUIRE(eventually([&] { return remote::stats(*rt).swaps == 2; }, 60s));
+  *switched = true;
   w->limit = 15000; // on across the switch, A still there
   REQUIRE(eventually([&] { return w->sent >= 15000; }, 60s));
   a->kill9();

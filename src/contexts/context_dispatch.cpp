@@ -141,6 +141,11 @@ void context_core::on_ready(std::uint64_t epoch) {
     }
     lease_ = lease{};
   }
+  // What the batch and the event still hold goes before the turn ends (as
+  // when each message had an event of its own), not after end_turn's
+  // timers, navigation or exit.
+  items.clear();
+  ev.target = message_port{}; // what the scrub left, but plain data
   end_turn();
 }
 
@@ -158,10 +163,13 @@ std::size_t context_core::queued(const port_object& port) const {
 }
 
 void context_core::give_back(port_object& port) {
-  envelope_queue::batch rest;
-  lease_.items->give_rest(rest);
-  sched_->unpop(*port.record, rest);
+  // The lease ends first: give_rest may allocate (a split chunk), and a
+  // throw must not leave it naming a batch its caller's unwinding frees.
+  auto* items = lease_.items;
   lease_ = lease{};
+  envelope_queue::batch rest;
+  items->give_rest(rest);
+  sched_->unpop(*port.record, rest);
 }
 
 void context_core::note_unshipped(std::uint64_t epoch, std::uint64_t stamp) {
@@ -216,6 +224,7 @@ void context_core::on_unshipped() {
     unshipped_wake_ = false;
   if (heap.empty() && heap.capacity() > 64)
     std::vector<unshipped_head>{}.swap(heap); // memory returns when idle
+  ev.target = message_port{}; // its last target goes before the turn ends
   end_turn();
 }
 

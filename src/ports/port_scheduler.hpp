@@ -377,11 +377,13 @@ private:
   }
 
   /// taken_locked for a batch. While no ready notice is queued and no
-  /// bytes are unread (no byte mark), every item but a close sentinel
-  /// (always the last: nothing is queued after it) is a message of 0
-  /// bytes, so the batch is counted without reading each envelope: a fast
-  /// producer's messages would otherwise be fetched from its core one by
-  /// one while it waits for this lock (the flow_mark_oneway profile).
+  /// bytes are unread (no byte mark), every item but a close sentinel is
+  /// a message of 0 bytes, and the sentinel is the last item (no message
+  /// follows it: its poster is closed; only a ready notice can, and then
+  /// ready_queued sends us down the walk), so the batch is counted without
+  /// reading each envelope: a fast producer's messages would otherwise be
+  /// fetched from its core one by one while it waits for this lock (the
+  /// flow_mark_oneway profile).
   static bool taken_locked(port_record& rec,
                            envelope_queue::batch& out) noexcept {
     auto* f = rec.flow(std::memory_order_relaxed);
