@@ -132,9 +132,10 @@ using envelope_queue = chunk_fifo<envelope>;
 ///
 /// Locking: `mu()` guards every mutable field except `transit` (and the
 /// owner may call `peer()` without it, see there). It is one of
-/// a fixed table of striped mutexes chosen by the record's id, not a mutex
-/// per record: a std::mutex is 40 bytes and an idle port must stay small
-/// (the lock table is the Go runtime's semaphore-table shape). So never hold
+/// a fixed table of striped locks chosen by the record's id, not a lock
+/// per record: the record's 56 bytes have no room for even a 4-byte
+/// record_mutex, and an idle port must stay small (the lock table is the
+/// Go runtime's semaphore-table shape). So never hold
 /// two record locks at once (two records may share a stripe: holding both
 /// would self-deadlock; post, close and transfer take them one after the
 /// other), and never destroy a serialized_message under a lock (that may
