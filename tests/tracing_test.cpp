@@ -307,6 +307,7 @@ public:
   void on_post(const trace_post& ev) override {
     std::lock_guard<std::mutex> guard{mu};
     posts.emplace(ev.message, ev);
+    ++post_calls;
   }
   void on_deliver(const trace_deliver& ev) override {
     if (ev.type != "message")
@@ -317,6 +318,7 @@ public:
   std::mutex mu;
   std::map<std::uint64_t, trace_post> posts;
   std::map<std::uint64_t, trace_deliver> deliveries;
+  std::size_t post_calls = 0;
 };
 
 } // namespace
@@ -337,6 +339,10 @@ TEST_CASE("a post is an instant before its delivery begins, on two threads",
   stream_to_worker(rt, streamed, true);
   std::lock_guard<std::mutex> guard{log->mu};
   CHECK(log->deliveries.size() >= std::size_t(400 + streamed));
+  // Ids are unique across the posting threads (each takes them in blocks)
+  // and never 0 (which means "none").
+  CHECK(log->posts.size() == log->post_calls);
+  CHECK(log->posts.count(0) == 0);
   std::size_t matched = 0;
   for (auto& [id, d] : log->deliveries) {
     auto p = log->posts.find(id);

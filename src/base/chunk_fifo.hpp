@@ -251,6 +251,10 @@ public:
     auto* f = last_->next;
     return *f->at(f->head);
   }
+  /// The newest element. Precondition: !empty().
+  T& back() noexcept {
+    return *last_->at(last_->tail - 1);
+  }
   /// Calls `f` on each live element, front to back.
   template <class F>
   void for_each(F&& f) const {

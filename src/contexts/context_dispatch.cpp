@@ -370,8 +370,10 @@ void context_core::traced_dispatch(entangle::tracer& t,
   r.ev.port = port.record ? port.record->id : 0;
   r.ev.type = e.is_close                                        ? "close"
               : e.is_ready                                      ? "ready"
-              : check_receivable_bytes(e.msg.buffer_bytes) ? "messageerror"
-                                                                : "message";
+              : e.msg.buffer_bytes != 0
+                  && check_receivable_bytes(e.msg.buffer_bytes)
+                ? "messageerror"
+                : "message";
   r.ev.queue_depth = in_batch ? b.left + lease_.items->left()
                               : queued(port);
   r.ev.begin = in_batch && b.chained && b.chain_next == taken(lease_)

@@ -14,8 +14,29 @@ record_lock_stripe record_locks[record_lock_stripes];
 
 // -- port_scheduler ----------------------------------------------------------
 
+#if ENTANGLE_TRACING
+namespace {
+
+std::atomic<std::uint64_t> trace_gens{1};
+
+/// A thread's block of trace ids, of the scheduler `gen` names.
+struct trace_id_block {
+  std::uint64_t gen = 0;
+  std::uint64_t next = 0;
+  std::uint64_t end = 0;
+};
+[[gnu::tls_model("initial-exec")]] thread_local trace_id_block tl_trace_ids;
+constexpr std::uint64_t trace_id_block_size = 1024;
+
+} // namespace
+#endif
+
 port_scheduler::port_scheduler(hint_fn send_hint)
-  : send_hint_(std::move(send_hint)) {
+  :
+#if ENTANGLE_TRACING
+    trace_gen_(trace_gens.fetch_add(1, std::memory_order_relaxed)),
+#endif
+    send_hint_(std::move(send_hint)) {
   // nop
 }
 
@@ -149,8 +170,8 @@ void port_scheduler::post_value(port_record& src, value&& v,
                                 std::uint32_t bytes) {
 #if ENTANGLE_TRACING
   if (__builtin_expect(tracer != nullptr, 0)) {
-    // A trace id rides in the serialized_message: the general path.
-    post(src, serialized_message{std::move(v)}, bytes);
+    post_trace tr{tracer, begin_post_trace(*tracer, src, 0, v)};
+    post_impl<true>(src, std::move(v), bytes, &tr);
     return;
   }
 #endif
@@ -161,13 +182,8 @@ void port_scheduler::post(port_record& src, serialized_message&& msg,
                           std::uint32_t bytes) {
 #if ENTANGLE_TRACING
   if (__builtin_expect(tracer != nullptr, 0)) {
-    post_trace tr{tracer, {}};
-    // One clock read: a post is an instant (see trace_post::begin).
-    tr.ev.begin = tr.ev.end = tracer->now();
-    tr.ev.message = next_trace_id_.fetch_add(1, std::memory_order_relaxed);
-    tr.ev.port = src.id;
-    tr.ev.ports = msg.ports.size();
-    tr.ev.type = msg.data.type_name();
+    post_trace tr{tracer,
+                  begin_post_trace(*tracer, src, msg.ports.size(), msg.data)};
     msg.trace_id = tr.ev.message;
     post_impl<true>(src, std::move(msg), bytes, &tr);
     return;
@@ -175,6 +191,22 @@ void port_scheduler::post(port_record& src, serialized_message&& msg,
 #endif
   post_impl<false>(src, std::move(msg), bytes, nullptr);
 }
+
+#if ENTANGLE_TRACING
+trace_post port_scheduler::begin_post_trace(entangle::tracer& t,
+                                            const port_record& src,
+                                            std::size_t ports,
+                                            const value& data) noexcept {
+  trace_post ev;
+  // One clock read: a post is an instant (see trace_post::begin).
+  ev.begin = ev.end = t.now();
+  ev.message = take_trace_id();
+  ev.port = src.id;
+  ev.ports = ports;
+  ev.type = data.type_name();
+  return ev;
+}
+#endif
 
 // One body for the traced and the untraced post: the untraced
 // instantiation contains no trace code at all, and the traced one cannot
@@ -234,6 +266,8 @@ void port_scheduler::post_impl(port_record& src, Payload&& msg,
     if (auto* f = dst->flow(std::memory_order_relaxed))
       f->added(bytes); // unread (the sender was admitted before serializing)
     if constexpr (Traced) {
+      if constexpr (!serialized) // built in place: the id goes in there
+        dst->queue.back().msg.trace_id = tr->ev.message;
       tr->ev.target_port = dst->id;
       tr->ev.target_context = dst->obj ? dst->obj->ctx_id : 0;
       tr->ev.queue_depth = dst->queue.size();
@@ -284,12 +318,23 @@ bool port_scheduler::closes_cycle(
 
 #if ENTANGLE_TRACING
 
+std::uint64_t port_scheduler::take_trace_id() noexcept {
+  auto& b = tl_trace_ids;
+  if (__builtin_expect(b.gen != trace_gen_ || b.next == b.end, 0)) {
+    b.gen = trace_gen_;
+    b.next = next_trace_id_.fetch_add(trace_id_block_size,
+                                      std::memory_order_relaxed);
+    b.end = b.next + trace_id_block_size;
+  }
+  return b.next++;
+}
+
 std::uint64_t port_scheduler::trace_other_post(std::uint64_t target,
                                                const char* type,
                                                std::size_t ports) {
   trace_post ev;
   ev.begin = ev.end = tracer->now();
-  ev.message = next_trace_id_.fetch_add(1, std::memory_order_relaxed);
+  ev.message = take_trace_id();
   ev.context = trace_current_context();
   ev.target_context = target;
   ev.ports = ports;

@@ -441,8 +441,19 @@ private:
 #if ENTANGLE_TRACING
   static void report_drop(entangle::tracer& t, drop_reason why,
                           std::uint64_t n) noexcept;
-  /// Names the next traced message.
+  /// A traced post's event before the lock: its instant, trace id, port
+  /// and payload (post_impl fills in the target).
+  trace_post begin_post_trace(entangle::tracer& t, const port_record& src,
+                              std::size_t ports, const value& data) noexcept;
+  /// Names the next traced message: unique in this runtime, handed out
+  /// to each thread in blocks (one shared counter bumped per post was a
+  /// locked add per message, and bounced its cache line between the
+  /// threads of a ping-pong).
+  std::uint64_t take_trace_id() noexcept;
   std::atomic<std::uint64_t> next_trace_id_{1};
+  /// Tells this scheduler's blocks from any other's, also from those of
+  /// a scheduler that lived at the same address before.
+  const std::uint64_t trace_gen_;
 #endif
 
   hint_fn send_hint_;

@@ -324,8 +324,10 @@ TEST_CASE("chunk_fifo is FIFO under batches taken, handed out, given back "
         REQUIRE(rest.empty());
       }
       REQUIRE(q.size() == ref.size());
-      if (!ref.empty())
+      if (!ref.empty()) {
         REQUIRE(q.front().v == ref.front());
+        REQUIRE(q.back().v == ref.back()); // also after a give-back
+      }
       // O(live): every chunk holds at least one live element (emptied
       // ones are unlinked at once) and at most big_cap slots. Room is
       // only at the edges of a given-back batch, the oldest chunk's
