@@ -125,11 +125,13 @@ void context_core::on_ready(std::uint64_t epoch) {
     // Dispatched in place: give_back moves only the ones not taken yet.
     // A navigation ends the batch too: the rest belongs to the old document
     // (given back below, then dropped when unload closes the port).
+    // (The drain bookkeeping is a map lookup, made only while draining.)
     while (lease_.port == &port && items.left() > 0 && !closing_
-           && !pending_navigation_ && allowance(port) > 0) {
+           && !pending_navigation_ && (!drain_ || allowance(port) > 0)) {
       auto& e = items.take();
       guarded([&] { dispatch(keep, std::move(e), ev); });
-      dispatched_from(port, 1);
+      if (drain_)
+        dispatched_from(port, 1);
     }
     if (lease_.port == &port) {
       if (items.left() > 0)
@@ -435,7 +437,10 @@ void context_core::dispatch_event(const port_ptr& self, envelope&& e,
   } else if (ev.target.object() != self) {
     ev.target = message_port{self};
   }
-  receive(msg, ev);
+  if (msg.ports.empty() && !msg.needs_rebuild)
+    ev.data = std::move(msg.data); // receive() of a message with no port
+  else
+    receive(msg, ev);
   fire(port, event_kind::message, ev);
 }
 
@@ -495,7 +500,10 @@ void context_core::dispatch_other(const port_ptr& self, envelope&& e) {
     dispatch_typed(port, msg, ev);
     return;
   }
-  receive(msg, ev);
+  if (msg.ports.empty() && !msg.needs_rebuild)
+    ev.data = std::move(msg.data); // receive() of a message with no port
+  else
+    receive(msg, ev);
   fire(port, event_kind::message, ev);
 }
 

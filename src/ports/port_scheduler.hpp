@@ -441,6 +441,8 @@ private:
 #if ENTANGLE_TRACING
   static void report_drop(entangle::tracer& t, drop_reason why,
                           std::uint64_t n) noexcept;
+  [[gnu::noinline, gnu::cold]] void
+  post_value_traced(port_record& src, value&& v, std::uint32_t bytes);
   /// A traced post's event before the lock: its instant, trace id, port
   /// and payload (post_impl fills in the target).
   trace_post begin_post_trace(entangle::tracer& t, const port_record& src,
