@@ -12,6 +12,8 @@
 
 #include "cases.hpp"
 
+#include <entangle/trace.hpp>
+
 #include <malloc.h>
 #include <unistd.h>
 
@@ -48,6 +50,22 @@ std::size_t heap_bytes() {
 using namespace bench;
 
 namespace {
+
+/// One trace_clock::now(), median of 7 runs of 10^6 reads.
+double clock_read_ns() {
+  std::vector<double> xs;
+  for (int r = 0; r < 7; ++r) {
+    constexpr int n = 1000000;
+    std::int64_t sink = 0;
+    auto t0 = now_ns();
+    for (int i = 0; i < n; ++i)
+      sink += entangle::trace_clock::now().time_since_epoch().count();
+    auto t1 = now_ns();
+    asm volatile("" : : "r"(sink));
+    xs.push_back(double(t1 - t0) / n);
+  }
+  return median(xs);
+}
 
 std::string self_exe() {
   char buf[4096];
@@ -413,24 +431,44 @@ int main(int argc, char** argv) {
       auto n = s.pingpong;
       // Timestamps (what a recorder needs) cost a clock read per event;
       // the untimed rows are a tracer that only counts.
+      pair_result timed_rt, timed_ow;
       for (auto mode : {trace_mode::timed, trace_mode::untimed}) {
         bool timed = mode == trace_mode::timed;
+        auto rt = interleave(
+          s.reps, [n] { return ent_pingpong(n, payload::number); },
+          [n, mode] { return ent_pingpong(n, payload::number, mode); });
         report(timed ? "trace_on_pingpong" : "trace_untimed_pingpong",
                timed ? "ping-pong, timestamps (ns/RTT)"
                      : "ping-pong, no timestamps (ns/RTT)",
-               "",
-               interleave(
-                 s.reps, [n] { return ent_pingpong(n, payload::number); },
-                 [n, mode] { return ent_pingpong(n, payload::number, mode); }));
+               "", rt);
         auto w = s.oneway;
+        auto ow = interleave(
+          s.reps, [w] { return ent_oneway(w); },
+          [w, mode] { return ent_oneway(w, mode); });
         report(timed ? "trace_on_oneway" : "trace_untimed_oneway",
                timed ? "one way, timestamps (ns/msg)"
                      : "one way, no timestamps (ns/msg)",
-               "",
-               interleave(
-                 s.reps, [w] { return ent_oneway(w); },
-                 [w, mode] { return ent_oneway(w, mode); }));
+               "", ow);
+        if (timed) {
+          timed_rt = rt;
+          timed_ow = ow;
+        }
       }
+      // What the timestamps alone must cost: a post reads the clock once,
+      // a delivery once more than the one before it in its batch (one way:
+      // about once per message) or twice alone (each ping-pong delivery is
+      // a batch of one), so a round trip reads it 6 times and a message
+      // one way about 2. The floor is the tracer-off time plus those reads.
+      auto clk = clock_read_ns();
+      auto floor_rt = (timed_rt.caf_ns + 6 * clk) / timed_rt.caf_ns;
+      auto floor_ow = (timed_ow.caf_ns + 2 * clk) / timed_ow.caf_ns;
+      std::printf("  a clock read (trace_clock::now) costs %.1f ns: the "
+                  "timestamps alone make at least %.2fx a round trip, "
+                  "%.2fx one way\n",
+                  clk, floor_rt, floor_ow);
+      std::printf("RESULT trace_clock ns=%.3f floor_pingpong=%.4f "
+                  "floor_oneway=%.4f\n",
+                  clk, floor_rt, floor_ow);
       // The stock recorder (default limits: past 100 000 events it only
       // counts), one way: the hooks, timestamps and its per-thread lanes.
       auto w = s.oneway;
