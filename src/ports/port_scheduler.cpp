@@ -278,8 +278,10 @@ void port_scheduler::post_impl(port_record& src, Payload&& msg,
     if (auto* f = dst->flow(std::memory_order_relaxed))
       f->added(bytes); // unread (the sender was admitted before serializing)
     if constexpr (Traced) {
+#if ENTANGLE_TRACING
       if constexpr (!serialized) // built in place: the id goes in there
         dst->queue.back().msg.trace_id = tr->ev.message;
+#endif
       tr->ev.target_port = dst->id;
       tr->ev.target_context = dst->obj ? dst->obj->ctx_id : 0;
       tr->ev.queue_depth = dst->queue.size();
