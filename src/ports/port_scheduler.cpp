@@ -14,27 +14,10 @@ record_lock_stripe record_locks[record_lock_stripes];
 
 // -- port_scheduler ----------------------------------------------------------
 
-#if ENTANGLE_TRACING
-namespace {
-
-std::atomic<std::uint64_t> trace_gens{1};
-
-/// A thread's block of trace ids, of the scheduler `gen` names.
-struct trace_id_block {
-  std::uint64_t gen = 0;
-  std::uint64_t next = 0;
-  std::uint64_t end = 0;
-};
-[[gnu::tls_model("initial-exec")]] thread_local trace_id_block tl_trace_ids;
-constexpr std::uint64_t trace_id_block_size = 1024;
-
-} // namespace
-#endif
-
 port_scheduler::port_scheduler(hint_fn send_hint)
   :
 #if ENTANGLE_TRACING
-    trace_gen_(trace_gens.fetch_add(1, std::memory_order_relaxed)),
+    trace_gen_(new_trace_gen()),
 #endif
     send_hint_(std::move(send_hint)) {
   // nop
@@ -204,22 +187,6 @@ void port_scheduler::post(port_record& src, serialized_message&& msg,
   post_impl<false>(src, std::move(msg), bytes, nullptr);
 }
 
-#if ENTANGLE_TRACING
-trace_post port_scheduler::begin_post_trace(entangle::tracer& t,
-                                            const port_record& src,
-                                            std::size_t ports,
-                                            const value& data) noexcept {
-  trace_post ev;
-  // One clock read: a post is an instant (see trace_post::begin).
-  ev.begin = ev.end = t.now();
-  ev.message = take_trace_id();
-  ev.port = src.id;
-  ev.ports = ports;
-  ev.type = data.type_name();
-  return ev;
-}
-#endif
-
 // One body for the traced and the untraced post: the untraced
 // instantiation contains no trace code at all, and the traced one cannot
 // drift from it. A trace reads the target, its owner and its queue depth
@@ -329,44 +296,6 @@ bool port_scheduler::closes_cycle(
       return true;
   return false;
 }
-
-#if ENTANGLE_TRACING
-
-std::uint64_t port_scheduler::take_trace_id() noexcept {
-  auto& b = tl_trace_ids;
-  if (__builtin_expect(b.gen != trace_gen_ || b.next == b.end, 0)) {
-    b.gen = trace_gen_;
-    b.next = next_trace_id_.fetch_add(trace_id_block_size,
-                                      std::memory_order_relaxed);
-    b.end = b.next + trace_id_block_size;
-  }
-  return b.next++;
-}
-
-std::uint64_t port_scheduler::trace_other_post(std::uint64_t target,
-                                               const char* type,
-                                               std::size_t ports) {
-  trace_post ev;
-  ev.begin = ev.end = tracer->now();
-  ev.message = take_trace_id();
-  ev.context = trace_current_context();
-  ev.target_context = target;
-  ev.ports = ports;
-  ev.type = type;
-  tracer->on_post(ev);
-  return ev.message;
-}
-
-void port_scheduler::report_drop(entangle::tracer& t, drop_reason why,
-                                 std::uint64_t n) noexcept {
-  try {
-    t.on_drop(trace_drop{t.now(), trace_current_context(), why, n});
-  } catch (...) {
-    // nop: a drop is counted whether or not a tracer can record it
-  }
-}
-
-#endif
 
 port_scheduler::start_result
 port_scheduler::start(const std::shared_ptr<port_record>& rec,

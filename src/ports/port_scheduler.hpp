@@ -453,6 +453,7 @@ private:
   /// threads of a ping-pong).
   std::uint64_t take_trace_id() noexcept;
   std::atomic<std::uint64_t> next_trace_id_{1};
+  static std::uint64_t new_trace_gen() noexcept;
   /// Tells this scheduler's blocks from any other's, also from those of
   /// a scheduler that lived at the same address before.
   const std::uint64_t trace_gen_;
