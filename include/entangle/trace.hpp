@@ -21,7 +21,8 @@ bool tracing_compiled_in() noexcept;
 // unique within one runtime: a context id is `context::id()`; a port id
 // names the port (both ends of a channel get consecutive ids, and an id
 // stays with its end across transfers; `trace_recorder` labels it "p<id>");
-// a message id links a post to its delivery. 0 means "none" or "unknown".
+// a message id links a post to its delivery (not in posting order across
+// threads: each thread takes ids in blocks). 0 means "none" or "unknown".
 
 /// A message was handed to the port scheduler (HTML "post message steps",
 /// after serialization): appended to the target's queue, or dropped.

@@ -113,13 +113,18 @@ void port_scheduler::ship(port_record& rec) {
   }
 }
 
-// Inlined into each post (a post's whole locked section is this): as a
-// call it cost a plain value's post 34 more instructions (callgrind).
+namespace {
+
+/// enqueue_locked's body, inlined into each post (a post's whole locked
+/// section is this): as a call it cost a plain value's post 34 more
+/// instructions (callgrind). A free function, so that enqueue_locked
+/// itself stays an ordinary member that flow_scheduler.cpp calls.
 template <class Payload>
 [[gnu::always_inline]] inline port_scheduler::wake_kind
-port_scheduler::enqueue_locked(port_record& dst, Payload&& msg, bool is_close,
-                               std::uint64_t& arg, std::uint32_t bytes,
-                               bool is_ready) {
+enqueue_body(port_record& dst, Payload&& msg, bool is_close,
+             std::uint64_t& arg, std::uint32_t bytes, bool is_ready,
+             std::atomic<std::uint64_t>& next_stamp) {
+  using wake_kind = port_scheduler::wake_kind;
   // Never-shipped ports of one context form one task source ordered by
   // enqueue time (HTML §1.3). Their sender is their own context, so a global
   // stamp orders them; the owner keeps its started ones in a heap by head
@@ -128,9 +133,10 @@ port_scheduler::enqueue_locked(port_record& dst, Payload&& msg, bool is_close,
   // in batches.
   std::uint64_t stamp = 0;
   if (!dst.shipped)
-    stamp = next_stamp_.fetch_add(1, std::memory_order_relaxed);
+    stamp = next_stamp.fetch_add(1, std::memory_order_relaxed);
   bool was_empty = dst.queue.empty();
-  dst.queue.emplace_back(std::move(msg), is_close, stamp, bytes, is_ready);
+  dst.queue.emplace_back(std::forward<Payload>(msg), is_close, stamp, bytes,
+                         is_ready);
   if (!dst.started || !dst.owner)
     return is_close && dst.watch_close && dst.owner ? wake_kind::peer_closed
                                                     : wake_kind::none;
@@ -145,6 +151,17 @@ port_scheduler::enqueue_locked(port_record& dst, Payload&& msg, bool is_close,
   dst.hint_pending = true;
   arg = dst.epoch;
   return wake_kind::drain;
+}
+
+} // namespace
+
+template <class Payload>
+port_scheduler::wake_kind
+port_scheduler::enqueue_locked(port_record& dst, Payload&& msg, bool is_close,
+                               std::uint64_t& arg, std::uint32_t bytes,
+                               bool is_ready) {
+  return enqueue_body(dst, std::forward<Payload>(msg), is_close, arg, bytes,
+                      is_ready, next_stamp_);
 }
 
 template port_scheduler::wake_kind
@@ -163,9 +180,8 @@ void port_scheduler::post_value(port_record& src, value&& v,
 }
 
 #if ENTANGLE_TRACING
-// Out of line and cold: inside post_value, a second instantiation of
-// post_impl made the compiler stop inlining the untraced one's
-// enqueue_locked (34 instructions more per untraced post, callgrind).
+// Out of line and cold: the traced post stays out of the untraced one's
+// way (its locked section is enqueue_body, inlined into both).
 void port_scheduler::post_value_traced(port_record& src, value&& v,
                                        std::uint32_t bytes) {
   post_trace tr{tracer, begin_post_trace(*tracer, src, 0, v)};
@@ -241,7 +257,8 @@ void port_scheduler::post_impl(port_record& src, Payload&& msg,
       if (transit)
         for (auto& rec : msg.ports)
           forest_.link(*rec, *dst);
-    auto kind = enqueue_locked(*dst, std::move(msg), false, arg, bytes);
+    auto kind = enqueue_body(*dst, std::move(msg), false, arg, bytes, false,
+                             next_stamp_);
     if (auto* f = dst->flow(std::memory_order_relaxed))
       f->added(bytes); // unread (the sender was admitted before serializing)
     if constexpr (Traced) {

@@ -407,9 +407,15 @@ void trace_recorder::write_mermaid(std::ostream& out) const {
   st.gather();
   auto& evs = st.events;
   std::unordered_map<std::uint64_t, const event*> sender;
-  for (auto& e : evs)
-    if (e.k == kind::post && e.sub == 1)
-      sender.emplace(e.message, &e);
+  // Messages are shown numbered 1, 2, ... in posting order: trace ids are
+  // unique but handed to each thread in blocks (port_trace.cpp), so their
+  // values depend on which worker ran which context.
+  std::unordered_map<std::uint64_t, std::size_t> number;
+  for (auto i : by_time(evs)) {
+    auto& e = evs[i];
+    if (e.k == kind::post && e.sub == 1 && sender.emplace(e.message, &e).second)
+      number.emplace(e.message, number.size() + 1);
+  }
   out << "sequenceDiagram\n";
   for (auto& [id, c] : st.contexts)
     out << fmt::format("  participant c{} as {} {}\n", id,
@@ -434,7 +440,7 @@ void trace_recorder::write_mermaid(std::ostream& out) const {
       auto* post = s->second;
       line = fmt::format("  c{}-)c{}: {}{} (message {}{})\n", post->ctx,
                          e.ctx, e.sub == 1 ? "messageerror: " : "",
-                         post->type, e.message,
+                         post->type, number.at(e.message),
                          post->ports > 0
                            ? fmt::format(", {} port(s)", post->ports)
                            : std::string{});
