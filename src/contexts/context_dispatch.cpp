@@ -500,10 +500,7 @@ void context_core::dispatch_other(const port_ptr& self, envelope&& e) {
     dispatch_typed(port, msg, ev);
     return;
   }
-  if (msg.ports.empty() && !msg.needs_rebuild)
-    ev.data = std::move(msg.data); // receive() of a message with no port
-  else
-    receive(msg, ev);
+  receive(msg, ev);
   fire(port, event_kind::message, ev);
 }
 
