@@ -120,21 +120,19 @@ void event_target::dispatch(event_kind k, message_event& ev) {
   if (!st_)
     return;
   auto& list = st_->list;
-  if (list.size() == 1) {
-    // The common case, one listener (on_message): what the general path
-    // below does for n == 1, without its count.
-    auto* e = list.front().get();
-    if (e->kind != k)
-      return;
-    dispatch_scope scope{*st_};
-    (*e->fn)(ev);
-    return;
-  }
   std::size_t n = 0;
   const std::shared_ptr<entry>* first = nullptr;
-  for (auto& e : list)
-    if (e->kind == k && n++ == 0)
-      first = &e;
+  if (list.size() == 1) {
+    // The common case, one listener (on_message): no count.
+    if (list.front()->kind == k) {
+      n = 1;
+      first = &list.front();
+    }
+  } else {
+    for (auto& e : list)
+      if (e->kind == k && n++ == 0)
+        first = &e;
+  }
   if (n == 0)
     return;
   dispatch_scope scope{*st_};
