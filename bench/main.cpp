@@ -5,7 +5,8 @@
 //   entangle_bench [--quick] [--reps=N] [--only=group,group...]
 //                  [--side=caf|entangle]   (one side alone, for profilers)
 //   groups: pingpong oneway fan transfer payloads tracing memory scale flow
-//   (payload_object: that one payload row alone)
+//   (payload_object: that one payload row alone; flow_mark: the first
+//   flow row alone)
 //
 // Every figure is a median of per-rep medians or per-rep ratios; the
 // RESULT lines are for scripts/bench, the tables for humans.
@@ -51,21 +52,47 @@ using namespace bench;
 
 namespace {
 
-/// One trace_clock::now(), median of 7 runs of 10^6 reads.
-double clock_read_ns() {
+/// One call of `read`, median of 7 runs of 10^6 calls.
+template <class Read>
+double read_cost_ns(Read read) {
   std::vector<double> xs;
   for (int r = 0; r < 7; ++r) {
     constexpr int n = 1000000;
-    std::int64_t sink = 0;
+    std::uint64_t sink = 0;
     auto t0 = now_ns();
     for (int i = 0; i < n; ++i)
-      sink += entangle::trace_clock::now().time_since_epoch().count();
+      sink += read();
     auto t1 = now_ns();
     asm volatile("" : : "r"(sink));
     xs.push_back(double(t1 - t0) / n);
   }
   return median(xs);
 }
+
+/// One trace_clock::now().
+double clock_read_ns() {
+  return read_cost_ns([] {
+    return static_cast<std::uint64_t>(
+      entangle::trace_clock::now().time_since_epoch().count());
+  });
+}
+
+#if defined(__x86_64__)
+/// The cycle counter a cheaper trace clock would read (docs/performance.md,
+/// "A cheaper clock?"): ordered (lfence; rdtsc, as the kernel's
+/// steady_clock reads it, so a read is not taken before the loads that
+/// precede it, which keeps timestamps consistent across threads), and
+/// unordered (rdtsc alone).
+double counter_read_ns(bool ordered) {
+  return ordered ? read_cost_ns([] {
+    __builtin_ia32_lfence();
+    return static_cast<std::uint64_t>(__builtin_ia32_rdtsc());
+  })
+                 : read_cost_ns([] {
+                     return static_cast<std::uint64_t>(__builtin_ia32_rdtsc());
+                   });
+}
+#endif
 
 std::string self_exe() {
   char buf[4096];
@@ -312,7 +339,9 @@ void print_fallbacks(std::uint64_t fallbacks, std::size_t messages) {
 
 /// Flow control (issue #15): each ratio is measured in this run against a
 /// baseline interleaved with it.
-void flow(const sizes& s) {
+/// `mark_only`: the first case alone (`--only=flow_mark`, to profile;
+/// `--side=caf` runs its baseline, `--side=entangle` the marked side).
+void flow(const sizes& s, bool mark_only) {
   auto n = s.oneway;
   header("flow control: one way with a mark never reached",
          "no mark", "mark set", "mark/none");
@@ -320,6 +349,8 @@ void flow(const sizes& s) {
          interleave(
            s.reps, [n] { return ent_oneway(n); },
            [n] { return ent_oneway(n, trace_mode::off, 2 * n + 1); }));
+  if (mark_only)
+    return;
   header("streams: steady state vs plain posts", "posts", "stream",
          "stream/posts");
   report("flow_stream_oneway", "one way, mark 64 (ns/chunk)", "",
@@ -471,6 +502,16 @@ int main(int argc, char** argv) {
       std::printf("RESULT trace_clock ns=%.3f floor_pingpong=%.4f "
                   "serial_oneway=%.4f\n",
                   clk, floor_rt, serial_ow);
+#if defined(__x86_64__)
+      auto ordered = counter_read_ns(true);
+      auto unordered = counter_read_ns(false);
+      std::printf("  the cycle counter under it: %.1f ns ordered (lfence; "
+                  "rdtsc), %.1f ns unordered (not consistent across "
+                  "threads)\n",
+                  ordered, unordered);
+      std::printf("RESULT trace_counter ordered_ns=%.3f unordered_ns=%.3f\n",
+                  ordered, unordered);
+#endif
       // The stock recorder (default limits: past 100 000 events it only
       // counts), one way: the hooks, timestamps and its per-thread lanes.
       auto w = s.oneway;
@@ -539,8 +580,8 @@ int main(int argc, char** argv) {
              s.reps, [t] { return caf_handle_rtt(t); },
              [k, t] { return ent_transfer(k, t, true); }));
   }
-  if (want("flow"))
-    flow(s);
+  if (want("flow") || want("flow_mark"))
+    flow(s, !want("flow"));
   if (want("memory"))
     memory(s);
   if (want("scale"))

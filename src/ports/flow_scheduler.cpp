@@ -44,46 +44,26 @@ flow_state& flow_of(port_record& rec) {
   return *f;
 }
 
-std::size_t times(std::size_t x, std::size_t k) noexcept {
-  return k != 0 && x > static_cast<std::size_t>(-1) / k
-           ? static_cast<std::size_t>(-1)
-           : x * k;
-}
-
 } // namespace
 
-std::uint32_t port_scheduler::admit(const flow_state& f, std::size_t n,
-                                    std::size_t more,
-                                    std::size_t more_bytes) {
-  // The sender's view of the unread data can only be too high (only it
-  // adds, the receiver takes meanwhile), so this never admits past the
-  // limit; a receiver lowering its marks concurrently may see one more.
-  auto count = f.count.load(std::memory_order_relaxed) + more;
-  if (count == 0)
-    return clamp_size(n); // an empty queue takes any one message
+void port_scheduler::refuse(const flow_state& f, std::size_t more,
+                            std::size_t more_bytes) {
   auto m = f.marks();
+  auto count = f.count.load(std::memory_order_relaxed) + more;
   auto bytes = f.bytes.load(std::memory_order_relaxed) + more_bytes;
-  const char* what = nullptr;
-  std::size_t limit = 0;
-  std::size_t have = 0;
-  if (m.messages != 0 && count >= times(m.messages, m.hard_factor)) {
-    what = "messages";
-    limit = times(m.messages, m.hard_factor);
-    have = count;
-  } else if (m.bytes != 0 && bytes + n > times(m.bytes, m.hard_factor)) {
-    what = "bytes";
-    limit = times(m.bytes, m.hard_factor);
-    have = bytes;
-  }
-  if (what != nullptr)
-    throw dom_exception(
-      std::string{error_name::quota_exceeded},
-      "post_message: the receiving port holds " + std::to_string(have)
-        + " unread " + what + " and its hard limit is " + std::to_string(limit)
-        + " (" + std::to_string(m.hard_factor)
-        + " x its high-water mark); wait for this port's ready event, or "
-          "post while desired_size() > 0");
-  return clamp_size(n);
+  bool by_count = m.messages != 0
+                  && count >= saturating_times(m.messages, m.hard_factor);
+  const char* what = by_count ? "messages" : "bytes";
+  auto limit = saturating_times(by_count ? m.messages : m.bytes,
+                                m.hard_factor);
+  auto have = by_count ? count : bytes;
+  throw dom_exception(
+    std::string{error_name::quota_exceeded},
+    "post_message: the receiving port holds " + std::to_string(have)
+      + " unread " + what + " and its hard limit is " + std::to_string(limit)
+      + " (" + std::to_string(m.hard_factor)
+      + " x its high-water mark); wait for this port's ready event, or "
+        "post while desired_size() > 0");
 }
 
 void port_scheduler::set_marks(port_record& rec, const high_water_mark& m) {

@@ -46,10 +46,22 @@ namespace entangle::detail {
 ///   of its marks, and every read while it has a mark, queues the ready
 ///   notice on that end (folded while one is queued), which the node turns
 ///   into a mark or credit frame for the sending node.
+/// Saturating x * k (a hard limit of a huge mark stays huge).
+inline std::size_t saturating_times(std::size_t x, std::size_t k) noexcept {
+  return k != 0 && x > static_cast<std::size_t>(-1) / k
+           ? static_cast<std::size_t>(-1)
+           : x * k;
+}
+
 struct flow_state {
   std::atomic<std::size_t> mark_messages{0};
   std::atomic<std::size_t> mark_bytes{0};
   std::atomic<std::size_t> hard_factor{2};
+  /// The hard limits (mark x factor, 0 without that mark), kept beside the
+  /// marks so a sender's admission is two compares, not a division (the
+  /// overflow check of the product) per post.
+  std::atomic<std::size_t> hard_messages{0};
+  std::atomic<std::size_t> hard_bytes{0};
   std::atomic<std::size_t> count{0};
   std::atomic<std::size_t> bytes{0};
   bool full = false;
@@ -79,13 +91,34 @@ struct flow_state {
   /// not), or when a feeding node must hear of the change (`report`).
   /// Caller holds the record's lock.
   bool set_marks(const high_water_mark& m) noexcept {
+    auto k = m.hard_factor < 1 ? 1 : m.hard_factor;
     mark_messages.store(m.messages, std::memory_order_relaxed);
     mark_bytes.store(m.bytes, std::memory_order_relaxed);
-    hard_factor.store(m.hard_factor < 1 ? 1 : m.hard_factor,
-                      std::memory_order_relaxed);
+    hard_factor.store(k, std::memory_order_relaxed);
+    hard_messages.store(saturating_times(m.messages, k),
+                        std::memory_order_relaxed);
+    hard_bytes.store(saturating_times(m.bytes, k), std::memory_order_relaxed);
     if (!full && at_mark())
       full = true;
     return settle() || report;
+  }
+
+  /// Whether a post of `n` bytes goes past a hard limit: the sender's
+  /// admission (port_scheduler::admit), without the lock. `more` and
+  /// `more_bytes`: posts admitted and not queued yet, counted as unread. An
+  /// empty queue takes any one message. The view can only be too high (see
+  /// above), so this never admits past a limit.
+  bool refuses(std::size_t n, std::size_t more = 0,
+               std::size_t more_bytes = 0) const noexcept {
+    auto c = count.load(std::memory_order_relaxed) + more;
+    if (c == 0)
+      return false;
+    auto hm = hard_messages.load(std::memory_order_relaxed);
+    if (hm != 0 && c >= hm)
+      return true;
+    auto hb = hard_bytes.load(std::memory_order_relaxed);
+    return hb != 0
+           && bytes.load(std::memory_order_relaxed) + more_bytes + n > hb;
   }
 
   /// Whether the unread data reached a mark (the sender's backpressure).

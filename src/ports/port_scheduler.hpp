@@ -113,7 +113,16 @@ public:
   ///         the unread data past the hard limit (an empty queue takes any
   ///         one message).
   static std::uint32_t admit(const flow_state& f, std::size_t n,
-                             std::size_t more = 0, std::size_t more_bytes = 0);
+                             std::size_t more = 0,
+                             std::size_t more_bytes = 0) {
+    if (f.refuses(n, more, more_bytes)) [[unlikely]]
+      refuse(f, more, more_bytes);
+    return clamp_size(n);
+  }
+  /// Throws admit's QuotaExceededError (naming the limit it hit).
+  [[noreturn, gnu::cold]] static void refuse(const flow_state& f,
+                                             std::size_t more,
+                                             std::size_t more_bytes);
 
   /// Sets the marks of `rec` (by its owner); a crossing (it was full, is
   /// not now) sends the peer its ready notice.
