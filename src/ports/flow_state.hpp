@@ -163,6 +163,14 @@ struct flow_state {
     return true;
   }
 
+  /// After a batch of reads (`took`: any counted): whether the owner must
+  /// send the peer its ready notice (a crossing) or queue the report of
+  /// the reads for a feeding node. Caller holds the lock.
+  bool settle_reads(bool took) noexcept {
+    bool crossing = settle();
+    return crossing || (took && reports());
+  }
+
   /// The queue was dropped (closed). Caller holds the lock.
   void reset() noexcept {
     count.store(0, std::memory_order_relaxed);

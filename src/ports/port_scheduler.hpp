@@ -379,10 +379,7 @@ private:
         took = true;
       }
     }
-    if (f == nullptr)
-      return false;
-    bool crossing = f->settle();
-    return crossing || (took && f->reports());
+    return f != nullptr && f->settle_reads(took);
   }
 
   /// taken_locked for a batch. While no ready notice is queued and no
@@ -405,10 +402,8 @@ private:
       f->taken_count(k);
       took = true;
     }
-    bool crossing = f->settle();
-    return crossing || (took && f->reports());
+    return f->settle_reads(took);
   }
-
 
   /// Queues the ready notice on the peer of `rec` (whose queue just
   /// dropped below its mark), unless one is queued there already. Called

@@ -271,7 +271,18 @@ void node_state::unmade(link& l) {
 
 // -- frames from peers --------------------------------------------------------
 
-void node_state::on_frame(const caf::actor& from, const std::string& bytes) {
+std::optional<frame> node_state::decode_frame(const std::string& bytes,
+                                              std::string& why) const {
+  try {
+    return decode(bytes, 2 * w_.cfg.max_clone_depth + 16, why);
+  } catch (const std::bad_alloc&) {
+    why = "it does not fit in memory"; // the peer's doing: ban it
+    return std::nullopt;
+  }
+}
+
+void node_state::on_frame(const caf::actor& from, const std::string& bytes,
+                          std::optional<frame>* decoded) {
   auto node = from.node();
   auto pi = peers_.find(node);
   if (pi != peers_.end() && pi->second.st == peer::state::banned)
@@ -280,12 +291,11 @@ void node_state::on_frame(const caf::actor& from, const std::string& bytes) {
       && !from_lost(pi->second, from, bytes))
     return;
   std::string why;
-  decltype(decode(bytes, 0, why)) f;
-  try {
-    f = decode(bytes, 2 * w_.cfg.max_clone_depth + 16, why);
-  } catch (const std::bad_alloc&) {
-    why = "it does not fit in memory"; // the peer's doing: ban it
-  }
+  std::optional<frame> f;
+  if (decoded != nullptr)
+    f = std::move(*decoded);
+  else
+    f = decode_frame(bytes, why);
   if (!f) {
     violation(node, "undecodable frame: " + why);
     return;

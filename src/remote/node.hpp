@@ -255,7 +255,15 @@ public:
                std::weak_ptr<port_object> requester_port);
 
   /// A frame from node actor `from` (already known to be remote).
-  void on_frame(const caf::actor& from, const std::string& bytes);
+  /// `decoded`: the frame already decoded from `bytes` (on_senderless),
+  /// taken from there instead of decoding it again.
+  void on_frame(const caf::actor& from, const std::string& bytes,
+                std::optional<frame>* decoded = nullptr);
+
+  /// `bytes` as a frame, or nullopt with `why` (also when decoding it
+  /// would not fit in memory: the sender's doing).
+  std::optional<frame> decode_frame(const std::string& bytes,
+                                    std::string& why) const;
 
   /// A frame without a sender: taken as from the peer whose session with
   /// us its `echo` names (and sent to the handle we have for it), else

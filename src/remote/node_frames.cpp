@@ -521,18 +521,13 @@ void node_state::on_senderless(const std::string& bytes) {
   // to that peer alone: that names the sender as well as CAF would. Our
   // answers go to the handle we have for it, which still works.
   std::string why;
-  decltype(decode(bytes, 0, why)) f;
-  try {
-    f = decode(bytes, 2 * w_.cfg.max_clone_depth + 16, why);
-  } catch (const std::bad_alloc&) {
-    // nop: not attributable, dropped below
-  }
+  auto f = decode_frame(bytes, why);
   if (f && f->echo != 0)
     for (auto& [node, p] : peers_)
       if (p.session == f->echo && p.hdl && p.st != peer::state::banned) {
         ++frames_in;
         auto from = p.hdl; // on_frame may replace it
-        on_frame(from, bytes);
+        on_frame(from, bytes, &f);
         return;
       }
   unattributed_frame("no sender");
