@@ -4,6 +4,8 @@
 // and marks and counts travelling with either end of a channel, also while
 // it is in flight (docs/architecture.md, "Flow control").
 
+#include <limits>
+
 #include "support.hpp"
 
 #include "entangle/testing/catch.hpp"
@@ -161,6 +163,59 @@ TEST_CASE("flow: past the hard limit a post throws QuotaExceededError and "
                  "port started=false detached=false closed=false",
                  "still mine", "first", "ok"});
   CHECK(h.drops(drop_reason::closed) == 1); // "second", dropped by close
+  h.require_clean();
+}
+
+TEST_CASE("flow: the hard limit follows every change of the marks, "
+          "saturates, and the error names the limit it hit",
+          "[flow]") {
+  harness h;
+  h.run([&h](context&) {
+    message_channel ch;
+    auto out = ch.port1();
+    auto in = ch.port2();
+    auto refusal = [&](const value& v) -> std::string {
+      try {
+        out.post_message(v);
+        return "ok";
+      } catch (const dom_exception& e) {
+        return e.name() + ": " + e.message();
+      }
+    };
+    in.set_high_water_mark({2, 0, 3}); // hard limit 6 messages
+    for (int i = 0; i < 6; ++i)
+      out.post_message(i);
+    h.log.add(refusal(6));
+    in.set_high_water_mark({4, 0, 3}); // raised: 12
+    h.log.add(refusal(6));
+    in.set_high_water_mark({1, 0, 2}); // lowered below what is unread: 2
+    h.log.add(refusal(7));
+    // A mark whose product with the factor does not fit: the limit
+    // saturates (a wrapped product would refuse at once).
+    constexpr auto huge = std::numeric_limits<std::size_t>::max() / 2 + 1;
+    in.set_high_water_mark({huge, 0, 4});
+    h.log.add(refusal(7));
+    // A byte limit beside a message mark: the refusal names bytes.
+    in.set_high_water_mark({100, 10, 1});
+    h.log.add(refusal(std::string(20, 'x')));
+    close_all({out, in});
+  });
+  CHECK(h.log.lines()
+        == lines{"QuotaExceededError: post_message: the receiving port holds "
+                 "6 unread messages and its hard limit is 6 (3 x its "
+                 "high-water mark); wait for this port's ready event, or "
+                 "post while desired_size() > 0",
+                 "ok",
+                 "QuotaExceededError: post_message: the receiving port holds "
+                 "7 unread messages and its hard limit is 2 (2 x its "
+                 "high-water mark); wait for this port's ready event, or "
+                 "post while desired_size() > 0",
+                 "ok",
+                 "QuotaExceededError: post_message: the receiving port holds "
+                 "0 unread bytes and its hard limit is 10 (1 x its "
+                 "high-water mark); wait for this port's ready event, or "
+                 "post while desired_size() > 0"});
+  CHECK(h.drops(drop_reason::closed) == 8);
   h.require_clean();
 }
 
