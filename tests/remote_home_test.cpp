@@ -190,6 +190,7 @@ TEST_CASE("collapse home: a port that goes T -> A and back to T, where its "
   CHECK(h.ys->disorder == 0);
   CHECK(eventually([&] { return remote::stats(*h.rt).links == 0; }));
   CHECK(remote::stats(*h.rt).violations == 0);
+  CHECK(remote::stats(*h.rt).internal_errors == 0); // the loop added up
   h.rt->stop();
 }
 
@@ -222,7 +223,9 @@ TEST_CASE("collapse home, then onward: a port that came home to a loop and "
   CHECK(h.ys->disorder == 0);
   CHECK(eventually([&] { return remote::stats(*h.rt).links == 0; }));
   CHECK(remote::stats(*h.rt).violations == 0);
+  CHECK(remote::stats(*h.rt).internal_errors == 0);
   CHECK(num(child_stats(*h.rt, b), "violations") == 0);
+  CHECK(num(child_stats(*h.rt, b), "internal_errors") == 0);
   h.rt->stop();
   CHECK(b.stop() == 0);
 }

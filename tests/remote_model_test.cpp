@@ -26,6 +26,7 @@
 //   model: seeds=S ops=O nodes=N lost=0 duplicated=0 reordered=0
 //          close_violations=0 leaked=0 allowed_lost=K quota_errors=0
 //          over_mark=0 no_ready=0 marked=M held_back=H violations=0
+//          internal_errors=0
 //          splices=P mode=remote
 // Environment: ENTANGLE_MODEL_NODES (default 3), ENTANGLE_MODEL_SEEDS
 // (default 4), ENTANGLE_MODEL_OPS (default 300), ENTANGLE_MODEL_SEED (run
@@ -263,7 +264,7 @@ struct totals {
   std::uint64_t lost = 0, duplicated = 0, reordered = 0, close_violations = 0,
                 leaked = 0, allowed_lost = 0, ops = 0, quota_errors = 0,
                 over_mark = 0, no_ready = 0, marked = 0, held_back = 0,
-                violations = 0, splices = 0;
+                violations = 0, internal_errors = 0, splices = 0;
 };
 
 /// Runs one seed; adds to `t`; returns a description of any violation.
@@ -450,6 +451,7 @@ std::string run_seed(std::uint64_t seed, std::size_t nodes, std::size_t ops,
   for (auto& rt : rts) {
     auto st = remote::stats(*rt);
     t.violations += st.violations;
+    t.internal_errors += st.internal_errors;
     t.splices += st.splices;
   }
   for (auto& rt : rts)
@@ -487,7 +489,8 @@ TEST_CASE("model: random posts, transfers across nodes, closes and node "
               "duplicated=%llu reordered=%llu close_violations=%llu "
               "leaked=%llu allowed_lost=%llu quota_errors=%llu "
               "over_mark=%llu no_ready=%llu marked=%llu held_back=%llu "
-              "violations=%llu splices=%llu mode=remote%s\n",
+              "violations=%llu internal_errors=%llu splices=%llu "
+              "mode=remote%s\n",
               static_cast<unsigned long long>(ran), ops, nodes,
               static_cast<unsigned long long>(t.lost),
               static_cast<unsigned long long>(t.duplicated),
@@ -501,6 +504,7 @@ TEST_CASE("model: random posts, transfers across nodes, closes and node "
               static_cast<unsigned long long>(t.marked),
               static_cast<unsigned long long>(t.held_back),
               static_cast<unsigned long long>(t.violations),
+              static_cast<unsigned long long>(t.internal_errors),
               static_cast<unsigned long long>(t.splices),
               preconnect() ? " preconnect=1" : "");
   std::printf("model-detail: mode=remote executed=%llu wall=%.1fs\n",
@@ -516,4 +520,5 @@ TEST_CASE("model: random posts, transfers across nodes, closes and node "
   CHECK(t.over_mark == 0);
   CHECK(t.no_ready == 0);
   CHECK(t.violations == 0);
+  CHECK(t.internal_errors == 0);
 }

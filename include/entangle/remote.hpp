@@ -73,6 +73,11 @@ struct node_stats {
   /// Frames refused as malformed or unexpected (their nodes were
   /// disconnected).
   std::uint64_t violations = 0;
+  /// Inconsistencies in this runtime's own remote state: a bug of
+  /// entangle, never a peer's doing (so nobody is disconnected). Each is
+  /// logged and drops what it concerned (counted under its reason). 0
+  /// unless there is a bug; the remote tests and the model check it.
+  std::uint64_t internal_errors = 0;
   /// Frames dropped unread because CAF delivered them without a remote
   /// sender (an anonymous send, a local actor, or a sender whose proxy CAF
   /// could not make while a connection was being replaced): nobody to

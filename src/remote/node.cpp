@@ -84,9 +84,7 @@ void node_state::in_ctx(std::function<void()> fn) {
                    } catch (const std::exception& e) {
                      // A bug here must not end the node context (every
                      // link would close): report it.
-                     fmt::print(stderr, "entangle: remote: internal error: "
-                                        "{}\n",
-                                e.what());
+                     self->internal_error(e.what());
                    }
                  }});
 }

@@ -227,6 +227,7 @@ public:
   std::atomic<std::uint64_t> frames_in{0};
   std::atomic<std::uint64_t> frames_out{0};
   std::atomic<std::uint64_t> violations{0};
+  std::atomic<std::uint64_t> internal_errors{0};
   std::atomic<std::uint64_t> unattributed{0};
   std::atomic<std::uint64_t> nodes_lost{0};
   std::atomic<std::uint64_t> peers_up{0};
@@ -334,6 +335,10 @@ private:
   /// again (a loss nothing else revealed), backing off.
   void arm_rto(const caf::node_id& node, peer& p);
   void violation(const caf::node_id& node, const std::string& why);
+  /// Our own state does not add up (a bug, never a peer's doing): logged
+  /// and counted (node_stats::internal_errors); the caller drops what it
+  /// concerned. Any thread.
+  void internal_error(const std::string& what);
   /// `from` would make `n` more links here: true if its cap allows,
   /// otherwise a violation, reported (node_guard.cpp).
   bool admit_links(const caf::node_id& from, std::size_t n);

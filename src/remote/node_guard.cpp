@@ -100,7 +100,7 @@ void node_state::violation(const caf::node_id& node, const std::string& why) {
   if (node == self_) {
     // From a loop (node_loop.cpp): our own bug, never a reason to ban
     // ourselves.
-    fmt::print(stderr, "entangle: remote: internal error: {}\n", why);
+    internal_error(why);
     return;
   }
   fmt::print(stderr,
@@ -115,6 +115,12 @@ void node_state::violation(const caf::node_id& node, const std::string& why) {
   // Counted last: whoever sees the violation (remote::stats) sees the node
   // loss it caused too.
   ++violations;
+}
+
+void node_state::internal_error(const std::string& what) {
+  // Always logged (warnings or not): it is a bug to report.
+  fmt::print(stderr, "entangle: remote: internal error: {}\n", what);
+  ++internal_errors;
 }
 
 } // namespace entangle::detail::remote

@@ -29,8 +29,9 @@
 //   given by the same relay, switches onto a loop (splice_go): a relay
 //   cannot make it deliver into a link it did not give;
 // - nothing sent on a loop is a violation of this node (it would ban
-//   itself): what does not add up is an internal error, logged, and its
-//   message dropped (its ports closed).
+//   itself): what does not add up is an internal error, logged and
+//   counted (node_stats::internal_errors), and its message dropped (its
+//   ports closed).
 
 #include "remote/node.hpp"
 
@@ -83,10 +84,9 @@ void node_state::drain_loop() {
     try {
       take_looped(f, std::move(msg));
     } catch (const std::exception& e) {
-      fmt::print(stderr, "entangle: remote: internal error on a loop: {}\n",
-                 e.what());
+      internal_error(std::string{"on a loop: "} + e.what());
     } catch (...) {
-      fmt::print(stderr, "entangle: remote: internal error on a loop\n");
+      internal_error("on a loop");
     }
   }
 }
@@ -108,9 +108,8 @@ void node_state::take_looped(frame& f, serialized_message&& msg) {
     case frame_kind::open:
     case frame_kind::refuse:
       // Only a connect opens a link, and never to this node.
-      fmt::print(stderr, "entangle: remote: internal error: a frame of "
-                         "kind {} on a loop\n",
-                 static_cast<int>(f.kind));
+      internal_error(fmt::format("a frame of kind {} on a loop",
+                                 static_cast<int>(f.kind)));
       break;
     default:
       // A splice's frames: between the loop's two ends (splice_drop), or
@@ -152,8 +151,7 @@ void node_state::loop_user(frame& f, serialized_message&& msg) {
     // Our own end dropped that name first (its close, its splice's drop),
     // as a peer's tombstone would take it: dropped, its ports closed.
     if (tombstones_.count({self_, f.dst}) == 0)
-      fmt::print(stderr, "entangle: remote: internal error: a message on a "
-                         "loop for no link\n");
+      internal_error("a message on a loop for no link");
     sched.drop(std::move(msg), drop_reason::closed);
     return;
   }
@@ -165,9 +163,8 @@ void node_state::loop_user(frame& f, serialized_message&& msg) {
   auto& l = i->second;
   if (f.seq != l.next_recv || (l.got_close && f.seq > l.last_recv)) {
     // In order by construction: a gap is a bug, not a peer's doing.
-    fmt::print(stderr, "entangle: remote: internal error: message {} on a "
-                       "loop (expected {})\n",
-               f.seq, l.next_recv);
+    internal_error(fmt::format("message {} on a loop (expected {})", f.seq,
+                               l.next_recv));
     sched.drop(std::move(msg), drop_reason::closed);
     return;
   }

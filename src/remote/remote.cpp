@@ -148,6 +148,7 @@ node_stats stats(runtime& rt) {
   s.frames_in = st->frames_in.load();
   s.frames_out = st->frames_out.load();
   s.violations = st->violations.load();
+  s.internal_errors = st->internal_errors.load();
   s.unattributed = st->unattributed.load();
   s.nodes_lost = st->nodes_lost.load();
   s.listening = st->listening.load();

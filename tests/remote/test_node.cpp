@@ -33,7 +33,8 @@
 //   from: x arrives with a backlog of N unread at the reader it never
 //   counted, and this node relays it.
 // - stats: posts this runtime's remote::stats (frames_in, frames_out,
-//   splices, swaps, links, violations, nodes_lost, peers, resent, reconnects, credits_sent,
+//   splices, swaps, links, violations, internal_errors, nodes_lost, peers,
+//   resent, reconnects, credits_sent,
 //   credits_received) on the connection, then closes it.
 //
 // Options are runtime_config's, and --no-collapse (remote_collapse off).
@@ -239,6 +240,7 @@ void serve_stats(message_port p) {
                              {"swaps", num(s.swaps)},
                              {"links", num(s.links)},
                              {"violations", num(s.violations)},
+                             {"internal_errors", num(s.internal_errors)},
                              {"nodes_lost", num(s.nodes_lost)},
                              {"peers", num(s.peers)},
                              {"resent", num(s.resent)},
