@@ -191,8 +191,8 @@ TEST_CASE("flow: the hard limit follows every change of the marks, "
     in.set_high_water_mark({1, 0, 2}); // lowered below what is unread: 2
     h.log.add(refusal(7));
     // A mark whose product with the factor does not fit: the limit
-    // saturates (a wrapped product would refuse at once).
-    constexpr auto huge = std::numeric_limits<std::size_t>::max() / 2 + 1;
+    // saturates (the wrapped product, 2^64 + 4, would be 4, and refuse).
+    constexpr auto huge = std::numeric_limits<std::size_t>::max() / 4 + 2;
     in.set_high_water_mark({huge, 0, 4});
     h.log.add(refusal(7));
     // A byte limit beside a message mark: the refusal names bytes.

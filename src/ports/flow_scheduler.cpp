@@ -46,22 +46,13 @@ flow_state& flow_of(port_record& rec) {
 
 } // namespace
 
-void port_scheduler::refuse(const flow_state& f, std::size_t more,
-                            std::size_t more_bytes) {
-  auto m = f.marks();
-  auto count = f.count.load(std::memory_order_relaxed) + more;
-  auto bytes = f.bytes.load(std::memory_order_relaxed) + more_bytes;
-  bool by_count = m.messages != 0
-                  && count >= saturating_times(m.messages, m.hard_factor);
-  const char* what = by_count ? "messages" : "bytes";
-  auto limit = saturating_times(by_count ? m.messages : m.bytes,
-                                m.hard_factor);
-  auto have = by_count ? count : bytes;
+void port_scheduler::refuse(const flow_state& f, const flow_refusal& r) {
   throw dom_exception(
     std::string{error_name::quota_exceeded},
-    "post_message: the receiving port holds " + std::to_string(have)
-      + " unread " + what + " and its hard limit is " + std::to_string(limit)
-      + " (" + std::to_string(m.hard_factor)
+    "post_message: the receiving port holds " + std::to_string(r.have)
+      + " unread " + r.what + " and its hard limit is "
+      + std::to_string(r.limit) + " ("
+      + std::to_string(f.hard_factor.load(std::memory_order_relaxed))
       + " x its high-water mark); wait for this port's ready event, or "
         "post while desired_size() > 0");
 }

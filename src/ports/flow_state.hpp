@@ -9,6 +9,24 @@
 
 namespace entangle::detail {
 
+/// Saturating x * k (a hard limit of a huge mark stays huge).
+inline std::size_t saturating_times(std::size_t x, std::size_t k) noexcept {
+  return k != 0 && x > static_cast<std::size_t>(-1) / k
+           ? static_cast<std::size_t>(-1)
+           : x * k;
+}
+
+/// Which hard limit a post would go past (flow_state::refuses), with the
+/// figures the check read, so the error names what was checked.
+struct flow_refusal {
+  const char* what = nullptr; // "messages" or "bytes"; null: admitted
+  std::size_t have = 0;
+  std::size_t limit = 0;
+  explicit operator bool() const noexcept {
+    return what != nullptr;
+  }
+};
+
 /// The flow-control state of one *receiving* port record: its high-water
 /// mark (set by its receiver) and what is unread in its queue. Allocated
 /// with the first mark (an idle port without one pays one pointer), freed
@@ -46,13 +64,6 @@ namespace entangle::detail {
 ///   of its marks, and every read while it has a mark, queues the ready
 ///   notice on that end (folded while one is queued), which the node turns
 ///   into a mark or credit frame for the sending node.
-/// Saturating x * k (a hard limit of a huge mark stays huge).
-inline std::size_t saturating_times(std::size_t x, std::size_t k) noexcept {
-  return k != 0 && x > static_cast<std::size_t>(-1) / k
-           ? static_cast<std::size_t>(-1)
-           : x * k;
-}
-
 struct flow_state {
   std::atomic<std::size_t> mark_messages{0};
   std::atomic<std::size_t> mark_bytes{0};
@@ -107,18 +118,21 @@ struct flow_state {
   /// admission (port_scheduler::admit), without the lock. `more` and
   /// `more_bytes`: posts admitted and not queued yet, counted as unread. An
   /// empty queue takes any one message. The view can only be too high (see
-  /// above), so this never admits past a limit.
-  bool refuses(std::size_t n, std::size_t more = 0,
-               std::size_t more_bytes = 0) const noexcept {
+  /// above), so this never admits past a limit -- except that a receiver
+  /// lowering its marks at this moment may see one more admitted.
+  flow_refusal refuses(std::size_t n, std::size_t more = 0,
+                       std::size_t more_bytes = 0) const noexcept {
     auto c = count.load(std::memory_order_relaxed) + more;
     if (c == 0)
-      return false;
+      return {};
     auto hm = hard_messages.load(std::memory_order_relaxed);
     if (hm != 0 && c >= hm)
-      return true;
+      return {"messages", c, hm};
     auto hb = hard_bytes.load(std::memory_order_relaxed);
-    return hb != 0
-           && bytes.load(std::memory_order_relaxed) + more_bytes + n > hb;
+    if (hb == 0)
+      return {};
+    auto b = bytes.load(std::memory_order_relaxed) + more_bytes;
+    return b + n > hb ? flow_refusal{"bytes", b, hb} : flow_refusal{};
   }
 
   /// Whether the unread data reached a mark (the sender's backpressure).

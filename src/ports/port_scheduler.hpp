@@ -115,14 +115,10 @@ public:
   static std::uint32_t admit(const flow_state& f, std::size_t n,
                              std::size_t more = 0,
                              std::size_t more_bytes = 0) {
-    if (f.refuses(n, more, more_bytes)) [[unlikely]]
-      refuse(f, more, more_bytes);
+    if (auto r = f.refuses(n, more, more_bytes)) [[unlikely]]
+      refuse(f, r);
     return clamp_size(n);
   }
-  /// Throws admit's QuotaExceededError (naming the limit it hit).
-  [[noreturn, gnu::cold]] static void refuse(const flow_state& f,
-                                             std::size_t more,
-                                             std::size_t more_bytes);
 
   /// Sets the marks of `rec` (by its owner); a crossing (it was full, is
   /// not now) sends the peer its ready notice.
@@ -349,6 +345,12 @@ public:
   void record_destroyed(port_record* rec) noexcept;
 
 private:
+  /// Throws admit's QuotaExceededError, naming the limit `r` hit (the
+  /// figures admit's check read, not a second read that a concurrent
+  /// read or re-marking could contradict).
+  [[noreturn, gnu::cold]] static void refuse(const flow_state& f,
+                                             const flow_refusal& r);
+
   /// Appends `msg` (or the close sentinel) to `dst` (locked by the caller);
   /// returns how the caller must wake `dst.owner` after unlocking.
   /// `arg` receives the hint's argument (see wake_kind).
