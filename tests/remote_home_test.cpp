@@ -19,6 +19,7 @@
 #include "remote/child_stats.hpp"
 #include "remote/flow_writer.hpp"
 #include "remote/journal.hpp"
+#include "remote/node.hpp"
 #include "remote/raw_peer.hpp"
 
 using namespace entangle;
@@ -191,6 +192,56 @@ TEST_CASE("collapse home: a port that goes T -> A and back to T, where its "
   CHECK(eventually([&] { return remote::stats(*h.rt).links == 0; }));
   CHECK(remote::stats(*h.rt).violations == 0);
   CHECK(remote::stats(*h.rt).internal_errors == 0); // the loop added up
+  h.rt->stop();
+}
+
+namespace {
+
+/// Armed: the next user frame a loop takes gets the number after its own
+/// (a gap, as only a bug of the loop could make).
+std::atomic<bool> skip_one{false};
+void skip_a_number(wire::frame& f) {
+  if (skip_one.exchange(false))
+    ++f.seq;
+}
+
+/// Installs the loop fault hook for one test, and removes it however the
+/// test ends.
+struct loop_fault {
+  loop_fault() {
+    wire::loop_frame_hook.store(&skip_a_number);
+  }
+  ~loop_fault() {
+    wire::loop_frame_hook.store(nullptr);
+    skip_one.store(false);
+  }
+};
+
+} // namespace
+
+TEST_CASE("an internal error on a loop (a message out of order, injected) "
+          "closes both of its ends and is counted, instead of leaving the "
+          "channel waiting for a number that never comes",
+          "[remote]") {
+  auto a = std::make_unique<child>();
+  home h{*a};
+  loop_fault fault;
+  REQUIRE(h.j.wait_line("home"));
+  REQUIRE(eventually([&] { return remote::stats(*h.rt).swaps == 2; }));
+  REQUIRE(h.j.wait_line("y got 10000"));
+  auto before = h.rt->drops();
+  h.limit->store(1000000); // both directions keep posting over the loop
+  skip_one.store(true);
+  REQUIRE(h.j.wait_line("x closed"));
+  REQUIRE(h.j.wait_line("y closed"));
+  CHECK(remote::stats(*h.rt).internal_errors == 1);
+  CHECK(remote::stats(*h.rt).violations == 0); // nobody banned for our bug
+  CHECK(eventually([&] { return remote::stats(*h.rt).links == 0; }));
+  // The message with the wrong number, at least, is counted as dropped.
+  CHECK(h.rt->drops().since(before)[drop_reason::closed] >= 1);
+  // Both readers saw a prefix in order.
+  CHECK(h.xs->disorder == 0);
+  CHECK(h.ys->disorder == 0);
   h.rt->stop();
 }
 

@@ -164,6 +164,12 @@ struct relay_splice {
   bool drained[2] = {false, false};
 };
 
+/// Fault injection for tests only (null otherwise): called with every
+/// user frame a loop takes, before its checks, so a test can put one out
+/// of order and see the loop end instead of wedge
+/// (tests/remote_home_test.cpp). Any thread may set it.
+extern std::atomic<void (*)(frame&)> loop_frame_hook;
+
 /// The remote node of one runtime (issue #14): the network-facing CAF
 /// actor (the only actor handle that ever crosses the wire) and the hidden
 /// node context that owns the local end of every cross-process link. The
@@ -471,6 +477,10 @@ private:
   void loop_out(link& l, bool succ, serialized_message&& msg,
                 std::uint32_t bytes);
   void loop_user(frame& f, serialized_message&& msg);
+  /// Loop end `end`'s frames do not add up (an internal error): both ends
+  /// close, as a lost node's links would, instead of waiting for a number
+  /// that will never come; tombstones take what either sent meanwhile.
+  void loop_broken(port_name end, const std::string& why);
   /// Endpoint `l`, prepared with this node as its successor's node by
   /// relay `relay`: whether its successor's other end is ours too, named
   /// by the same relay, each the other's successor.

@@ -31,7 +31,8 @@
 // - nothing sent on a loop is a violation of this node (it would ban
 //   itself): what does not add up is an internal error, logged and
 //   counted (node_stats::internal_errors), and its message dropped (its
-//   ports closed).
+//   ports closed); a message out of order ends the loop (loop_broken:
+//   both ends close), since all behind it would wait for the gap.
 
 #include "remote/node.hpp"
 
@@ -44,6 +45,8 @@
 #include "ports/port_scheduler.hpp"
 
 namespace entangle::detail::remote {
+
+std::atomic<void (*)(frame&)> loop_frame_hook{nullptr};
 
 void node_state::loop(frame f, serialized_message msg, bool now) {
   ++frames_out;
@@ -142,6 +145,8 @@ void node_state::loop_out(link& l, bool succ, serialized_message&& msg,
 }
 
 void node_state::loop_user(frame& f, serialized_message&& msg) {
+  if (auto* hook = loop_frame_hook.load(std::memory_order_relaxed))
+    hook(f);
   auto& sched = current_core()->sched();
   auto i = links_.find(f.dst);
   bool live = i != links_.end() && i->second.node == self_
@@ -162,14 +167,29 @@ void node_state::loop_user(frame& f, serialized_message&& msg) {
   }
   auto& l = i->second;
   if (f.seq != l.next_recv || (l.got_close && f.seq > l.last_recv)) {
-    // In order by construction: a gap is a bug, not a peer's doing.
-    internal_error(fmt::format("message {} on a loop (expected {})", f.seq,
-                               l.next_recv));
+    // In order by construction: a gap is a bug, not a peer's doing. Every
+    // later message would wait behind it: the loop ends.
     sched.drop(std::move(msg), drop_reason::closed);
+    loop_broken(f.dst, fmt::format("message {} on a loop (expected {})",
+                                   f.seq, l.next_recv));
     return;
   }
   deliver(l, std::move(msg));
   finish_if_done(f.dst);
+}
+
+void node_state::loop_broken(port_name end, const std::string& why) {
+  internal_error(why + "; the loop's two ends close");
+  auto i = links_.find(end);
+  if (i == links_.end())
+    return;
+  auto other = i->second.remote; // the loop's other end, also ours
+  for (auto name : {end, other}) {
+    if (links_.count(name) == 0)
+      continue;
+    tombstones_.emplace(self_, name);
+    close_link(name, drop_reason::closed);
+  }
 }
 
 bool node_state::loop_pair(const link& l, const caf::node_id& relay) {
