@@ -167,7 +167,9 @@ struct relay_splice {
 /// Fault injection for tests only (null otherwise): called with every
 /// user frame a loop takes, before its checks, so a test can put one out
 /// of order and see the loop end instead of wedge
-/// (tests/remote_home_test.cpp). Any thread may set it.
+/// (tests/remote_home_test.cpp). Any thread may set it. Meant for a loop
+/// whose ends have both swapped: a frame for an end still waiting for its
+/// swap goes to `sp_early` unchecked.
 extern std::atomic<void (*)(frame&)> loop_frame_hook;
 
 /// The remote node of one runtime (issue #14): the network-facing CAF
@@ -477,9 +479,10 @@ private:
   void loop_out(link& l, bool succ, serialized_message&& msg,
                 std::uint32_t bytes);
   void loop_user(frame& f, serialized_message&& msg);
-  /// Loop end `end`'s frames do not add up (an internal error): both ends
-  /// close, as a lost node's links would, instead of waiting for a number
-  /// that will never come; tombstones take what either sent meanwhile.
+  /// Loop end `end`'s frames do not add up (an internal error): it closes
+  /// as if its user had closed it (user_closed), so the other end hears
+  /// the close and follows, instead of both waiting for a number that will
+  /// never come; the tombstone takes what the other sent meanwhile.
   void loop_broken(port_name end, const std::string& why);
   /// Endpoint `l`, prepared with this node as its successor's node by
   /// relay `relay`: whether its successor's other end is ours too, named

@@ -32,7 +32,9 @@
 //   itself): what does not add up is an internal error, logged and
 //   counted (node_stats::internal_errors), and its message dropped (its
 //   ports closed); a message out of order ends the loop (loop_broken:
-//   both ends close), since all behind it would wait for the gap.
+//   the end that saw it closes as its user would, so the other hears it
+//   and closes after what it was sent), since all behind it would wait
+//   for the gap.
 
 #include "remote/node.hpp"
 
@@ -169,9 +171,13 @@ void node_state::loop_user(frame& f, serialized_message&& msg) {
   if (f.seq != l.next_recv || (l.got_close && f.seq > l.last_recv)) {
     // In order by construction: a gap is a bug, not a peer's doing. Every
     // later message would wait behind it: the loop ends.
+    auto why = f.seq != l.next_recv
+                 ? fmt::format("message {} on a loop (expected {})", f.seq,
+                               l.next_recv)
+                 : fmt::format("message {} on a loop after its close at {}",
+                               f.seq, l.last_recv);
     sched.drop(std::move(msg), drop_reason::closed);
-    loop_broken(f.dst, fmt::format("message {} on a loop (expected {})",
-                                   f.seq, l.next_recv));
+    loop_broken(f.dst, why);
     return;
   }
   deliver(l, std::move(msg));
@@ -179,17 +185,16 @@ void node_state::loop_user(frame& f, serialized_message&& msg) {
 }
 
 void node_state::loop_broken(port_name end, const std::string& why) {
-  internal_error(why + "; the loop's two ends close");
+  internal_error(why + "; the loop is closed");
   auto i = links_.find(end);
   if (i == links_.end())
     return;
-  auto other = i->second.remote; // the loop's other end, also ours
-  for (auto name : {end, other}) {
-    if (links_.count(name) == 0)
-      continue;
-    tombstones_.emplace(self_, name);
-    close_link(name, drop_reason::closed);
-  }
+  // As its user closing it would: the other end hears the close through
+  // the loop (live, or held for its swap if it has not swapped yet: a
+  // direct close_link of `remote` would miss it then), reads what this
+  // end sent and closes; what it sent meanwhile goes to the tombstone,
+  // which its answering close removes.
+  user_closed(i->second);
 }
 
 bool node_state::loop_pair(const link& l, const caf::node_id& relay) {
