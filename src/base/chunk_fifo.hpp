@@ -48,8 +48,15 @@ class chunk_fifo {
     std::uint32_t head = 0;
     std::uint32_t tail = 0;
     std::uint32_t cap = 0;
+    /// The storage of element i (for constructing one there).
+    void* slot(std::uint32_t i) noexcept {
+      return reinterpret_cast<unsigned char*>(this + 1)
+             + std::size_t{i} * sizeof(T);
+    }
+    /// Element i, which must be alive (laundered at its own address: the
+    /// elements before it may be gone already).
     T* at(std::uint32_t i) noexcept {
-      return std::launder(reinterpret_cast<T*>(this + 1)) + i;
+      return std::launder(static_cast<T*>(slot(i)));
     }
     std::uint32_t live() const noexcept {
       return tail - head;
@@ -269,14 +276,14 @@ public:
   void emplace_back(Args&&... args) {
     auto* t = last_;
     if (t != nullptr && t->tail < t->cap) {
-      ::new (static_cast<void*>(t->at(t->tail))) T(std::forward<Args>(args)...);
+      ::new (t->slot(t->tail)) T(std::forward<Args>(args)...);
       ++t->tail;
       ++t->count;
       return;
     }
     auto* c = acquire(t == nullptr ? small_cap : grown(t->cap));
     try {
-      ::new (static_cast<void*>(c->at(0))) T(std::forward<Args>(args)...);
+      ::new (c->slot(0)) T(std::forward<Args>(args)...);
     } catch (...) {
       release(c);
       throw;
@@ -459,7 +466,7 @@ private:
     auto* d = acquire(cap);
     for (std::uint32_t i = 0; i < k; ++i) {
       auto* x = c->at(from + i);
-      ::new (static_cast<void*>(d->at(i))) T(std::move(*x));
+      ::new (d->slot(i)) T(std::move(*x));
       x->~T();
     }
     d->tail = k;
