@@ -69,8 +69,8 @@ struct flow_state {
   std::atomic<std::size_t> mark_bytes{0};
   std::atomic<std::size_t> hard_factor{2};
   /// The hard limits (mark x factor, 0 without that mark), kept beside the
-  /// marks so a sender's admission is two compares, not a division (the
-  /// overflow check of the product) per post.
+  /// marks so a sender's admission is a few loads and compares, not a
+  /// division (the overflow check of the product) per post.
   std::atomic<std::size_t> hard_messages{0};
   std::atomic<std::size_t> hard_bytes{0};
   std::atomic<std::size_t> count{0};
