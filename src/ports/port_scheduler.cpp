@@ -301,7 +301,7 @@ void port_scheduler::post_drop(Payload&& msg, drop_reason why,
 
 bool port_scheduler::closes_cycle(
   port_record& dst,
-  const std::vector<std::shared_ptr<port_record>>& carried) {
+  const port_list& carried) {
   // The carried ports were just shipped by the poster, so each is the root
   // of its tree (the ports nested in its queue). Queuing them in `dst`
   // closes a cycle exactly when `dst` is nested in one of them: when one

@@ -425,7 +425,7 @@ private:
   /// ports' queues. O(log n) amortized (transit_forest). Caller holds
   /// transit_mu_.
   bool closes_cycle(port_record& dst,
-                    const std::vector<std::shared_ptr<port_record>>& carried);
+                    const port_list& carried);
 
   /// What a traced post reports (see post_impl).
   struct post_trace {

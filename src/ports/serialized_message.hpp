@@ -25,6 +25,76 @@ struct typed_payload {
   std::string undeliverable;
 };
 
+/// The transferred ports of a message in flight: a vector behind one
+/// pointer. Most messages carry no port, and every queued envelope holds a
+/// message, so the queues' pages carry 8 bytes for this instead of a
+/// vector's 24; a message that does carry ports pays one more allocation.
+class port_list {
+public:
+  using value_type = std::shared_ptr<port_record>;
+
+  port_list() noexcept = default;
+  port_list(port_list&&) noexcept = default;
+  port_list& operator=(port_list&&) noexcept = default;
+  /// Takes `xs` (the records must not be in another message).
+  port_list& operator=(std::vector<value_type>&& xs) {
+    if (xs.empty())
+      v_.reset();
+    else
+      v_ = std::make_unique<std::vector<value_type>>(std::move(xs));
+    return *this;
+  }
+
+  bool empty() const noexcept {
+    return !v_ || v_->empty();
+  }
+  std::size_t size() const noexcept {
+    return v_ ? v_->size() : 0;
+  }
+  value_type* begin() noexcept {
+    return v_ ? v_->data() : nullptr;
+  }
+  value_type* end() noexcept {
+    return v_ ? v_->data() + v_->size() : nullptr;
+  }
+  const value_type* begin() const noexcept {
+    return v_ ? v_->data() : nullptr;
+  }
+  const value_type* end() const noexcept {
+    return v_ ? v_->data() + v_->size() : nullptr;
+  }
+  value_type& operator[](std::size_t i) noexcept {
+    return (*v_)[i];
+  }
+  value_type& at(std::size_t i) {
+    return vec().at(i);
+  }
+  void reserve(std::size_t n) {
+    vec().reserve(n);
+  }
+  template <class... Ts>
+  value_type& emplace_back(Ts&&... xs) {
+    return vec().emplace_back(std::forward<Ts>(xs)...);
+  }
+  void push_back(value_type x) {
+    vec().push_back(std::move(x));
+  }
+  /// Drops the records (a caller that owns transit ports closes them
+  /// first: serialized_message::release_ports) and the vector.
+  void clear() noexcept {
+    v_.reset();
+  }
+
+private:
+  std::vector<value_type>& vec() {
+    if (!v_)
+      v_ = std::make_unique<std::vector<value_type>>();
+    return *v_;
+  }
+
+  std::unique_ptr<std::vector<value_type>> v_;
+};
+
 /// The output of StructuredSerializeWithTransfer: a message in flight.
 ///
 /// `data` is the message as plain, acyclic data that shares nothing with the
@@ -66,7 +136,7 @@ public:
   }
 
   value data;
-  std::vector<std::shared_ptr<port_record>> ports;
+  port_list ports;
   /// Total bytes of buffers in `data` (checked against receiver limits).
   std::size_t buffer_bytes = 0;
   /// Whether `data` holds port slots, definitions or references, which the
