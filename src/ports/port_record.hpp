@@ -100,6 +100,12 @@ struct envelope {
   std::uint64_t stamp = 0;
 };
 
+// A one-way flood's cost is largely the first touch of its queue's pages
+// (docs/performance.md, "The envelope's size"): a field added here costs
+// every queued message.
+static_assert(sizeof(void*) != 8 || sizeof(envelope) <= 128,
+              "an envelope stays within 128 bytes on 64-bit targets");
+
 /// A port's message queue: one pointer, nothing allocated until the first
 /// message (an idle port must stay small); batches move by chunk.
 using envelope_queue = chunk_fifo<envelope>;
