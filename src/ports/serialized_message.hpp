@@ -1,6 +1,7 @@
 #pragma once
 
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -67,16 +68,26 @@ public:
     return (*v_)[i];
   }
   value_type& at(std::size_t i) {
-    return vec().at(i);
+    if (!v_ || i >= v_->size())
+      throw std::out_of_range("port_list::at");
+    return (*v_)[i];
   }
+  /// Reserving nothing allocates nothing (most serialized messages carry
+  /// no port and pass through here).
   void reserve(std::size_t n) {
-    vec().reserve(n);
+    if (n > 0)
+      vec().reserve(n);
   }
   template <class... Ts>
   value_type& emplace_back(Ts&&... xs) {
     return vec().emplace_back(std::forward<Ts>(xs)...);
   }
-  void push_back(value_type x) {
+  // By reference, as std::vector's: if growing throws, the caller keeps
+  // its record (a transit port it must still close).
+  void push_back(const value_type& x) {
+    vec().push_back(x);
+  }
+  void push_back(value_type&& x) {
     vec().push_back(std::move(x));
   }
   /// Drops the records (a caller that owns transit ports closes them

@@ -205,3 +205,36 @@ TEST_CASE("port objects keep the scheduler alive after its runtime",
   CHECK(kept.object()->closed.load());
   kept = entangle::message_port{}; // the last count: the scheduler goes
 }
+
+TEST_CASE("a message's port_list holds no memory until it holds a port, "
+          "and keeps a record whose insertion it could not make",
+          "[internals]") {
+  using entangle::detail::port_list;
+  using entangle::detail::serialized_message;
+  static_assert(sizeof(port_list) == sizeof(void*));
+  port_list ports;
+  ports.reserve(0); // a message that carries no port passes here
+  CHECK(ports.empty());
+  CHECK(ports.size() == 0);
+  CHECK(ports.begin() == nullptr); // nothing allocated
+  CHECK(ports.begin() == ports.end());
+  CHECK_THROWS_AS(ports.at(0), std::out_of_range);
+  CHECK(ports.begin() == nullptr); // at() allocates nothing either
+  // The list never reads a record (only a message's release_ports does),
+  // so an owner without a record stands in for one.
+  auto owner = std::make_shared<int>(0);
+  std::shared_ptr<port_record> rec{owner, nullptr};
+  ports.push_back(rec); // by reference: `rec` keeps its share
+  CHECK(rec.use_count() == 3);
+  ports.push_back(std::move(rec));
+  CHECK(ports.size() == 2);
+  CHECK(owner.use_count() == 3);
+  CHECK_FALSE(ports.at(1).owner_before(ports[0]));
+  port_list moved = std::move(ports);
+  CHECK(moved.size() == 2);
+  CHECK(ports.empty()); // NOLINT(bugprone-use-after-move)
+  moved.clear();
+  CHECK(moved.empty());
+  CHECK(owner.use_count() == 1);
+  CHECK(moved.begin() == nullptr);
+}
