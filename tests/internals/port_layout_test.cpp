@@ -207,10 +207,9 @@ TEST_CASE("port objects keep the scheduler alive after its runtime",
 }
 
 TEST_CASE("a message's port_list holds no memory until it holds a port, "
-          "and keeps a record whose insertion it could not make",
+          "and push_back copies or moves as a vector's does",
           "[internals]") {
   using entangle::detail::port_list;
-  using entangle::detail::serialized_message;
   static_assert(sizeof(port_list) == sizeof(void*));
   port_list ports;
   ports.reserve(0); // a message that carries no port passes here
