@@ -22,6 +22,12 @@ void print_sizes() {
               " context's port table\n",
               sizeof(port_record), sizeof(envelope_queue), sizeof(port_object),
               sizeof(event_target), sizeof(port_block), sizeof(port_pair));
+  // What each queued message costs (docs/performance.md, "The envelope's
+  // size"): the value, the message around it, the queue's element.
+  std::printf("  sizes: value %zu B, serialized_message %zu B, envelope %zu B"
+              " per queued message\n",
+              sizeof(entangle::value), sizeof(serialized_message),
+              sizeof(envelope));
 }
 
 void print_context_sizes() {

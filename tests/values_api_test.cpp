@@ -194,3 +194,37 @@ TEST_CASE("to_string renders shared objects once and cycles as references",
   CHECK(to_string(m) == "Map(1) {\"k\" => Set(2) {1, \"two\"}}");
   CHECK(to_string(boxed_primitive{false}) == "[Boolean: false]");
 }
+
+TEST_CASE("an Error held by a value reads, copies and moves like any "
+          "alternative, and costs no value more than an object does",
+          "[values]") {
+  // The Error sits behind a pointer (detail::error_box) so that its two
+  // strings do not set every value's size; its API is unchanged.
+  static_assert(sizeof(value) <= sizeof(object) + sizeof(std::size_t),
+                "a value is no bigger than its largest inline alternative");
+  value v{error_value{"TypeError", "bad"}};
+  CHECK(v.is<error_value>());
+  CHECK_FALSE(v.is<std::string>());
+  CHECK(std::string{v.type_name()} == "error");
+  REQUIRE(v.get_if<error_value>() != nullptr);
+  CHECK(v.get<error_value>().name == "TypeError");
+  CHECK(value{1.0}.get_if<error_value>() == nullptr);
+  CHECK(error_of([] { (void) value{1.0}.get<error_value>(); })
+        == "TypeError: value holds number, not error");
+  // A copy is deep: changing it leaves the original alone.
+  value c = v;
+  c.get<error_value>().message = "changed";
+  CHECK(v.get<error_value>().message == "bad");
+  CHECK(c != v);
+  c.get<error_value>().message = "bad";
+  CHECK(c == v);
+  // A moved-from value still reads as an Error (a default one), no crash.
+  value m = std::move(v);
+  CHECK(m.get<error_value>().message == "bad");
+  CHECK(v.is<error_value>()); // NOLINT(bugprone-use-after-move)
+  CHECK(v.get<error_value>().name == "Error");
+  v.get<error_value>().message = "again"; // writable: boxed anew
+  CHECK(v.get<error_value>().message == "again");
+  CHECK(to_string(value::obj({{"e", error_value{"RangeError", "r"}}}))
+        == "{e: RangeError: r}");
+}

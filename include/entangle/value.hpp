@@ -151,6 +151,52 @@ struct clone_ref {
   }
 };
 
+/// @private An `error_value` behind one pointer. A value is as big as its
+/// largest alternative, and an Error's two strings (64 bytes) made every
+/// value -- every array element, every queued message -- 16 bytes bigger
+/// than the next largest (an `object`), for a kind messages rarely carry.
+/// Copies are deep; a moved-from box reads as a default Error.
+class error_box {
+public:
+  explicit error_box(error_value x)
+    : p_(std::make_unique<error_value>(std::move(x))) {
+  }
+  error_box(const error_box& other)
+    : p_(std::make_unique<error_value>(other.get())) {
+  }
+  error_box(error_box&&) noexcept = default;
+  error_box& operator=(const error_box& other) {
+    p_ = std::make_unique<error_value>(other.get());
+    return *this;
+  }
+  error_box& operator=(error_box&&) noexcept = default;
+  ~error_box() = default;
+
+  const error_value& get() const noexcept {
+    if (p_)
+      return *p_;
+    static const error_value fallback;
+    return fallback;
+  }
+  error_value& get() {
+    if (!p_)
+      p_ = std::make_unique<error_value>();
+    return *p_;
+  }
+
+  friend bool operator==(const error_box& x, const error_box& y) {
+    return x.get() == y.get();
+  }
+
+private:
+  std::unique_ptr<error_value> p_;
+};
+
+/// @private The type a value's variant stores for alternative `T`.
+template <class T>
+using value_slot_t
+  = std::conditional_t<std::is_same_v<T, error_value>, error_box, T>;
+
 struct clone_def;
 
 /// @private In flight: the plain description of a graph node or a view
@@ -202,7 +248,8 @@ class value {
 public:
   using variant_type
     = std::variant<undefined_t, null_t, bool, double, bigint, std::string,
-                   date, regexp, boxed_primitive, error_value, array_buffer,
+                   date, regexp, boxed_primitive, detail::error_box,
+                   array_buffer,
                    typed_array, data_view, array, object, shared_object,
                    shared_array, value_map, value_set, message_port,
                    host_object, detail::port_slot, detail::clone_ref,
@@ -240,7 +287,7 @@ public:
   }
   value(boxed_primitive x) noexcept : v_(std::move(x)) {
   }
-  value(error_value x) noexcept : v_(std::move(x)) {
+  value(error_value x) : v_(detail::error_box{std::move(x)}) {
   }
   value(array_buffer x) noexcept : v_(std::move(x)) {
   }
@@ -284,7 +331,7 @@ public:
 
   template <class T>
   bool is() const noexcept {
-    return std::holds_alternative<T>(v_);
+    return std::holds_alternative<detail::value_slot_t<T>>(v_);
   }
   bool is_undefined() const noexcept {
     return is<undefined_t>();
@@ -316,13 +363,13 @@ public:
   /// Returns the alternative `T`; @throws type_error when it holds another.
   template <class T>
   const T& get() const {
-    if (auto* p = std::get_if<T>(&v_))
+    if (auto* p = get_if<T>())
       return *p;
     throw_wrong_type(type_name_of<T>());
   }
   template <class T>
   T& get() {
-    if (auto* p = std::get_if<T>(&v_))
+    if (auto* p = get_if<T>())
       return *p;
     throw_wrong_type(type_name_of<T>());
   }
@@ -330,11 +377,21 @@ public:
   /// Returns a pointer to the alternative `T`, or nullptr.
   template <class T>
   const T* get_if() const noexcept {
-    return std::get_if<T>(&v_);
+    if constexpr (std::is_same_v<T, error_value>) {
+      auto* box = std::get_if<detail::error_box>(&v_);
+      return box ? &box->get() : nullptr;
+    } else {
+      return std::get_if<T>(&v_);
+    }
   }
   template <class T>
-  T* get_if() noexcept {
-    return std::get_if<T>(&v_);
+  T* get_if() noexcept(!std::is_same_v<T, error_value>) {
+    if constexpr (std::is_same_v<T, error_value>) {
+      auto* box = std::get_if<detail::error_box>(&v_);
+      return box ? &box->get() : nullptr; // allocates if moved from
+    } else {
+      return std::get_if<T>(&v_);
+    }
   }
 
   bool as_bool() const {
@@ -441,6 +498,9 @@ public:
   /// Returns the JS-ish type name of the held alternative ("number", ...).
   const char* type_name() const noexcept;
 
+  /// The variant itself, for `std::visit` and `index()`. An Error is held
+  /// as `detail::error_box` (its `get()` is the `error_value`); `is`,
+  /// `get` and `get_if` hide that.
   const variant_type& var() const noexcept {
     return v_;
   }

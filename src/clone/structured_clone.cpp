@@ -131,7 +131,8 @@ struct copy_visitor {
   serializer& s;
   std::size_t depth;
 
-  value operator()(const error_value& e) {
+  value operator()(const detail::error_box& box) {
+    auto& e = box.get();
     return value{error_value{normalized_error_name(e.name), e.message}};
   }
   value operator()(const array_buffer& b) {

@@ -124,10 +124,11 @@ public:
         big_int(*pn);
       else
         str(std::get<std::string>(p));
-    } else if (auto* e = std::get_if<error_value>(&v)) {
+    } else if (auto* box = std::get_if<detail::error_box>(&v)) {
+      auto& e = box->get();
       u8(t_error);
-      str(e->name);
-      str(e->message);
+      str(e.name);
+      str(e.message);
     } else if (auto* buf = std::get_if<array_buffer>(&v)) {
       u8(t_buffer);
       bytes(buf->bytes().data(), buf->bytes().size());

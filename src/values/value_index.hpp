@@ -17,10 +17,10 @@ constexpr std::size_t index_in(const std::variant<Ts...>*) noexcept {
 }
 
 /// The index of alternative `T` in `value::variant_type` (a constant, for
-/// `switch` on `var().index()`).
+/// `switch` on `var().index()`); `error_value`'s is its box's.
 template <class T>
-inline constexpr std::size_t variant_index
-  = index_in<T>(static_cast<const value::variant_type*>(nullptr));
+inline constexpr std::size_t variant_index = index_in<value_slot_t<T>>(
+  static_cast<const value::variant_type*>(nullptr));
 
 static_assert(variant_index<undefined_t> == 0);
 static_assert(variant_index<boxed_primitive> == value::last_simple_index);

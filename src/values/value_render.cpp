@@ -130,8 +130,8 @@ private:
       },
       b.value_of());
   }
-  void show(const error_value& e, std::size_t) {
-    out_ += fmt::format("{}: {}", e.name, e.message);
+  void show(const detail::error_box& box, std::size_t) {
+    out_ += fmt::format("{}: {}", box.get().name, box.get().message);
   }
   void show(const array_buffer& b, std::size_t) {
     out_ += b.detached() ? std::string{"ArrayBuffer(detached)"}
