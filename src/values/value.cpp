@@ -105,6 +105,8 @@ const char* value::type_name() const noexcept {
 
 template <class T>
 const char* value::type_name_of() noexcept {
+  static_assert(detail::variant_index<T> < std::size(names),
+                "T is not one of value's alternatives");
   return names[detail::variant_index<T>];
 }
 
