@@ -71,6 +71,10 @@ struct pair_result {
 /// CAF only, 2 = entangle only (the other side then reads as 1 ns).
 inline int only_side = 0;
 
+/// --verbose-reps: every repetition's pair of figures on stderr (the
+/// medians hide whether a row is bimodal).
+inline bool verbose_reps = false;
+
 /// Runs `caf` and `ent` alternately `reps` times (which one goes first
 /// alternates too), and returns medians.
 inline pair_result interleave(int reps, const case_fn& caf,
@@ -91,6 +95,9 @@ inline pair_result interleave(int reps, const case_fn& caf,
     c.push_back(a);
     e.push_back(b);
     r.push_back(b / a);
+    if (verbose_reps)
+      std::fprintf(stderr, "  rep %d: raw CAF %.1f, entangle %.1f\n", i, a,
+                   b);
   }
   return {median(c), median(e), median(r)};
 }

@@ -4,6 +4,7 @@
 //
 //   entangle_bench [--quick] [--reps=N] [--only=group,group...]
 //                  [--side=caf|entangle]   (one side alone, for profilers)
+//                  [--verbose-reps]        (each repetition on stderr)
 //   groups: pingpong oneway fan transfer payloads tracing memory scale flow
 //   (payload_object: that one payload row alone; flow_mark: the first
 //   flow row alone)
@@ -410,6 +411,8 @@ int main(int argc, char** argv) {
       std::string g;
       while (std::getline(ss, g, ','))
         only.insert(g);
+    } else if (a == "--verbose-reps") {
+      verbose_reps = true;
     } else if (auto v = val("--side=")) {
       only_side = std::string{v} == "caf" ? 1 : 2;
     } else if (auto v = val("--mem-child=")) {
