@@ -56,6 +56,14 @@ struct runtime_config : caf::actor_system_config {
   /// work on the same event loop (fairness; HTML §4.6).
   std::size_t dispatch_batch = 64;
 
+  /// Most posts of one turn handed to a busy port at once (the post stage,
+  /// docs/architecture.md): while the receiving context has a wake-up
+  /// pending anyway, a post waits on the posting thread and goes over with
+  /// the ones after it in one lock round when this many wait, when the
+  /// posting context does anything else with ports, or when its turn
+  /// ends, whichever comes first. 0 or 1: every post goes over at once.
+  std::size_t post_batch = 64;
+
   /// Largest buffer (bytes) a context accepts in one message; a larger one
   /// fails deserialization at the receiver (`messageerror`). 0 = no limit.
   std::size_t max_buffer_bytes = 0;

@@ -28,7 +28,10 @@ namespace entangle::detail {
 ///   [head, tail): emptied chunks are unlinked at once, so empty() is
 ///   `last_ == nullptr` and memory stays O(live): only the oldest chunk
 ///   has a consumed prefix and only the newest room at its end, apart
-///   from a batch given back (prepend), whose chunks keep theirs;
+///   from a batch given back (prepend), whose chunks keep theirs, and a
+///   queue appended whole (splice_back), which leaves the room of the
+///   chunk that was newest (its caller splices only queues that fill
+///   their chunks at least half);
 /// - `last_->count` is the number of live elements in the whole queue
 ///   (the field means nothing in other chunks).
 ///
@@ -298,6 +301,44 @@ public:
       c->count = t->count + 1;
     }
     last_ = c;
+  }
+
+  /// emplace_back, but an empty queue's first chunk gets `first_cap` slots
+  /// (one of the sizes grown() makes), not small_cap: for a queue that is
+  /// about to fill (a post stage).
+  template <class... Args>
+  void emplace_back_first(std::uint32_t first_cap, Args&&... args) {
+    if (last_ != nullptr) {
+      emplace_back(std::forward<Args>(args)...);
+      return;
+    }
+    auto* c = acquire(first_cap);
+    try {
+      ::new (c->slot(0)) T(std::forward<Args>(args)...);
+    } catch (...) {
+      release(c);
+      throw;
+    }
+    c->tail = 1;
+    c->next = c;
+    c->count = 1;
+    last_ = c;
+  }
+
+  /// Moves every element of `o` to the end of this queue, in order,
+  /// leaving `o` empty. O(1): the two rings are relinked.
+  void splice_back(chunk_fifo& o) noexcept {
+    if (o.last_ == nullptr)
+      return;
+    auto total = size() + o.size();
+    if (last_ != nullptr) {
+      auto* first = o.last_->next;
+      o.last_->next = last_->next;
+      last_->next = first;
+    }
+    last_ = o.last_;
+    last_->count = total;
+    o.last_ = nullptr;
   }
 
   /// Moves the head into `out` (no temporary: a dispatch path uses it).

@@ -353,6 +353,10 @@ public:
   /// predictable branch when no explorer is set (the threaded runtime).
   void explore_point(explore_op op, const port_object* port = nullptr,
                      const value* data = nullptr) {
+    // Staged posts go over before any other operation (post_stage); under
+    // an explorer before a post too, so a schedule sees every post queued.
+    if (op != explore_op::post || explorer_ != nullptr)
+      port_scheduler::flush_stage();
     if (__builtin_expect(explorer_ != nullptr, 0))
       explorer_->point(*this, op, port, data);
   }

@@ -72,6 +72,10 @@ caf::invoke_message_result context_core::consume(caf::mailbox_element& x) {
   // The running context while it handles any message: the shared
   // behavior's cases find it so (make_behavior).
   drain_scope running{this};
+  // This turn's posts to a busy port go over in groups (post_stage); the
+  // end of the turn hands over what waits.
+  post_stage::turn staging{static_cast<std::uint32_t>(
+    std::min<std::size_t>(rt_.cfg.post_batch, 1u << 16))};
   if (&x != wake_)
     return caf::scheduled_actor::consume(x);
   // What CAF's consume would do for it, minus the generic parts: a context
@@ -156,6 +160,7 @@ std::size_t context_core::queued(const port_object& port) const {
     return 0;
   std::size_t n = 0;
   {
+    port_scheduler::flush_stage(); // this thread's posts to it count
     record_guard guard{port.record->mu()};
     n = port.record->queue.size();
   }

@@ -58,6 +58,7 @@ void port_scheduler::refuse(const flow_state& f, const flow_refusal& r) {
 }
 
 void port_scheduler::set_marks(port_record& rec, const high_water_mark& m) {
+  flush_stage();
   bool crossing = false;
   {
     record_guard guard{rec.mu()};
@@ -73,6 +74,7 @@ void port_scheduler::set_marks(port_record& rec, const high_water_mark& m) {
 }
 
 high_water_mark port_scheduler::marks(port_record& rec) {
+  flush_stage();
   record_guard guard{rec.mu()};
   auto* f = rec.flow(std::memory_order_relaxed);
   return f != nullptr ? f->marks() : high_water_mark{0, 0, 2};
@@ -80,6 +82,7 @@ high_water_mark port_scheduler::marks(port_record& rec) {
 
 bool port_scheduler::hold(port_record& rec, std::size_t bytes,
                           bool popped_now) {
+  flush_stage();
   record_guard guard{rec.mu()};
   auto* f = rec.flow(std::memory_order_relaxed);
   if (f == nullptr || rec.closed)
@@ -90,12 +93,14 @@ bool port_scheduler::hold(port_record& rec, std::size_t bytes,
 }
 
 void port_scheduler::hold_reads(port_record& rec) {
+  flush_stage();
   record_guard guard{rec.mu()};
   if (auto* f = rec.flow(std::memory_order_relaxed))
     f->held = true;
 }
 
 bool port_scheduler::peer_full(const port_record& src) {
+  flush_stage();
   auto* peer = src.peer();
   if (peer == nullptr)
     return false;
@@ -105,6 +110,7 @@ bool port_scheduler::peer_full(const port_record& src) {
 }
 
 void port_scheduler::ack(port_record& rec, std::size_t bytes) {
+  flush_stage();
   bool crossing = false;
   {
     record_guard guard{rec.mu()};
@@ -121,6 +127,7 @@ void port_scheduler::ack(port_record& rec, std::size_t bytes) {
 }
 
 port_scheduler::credit port_scheduler::credit_of(const port_record& src) {
+  flush_stage();
   auto* peer = src.peer();
   if (peer == nullptr)
     return {};
@@ -130,6 +137,7 @@ port_scheduler::credit port_scheduler::credit_of(const port_record& src) {
 port_scheduler::credit port_scheduler::room_of(port_record& rec,
                                                std::size_t more,
                                                std::size_t more_bytes) {
+  flush_stage();
   credit c;
   record_guard guard{rec.mu()};
   auto* f = rec.flow(std::memory_order_relaxed);
@@ -148,6 +156,7 @@ port_scheduler::credit port_scheduler::room_of(port_record& rec,
 }
 
 void port_scheduler::send_ready(port_record& rec) {
+  flush_stage();
   // The owner of `rec` reads its peer link without the lock (port_record::
   // peer); the notice goes into the peer's own queue, in band behind what
   // this side posted to it, so it moves with the peer and is dispatched
@@ -156,6 +165,7 @@ void port_scheduler::send_ready(port_record& rec) {
 }
 
 void port_scheduler::queue_ready(port_record* s) {
+  flush_stage();
   if (s == nullptr)
     return;
   caf::actor wake;
@@ -180,6 +190,7 @@ void port_scheduler::queue_ready(port_record* s) {
 // -- credit between nodes ------------------------------------------------------
 
 void port_scheduler::watch_reads(const std::shared_ptr<port_record>& end) {
+  flush_stage();
   auto* rec = end->peer(); // the end's owner reads its link unlocked
   if (rec == nullptr)
     return;
@@ -197,6 +208,7 @@ void port_scheduler::watch_reads(const std::shared_ptr<port_record>& end) {
 }
 
 port_scheduler::flow_view port_scheduler::view_of(port_record& rec) {
+  flush_stage();
   flow_view v;
   v.marks.hard_factor = 2;
   record_guard guard{rec.mu()};
@@ -210,6 +222,7 @@ port_scheduler::flow_view port_scheduler::view_of(port_record& rec) {
 
 void port_scheduler::set_mirror(port_record& end, const high_water_mark& m,
                                 std::size_t unsent) {
+  flush_stage();
   bool crossing = false;
   {
     record_guard guard{end.mu()};
@@ -239,6 +252,7 @@ void port_scheduler::set_mirror(port_record& end, const high_water_mark& m,
 
 void port_scheduler::rebase_mirror(port_record& end, const high_water_mark& m,
                                    std::size_t n, std::size_t bytes) {
+  flush_stage();
   bool crossing = false;
   {
     record_guard guard{end.mu()};
@@ -257,6 +271,7 @@ void port_scheduler::rebase_mirror(port_record& end, const high_water_mark& m,
 
 void port_scheduler::credit_remote(port_record& end, std::size_t n,
                                    std::size_t bytes) {
+  flush_stage();
   bool crossing = false;
   {
     record_guard guard{end.mu()};

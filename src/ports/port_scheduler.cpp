@@ -41,6 +41,7 @@ void release(port_scheduler* s) noexcept {
 
 std::pair<std::shared_ptr<port_record>, std::shared_ptr<port_record>>
 port_scheduler::make_pair(bool shipped) {
+  flush_stage();
   auto id = next_record_id_.fetch_add(2, std::memory_order_relaxed);
   // One allocation per pair: both records and their first port objects.
   auto pair = std::make_shared<port_pair>(*this, id);
@@ -66,6 +67,7 @@ port_scheduler::make_pair(bool shipped) {
 
 std::uint64_t port_scheduler::adopt(port_record& rec, caf::actor owner,
                                     port_object* obj) {
+  flush_stage();
   if (rec.transit(std::memory_order_acquire) != nullptr) {
     // It left the queue that held it: it is a root of the forest now.
     std::lock_guard<std::mutex> transit{transit_mu_};
@@ -82,6 +84,7 @@ std::uint64_t port_scheduler::adopt(port_record& rec, caf::actor owner,
 }
 
 void port_scheduler::ship(port_record& rec) {
+  flush_stage();
   port_record* peer = nullptr;
   {
     record_guard guard{rec.mu()};
@@ -213,6 +216,15 @@ void port_scheduler::post_impl(port_record& src, Payload&& msg,
                                [[maybe_unused]] post_trace* tr) {
   constexpr bool serialized =
     std::is_same_v<std::decay_t<Payload>, serialized_message>;
+  // A post to a busy receiver waits in this thread's stage (post_stage);
+  // any other post hands the stage over first, so posts keep their order.
+  [[maybe_unused]] post_stage* st = nullptr;
+  if constexpr (!Traced) {
+    st = &post_stage::local();
+    if (st->open && stage_post(*st, src, msg, bytes))
+      return;
+  }
+  flush_stage();
   // Posts that carry ports check and link the transit forest under
   // transit_mu_ (see closes_cycle); plain posts never touch it.
   std::unique_lock<std::mutex> transit{transit_mu_, std::defer_lock};
@@ -277,6 +289,16 @@ void port_scheduler::post_impl(port_record& src, Payload&& msg,
       // mailbox is closed), so no other record lock is taken under this.
       send_hint_(dst->owner, kind, *dst, dst->epoch, arg);
     }
+    if constexpr (!Traced) {
+      // Its owner had a wake-up pending (the enqueue coalesced into it):
+      // the next posts to it may wait in the stage.
+      if (st->open)
+        st->busy = kind == wake_kind::none && !transit && dst->shipped
+                       && dst->started && dst->owner
+                       && dst->flow(std::memory_order_relaxed) == nullptr
+                     ? dst
+                     : nullptr;
+    }
   }
   if (transit)
     transit.unlock();
@@ -317,6 +339,7 @@ bool port_scheduler::closes_cycle(
 port_scheduler::start_result
 port_scheduler::start(const std::shared_ptr<port_record>& rec,
                       std::uint64_t epoch) {
+  flush_stage();
   caf::actor wake;
   start_result r;
   {
@@ -367,6 +390,7 @@ struct pending_close {
 
 void port_scheduler::close(const std::shared_ptr<port_record>& rec,
                            drop_reason why) {
+  flush_stage();
   if (close_worklist != nullptr) {
     close_worklist->push_back(pending_close{rec, why});
     return;
@@ -470,6 +494,7 @@ port_scheduler::pop_result
 port_scheduler::pop_unshipped(port_record& rec, std::uint64_t epoch,
                               std::uint64_t stamp, envelope& out,
                               std::uint64_t& next) {
+  flush_stage();
   bool crossing = false;
   {
     record_guard guard{rec.mu()};
@@ -488,6 +513,7 @@ port_scheduler::pop_unshipped(port_record& rec, std::uint64_t epoch,
 port_scheduler::pop_result
 port_scheduler::take_value(port_record& rec, std::uint64_t epoch,
                            envelope& out, std::uint64_t& next) {
+  flush_stage();
   bool crossing = false;
   {
     record_guard guard{rec.mu()};
@@ -513,6 +539,7 @@ port_scheduler::pop_result
 port_scheduler::pop_batch(port_record& rec, std::uint64_t epoch,
                           envelope_queue::batch& out, std::size_t max,
                           bool& drained) {
+  flush_stage();
   bool crossing = false;
   {
     record_guard guard{rec.mu()};
@@ -531,6 +558,7 @@ port_scheduler::pop_batch(port_record& rec, std::uint64_t epoch,
 }
 
 bool port_scheduler::needs_rehint(port_record& rec, std::uint64_t epoch) {
+  flush_stage();
   record_guard guard{rec.mu()};
   if (rec.epoch != epoch || !rec.owner)
     return false;
@@ -542,11 +570,13 @@ bool port_scheduler::needs_rehint(port_record& rec, std::uint64_t epoch) {
 }
 
 bool port_scheduler::entangled(port_record& rec) {
+  flush_stage();
   record_guard guard{rec.mu()};
   return rec.entangled_locked();
 }
 
 bool port_scheduler::watch_close(port_record& rec) {
+  flush_stage();
   record_guard guard{rec.mu()};
   if (!rec.entangled_locked() || !rec.owner)
     return false;

@@ -12,6 +12,7 @@
 #include "entangle/drop_reason.hpp"
 #include "entangle/flow_control.hpp"
 #include "ports/port_record.hpp"
+#include "ports/post_stage.hpp"
 #include "base/trace_hooks.hpp"
 
 namespace entangle::detail {
@@ -60,6 +61,16 @@ public:
                                      std::uint64_t arg)>;
 
   explicit port_scheduler(hint_fn send_hint);
+
+  /// Hands this thread's staged posts to their port (post_stage) before an
+  /// operation that must come after them: every public operation here
+  /// calls it first, the post that stages does not. A load and a compare
+  /// while nothing is staged.
+  static void flush_stage() {
+    auto& st = post_stage::local();
+    if (__builtin_expect(st.dst != nullptr, 0))
+      st.sched->flush_staged(st);
+  }
 
   /// A scheduler on the heap whose `shared_ptr` owners hold one keep-alive
   /// count (see "Lifetime" above).
@@ -286,6 +297,7 @@ public:
   /// into the notice that was never dispatched, at its place, exactly as
   /// if the batch had never been taken (one ready, not two).
   void unpop(port_record& rec, envelope_queue::batch& items) {
+    flush_stage();
     record_guard guard{rec.mu()};
     auto* f = rec.flow(std::memory_order_relaxed);
     for (auto i = items.begin(); i != items.end(); ++i) {
@@ -426,6 +438,14 @@ private:
   /// transit_mu_.
   bool closes_cycle(port_record& dst,
                     const port_list& carried);
+
+  /// Stages a post (post_stage) if `src`'s peer is the thread's busy
+  /// target and the message carries no port; returns whether it did.
+  template <class Payload>
+  bool stage_post(post_stage& st, port_record& src, Payload& msg,
+                  std::uint32_t bytes);
+  /// Hands `st`'s messages to `st.dst` in one lock round (see flush_stage).
+  void flush_staged(post_stage& st);
 
   /// What a traced post reports (see post_impl).
   struct post_trace {

@@ -59,6 +59,9 @@ runtime_config::runtime_config() {
          "maximum nesting depth of a posted value")
     .add(dispatch_batch, "dispatch-batch",
          "messages one port dispatches per turn before yielding")
+    .add(post_batch, "post-batch",
+         "posts of one turn handed to a busy port at once (0 = each at "
+         "once)")
     .add(max_buffer_bytes, "max-buffer-bytes",
          "largest ArrayBuffer payload a context accepts (0 = no limit)")
     .add(port_high_water_mark.messages, "port-high-water-mark",

@@ -44,6 +44,8 @@ enum post_flag : std::uint32_t {
   flag_echo = 1,          // the receiver answers on the same channel
   flag_close_on_recv = 2, // the receiver closes its end in the handler
   flag_port_in_value = 4, // the carried port is also referenced in the data
+  flag_burst = 8,         // 4 posts in one turn (the post stage's groups)
+  flag_long_burst = 16,   // 40 posts in one turn (groups spliced whole)
 };
 
 inline constexpr int initial_workers = 3;
@@ -90,6 +92,10 @@ inline std::string to_string(const op& o) {
         s += " close-on-recv";
       if (f & flag_port_in_value)
         s += " port-in-value";
+      if (f & flag_burst)
+        s += " x4";
+      if (f & flag_long_burst)
+        s += " x40";
       return s;
     }
     case op_kind::move:
@@ -307,6 +313,8 @@ private:
         }
         if (flags & flag_close_on_recv)
           ch_[o.ch][1 - o.end].closed = true;
+        else if (o.ch2 < 0 && chance(20))
+          flags |= chance(20) ? flag_long_burst : flag_burst;
         o.arg = kind | (flags << 4);
         break;
       }

@@ -149,9 +149,15 @@ public:
       case op_kind::create:
         do_create(me, o);
         break;
-      case op_kind::post:
-        do_post(me, o, static_cast<std::int64_t>(k));
+      case op_kind::post: {
+        // A burst: more posts in the same turn, which a busy receiver's
+        // port takes in groups (post_stage).
+        auto f = o.arg >> 4;
+        int n = f & flag_long_burst ? 40 : f & flag_burst ? 4 : 1;
+        for (int i = 0; i < n; ++i)
+          do_post(me, o, static_cast<std::int64_t>(k));
         break;
+      }
       case op_kind::move:
       case op_kind::move_both:
         do_move(me, o);

@@ -45,6 +45,9 @@ public:
 
   /// Handles everything in the inbox; waits up to `wait` if it is empty.
   void process(std::chrono::microseconds wait) {
+    // A turn ends here, as a context's does: staged posts go over before
+    // this owner waits (post_stage).
+    port_scheduler::flush_stage();
     for (auto& item : w_.boxes[static_cast<std::size_t>(id_)]->take(wait)) {
       switch (item.k) {
         case work::kind::adopt:

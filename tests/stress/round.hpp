@@ -31,6 +31,10 @@ totals run_round(world& w, std::vector<std::unique_ptr<Owner>>& owners,
   for (std::size_t i = 0; i < owners.size(); ++i)
     threads.emplace_back([&, i] {
       current_sink = owners[i].get(); // this thread is that owner
+      // Its posts to busy ports are staged as a context's are (post_stage):
+      // owner::process ends a "turn". Some owners hand over in groups of
+      // 64 (spliced whole), some of 5 (moved one by one).
+      entangle::detail::post_stage::turn staging{i % 2 == 0 ? 64u : 5u};
       try {
         body(*owners[i]);
       } catch (const std::exception& ex) {

@@ -1,0 +1,272 @@
+// The post stage (src/ports/post_stage.hpp; docs/architecture.md, "The post
+// stage"): a post to a port whose owner has a wake-up pending waits on the
+// posting thread and goes over in groups. Checked on the scheduler itself:
+// what is staged when, that every way out (a full stage, another
+// operation, the turn's end) hands it over in order, and that a target
+// that closed or changed meanwhile loses nothing uncounted.
+
+#include <catch2/catch.hpp>
+
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+#include <caf/event_based_actor.hpp>
+
+#include <thread>
+#include <vector>
+
+#include "ports/port_scheduler.hpp"
+
+using entangle::drop_reason;
+using entangle::value;
+using entangle::detail::envelope;
+using entangle::detail::envelope_queue;
+using entangle::detail::port_record;
+using entangle::detail::port_scheduler;
+using entangle::detail::post_stage;
+
+namespace {
+
+/// A scheduler whose wake-ups are counted, not sent, and an owner handle
+/// (an actor CAF never runs a message of).
+struct bench {
+  caf::actor_system_config cfg;
+  caf::actor_system sys{cfg};
+  caf::actor owner = sys.spawn([]() -> caf::behavior {
+    return {[](int) {}};
+  });
+  std::vector<port_scheduler::wake_kind> hints;
+  std::shared_ptr<port_scheduler> sched = port_scheduler::create(
+    [this](const caf::actor&, port_scheduler::wake_kind k, port_record&,
+           std::uint64_t, std::uint64_t) { hints.push_back(k); });
+
+  ~bench() {
+    caf::anon_send_exit(owner, caf::exit_reason::user_shutdown);
+  }
+
+  /// A shipped pair: `a` posts, `b` is owned and started.
+  struct pair {
+    std::shared_ptr<port_record> a, b;
+    std::uint64_t epoch = 0;
+  };
+  pair make(bool shipped = true) {
+    auto [a, b] = sched->make_pair(shipped);
+    pair p{a, b, 0};
+    sched->adopt(*a, owner, nullptr);
+    p.epoch = sched->adopt(*b, owner, nullptr);
+    sched->start(b, p.epoch);
+    return p;
+  }
+
+  std::size_t queued(port_record& r) {
+    entangle::detail::record_guard g{r.mu()};
+    return r.queue.size();
+  }
+
+  /// Every message of `b`'s queue, as numbers, in order (the close
+  /// sentinel as -1); the queue is emptied.
+  std::vector<double> take_all(pair& p) {
+    std::vector<double> out;
+    envelope_queue::batch items;
+    bool drained = false;
+    while (sched->pop_batch(*p.b, p.epoch, items, 1000, drained)
+           == port_scheduler::pop_result::item) {
+      for (auto& e : items)
+        out.push_back(e.is_close ? -1.0 : e.msg.data.get<double>());
+      items.clear();
+    }
+    return out;
+  }
+};
+
+std::vector<double> range(int from, int to) {
+  std::vector<double> out;
+  for (int i = from; i <= to; ++i)
+    out.push_back(i);
+  return out;
+}
+
+} // namespace
+
+TEST_CASE("post stage: posts to a busy port wait on the thread and go over "
+          "in order when full, on another operation, and at the turn's end",
+          "[internals][post_stage]") {
+  bench w;
+  auto p = w.make();
+  auto& st = post_stage::local();
+  {
+    post_stage::turn turn{64};
+    // The first post wakes the idle owner; the second finds that wake-up
+    // pending and learns the port is busy: both are queued at once.
+    w.sched->post_value(*p.a, 1.0, 0);
+    w.sched->post_value(*p.a, 2.0, 0);
+    CHECK(w.queued(*p.b) == 2);
+    CHECK(w.hints.size() == 1);
+    CHECK(st.dst == nullptr);
+    // From now on they wait here.
+    for (int i = 3; i <= 65; ++i)
+      w.sched->post_value(*p.a, double(i), 0);
+    CHECK(w.queued(*p.b) == 2);
+    CHECK(st.q.size() == 63);
+    // The 64th goes over with the other 63, in one lock round, and the
+    // owner's pending wake-up covers them (no new hint).
+    w.sched->post_value(*p.a, 66.0, 0);
+    CHECK(st.dst == nullptr);
+    CHECK(w.queued(*p.b) == 66);
+    CHECK(w.hints.size() == 1);
+    // Any other operation of this thread hands the stage over first.
+    w.sched->post_value(*p.a, 67.0, 0);
+    CHECK(w.queued(*p.b) == 66);
+    CHECK(w.sched->entangled(*p.b));
+    CHECK(w.queued(*p.b) == 67);
+    // The turn's end does too.
+    w.sched->post_value(*p.a, 68.0, 0);
+    w.sched->post_value(*p.a, 69.0, 0);
+    CHECK(w.queued(*p.b) == 67);
+  }
+  CHECK(w.queued(*p.b) == 69);
+  CHECK_FALSE(st.open);
+  CHECK(st.busy == nullptr);
+  CHECK(w.take_all(p) == range(1, 69));
+}
+
+TEST_CASE("post stage: nothing is staged outside a turn, with a limit of "
+          "1, for a port that is not started, or for a message that "
+          "carries ports",
+          "[internals][post_stage]") {
+  bench w;
+  auto& st = post_stage::local();
+  auto p = w.make();
+  for (int i = 1; i <= 5; ++i) // no turn: every post goes over
+    w.sched->post_value(*p.a, double(i), 0);
+  CHECK(w.queued(*p.b) == 5);
+  {
+    post_stage::turn turn{1}; // runtime_config::post_batch = 1: off
+    w.sched->post_value(*p.a, 6.0, 0);
+    w.sched->post_value(*p.a, 7.0, 0);
+    CHECK(st.dst == nullptr);
+    CHECK(w.queued(*p.b) == 7);
+  }
+  auto [a, b] = w.sched->make_pair(true); // owned, never started
+  w.sched->adopt(*a, w.owner, nullptr);
+  w.sched->adopt(*b, w.owner, nullptr);
+  {
+    post_stage::turn turn{64};
+    for (int i = 0; i < 3; ++i)
+      w.sched->post_value(*a, 1.0, 0);
+    CHECK(st.dst == nullptr);
+    CHECK(w.queued(*b) == 3);
+    // A busy port, then a message carrying a port: it goes over at once,
+    // behind what waited.
+    w.sched->post_value(*p.a, 8.0, 0); // busy now (the hint is pending)
+    w.sched->post_value(*p.a, 9.0, 0); // staged
+    CHECK(st.q.size() == 1);
+    auto [c, d] = w.sched->make_pair(); // flushes, as every operation
+    CHECK(w.queued(*p.b) == 9);
+    w.sched->post_value(*p.a, 10.0, 0); // staged again (still busy)
+    CHECK(st.q.size() == 1);
+    entangle::detail::serialized_message carrying{value{11.0}};
+    w.sched->ship(*c);
+    CHECK(w.queued(*p.b) == 10); // ship flushed
+    carrying.ports.push_back(c);
+    w.sched->post(*p.a, std::move(carrying));
+    CHECK(st.dst == nullptr);
+    CHECK(w.queued(*p.b) == 11);
+    w.sched->close(d, drop_reason::closed);
+  }
+  auto got = w.take_all(p);
+  CHECK(got == range(1, 11));
+  w.sched->close(a, drop_reason::closed);
+  w.sched->close(b, drop_reason::closed);
+}
+
+TEST_CASE("post stage: closing the posting end hands the stage over "
+          "first, so close comes after every staged message",
+          "[internals][post_stage]") {
+  bench w;
+  auto p = w.make();
+  {
+    post_stage::turn turn{64};
+    for (int i = 1; i <= 10; ++i)
+      w.sched->post_value(*p.a, double(i), 0);
+    CHECK(w.queued(*p.b) == 2);
+    w.sched->close(p.a, drop_reason::closed);
+  }
+  auto want = range(1, 10);
+  want.push_back(-1); // the close sentinel, last
+  CHECK(w.take_all(p) == want);
+}
+
+TEST_CASE("post stage: a target closed by another thread meanwhile drops "
+          "the staged messages, counted under its reason",
+          "[internals][post_stage]") {
+  bench w;
+  auto p = w.make();
+  {
+    post_stage::turn turn{64};
+    for (int i = 1; i <= 7; ++i)
+      w.sched->post_value(*p.a, double(i), 0);
+    CHECK(post_stage::local().q.size() == 5);
+    // Its owner closes it on its own thread: this stage is not flushed.
+    std::thread([&] { w.sched->close(p.b, drop_reason::closed); }).join();
+    CHECK(post_stage::local().q.size() == 5);
+    auto before = w.sched->drops().by_reason[static_cast<std::size_t>(
+      drop_reason::closed)];
+    w.sched->flush_stage();
+    auto after = w.sched->drops().by_reason[static_cast<std::size_t>(
+      drop_reason::closed)];
+    CHECK(after - before == 5);
+    CHECK(post_stage::local().dst == nullptr);
+  }
+  w.sched->close(p.a, drop_reason::closed);
+}
+
+TEST_CASE("post stage: a mark set on the target meanwhile counts the staged "
+          "messages as unread, and a stale hint of a never-shipped target "
+          "stamps each message",
+          "[internals][post_stage]") {
+  bench w;
+  auto& st = post_stage::local();
+  {
+    auto p = w.make();
+    post_stage::turn turn{64};
+    for (int i = 1; i <= 6; ++i)
+      w.sched->post_value(*p.a, double(i), 0);
+    CHECK(st.q.size() == 4);
+    std::thread([&] {
+      w.sched->set_marks(*p.b, entangle::high_water_mark{100});
+    }).join();
+    w.sched->flush_stage();
+    auto view = port_scheduler::view_of(*p.b);
+    CHECK(view.count == 6); // 2 queued when the mark was set, 4 staged
+    CHECK(st.busy == nullptr); // it has a mark now: posts go over at once
+    w.sched->post_value(*p.a, 7.0, 0);
+    CHECK(w.queued(*p.b) == 7);
+    CHECK(w.take_all(p) == range(1, 7));
+    CHECK(port_scheduler::view_of(*p.b).count == 0);
+  }
+  {
+    auto p = w.make(false); // never shipped: posts carry stamps
+    post_stage::turn turn{64};
+    w.hints.clear();
+    // A hint cannot name such a port (only shipped ones are busy); forged
+    // here, the flush still gives each message its stamp, in order.
+    st.busy = p.b.get();
+    w.sched->post_value(*p.a, 1.0, 0);
+    w.sched->post_value(*p.a, 2.0, 0);
+    CHECK(st.q.size() == 2);
+    w.sched->flush_stage();
+    std::vector<std::uint64_t> stamps;
+    {
+      entangle::detail::record_guard g{p.b->mu()};
+      p.b->queue.for_each(
+        [&stamps](const envelope& e) { stamps.push_back(e.stamp); });
+    }
+    REQUIRE(stamps.size() == 2);
+    CHECK(stamps[0] != 0);
+    CHECK(stamps[1] > stamps[0]);
+    CHECK(w.hints == std::vector<port_scheduler::wake_kind>{
+                       port_scheduler::wake_kind::unshipped});
+    w.sched->close(p.a, drop_reason::closed);
+    w.sched->close(p.b, drop_reason::closed);
+  }
+}
