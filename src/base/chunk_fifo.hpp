@@ -30,8 +30,8 @@ namespace entangle::detail {
 ///   has a consumed prefix and only the newest room at its end, apart
 ///   from a batch given back (prepend), whose chunks keep theirs, and a
 ///   queue appended whole (splice_back), which leaves the room of the
-///   chunk that was newest (its caller splices only queues that fill
-///   their chunks at least half);
+///   chunk that was newest (a queue that grew 4, 16, 64 holds at most
+///   about twice its messages, appended or not);
 /// - `last_->count` is the number of live elements in the whole queue
 ///   (the field means nothing in other chunks).
 ///

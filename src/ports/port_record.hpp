@@ -70,6 +70,23 @@ private:
 
 using record_guard = std::lock_guard<record_mutex>;
 
+/// A flag written under the record's lock and also read without it (a
+/// poster deciding whether to stage, post_stage): relaxed atomic loads and
+/// stores, plain moves on x86, with a bool's syntax.
+class relaxed_flag {
+public:
+  relaxed_flag& operator=(bool v) noexcept {
+    v_.store(v, std::memory_order_relaxed);
+    return *this;
+  }
+  operator bool() const noexcept {
+    return v_.load(std::memory_order_relaxed);
+  }
+
+private:
+  std::atomic<bool> v_{false};
+};
+
 /// One item of a port message queue: a message, the close sentinel the
 /// peer's closure leaves *behind* everything it posted, or a ready notice
 /// (the peer's queue dropped below its high-water mark; see flow_state).
@@ -263,7 +280,9 @@ public:
   /// Invariant: while set, `owner` will look at the queue again, so
   /// enqueuers need not send another hint (hints are coalesced). Used for
   /// shipped ports only; never-shipped ports get one token per message.
-  bool hint_pending = false;
+  /// Written under `mu()`; the owner of the peer reads it without the lock
+  /// to keep staging its posts only while this is set (post_stage).
+  relaxed_flag hint_pending;
 
   /// The owner wants to hear when the peer closes while this port is not
   /// started (a shared worker's connection keeps the worker alive until

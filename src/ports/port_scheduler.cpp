@@ -221,7 +221,7 @@ void port_scheduler::post_impl(port_record& src, Payload&& msg,
   [[maybe_unused]] post_stage* st = nullptr;
   if constexpr (!Traced) {
     st = &post_stage::local();
-    if (st->open && stage_post(*st, src, msg, bytes))
+    if (st->open && st->busy != nullptr && stage_post(*st, src, msg, bytes))
       return;
   }
   flush_stage();
@@ -292,12 +292,13 @@ void port_scheduler::post_impl(port_record& src, Payload&& msg,
     if constexpr (!Traced) {
       // Its owner had a wake-up pending (the enqueue coalesced into it):
       // the next posts to it may wait in the stage.
-      if (st->open)
-        st->busy = kind == wake_kind::none && !transit && dst->shipped
-                       && dst->started && dst->owner
-                       && dst->flow(std::memory_order_relaxed) == nullptr
-                     ? dst
-                     : nullptr;
+      if (st->open) {
+        bool busy = kind == wake_kind::none && !transit && dst->shipped
+                    && dst->started && dst->owner
+                    && dst->flow(std::memory_order_relaxed) == nullptr;
+        st->busy = busy ? dst : nullptr;
+        st->busy_id = busy ? dst->id : 0;
+      }
     }
   }
   if (transit)

@@ -8,13 +8,26 @@
 
 namespace entangle::detail {
 
-post_stage::turn::~turn() {
+envelope_queue& post_stage::make_q() {
+  ::new (static_cast<void*>(q_)) envelope_queue{};
+  has_queue = true;
+  // Gives the queue's (empty) state back when the thread exits: every turn
+  // flushed the stage before.
+  struct reaper {
+    post_stage* s;
+    ~reaper() {
+      if (s->has_queue) {
+        s->q().~envelope_queue();
+        s->has_queue = false;
+      }
+    }
+  };
+  static thread_local reaper r{this};
+  return q();
+}
+
+void post_stage::turn::flush() {
   port_scheduler::flush_stage();
-  auto& s = local();
-  s.open = prev_open_;
-  s.limit = prev_limit_;
-  if (!s.open)
-    s.busy = nullptr; // what the next turn finds is learned afresh
 }
 
 template <class Payload>
@@ -26,15 +39,22 @@ bool port_scheduler::stage_post(post_stage& st, port_record& src,
   // The owner reads its record's peer link without the lock (see
   // port_record::peer).
   auto* dst = src.peer();
-  if (dst == nullptr || dst != st.busy)
+  if (dst == nullptr || dst != st.busy || dst->id != st.busy_id)
+    return false;
+  // Still busy: its owner has not drained the queue since (then this post
+  // goes over at once, with the stage before it, and wakes it), and no
+  // mark was set (admission counts queued messages, not staged ones).
+  if (!dst->hint_pending || dst->flow(std::memory_order_acquire) != nullptr)
     return false;
   // Only a locked post sets `busy`, and it flushed first: whatever is
   // staged is for `dst`.
   st.dst = dst;
   st.sched = this;
-  st.q.emplace_back_first(envelope_queue::big_cap, std::move(msg), false, 0,
-                          bytes);
-  if (st.q.size() >= st.limit)
+  auto& q = st.has_queue ? st.q() : st.make_q();
+  // Chunks of 4, 16, then 64, as any queue grows: relinked into the
+  // target whole, a group of a few messages costs a chunk of a few.
+  q.emplace_back_first(4, std::move(msg), false, 0, bytes);
+  if (q.size() >= st.limit)
     flush_staged(st);
   return true;
 }
@@ -46,6 +66,7 @@ template bool port_scheduler::stage_post(post_stage&, port_record&,
 
 void port_scheduler::flush_staged(post_stage& st) {
   auto* dst = st.dst;
+  auto& q = st.q(); // a message was staged: it exists
   st.dst = nullptr;
   bool still_busy = false;
   envelope_queue::batch dropped;
@@ -61,13 +82,13 @@ void port_scheduler::flush_staged(post_stage& st) {
       if (dst->closed)
         why = dst->lost == drop_reason::doomed ? drop_reason::unentangled
                                                : dst->lost;
-      st.q.take_all(dropped);
+      q.take_all(dropped);
     } else if (!dst->shipped) {
       // Never shipped (only a stale `busy` leads here): each message gets
       // its stamp, in order, as its own post would have.
       envelope e;
-      while (!st.q.empty()) {
-        st.q.pop_front(e);
+      while (!q.empty()) {
+        q.pop_front(e);
         std::uint64_t a = 0;
         auto k = enqueue_locked(*dst, std::move(e.msg), false, a, e.bytes);
         if (f != nullptr)
@@ -79,19 +100,8 @@ void port_scheduler::flush_staged(post_stage& st) {
       }
     } else {
       if (f != nullptr) // a mark set since `busy` was learned
-        st.q.for_each([f](const envelope& e) { f->added(e.bytes); });
-      if (st.q.size() >= envelope_queue::big_cap / 2) {
-        dst->queue.splice_back(st.q); // whole chunks, relinked
-      } else {
-        // A few (the turn ended): moved, so that a chunk linked into a
-        // queue is at least half full (its memory stays O(messages)), and
-        // the stage's chunk stays with this thread for the next stage.
-        envelope e;
-        while (!st.q.empty()) {
-          st.q.pop_front(e);
-          dst->queue.emplace_back(std::move(e));
-        }
-      }
+        q.for_each([f](const envelope& e) { f->added(e.bytes); });
+      dst->queue.splice_back(q); // whole chunks relinked: no allocation
       if (dst->started && dst->owner) {
         if (!dst->hint_pending) {
           dst->hint_pending = true;
@@ -106,6 +116,7 @@ void port_scheduler::flush_staged(post_stage& st) {
       send_hint_(dst->owner, kind, *dst, dst->epoch, arg); // as post_impl
   }
   st.busy = still_busy ? dst : nullptr;
+  st.busy_id = still_busy ? dst->id : 0;
   // Destroyed outside the lock (they carry no port: nothing closes).
   for (auto& e : dropped) {
     if (!e.msg.splice_marker) {

@@ -1,6 +1,8 @@
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
+#include <new>
 
 #include "ports/port_record.hpp"
 
@@ -35,28 +37,49 @@ class port_scheduler;
 ///   port_pair alive, and the sender gives that end up only by closing or
 ///   transferring it, which flush first.
 /// - `busy` is what the last locked post saw: that target's owner had a
-///   wake-up pending. Only a hint, compared with a target's address and
-///   never dereferenced; a stale one at worst delays messages until the
-///   flush, and the flush handles every state the target can be in
+///   wake-up pending, and the target has no high-water mark. A post is
+///   staged only while that still holds: it reads the target's
+///   `hint_pending` (relaxed) and its flow state first. So once the
+///   receiver has drained its queue (and cleared the flag), the next post
+///   hands the stage over with itself and wakes it; and a mark set
+///   meanwhile is never passed by staged posts (admission counts only
+///   queued ones). The flush handles every state the target can be in
 ///   (closed: dropped and counted; never shipped: stamped one by one).
+/// - What it does not bound: the posts staged after the receiver's last
+///   look, when the context then posts nothing more for a long time in
+///   the same turn. They go over when the turn ends (or at its next port
+///   operation). A handler must not wait inside its turn for a reaction
+///   to its own posts (contexts never block; runtime_config::post_batch
+///   = 1 turns staging off).
 struct post_stage {
   /// A context is handling a CAF message on this thread.
   bool open = false;
+  /// `q()` was made (on this thread's first staged post).
+  bool has_queue = false;
   /// Messages per hand-over (runtime_config::post_batch; 0: no staging).
   std::uint32_t limit = 0;
   /// The scheduler `dst` belongs to (set with `dst`).
   port_scheduler* sched = nullptr;
   /// The staged messages' target; null while nothing is staged.
   port_record* dst = nullptr;
-  /// See the invariants: a hint, never dereferenced.
+  /// See the invariants: a hint, never dereferenced; `busy_id` is its id
+  /// (an address a new pair reuses names another record).
   const port_record* busy = nullptr;
-  envelope_queue q;
+  std::uint64_t busy_id = 0;
+
+  /// The staged messages. Precondition: has_queue.
+  envelope_queue& q() noexcept {
+    return *std::launder(reinterpret_cast<envelope_queue*>(q_));
+  }
+  /// Messages staged now.
+  std::size_t staged() noexcept {
+    return has_queue ? q().size() : 0;
+  }
+  /// Makes `q()` (destroyed when the thread exits).
+  envelope_queue& make_q();
 
   /// This thread's stage.
-  static post_stage& local() noexcept {
-    [[gnu::tls_model("initial-exec")]] static thread_local post_stage s;
-    return s;
-  }
+  static post_stage& local() noexcept;
 
   /// Opens the stage while a context handles one CAF message; the end
   /// flushes it and restores what was open before (the deterministic
@@ -72,14 +95,39 @@ struct post_stage {
     }
     /// Flushes (port_scheduler::flush_stage). A wake-up that cannot be
     /// allocated then ends the process, as it would have ended the post.
-    ~turn();
+    ~turn() {
+      auto& s = local();
+      if (__builtin_expect(s.dst != nullptr, 0))
+        flush();
+      s.open = prev_open_;
+      s.limit = prev_limit_;
+      if (!prev_open_) {
+        s.busy = nullptr; // what the next turn finds is learned afresh
+        s.busy_id = 0;
+      }
+    }
     turn(const turn&) = delete;
     turn& operator=(const turn&) = delete;
 
   private:
+    static void flush();
     bool prev_open_;
     std::uint32_t prev_limit_;
   };
+
+private:
+  // Raw storage, so that the thread-local stage is constant-initialized
+  // and trivially destructible: read with a plain %fs-relative load, no
+  // guard and no TLS wrapper call on the post path.
+  alignas(envelope_queue) unsigned char q_[sizeof(envelope_queue)] = {};
 };
+
+/// The stage of each thread.
+[[gnu::tls_model("initial-exec")]] inline thread_local post_stage
+  tls_post_stage;
+
+inline post_stage& post_stage::local() noexcept {
+  return tls_post_stage;
+}
 
 } // namespace entangle::detail

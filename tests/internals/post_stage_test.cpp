@@ -106,7 +106,7 @@ TEST_CASE("post stage: posts to a busy port wait on the thread and go over "
     for (int i = 3; i <= 65; ++i)
       w.sched->post_value(*p.a, double(i), 0);
     CHECK(w.queued(*p.b) == 2);
-    CHECK(st.q.size() == 63);
+    CHECK(st.staged() == 63);
     // The 64th goes over with the other 63, in one lock round, and the
     // owner's pending wake-up covers them (no new hint).
     w.sched->post_value(*p.a, 66.0, 0);
@@ -156,17 +156,15 @@ TEST_CASE("post stage: nothing is staged outside a turn, with a limit of "
     CHECK(st.dst == nullptr);
     CHECK(w.queued(*b) == 3);
     // A busy port, then a message carrying a port: it goes over at once,
-    // behind what waited.
+    // behind what waited (its own post hands the stage over).
+    auto [c, d] = w.sched->make_pair();
+    w.sched->ship(*c);
     w.sched->post_value(*p.a, 8.0, 0); // busy now (the hint is pending)
     w.sched->post_value(*p.a, 9.0, 0); // staged
-    CHECK(st.q.size() == 1);
-    auto [c, d] = w.sched->make_pair(); // flushes, as every operation
-    CHECK(w.queued(*p.b) == 9);
-    w.sched->post_value(*p.a, 10.0, 0); // staged again (still busy)
-    CHECK(st.q.size() == 1);
+    w.sched->post_value(*p.a, 10.0, 0); // staged
+    CHECK(st.staged() == 2);
+    CHECK(w.queued(*p.b) == 8);
     entangle::detail::serialized_message carrying{value{11.0}};
-    w.sched->ship(*c);
-    CHECK(w.queued(*p.b) == 10); // ship flushed
     carrying.ports.push_back(c);
     w.sched->post(*p.a, std::move(carrying));
     CHECK(st.dst == nullptr);
@@ -177,6 +175,59 @@ TEST_CASE("post stage: nothing is staged outside a turn, with a limit of "
   CHECK(got == range(1, 11));
   w.sched->close(a, drop_reason::closed);
   w.sched->close(b, drop_reason::closed);
+}
+
+TEST_CASE("post stage: once the receiver drained its queue, the next post "
+          "hands the stage over with itself and wakes it",
+          "[internals][post_stage]") {
+  bench w;
+  auto p = w.make();
+  auto& st = post_stage::local();
+  post_stage::turn turn{64};
+  for (int i = 1; i <= 5; ++i)
+    w.sched->post_value(*p.a, double(i), 0);
+  CHECK(st.staged() == 3);
+  CHECK(w.hints.size() == 1);
+  // The receiver (on its own thread) takes what is queued and finds the
+  // queue empty: its wake-up is consumed (hint_pending cleared), it will
+  // not look again.
+  std::vector<double> got;
+  std::thread([&] { got = w.take_all(p); }).join();
+  CHECK(got == range(1, 2));
+  CHECK_FALSE(p.b->hint_pending);
+  w.sched->post_value(*p.a, 6.0, 0);
+  CHECK(st.staged() == 0);
+  CHECK(w.queued(*p.b) == 4);
+  CHECK(w.hints.size() == 2); // woken again, once
+  CHECK(w.take_all(p) == range(3, 6));
+}
+
+TEST_CASE("post stage: turns nest; the inner one's end hands the stage "
+          "over and gives the outer one its limit back",
+          "[internals][post_stage]") {
+  bench w;
+  auto p = w.make();
+  auto& st = post_stage::local();
+  post_stage::turn outer{5};
+  for (int i = 1; i <= 3; ++i)
+    w.sched->post_value(*p.a, double(i), 0);
+  CHECK(st.staged() == 1);
+  {
+    post_stage::turn inner{64};
+    CHECK(st.limit == 64);
+    for (int i = 4; i <= 9; ++i)
+      w.sched->post_value(*p.a, double(i), 0);
+    CHECK(st.staged() == 7);
+  }
+  CHECK(st.staged() == 0);
+  CHECK(w.queued(*p.b) == 9);
+  CHECK(st.open);
+  CHECK(st.limit == 5);
+  CHECK(st.busy == p.b.get()); // the outer turn still knows it busy
+  for (int i = 10; i <= 14; ++i) // 5 staged: the limit hands them over
+    w.sched->post_value(*p.a, double(i), 0);
+  CHECK(st.staged() == 0);
+  CHECK(w.take_all(p) == range(1, 14));
 }
 
 TEST_CASE("post stage: closing the posting end hands the stage over "
@@ -205,10 +256,10 @@ TEST_CASE("post stage: a target closed by another thread meanwhile drops "
     post_stage::turn turn{64};
     for (int i = 1; i <= 7; ++i)
       w.sched->post_value(*p.a, double(i), 0);
-    CHECK(post_stage::local().q.size() == 5);
+    CHECK(post_stage::local().staged() == 5);
     // Its owner closes it on its own thread: this stage is not flushed.
     std::thread([&] { w.sched->close(p.b, drop_reason::closed); }).join();
-    CHECK(post_stage::local().q.size() == 5);
+    CHECK(post_stage::local().staged() == 5);
     auto before = w.sched->drops().by_reason[static_cast<std::size_t>(
       drop_reason::closed)];
     w.sched->flush_stage();
@@ -218,6 +269,23 @@ TEST_CASE("post stage: a target closed by another thread meanwhile drops "
     CHECK(post_stage::local().dst == nullptr);
   }
   w.sched->close(p.a, drop_reason::closed);
+  // The posting end closed by someone else (not its owner: no flush on
+  // this thread): what waited is dropped as posts through a closed end.
+  auto q = w.make();
+  {
+    post_stage::turn turn{64};
+    for (int i = 1; i <= 4; ++i)
+      w.sched->post_value(*q.a, double(i), 0);
+    CHECK(post_stage::local().staged() == 2);
+    std::thread([&] { w.sched->close(q.a, drop_reason::closed); }).join();
+    auto before = w.sched->drops().total();
+    w.sched->flush_stage();
+    CHECK(w.sched->drops().total() - before == 2);
+  }
+  auto want = range(1, 2);
+  want.push_back(-1);
+  CHECK(w.take_all(q) == want); // close after the two it had queued
+  w.sched->close(q.b, drop_reason::closed);
 }
 
 TEST_CASE("post stage: a mark set on the target meanwhile counts the staged "
@@ -231,16 +299,17 @@ TEST_CASE("post stage: a mark set on the target meanwhile counts the staged "
     post_stage::turn turn{64};
     for (int i = 1; i <= 6; ++i)
       w.sched->post_value(*p.a, double(i), 0);
-    CHECK(st.q.size() == 4);
+    CHECK(st.staged() == 4);
     std::thread([&] {
       w.sched->set_marks(*p.b, entangle::high_water_mark{100});
     }).join();
-    w.sched->flush_stage();
-    auto view = port_scheduler::view_of(*p.b);
-    CHECK(view.count == 6); // 2 queued when the mark was set, 4 staged
-    CHECK(st.busy == nullptr); // it has a mark now: posts go over at once
+    // The next post sees the mark: it is not staged (admission counts
+    // queued messages only), it hands the stage over, and all count.
     w.sched->post_value(*p.a, 7.0, 0);
+    CHECK(st.staged() == 0);
     CHECK(w.queued(*p.b) == 7);
+    CHECK(port_scheduler::view_of(*p.b).count == 7);
+    CHECK(st.busy == nullptr); // marked: posts go over at once
     CHECK(w.take_all(p) == range(1, 7));
     CHECK(port_scheduler::view_of(*p.b).count == 0);
   }
@@ -248,12 +317,15 @@ TEST_CASE("post stage: a mark set on the target meanwhile counts the staged "
     auto p = w.make(false); // never shipped: posts carry stamps
     post_stage::turn turn{64};
     w.hints.clear();
-    // A hint cannot name such a port (only shipped ones are busy); forged
-    // here, the flush still gives each message its stamp, in order.
+    // A hint cannot name such a port (only shipped ones are busy, and only
+    // shipped ones have a wake-up pending); forged here, the flush still
+    // gives each message its stamp, in order.
     st.busy = p.b.get();
+    st.busy_id = p.b->id;
+    p.b->hint_pending = true;
     w.sched->post_value(*p.a, 1.0, 0);
     w.sched->post_value(*p.a, 2.0, 0);
-    CHECK(st.q.size() == 2);
+    CHECK(st.staged() == 2);
     w.sched->flush_stage();
     std::vector<std::uint64_t> stamps;
     {
