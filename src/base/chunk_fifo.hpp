@@ -30,8 +30,8 @@ namespace entangle::detail {
 ///   has a consumed prefix and only the newest room at its end, apart
 ///   from a batch given back (prepend), whose chunks keep theirs, and a
 ///   queue appended whole (splice_back), which leaves the room of the
-///   chunk that was newest (a queue that grew 4, 16, 64 holds at most
-///   about twice its messages, appended or not);
+///   chunk that was newest (its caller first fills that room when the
+///   other queue fits in it);
 /// - `last_->count` is the number of live elements in the whole queue
 ///   (the field means nothing in other chunks).
 ///
@@ -323,6 +323,12 @@ public:
     c->next = c;
     c->count = 1;
     last_ = c;
+  }
+
+  /// Slots free at the end of the newest chunk: that many emplace_backs
+  /// allocate nothing.
+  std::size_t room() const noexcept {
+    return last_ != nullptr ? last_->cap - last_->tail : 0;
   }
 
   /// Moves every element of `o` to the end of this queue, in order,

@@ -51,9 +51,10 @@ bool port_scheduler::stage_post(post_stage& st, port_record& src,
   st.dst = dst;
   st.sched = this;
   auto& q = st.has_queue ? st.q() : st.make_q();
-  // Chunks of 4, 16, then 64, as any queue grows: relinked into the
-  // target whole, a group of a few messages costs a chunk of a few.
-  q.emplace_back_first(4, std::move(msg), false, 0, bytes);
+  // A chunk of 64 at once: a flood fills it, and it is relinked into the
+  // target whole (a few messages move into the target's room instead).
+  q.emplace_back_first(envelope_queue::big_cap, std::move(msg), false, 0,
+                       bytes);
   if (q.size() >= st.limit)
     flush_staged(st);
   return true;
@@ -101,7 +102,18 @@ void port_scheduler::flush_staged(post_stage& st) {
     } else {
       if (f != nullptr) // a mark set since `busy` was learned
         q.for_each([f](const envelope& e) { f->added(e.bytes); });
-      dst->queue.splice_back(q); // whole chunks relinked: no allocation
+      if (q.size() <= dst->queue.room()) {
+        // A few, and the target's newest chunk has room for them: moved
+        // there, so that chunks spliced in stay well filled (a queue's
+        // memory stays O(messages)); no allocation either way.
+        envelope e;
+        while (!q.empty()) {
+          q.pop_front(e);
+          dst->queue.emplace_back(std::move(e));
+        }
+      } else {
+        dst->queue.splice_back(q); // whole chunks relinked
+      }
       if (dst->started && dst->owner) {
         if (!dst->hint_pending) {
           dst->hint_pending = true;

@@ -342,3 +342,27 @@ TEST_CASE("post stage: a mark set on the target meanwhile counts the staged "
     w.sched->close(p.b, drop_reason::closed);
   }
 }
+
+TEST_CASE("post stage: many short turns to a busy receiver keep its queue's "
+          "memory proportional to its messages",
+          "[internals][post_stage]") {
+  // Each turn stages a few and hands them over at its end: they move into
+  // the room of the queue's newest chunk, a chunk of 64 is linked in only
+  // when they do not fit.
+  bench w;
+  auto p = w.make();
+  for (int t = 0; t < 300; ++t) {
+    post_stage::turn turn{64};
+    for (int i = 0; i < 4; ++i)
+      w.sched->post_value(*p.a, double(t * 4 + i), 0);
+  }
+  std::size_t n = 0, cap = 0;
+  {
+    entangle::detail::record_guard g{p.b->mu()};
+    n = p.b->queue.size();
+    cap = p.b->queue.capacity();
+  }
+  CHECK(n == 1200);
+  CHECK(cap <= n + 2 * envelope_queue::big_cap);
+  CHECK(w.take_all(p) == range(0, 1199));
+}
