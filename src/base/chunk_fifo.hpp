@@ -277,6 +277,14 @@ public:
   /// Appends an element built in place.
   template <class... Args>
   void emplace_back(Args&&... args) {
+    emplace_back_first(small_cap, std::forward<Args>(args)...);
+  }
+
+  /// emplace_back, but an empty queue's first chunk gets `first_cap` slots
+  /// (one of the sizes grown() makes), not small_cap: for a queue that is
+  /// about to fill (a post stage).
+  template <class... Args>
+  void emplace_back_first(std::uint32_t first_cap, Args&&... args) {
     auto* t = last_;
     if (t != nullptr && t->tail < t->cap) {
       ::new (t->slot(t->tail)) T(std::forward<Args>(args)...);
@@ -284,7 +292,7 @@ public:
       ++t->count;
       return;
     }
-    auto* c = acquire(t == nullptr ? small_cap : grown(t->cap));
+    auto* c = acquire(t == nullptr ? first_cap : grown(t->cap));
     try {
       ::new (c->slot(0)) T(std::forward<Args>(args)...);
     } catch (...) {
@@ -300,28 +308,6 @@ public:
       t->next = c;
       c->count = t->count + 1;
     }
-    last_ = c;
-  }
-
-  /// emplace_back, but an empty queue's first chunk gets `first_cap` slots
-  /// (one of the sizes grown() makes), not small_cap: for a queue that is
-  /// about to fill (a post stage).
-  template <class... Args>
-  void emplace_back_first(std::uint32_t first_cap, Args&&... args) {
-    if (last_ != nullptr) {
-      emplace_back(std::forward<Args>(args)...);
-      return;
-    }
-    auto* c = acquire(first_cap);
-    try {
-      ::new (c->slot(0)) T(std::forward<Args>(args)...);
-    } catch (...) {
-      release(c);
-      throw;
-    }
-    c->tail = 1;
-    c->next = c;
-    c->count = 1;
     last_ = c;
   }
 

@@ -162,9 +162,8 @@ struct spawn_options {
 /// (`open_started_` > 0 counts both), an open BroadcastChannel has a
 /// handler (`open_broadcasts_`), a task is queued or a timer is pending.
 /// When a turn ends with neither, or `close()` was called, or user code
-/// threw, it quits. Every exit path runs `on_exit`, which
-/// closes every port it owns (peers get close after all it posted) and
-/// breaks handler cycles.
+/// threw, it quits. Every exit path runs `on_exit`, which closes every port
+/// it owns (peers get close after all it posted) and breaks handler cycles.
 ///
 /// Thread affinity: all members are touched by the actor's own thread only,
 /// except the immutable ones and `control_`.
@@ -299,7 +298,6 @@ public:
   }
 
   // -- BroadcastChannel (src/contexts/broadcast_channel.cpp is the public face) -------
-
   std::shared_ptr<broadcast_object> join_broadcast(std::string name);
   void post_broadcast(broadcast_object& obj, const value& message);
   void close_broadcast(broadcast_object& obj);
@@ -307,7 +305,6 @@ public:
   void count_broadcast(broadcast_object& obj);
 
   // -- windows (src/contexts/window.cpp is the public face) ----------------------------
-
   bool is_window() const noexcept {
     return control_->is_window;
   }
@@ -349,12 +346,11 @@ public:
 
   // -- schedule exploration (explore_hook; the testkit only) -----------------
 
-  /// An exploration point before `op`: other contexts may run first. One
-  /// predictable branch when no explorer is set (the threaded runtime).
+  /// An exploration point before `op`: other contexts may run first. This
+  /// thread's staged posts go over first (post_stage), before a post only
+  /// under an explorer (a schedule sees every post queued).
   void explore_point(explore_op op, const port_object* port = nullptr,
                      const value* data = nullptr) {
-    // Staged posts go over before any other operation (post_stage); under
-    // an explorer before a post too, so a schedule sees every post queued.
     if (op != explore_op::post || explorer_ != nullptr)
       port_scheduler::flush_stage();
     if (__builtin_expect(explorer_ != nullptr, 0))

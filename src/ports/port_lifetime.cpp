@@ -1,6 +1,7 @@
 // The lifetimes of a port's parts: the pair block (both records and their
-// first objects, port_object.hpp), a record's lazily made extras, and a
-// serialized message's carried ports (closed if it dies undelivered).
+// first objects, port_object.hpp), a record's lazily made extras, a
+// dropped message and a destroyed record as the scheduler counts them, and
+// a serialized message's carried ports (closed if it dies undelivered).
 
 #include "ports/port_record.hpp"
 
@@ -31,6 +32,26 @@ port_record::extras_block& port_record::extras() {
     return *fresh;
   delete fresh; // the other writer made it first
   return *x;
+}
+
+// -- the ends of messages and records ----------------------------------------
+
+void port_scheduler::drop(serialized_message&& msg, drop_reason why) {
+  if (!msg.splice_marker)
+    count_drop(why);
+  serialized_message doomed = std::move(msg);
+  doomed.fate = why;
+  // ~serialized_message closes every port it carried.
+}
+
+void port_scheduler::record_destroyed(port_record* rec) noexcept {
+  if (rec->transit(std::memory_order_acquire) != nullptr) {
+    std::lock_guard<std::mutex> transit{transit_mu_};
+    forest_.forget(*rec);
+  }
+  if (!rec->closed) // the last reference: no lock needed
+    open_.fetch_sub(1, std::memory_order_acq_rel);
+  live_.fetch_sub(1, std::memory_order_acq_rel);
 }
 
 // -- serialized_message ------------------------------------------------------

@@ -585,24 +585,6 @@ bool port_scheduler::watch_close(port_record& rec) {
   return true;
 }
 
-void port_scheduler::drop(serialized_message&& msg, drop_reason why) {
-  if (!msg.splice_marker)
-    count_drop(why);
-  serialized_message doomed = std::move(msg);
-  doomed.fate = why;
-  // ~serialized_message closes every port it carried.
-}
-
-void port_scheduler::record_destroyed(port_record* rec) noexcept {
-  if (rec->transit(std::memory_order_acquire) != nullptr) {
-    std::lock_guard<std::mutex> transit{transit_mu_};
-    forest_.forget(*rec);
-  }
-  if (!rec->closed) // the last reference: no lock needed
-    open_.fetch_sub(1, std::memory_order_acq_rel);
-  live_.fetch_sub(1, std::memory_order_acq_rel);
-}
-
 drop_counts port_scheduler::drops() const noexcept {
   drop_counts out;
   for (std::size_t i = 0; i < drop_reason_count; ++i)
