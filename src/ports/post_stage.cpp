@@ -87,17 +87,24 @@ void port_scheduler::flush_staged(post_stage& st) {
     } else if (!dst->shipped) {
       // Never shipped (only a stale `busy` leads here): each message gets
       // its stamp, in order, as its own post would have.
+      // (Each enqueue may allocate: if one throws, as a failed post would,
+      // the rest stays staged for `dst`, not for the next target.)
       envelope e;
-      while (!q.empty()) {
-        q.pop_front(e);
-        std::uint64_t a = 0;
-        auto k = enqueue_locked(*dst, std::move(e.msg), false, a, e.bytes);
-        if (f != nullptr)
-          f->added(e.bytes);
-        if (kind == wake_kind::none) {
-          kind = k;
-          arg = a;
+      try {
+        while (!q.empty()) {
+          q.pop_front(e);
+          std::uint64_t a = 0;
+          auto k = enqueue_locked(*dst, std::move(e.msg), false, a, e.bytes);
+          if (f != nullptr)
+            f->added(e.bytes);
+          if (kind == wake_kind::none) {
+            kind = k;
+            arg = a;
+          }
         }
+      } catch (...) {
+        st.dst = dst;
+        throw;
       }
     } else {
       if (f != nullptr) // a mark set since `busy` was learned
