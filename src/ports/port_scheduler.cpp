@@ -255,10 +255,8 @@ void port_scheduler::post_impl(port_record& src, Payload&& msg,
   {
     std::unique_lock<record_mutex> guard{dst->mu()};
     if (dst->closed) {
-      // The peer closed: counted under its reason (a doomed message
-      // counted itself; what follows it is just unentangled).
-      auto why = dst->lost == drop_reason::doomed ? drop_reason::unentangled
-                                                  : dst->lost;
+      // The peer closed: counted under its reason (closed_post_reason).
+      auto why = closed_post_reason(*dst);
       guard.unlock();
       if (transit)
         transit.unlock();

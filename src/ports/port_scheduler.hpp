@@ -439,6 +439,14 @@ private:
   bool closes_cycle(port_record& dst,
                     const port_list& carried);
 
+  /// What a post to `dst`, closed, counts under: its close reason, except
+  /// that only the doomed message itself is doomed (what follows it is
+  /// just unentangled). Caller holds dst's lock.
+  static drop_reason closed_post_reason(const port_record& dst) noexcept {
+    return dst.lost == drop_reason::doomed ? drop_reason::unentangled
+                                           : dst.lost;
+  }
+
   /// Stages a post (post_stage) if `src`'s peer is the thread's busy
   /// target and the message carries no port; returns whether it did.
   template <class Payload>

@@ -81,8 +81,7 @@ void port_scheduler::flush_staged(post_stage& st) {
       // Counted as the post would have been: under the target's reason
       // (its own close), or as a post through a closed end.
       if (dst->closed)
-        why = dst->lost == drop_reason::doomed ? drop_reason::unentangled
-                                               : dst->lost;
+        why = closed_post_reason(*dst);
       q.take_all(dropped);
     } else if (!dst->shipped) {
       // Never shipped (only a stale `busy` leads here): each message gets
