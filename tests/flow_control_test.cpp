@@ -592,3 +592,89 @@ TEST_CASE("flow: lifting or raising the mark while full sends ready; a "
   CHECK(h.drops(drop_reason::closed) == 2); // 1 queued at close, then 2
   h.require_clean();
 }
+
+namespace {
+
+/// The deepest queue any queued post found (trace_post::queue_depth):
+/// what the receiver's port held unread at worst.
+struct depth_tracer : tracer {
+  depth_tracer() : tracer(timestamps::no) {
+  }
+  void on_post(const trace_post& ev) override {
+    if (!ev.queued)
+      return;
+    auto m = max_depth.load();
+    while (ev.queue_depth > m && !max_depth.compare_exchange_weak(m, ev.queue_depth)) {
+    }
+  }
+  std::atomic<std::size_t> max_depth{0};
+};
+
+} // namespace
+
+TEST_CASE("flow: a writer that posts while desired_size() > 0 never meets "
+          "QuotaExceededError while its posts wait in groups (post stage), "
+          "the receiver never holds more than the mark, and every message "
+          "arrives in order",
+          "[flow][post_stage]") {
+  constexpr int n = 20000;
+  for (std::size_t batch : {64, 5, 1}) {
+    for (std::size_t mark : {10, 300}) {
+      INFO("post_batch " << batch << ", mark " << mark);
+      // Traced, to see the queue's depth (traced posts are staged too).
+      auto depths = std::make_shared<depth_tracer>();
+      harness h{[batch, depths](runtime_config& c) {
+        c.post_batch = batch;
+        c.tracer = depths;
+      }};
+      h.run([&h, mark](context& page) {
+        message_channel ch;
+        auto in = ch.port2();
+        in.set_high_water_mark({mark, 0, 1}); // hard limit = the mark
+        auto writer = page.spawn("writer", [&h](context& self) {
+          self.on_message([&h](message_event& ev) {
+            auto out = ev.ports.at(0);
+            auto next = std::make_shared<int>(0);
+            // Posts while there is credit, in one turn; the ready event
+            // goes on. The staged posts count against the credit.
+            auto pump = [&h, out, next]() mutable {
+              try {
+                while (*next < n && out.desired_size().value_or(1) > 0)
+                  out.post_message((*next)++);
+              } catch (const dom_exception& e) {
+                h.log.set("refused", std::string{e.name()} + " at "
+                                       + std::to_string(*next));
+                *next = n;
+              }
+              if (*next == n) {
+                out.close();
+                this_context().close();
+              }
+            };
+            out.on_ready([pump](message_event&) mutable { pump(); });
+            pump();
+          });
+        });
+        auto got = std::make_shared<int>(0);
+        in.on_message([&h, got](message_event& ev) {
+          if (static_cast<int>(ev.data.as_number()) != *got
+              && h.log.get("mismatch") == "<unset>")
+            h.log.set("mismatch", "at " + std::to_string(*got));
+          ++*got;
+        });
+        in.on_close([&h, got](message_event&) {
+          h.log.set("received", std::to_string(*got));
+          this_context().close();
+        });
+        writer.post_message("go", {ch.port1()});
+      });
+      CHECK(h.log.get("refused") == "<unset>");
+      CHECK(h.log.get("mismatch") == "<unset>");
+      CHECK(h.log.get("received") == std::to_string(n));
+      CHECK(depths->max_depth.load() <= mark); // hard limit = the mark
+      CHECK(depths->max_depth.load() > 1);
+      CHECK(h.rt->drops().total() == 0);
+      h.require_clean();
+    }
+  }
+}

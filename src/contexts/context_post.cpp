@@ -16,19 +16,19 @@ namespace entangle::detail {
 namespace {
 
 /// Flow control: a peer with a high-water mark admits the post first
-/// (QuotaExceededError past its hard limit), before anything is shipped.
+/// (QuotaExceededError past its hard limit), before anything is shipped;
+/// this thread's posts to it that wait in the stage count as unread.
 /// Returns the size for the peer's byte mark, measured only under one (a
 /// walk of the value); a message queued without one counts 0 bytes.
-std::uint32_t admit_post(port_scheduler& sched, port_object& src,
-                         const value& message) {
+std::uint32_t admit_post(port_object& src, const value& message) {
   if (!src.record)
     return 0;
   auto* f = port_scheduler::peer_flow(*src.record);
   if (f == nullptr)
     return 0; // no mark: the common case
-  return sched.admit(*f, f->mark_bytes.load(std::memory_order_relaxed)
-                            ? message_size(message)
-                            : 0);
+  return port_scheduler::admit_from(
+    *src.record, *f,
+    f->mark_bytes.load(std::memory_order_relaxed) ? message_size(message) : 0);
 }
 
 /// Why a post from `src` is dropped unqueued (closed or transferred away,
@@ -61,7 +61,7 @@ serialized_message context_core::serialize(const value& message,
 
 void context_core::post(port_object& src, const value& message,
                         const transfer_list& transfer) {
-  auto bytes = admit_post(*sched_, src, message);
+  auto bytes = admit_post(src, message);
   post_serialized(src, serialize(message, transfer, &src), bytes);
 }
 
@@ -70,7 +70,7 @@ void context_core::post_owned(port_object& src, value&& message) {
     post(src, message, {});
     return;
   }
-  auto bytes = admit_post(*sched_, src, message);
+  auto bytes = admit_post(src, message);
   // What post_serialized does, for a message that carries no port: it is
   // built in place in the peer's queue (port_scheduler::post_value).
   explore_point(explore_op::post, &src, &message);

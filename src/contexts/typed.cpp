@@ -52,7 +52,8 @@ void post_typed(const message_port& port, const std::string& name,
   std::uint32_t size = 0;
   if (p->record)
     if (auto* f = port_scheduler::peer_flow(*p->record))
-      size = ctx.sched().admit(*f, bytes.size() + name.size());
+      size = port_scheduler::admit_from(*p->record, *f,
+                                        bytes.size() + name.size());
   // The value part is empty; this validates the transfer list and ships
   // the ports exactly as a value post does (nothing changes on failure).
   auto msg = ctx.serialize(value{}, transfer, p);

@@ -127,17 +127,25 @@ void port_scheduler::ack(port_record& rec, std::size_t bytes) {
 }
 
 port_scheduler::credit port_scheduler::credit_of(const port_record& src) {
-  flush_stage();
+  // No flush while there is room: the staged posts count as unread, as
+  // they do in admission (a writer asking before each post keeps its posts
+  // grouped). No room: handed over and asked again (see peer_has_room).
   auto* peer = src.peer();
   if (peer == nullptr)
     return {};
-  return room_of(*peer);
+  auto s = staged_for(src);
+  auto c = room_of(*peer, s.messages, s.bytes);
+  if (s.messages != 0
+      && ((c.messages && *c.messages <= 0) || (c.bytes && *c.bytes <= 0))) {
+    flush_stage();
+    c = room_of(*peer);
+  }
+  return c;
 }
 
 port_scheduler::credit port_scheduler::room_of(port_record& rec,
                                                std::size_t more,
                                                std::size_t more_bytes) {
-  flush_stage();
   credit c;
   record_guard guard{rec.mu()};
   auto* f = rec.flow(std::memory_order_relaxed);

@@ -136,11 +136,14 @@ struct flow_state {
   }
 
   /// Whether the unread data reached a mark (the sender's backpressure).
-  bool at_mark() const noexcept {
+  /// `more`/`more_bytes`: posts admitted and not queued yet (as refuses).
+  bool at_mark(std::size_t more = 0,
+               std::size_t more_bytes = 0) const noexcept {
     auto mm = mark_messages.load(std::memory_order_relaxed);
     auto mb = mark_bytes.load(std::memory_order_relaxed);
-    return (mm != 0 && count.load(std::memory_order_relaxed) >= mm)
-           || (mb != 0 && bytes.load(std::memory_order_relaxed) >= mb);
+    return (mm != 0 && count.load(std::memory_order_relaxed) + more >= mm)
+           || (mb != 0
+               && bytes.load(std::memory_order_relaxed) + more_bytes >= mb);
   }
 
   /// A message of `n` bytes was queued. Caller holds the lock.

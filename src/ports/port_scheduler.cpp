@@ -218,12 +218,9 @@ void port_scheduler::post_impl(port_record& src, Payload&& msg,
     std::is_same_v<std::decay_t<Payload>, serialized_message>;
   // A post to a busy receiver waits in this thread's stage (post_stage);
   // any other post hands the stage over first, so posts keep their order.
-  [[maybe_unused]] post_stage* st = nullptr;
-  if constexpr (!Traced) {
-    st = &post_stage::local();
-    if (st->open && st->busy != nullptr && stage_post(*st, src, msg, bytes))
-      return;
-  }
+  auto& st = post_stage::local();
+  if (st.open && st.busy != nullptr && stage_post(st, src, msg, bytes, tr))
+    return;
   flush_stage();
   // Posts that carry ports check and link the transit forest under
   // transit_mu_ (see closes_cycle); plain posts never touch it.
@@ -287,16 +284,13 @@ void port_scheduler::post_impl(port_record& src, Payload&& msg,
       // mailbox is closed), so no other record lock is taken under this.
       send_hint_(dst->owner, kind, *dst, dst->epoch, arg);
     }
-    if constexpr (!Traced) {
-      // Its owner had a wake-up pending (the enqueue coalesced into it):
-      // the next posts to it may wait in the stage.
-      if (st->open) {
-        bool busy = kind == wake_kind::none && !transit && dst->shipped
-                    && dst->started && dst->owner
-                    && dst->flow(std::memory_order_relaxed) == nullptr;
-        st->busy = busy ? dst : nullptr;
-        st->busy_id = busy ? dst->id : 0;
-      }
+    // Its owner had a wake-up pending (the enqueue coalesced into it):
+    // the next posts to it may wait in the stage.
+    if (st.open) {
+      bool busy = kind == wake_kind::none && !transit && dst->shipped
+                  && dst->started && dst->owner;
+      st.busy = busy ? dst : nullptr;
+      st.busy_id = busy ? dst->id : 0;
     }
   }
   if (transit)

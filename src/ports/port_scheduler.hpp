@@ -160,11 +160,59 @@ public:
   /// is queued on `src` once this one was taken), or by a close.
   bool peer_full(const port_record& src);
 
-  /// Lock-free: whether `src`'s peer is below all of its marks (or has
-  /// none). The same atomics as `admit`; a stale answer is too cautious.
+  /// admit() of a post from `src` (owned by the caller) into `f`, its
+  /// peer's flow state: this thread's posts to that peer still in the
+  /// stage (post_stage) are admitted and not queued, so they count as
+  /// unread.
+  /// A refusal hands the stage over first and asks again (see
+  /// peer_has_room: a sender refused waits for `ready`).
+  static std::uint32_t admit_from(const port_record& src, const flow_state& f,
+                                  std::size_t n) {
+    auto s = staged_for(src);
+    if (auto r = f.refuses(n, s.messages, s.bytes)) [[unlikely]] {
+      if (s.messages == 0)
+        refuse(f, r);
+      flush_stage();
+      return admit(f, n);
+    }
+    return clamp_size(n);
+  }
+
+  /// Whether `src`'s peer is below all of its marks (or has none),
+  /// counting this thread's staged posts to it. The same atomics as
+  /// `admit`; a stale answer is too cautious.
+  /// Why "no room" hands the stage over first and asks again: a sender
+  /// told "no room" waits for `ready`, which comes once the receiver's
+  /// unread data, having reached a mark (`full`, set by the append that
+  /// reaches it), falls below. Staged posts are appended later; had the
+  /// receiver read meanwhile, their append would reach no mark and no
+  /// `ready` would ever come. Appended now, the answer is the queue's.
+  /// (A wake-up that cannot be allocated ends the process here, as at a
+  /// turn's end.)
   static bool peer_has_room(const port_record& src) noexcept {
     auto* f = peer_flow(src);
-    return f == nullptr || !f->at_mark();
+    if (f == nullptr)
+      return true;
+    auto s = staged_for(src);
+    if (!f->at_mark(s.messages, s.bytes))
+      return true;
+    if (s.messages == 0)
+      return false;
+    flush_stage();
+    return !f->at_mark();
+  }
+
+  /// This thread's staged posts from `src` (owned by the caller) to its
+  /// peer: none unless the stage's target is that peer.
+  struct staged_count {
+    std::size_t messages = 0;
+    std::size_t bytes = 0;
+  };
+  static staged_count staged_for(const port_record& src) noexcept {
+    auto& st = post_stage::local();
+    if (st.dst == nullptr || st.dst != src.peer())
+      return {};
+    return {st.staged(), st.bytes};
   }
 
   /// The room `src`'s peer has left: mark minus unread, per mark set
@@ -173,9 +221,11 @@ public:
     std::optional<std::int64_t> messages;
     std::optional<std::int64_t> bytes;
   };
+  /// Counts this thread's staged posts to the peer as unread (staged_for).
   credit credit_of(const port_record& src);
   /// The room receiving record `rec` has left, counting `more` messages
-  /// (`more_bytes`) not queued yet as unread. Takes rec's lock.
+  /// (`more_bytes`) not queued yet as unread. Takes rec's lock; a read
+  /// only, so it leaves the stage as it is.
   static credit room_of(port_record& rec, std::size_t more = 0,
                         std::size_t more_bytes = 0);
 
@@ -447,19 +497,27 @@ private:
                                            : dst.lost;
   }
 
-  /// Stages a post (post_stage) if `src`'s peer is the thread's busy
-  /// target and the message carries no port; returns whether it did.
-  template <class Payload>
-  bool stage_post(post_stage& st, port_record& src, Payload& msg,
-                  std::uint32_t bytes);
-  /// Hands `st`'s messages to `st.dst` in one lock round (see flush_stage).
-  void flush_staged(post_stage& st);
-
   /// What a traced post reports (see post_impl).
   struct post_trace {
     entangle::tracer* t;
     trace_post ev;
   };
+
+  /// Stages a post (post_stage) if `src`'s peer is the thread's busy
+  /// target and the message carries no port; returns whether it did. A
+  /// traced post (`tr`) stages its event too, reported at the flush.
+  template <class Payload>
+  bool stage_post(post_stage& st, port_record& src, Payload& msg,
+                  std::uint32_t bytes, post_trace* tr);
+  /// Hands `st`'s messages to `st.dst` in one lock round (see flush_stage).
+  void flush_staged(post_stage& st);
+#if ENTANGLE_TRACING
+  /// Reports the staged posts' events after their flush: queued at
+  /// `target` (depths from `depth` on) or, if `dropped`, not queued.
+  void report_staged(post_stage& st, const port_record& target,
+                     std::uint64_t target_context, std::size_t depth,
+                     bool dropped) noexcept;
+#endif
 
   /// The body of post() and post_value(); `Traced` adds the trace (tr
   /// non-null) and nothing else, the untraced instantiation has no trace

@@ -3,6 +3,8 @@
 
 #include "ports/post_stage.hpp"
 
+#include <algorithm>
+
 #include "ports/port_object.hpp"
 #include "ports/port_scheduler.hpp"
 
@@ -20,6 +22,8 @@ envelope_queue& post_stage::make_q() {
         s->q().~envelope_queue();
         s->has_queue = false;
       }
+      delete s->events;
+      s->events = nullptr;
     }
   };
   static thread_local reaper r{this};
@@ -32,7 +36,8 @@ void post_stage::turn::flush() {
 
 template <class Payload>
 bool port_scheduler::stage_post(post_stage& st, port_record& src,
-                                Payload& msg, std::uint32_t bytes) {
+                                Payload& msg, std::uint32_t bytes,
+                                [[maybe_unused]] post_trace* tr) {
   if constexpr (std::is_same_v<Payload, serialized_message>)
     if (!msg.ports.empty())
       return false; // the transit forest is checked and linked under locks
@@ -42,28 +47,49 @@ bool port_scheduler::stage_post(post_stage& st, port_record& src,
   if (dst == nullptr || dst != st.busy || dst->id != st.busy_id)
     return false;
   // Still busy: its owner has not drained the queue since (then this post
-  // goes over at once, with the stage before it, and wakes it), and no
-  // mark was set (admission counts queued messages, not staged ones).
-  if (!dst->hint_pending || dst->flow(std::memory_order_acquire) != nullptr)
+  // goes over at once, with the stage before it, and wakes it). A mark
+  // needs no check: the sender's admission counted the staged posts as
+  // unread (port_scheduler::admit_from), and the flush counts them in.
+  if (!dst->hint_pending)
     return false;
+  auto& q = st.has_queue ? st.q() : st.make_q();
+#if ENTANGLE_TRACING
+  if (tr != nullptr) {
+    // Room for the event first: a failure leaves nothing staged.
+    if (st.events == nullptr)
+      st.events = new std::vector<trace_post>;
+    auto& ev = *st.events;
+    if (ev.capacity() < q.size() + 1) // a whole group at once
+      ev.reserve(std::max<std::size_t>({q.size() + 1, st.limit,
+                                        2 * ev.capacity()}));
+  }
+#endif
   // Only a locked post sets `busy`, and it flushed first: whatever is
   // staged is for `dst`.
   st.dst = dst;
   st.sched = this;
-  auto& q = st.has_queue ? st.q() : st.make_q();
   // A chunk of 64 at once: a flood fills it, and it is relinked into the
   // target whole (a few messages move into the target's room instead).
   q.emplace_back_first(envelope_queue::big_cap, std::move(msg), false, 0,
                        bytes);
+  st.bytes += bytes;
+#if ENTANGLE_TRACING
+  if (tr != nullptr) {
+    q.back().msg.trace_id = tr->ev.message; // (a value is built in place)
+    tr->ev.context = src.obj ? src.obj->ctx_id : 0;
+    st.events->push_back(tr->ev);
+  }
+#endif
   if (q.size() >= st.limit)
     flush_staged(st);
   return true;
 }
 
 template bool port_scheduler::stage_post(post_stage&, port_record&, value&,
-                                         std::uint32_t);
+                                         std::uint32_t, post_trace*);
 template bool port_scheduler::stage_post(post_stage&, port_record&,
-                                         serialized_message&, std::uint32_t);
+                                         serialized_message&, std::uint32_t,
+                                         post_trace*);
 
 void port_scheduler::flush_staged(post_stage& st) {
   auto* dst = st.dst;
@@ -72,12 +98,19 @@ void port_scheduler::flush_staged(post_stage& st) {
   bool still_busy = false;
   envelope_queue::batch dropped;
   auto why = drop_reason::closed;
+  bool lost = false;
+  // What a trace of the staged posts reads under the lock (post_impl's).
+  [[maybe_unused]] std::size_t depth = 0;
+  [[maybe_unused]] std::uint64_t target_context = 0;
   {
     record_guard guard{dst->mu()};
     auto* f = dst->flow(std::memory_order_relaxed);
     auto kind = wake_kind::none;
     std::uint64_t arg = 0;
+    depth = dst->queue.size();
+    target_context = dst->obj ? dst->obj->ctx_id : 0;
     if (dst->closed || dst->peer_closed) {
+      lost = true;
       // Counted as the post would have been: under the target's reason
       // (its own close), or as a post through a closed end.
       if (dst->closed)
@@ -89,9 +122,11 @@ void port_scheduler::flush_staged(post_stage& st) {
       // (Each enqueue may allocate: if one throws, as a failed post would,
       // the rest stays staged for `dst`, not for the next target.)
       envelope e;
+      [[maybe_unused]] std::size_t taken = 0;
       try {
         while (!q.empty()) {
           q.pop_front(e);
+          ++taken;
           std::uint64_t a = 0;
           auto k = enqueue_locked(*dst, std::move(e.msg), false, a, e.bytes);
           if (f != nullptr)
@@ -103,10 +138,16 @@ void port_scheduler::flush_staged(post_stage& st) {
         }
       } catch (...) {
         st.dst = dst;
+#if ENTANGLE_TRACING
+        if (st.events != nullptr && !st.events->empty()) // (unreported)
+          st.events->erase(st.events->begin(),
+                           st.events->begin()
+                             + static_cast<std::ptrdiff_t>(taken));
+#endif
         throw;
       }
     } else {
-      if (f != nullptr) // a mark set since `busy` was learned
+      if (f != nullptr) // admitted as unread by the sender: now queued
         q.for_each([f](const envelope& e) { f->added(e.bytes); });
       if (q.size() <= dst->queue.room()) {
         // A few, and the target's newest chunk has room for them: moved
@@ -126,15 +167,21 @@ void port_scheduler::flush_staged(post_stage& st) {
           kind = wake_kind::drain;
           arg = dst->epoch;
         } else {
-          still_busy = f == nullptr;
+          still_busy = true;
         }
       }
     }
     if (kind != wake_kind::none)
       send_hint_(dst->owner, kind, *dst, dst->epoch, arg); // as post_impl
   }
+  st.bytes = 0; // (a throw above keeps the figure: too high is cautious)
   st.busy = still_busy ? dst : nullptr;
   st.busy_id = still_busy ? dst->id : 0;
+#if ENTANGLE_TRACING
+  // After the wake-up, as a post reports; before the drops' reports.
+  if (st.events != nullptr && !st.events->empty())
+    report_staged(st, *dst, target_context, depth, lost);
+#endif
   // Destroyed outside the lock (they carry no port: nothing closes).
   for (auto& e : dropped) {
     if (!e.msg.splice_marker) {
@@ -143,5 +190,23 @@ void port_scheduler::flush_staged(post_stage& st) {
     }
   }
 }
+
+#if ENTANGLE_TRACING
+void port_scheduler::report_staged(post_stage& st, const port_record& target,
+                                   std::uint64_t target_context,
+                                   std::size_t depth, bool dropped) noexcept {
+  for (auto& ev : *st.events) {
+    if (dropped) {
+      ev.queued = false; // no target, as post_drop reports it
+    } else {
+      ev.target_port = target.id;
+      ev.target_context = target_context;
+      ev.queue_depth = ++depth; // the depth after its own append
+    }
+    tracer->on_post(ev); // a hook must not throw (entangle::tracer)
+  }
+  st.events->clear();
+}
+#endif
 
 } // namespace entangle::detail

@@ -3,6 +3,9 @@
 #include <cstddef>
 #include <cstdint>
 #include <new>
+#include <vector>
+
+#include "entangle/trace.hpp"
 
 #include "ports/port_record.hpp"
 
@@ -32,19 +35,31 @@ class port_scheduler;
 ///   context does after a staged post, it cannot cause an effect that
 ///   finds the message missing from its queue.
 /// - It holds messages for one target (`dst`), in post order, at most
-///   `limit` (flushed when full), none carrying ports, none traced. The
+///   `limit` (flushed when full), none carrying ports. The
 ///   target lives until the flush: the sender's own end keeps their
 ///   port_pair alive, and the sender gives that end up only by closing or
 ///   transferring it, which flush first.
 /// - `busy` is what the last locked post saw: that target's owner had a
-///   wake-up pending, and the target has no high-water mark. A post is
-///   staged only while that still holds: it reads the target's
-///   `hint_pending` (relaxed) and its flow state first. So once the
+///   wake-up pending. A post is staged only while that still holds: it
+///   reads the target's `hint_pending` (relaxed) first. So once the
 ///   receiver has drained its queue (and cleared the flag), the next post
-///   hands the stage over with itself and wakes it; and a mark set
-///   meanwhile is never passed by staged posts (admission counts only
-///   queued ones). The flush handles every state the target can be in
-///   (closed: dropped and counted; never shipped: stamped one by one).
+///   hands the stage over with itself and wakes it. The flush handles
+///   every state the target can be in (closed: dropped and counted; never
+///   shipped: stamped one by one).
+/// - Traced posts stage their event (`events`, one per message: a
+///   runtime's tracer is set before any context runs, so a stage's posts
+///   are all traced or none). Its instant, id and source are the post's;
+///   the target, its owner and the queue's depth are read at the flush,
+///   which reports the events in order after it, as a post does after
+///   its append.
+/// - Staged posts are admitted, not yet unread: flow control counts them
+///   as unread wherever the sender asks (admission, `peer_has_room` via
+///   port_scheduler::staged_for, `messages`/`bytes`; the credit queries
+///   flush first), and the flush adds them to the target's unread data.
+///   So a mark is never passed by staged posts, and a writer that posts
+///   while it has credit never meets QuotaExceededError. A mark set or
+///   lowered after a post was admitted finds it as it would find it
+///   queued: admitted under the marks of its time.
 /// - What it does not bound: the posts staged after the receiver's last
 ///   look, when the context then posts nothing more for a long time in
 ///   the same turn. They go over when the turn ends (or at its next port
@@ -62,6 +77,12 @@ struct post_stage {
   port_scheduler* sched = nullptr;
   /// The staged messages' target; null while nothing is staged.
   port_record* dst = nullptr;
+  /// A traced runtime's staged posts' events, one per staged message in
+  /// order, reported at the flush (made with the first; freed with `q`).
+  std::vector<trace_post>* events = nullptr;
+  /// The staged messages' sizes for the target's byte mark, summed (0
+  /// for those posted while it had none, as for queued ones).
+  std::size_t bytes = 0;
   /// See the invariants: a hint, never dereferenced; `busy_id` is its id
   /// (an address a new pair reuses names another record).
   const port_record* busy = nullptr;

@@ -14,6 +14,7 @@
 #include <thread>
 #include <vector>
 
+#include "ports/port_object.hpp"
 #include "ports/port_scheduler.hpp"
 
 using entangle::drop_reason;
@@ -288,9 +289,10 @@ TEST_CASE("post stage: a target closed by another thread meanwhile drops "
   w.sched->close(q.b, drop_reason::closed);
 }
 
-TEST_CASE("post stage: a mark set on the target meanwhile counts the staged "
-          "messages as unread, and a stale hint of a never-shipped target "
-          "stamps each message",
+TEST_CASE("post stage: posts to a marked target are staged and count as "
+          "unread for their sender; a mark set meanwhile counts the staged "
+          "ones too; a stale hint of a never-shipped target stamps each "
+          "message",
           "[internals][post_stage]") {
   bench w;
   auto& st = post_stage::local();
@@ -300,18 +302,103 @@ TEST_CASE("post stage: a mark set on the target meanwhile counts the staged "
     for (int i = 1; i <= 6; ++i)
       w.sched->post_value(*p.a, double(i), 0);
     CHECK(st.staged() == 4);
+    CHECK(port_scheduler::staged_for(*p.a).messages == 4);
+    CHECK(port_scheduler::staged_for(*p.b).messages == 0); // not b's peer
     std::thread([&] {
-      w.sched->set_marks(*p.b, entangle::high_water_mark{100});
+      w.sched->set_marks(*p.b, entangle::high_water_mark{10});
     }).join();
-    // The next post sees the mark: it is not staged (admission counts
-    // queued messages only), it hands the stage over, and all count.
-    w.sched->post_value(*p.a, 7.0, 0);
+    // The sender's view counts the staged posts as unread: 2 queued + 4
+    // staged of a mark of 10 (the query leaves them staged).
+    CHECK(w.sched->credit_of(*p.a).messages == std::int64_t{4});
+    CHECK(st.staged() == 4);
+    CHECK(port_scheduler::peer_has_room(*p.a));
+    // A marked target stays busy: the next posts are staged too, each
+    // admitted with the staged ones counted.
+    auto* f = port_scheduler::peer_flow(*p.a);
+    REQUIRE(f != nullptr);
+    for (int i = 7; i <= 10; ++i) {
+      port_scheduler::admit_from(*p.a, *f, 0);
+      w.sched->post_value(*p.a, double(i), 0);
+    }
+    CHECK(st.staged() == 8);
+    CHECK(f->count.load() == 2); // (view_of would flush: a port operation)
+    // At the mark, counting the staged ones: "no room" hands them over
+    // first (so the append reaches the mark and a ready will follow the
+    // receiver's reads), and the answer is the queue's.
+    CHECK_FALSE(port_scheduler::peer_has_room(*p.a));
     CHECK(st.staged() == 0);
-    CHECK(w.queued(*p.b) == 7);
-    CHECK(port_scheduler::view_of(*p.b).count == 7);
-    CHECK(st.busy == nullptr); // marked: posts go over at once
-    CHECK(w.take_all(p) == range(1, 7));
+    CHECK(f->count.load() == 10);
+    CHECK(f->full);
+    CHECK(w.sched->credit_of(*p.a).messages == std::int64_t{0});
+    // Up to the hard limit (2 x 10), then QuotaExceededError: staged
+    // posts cannot pass it. The refusal, too, hands the stage over first.
+    for (int i = 11; i <= 20; ++i) {
+      port_scheduler::admit_from(*p.a, *f, 0);
+      w.sched->post_value(*p.a, double(i), 0);
+    }
+    CHECK(st.staged() == 10);
+    CHECK(f->count.load() == 10);
+    CHECK_THROWS_WITH(port_scheduler::admit_from(*p.a, *f, 0),
+                      Catch::Contains("holds 20 unread messages"));
+    CHECK(st.staged() == 0);
+    CHECK(w.queued(*p.b) == 20);
+    CHECK(port_scheduler::view_of(*p.b).count == 20);
+    CHECK(w.sched->credit_of(*p.a).messages == std::int64_t{-10});
+    CHECK(w.take_all(p) == range(1, 20));
     CHECK(port_scheduler::view_of(*p.b).count == 0);
+  }
+  for (int way = 0; way < 3; ++way) {
+    // "No room", counting staged posts, hands them over first: so their
+    // append reaches the mark (`full`), and the receiver's reads send the
+    // ready notice the sender now waits for. Left staged until the turn's
+    // end, they would be appended after those reads, reach no mark, and
+    // no ready would ever come. Asked three ways: credit, has-room, and a
+    // refused post (hard limit = the mark).
+    INFO("way " << way);
+    auto p = w.make();
+    w.sched->set_marks(*p.b, entangle::high_water_mark{3, 0, 1});
+    auto* f = port_scheduler::peer_flow(*p.a);
+    REQUIRE(f != nullptr);
+    post_stage::turn turn{64};
+    for (int i = 1; i <= 3; ++i)
+      w.sched->post_value(*p.a, double(i), 0);
+    CHECK(st.staged() == 1);
+    if (way == 0)
+      CHECK(w.sched->credit_of(*p.a).messages == std::int64_t{0});
+    else if (way == 1)
+      CHECK_FALSE(port_scheduler::peer_has_room(*p.a));
+    else
+      CHECK_THROWS_WITH(port_scheduler::admit_from(*p.a, *f, 0),
+                        Catch::Contains("holds 3 unread messages"));
+    CHECK(st.staged() == 0);
+    CHECK(f->count.load() == 3);
+    CHECK(f->full);
+    std::vector<double> read;
+    std::thread([&] { read = w.take_all(p); }).join();
+    CHECK(read == range(1, 3));
+    CHECK_FALSE(f->full);
+    CHECK(w.queued(*p.a) == 1); // the ready notice, on the sender's end
+  }
+  {
+    // A byte mark: staged sizes count as unread bytes.
+    auto p = w.make();
+    w.sched->set_marks(*p.b, entangle::high_water_mark{0, 100});
+    post_stage::turn turn{64};
+    for (int i = 1; i <= 4; ++i)
+      w.sched->post_value(*p.a, double(i), 10);
+    CHECK(st.staged() == 2);
+    CHECK(port_scheduler::staged_for(*p.a).bytes == 20);
+    CHECK(w.sched->credit_of(*p.a).bytes == std::int64_t{60});
+    auto* f = port_scheduler::peer_flow(*p.a);
+    REQUIRE(f != nullptr);
+    CHECK_THROWS_WITH(port_scheduler::admit_from(*p.a, *f, 161),
+                      Catch::Contains("holds 40 unread bytes"));
+    CHECK(port_scheduler::admit_from(*p.a, *f, 160) == 160);
+    w.sched->flush_stage();
+    CHECK(port_scheduler::view_of(*p.b).count == 4);
+    CHECK(w.sched->credit_of(*p.a).bytes == std::int64_t{60});
+    CHECK(st.bytes == 0);
+    CHECK(w.take_all(p) == range(1, 4));
   }
   {
     auto p = w.make(false); // never shipped: posts carry stamps
@@ -366,3 +453,76 @@ TEST_CASE("post stage: many short turns to a busy receiver keep its queue's "
   CHECK(cap <= n + 2 * envelope_queue::big_cap);
   CHECK(w.take_all(p) == range(0, 1199));
 }
+
+#if ENTANGLE_TRACING
+namespace {
+
+/// Keeps every post event (the stage reports them on the posting thread).
+struct post_log : entangle::tracer {
+  post_log() : tracer(timestamps::no) {
+  }
+  void on_post(const entangle::trace_post& ev) override {
+    events.push_back(ev);
+  }
+  std::vector<entangle::trace_post> events;
+};
+
+} // namespace
+
+TEST_CASE("post stage: traced posts are staged with their events, which "
+          "the flush reports in order with the target and each one's "
+          "depth, or as not queued when the target closed",
+          "[internals][post_stage]") {
+  bench w;
+  post_log log;
+  w.sched->tracer = &log;
+  auto& st = post_stage::local();
+  {
+    auto p = w.make();
+    post_stage::turn turn{64};
+    for (int i = 1; i <= 6; ++i)
+      w.sched->post_value(*p.a, double(i), 0);
+    CHECK(st.staged() == 4);
+    CHECK(log.events.size() == 2); // the two locked posts reported at once
+    w.sched->flush_stage();
+    REQUIRE(log.events.size() == 6);
+    std::vector<std::size_t> depths;
+    for (auto& ev : log.events) {
+      CHECK(ev.queued);
+      CHECK(ev.port == p.a->id);
+      CHECK(ev.target_port == p.b->id);
+      depths.push_back(ev.queue_depth);
+    }
+    CHECK(depths == std::vector<std::size_t>{1, 2, 3, 4, 5, 6});
+    // Each delivered message carries its own post's trace id, in order.
+    std::vector<std::uint64_t> ids;
+    {
+      entangle::detail::record_guard g{p.b->mu()};
+      p.b->queue.for_each(
+        [&ids](const envelope& e) { ids.push_back(e.msg.trace_id); });
+    }
+    REQUIRE(ids.size() == 6);
+    for (std::size_t i = 0; i < 6; ++i)
+      CHECK(ids[i] == log.events[i].message);
+    CHECK(std::is_sorted(ids.begin(), ids.end()));
+    CHECK(ids.front() != 0);
+    // A target closed meanwhile: the staged posts are reported as not
+    // queued (no target), then dropped.
+    log.events.clear();
+    for (int i = 7; i <= 9; ++i)
+      w.sched->post_value(*p.a, double(i), 0);
+    CHECK(st.staged() == 3);
+    std::thread([&] { w.sched->close(p.b, drop_reason::closed); }).join();
+    w.sched->flush_stage();
+    REQUIRE(log.events.size() == 3);
+    for (auto& ev : log.events) {
+      CHECK_FALSE(ev.queued);
+      CHECK(ev.target_port == 0);
+    }
+    // The six queued, dropped by the close; the three staged, by the flush.
+    CHECK(w.sched->drops()[drop_reason::closed] == 9);
+    w.sched->close(p.a, drop_reason::closed);
+  }
+  w.sched->tracer = nullptr;
+}
+#endif
