@@ -301,6 +301,10 @@ void outside_port::post_message(value message,
     auto ran = detail::in_gateway(*st, [self = st_, msg, bytes] {
       if (auto& obj = self->port.object())
         detail::current_core()->post_serialized(*obj, std::move(*msg), bytes);
+      // Queued before it stops counting as in flight: a post the stage
+      // kept would be neither (post_stage; today each closure is its own
+      // turn and posts once, so it never is).
+      detail::port_scheduler::flush_stage();
       std::lock_guard<std::mutex> guard{self->mu};
       --self->in_flight;
       self->in_flight_bytes -= bytes;

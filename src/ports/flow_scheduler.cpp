@@ -57,6 +57,32 @@ void port_scheduler::refuse(const flow_state& f, const flow_refusal& r) {
         "post while desired_size() > 0");
 }
 
+std::uint32_t port_scheduler::admit_refused(const port_record& src,
+                                            const flow_state& f,
+                                            std::size_t n, bool staged) {
+  if (staged) {
+    // Its staged posts made the refusal: appended now (a refused sender
+    // waits for ready; see peer_has_room), then asked again.
+    flush_stage();
+    if (!f.refuses(n))
+      return clamp_size(n);
+  }
+  if (auto* peer = src.peer())
+    note_refusal(*peer);
+  // Read again after the note: a read since then crossed and sent the
+  // ready, or admits now (the ready that follows is then one too many,
+  // which a writer takes as room it has).
+  if (auto r = f.refuses(n))
+    refuse(f, r);
+  return clamp_size(n);
+}
+
+void port_scheduler::note_refusal(port_record& rec) {
+  record_guard guard{rec.mu()};
+  if (auto* f = rec.flow(std::memory_order_relaxed); f != nullptr && !rec.closed)
+    f->full = true;
+}
+
 void port_scheduler::set_marks(port_record& rec, const high_water_mark& m) {
   flush_stage();
   bool crossing = false;

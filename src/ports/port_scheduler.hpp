@@ -64,8 +64,10 @@ public:
 
   /// Hands this thread's staged posts to their port (post_stage) before an
   /// operation that must come after them: every public operation here
-  /// calls it first, the post that stages does not. A load and a compare
-  /// while nothing is staged.
+  /// that changes something calls it first; the post that stages does
+  /// not, nor do the sender's flow queries while they find room (they
+  /// count the staged posts: staged_for). A load and a compare while
+  /// nothing is staged.
   static void flush_stage() {
     auto& st = post_stage::local();
     if (__builtin_expect(st.dst != nullptr, 0))
@@ -166,15 +168,13 @@ public:
   /// unread.
   /// A refusal hands the stage over first and asks again (see
   /// peer_has_room: a sender refused waits for `ready`).
+  /// A refused sender is promised a ready after the receiver's next read
+  /// (note_refusal).
   static std::uint32_t admit_from(const port_record& src, const flow_state& f,
                                   std::size_t n) {
     auto s = staged_for(src);
-    if (auto r = f.refuses(n, s.messages, s.bytes)) [[unlikely]] {
-      if (s.messages == 0)
-        refuse(f, r);
-      flush_stage();
-      return admit(f, n);
-    }
+    if (f.refuses(n, s.messages, s.bytes)) [[unlikely]]
+      return admit_refused(src, f, n, s.messages != 0);
     return clamp_size(n);
   }
 
@@ -407,6 +407,17 @@ public:
   void record_destroyed(port_record* rec) noexcept;
 
 private:
+  /// admit_from's refusal (cold): hands over the stage if `staged` and
+  /// asks again; still refused, notes the refusal and throws.
+  [[gnu::cold, gnu::noinline]] static std::uint32_t
+  admit_refused(const port_record& src, const flow_state& f, std::size_t n,
+                bool staged);
+  /// A sender was refused: the receiving record `rec`'s next read sends
+  /// it a ready. `full` is what a read's crossing looks for; the append
+  /// that reaches a mark sets it, but a refusal by the byte limit can come
+  /// while the unread data is below every mark (a message bigger than the
+  /// room left), and the error tells the sender to wait for ready.
+  static void note_refusal(port_record& rec);
   /// Throws admit's QuotaExceededError, naming the limit `r` hit (the
   /// figures admit's check read, not a second read that a concurrent
   /// read or re-marking could contradict).

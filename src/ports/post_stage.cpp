@@ -4,11 +4,23 @@
 #include "ports/post_stage.hpp"
 
 #include <algorithm>
+#include <atomic>
 
 #include "ports/port_object.hpp"
 #include "ports/port_scheduler.hpp"
 
 namespace entangle::detail {
+
+namespace {
+
+/// Messages handed over by flushes, in this process (one add per group).
+std::atomic<std::uint64_t> staged_total{0};
+
+} // namespace
+
+std::uint64_t staged_posts() noexcept {
+  return staged_total.load(std::memory_order_relaxed);
+}
 
 envelope_queue& post_stage::make_q() {
   ::new (static_cast<void*>(q_)) envelope_queue{};
@@ -95,10 +107,11 @@ void port_scheduler::flush_staged(post_stage& st) {
   auto* dst = st.dst;
   auto& q = st.q(); // a message was staged: it exists
   st.dst = nullptr;
+  staged_total.fetch_add(q.size(), std::memory_order_relaxed);
   bool still_busy = false;
   envelope_queue::batch dropped;
   auto why = drop_reason::closed;
-  bool lost = false;
+  [[maybe_unused]] bool lost = false;
   // What a trace of the staged posts reads under the lock (post_impl's).
   [[maybe_unused]] std::size_t depth = 0;
   [[maybe_unused]] std::uint64_t target_context = 0;
@@ -171,8 +184,20 @@ void port_scheduler::flush_staged(post_stage& st) {
         }
       }
     }
-    if (kind != wake_kind::none)
-      send_hint_(dst->owner, kind, *dst, dst->epoch, arg); // as post_impl
+    if (kind != wake_kind::none) {
+      try {
+        send_hint_(dst->owner, kind, *dst, dst->epoch, arg); // as post_impl
+      } catch (...) {
+        // The messages are queued (the stage is empty): what was kept for
+        // them must not be taken for the next group's.
+        st.bytes = 0;
+#if ENTANGLE_TRACING
+        if (st.events != nullptr) // (unreported: the wake-up failed)
+          st.events->clear();
+#endif
+        throw;
+      }
+    }
   }
   st.bytes = 0; // (a throw above keeps the figure: too high is cautious)
   st.busy = still_busy ? dst : nullptr;

@@ -53,11 +53,14 @@ class port_scheduler;
 ///   which reports the events in order after it, as a post does after
 ///   its append.
 /// - Staged posts are admitted, not yet unread: flow control counts them
-///   as unread wherever the sender asks (admission, `peer_has_room` via
-///   port_scheduler::staged_for, `messages`/`bytes`; the credit queries
-///   flush first), and the flush adds them to the target's unread data.
-///   So a mark is never passed by staged posts, and a writer that posts
-///   while it has credit never meets QuotaExceededError. A mark set or
+///   as unread wherever the sender asks (admission, credit and
+///   `peer_has_room`, via port_scheduler::staged_for and `bytes`), and the
+///   flush adds them to the target's unread data. So a mark is never
+///   passed by staged posts, and a writer that posts while it has credit
+///   never meets QuotaExceededError. An answer of "no room" (or a
+///   refusal) that the staged posts make hands them over first and asks
+///   again: a sender told so waits for `ready`, which needs their append
+///   to reach the mark before the receiver reads. A mark set or
 ///   lowered after a post was admitted finds it as it would find it
 ///   queued: admitted under the marks of its time.
 /// - What it does not bound: the posts staged after the receiver's last
@@ -142,6 +145,11 @@ private:
   // guard and no TLS wrapper call on the post path.
   alignas(envelope_queue) unsigned char q_[sizeof(envelope_queue)] = {};
 };
+
+/// How many posts went through a stage in this process (counted per
+/// group handed over): for tests and the benchmark to see that staging
+/// happened.
+std::uint64_t staged_posts() noexcept;
 
 /// The stage of each thread.
 [[gnu::tls_model("initial-exec")]] inline thread_local post_stage

@@ -391,14 +391,24 @@ TEST_CASE("post stage: posts to a marked target are staged and count as "
     CHECK(w.sched->credit_of(*p.a).bytes == std::int64_t{60});
     auto* f = port_scheduler::peer_flow(*p.a);
     REQUIRE(f != nullptr);
+    CHECK(port_scheduler::admit_from(*p.a, *f, 160) == 160);
+    CHECK(st.staged() == 2); // admitted counting them: still staged
+    CHECK(f->bytes.load() == 20);
+    // The flush adds their sizes to the unread bytes.
+    w.sched->flush_stage();
+    CHECK(st.bytes == 0);
+    CHECK(f->bytes.load() == 40);
+    CHECK(f->count.load() == 4);
+    CHECK(w.sched->credit_of(*p.a).bytes == std::int64_t{60});
+    // Refused by the byte limit while below the mark (40 of 100): the
+    // refusal sets `full`, so the next read sends the ready it promises.
+    CHECK_FALSE(f->full);
     CHECK_THROWS_WITH(port_scheduler::admit_from(*p.a, *f, 161),
                       Catch::Contains("holds 40 unread bytes"));
-    CHECK(port_scheduler::admit_from(*p.a, *f, 160) == 160);
-    w.sched->flush_stage();
-    CHECK(port_scheduler::view_of(*p.b).count == 4);
-    CHECK(w.sched->credit_of(*p.a).bytes == std::int64_t{60});
-    CHECK(st.bytes == 0);
+    CHECK(f->full);
     CHECK(w.take_all(p) == range(1, 4));
+    CHECK_FALSE(f->full);
+    CHECK(w.queued(*p.a) == 1); // the ready notice the refusal promised
   }
   {
     auto p = w.make(false); // never shipped: posts carry stamps
