@@ -88,8 +88,11 @@ bool port_scheduler::stage_post(post_stage& st, port_record& src,
 #if ENTANGLE_TRACING
   if (tr != nullptr) {
     q.back().msg.trace_id = tr->ev.message; // (a value is built in place)
-    tr->ev.context = src.obj ? src.obj->ctx_id : 0;
+    // The source context goes into the copy: written into `tr->ev` just
+    // before, it stalled the copy's wide loads on store forwarding (perf:
+    // half of this function's time).
     st.events->push_back(tr->ev);
+    st.events->back().context = src.obj ? src.obj->ctx_id : 0;
   }
 #endif
   if (q.size() >= st.limit)
