@@ -176,8 +176,7 @@ std::optional<std::int64_t> message_port::desired_bytes() const {
 }
 
 bool message_port::backpressure() const {
-  auto c = credit_of(obj_, "backpressure");
-  return (c.messages && *c.messages <= 0) || (c.bytes && *c.bytes <= 0);
+  return credit_of(obj_, "backpressure").exhausted();
 }
 
 bool message_port::detached() const noexcept {

@@ -161,8 +161,7 @@ port_scheduler::credit port_scheduler::credit_of(const port_record& src) {
     return {};
   auto s = staged_for(src);
   auto c = room_of(*peer, s.messages, s.bytes);
-  if (s.messages != 0
-      && ((c.messages && *c.messages <= 0) || (c.bytes && *c.bytes <= 0))) {
+  if (s.messages != 0 && c.exhausted()) {
     flush_stage();
     c = room_of(*peer);
   }

@@ -220,6 +220,10 @@ public:
   struct credit {
     std::optional<std::int64_t> messages;
     std::optional<std::int64_t> bytes;
+    /// No room under some mark (message_port::backpressure).
+    bool exhausted() const noexcept {
+      return (messages && *messages <= 0) || (bytes && *bytes <= 0);
+    }
   };
   /// Counts this thread's staged posts to the peer as unread (staged_for).
   credit credit_of(const port_record& src);

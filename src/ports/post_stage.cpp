@@ -115,16 +115,24 @@ void port_scheduler::flush_staged(post_stage& st) {
   envelope_queue::batch dropped;
   auto why = drop_reason::closed;
   [[maybe_unused]] bool lost = false;
-  // What a trace of the staged posts reads under the lock (post_impl's).
+  // What a trace of the staged posts reads under the lock (post_impl's);
+  // an untraced group reads none of it.
   [[maybe_unused]] std::size_t depth = 0;
   [[maybe_unused]] std::uint64_t target_context = 0;
+#if ENTANGLE_TRACING
+  bool traced = st.events != nullptr && !st.events->empty();
+#endif
   {
     record_guard guard{dst->mu()};
     auto* f = dst->flow(std::memory_order_relaxed);
     auto kind = wake_kind::none;
     std::uint64_t arg = 0;
-    depth = dst->queue.size();
-    target_context = dst->obj ? dst->obj->ctx_id : 0;
+#if ENTANGLE_TRACING
+    if (traced) {
+      depth = dst->queue.size();
+      target_context = dst->obj ? dst->obj->ctx_id : 0;
+    }
+#endif
     if (dst->closed || dst->peer_closed) {
       lost = true;
       // Counted as the post would have been: under the target's reason
@@ -207,7 +215,7 @@ void port_scheduler::flush_staged(post_stage& st) {
   st.busy_id = still_busy ? dst->id : 0;
 #if ENTANGLE_TRACING
   // After the wake-up, as a post reports; before the drops' reports.
-  if (st.events != nullptr && !st.events->empty())
+  if (traced)
     report_staged(st, *dst, target_context, depth, lost);
 #endif
   // Destroyed outside the lock (they carry no port: nothing closes).
