@@ -7,7 +7,7 @@
 //                  [--verbose-reps]        (each repetition on stderr)
 //   groups: pingpong oneway fan transfer payloads tracing memory scale flow
 //   (payload_object: that one payload row alone; flow_mark: the first
-//   flow row alone)
+//   flow row alone; trace_oneway: the counting tracer's one-way row alone)
 //
 // Every figure is a median of per-rep medians or per-rep ratios; the
 // RESULT lines are for scripts/bench, the tables for humans.
@@ -523,6 +523,17 @@ int main(int argc, char** argv) {
                s.reps, [w] { return ent_oneway(w); },
                [w] { return ent_oneway(w, trace_mode::recorder); }));
     }
+  }
+  // Alone (`--only=trace_oneway`: one case to profile; `--side=caf` runs
+  // it with the tracer off, `--side=entangle` with a counting tracer).
+  if (!want("tracing") && want("trace_oneway")) {
+    header("tracing: a counting tracer set vs none (same build)",
+           "tracer off", "tracer on", "on/off");
+    auto w = s.oneway;
+    report("trace_untimed_oneway", "one way, no timestamps (ns/msg)", "",
+           interleave(
+             s.reps, [w] { return ent_oneway(w); },
+             [w] { return ent_oneway(w, trace_mode::untimed); }));
   }
   if (want("fan")) {
     header("fan-out/fan-in through N channels (ns per round)");
