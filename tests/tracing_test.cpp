@@ -301,6 +301,35 @@ void stream_to_worker(runtime& rt, int n, bool close_after) {
   REQUIRE(rt.run_for(std::chrono::seconds{30}));
 }
 
+/// A producer that floods a worker's port with the numbers 0..n-1 once
+/// the worker has started it and said so: the receiver is busy while the
+/// posts come, so they are handed over in groups (the post stage).
+void flood_after_ready(runtime& rt, int n) {
+  rt.spawn("producer", [n](context& self) {
+    auto w = self.spawn("consumer", [n](context& c) {
+      c.on_message([n](message_event& ev) {
+        auto port = ev.ports.at(0);
+        auto got = std::make_shared<int>(0);
+        port.on_message([port, got, n](message_event&) {
+          if (++*got == n) {
+            port.close();
+            this_context().close();
+          }
+        });
+        this_context().post_message("ready");
+      });
+    });
+    message_channel ch;
+    w.post_message("port", {ch.port2()});
+    auto port = ch.port1();
+    w.on_message([port, n](message_event&) {
+      for (int i = 0; i < n; ++i)
+        port.post_message(i);
+    });
+  });
+  REQUIRE(rt.run_for(std::chrono::seconds{30}));
+}
+
 /// Keeps every post and every message delivery, by message id.
 class flow_log : public tracer {
 public:
@@ -321,7 +350,83 @@ public:
   std::size_t post_calls = 0;
 };
 
+/// Keeps the calls of the post hooks (single and grouped) in call order,
+/// and the order of message deliveries.
+class group_log : public tracer {
+public:
+  void on_post(const trace_post& ev) override {
+    std::lock_guard<std::mutex> guard{mu};
+    calls.push_back({ev});
+  }
+  void on_posts(const trace_post* evs, std::size_t n) override {
+    std::lock_guard<std::mutex> guard{mu};
+    calls.emplace_back(evs, evs + n);
+  }
+  void on_deliver(const trace_deliver& ev) override {
+    if (ev.type != "message")
+      return;
+    std::lock_guard<std::mutex> guard{mu};
+    delivered.push_back(ev);
+  }
+  std::mutex mu;
+  std::vector<std::vector<trace_post>> calls;
+  std::vector<trace_deliver> delivered;
+};
+
 } // namespace
+
+TEST_CASE("posts handed over together reach on_posts once each, in post "
+          "order, sharing their source and target",
+          "[tracing]") {
+  if (!tracing_compiled_in())
+    return;
+  auto log = std::make_shared<group_log>();
+  runtime_config cfg;
+  cfg.tracer = log;
+  runtime rt{cfg};
+  constexpr int n = 20000;
+  flood_after_ready(rt, n);
+  std::lock_guard<std::mutex> guard{log->mu};
+  // The flood's posts (numbers), in the order the hooks heard them: one
+  // thread posted them all, so that is post order.
+  std::vector<std::uint64_t> posted;
+  std::set<std::uint64_t> ids;
+  std::size_t groups = 0;
+  std::uint64_t target = 0;
+  for (auto& call : log->calls) {
+    REQUIRE(!call.empty());
+    if (std::string_view{call[0].type} != "number")
+      continue;
+    target = call[0].target_port;
+    auto& first = call[0];
+    for (std::size_t i = 0; i < call.size(); ++i) {
+      auto& ev = call[i];
+      CHECK(std::string_view{ev.type} == "number");
+      CHECK(ev.queued);
+      CHECK(ev.context == first.context);
+      CHECK(ev.port == first.port);
+      CHECK(ev.target_port == first.target_port);
+      CHECK(ev.target_context == first.target_context);
+      CHECK(ev.queue_depth == first.queue_depth + i);
+      CHECK(ev.message != 0);
+      ids.insert(ev.message);
+      posted.push_back(ev.message);
+    }
+    if (call.size() > 1)
+      ++groups;
+  }
+  // Each post heard once, by one hook or the other.
+  CHECK(posted.size() == std::size_t(n));
+  CHECK(ids.size() == std::size_t(n));
+  // The receiver was busy for most of the flood: posts were grouped.
+  CHECK(groups > 0);
+  // Delivered in the order the hooks heard them posted (FIFO).
+  std::vector<std::uint64_t> delivered;
+  for (auto& d : log->delivered)
+    if (d.port == target)
+      delivered.push_back(d.message);
+  CHECK(delivered == posted);
+}
 
 TEST_CASE("a post is an instant before its delivery begins, on two threads",
           "[tracing]") {
@@ -396,4 +501,15 @@ TEST_CASE("a recorder fed from two threads counts every event once and "
     CHECK(s.starts == s.finishes);
     CHECK(rec->totals().events_kept == t.events_kept);
   }
+  // Posts handed over in groups (on_posts) count one each, too: the flood,
+  // the port's post and the consumer's "ready".
+  auto rec = std::make_shared<trace_recorder>();
+  runtime_config cfg;
+  cfg.tracer = rec;
+  runtime rt{cfg};
+  flood_after_ready(rt, streamed);
+  auto t = rec->totals();
+  CHECK(t.posts == std::size_t(streamed + 2));
+  CHECK(t.events_kept + t.events_dropped
+        == t.posts + t.deliveries + t.transfers + t.closes);
 }

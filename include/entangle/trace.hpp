@@ -181,6 +181,18 @@ public:
 
   virtual void on_post(const trace_post&) {
   }
+  /// `n` posts that reached their target together, in post order: one
+  /// context's posts through one port, grouped by the post stage while
+  /// the receiver was busy (docs/architecture.md, "The post stage"). They
+  /// share `context`, `port`, `target_port`, `target_context` and
+  /// `queued`, and each `queue_depth` is one more than the one before.
+  /// The default calls `on_post` for each; an observer that can take a
+  /// group at once (a counter adds `n`, a recorder takes its lock once)
+  /// overrides it. Every post reaches one of the two, never both.
+  virtual void on_posts(const trace_post* events, std::size_t n) {
+    for (std::size_t i = 0; i < n; ++i)
+      on_post(events[i]);
+  }
   virtual void on_deliver(const trace_deliver&) {
   }
   /// A port was shipped in a transfer list (its context loses it).

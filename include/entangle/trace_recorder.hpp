@@ -71,6 +71,7 @@ public:
   trace_recorder& operator=(const trace_recorder&) = delete;
 
   void on_post(const trace_post&) override;
+  void on_posts(const trace_post* events, std::size_t n) override;
   void on_deliver(const trace_deliver&) override;
   void on_transfer(const trace_port&) override;
   void on_adopt(const trace_port&) override;

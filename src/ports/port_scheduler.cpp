@@ -182,24 +182,11 @@ void port_scheduler::post_value(port_record& src, value&& v,
   post_impl<false>(src, std::move(v), bytes, nullptr);
 }
 
-#if ENTANGLE_TRACING
-// Out of line and cold: the traced post stays out of the untraced one's
-// way (its locked section is enqueue_body, inlined into both).
-void port_scheduler::post_value_traced(port_record& src, value&& v,
-                                       std::uint32_t bytes) {
-  post_trace tr{tracer, begin_post_trace(*tracer, src, 0, v)};
-  post_impl<true>(src, std::move(v), bytes, &tr);
-}
-#endif
-
 void port_scheduler::post(port_record& src, serialized_message&& msg,
                           std::uint32_t bytes) {
 #if ENTANGLE_TRACING
   if (__builtin_expect(tracer != nullptr, 0)) {
-    post_trace tr{tracer,
-                  begin_post_trace(*tracer, src, msg.ports.size(), msg.data)};
-    msg.trace_id = tr.ev.message;
-    post_impl<true>(src, std::move(msg), bytes, &tr);
+    post_serialized_traced(src, std::move(msg), bytes);
     return;
   }
 #endif
@@ -300,6 +287,15 @@ void port_scheduler::post_impl(port_record& src, Payload&& msg,
   if constexpr (Traced)
     tr->t->on_post(tr->ev);
 }
+
+#if ENTANGLE_TRACING
+// The traced posts' entry points are port_trace.cpp's.
+template void port_scheduler::post_impl<true>(port_record&, value&&,
+                                              std::uint32_t, post_trace*);
+template void port_scheduler::post_impl<true>(port_record&,
+                                              serialized_message&&,
+                                              std::uint32_t, post_trace*);
+#endif
 
 template <bool Traced, class Payload>
 void port_scheduler::post_drop(Payload&& msg, drop_reason why,

@@ -548,8 +548,15 @@ private:
 #if ENTANGLE_TRACING
   static void report_drop(entangle::tracer& t, drop_reason why,
                           std::uint64_t n) noexcept;
-  [[gnu::noinline, gnu::cold]] void
+  /// The traced posts (port_trace.cpp): out of line, so that they stay
+  /// out of the untraced ones' way (the locked section is enqueue_body,
+  /// inlined into both). Not `cold`: that is optimized for size, and did
+  /// not inline the event's making.
+  [[gnu::noinline]] void
   post_value_traced(port_record& src, value&& v, std::uint32_t bytes);
+  [[gnu::noinline]] void
+  post_serialized_traced(port_record& src, serialized_message&& msg,
+                         std::uint32_t bytes);
   /// A traced post's event before the lock: its instant, trace id, port
   /// and payload (post_impl fills in the target).
   trace_post begin_post_trace(entangle::tracer& t, const port_record& src,

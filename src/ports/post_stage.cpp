@@ -231,7 +231,8 @@ void port_scheduler::flush_staged(post_stage& st) {
 void port_scheduler::report_staged(post_stage& st, const port_record& target,
                                    std::uint64_t target_context,
                                    std::size_t depth, bool dropped) noexcept {
-  for (auto& ev : *st.events) {
+  auto& evs = *st.events;
+  for (auto& ev : evs) {
     if (dropped) {
       ev.queued = false; // no target, as post_drop reports it
     } else {
@@ -239,9 +240,10 @@ void port_scheduler::report_staged(post_stage& st, const port_record& target,
       ev.target_context = target_context;
       ev.queue_depth = ++depth; // the depth after its own append
     }
-    tracer->on_post(ev); // a hook must not throw (entangle::tracer)
   }
-  st.events->clear();
+  // One call for the group (a hook must not throw: entangle::tracer).
+  tracer->on_posts(evs.data(), evs.size());
+  evs.clear();
 }
 #endif
 

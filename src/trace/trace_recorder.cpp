@@ -119,25 +119,35 @@ void trace_recorder::title(std::string t) {
 }
 
 void trace_recorder::on_post(const trace_post& ev) {
+  on_posts(&ev, 1);
+}
+
+void trace_recorder::on_posts(const trace_post* evs, std::size_t n) {
+  std::size_t i = 0;
   try {
-    state::event e{state::kind::post};
-    e.sub = ev.queued ? 1 : 0;
-    e.depth = static_cast<std::uint32_t>(ev.queue_depth);
-    e.ports = static_cast<std::uint32_t>(ev.ports);
-    e.ctx = ev.context;
-    e.port = ev.port;
-    e.other = ev.target_port;
-    e.other_ctx = ev.target_context;
-    e.message = ev.message;
-    e.type = ev.type;
-    e.ts = st_->ns(ev.begin);
-    e.dur = st_->ns(ev.end) - e.ts;
     auto& lane = st_->my_lane();
-    std::lock_guard<std::mutex> guard{lane.mu};
-    ++lane.posts;
-    lane.add(*st_, e);
+    std::lock_guard<std::mutex> guard{lane.mu}; // once for the group
+    for (; i < n; ++i) {
+      auto& ev = evs[i];
+      state::event e{state::kind::post};
+      e.sub = ev.queued ? 1 : 0;
+      e.depth = static_cast<std::uint32_t>(ev.queue_depth);
+      e.ports = static_cast<std::uint32_t>(ev.ports);
+      e.ctx = ev.context;
+      e.port = ev.port;
+      e.other = ev.target_port;
+      e.other_ctx = ev.target_context;
+      e.message = ev.message;
+      e.type = ev.type;
+      e.ts = st_->ns(ev.begin);
+      e.dur = st_->ns(ev.end) - e.ts;
+      ++lane.posts;
+      lane.add(*st_, e);
+    }
   } catch (...) {
     lost(); // out of memory: the event is counted, not kept
+    for (++i; i < n; ++i) // the rest on their own
+      on_post(evs[i]);
   }
 }
 

@@ -467,14 +467,20 @@ TEST_CASE("post stage: many short turns to a busy receiver keep its queue's "
 #if ENTANGLE_TRACING
 namespace {
 
-/// Keeps every post event (the stage reports them on the posting thread).
+/// Keeps every post event (the stage reports them on the posting thread)
+/// and the size of each group the stage handed over at once.
 struct post_log : entangle::tracer {
   post_log() : tracer(timestamps::no) {
   }
   void on_post(const entangle::trace_post& ev) override {
     events.push_back(ev);
   }
+  void on_posts(const entangle::trace_post* evs, std::size_t n) override {
+    groups.push_back(n);
+    tracer::on_posts(evs, n); // the default: on_post for each
+  }
   std::vector<entangle::trace_post> events;
+  std::vector<std::size_t> groups;
 };
 
 } // namespace
@@ -496,6 +502,7 @@ TEST_CASE("post stage: traced posts are staged with their events, which "
     CHECK(log.events.size() == 2); // the two locked posts reported at once
     w.sched->flush_stage();
     REQUIRE(log.events.size() == 6);
+    CHECK(log.groups == std::vector<std::size_t>{4}); // one call for them
     std::vector<std::size_t> depths;
     for (auto& ev : log.events) {
       CHECK(ev.queued);
@@ -525,6 +532,7 @@ TEST_CASE("post stage: traced posts are staged with their events, which "
     std::thread([&] { w.sched->close(p.b, drop_reason::closed); }).join();
     w.sched->flush_stage();
     REQUIRE(log.events.size() == 3);
+    CHECK(log.groups == std::vector<std::size_t>{4, 3});
     for (auto& ev : log.events) {
       CHECK_FALSE(ev.queued);
       CHECK(ev.target_port == 0);
