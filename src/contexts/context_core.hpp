@@ -423,8 +423,8 @@ private:
 #if ENTANGLE_TRACING
   void traced_dispatch(entangle::tracer& t, const port_ptr& port,
                        envelope&& e, message_event& ev);
-  /// A traced batch was taken from `port` (context_dispatch.cpp).
-  void trace_batch_begin(const port_object& port);
+  /// A traced batch was taken, `left` behind it (context_dispatch.cpp).
+  void trace_batch_begin(std::size_t left) noexcept;
 #endif
   std::optional<std::string> check_receivable_bytes(std::size_t bytes) const;
   void fire(port_object& port, event_kind k, message_event& ev);

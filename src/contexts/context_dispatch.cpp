@@ -118,13 +118,20 @@ void context_core::on_ready(std::uint64_t epoch) {
   auto batch = rt_.cfg.dispatch_batch == 0 ? 1 : rt_.cfg.dispatch_batch;
   batch = std::min(batch, allowance(port)); // draining: only what was queued
   bool drained = false;
+  // A trace's queue depth is read in the take's lock round.
+  std::size_t left = 0;
+  std::size_t* traced_left = nullptr;
+#if ENTANGLE_TRACING
+  if (__builtin_expect(sched_->tracer != nullptr, 0))
+    traced_left = &left;
+#endif
   if (!closing_ && batch > 0
-      && sched_->pop_batch(*rec, epoch, items, batch, drained)
+      && sched_->pop_batch(*rec, epoch, items, batch, drained, traced_left)
            == port_scheduler::pop_result::item) {
     lease_ = lease{&port, &items};
 #if ENTANGLE_TRACING
-    if (__builtin_expect(sched_->tracer != nullptr, 0))
-      trace_batch_begin(port);
+    if (traced_left != nullptr)
+      trace_batch_begin(left);
 #endif
     // Dispatched in place: give_back moves only the ones not taken yet.
     // A navigation ends the batch too: the rest belongs to the old document
@@ -321,9 +328,9 @@ std::size_t taken(const Lease& l) noexcept {
 /// The traced batch this thread is dispatching (a context runs on one
 /// thread at a time; a nested one, which the testkit may run, starts its
 /// own and so ends the outer chain). Two per-message costs of a trace are
-/// paid once per batch here: the queue depth (read under the record lock
-/// at the take, then counted down: a lock round per message contended with
-/// the producer), and a clock read (a delivery's begin is the previous
+/// paid once per batch here: the queue depth (read in the take's lock
+/// round, then counted down: a lock round per message, or even one more
+/// per batch, was contended with the producer), and a clock read (a delivery's begin is the previous
 /// one's end: nothing of the batch runs between them).
 struct trace_batch {
   const context_core* ctx = nullptr;
@@ -339,12 +346,11 @@ struct trace_batch {
 
 } // namespace
 
-void context_core::trace_batch_begin(const port_object& port) {
+void context_core::trace_batch_begin(std::size_t left) noexcept {
   auto& b = tl_trace_batch;
   b.ctx = this;
   b.chained = false;
-  record_guard guard{port.record->mu()};
-  b.left = port.record->queue.size();
+  b.left = left;
 }
 
 void context_core::traced_dispatch(entangle::tracer& t,

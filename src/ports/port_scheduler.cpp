@@ -527,7 +527,7 @@ port_scheduler::take_value(port_record& rec, std::uint64_t epoch,
 port_scheduler::pop_result
 port_scheduler::pop_batch(port_record& rec, std::uint64_t epoch,
                           envelope_queue::batch& out, std::size_t max,
-                          bool& drained) {
+                          bool& drained, std::size_t* left) {
   flush_stage();
   bool crossing = false;
   {
@@ -539,6 +539,8 @@ port_scheduler::pop_batch(port_record& rec, std::uint64_t epoch,
       rec.hint_pending = false;
       drained = true;
     }
+    if (left != nullptr)
+      *left = rec.queue.size();
     crossing = taken_locked(rec, out); // `out` was empty
   }
   if (crossing)

@@ -336,10 +336,12 @@ public:
   /// Takes up to `max` messages from the head of the queue into `out`
   /// (empty) in one lock round, for the owner holding `epoch` (what a drain hint
   /// dispatches). If that empties the queue, the drain hint is consumed and
-  /// `drained` is set (a post meanwhile sends a new hint).
+  /// `drained` is set (a post meanwhile sends a new hint). `left`, if
+  /// given, gets the queue's length after the take (a trace's depth,
+  /// read in the same lock round).
   pop_result pop_batch(port_record& rec, std::uint64_t epoch,
                        envelope_queue::batch& out, std::size_t max,
-                       bool& drained);
+                       bool& drained, std::size_t* left = nullptr);
 
   /// Puts `items` back in front of the queue, in order: messages the owner
   /// took with pop_batch and has not dispatched, given back before the
