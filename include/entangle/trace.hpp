@@ -181,14 +181,16 @@ public:
 
   virtual void on_post(const trace_post&) {
   }
-  /// `n` posts that reached their target together, in post order: one
+  /// `n` posts handed to their target together, in post order: one
   /// context's posts through one port, grouped by the post stage while
   /// the receiver was busy (docs/architecture.md, "The post stage"). They
   /// share `context`, `port`, `target_port`, `target_context` and
-  /// `queued`, and each `queue_depth` is one more than the one before.
+  /// `queued`. Queued, each `queue_depth` is one more than the one
+  /// before; dropped (the target closed meanwhile: `queued` false), the
+  /// target and depths are 0, as for a single dropped post.
   /// The default calls `on_post` for each; an observer that can take a
   /// group at once (a counter adds `n`, a recorder takes its lock once)
-  /// overrides it. Every post reaches one of the two, never both.
+  /// overrides it. A post is reported to one of the two, never both.
   virtual void on_posts(const trace_post* events, std::size_t n) {
     for (std::size_t i = 0; i < n; ++i)
       on_post(events[i]);

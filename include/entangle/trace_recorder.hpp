@@ -61,7 +61,9 @@ struct trace_totals {
 /// read, an uncontended lock and an append: the posting and the delivering
 /// thread never wait for each other), the rarer events to a shared one;
 /// both bounded together by `max_events`. Write the files once the runtime
-/// has ended.
+/// has ended. A subclass that overrides `on_post` to see posts overrides
+/// `on_posts` too: this class takes grouped posts there, without
+/// `on_post`.
 class trace_recorder : public tracer {
 public:
   explicit trace_recorder(trace_limits limits = {});
@@ -103,6 +105,9 @@ public:
 private:
   /// Counts an event that could not be recorded (hooks never throw).
   void lost() noexcept;
+  /// What on_post and on_posts do (not virtual: a subclass overriding
+  /// either hook keeps the other one's recording).
+  void record_posts(const trace_post* events, std::size_t n) noexcept;
 
   std::unique_ptr<state> st_;
 };

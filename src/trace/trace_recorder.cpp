@@ -119,10 +119,15 @@ void trace_recorder::title(std::string t) {
 }
 
 void trace_recorder::on_post(const trace_post& ev) {
-  on_posts(&ev, 1);
+  record_posts(&ev, 1);
 }
 
 void trace_recorder::on_posts(const trace_post* evs, std::size_t n) {
+  record_posts(evs, n);
+}
+
+void trace_recorder::record_posts(const trace_post* evs,
+                                  std::size_t n) noexcept {
   std::size_t i = 0;
   try {
     auto& lane = st_->my_lane();
@@ -147,7 +152,7 @@ void trace_recorder::on_posts(const trace_post* evs, std::size_t n) {
   } catch (...) {
     lost(); // out of memory: the event is counted, not kept
     for (++i; i < n; ++i) // the rest on their own
-      on_post(evs[i]);
+      record_posts(evs + i, 1);
   }
 }
 

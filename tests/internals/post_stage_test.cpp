@@ -536,6 +536,8 @@ TEST_CASE("post stage: traced posts are staged with their events, which "
     for (auto& ev : log.events) {
       CHECK_FALSE(ev.queued);
       CHECK(ev.target_port == 0);
+      CHECK(ev.target_context == 0);
+      CHECK(ev.queue_depth == 0);
     }
     // The six queued, dropped by the close; the three staged, by the flush.
     CHECK(w.sched->drops()[drop_reason::closed] == 9);
