@@ -20,10 +20,11 @@ using namespace entangle;
 namespace {
 
 // A worker that reads `n` messages from the port it is sent, then closes
-// the port and itself.
-auto reader_of(int n) {
-  return [n](context& c) {
-    c.on_message([n](message_event& ev) {
+// the port and itself; if `say_ready`, it posts "ready" to its parent once
+// the port is started.
+auto reader_of(int n, bool say_ready = false) {
+  return [n, say_ready](context& c) {
+    c.on_message([n, say_ready](message_event& ev) {
       auto port = ev.ports.at(0);
       auto got = std::make_shared<int>(0);
       port.on_message([port, got, n](message_event&) {
@@ -32,6 +33,8 @@ auto reader_of(int n) {
           this_context().close();
         }
       });
+      if (say_ready)
+        this_context().post_message("ready");
     });
   };
 }
@@ -306,19 +309,7 @@ void stream_to_worker(runtime& rt, int n, bool close_after) {
 /// posts come, so they are handed over in groups (the post stage).
 void flood_after_ready(runtime& rt, int n) {
   rt.spawn("producer", [n](context& self) {
-    auto w = self.spawn("consumer", [n](context& c) {
-      c.on_message([n](message_event& ev) {
-        auto port = ev.ports.at(0);
-        auto got = std::make_shared<int>(0);
-        port.on_message([port, got, n](message_event&) {
-          if (++*got == n) {
-            port.close();
-            this_context().close();
-          }
-        });
-        this_context().post_message("ready");
-      });
-    });
+    auto w = self.spawn("consumer", reader_of(n, true));
     message_channel ch;
     w.post_message("port", {ch.port2()});
     auto port = ch.port1();

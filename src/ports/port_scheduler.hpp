@@ -550,10 +550,9 @@ private:
 #if ENTANGLE_TRACING
   static void report_drop(entangle::tracer& t, drop_reason why,
                           std::uint64_t n) noexcept;
-  /// The traced posts (port_trace.cpp): out of line, so that they stay
-  /// out of the untraced ones' way (the locked section is enqueue_body,
-  /// inlined into both). Not `cold`: that is optimized for size, and did
-  /// not inline the event's making.
+  /// The traced posts (port_trace.cpp): out of line, away from the
+  /// untraced ones (not `cold`: optimized for size, it did not inline the
+  /// event's making; the locked section is enqueue_body, in both).
   [[gnu::noinline]] void
   post_value_traced(port_record& src, value&& v, std::uint32_t bytes);
   [[gnu::noinline]] void
