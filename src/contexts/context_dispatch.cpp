@@ -330,8 +330,9 @@ std::size_t taken(const Lease& l) noexcept {
 /// own and so ends the outer chain). Two per-message costs of a trace are
 /// paid once per batch here: the queue depth (read in the take's lock
 /// round, then counted down: a lock round per message, or even one more
-/// per batch, was contended with the producer), and a clock read (a delivery's begin is the previous
-/// one's end: nothing of the batch runs between them).
+/// per batch, was contended with the producer), and a clock read (a
+/// delivery's begin is the previous one's end: nothing of the batch runs
+/// between them).
 struct trace_batch {
   const context_core* ctx = nullptr;
   /// The port's queue length when the batch was taken (later arrivals are

@@ -50,8 +50,8 @@ class port_scheduler;
 ///   runtime's tracer is set before any context runs, so a stage's posts
 ///   are all traced or none). Its instant, id and source are the post's;
 ///   the target, its owner and the queue's depth are read at the flush,
-///   which reports the events in order after it, as a post does after
-///   its append.
+///   which reports the events in order after it (one tracer::on_posts
+///   call), as a post does after its append.
 /// - Staged posts are admitted, not yet unread: flow control counts them
 ///   as unread wherever the sender asks (admission, credit and
 ///   `peer_has_room`, via port_scheduler::staged_for and `bytes`), and the
