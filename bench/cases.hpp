@@ -64,6 +64,10 @@ double ent_unshipped_busy(std::size_t k, std::size_t m);
 /// ns per post while nesting `n` ports in transit (top-down: each post
 /// into the deepest port so far; bottom-up: the reverse).
 double ent_nest(std::size_t n, bool top_down);
+/// ns per channel created and closed (both ends) by a context that has
+/// spawned `w` dedicated workers, `m` channels in all (a port's end must
+/// not scan the context's workers).
+double ent_worker_churn(std::size_t w, std::size_t m);
 struct channels_figures {
   double create_ns = 0;      // per channel
   double close_ns = 0;       // per channel (both ends)

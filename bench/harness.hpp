@@ -47,6 +47,9 @@ struct sizes {
   std::vector<std::size_t> scale_ports{1, 100, 10000, 100000};
   std::size_t scale_messages = 400000;
   std::vector<std::size_t> scale_nests{1000, 8000, 16000};
+  /// Workers spawned by the context that churns channels, and channels.
+  std::vector<std::size_t> scale_workers{1, 100, 10000};
+  std::size_t scale_churn = 20000;
   std::size_t scale_channels = 1000000;
   std::size_t scale_contexts = 100000;
   /// Smaller worlds for the growth curves (the points before the two

@@ -151,6 +151,28 @@ double ent_nest(std::size_t n, bool top_down) {
   return result;
 }
 
+double ent_worker_churn(std::size_t w, std::size_t m) {
+  auto cfg = quiet();
+  runtime rt{cfg};
+  double result = 0;
+  rt.spawn("ctx", [&, w, m](context& self) {
+    std::vector<worker> workers;
+    workers.reserve(w);
+    for (std::size_t i = 0; i < w; ++i)
+      workers.push_back(self.spawn("w", [](context&) {}));
+    auto t0 = now_ns();
+    for (std::size_t i = 0; i < m; ++i) {
+      message_channel ch;
+      ch.port1().close();
+      ch.port2().close();
+    }
+    result = double(now_ns() - t0) / double(m);
+    this_context().close(); // its workers' implicit ports close with it
+  });
+  rt.run();
+  return result;
+}
+
 channels_figures ent_channels(std::size_t n) {
   auto cfg = quiet();
   runtime rt{cfg};

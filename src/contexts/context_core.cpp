@@ -1,5 +1,7 @@
 #include "contexts/context_core.hpp"
 
+#include <stdexcept>
+
 #include <caf/send.hpp>
 #include <fmt/format.h>
 
@@ -212,12 +214,8 @@ caf::behavior context_core::make_behavior() {
 }
 
 void context_core::on_worker_ready(std::uint64_t worker_id) {
-  if (rare_) {
-    auto i = rare_->workers.find(worker_id);
-    if (i != rare_->workers.end())
-      if (auto port = i->second.lock())
-        start_port(*port);
-  }
+  if (auto port = worker_port(worker_id))
+    start_port(*port);
   end_turn();
 }
 
@@ -225,8 +223,8 @@ void context_core::on_worker_error(std::uint64_t worker_id,
                                    const std::string& name,
                                    const std::string& what, bool handled) {
   bool heard = false;
-  if (auto i = rare().workers.find(worker_id); i != rare_->workers.end()) {
-    if (auto port = i->second.lock(); port && !port->detached) {
+  if (auto port = worker_port(worker_id)) {
+    if (!port->detached) {
       // Like the web's ErrorEvent at the Worker object; it comes before the
       // close of the worker's implicit port (the worker sent it first).
       heard = !port->events.empty(event_kind::error);
@@ -396,16 +394,10 @@ void context_core::forget(port_object& port) {
   // The port dispatches nothing more: drop its listeners now (they may
   // capture handles to it) and let it go once user handles are gone.
   port.events.clear();
-  if (rare_) {
+  if (rare_)
     rare_->sinks.erase(&port);
-    auto& workers = rare_->workers;
-    for (auto i = workers.begin(); i != workers.end(); ++i) {
-      if (i->second.lock().get() == &port) {
-        workers.erase(i);
-        break;
-      }
-    }
-  }
+  if (port.implicit && workers_) // a worker object's port ends
+    workers_->erase_epoch(port.epoch);
 }
 
 port_ptr context_core::unlist(port_object& port) {
@@ -422,11 +414,12 @@ port_ptr context_core::port_of(std::uint64_t epoch) const {
 }
 
 std::uint64_t context_core::worker_of(const port_object& port) const {
-  if (rare_)
-    for (auto& [worker_id, weak] : rare_->workers)
-      if (weak.lock().get() == &port)
-        return worker_id;
-  return 0;
+  return port.implicit && workers_ ? workers_->worker_at(port.epoch) : 0;
+}
+
+port_ptr context_core::worker_port(std::uint64_t worker_id) const {
+  auto epoch = workers_ ? workers_->epoch_of(worker_id) : 0;
+  return epoch != 0 ? port_of(epoch) : nullptr;
 }
 
 void context_core::queue_task(std::function<void()> fn) {
@@ -468,7 +461,11 @@ worker context_core::spawn_worker(std::string name, init_function init) {
   opts.inside = std::move(inside_rec);
   opts.parent = caf::actor_cast<caf::actor>(this);
   auto ctl = rt_.spawn(std::move(name), std::move(init), std::move(opts));
-  rare().workers.emplace(ctl->id, outside.object());
+  if (!workers_)
+    workers_ = std::make_unique<worker_table>();
+  if (!workers_->add(ctl->id, obj.epoch))
+    throw std::logic_error("entangle: a worker's id or port epoch did not "
+                           "grow (internal error)");
   return worker{std::move(outside), std::move(ctl)};
 }
 
@@ -481,9 +478,10 @@ void context_core::on_exit() {
   // implicit ports, and each worker finishes what is queued to it
   // (begin_draining); one that crashed or was terminated takes them down
   // at once.
-  if (rare_ && (failed_ || control_->terminated.load()))
-    for (auto& [worker_id, port] : rare_->workers)
+  if (workers_ && (failed_ || control_->terminated.load()))
+    workers_->for_each([this](std::uint64_t worker_id) {
       rt_.terminate(worker_id);
+    });
   tasks_.clear();
   drop_timers();
   if (startup_)
@@ -493,8 +491,8 @@ void context_core::on_exit() {
   // context_gone, and ports they carry are closed in turn.
   auto ports = ports_.snapshot(); // close_port erases them from ports_
   unshipped_heads_.clear();
+  workers_.reset();
   if (rare_) {
-    rare_->workers.clear();
     auto bcs = std::move(rare_->bcs);
     rare_->bcs.clear();
     for (auto& [seq, obj] : bcs)

@@ -26,6 +26,7 @@
 #include "ports/port_object.hpp"
 #include "ports/port_scheduler.hpp"
 #include "contexts/wake_element.hpp"
+#include "contexts/worker_table.hpp"
 
 namespace entangle::detail {
 
@@ -45,8 +46,7 @@ struct context_control {
   /// Set once the context ended (its actor is gone).
   std::atomic<bool> ended{false};
 
-  /// The context's actor while it runs; null before it is spawned and once
-  /// it ended.
+  /// The context's actor while it runs (null before it is spawned and after).
   caf::actor actor() const {
     std::lock_guard<std::mutex> guard{mu()};
     return actor_;
@@ -368,8 +368,9 @@ public:
   port_ptr port_of(std::uint64_t epoch) const;
 
   /// The id of the worker whose worker object (the outside implicit port)
-  /// `port` is, or 0. For the testkit's reports.
+  /// `port` is, or 0 (the testkit's reports); that port by worker, or null.
   std::uint64_t worker_of(const port_object& port) const;
+  port_ptr worker_port(std::uint64_t worker_id) const;
 
 private:
   void on_ready(std::uint64_t epoch);
@@ -529,14 +530,12 @@ private:
   };
   /// The lifetime rule (see the definition).
   bool reachable() const noexcept;
-  /// What most contexts never use, in one block allocated on first use
-  /// (rare()): an idle context must stay small (issue #17: four empty
-  /// hash maps and a set are 280 bytes). Null until then; readers check.
+  /// What most contexts never use, in one block made on first use (rare()):
+  /// an idle context must stay small (issue #17); readers check for null.
+  /// Workers have their own block: each link of a worker chain spawns one.
   struct rare_state {
     /// This context's BroadcastChannel objects, by creation sequence.
     std::unordered_map<std::uint64_t, std::shared_ptr<broadcast_object>> bcs;
-    /// The outside ports of the workers this context spawned, by worker id.
-    std::unordered_map<std::uint64_t, std::weak_ptr<port_object>> workers;
     /// Sink ports (set_sink); empty in every context but the remote node's.
     std::unordered_map<const port_object*, port_sink> sinks;
     /// Pending timers (a fired timeout is erased; a cleared one too, its
@@ -548,6 +547,7 @@ private:
     std::string what;
   };
   std::unique_ptr<rare_state> rare_;
+  std::unique_ptr<worker_table> workers_; // null until the first spawn
   rare_state& rare() {
     if (!rare_)
       rare_ = std::make_unique<rare_state>();

@@ -31,12 +31,14 @@ public:
     ++s_.dispatching;
   }
   ~dispatch_scope() {
-    if (--s_.dispatching == 0
-        && (!s_.dead_entries.empty() || !s_.dead_fns.empty())) {
-      auto entries = std::move(s_.dead_entries);
-      auto fns = std::move(s_.dead_fns);
-      s_.dead_entries.clear();
-      s_.dead_fns.clear();
+    if (--s_.dispatching != 0 || !s_.extra)
+      return;
+    auto& x = *s_.extra;
+    if (!x.dead_entries.empty() || !x.dead_fns.empty()) {
+      auto entries = std::move(x.dead_entries);
+      auto fns = std::move(x.dead_fns);
+      x.dead_entries.clear();
+      x.dead_fns.clear();
     }
   }
   dispatch_scope(const dispatch_scope&) = delete;
@@ -49,7 +51,7 @@ private:
 void event_target::retire(std::shared_ptr<entry>&& e) {
   e->removed = true;
   if (st_->dispatching > 0)
-    st_->dead_entries.push_back(std::move(e));
+    st_->more().dead_entries.push_back(std::move(e));
 }
 
 void event_target::retire(std::vector<std::shared_ptr<entry>>::iterator i) {
@@ -88,7 +90,7 @@ void event_target::set_attribute(event_kind k, event_handler fn) {
   if (i != list.end()) {
     // Same slot, new value; the old one may be running right now.
     if (st_->dispatching > 0)
-      st_->dead_fns.push_back(std::move((*i)->fn));
+      st_->more().dead_fns.push_back(std::move((*i)->fn));
     (*i)->fn = std::move(boxed);
     return;
   }
@@ -155,16 +157,17 @@ void event_target::dispatch(event_kind k, message_event& ev) {
 
 void event_target::set_typed(const std::string& name, typed_decoder fn) {
   if (fn)
-    st().typed[name] = std::move(fn);
-  else if (st_)
-    st_->typed.erase(name);
+    st().more().typed[name] = std::move(fn);
+  else if (st_ && st_->extra)
+    st_->extra->typed.erase(name);
 }
 
 const typed_decoder* event_target::typed(std::string_view name) const {
-  if (!st_)
+  if (!st_ || !st_->extra)
     return nullptr;
-  auto i = st_->typed.find(name);
-  return i == st_->typed.end() ? nullptr : &i->second;
+  auto& typed = st_->extra->typed;
+  auto i = typed.find(name);
+  return i == typed.end() ? nullptr : &i->second;
 }
 
 void event_target::clear() {
@@ -172,7 +175,8 @@ void event_target::clear() {
   // id that an old handle could still remove).
   if (!st_)
     return;
-  st_->typed.clear();
+  if (st_->extra)
+    st_->extra->typed.clear();
   auto list = std::move(st_->list);
   st_->list.clear();
   for (auto& e : list)

@@ -78,18 +78,33 @@ private:
     bool removed = false;
   };
 
+  /// What few targets need: typed handlers, and what a dispatch on the
+  /// stack must outlive (a listener removed or replaced while it runs).
+  struct extra_state {
+    /// Typed-message handlers by type name.
+    std::map<std::string, typed_decoder, std::less<>> typed;
+    std::vector<std::shared_ptr<entry>> dead_entries;
+    std::vector<std::unique_ptr<event_handler>> dead_fns;
+  };
+
+  /// 48 bytes: every port with a listener has one (a worker chain's
+  /// contexts two each; issue #17), so the rest is a block of its own.
   struct state {
     /// One list for every kind (registration order within a kind is what
     /// counts): one vector, not one per kind.
     std::vector<std::shared_ptr<entry>> list;
-    /// Typed-message handlers by type name.
-    std::map<std::string, typed_decoder, std::less<>> typed;
     listener_id next_id = 1;
-    /// Dispatches on the stack, and what they must outlive.
+    /// Dispatches on the stack.
     int dispatching = 0;
-    std::vector<std::shared_ptr<entry>> dead_entries;
-    std::vector<std::unique_ptr<event_handler>> dead_fns;
+    /// Null until first needed (more()).
+    std::unique_ptr<extra_state> extra;
+    extra_state& more() {
+      if (!extra)
+        extra = std::make_unique<extra_state>();
+      return *extra;
+    }
   };
+  static_assert(sizeof(state) <= 48, "event_target::state grew (issue #17)");
 
   class dispatch_scope;
   /// Takes `e` out of service: parked while a dispatch runs, else dropped.

@@ -1,7 +1,7 @@
 // The small containers that keep an idle port small (docs/architecture.md,
 // "Memory per idle port"): the context's port table, the lazy FIFO (task
-// queues) and the chunk FIFO (port queues).
-// Both are checked against a standard container under random operations.
+// queues), the chunk FIFO (port queues) and the worker table.
+// Each is checked against a standard container under random operations.
 
 #include <catch2/catch.hpp>
 
@@ -12,6 +12,7 @@
 #include "base/chunk_fifo.hpp"
 #include "base/lazy_fifo.hpp"
 #include "contexts/port_table.hpp"
+#include "contexts/worker_table.hpp"
 #include "ports/port_scheduler.hpp"
 
 using entangle::detail::adopted_port;
@@ -391,4 +392,55 @@ TEST_CASE("chunk_fifo moves a batch by chunk: a message is moved once in "
   }
   CHECK(counted::moves == 0);
   CHECK(q.capacity() == 0); // nothing kept once drained
+}
+
+TEST_CASE("worker_table finds by worker and by epoch, drops the erased and "
+          "keeps at most twice the live entries",
+          "[internals][worker_table]") {
+  using entangle::detail::worker_table;
+  worker_table t;
+  std::map<std::uint64_t, std::uint64_t> live; // worker -> epoch
+  std::mt19937_64 rng{17};
+  std::uint64_t next_worker = 5, next_epoch = 100;
+  for (int step = 0; step < 20000; ++step) {
+    if (live.empty() || rng() % 3 != 0) {
+      // Both keys grow with each spawn, by gaps of any size.
+      next_worker += 1 + rng() % 3;
+      next_epoch += 1 + rng() % 7;
+      REQUIRE(t.add(next_worker, next_epoch));
+      live[next_worker] = next_epoch;
+    } else {
+      auto i = live.begin();
+      std::advance(i, static_cast<long>(rng() % live.size()));
+      t.erase_epoch(i->second);
+      t.erase_epoch(i->second); // twice: nothing more happens
+      live.erase(i);
+    }
+    REQUIRE(t.size() == live.size());
+    REQUIRE(t.held() <= 2 * live.size() + 1);
+    if (step % 97 == 0) {
+      for (auto& [w, e] : live) {
+        REQUIRE(t.epoch_of(w) == e);
+        REQUIRE(t.worker_at(e) == w);
+        REQUIRE(t.epoch_of(w + 1) == (live.count(w + 1) ? live[w + 1] : 0));
+      }
+      std::vector<std::uint64_t> seen;
+      t.for_each([&](std::uint64_t w) { seen.push_back(w); });
+      std::vector<std::uint64_t> want;
+      for (auto& kv : live)
+        want.push_back(kv.first);
+      REQUIRE(seen == want); // spawn order
+    }
+  }
+  // Erased ones are gone both ways; unknown keys give 0.
+  t.erase_epoch(next_epoch);
+  CHECK(t.worker_at(next_epoch) == 0);
+  CHECK(t.epoch_of(next_worker) == 0);
+  CHECK(t.worker_at(1) == 0);
+  CHECK(t.epoch_of(1) == 0);
+  // A key that does not grow is refused and changes nothing.
+  auto n = t.size();
+  CHECK_FALSE(t.add(next_worker, next_epoch + 10));
+  CHECK_FALSE(t.add(next_worker + 10, next_epoch));
+  CHECK(t.size() == n);
 }
