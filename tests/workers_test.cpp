@@ -265,3 +265,76 @@ TEST_CASE("12.5 a chain of 20000 workers, each spawned by the one before, "
   CHECK(h.rt->exits().size() == 1000); // runtime_config::exit_history
   h.check_no_leaks();
 }
+
+TEST_CASE("12.5 a context with many workers hears each one at its own worker "
+          "object while others end around it, and its crash terminates the "
+          "ones left",
+          "[sem12][context]") {
+  // The context finds a worker object by worker id (ready, error) and a
+  // worker by its object's port (a port's end, the testkit's reports):
+  // both through a table that drops ended workers as it goes.
+  static constexpr int n = 60;
+  harness h;
+  h.run([&](context& page) {
+    auto ws = std::make_shared<std::vector<worker>>();
+    auto replies = std::make_shared<int>(0);
+    auto errors = std::make_shared<int>(0);
+    auto booms = std::make_shared<int>(0);
+    for (int i = 0; i < n; ++i) {
+      ws->push_back(page.spawn("w" + std::to_string(i), [i](context& self) {
+        self.on_message([i](message_event& ev) {
+          if (label(ev) == "boom")
+            throw std::runtime_error("boom " + std::to_string(i));
+          this_context().post_message(std::to_string(i) + ":" + label(ev));
+        });
+      }));
+    }
+    for (int i = 0; i < n; ++i) {
+      auto& w = ws->at(static_cast<std::size_t>(i));
+      w.on_message([&h, i, ws, replies, booms](message_event& ev) {
+        h.log.add("w" + std::to_string(i) + " got " + label(ev));
+        if (++*replies != n)
+          return;
+        // Every worker answered: end the even ones and 1 and 3 (half of
+        // the table and then some), then make the rest throw, but two.
+        for (int j = 0; j < n; ++j)
+          if (j % 2 == 0 || j == 1 || j == 3)
+            ws->at(static_cast<std::size_t>(j)).terminate();
+        for (int j = 9; j < n; j += 2) {
+          ws->at(static_cast<std::size_t>(j)).post_message("boom");
+          ++*booms;
+        }
+        for (int j : {5, 7})
+          ws->at(static_cast<std::size_t>(j)).post_message("still here");
+      });
+      w.on_error([&h, i, errors, booms](message_event& ev) {
+        h.log.add("w" + std::to_string(i) + " error " + ev.error);
+        if (++*errors == *booms)
+          throw std::runtime_error("the page fails"); // takes 5 and 7 down
+      });
+      w.post_message("hi");
+    }
+  });
+  auto got = h.log.lines();
+  lines want;
+  for (int i = 0; i < n; ++i)
+    want.push_back("w" + std::to_string(i) + " got " + std::to_string(i)
+                   + ":hi");
+  for (int i = 9; i < n; i += 2)
+    want.push_back("w" + std::to_string(i) + " error boom "
+                   + std::to_string(i));
+  // 5 and 7 may answer "still here" before the page fails, or not.
+  lines seen;
+  for (auto& line : got)
+    if (line.find("still here") == std::string::npos)
+      seen.push_back(line);
+  CHECK(sorted(seen) == sorted(want));
+  auto ends = h.rt->exit_counts();
+  auto count = [&](exit_kind k) {
+    return ends[static_cast<std::size_t>(k)];
+  };
+  CHECK(count(exit_kind::exception) == 1 + 26); // the page, 9, 11, ..., 59
+  CHECK(count(exit_kind::terminated) == n / 2 + 2 + 2); // ended, then 5, 7
+  CHECK(count(exit_kind::normal) == 0);
+  h.check_no_leaks();
+}
