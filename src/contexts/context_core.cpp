@@ -1,6 +1,7 @@
 #include "contexts/context_core.hpp"
 
-#include <stdexcept>
+#include <cstdio>
+#include <cstdlib>
 
 #include <caf/send.hpp>
 #include <fmt/format.h>
@@ -463,9 +464,12 @@ worker context_core::spawn_worker(std::string name, init_function init) {
   auto ctl = rt_.spawn(std::move(name), std::move(init), std::move(opts));
   if (!workers_)
     workers_ = std::make_unique<worker_table>();
-  if (!workers_->add(ctl->id, obj.epoch))
-    throw std::logic_error("entangle: a worker's id or port epoch did not "
-                           "grow (internal error)");
+  if (!workers_->add(ctl->id, obj.epoch)) { // both come from counters
+    std::fputs("entangle: internal error: a worker's id or port epoch did "
+               "not grow\n",
+               stderr);
+    std::abort();
+  }
   return worker{std::move(outside), std::move(ctl)};
 }
 
@@ -514,9 +518,11 @@ void context_core::on_exit() {
   if (startup_ && startup_->inside) // spawned but never initialised
     sched_->close(startup_->inside, drop_reason::context_gone);
   startup_.reset();
-  auto kind = control_->terminated.load() ? exit_kind::terminated
-              : failed_                    ? exit_kind::exception
-                                           : exit_kind::normal;
+  // A crash first is what ended it, even if terminate() came meanwhile
+  // (its parent, hearing of the crash, may fail and terminate its workers).
+  auto kind = failed_                      ? exit_kind::exception
+              : control_->terminated.load() ? exit_kind::terminated
+                                            : exit_kind::normal;
   rt_.context_ended(*control_, kind, rare_ ? rare_->what : std::string{});
   caf::scheduled_actor::on_exit();
 }

@@ -20,7 +20,7 @@ namespace entangle::detail {
 ///   issue #17.)
 /// - An erased entry stays, marked dead, so that both orders hold; the dead
 ///   are squeezed out once they are as many as the live (amortised O(1)
-///   per erase, and at most twice the live entries held).
+///   per erase, and fewer than twice the live entries held).
 ///
 /// Thread affinity: the owning context only.
 class worker_table {
@@ -58,10 +58,15 @@ public:
       return;
     list_[static_cast<std::size_t>(i - list_.begin())].dead = true;
     --live_;
-    if (list_.size() - live_ >= live_) // as many dead as live: squeeze
-      list_.erase(std::remove_if(list_.begin(), list_.end(),
-                                 [](const entry& e) { return e.dead; }),
-                  list_.end());
+    if (list_.size() - live_ < live_)
+      return;
+    // As many dead as live: squeeze them out, and give back the memory of
+    // a crowd of workers gone.
+    list_.erase(std::remove_if(list_.begin(), list_.end(),
+                               [](const entry& e) { return e.dead; }),
+                list_.end());
+    if (list_.capacity() > 4 * list_.size() && list_.capacity() > 8)
+      list_.shrink_to_fit();
   }
 
   /// Calls `f(worker)` for every live worker, in spawn order.
