@@ -4,6 +4,7 @@
 
 #include <fmt/format.h>
 
+#include "base/list_index.hpp"
 #include "entangle/error.hpp"
 #include "ports/port_object.hpp"
 #include "values/buffer_access.hpp"
@@ -35,8 +36,8 @@ const char* normalized_error_name(const std::string& name) {
 /// reference to it. Recursion is bounded by `max_depth`; a node reached
 /// again is not entered again, so cycles end.
 struct serializer {
-  const std::vector<const port_object*>& ports;
-  const std::vector<clone_access::state*>& transferred_buffers;
+  const list_index<const port_object*>& ports;
+  const list_index<clone_access::state*>& transferred_buffers;
   std::size_t max_depth;
 
   struct buffer_copy {
@@ -50,10 +51,7 @@ struct serializer {
   bool needs_rebuild = false;
 
   bool is_transferred(clone_access::state* s) const {
-    for (auto* t : transferred_buffers)
-      if (t == s)
-        return true;
-    return false;
+    return transferred_buffers.contains(s);
   }
 
   value copy(const value& x, std::size_t depth);
@@ -115,11 +113,9 @@ struct serializer {
   value port_reference(const message_port& p) {
     if (!p)
       data_clone_error("a null MessagePort could not be cloned");
-    for (std::size_t i = 0; i < ports.size(); ++i) {
-      if (ports[i] == p.object().get()) {
-        needs_rebuild = true;
-        return value{detail::port_slot{static_cast<std::uint32_t>(i)}};
-      }
+    if (auto i = ports.find(p.object().get()); i != ports.npos) {
+      needs_rebuild = true;
+      return value{detail::port_slot{static_cast<std::uint32_t>(i)}};
     }
     data_clone_error(
       "a MessagePort in the message is not in the transfer list (ports "
@@ -279,8 +275,8 @@ serialized_message serialize_with_transfer(const clone_sender& from,
         fmt::format("transfer list item {} is a null MessagePort", i));
 
   // -- validate the transfer list before serializing anything --------------
-  std::vector<const port_object*> ports;
-  std::vector<clone_access::state*> buffers;
+  list_index<const port_object*> ports;
+  list_index<clone_access::state*> buffers;
   std::vector<array_buffer> buffer_handles;
   for (std::size_t i = 0; i < transfer.size(); ++i) {
     auto& item = transfer[i];
@@ -288,10 +284,9 @@ serialized_message serialize_with_transfer(const clone_sender& from,
       auto* obj = p->object().get();
       if (obj == source)
         data_clone_error("the source port is in its own transfer list");
-      for (auto* seen : ports)
-        if (seen == obj)
-          data_clone_error(fmt::format(
-            "transfer list item {} is a duplicate MessagePort", i));
+      if (ports.contains(obj))
+        data_clone_error(fmt::format(
+          "transfer list item {} is a duplicate MessagePort", i));
       if (obj->ctx_id != from.context_id)
         data_clone_error(fmt::format(
           "transfer list item {} is a MessagePort owned by another context",
@@ -301,18 +296,17 @@ serialized_message serialize_with_transfer(const clone_sender& from,
           "transfer list item {} is a detached MessagePort (already "
           "transferred or closed)",
           i));
-      ports.push_back(obj);
+      ports.insert(obj);
     } else {
       auto& b = *item.buffer();
       auto* st = clone_access::get(b);
-      for (auto* seen : buffers)
-        if (seen == st)
-          data_clone_error(fmt::format(
-            "transfer list item {} is a duplicate ArrayBuffer", i));
+      if (buffers.contains(st))
+        data_clone_error(fmt::format(
+          "transfer list item {} is a duplicate ArrayBuffer", i));
       if (b.detached())
         data_clone_error(
           fmt::format("transfer list item {} is a detached ArrayBuffer", i));
-      buffers.push_back(st);
+      buffers.insert(st);
       buffer_handles.push_back(b);
     }
   }
@@ -338,7 +332,7 @@ serialized_message serialize_with_transfer(const clone_sender& from,
     }
   }
   out.ports.reserve(ports.size());
-  for (auto* obj : ports)
+  for (auto* obj : ports.items())
     out.ports.push_back(
       from.ship(from.context, const_cast<port_object&>(*obj)));
   return out;

@@ -12,6 +12,7 @@
 #include <caf/send.hpp>
 #include <fmt/format.h>
 
+#include "base/list_index.hpp"
 #include "clone/structured_clone.hpp"
 #include "contexts/world.hpp"
 #include "entangle/error.hpp"
@@ -444,12 +445,11 @@ void node_state::handle_user(const caf::node_id& from, frame& f) {
   if ((succ == nullptr && f.seq != l.next_recv && !admit_early(from, l, f))
       || !admit_links(from, f.ports.size()))
     return;
-  for (std::size_t k = 0; k < f.ports.size(); ++k) {
-    auto mine = f.ports[k].second;
-    bool dup = links_.count(mine) > 0;
-    for (std::size_t j = 0; j < k && !dup; ++j)
-      dup = f.ports[j].second == mine;
-    if (dup) {
+  // Linear in the frame's ports: the peer chooses how many (up to
+  // remote_max_links), and a scan of the names before each was quadratic.
+  list_index<port_name, port_name_hash> carried;
+  for (auto& [theirs, mine] : f.ports) {
+    if (links_.count(mine) > 0 || !carried.insert(mine)) {
       violation(from, "a carried port with a name already in use");
       return;
     }

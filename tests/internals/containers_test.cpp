@@ -5,6 +5,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <deque>
 #include <map>
 #include <random>
@@ -13,6 +14,7 @@
 #include "base/lazy_fifo.hpp"
 #include "contexts/port_table.hpp"
 #include "contexts/worker_table.hpp"
+#include "base/list_index.hpp"
 #include "ports/port_scheduler.hpp"
 
 using entangle::detail::adopted_port;
@@ -400,6 +402,7 @@ TEST_CASE("worker_table finds by worker and by epoch, drops the erased and "
   using entangle::detail::worker_table;
   worker_table t;
   std::map<std::uint64_t, std::uint64_t> live; // worker -> epoch
+  std::vector<std::pair<std::uint64_t, std::uint64_t>> erased;
   std::mt19937_64 rng{17};
   std::uint64_t next_worker = 5, next_epoch = 100;
   for (int step = 0; step < 20000; ++step) {
@@ -414,7 +417,12 @@ TEST_CASE("worker_table finds by worker and by epoch, drops the erased and "
       std::advance(i, static_cast<long>(rng() % live.size()));
       t.erase_epoch(i->second);
       t.erase_epoch(i->second); // twice: nothing more happens
+      erased.emplace_back(i->first, i->second);
       live.erase(i);
+      // Gone both ways at once, whether its entry is still held (dead) or
+      // was squeezed out.
+      REQUIRE(t.epoch_of(erased.back().first) == 0);
+      REQUIRE(t.worker_at(erased.back().second) == 0);
     }
     REQUIRE(t.size() == live.size());
     REQUIRE(t.held() <= 2 * live.size() + 1);
@@ -430,6 +438,10 @@ TEST_CASE("worker_table finds by worker and by epoch, drops the erased and "
       for (auto& kv : live)
         want.push_back(kv.first);
       REQUIRE(seen == want); // spawn order
+      for (auto& [w, e] : erased) {
+        REQUIRE(t.epoch_of(w) == 0);
+        REQUIRE(t.worker_at(e) == 0);
+      }
     }
   }
   // Erased ones are gone both ways; unknown keys give 0.
@@ -443,4 +455,29 @@ TEST_CASE("worker_table finds by worker and by epoch, drops the erased and "
   CHECK_FALSE(t.add(next_worker, next_epoch + 10));
   CHECK_FALSE(t.add(next_worker + 10, next_epoch));
   CHECK(t.size() == n);
+}
+
+TEST_CASE("list_index keeps insertion order and positions, refuses "
+          "duplicates, and switches from a scan to a hash past its limit",
+          "[internals][list_index]") {
+  using entangle::detail::list_index;
+  std::mt19937_64 rng{23};
+  for (std::size_t n : {0u, 1u, 15u, 16u, 17u, 200u}) {
+    list_index<std::uint64_t> idx;
+    std::vector<std::uint64_t> want;
+    for (std::size_t i = 0; i < n; ++i) {
+      auto x = rng() % (2 * n + 1); // many repeats
+      bool fresh = std::find(want.begin(), want.end(), x) == want.end();
+      REQUIRE(idx.insert(x) == fresh);
+      if (fresh)
+        want.push_back(x);
+      REQUIRE(idx.items() == want);
+    }
+    for (std::size_t i = 0; i < want.size(); ++i)
+      REQUIRE(idx.find(want[i]) == i);
+    for (std::uint64_t x = 0; x <= 2 * n + 1; ++x)
+      REQUIRE(idx.contains(x)
+              == (std::find(want.begin(), want.end(), x) != want.end()));
+    CHECK(idx.find(2 * n + 7) == idx.npos);
+  }
 }
