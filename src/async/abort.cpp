@@ -2,9 +2,9 @@
 
 #include <exception>
 
+#include <map>
 #include <optional>
 #include <utility>
-#include <vector>
 
 #include <fmt/format.h>
 
@@ -17,10 +17,13 @@ namespace detail {
 
 /// Invariants: `reason` is set once; `listeners` is empty once aborted
 /// (they ran). Touched only by the owning context's thread.
+///
+/// Listeners by id, which is registration order: one signal may guard
+/// thousands of pending calls (an RPC client's), each removing its listener
+/// when it settles, so removal is O(log L), not a vector's O(L) erase.
 struct abort_state {
   std::optional<error_value> reason;
-  std::vector<std::pair<listener_id, std::function<void(const error_value&)>>>
-    listeners;
+  std::map<listener_id, std::function<void(const error_value&)>> listeners;
   listener_id next = 1;
 
   void abort(error_value why) {
@@ -83,20 +86,14 @@ abort_signal::on_abort(std::function<void(const error_value&)> fn) const {
   if (!st_ || st_->reason)
     return 0;
   auto id = st_->next++;
-  st_->listeners.emplace_back(id, std::move(fn));
+  st_->listeners.emplace(id, std::move(fn));
   return id;
 }
 
 void abort_signal::remove_listener(listener_id id) const noexcept {
   if (!st_)
     return;
-  auto& ls = st_->listeners;
-  for (auto i = ls.begin(); i != ls.end(); ++i) {
-    if (i->first == id) {
-      ls.erase(i);
-      return;
-    }
-  }
+  st_->listeners.erase(id);
 }
 
 void abort_signal::throw_if_aborted() const {
