@@ -163,7 +163,7 @@ caf::behavior context_core::make_behavior() {
     [](port_ready_atom, std::uint64_t epoch) { self()->on_ready(epoch); },
     [](unshipped_atom, std::uint64_t) { self()->on_unshipped(); },
     [](task_atom) { self()->on_task(); },
-    [](timer_atom, timer_id id) { self()->on_timer(id); },
+    [](timer_atom, std::uint64_t wake) { self()->on_timer(wake); },
     [](broadcast_atom, const weak_broadcast_ptr& weak,
        const broadcast_delivery_ptr& delivery) {
       self()->on_broadcast(weak, delivery);

@@ -1,10 +1,18 @@
 // Timers of a context (setTimeout / setInterval). A timer is a task of the
 // context's own event loop (HTML §8.6): it runs once its due time has come,
-// at the first of two moments. Each arming schedules a wake-up on CAF's
-// clock (scheduled_send) for a context that is idle; and every turn of the
-// context ends by running the timers already due, so a context kept busy
-// by a stream of messages cannot starve them behind a clock thread that a
-// loaded machine runs late. Both read the same clock, the actor clock,
+// at the first of two moments. A wake-up on CAF's clock (scheduled_send)
+// comes for a context that is idle; and every turn of the context ends by
+// running the timers already due, so a context kept busy by a stream of
+// messages cannot starve them behind a clock thread that a loaded machine
+// runs late.
+//
+// One wake-up per context is pending at a time, for its first due timer,
+// not one per arming: CAF's clock cannot cancel an entry, and an RPC
+// client arms a timeout per call and clears it on the answer (at 50 000
+// calls a second with 30 s timeouts, 1.5 million entries held and 50 000
+// wake-ups a second for nothing; issue #17). A timer armed later than the
+// pending wake-up waits for it; the wake-up, or any turn's end, runs what is
+// due and asks for the next one. Both read the same clock, the actor clock,
 // which is virtual under the deterministic testkit: there no time passes
 // during a turn, so only a 0 ms timer can be due at a turn's end, and every
 // other one fires as `advance()` walks virtual time.
@@ -55,12 +63,23 @@ void context_core::arm(timer_id id, timer& t,
                        caf::actor_clock::time_point due) {
   t.due = due;
   rare_->due.emplace(due, id); // rare_ holds `t`
-  // The wake-up for an idle context, at exactly the due time (so it finds
-  // the timer due); it cannot be cancelled, so it may find nothing.
+  ensure_wake();
+}
+
+void context_core::ensure_wake() {
+  auto& r = *rare_;
+  if (r.due.empty() || r.due.begin()->first >= r.wake_at)
+    return;
+  // At exactly the due time (so it finds the timer due). It cannot be
+  // cancelled: if the timer is cleared, it finds nothing and asks for the
+  // next one. It names its own time, so that on_timer knows which it is.
+  auto due = r.due.begin()->first;
+  r.wake_at = due;
   system().clock().schedule_message(
     due, caf::actor_cast<caf::strong_actor_ptr>(this),
-    caf::make_mailbox_element(ctrl(), caf::make_message_id(), caf::no_stages,
-                              timer_atom::value, id));
+    caf::make_mailbox_element(
+      ctrl(), caf::make_message_id(), caf::no_stages, timer_atom::value,
+      static_cast<std::uint64_t>(due.time_since_epoch().count())));
 }
 
 void context_core::clear_timer(timer_id id) noexcept {
@@ -114,13 +133,14 @@ void context_core::fire_timer(std::unordered_map<timer_id, timer>::iterator i) {
   }
 }
 
-void context_core::on_timer(timer_id id) {
-  if (rare_) {
-    auto i = rare_->timers.find(id);
-    if (i != rare_->timers.end() && !closing_ && !drain_
-        && i->second.due <= clock().now())
-      fire_timer(i);
-  }
+void context_core::on_timer(std::uint64_t wake) {
+  // The pending wake-up came (an older one, superseded by an earlier
+  // timer, may still come: it only runs what is due). end_turn runs the
+  // timers due and asks for the next wake-up.
+  if (rare_
+      && static_cast<std::uint64_t>(rare_->wake_at.time_since_epoch().count())
+           == wake)
+    rare_->wake_at = caf::actor_clock::time_point::max();
   end_turn();
 }
 
@@ -128,8 +148,10 @@ void context_core::run_due_timers() {
   if (!rare_ || rare_->due.empty() || closing_ || drain_)
     return;
   auto now = clock().now();
-  if (rare_->due.begin()->first > now)
+  if (rare_->due.begin()->first > now) {
+    ensure_wake();
     return;
+  }
   // The timers due now, in due order (ties in the order they were set:
   // ids grow). Taken first, so one re-armed for 0 ms (an interval) runs
   // once per turn, not for ever.
@@ -150,6 +172,8 @@ void context_core::run_due_timers() {
     fire_timer(i);
     apply_navigation(); // each timer is a task of its own
   }
+  if (!closing_ && !drain_)
+    ensure_wake();
 }
 
 } // namespace entangle::detail
