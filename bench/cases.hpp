@@ -68,6 +68,16 @@ double ent_nest(std::size_t n, bool top_down);
 /// spawned `w` dedicated workers, `m` channels in all (a port's end must
 /// not scan the context's workers).
 double ent_worker_churn(std::size_t w, std::size_t m);
+/// A context sets `n` timeouts of 30 s and clears each at once (an RPC
+/// client's pattern: a timeout per call, cleared by the answer). In a fresh
+/// process: ns per pair, RSS growth per pair, and ms from the context's
+/// end until the runtime stopped.
+struct timers_figures {
+  double ns = 0;
+  double bytes = 0;
+  double stop_ms = 0;
+};
+timers_figures ent_timer_churn(std::size_t n);
 struct channels_figures {
   double create_ns = 0;      // per channel
   double close_ns = 0;       // per channel (both ends)

@@ -50,6 +50,8 @@ struct sizes {
   /// Workers spawned by the context that churns channels, and channels.
   std::vector<std::size_t> scale_workers{1, 100, 10000};
   std::size_t scale_churn = 20000;
+  /// Timeouts set and cleared by one context.
+  std::size_t scale_timers = 200000;
   std::size_t scale_channels = 1000000;
   std::size_t scale_contexts = 100000;
   /// Smaller worlds for the growth curves (the points before the two

@@ -138,6 +138,11 @@ int run_child(const std::string& kind, std::size_t n, bool heap) {
     std::printf("%.3f %.3f %.3f\n", f.create_ns, f.bytes_per_port, f.close_ns);
     return 0;
   }
+  if (kind == "timers") {
+    auto f = ent_timer_churn(n);
+    std::printf("%.3f %.3f %.3f\n", f.ns, f.bytes, f.stop_ms);
+    return 0;
+  }
   if (kind == "contexts_ent" || kind == "contexts_caf") {
     auto f = kind == "contexts_ent" ? ent_contexts(n) : caf_contexts(n);
     std::printf("%.3f %.3f %.3f\n", f.spawn_ns, f.bytes_per_context,
@@ -277,6 +282,14 @@ void scale(const sizes& s) {
   std::printf("RESULT scale_workers_churn ratio=%.4f\n",
               churn_last / churn_first);
   auto reps = std::max(1, s.scale_reps / 2);
+  auto tm = triple_medians("timers", s.scale_timers, reps);
+  std::printf("\n== scale: %zu timeouts of 30 s set and cleared at once by one "
+              "context (an RPC client's pattern; fresh process, median of "
+              "%d)\n  %.1f ns per set+clear, %.1f B RSS left per pair, "
+              "%.1f ms from the context's end to the runtime's\n",
+              s.scale_timers, reps, tm[0], tm[1], tm[2]);
+  std::printf("RESULT scale_timers ns=%.3f bytes=%.1f stop_ms=%.1f\n", tm[0],
+              tm[1], tm[2]);
   auto ch = triple_medians("channels", s.scale_channels, reps);
   std::printf("\n== scale: %zu live channels in one context (fresh process, "
               "median of %d)\n  create %.1f ns/channel, %.1f B RSS per port, "

@@ -173,6 +173,26 @@ double ent_worker_churn(std::size_t w, std::size_t m) {
   return result;
 }
 
+timers_figures ent_timer_churn(std::size_t n) {
+  auto cfg = quiet();
+  runtime rt{cfg};
+  timers_figures out;
+  std::int64_t ended = 0;
+  rt.spawn("ctx", [&, n](context& self) {
+    auto before = rss_bytes();
+    auto t0 = now_ns();
+    for (std::size_t i = 0; i < n; ++i)
+      self.clear_timeout(self.set_timeout([] {}, std::chrono::seconds(30)));
+    out.ns = double(now_ns() - t0) / double(n);
+    out.bytes = (double(rss_bytes()) - double(before)) / double(n);
+    ended = now_ns();
+    self.close();
+  });
+  rt.run();
+  out.stop_ms = double(now_ns() - ended) / 1e6;
+  return out;
+}
+
 channels_figures ent_channels(std::size_t n) {
   auto cfg = quiet();
   runtime rt{cfg};
