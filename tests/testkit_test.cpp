@@ -209,6 +209,49 @@ TEST_CASE("testkit: intervals fire only as virtual time advances",
   CHECK(kit.rt().exits().at(0).kind == exit_kind::terminated);
 }
 
+TEST_CASE("testkit: timers fire at their own due times when a cleared one "
+          "came first, a shorter one came later, or a callback arms another",
+          "[testkit][timers]") {
+  // A context has one wake-up on CAF's clock at a time, for its first due
+  // timer (src/contexts/context_timers.cpp): the wake-up of a cleared timer
+  // asks for the next one, and a timer earlier than the pending wake-up
+  // gets one of its own.
+  testkit kit;
+  std::vector<std::string> fired;
+  auto at = [&](const char* what) {
+    return [&fired, &kit, what] {
+      fired.push_back(std::string{what} + "@"
+                      + std::to_string(kit.now().count()));
+    };
+  };
+  kit.spawn("page", [&](context& self) {
+    self.clear_timeout(self.set_timeout(at("cleared"), milliseconds{100}));
+    self.set_timeout(at("b"), milliseconds{200});
+    self.set_timeout(at("a"), milliseconds{50}); // earlier than pending
+    self.set_timeout(
+      [&, at] {
+        at("c")();
+        this_context().set_timeout(at("d"), milliseconds{30}); // at 150
+      },
+      milliseconds{120});
+    for (int i = 0; i < 1000; ++i) // an RPC client's pattern
+      self.clear_timeout(self.set_timeout(at("never"), milliseconds{10}));
+  });
+  kit.run();
+  kit.advance(milliseconds{49});
+  CHECK(fired.empty());
+  kit.advance(milliseconds{1});
+  CHECK(fired == std::vector<std::string>{"a@50"});
+  kit.advance(milliseconds{70});
+  CHECK(fired == std::vector<std::string>{"a@50", "c@120"});
+  kit.advance(milliseconds{30});
+  CHECK(fired == std::vector<std::string>{"a@50", "c@120", "d@150"});
+  kit.advance(milliseconds{100});
+  CHECK(fired
+        == std::vector<std::string>{"a@50", "c@120", "d@150", "b@200"});
+  CHECK_FALSE(kit.has_pending_timer());
+}
+
 TEST_CASE("testkit: a crashed context closes its ports; the peer sees "
           "everything it posted, then close",
           "[testkit]") {
