@@ -10,6 +10,7 @@
 #include <caf/actor_cast.hpp>
 #include <caf/send.hpp>
 
+#include "base/prune.hpp"
 #include "clone/structured_clone.hpp"
 #include "contexts/context_core.hpp"
 #include "contexts/world.hpp"
@@ -133,10 +134,7 @@ void attach(world& w, message_port port, std::shared_ptr<outside_state> st) {
   {
     std::lock_guard<std::mutex> guard{w.mu};
     auto& all = w.outside_ports;
-    if (all.size() > 64 && all.size() % 64 == 0) // prune as it grows
-      all.erase(std::remove_if(all.begin(), all.end(),
-                               [](auto& x) { return x.expired(); }),
-                all.end());
+    prune_when_full(all, [](auto& x) { return x.expired(); });
     all.push_back(st);
   }
   std::weak_ptr<outside_state> weak = st;

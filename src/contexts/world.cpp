@@ -9,6 +9,7 @@
 #include <caf/exit_reason.hpp>
 #include <caf/send.hpp>
 
+#include "base/prune.hpp"
 #include "base/trace_hooks.hpp"
 #include "contexts/ingress.hpp"
 
@@ -132,12 +133,10 @@ world::spawn(std::string name, init_function init, spawn_options opts) {
       list = std::make_unique<std::vector<std::weak_ptr<context_control>>>();
     auto& frames = *list;
     // Bounded: frames that ended are dropped as new ones open.
-    frames.erase(std::remove_if(frames.begin(), frames.end(),
-                                [](const std::weak_ptr<context_control>& f) {
-                                  auto c = f.lock();
-                                  return !c || c->ended.load();
-                                }),
-                 frames.end());
+    prune_when_full(frames, [](const std::weak_ptr<context_control>& f) {
+      auto c = f.lock();
+      return !c || c->ended.load();
+    });
     frames.push_back(ctl);
   }
   auto inside = std::move(opts.inside);

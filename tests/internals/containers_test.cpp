@@ -9,12 +9,14 @@
 #include <deque>
 #include <map>
 #include <random>
+#include <set>
 
 #include "base/chunk_fifo.hpp"
 #include "base/lazy_fifo.hpp"
 #include "contexts/port_table.hpp"
 #include "contexts/worker_table.hpp"
 #include "base/list_index.hpp"
+#include "base/prune.hpp"
 #include "ports/port_scheduler.hpp"
 
 using entangle::detail::adopted_port;
@@ -480,4 +482,36 @@ TEST_CASE("list_index keeps insertion order and positions, refuses "
               == (std::find(want.begin(), want.end(), x) != want.end()));
     CHECK(idx.find(2 * n + 7) == idx.npos);
   }
+}
+
+TEST_CASE("prune_when_full drops only the dead, keeps every live entry, and "
+          "scans amortised O(1) per append",
+          "[internals][prune]") {
+  using entangle::detail::prune_when_full;
+  std::mt19937_64 rng{29};
+  std::vector<int> v;
+  std::set<int> alive;
+  std::size_t scans = 0, max_alive = 0;
+  constexpr int n = 100000;
+  for (int i = 0; i < n; ++i) {
+    // Entries die at random, most of them soon; a few stay for good.
+    if (!alive.empty() && rng() % 4 != 0) {
+      auto k = alive.begin();
+      std::advance(k, static_cast<long>(rng() % std::min<std::size_t>(
+                                             alive.size(), 32)));
+      alive.erase(k);
+    }
+    prune_when_full(v, [&](int x) {
+      ++scans;
+      return alive.count(x) == 0;
+    });
+    v.push_back(i);
+    alive.insert(i);
+    max_alive = std::max(max_alive, alive.size());
+  }
+  for (int x : alive) // every live entry is still listed
+    REQUIRE(std::find(v.begin(), v.end(), x) != v.end());
+  CHECK(scans <= 4u * n);
+  // Grown only while more than half of it was alive after a prune.
+  CHECK(v.capacity() <= 4 * max_alive + 8);
 }
