@@ -24,8 +24,8 @@ broadcast_delivery::~broadcast_delivery() {
 void broadcast_registry::add(const std::shared_ptr<broadcast_object>& obj,
                              caf::actor owner) {
   std::lock_guard<std::mutex> guard{mu_};
-  groups_[{obj->origin_key, obj->name}].push_back(
-    entry{obj, std::move(owner), obj->seq});
+  groups_[{obj->origin_key, obj->name}].emplace(
+    obj->seq, entry{obj, std::move(owner), obj->seq});
 }
 
 void broadcast_registry::remove(const broadcast_object& obj) {
@@ -33,11 +33,8 @@ void broadcast_registry::remove(const broadcast_object& obj) {
   auto i = groups_.find({obj.origin_key, obj.name});
   if (i == groups_.end())
     return;
-  auto& v = i->second;
-  v.erase(std::remove_if(v.begin(), v.end(),
-                         [&](const entry& e) { return e.seq == obj.seq; }),
-          v.end());
-  if (v.empty())
+  i->second.erase(obj.seq);
+  if (i->second.empty())
     groups_.erase(i);
 }
 
@@ -49,13 +46,11 @@ broadcast_registry::destinations(const broadcast_object& sender) {
     auto i = groups_.find({sender.origin_key, sender.name});
     if (i == groups_.end())
       return out;
-    for (auto& e : i->second)
-      if (e.seq != sender.seq)
+    out.reserve(i->second.size());
+    for (auto& [seq, e] : i->second) // creation order
+      if (seq != sender.seq)
         out.push_back(e);
   }
-  // Entries are appended in creation order; keep it explicit anyway.
-  std::sort(out.begin(), out.end(),
-            [](const entry& x, const entry& y) { return x.seq < y.seq; });
   return out;
 }
 
