@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <unordered_set>
 
 #include <caf/actor_cast.hpp>
 #include <fmt/format.h>
@@ -210,11 +211,11 @@ runtime::why_alive(std::chrono::milliseconds wait) const {
                      [&] { return probe->answers.size() >= asked.size(); });
   auto out = probe->answers;
   guard.unlock();
+  std::unordered_set<std::uint64_t> answered; // O(C), not a scan each
+  for (auto& a : out)
+    answered.insert(a.id);
   for (auto& ctl : asked) { // no answer: busy (or it ended meanwhile)
-    bool answered = false;
-    for (auto& a : out)
-      answered = answered || a.id == ctl->id;
-    if (!answered && !ctl->ended.load())
+    if (answered.count(ctl->id) == 0 && !ctl->ended.load())
       out.push_back(context_liveness{
         ctl->id, ctl->name, "context",
         {fmt::format("busy: did not answer within {} ms (a long task or "
