@@ -165,7 +165,8 @@ enum class exit_kind : std::uint8_t {
   normal,
   /// An exception escaped its init function or a handler.
   exception,
-  /// It was terminated from outside.
+  /// It was terminated from outside (and had not failed: an exception
+  /// that escaped first is what ended it, even if terminate() came after).
   terminated,
 };
 

@@ -6,10 +6,11 @@
 
 namespace entangle::detail {
 
-/// For a list of weak entries that is appended to and never scanned
-/// otherwise (a window's frames, the runtime's outside ports): drops the
-/// entries `dead` names once the vector is full (before a push_back would
-/// reallocate), and leaves at least half of its capacity free after that.
+/// For a list of weak entries that grows by appends (a window's frames,
+/// the runtime's outside ports; their readers skip dead entries): drops
+/// the entries `dead` names once the vector is full (before a push_back
+/// would reallocate), and leaves at least half of its capacity free after
+/// that.
 /// Each prune then scans at most twice what was appended since the last,
 /// so an append costs amortised O(1) however many entries stay alive
 /// (pruning on every append, or every 64th, cost O(n) per append:

@@ -132,7 +132,7 @@ world::spawn(std::string name, init_function init, spawn_options opts) {
     if (!list)
       list = std::make_unique<std::vector<std::weak_ptr<context_control>>>();
     auto& frames = *list;
-    // Bounded: frames that ended are dropped as new ones open.
+    // Bounded: frames that ended are dropped when the list is full.
     prune_when_full(frames, [](const std::weak_ptr<context_control>& f) {
       auto c = f.lock();
       return !c || c->ended.load();

@@ -18,6 +18,24 @@
 
 namespace entangle::detail::remote {
 
+const port_name_hash::keys& port_name_hash::key() noexcept {
+  static const keys k = [] {
+    // Two random names are four random words (mint never fails silently;
+    // should getrandom fail here, the fixed fallback is still a hash).
+    keys out{0x243f6a8885a308d3ULL, 0x9e3779b97f4a7c15ULL,
+             0x13198a2e03707344ULL, 0xbf58476d1ce4e5b9ULL};
+    try {
+      auto x = port_name::mint();
+      auto y = port_name::mint();
+      out = keys{x.hi, x.lo | 1, y.hi, y.lo | 1};
+    } catch (...) {
+      // nop: the fallback above
+    }
+    return out;
+  }();
+  return k;
+}
+
 port_name port_name::mint() {
   port_name n;
   while (n.hi == 0 && n.lo == 0) {

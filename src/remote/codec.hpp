@@ -46,9 +46,19 @@ struct port_name {
   }
 };
 
+/// Keyed with random numbers drawn once per process: a peer chooses the
+/// names it sends (its carried ports' `mine`), and with a fixed hash it
+/// could put thousands of them in one bucket of `links_` (every lookup a
+/// scan of them).
 struct port_name_hash {
+  struct keys {
+    std::uint64_t a, b, c, d; // b and d odd
+  };
+  static const keys& key() noexcept;
   std::size_t operator()(port_name n) const noexcept {
-    return static_cast<std::size_t>(n.hi ^ (n.lo * 0x9e3779b97f4a7c15ULL));
+    auto& k = key();
+    auto x = (n.hi ^ k.a) * k.b + (n.lo ^ k.c) * k.d;
+    return static_cast<std::size_t>(x ^ (x >> 29));
   }
 };
 
