@@ -68,6 +68,8 @@ double ent_nest(std::size_t n, bool top_down);
 /// spawned `w` dedicated workers, `m` channels in all (a port's end must
 /// not scan the context's workers).
 double ent_worker_churn(std::size_t w, std::size_t m);
+/// The table of ent_worker_churn for `s.scale_workers` (scale group).
+void print_worker_churn(const sizes& s);
 /// A context sets `n` timeouts of 30 s and clears each at once (an RPC
 /// client's pattern: a timeout per call, cleared by the answer). In a fresh
 /// process: ns per pair, RSS growth per pair, and ms from the context's

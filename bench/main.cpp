@@ -262,25 +262,7 @@ void scale(const sizes& s) {
                 n, median(td), median(bu));
     std::fflush(stdout);
   }
-  std::printf("\n== scale: a channel made and closed (both ends) by a "
-              "context with W workers (ns/channel, %zu channels, median of "
-              "%d)\n%-10s %16s\n",
-              s.scale_churn, s.scale_reps, "W", "ns/channel");
-  double churn_first = 0, churn_last = 0;
-  for (auto w : s.scale_workers) {
-    std::vector<double> xs;
-    for (int i = 0; i < s.scale_reps; ++i)
-      xs.push_back(ent_worker_churn(w, s.scale_churn));
-    auto m = median(xs);
-    if (churn_first == 0)
-      churn_first = m;
-    churn_last = m;
-    std::printf("%-10zu %16.1f\n", w, m);
-    std::printf("RESULT scale_workers_%zu churn_ns=%.3f\n", w, m);
-    std::fflush(stdout);
-  }
-  std::printf("RESULT scale_workers_churn ratio=%.4f\n",
-              churn_last / churn_first);
+  print_worker_churn(s);
   auto reps = std::max(1, s.scale_reps / 2);
   auto tm = triple_medians("timers", s.scale_timers, reps);
   std::printf("\n== scale: %zu timeouts of 30 s set and cleared at once by one "

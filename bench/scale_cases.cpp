@@ -6,6 +6,7 @@
 #include "cases.hpp"
 
 #include <algorithm>
+#include <cstdio>
 #include <atomic>
 #include <future>
 #include <thread>
@@ -171,6 +172,28 @@ double ent_worker_churn(std::size_t w, std::size_t m) {
   });
   rt.run();
   return result;
+}
+
+void print_worker_churn(const sizes& s) {
+  std::printf("\n== scale: a channel made and closed (both ends) by a "
+              "context with W workers (ns/channel, %zu channels, median of "
+              "%d)\n%-10s %16s\n",
+              s.scale_churn, s.scale_reps, "W", "ns/channel");
+  double churn_first = 0, churn_last = 0;
+  for (auto w : s.scale_workers) {
+    std::vector<double> xs;
+    for (int i = 0; i < s.scale_reps; ++i)
+      xs.push_back(ent_worker_churn(w, s.scale_churn));
+    auto m = median(xs);
+    if (churn_first == 0)
+      churn_first = m;
+    churn_last = m;
+    std::printf("%-10zu %16.1f\n", w, m);
+    std::printf("RESULT scale_workers_%zu churn_ns=%.3f\n", w, m);
+    std::fflush(stdout);
+  }
+  std::printf("RESULT scale_workers_churn ratio=%.4f\n",
+              churn_last / churn_first);
 }
 
 timers_figures ent_timer_churn(std::size_t n) {
