@@ -85,7 +85,6 @@ public:
   struct entry {
     std::weak_ptr<broadcast_object> obj;
     caf::actor owner;
-    std::uint64_t seq;
   };
 
   std::uint64_t next_seq() noexcept {

@@ -25,7 +25,7 @@ void broadcast_registry::add(const std::shared_ptr<broadcast_object>& obj,
                              caf::actor owner) {
   std::lock_guard<std::mutex> guard{mu_};
   groups_[{obj->origin_key, obj->name}].emplace(
-    obj->seq, entry{obj, std::move(owner), obj->seq});
+    obj->seq, entry{obj, std::move(owner)});
 }
 
 void broadcast_registry::remove(const broadcast_object& obj) {
