@@ -224,17 +224,17 @@ void context_core::on_worker_error(std::uint64_t worker_id,
                                    const std::string& name,
                                    const std::string& what, bool handled) {
   bool heard = false;
+  // A port found through the port table is attached (a closed or shipped
+  // one left the table, and the worker table with it).
   if (auto port = worker_port(worker_id)) {
-    if (!port->detached) {
-      // Like the web's ErrorEvent at the Worker object; it comes before the
-      // close of the worker's implicit port (the worker sent it first).
-      heard = !port->events.empty(event_kind::error);
-      message_event ev;
-      ev.type = "error";
-      ev.data = what;
-      ev.error = what;
-      guarded([&] { fire(*port, event_kind::error, ev); });
-    }
+    // Like the web's ErrorEvent at the Worker object; it comes before the
+    // close of the worker's implicit port (the worker sent it first).
+    heard = !port->events.empty(event_kind::error);
+    message_event ev;
+    ev.type = "error";
+    ev.data = what;
+    ev.error = what;
+    guarded([&] { fire(*port, event_kind::error, ev); });
   }
   if (!handled && !heard)
     print_uncaught("worker", name, worker_id, what);
