@@ -38,8 +38,8 @@ public:
   void on_post(const trace_post&) override {
     bump(1);
   }
-  void on_posts(const trace_post*, std::size_t n) override {
-    bump(n);
+  void on_posts(const trace_post_group& g) override {
+    bump(g.size);
   }
   void on_deliver(const trace_deliver&) override {
     bump(1);

@@ -349,9 +349,12 @@ public:
     std::lock_guard<std::mutex> guard{mu};
     calls.push_back({ev});
   }
-  void on_posts(const trace_post* evs, std::size_t n) override {
+  void on_posts(const trace_post_group& g) override {
+    std::vector<trace_post> call;
+    for (std::size_t i = 0; i < g.size; ++i)
+      call.push_back(g.post(i));
     std::lock_guard<std::mutex> guard{mu};
-    calls.emplace_back(evs, evs + n);
+    calls.push_back(std::move(call));
   }
   void on_deliver(const trace_deliver& ev) override {
     if (ev.type != "message")

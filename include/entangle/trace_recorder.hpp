@@ -73,7 +73,7 @@ public:
   trace_recorder& operator=(const trace_recorder&) = delete;
 
   void on_post(const trace_post&) override;
-  void on_posts(const trace_post* events, std::size_t n) override;
+  void on_posts(const trace_post_group& group) override;
   void on_deliver(const trace_deliver&) override;
   void on_transfer(const trace_port&) override;
   void on_adopt(const trace_port&) override;
@@ -107,7 +107,8 @@ private:
   void lost() noexcept;
   /// What on_post and on_posts do (not virtual: a subclass overriding
   /// either hook keeps the other one's recording).
-  void record_posts(const trace_post* events, std::size_t n) noexcept;
+  void record_posts(const trace_post_group& group,
+                    std::size_t ports) noexcept;
 
   std::unique_ptr<state> st_;
 };

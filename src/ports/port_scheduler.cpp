@@ -220,22 +220,23 @@ void port_scheduler::post_impl(port_record& src, Payload&& msg,
   // does (port_record, "Locking"). The peer lives as long as `src` (one
   // port_pair).
   auto* dst = src.peer();
-  if constexpr (Traced)
-    tr->ev.context = src.obj ? src.obj->ctx_id : 0;
   if (!dst) {
     if (transit)
       transit.unlock();
-    post_drop<Traced>(std::move(msg), drop_reason::closed, tr);
+    post_drop<Traced>(src, std::move(msg), drop_reason::closed, tr);
     return;
   }
   if constexpr (serialized) {
     if (transit && closes_cycle(*dst, msg.ports)) {
       transit.unlock();
-      post_drop<Traced>(std::move(msg), drop_reason::unreachable, tr);
+      post_drop<Traced>(src, std::move(msg), drop_reason::unreachable, tr);
       return;
     }
   }
   std::uint64_t arg = 0;
+  // What the trace reads under the lock (Traced only).
+  [[maybe_unused]] std::uint64_t target_context = 0;
+  [[maybe_unused]] std::size_t depth = 0;
   {
     std::unique_lock<record_mutex> guard{dst->mu()};
     if (dst->closed) {
@@ -244,7 +245,7 @@ void port_scheduler::post_impl(port_record& src, Payload&& msg,
       guard.unlock();
       if (transit)
         transit.unlock();
-      post_drop<Traced>(std::move(msg), why, tr);
+      post_drop<Traced>(src, std::move(msg), why, tr);
       return;
     }
     if constexpr (serialized)
@@ -258,11 +259,10 @@ void port_scheduler::post_impl(port_record& src, Payload&& msg,
     if constexpr (Traced) {
 #if ENTANGLE_TRACING
       if constexpr (!serialized) // built in place: the id goes in there
-        dst->queue.back().msg.trace_id = tr->ev.message;
+        dst->queue.back().msg.trace_id = tr->item.message;
 #endif
-      tr->ev.target_port = dst->id;
-      tr->ev.target_context = dst->obj ? dst->obj->ctx_id : 0;
-      tr->ev.queue_depth = dst->queue.size();
+      target_context = dst->obj ? dst->obj->ctx_id : 0;
+      depth = dst->queue.size();
     }
     if (kind != wake_kind::none) {
       // Woken under the lock: the owner cannot change meanwhile, so no
@@ -284,8 +284,13 @@ void port_scheduler::post_impl(port_record& src, Payload&& msg,
     transit.unlock();
   // After the wake-up: on_post may be *called* after the delivery's
   // on_deliver (hooks run on both threads); its time is before it.
-  if constexpr (Traced)
-    tr->t->on_post(tr->ev);
+  if constexpr (Traced) {
+    auto ev = post_event(*tr, src);
+    ev.target_port = dst->id;
+    ev.target_context = target_context;
+    ev.queue_depth = depth;
+    tr->t->on_post(ev);
+  }
 }
 
 #if ENTANGLE_TRACING
@@ -298,11 +303,13 @@ template void port_scheduler::post_impl<true>(port_record&,
 #endif
 
 template <bool Traced, class Payload>
-void port_scheduler::post_drop(Payload&& msg, drop_reason why,
+void port_scheduler::post_drop([[maybe_unused]] const port_record& src,
+                               Payload&& msg, drop_reason why,
                                [[maybe_unused]] post_trace* tr) {
   if constexpr (Traced) {
-    tr->ev.queued = false;
-    tr->t->on_post(tr->ev);
+    auto ev = post_event(*tr, src);
+    ev.queued = false;
+    tr->t->on_post(ev);
   }
   if constexpr (std::is_same_v<std::decay_t<Payload>, serialized_message>)
     drop(std::move(msg), why);

@@ -514,11 +514,18 @@ private:
                                            : dst.lost;
   }
 
-  /// What a traced post reports (see post_impl).
+  /// A traced post's own part of its event, taken before the lock (see
+  /// post_impl): staged as is (post_stage::events), or made into the
+  /// whole trace_post once the target is known (post_event).
   struct post_trace {
     entangle::tracer* t;
-    trace_post ev;
+    trace_post_item item;
+    std::size_t ports;
   };
+  /// The event of a post through `src` that `tr` began; the target and
+  /// depth are the caller's to fill in (a drop leaves them 0).
+  static trace_post post_event(const post_trace& tr,
+                               const port_record& src) noexcept;
 
   /// Stages a post (post_stage) if `src`'s peer is the thread's busy
   /// target and the message carries no port; returns whether it did. A
@@ -529,8 +536,9 @@ private:
   /// Hands `st`'s messages to `st.dst` in one lock round (see flush_stage).
   void flush_staged(post_stage& st);
 #if ENTANGLE_TRACING
-  /// Reports the staged posts' events after their flush: queued at
-  /// `target` (depths from `depth` on) or, if `dropped`, not queued.
+  /// Reports the staged posts after their flush, as one group: queued
+  /// at `target` (the first one's depth `depth + 1`) or, if `dropped`,
+  /// not queued.
   void report_staged(post_stage& st, const port_record& target,
                      std::uint64_t target_context, std::size_t depth,
                      bool dropped) noexcept;
@@ -545,7 +553,8 @@ private:
                  post_trace* tr);
 
   template <bool Traced, class Payload>
-  void post_drop(Payload&& msg, drop_reason why, post_trace* tr);
+  void post_drop(const port_record& src, Payload&& msg, drop_reason why,
+                 post_trace* tr);
 
 #if ENTANGLE_TRACING
   static void report_drop(entangle::tracer& t, drop_reason why,
@@ -558,10 +567,10 @@ private:
   [[gnu::noinline]] void
   post_serialized_traced(port_record& src, serialized_message&& msg,
                          std::uint32_t bytes);
-  /// A traced post's event before the lock: its instant, trace id, port
-  /// and payload (post_impl fills in the target).
-  trace_post begin_post_trace(entangle::tracer& t, const port_record& src,
-                              std::size_t ports, const value& data) noexcept;
+  /// A traced post's own part before the lock: its instant, trace id
+  /// and payload.
+  post_trace begin_post_trace(entangle::tracer& t, std::size_t ports,
+                              const value& data) noexcept;
   /// Names the next traced message: unique in this runtime, handed out
   /// to each thread in blocks (one shared counter bumped per post was a
   /// locked add per message, and bounced its cache line between the

@@ -5,6 +5,8 @@
 
 #include "ports/port_scheduler.hpp"
 
+#include "ports/port_object.hpp"
+
 #if ENTANGLE_TRACING
 
 namespace entangle::detail {
@@ -27,17 +29,22 @@ std::uint64_t port_scheduler::new_trace_gen() noexcept {
   return gens.fetch_add(1, std::memory_order_relaxed);
 }
 
-trace_post port_scheduler::begin_post_trace(entangle::tracer& t,
-                                            const port_record& src,
-                                            std::size_t ports,
-                                            const value& data) noexcept {
-  trace_post ev;
+port_scheduler::post_trace
+port_scheduler::begin_post_trace(entangle::tracer& t, std::size_t ports,
+                                 const value& data) noexcept {
   // One clock read: a post is an instant (see trace_post::begin).
-  ev.begin = ev.end = t.now();
-  ev.message = take_trace_id();
+  return {&t, {take_trace_id(), data.type_name(), t.now()}, ports};
+}
+
+trace_post port_scheduler::post_event(const post_trace& tr,
+                                      const port_record& src) noexcept {
+  trace_post ev;
+  ev.begin = ev.end = tr.item.at;
+  ev.message = tr.item.message;
+  ev.context = src.obj ? src.obj->ctx_id : 0;
   ev.port = src.id;
-  ev.ports = ports;
-  ev.type = data.type_name();
+  ev.ports = tr.ports;
+  ev.type = tr.item.type;
   return ev;
 }
 
@@ -56,16 +63,15 @@ std::uint64_t port_scheduler::take_trace_id() noexcept {
 // was two calls deep, a fifth of what a trace added to a post).
 void port_scheduler::post_value_traced(port_record& src, value&& v,
                                        std::uint32_t bytes) {
-  post_trace tr{tracer, begin_post_trace(*tracer, src, 0, v)};
+  auto tr = begin_post_trace(*tracer, 0, v);
   post_impl<true>(src, std::move(v), bytes, &tr);
 }
 
 void port_scheduler::post_serialized_traced(port_record& src,
                                             serialized_message&& msg,
                                             std::uint32_t bytes) {
-  post_trace tr{tracer,
-                begin_post_trace(*tracer, src, msg.ports.size(), msg.data)};
-  msg.trace_id = tr.ev.message;
+  auto tr = begin_post_trace(*tracer, msg.ports.size(), msg.data);
+  msg.trace_id = tr.item.message;
   post_impl<true>(src, std::move(msg), bytes, &tr);
 }
 

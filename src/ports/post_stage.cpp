@@ -69,7 +69,7 @@ bool port_scheduler::stage_post(post_stage& st, port_record& src,
   if (tr != nullptr) {
     // Room for the event first: a failure leaves nothing staged.
     if (st.events == nullptr)
-      st.events = new std::vector<trace_post>;
+      st.events = new std::vector<trace_post_item>;
     auto& ev = *st.events;
     if (ev.capacity() < q.size() + 1) // a whole group at once
       ev.reserve(std::max<std::size_t>({q.size() + 1, st.limit,
@@ -87,12 +87,12 @@ bool port_scheduler::stage_post(post_stage& st, port_record& src,
   st.bytes += bytes;
 #if ENTANGLE_TRACING
   if (tr != nullptr) {
-    q.back().msg.trace_id = tr->ev.message; // (a value is built in place)
-    // The source context goes into the copy: written into `tr->ev` just
-    // before, it stalled the copy's wide loads on store forwarding (perf:
-    // half of this function's time).
-    st.events->push_back(tr->ev);
-    st.events->back().context = src.obj ? src.obj->ctx_id : 0;
+    q.back().msg.trace_id = tr->item.message; // (a value is built in place)
+    if (st.events->empty()) { // the group's source, once
+      st.trace_context = src.obj ? src.obj->ctx_id : 0;
+      st.trace_port = src.id;
+    }
+    st.events->push_back(tr->item);
   }
 #endif
   if (q.size() >= st.limit)
@@ -231,19 +231,21 @@ void port_scheduler::flush_staged(post_stage& st) {
 void port_scheduler::report_staged(post_stage& st, const port_record& target,
                                    std::uint64_t target_context,
                                    std::size_t depth, bool dropped) noexcept {
-  auto& evs = *st.events;
-  for (auto& ev : evs) {
-    if (dropped) {
-      ev.queued = false; // no target, as post_drop reports it
-    } else {
-      ev.target_port = target.id;
-      ev.target_context = target_context;
-      ev.queue_depth = ++depth; // the depth after its own append
-    }
+  auto& items = *st.events;
+  trace_post_group g;
+  g.context = st.trace_context;
+  g.port = st.trace_port;
+  if (!dropped) { // dropped: no target, as post_drop reports it
+    g.target_port = target.id;
+    g.target_context = target_context;
+    g.first_depth = depth + 1; // the depth after its own append
   }
+  g.queued = !dropped;
+  g.items = items.data();
+  g.size = items.size();
   // One call for the group (a hook must not throw: entangle::tracer).
-  tracer->on_posts(evs.data(), evs.size());
-  evs.clear();
+  tracer->on_posts(g);
+  items.clear();
 }
 #endif
 

@@ -46,11 +46,12 @@ class port_scheduler;
 ///   hands the stage over with itself and wakes it. The flush handles
 ///   every state the target can be in (closed: dropped and counted; never
 ///   shipped: stamped one by one).
-/// - Traced posts stage their event (`events`, one per message: a
-///   runtime's tracer is set before any context runs, so a stage's posts
-///   are all traced or none). Its instant, id and source are the post's;
-///   the target, its owner and the queue's depth are read at the flush,
-///   which reports the events in order after it (one tracer::on_posts
+/// - Traced posts stage their own part of the event (`events`, one item
+///   per message: a runtime's tracer is set before any context runs, so a
+///   stage's posts are all traced or none): instant, id and type. Their
+///   source (`trace_context`, `trace_port`) is one for all, as is their
+///   target; the target, its owner and the queue's depth are read at the
+///   flush, which reports the group after it (one tracer::on_posts
 ///   call), as a post does after its append.
 /// - Staged posts are admitted, not yet unread: flow control counts them
 ///   as unread wherever the sender asks (admission, credit and
@@ -80,9 +81,12 @@ struct post_stage {
   port_scheduler* sched = nullptr;
   /// The staged messages' target; null while nothing is staged.
   port_record* dst = nullptr;
-  /// A traced runtime's staged posts' events, one per staged message in
+  /// A traced runtime's staged posts, one item per staged message in
   /// order, reported at the flush (made with the first; freed with `q`).
-  std::vector<trace_post>* events = nullptr;
+  std::vector<trace_post_item>* events = nullptr;
+  /// The traced posts' source context and port (set with the first).
+  std::uint64_t trace_context = 0;
+  std::uint64_t trace_port = 0;
   /// The staged messages' sizes for the target's byte mark, summed (0
   /// for those posted while it had none, as for queued ones).
   std::size_t bytes = 0;

@@ -119,40 +119,56 @@ void trace_recorder::title(std::string t) {
 }
 
 void trace_recorder::on_post(const trace_post& ev) {
-  record_posts(&ev, 1);
+  // A group of one (a post is an instant: its `end` is its `begin`).
+  trace_post_item item{ev.message, ev.type, ev.begin};
+  trace_post_group g;
+  g.context = ev.context;
+  g.port = ev.port;
+  g.target_port = ev.target_port;
+  g.target_context = ev.target_context;
+  g.queued = ev.queued;
+  g.first_depth = ev.queue_depth;
+  g.items = &item;
+  g.size = 1;
+  record_posts(g, ev.ports);
 }
 
-void trace_recorder::on_posts(const trace_post* evs, std::size_t n) {
-  record_posts(evs, n);
+void trace_recorder::on_posts(const trace_post_group& g) {
+  record_posts(g, 0); // a staged post carries no port
 }
 
-void trace_recorder::record_posts(const trace_post* evs,
-                                  std::size_t n) noexcept {
+void trace_recorder::record_posts(const trace_post_group& g,
+                                  std::size_t ports) noexcept {
   std::size_t i = 0;
   try {
     auto& lane = st_->my_lane();
     std::lock_guard<std::mutex> guard{lane.mu}; // once for the group
-    for (; i < n; ++i) {
-      auto& ev = evs[i];
+    for (; i < g.size; ++i) {
+      auto& item = g.items[i];
       state::event e{state::kind::post};
-      e.sub = ev.queued ? 1 : 0;
-      e.depth = static_cast<std::uint32_t>(ev.queue_depth);
-      e.ports = static_cast<std::uint32_t>(ev.ports);
-      e.ctx = ev.context;
-      e.port = ev.port;
-      e.other = ev.target_port;
-      e.other_ctx = ev.target_context;
-      e.message = ev.message;
-      e.type = ev.type;
-      e.ts = st_->ns(ev.begin);
-      e.dur = st_->ns(ev.end) - e.ts;
+      e.sub = g.queued ? 1 : 0;
+      e.depth = static_cast<std::uint32_t>(g.queued ? g.first_depth + i : 0);
+      e.ports = static_cast<std::uint32_t>(ports);
+      e.ctx = g.context;
+      e.port = g.port;
+      e.other = g.target_port;
+      e.other_ctx = g.target_context;
+      e.message = item.message;
+      e.type = item.type;
+      e.ts = st_->ns(item.at);
+      e.dur = 0;
       ++lane.posts;
       lane.add(*st_, e);
     }
   } catch (...) {
     lost(); // out of memory: the event is counted, not kept
-    for (++i; i < n; ++i) // the rest on their own
-      record_posts(evs + i, 1);
+    for (++i; i < g.size; ++i) { // the rest on their own
+      auto one = g;
+      one.items = g.items + i;
+      one.size = 1;
+      one.first_depth = g.first_depth + i;
+      record_posts(one, ports);
+    }
   }
 }
 

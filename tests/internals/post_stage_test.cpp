@@ -475,9 +475,9 @@ struct post_log : entangle::tracer {
   void on_post(const entangle::trace_post& ev) override {
     events.push_back(ev);
   }
-  void on_posts(const entangle::trace_post* evs, std::size_t n) override {
-    groups.push_back(n);
-    tracer::on_posts(evs, n); // the default: on_post for each
+  void on_posts(const entangle::trace_post_group& g) override {
+    groups.push_back(g.size);
+    tracer::on_posts(g); // the default: on_post for each
   }
   std::vector<entangle::trace_post> events;
   std::vector<std::size_t> groups;
