@@ -156,6 +156,18 @@ struct flow_state {
       full = true;
   }
 
+  /// `k` messages of `n` bytes in all were queued at once (a staged
+  /// group): what `k` calls of added() do, since at_mark() only grows
+  /// with them. Caller holds the lock.
+  void added_group(std::size_t k, std::size_t n) noexcept {
+    count.store(count.load(std::memory_order_relaxed) + k,
+                std::memory_order_relaxed);
+    bytes.store(bytes.load(std::memory_order_relaxed) + n,
+                std::memory_order_relaxed);
+    if (!full && at_mark())
+      full = true;
+  }
+
   /// A message of `n` bytes was taken. Caller holds the lock; call
   /// `settle` once the whole batch is counted.
   void taken(std::size_t n) noexcept {

@@ -151,6 +151,7 @@ void port_scheduler::flush_staged(post_stage& st) {
         while (!q.empty()) {
           q.pop_front(e);
           ++taken;
+          st.bytes -= e.bytes; // what stays staged keeps its exact sum
           std::uint64_t a = 0;
           auto k = enqueue_locked(*dst, std::move(e.msg), false, a, e.bytes);
           if (f != nullptr)
@@ -172,7 +173,7 @@ void port_scheduler::flush_staged(post_stage& st) {
       }
     } else {
       if (f != nullptr) // admitted as unread by the sender: now queued
-        q.for_each([f](const envelope& e) { f->added(e.bytes); });
+        f->added_group(q.size(), st.bytes); // st.bytes: their sizes' sum
       if (q.size() <= dst->queue.room()) {
         // A few, and the target's newest chunk has room for them: moved
         // there, so that chunks spliced in stay well filled (a queue's
