@@ -1,5 +1,6 @@
 #include "contexts/context_core.hpp"
 
+#include <atomic>
 #include <cstdio>
 #include <cstdlib>
 
@@ -86,7 +87,18 @@ context_core::context_core(caf::actor_config& cfg, world& rt,
   // nop
 }
 
+namespace {
+
+std::atomic<std::uint64_t> destroyed_count{0};
+
+} // namespace
+
+std::uint64_t contexts_destroyed() noexcept {
+  return destroyed_count.load(std::memory_order_relaxed);
+}
+
 context_core::~context_core() {
+  destroyed_count.fetch_add(1, std::memory_order_relaxed);
   wake_->orphan();
   // on_exit closed every port; should an actor die without it, an object
   // of a port_block would still hold its own block (see port_object).
@@ -163,7 +175,6 @@ caf::behavior context_core::make_behavior() {
     [](port_ready_atom, std::uint64_t epoch) { self()->on_ready(epoch); },
     [](unshipped_atom, std::uint64_t) { self()->on_unshipped(); },
     [](task_atom) { self()->on_task(); },
-    [](timer_atom, std::uint64_t wake) { self()->on_timer(wake); },
     [](broadcast_atom, const weak_broadcast_ptr& weak,
        const broadcast_delivery_ptr& delivery) {
       self()->on_broadcast(weak, delivery);
@@ -487,7 +498,7 @@ void context_core::on_exit() {
       rt_.terminate(worker_id);
     });
   tasks_.clear();
-  drop_timers();
+  drop_timers(); // (CAF cancels the clock's wake-up: ensure_wake)
   if (startup_)
     startup_->init = nullptr;
   // Close every port we own as an orderly close: peers get everything we

@@ -60,6 +60,11 @@ struct spawn_options {
   std::shared_ptr<context_control> parent_window;
 };
 
+/// Contexts destroyed in this process so far (CAF let go of the actor):
+/// for tests that check an ended context is not held (one relaxed add per
+/// context).
+std::uint64_t contexts_destroyed() noexcept;
+
 /// One browsing context: a CAF event-based actor with one event loop.
 ///
 /// Event loop. The mailbox carries only wake-ups: `port_ready` hints (a
@@ -483,7 +488,7 @@ private:
   }
   void arm(timer_id id, timer& t, caf::actor_clock::time_point due);
   /// Puts a wake-up on CAF's clock for the first due timer, unless one at
-  /// or before it is pending.
+  /// or before it is pending (a new one replaces the pending one).
   void ensure_wake();
   /// Runs timer `i` (a task): a timeout is erased, an interval re-armed.
   void fire_timer(std::unordered_map<timer_id, timer>::iterator i);

@@ -10,6 +10,8 @@
 #include <cstring>
 #include <functional>
 
+#include <caf/system_messages.hpp>
+
 #include "entangle/message_event.hpp"
 #include "contexts/world.hpp"
 #include "clone/structured_clone.hpp"
@@ -76,8 +78,19 @@ caf::invoke_message_result context_core::consume(caf::mailbox_element& x) {
   // end of the turn hands over what waits.
   post_stage::turn staging{static_cast<std::uint32_t>(
     std::min<std::size_t>(rt_.cfg.post_batch, 1u << 16))};
-  if (&x != wake_)
+  if (&x != wake_) {
+    // A timer's wake-up (ensure_wake) is CAF's timeout_msg, which CAF's
+    // consume would take for its own (a receive or stream timeout).
+    auto& c = x.content();
+    if (c.match_elements<caf::timeout_msg>()
+        && c.get_as<caf::timeout_msg>(0).type == timer_atom::value) {
+      current_mailbox_element(&x);
+      on_timer(c.get_as<caf::timeout_msg>(0).timeout_id);
+      current_mailbox_element(nullptr);
+      return caf::invoke_message_result::consumed;
+    }
     return caf::scheduled_actor::consume(x);
+  }
   // What CAF's consume would do for it, minus the generic parts: a context
   // never awaits a CAF response (nothing is skipped), never changes its
   // behavior, and a wake-up is never a system message.

@@ -110,7 +110,8 @@ struct world {
   caf::actor_system system;
 
   /// Timers set and neither fired (one-shot), cleared nor dropped with
-  /// their context (CAF cannot cancel a delayed message; this can tell).
+  /// their context (a cleared timer may leave its wake-up on CAF's clock;
+  /// this can tell).
   std::atomic<std::size_t> pending_timers{0};
 
   /// Non-null in deterministic mode.

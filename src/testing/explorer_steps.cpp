@@ -41,12 +41,13 @@ explorer::side explorer::describe(const option& o) {
                      ? *clock.schedule().begin()
                      : *clock.schedule().upper_bound(clock.current_time);
       s.ms = ms(head.first);
-      // Whose wake-up: a context's timer is a delayed message to it.
+      // Whose wake-up: a context's timer is an ordinary timeout of its
+      // own (context_core::ensure_wake).
       using simple = caf::detail::simple_actor_clock;
-      if (head.second->subtype == simple::actor_msg_type) {
-        auto& msg = static_cast<const simple::actor_msg&>(*head.second);
+      if (head.second->subtype == simple::ordinary_timeout_type) {
+        auto& tm = static_cast<const simple::ordinary_timeout&>(*head.second);
         auto* core = dynamic_cast<detail::context_core*>(
-          caf::actor_cast<caf::abstract_actor*>(msg.receiver));
+          caf::actor_cast<caf::abstract_actor*>(tm.self));
         if (core != nullptr) {
           s.ctx = core->id();
           remember(s.ctx);
@@ -73,6 +74,11 @@ explorer::side explorer::describe(const option& o) {
         s.next = next_kind::killed;
         break;
       }
+      if (c.match_elements<caf::timeout_msg>()
+          && c.get_as<caf::timeout_msg>(0).type == detail::timer_atom::value) {
+        s.next = next_kind::timer;
+        break;
+      }
       if (c.size() == 0 || !c.match_element<caf::atom_value>(0))
         break;
       auto a = c.get_as<caf::atom_value>(0);
@@ -85,8 +91,6 @@ explorer::side explorer::describe(const option& o) {
         s.next = next_kind::own;
       } else if (a == task_atom::value) {
         s.next = next_kind::task;
-      } else if (a == timer_atom::value) {
-        s.next = next_kind::timer;
       } else if (a == inject_atom::value) {
         s.next = next_kind::injected;
       } else if (a == window_msg_atom::value) {
