@@ -19,26 +19,6 @@ using entangle::testing::testkit;
 
 namespace {
 
-/// Runs `fn` with stderr going to a file; returns what was written.
-template <class F>
-std::string capture_stderr(F fn) {
-  std::fflush(stderr);
-  auto* tmp = std::tmpfile();
-  int saved = dup(STDERR_FILENO);
-  dup2(fileno(tmp), STDERR_FILENO);
-  fn();
-  std::fflush(stderr);
-  dup2(saved, STDERR_FILENO);
-  close(saved);
-  std::string out;
-  std::rewind(tmp);
-  char buf[512];
-  while (auto n = std::fread(buf, 1, sizeof buf, tmp))
-    out.append(buf, n);
-  std::fclose(tmp);
-  return out;
-}
-
 bool contains(const std::string& text, const std::string& part) {
   return text.find(part) != std::string::npos;
 }

@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <functional>
 #include <initializer_list>
 #include <map>
@@ -19,9 +20,32 @@
 
 #include <catch2/catch.hpp>
 
+#include <unistd.h>
+
 #include "entangle/all.hpp"
 
 namespace entangle::test {
+
+/// Runs `fn` with stderr going to a file; returns what was written
+/// (warnings and uncaught-error reports are printed there).
+template <class F>
+std::string capture_stderr(F fn) {
+  std::fflush(stderr);
+  auto* tmp = std::tmpfile();
+  int saved = ::dup(STDERR_FILENO);
+  ::dup2(fileno(tmp), STDERR_FILENO);
+  fn();
+  std::fflush(stderr);
+  ::dup2(saved, STDERR_FILENO);
+  ::close(saved);
+  std::string out;
+  std::rewind(tmp);
+  char buf[512];
+  while (auto n = std::fread(buf, 1, sizeof buf, tmp))
+    out.append(buf, n);
+  std::fclose(tmp);
+  return out;
+}
 
 /// A thread-safe log of strings and named values.
 class journal {

@@ -6,8 +6,12 @@
 
 #include "support.hpp"
 
+#include <entangle/testing/testkit.hpp>
+
 using namespace entangle;
 using namespace entangle::test;
+using entangle::testing::testkit;
+using std::chrono::hours;
 using std::chrono::milliseconds;
 
 TEST_CASE("12.1 worker.post_message and the worker's own post_message are an "
@@ -337,4 +341,67 @@ TEST_CASE("12.5 a context with many workers hears each one at its own worker "
   CHECK(count(exit_kind::terminated) == n / 2 + 2 + 2); // ended, then 5, 7
   CHECK(count(exit_kind::normal) == 0);
   h.check_no_leaks();
+}
+
+TEST_CASE("12.5 a context lets go of an ended worker's channel at once: a "
+          "worker per job leaves no port behind while its creator lives; a "
+          "kept worker object drops posts as context_gone, without a "
+          "warning",
+          "[sem12][context]") {
+  // Each worker object's port used to stay open, with its channel and the
+  // context's worker-table entry, until the creator itself ended (issue
+  // #17: 264 B per job for a service that spawns a worker per job).
+  static constexpr int jobs = 100;
+  auto printed = capture_stderr([] {
+    testkit kit{[](runtime_config& cfg) { cfg.warnings = true; }};
+    auto results = std::make_shared<int>(0);
+    auto kept = std::make_shared<worker>();
+    auto late = std::make_shared<int>(0);
+    kit.spawn("service", [results, kept, late](context& self) {
+      message_channel ch;
+      ch.port1().on_message([results](message_event&) { ++*results; });
+      for (int i = 0; i < jobs; ++i) {
+        // The job reports on a port of its own and ends; its worker object
+        // is dropped at once, as a fire-and-forget job's is.
+        message_channel reply;
+        self.spawn("job", [](context& me) {
+          me.on_message([](message_event& ev) {
+            ev.ports.at(0).post_message("done");
+            this_context().close();
+          });
+        }).post_message("go", {reply.port2()});
+        reply.port1().on_message([results](message_event&) { ++*results; });
+        // (a job that answers closes its end with its context: ours stays
+        // open until we close it, as any port does)
+        reply.port1().on_close([](message_event& ev) { ev.target.close(); });
+      }
+      *kept = self.spawn("kept", [](context& me) {
+        me.post_message("bye");
+        me.close();
+      });
+      kept->on_message([late](message_event&) { ++*late; });
+      self.set_timeout([] {}, hours{1}); // the service lives on
+    });
+    kit.run();
+    CHECK(*results == jobs);
+    CHECK(*late == 1); // what the kept worker posted before it ended
+    // Every job's and the kept worker's channel is gone; only the
+    // service's own channel (both ends in the service) is left.
+    CHECK(kit.live_ports() == 2);
+    // The kept object: a post is dropped as context_gone (posted to a
+    // context that ended), a handler set now never runs, and neither is a
+    // misuse worth a warning (the user closed nothing).
+    auto before = kit.drops();
+    kit.inject("service", [kept, late] {
+      kept->post_message("too late");
+      kept->on_message([late](message_event&) { ++*late; });
+    });
+    kit.run();
+    CHECK(kit.drops()[drop_reason::context_gone]
+          == before[drop_reason::context_gone] + 1);
+    CHECK(kit.drops().total() == before.total() + 1);
+    CHECK(*late == 1);
+  });
+  CHECK(printed.find("closed") == std::string::npos);
+  CHECK(printed.find("detached") == std::string::npos);
 }

@@ -351,6 +351,10 @@ private:
   /// What is not a plain message: a sink's item, ready, close,
   /// messageerror and typed messages, each with an event of its own.
   void dispatch_other(const port_ptr& port, envelope&& e);
+  /// Closes a worker object's port once its close event ran (the worker
+  /// ended): its channel and worker-table entry go now, not with this
+  /// context.
+  void let_go_of_worker(port_object& port);
 #if ENTANGLE_TRACING
   void traced_dispatch(entangle::tracer& t, const port_ptr& port,
                        envelope&& e, message_event& ev);

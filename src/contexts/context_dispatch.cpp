@@ -469,6 +469,21 @@ void context_core::dispatch_event(const port_ptr& self, envelope&& e,
   fire(port, event_kind::message, ev);
 }
 
+void context_core::let_go_of_worker(port_object& port) {
+  // A worker object's port whose close event ran: the worker ended, and
+  // nothing can come through this port again. Kept, it held its channel
+  // (the pair, 240 B) and the worker table's entry until this context
+  // ended: a context that spawns a worker per job kept every job's (issue
+  // #17). Closed now, without a word: a post through a worker handle kept
+  // by the user is dropped as context_gone (refused_post), as a post to the
+  // ended worker's closed end was, and a handler set on it later never
+  // runs (nothing is left to dispatch either way). A worker object's port
+  // cannot be transferred, so closing it changes nothing else a program
+  // can see.
+  port.warned = true; // (warn_inert: the user did not close it)
+  close_port(port, drop_reason::closed);
+}
+
 void context_core::dispatch_other(const port_ptr& self, envelope&& e) {
   auto& port = *self;
   if (rare_ && !rare_->sinks.empty()) {
@@ -508,6 +523,8 @@ void context_core::dispatch_other(const port_ptr& self, envelope&& e) {
     }
     ev.type = "close";
     fire(port, event_kind::close, ev);
+    if (port.implicit && port.record)
+      let_go_of_worker(port);
     return;
   }
   auto& msg = e.msg;

@@ -35,6 +35,10 @@ std::uint32_t admit_post(port_object& src, const value& message) {
 /// warned once per port), or nullopt.
 std::optional<drop_reason> refused_post(context_core& ctx, port_object& src) {
   if (src.closed.load(std::memory_order_relaxed)) {
+    // A worker object whose worker ended (let_go_of_worker): posted to a
+    // context that ended, as before its port was let go; not a misuse.
+    if (src.implicit && src.peer_gone)
+      return drop_reason::context_gone;
     ctx.warn_inert(src, "post_message",
                    "the message is dropped (counted as closed)");
     return drop_reason::closed;
