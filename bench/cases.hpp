@@ -80,6 +80,15 @@ struct timers_figures {
   double stop_ms = 0;
 };
 timers_figures ent_timer_churn(std::size_t n);
+/// Heap left in use per ended worker while its creator lives: workers
+/// that end at once (`plain`), and ones that set and clear a 30 s timeout
+/// first (`timed`); ns per worker spawned and ended (the plain run).
+struct ended_figures {
+  double plain_bytes = 0;
+  double timed_bytes = 0;
+  double ns = 0;
+};
+ended_figures ent_ended_workers(std::size_t n);
 struct channels_figures {
   double create_ns = 0;      // per channel
   double close_ns = 0;       // per channel (both ends)
@@ -107,5 +116,7 @@ double ent_flood_peak_rss(std::size_t n, std::size_t mark);
 /// entangle's wake-ups so far that went as an allocated CAF message
 /// because the context's reusable element was queued (wake_element.hpp).
 std::uint64_t wake_fallbacks();
+/// Contexts whose actor CAF destroyed so far (sizes.cpp reads it).
+std::uint64_t contexts_destroyed();
 
 } // namespace bench

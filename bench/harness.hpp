@@ -52,6 +52,8 @@ struct sizes {
   std::size_t scale_churn = 20000;
   /// Timeouts set and cleared by one context.
   std::size_t scale_timers = 200000;
+  /// Fire-and-forget workers a living context spawns, which end at once.
+  std::size_t scale_ended = 50000;
   std::size_t scale_channels = 1000000;
   std::size_t scale_contexts = 100000;
   /// Smaller worlds for the growth curves (the points before the two

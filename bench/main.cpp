@@ -138,6 +138,11 @@ int run_child(const std::string& kind, std::size_t n, bool heap) {
     std::printf("%.3f %.3f %.3f\n", f.create_ns, f.bytes_per_port, f.close_ns);
     return 0;
   }
+  if (kind == "ended_workers") {
+    auto f = ent_ended_workers(n);
+    std::printf("%.3f %.3f %.3f\n", f.plain_bytes, f.timed_bytes, f.ns);
+    return 0;
+  }
   if (kind == "timers") {
     auto f = ent_timer_churn(n);
     std::printf("%.3f %.3f %.3f\n", f.ns, f.bytes, f.stop_ms);
@@ -272,6 +277,15 @@ void scale(const sizes& s) {
               s.scale_timers, reps, tm[0], tm[1], tm[2]);
   std::printf("RESULT scale_timers ns=%.3f bytes=%.1f stop_ms=%.1f\n", tm[0],
               tm[1], tm[2]);
+  auto ew = triple_medians("ended_workers", s.scale_ended, reps);
+  std::printf("\n== scale: %zu workers spawned by a context that lives on, "
+              "each ending at once (fresh process, median of %d)\n  %.1f B "
+              "heap left per ended worker, %.1f B if it cleared a 30 s "
+              "timeout first, %.1f ns per worker spawned and gone\n",
+              s.scale_ended, reps, ew[0], ew[1], ew[2]);
+  std::printf("RESULT scale_ended_workers bytes=%.1f timed_bytes=%.1f "
+              "ns=%.3f\n",
+              ew[0], ew[1], ew[2]);
   auto ch = triple_medians("channels", s.scale_channels, reps);
   std::printf("\n== scale: %zu live channels in one context (fresh process, "
               "median of %d)\n  create %.1f ns/channel, %.1f B RSS per port, "

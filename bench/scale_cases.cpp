@@ -216,6 +216,54 @@ timers_figures ent_timer_churn(std::size_t n) {
   return out;
 }
 
+namespace {
+
+/// `n` workers spawned by a context that lives on, each ending at once
+/// (after setting and clearing a 30 s timeout if `timed`): returns the heap
+/// in use per worker once all have ended and CAF let go of them, against
+/// before; `ns` gets the time per worker until then.
+double ended_bytes(std::size_t n, bool timed, double* ns) {
+  auto cfg = quiet();
+  runtime rt{cfg};
+  double out = -1;
+  rt.spawn("service", [&, n, timed](context& self) {
+    auto destroyed0 = contexts_destroyed();
+    auto before = double(heap_bytes());
+    auto t0 = now_ns();
+    for (std::size_t i = 0; i < n; ++i)
+      self.spawn("job", [timed](context& me) {
+        if (timed)
+          me.clear_timeout(me.set_timeout([] {}, std::chrono::seconds(30)));
+        me.close();
+      });
+    // Polled every ms (up to 20 s) until every job's actor is destroyed,
+    // or until it is clear that some are held.
+    auto polls = std::make_shared<int>(0);
+    self.set_interval(
+      [&out, n, timed, ns, destroyed0, before, t0, polls] {
+        bool all = contexts_destroyed() - destroyed0 >= n;
+        if (!all && ++*polls < 20000)
+          return;
+        if (ns != nullptr)
+          *ns = double(now_ns() - t0) / double(n);
+        out = (double(heap_bytes()) - before) / double(n);
+        this_context().close();
+      },
+      std::chrono::milliseconds(1));
+  });
+  rt.run();
+  return out;
+}
+
+} // namespace
+
+ended_figures ent_ended_workers(std::size_t n) {
+  ended_figures f;
+  f.plain_bytes = ended_bytes(n, false, &f.ns);
+  f.timed_bytes = ended_bytes(n, true, nullptr);
+  return f;
+}
+
 channels_figures ent_channels(std::size_t n) {
   auto cfg = quiet();
   runtime rt{cfg};

@@ -6,6 +6,7 @@
 
 #include "ports/port_object.hpp"
 #include "ports/port_record.hpp"
+#include "contexts/context_core.hpp"
 #include "contexts/wake_element.hpp"
 
 namespace bench {
@@ -38,6 +39,10 @@ void print_context_sizes() {
 
 std::uint64_t wake_fallbacks() {
   return entangle::detail::wake_fallbacks();
+}
+
+std::uint64_t contexts_destroyed() {
+  return entangle::detail::contexts_destroyed();
 }
 
 } // namespace bench
