@@ -38,7 +38,7 @@ public:
   void on_post(const trace_post&) override {
     bump(1);
   }
-  void on_posts(const trace_post_group& g) override {
+  void on_post_group(const trace_post_group& g) override {
     bump(g.size);
   }
   void on_deliver(const trace_deliver&) override {

@@ -105,6 +105,12 @@ REJECT = [
     ("a method returning a type without inspect",
      "rpc::methods m{{\"f\", [] { return plain{}; }}};",
      "entangle::rpc: this type can be neither"),
+    # The array form of the grouped-post hook (before trace_post_group):
+    # an error, not a hook that is silently never called again.
+    ("a tracer overriding on_posts(const trace_post*, size_t)",
+     "struct old : tracer { void on_posts(const trace_post*, std::size_t) "
+     "{} };",
+     "final"),
 ]
 
 

@@ -349,7 +349,7 @@ public:
     std::lock_guard<std::mutex> guard{mu};
     calls.push_back({ev});
   }
-  void on_posts(const trace_post_group& g) override {
+  void on_post_group(const trace_post_group& g) override {
     std::vector<trace_post> call;
     for (std::size_t i = 0; i < g.size; ++i)
       call.push_back(g.post(i));
@@ -369,7 +369,7 @@ public:
 
 } // namespace
 
-TEST_CASE("posts handed over together reach on_posts once each, in post "
+TEST_CASE("posts handed over together reach on_post_group once each, in post "
           "order, sharing their source and target",
           "[tracing]") {
   if (!tracing_compiled_in())
@@ -495,7 +495,7 @@ TEST_CASE("a recorder fed from two threads counts every event once and "
     CHECK(s.starts == s.finishes);
     CHECK(rec->totals().events_kept == t.events_kept);
   }
-  // Posts handed over in groups (on_posts) count one each, too: the flood,
+  // Posts handed over in groups (on_post_group) count one each, too: the flood,
   // the port's post and the consumer's "ready".
   auto rec = std::make_shared<trace_recorder>();
   runtime_config cfg;

@@ -6,10 +6,13 @@
 
 #include "support.hpp"
 
+#include <entangle/testing/catch.hpp>
+#include <entangle/testing/explore.hpp>
 #include <entangle/testing/testkit.hpp>
 
 using namespace entangle;
 using namespace entangle::test;
+using entangle::testing::explore;
 using entangle::testing::testkit;
 using std::chrono::hours;
 using std::chrono::milliseconds;
@@ -404,4 +407,51 @@ TEST_CASE("12.5 a context lets go of an ended worker's channel at once: a "
   });
   CHECK(printed.find("closed") == std::string::npos);
   CHECK(printed.find("detached") == std::string::npos);
+}
+
+TEST_CASE("12.5 a worker that posts and then throws: its creator hears the "
+          "messages, the error at the worker object and close, in every "
+          "schedule, and then lets go of the worker's channel",
+          "[sem12][context]") {
+  // The worker reports its error to its creator's mailbox before its port
+  // closes, but its messages and the close can reach the creator in one
+  // batch ahead of the report (a wake-up for a message was pending): the
+  // worker object must still be there for the error.
+  auto result = explore([](testkit& kit) {
+    auto heard = std::make_shared<std::vector<std::string>>();
+    kit.spawn("page", [heard](context& page) {
+      auto w = page.spawn("w", [](context& self) {
+        self.on_message([](message_event& ev) {
+          this_context().post_message("before " + label(ev));
+          if (label(ev) == "2")
+            throw std::runtime_error("boom");
+        });
+      });
+      w.on_message([heard](message_event& ev) {
+        heard->push_back(label(ev));
+      });
+      w.on_error([heard](message_event& ev) {
+        heard->push_back("error " + ev.error);
+      });
+      w.add_event_listener("close", [heard](message_event&) {
+        heard->push_back("close");
+      });
+      w.post_message("1");
+      w.post_message("2");
+      page.set_timeout([] {}, hours{1}); // lives on
+    });
+    kit.run();
+    auto count = [&](const char* what) {
+      return std::count(heard->begin(), heard->end(), what);
+    };
+    // The messages in order; the error and the close after the message
+    // that threw, in an order that depends on the schedule.
+    auto b1 = std::find(heard->begin(), heard->end(), "before 1");
+    auto b2 = std::find(heard->begin(), heard->end(), "before 2");
+    kit.require(heard->size() == 4 && b1 < b2 && count("error boom") == 1
+                  && count("close") == 1,
+                "heard the two messages, the error and close");
+    kit.require(kit.live_ports() == 0, "the worker's channel is gone");
+  });
+  CHECK(result);
 }

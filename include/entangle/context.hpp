@@ -189,6 +189,10 @@ context* current_context() noexcept;
 
 /// The parent's handle on a dedicated worker (the web's `Worker` object).
 /// Like ports, it may only be used from the context that spawned the worker.
+/// Once the worker ended and its `close` (and `error`) events ran, the
+/// object is inert: its channel is gone (the parent does not keep it for
+/// a handle it may have dropped), a post is dropped and counted as
+/// `context_gone`, and listeners added then never run.
 class worker {
 public:
   worker() = default;

@@ -62,7 +62,7 @@ struct trace_post_item {
   trace_clock::time_point at;
 };
 
-/// Posts handed to their target together (`tracer::on_posts`): one
+/// Posts handed to their target together (`tracer::on_post_group`): one
 /// context's posts through one port, in post order, none carrying a port.
 /// What they share is here once; `items` has what is each one's.
 ///
@@ -239,9 +239,14 @@ public:
   /// with `group.post(i)` for each; an observer that can take a group at
   /// once (a counter adds `group.size`, a recorder takes its lock once)
   /// overrides it. A post is reported to one of the two, never both.
-  virtual void on_posts(const trace_post_group& group) {
+  virtual void on_post_group(const trace_post_group& group) {
     for (std::size_t i = 0; i < group.size; ++i)
       on_post(group.post(i));
+  }
+  /// @private What `on_post_group` was before `trace_post_group` (0.x):
+  /// final, so that a tracer still overriding it fails to compile
+  /// ("overriding final function") instead of no longer being called.
+  virtual void on_posts(const trace_post*, std::size_t) final {
   }
   virtual void on_deliver(const trace_deliver&) {
   }

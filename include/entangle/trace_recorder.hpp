@@ -62,7 +62,7 @@ struct trace_totals {
 /// thread never wait for each other), the rarer events to a shared one;
 /// both bounded together by `max_events`. Write the files once the runtime
 /// has ended. A subclass that overrides `on_post` to see posts overrides
-/// `on_posts` too: this class takes grouped posts there, without
+/// `on_post_group` too: this class takes grouped posts there, without
 /// `on_post`.
 class trace_recorder : public tracer {
 public:
@@ -73,7 +73,7 @@ public:
   trace_recorder& operator=(const trace_recorder&) = delete;
 
   void on_post(const trace_post&) override;
-  void on_posts(const trace_post_group& group) override;
+  void on_post_group(const trace_post_group& group) override;
   void on_deliver(const trace_deliver&) override;
   void on_transfer(const trace_port&) override;
   void on_adopt(const trace_port&) override;
@@ -105,7 +105,7 @@ public:
 private:
   /// Counts an event that could not be recorded (hooks never throw).
   void lost() noexcept;
-  /// What on_post and on_posts do (not virtual: a subclass overriding
+  /// What on_post and on_post_group do (not virtual: a subclass overriding
   /// either hook keeps the other one's recording).
   void record_posts(const trace_post_group& group,
                     std::size_t ports) noexcept;

@@ -36,7 +36,9 @@ using peer_closed_atom = caf::atom_constant<caf::atom("e_pclose")>;
 /// "Run the next queued task."
 using task_atom = caf::atom_constant<caf::atom("e_task")>;
 
-/// "Timer N is due": (atom, timer id), sent with CAF's delayed_send.
+/// The kind of a context's timer wake-up: CAF's ordinary timeout (a
+/// `timeout_msg` of this type, its id the wake-up's due time; see
+/// context_core::ensure_wake).
 using timer_atom = caf::atom_constant<caf::atom("e_timer")>;
 
 /// Worker -> parent: "my init ran, enable my outside port" (worker id).

@@ -470,8 +470,9 @@ void context_core::dispatch_event(const port_ptr& self, envelope&& e,
 }
 
 void context_core::let_go_of_worker(port_object& port) {
-  // A worker object's port whose close event ran: the worker ended, and
-  // nothing can come through this port again. Kept, it held its channel
+  // A worker object's port whose close event ran (and its error event, if
+  // the worker failed: see dispatch_other): the worker ended, and nothing
+  // can come through this port again. Kept, it held its channel
   // (the pair, 240 B) and the worker table's entry until this context
   // ended: a context that spawns a worker per job kept every job's (issue
   // #17). Closed now, without a word: a post through a worker handle kept
@@ -523,8 +524,16 @@ void context_core::dispatch_other(const port_ptr& self, envelope&& e) {
     }
     ev.type = "close";
     fire(port, event_kind::close, ev);
-    if (port.implicit && port.record)
-      let_go_of_worker(port);
+    if (port.implicit && port.record) {
+      // A task, not now: a worker that failed sent its error report to
+      // our mailbox before its port closed, and the close can come in the
+      // batch of a wake-up that was ahead of the report; on_worker_error
+      // finds the worker object by its port. The task is behind the report.
+      queue_task([this, keep = self] {
+        if (keep->record && keep->peer_gone)
+          let_go_of_worker(*keep);
+      });
+    }
     return;
   }
   auto& msg = e.msg;

@@ -1,17 +1,17 @@
 // Timers of a context (setTimeout / setInterval). A timer is a task of the
 // context's own event loop (HTML §8.6): it runs once its due time has come,
-// at the first of two moments. A wake-up on CAF's clock (scheduled_send)
-// comes for a context that is idle; and every turn of the context ends by
+// at the first of two moments. A wake-up on CAF's clock (an ordinary
+// timeout: ensure_wake) comes for a context that is idle; and every turn of the context ends by
 // running the timers already due, so a context kept busy by a stream of
 // messages cannot starve them behind a clock thread that a loaded machine
 // runs late.
 //
 // One wake-up per context is pending at a time, for its first due timer,
-// not one per arming: CAF's clock cannot cancel an entry, and an RPC
-// client arms a timeout per call and clears it on the answer (at 50 000
-// calls a second with 30 s timeouts, 1.5 million entries held and 50 000
-// wake-ups a second for nothing; issue #17). A timer armed later than the
-// pending wake-up waits for it; the wake-up, or any turn's end, runs what is
+// not one per arming: an RPC client arms a timeout per call and clears it
+// on the answer (with a delayed message per arming, at 50 000 calls a
+// second with 30 s timeouts, 1.5 million entries held and 50 000 wake-ups
+// a second for nothing; issue #17). A timer armed later than the pending
+// wake-up waits for it, an earlier one replaces it; the wake-up, or any turn's end, runs what is
 // due and asks for the next one. Both read the same clock, the actor clock,
 // which is virtual under the deterministic testkit: there no time passes
 // during a turn, so only a 0 ms timer can be due at a turn's end, and every

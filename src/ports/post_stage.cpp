@@ -211,7 +211,9 @@ void port_scheduler::flush_staged(post_stage& st) {
       }
     }
   }
-  st.bytes = 0; // (a throw above keeps the figure: too high is cautious)
+  // (A throw above leaves st.bytes the exact sum of what stays staged, or
+  // 0 when nothing does: added_group adds it as it is.)
+  st.bytes = 0;
   st.busy = still_busy ? dst : nullptr;
   st.busy_id = still_busy ? dst->id : 0;
 #if ENTANGLE_TRACING
@@ -245,7 +247,7 @@ void port_scheduler::report_staged(post_stage& st, const port_record& target,
   g.items = items.data();
   g.size = items.size();
   // One call for the group (a hook must not throw: entangle::tracer).
-  tracer->on_posts(g);
+  tracer->on_post_group(g);
   items.clear();
 }
 #endif

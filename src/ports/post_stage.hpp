@@ -51,7 +51,7 @@ class port_scheduler;
 ///   stage's posts are all traced or none): instant, id and type. Their
 ///   source (`trace_context`, `trace_port`) is one for all, as is their
 ///   target; the target, its owner and the queue's depth are read at the
-///   flush, which reports the group after it (one tracer::on_posts
+///   flush, which reports the group after it (one tracer::on_post_group
 ///   call), as a post does after its append.
 /// - Staged posts are admitted, not yet unread: flow control counts them
 ///   as unread wherever the sender asks (admission, credit and

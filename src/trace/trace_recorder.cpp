@@ -133,7 +133,7 @@ void trace_recorder::on_post(const trace_post& ev) {
   record_posts(g, ev.ports);
 }
 
-void trace_recorder::on_posts(const trace_post_group& g) {
+void trace_recorder::on_post_group(const trace_post_group& g) {
   record_posts(g, 0); // a staged post carries no port
 }
 

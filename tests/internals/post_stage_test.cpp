@@ -475,9 +475,9 @@ struct post_log : entangle::tracer {
   void on_post(const entangle::trace_post& ev) override {
     events.push_back(ev);
   }
-  void on_posts(const entangle::trace_post_group& g) override {
+  void on_post_group(const entangle::trace_post_group& g) override {
     groups.push_back(g.size);
-    tracer::on_posts(g); // the default: on_post for each
+    tracer::on_post_group(g); // the default: on_post for each
   }
   std::vector<entangle::trace_post> events;
   std::vector<std::size_t> groups;
