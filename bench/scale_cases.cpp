@@ -236,12 +236,15 @@ double ended_bytes(std::size_t n, bool timed, double* ns) {
           me.clear_timeout(me.set_timeout([] {}, std::chrono::seconds(30)));
         me.close();
       });
-    // Polled every ms (up to 20 s) until every job's actor is destroyed,
-    // or until it is clear that some are held.
+    // Polled every ms (up to 20 s) until every job's actor is destroyed
+    // and this context has closed its end of every job's channel (the
+    // close events and the let-go tasks run between the polls), or until
+    // it is clear that some are held.
     auto polls = std::make_shared<int>(0);
     self.set_interval(
-      [&out, n, timed, ns, destroyed0, before, t0, polls] {
-        bool all = contexts_destroyed() - destroyed0 >= n;
+      [&rt, &out, n, timed, ns, destroyed0, before, t0, polls] {
+        bool all = contexts_destroyed() - destroyed0 >= n
+                   && rt.live_ports() == 0;
         if (!all && ++*polls < 20000)
           return;
         if (ns != nullptr)
