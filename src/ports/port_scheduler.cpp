@@ -285,7 +285,7 @@ void port_scheduler::post_impl(port_record& src, Payload&& msg,
   // After the wake-up: on_post may be *called* after the delivery's
   // on_deliver (hooks run on both threads); its time is before it.
   if constexpr (Traced) {
-    auto ev = post_event(*tr, src);
+    auto ev = tr->event(src);
     ev.target_port = dst->id;
     ev.target_context = target_context;
     ev.queue_depth = depth;
@@ -307,7 +307,7 @@ void port_scheduler::post_drop([[maybe_unused]] const port_record& src,
                                Payload&& msg, drop_reason why,
                                [[maybe_unused]] post_trace* tr) {
   if constexpr (Traced) {
-    auto ev = post_event(*tr, src);
+    auto ev = tr->event(src);
     ev.queued = false;
     tr->t->on_post(ev);
   }

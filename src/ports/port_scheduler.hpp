@@ -514,18 +514,16 @@ private:
                                            : dst.lost;
   }
 
-  /// A traced post's own part of its event, taken before the lock (see
-  /// post_impl): staged as is (post_stage::events), or made into the
-  /// whole trace_post once the target is known (post_event).
+  /// A traced post's own part of its event, taken before the lock
+  /// (begin_post_trace): staged as is (post_stage::events), or made into
+  /// the whole event of a post through `src` (`event`: the caller fills
+  /// in the target and depth, which a drop leaves 0).
   struct post_trace {
     entangle::tracer* t;
     trace_post_item item;
     std::size_t ports;
+    trace_post event(const port_record& src) const noexcept;
   };
-  /// The event of a post through `src` that `tr` began; the target and
-  /// depth are the caller's to fill in (a drop leaves them 0).
-  static trace_post post_event(const post_trace& tr,
-                               const port_record& src) noexcept;
 
   /// Stages a post (post_stage) if `src`'s peer is the thread's busy
   /// target and the message carries no port; returns whether it did. A
@@ -537,8 +535,7 @@ private:
   void flush_staged(post_stage& st);
 #if ENTANGLE_TRACING
   /// Reports the staged posts after their flush, as one group: queued
-  /// at `target` (the first one's depth `depth + 1`) or, if `dropped`,
-  /// not queued.
+  /// at `target` (first depth `depth + 1`) or, if `dropped`, not queued.
   void report_staged(post_stage& st, const port_record& target,
                      std::uint64_t target_context, std::size_t depth,
                      bool dropped) noexcept;
@@ -567,8 +564,7 @@ private:
   [[gnu::noinline]] void
   post_serialized_traced(port_record& src, serialized_message&& msg,
                          std::uint32_t bytes);
-  /// A traced post's own part before the lock: its instant, trace id
-  /// and payload.
+  /// See post_trace.
   post_trace begin_post_trace(entangle::tracer& t, std::size_t ports,
                               const value& data) noexcept;
   /// Names the next traced message: unique in this runtime, handed out

@@ -36,15 +36,15 @@ port_scheduler::begin_post_trace(entangle::tracer& t, std::size_t ports,
   return {&t, {take_trace_id(), data.type_name(), t.now()}, ports};
 }
 
-trace_post port_scheduler::post_event(const post_trace& tr,
-                                      const port_record& src) noexcept {
+trace_post
+port_scheduler::post_trace::event(const port_record& src) const noexcept {
   trace_post ev;
-  ev.begin = ev.end = tr.item.at;
-  ev.message = tr.item.message;
+  ev.begin = ev.end = item.at;
+  ev.message = item.message;
   ev.context = src.obj ? src.obj->ctx_id : 0;
   ev.port = src.id;
-  ev.ports = tr.ports;
-  ev.type = tr.item.type;
+  ev.ports = ports;
+  ev.type = item.type;
   return ev;
 }
 
